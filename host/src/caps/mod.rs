@@ -1,0 +1,1 @@
+//! Capability providers the agent WIT imports bind to, each with its policy check.

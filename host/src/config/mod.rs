@@ -1,0 +1,1 @@
+//! Parsing of heartbeat's ha.cf, haresources and authkeys into typed structs.

@@ -1,0 +1,16 @@
+//! wasmbeat: an active/passive IP failover daemon speaking Linux-HA
+//! heartbeat 3.0.6's configuration files and wire protocol, whose resource
+//! agents are sandboxed WebAssembly components.
+//!
+//! Module map (arrows point one way, see `../shared/DESIGN.md`):
+//! `daemon` -> `cluster`, `resources`, `transport`, `control`;
+//! `resources` -> `runtime` -> `caps`; everything may use `config`.
+
+pub mod caps;
+pub mod cluster;
+pub mod config;
+pub mod control;
+pub mod resources;
+pub mod runtime;
+pub mod transport;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Resource groups: ordered start/stop and monitoring through the agent runtime.

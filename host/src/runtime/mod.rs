@@ -1,0 +1,1 @@
+//! The wasmtime engine, component cache, instantiation and limits for resource agents.

@@ -1,0 +1,1 @@
+//! Heartbeat media: bcast, ucast, mcast (UDP) and serial.

@@ -1,0 +1,1 @@
+//! Heartbeat message encode/decode and authentication (authkeys methods).

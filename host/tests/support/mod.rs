@@ -1,0 +1,214 @@
+//! Shared helpers for lab tests: network namespaces the test creates, joined
+//! by a bridge that itself lives in a namespace, so nothing touches the
+//! host's own network. Everything is torn down on drop (also on panic), and
+//! processes are ended by the PID recorded when they were spawned.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// True when lab tests can run (root). Otherwise prints a SKIP line and
+/// returns false, or panics when `WASMBEAT_REQUIRE_LAB=1` (CI) demands them.
+pub fn lab_available(test: &str) -> bool {
+    let root = unsafe { libc_geteuid() } == 0;
+    let has_ip = Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if root && has_ip {
+        return true;
+    }
+    let why = if !root {
+        "not root"
+    } else {
+        "iproute2 `ip` not found"
+    };
+    if std::env::var("WASMBEAT_REQUIRE_LAB").as_deref() == Ok("1") {
+        panic!("lab test {test} cannot run ({why}) but WASMBEAT_REQUIRE_LAB=1");
+    }
+    eprintln!("SKIP {test}: {why} (lab tests need root and iproute2)");
+    false
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// Run a command, panicking with its stderr when it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// A network namespace owned by the test; deleted on drop together with
+/// every process spawned through it.
+pub struct Netns {
+    pub name: String,
+    children: Mutex<Vec<Child>>,
+}
+
+impl Netns {
+    /// Create a fresh namespace named `wb-<tag>-<pid>-<n>` with `lo` up.
+    pub fn new(tag: &str) -> Netns {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("wb-{tag}-{}-{n}", std::process::id());
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns {
+            name,
+            children: Mutex::new(Vec::new()),
+        };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n <ns> ARGS`, panicking on failure.
+    pub fn ip(&self, args: &[&str]) -> Output {
+        run(Command::new("ip").arg("-n").arg(&self.name).args(args))
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Run a program inside the namespace to completion (no panic on failure).
+    pub fn exec(&self, program: &str, args: &[&str]) -> Output {
+        self.command(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program} in {}: {e}", self.name))
+    }
+
+    /// Spawn a long-running program in the namespace; it is killed (by its
+    /// recorded PID) when the namespace is dropped.
+    pub fn spawn(&self, cmd: Command) -> u32 {
+        // Re-issue the command as `ip netns exec NS <program> <args...>`.
+        let mut full = self.command(&cmd.get_program().to_string_lossy());
+        full.args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => full.env(k, v),
+                None => full.env_remove(k),
+            };
+        }
+        if let Some(d) = cmd.get_current_dir() {
+            full.current_dir(d);
+        }
+        let child = full
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn in {}: {e}", self.name));
+        let pid = child.id();
+        self.children.lock().unwrap().push(child);
+        pid
+    }
+
+    /// Addresses configured on `dev` in this namespace, as `ip -br addr` prints them.
+    pub fn addrs(&self, dev: &str) -> String {
+        String::from_utf8_lossy(&self.ip(&["-br", "addr", "show", "dev", dev]).stdout).into_owned()
+    }
+
+    /// MAC address of `dev` in this namespace.
+    pub fn mac(&self, dev: &str) -> String {
+        let out = self.ip(&["-br", "link", "show", "dev", dev]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        for child in children.iter_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A small L2 lab: a switch namespace with a bridge, and node namespaces
+/// each joined to it by a veth pair whose inside end is `eth0`.
+pub struct Lab {
+    pub switch: Netns,
+    pub nodes: Vec<Netns>,
+}
+
+impl Lab {
+    /// A bridge with `addrs.len()` nodes; node i gets `addrs[i]` (CIDR form)
+    /// on `eth0`, with a broadcast address (heartbeat's bcast needs one).
+    pub fn new(tag: &str, addrs: &[&str]) -> Lab {
+        let switch = Netns::new(&format!("{tag}sw"));
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        let mut nodes = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let node = Netns::new(&format!("{tag}{i}"));
+            let port = format!("p{i}");
+            switch.ip(&[
+                "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &node.name,
+            ]);
+            switch.ip(&["link", "set", &port, "master", "br0"]);
+            switch.ip(&["link", "set", &port, "up"]);
+            node.ip(&["addr", "add", addr, "brd", "+", "dev", "eth0"]);
+            node.ip(&["link", "set", "eth0", "up"]);
+            nodes.push(node);
+        }
+        Lab { switch, nodes }
+    }
+
+    /// Take node i's link down or up at the switch (pulling the plug).
+    pub fn set_link(&self, i: usize, up: bool) {
+        self.switch.ip(&[
+            "link",
+            "set",
+            &format!("p{i}"),
+            if up { "up" } else { "down" },
+        ]);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Nodes drop first (their processes die), then the switch.
+        self.nodes.clear();
+    }
+}
+
+/// Poll `f` every `step` until it returns Some or `limit` passes.
+pub fn wait_for<T>(limit: Duration, step: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(step);
+    }
+}

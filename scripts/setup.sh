@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what wasmbeat's build, tests and demo need on a fresh Debian
+# machine: the wasm32-wasip2 Rust target and the Debian packages the lab
+# uses. Idempotent; skips what is already there.
+set -euo pipefail
+
+want_pkgs=(iproute2 iputils-ping procps tcpdump heartbeat)
+missing=()
+for p in "${want_pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages ${missing[*]}; run as root to install them" >&2
+  else
+    # Packages' own services must never start outside the lab namespaces.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
