@@ -62,20 +62,19 @@ pub enum TokenError {
 /// heartbeat's "IP literal" test: the shell glob `[0-9]*.[0-9]*.[0-9]*.[0-9]*`
 /// over the whole token, so `10.0.0.5/24/eth0` counts too.
 pub fn looks_like_ipv4_literal(token: &str) -> bool {
-    let mut rest = token;
-    for i in 0..4 {
+    // Each remaining group is `[0-9]*` preceded by `.`; `*` may swallow dots,
+    // so try every dot position (tokens are short).
+    fn groups_left(rest: &str, left: usize) -> bool {
         if !rest.starts_with(|c: char| c.is_ascii_digit()) {
             return false;
         }
-        if i == 3 {
+        if left == 1 {
             return true;
         }
-        match rest.find('.') {
-            Some(dot) => rest = &rest[dot + 1..],
-            None => return false,
-        }
+        rest.match_indices('.')
+            .any(|(i, _)| groups_left(&rest[i + 1..], left - 1))
     }
-    true
+    groups_left(token, 4)
 }
 
 impl ResourceToken {
@@ -172,5 +171,6 @@ mod tests {
         assert!(!looks_like_ipv4_literal("named"));
         assert!(!looks_like_ipv4_literal("1.2.3"));
         assert!(!looks_like_ipv4_literal("fe80::1"));
+        assert!(looks_like_ipv4_literal("1.a.2.3.4"));
     }
 }
