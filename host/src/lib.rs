@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod lab;
+pub mod logging;
 pub mod pidfile;
 pub mod resources;
 pub mod runtime;
