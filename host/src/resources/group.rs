@@ -82,7 +82,6 @@ impl Default for StopRetry {
 pub async fn start_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> GroupReport {
     let began = Instant::now();
     let mut steps = Vec::new();
-    let mut started = Vec::new();
     for r in resources {
         let t = Instant::now();
         if let Ok(true) = r.monitor().await {
