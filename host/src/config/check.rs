@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 use super::agents::{self, Resolution, ResolveError};
 use super::diag::{has_errors, Code, Diagnostic, Severity};
-use super::duration::format_duration;
 use super::hacf::{AutoFailback, HaCf, Medium};
 use super::haresources::{Haresources, FILE};
 use super::ipaddr_args::{self, IpaddrArgsError};
@@ -172,6 +171,27 @@ fn ipaddr_diagnostic(line: usize, t: &ResourceToken) -> Option<Diagnostic> {
     })
 }
 
+/// Diagnostics in reading order: errors first, then by file (ha.cf,
+/// haresources, authkeys) and line.
+pub fn sorted(diags: &[Diagnostic]) -> Vec<&Diagnostic> {
+    let rank = |f: &str| match f {
+        super::hacf::FILE => 0,
+        FILE => 1,
+        super::authkeys::FILE => 2,
+        _ => 3,
+    };
+    let mut v: Vec<&Diagnostic> = diags.iter().collect();
+    v.sort_by_key(|d| {
+        (
+            d.severity != Severity::Error,
+            rank(&d.file),
+            d.line.unwrap_or(0),
+            d.column.unwrap_or(0),
+        )
+    });
+    v
+}
+
 /// The result of `wasmbeat check`.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -224,8 +244,20 @@ fn failback_text(a: AutoFailback) -> &'static str {
     }
 }
 
+/// A duration for people: `1s`, `200ms`, `1.5s`.
+fn human(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else if ms > 1000 {
+        format!("{}s", d.as_secs_f64())
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 fn timings(ha: &HaCf) -> String {
-    let d = format_duration;
+    let d = human;
     format!(
         "keepalive {}, warntime {}, deadtime {}, initdead {}",
         d(ha.keepalive),
@@ -300,10 +332,8 @@ impl Report {
         }
         let errors = l.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = l.diagnostics.len() - errors;
-        for sev in [Severity::Error, Severity::Warning] {
-            for d in l.diagnostics.iter().filter(|d| d.severity == sev) {
-                let _ = writeln!(s, "{d}");
-            }
+        for d in sorted(&l.diagnostics) {
+            let _ = writeln!(s, "{d}");
         }
         if self.ok() {
             let _ = writeln!(
