@@ -247,7 +247,7 @@ fn failback_text(a: AutoFailback) -> &'static str {
 /// A duration for people: `1s`, `200ms`, `1.5s`.
 fn human(d: std::time::Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.checked_rem(1000) == Some(0) {
         format!("{}s", ms / 1000)
     } else if ms > 1000 {
         format!("{}s", d.as_secs_f64())

@@ -52,7 +52,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 /// whole seconds plain, anything else in `ms`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.checked_rem(1000) == Some(0) {
         format!("{}", ms / 1000)
     } else {
         format!("{ms}ms")

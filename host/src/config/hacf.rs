@@ -1663,11 +1663,11 @@ impl fmt::Display for HaCf {
         let mut baud = None;
         for m in &self.media {
             match m {
-                Medium::Bcast { port: p, .. } | Medium::Ucast { port: p, .. } => {
-                    if port != Some(*p) {
-                        writeln!(f, "udpport {p}")?;
-                        port = Some(*p);
-                    }
+                Medium::Bcast { port: p, .. } | Medium::Ucast { port: p, .. }
+                    if port != Some(*p) =>
+                {
+                    writeln!(f, "udpport {p}")?;
+                    port = Some(*p);
                 }
                 Medium::Serial { baud: b, .. } if baud.is_none() => {
                     writeln!(f, "baud {b}")?;

@@ -11,7 +11,8 @@ use super::token::ResourceToken;
 pub const FILE: &str = "haresources";
 
 /// One resource group: started left to right on its node, stopped right to left.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// Equality ignores where the group was written (`line`, `positions`).
+#[derive(Debug, Clone, Eq, serde::Serialize)]
 pub struct ResourceGroup {
     /// The node that normally holds the group (lowercased).
     pub preferred_node: String,
@@ -25,6 +26,14 @@ pub struct ResourceGroup {
     /// (line, column) of each resource, for diagnostics.
     #[serde(skip)]
     pub positions: Vec<(usize, usize)>,
+}
+
+impl PartialEq for ResourceGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.preferred_node == other.preferred_node
+            && self.key == other.key
+            && self.resources == other.resources
+    }
 }
 
 /// All resource groups of the file, in file order.
