@@ -1,6 +1,7 @@
 //! The `wasmbeat` command line.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -31,6 +32,18 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Check heartbeat's ha.cf, haresources and authkeys and summarise the cluster.
+    Check {
+        /// Directory holding ha.cf, haresources, authkeys and resource.d/.
+        #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+        /// This node's name (default: `uname -n`, lowercased, as heartbeat).
+        #[arg(long)]
+        node: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve a fixed body over HTTP (the demo's and benchmarks' service).
     #[command(hide = true)]
     HttpResponder {
@@ -43,20 +56,23 @@ enum Command {
     },
 }
 
-/// heartbeat's time syntax for CLI flags: seconds, or `ms`/`us` suffixes.
+/// heartbeat's time syntax for CLI flags (seconds, or `ms`/`us` suffixes).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix("us") {
-        (n, 1e-6)
+    wasmbeat::config::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn check(config_dir: &Path, node: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let report = wasmbeat::config::check::check(config_dir, node);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
-        (s.strip_suffix('s').unwrap_or(s), 1.0)
-    };
-    num.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| Duration::from_secs_f64(v * scale))
-        .ok_or_else(|| format!("{s:?} is not a duration; write e.g. 5, 500ms"))
+        print!("{}", report.to_text());
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn init_stderr_logging() {
@@ -80,6 +96,14 @@ fn main() -> anyhow::Result<ExitCode> {
                 keep,
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Check {
+            config_dir,
+            node,
+            json,
+        } => {
+            init_stderr_logging();
+            check(&config_dir, node.as_deref(), json)
         }
         Command::HttpResponder { listen, body } => {
             wasmbeat::lab::http::serve(listen, &body)?;

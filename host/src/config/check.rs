@@ -1,0 +1,404 @@
+//! `wasmbeat check`: resolve every resource to an agent, sanity-check IPaddr
+//! arguments, and summarise the cluster as text or JSON.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::agents::{self, Resolution, ResolveError};
+use super::diag::{has_errors, Code, Diagnostic, Severity};
+use super::hacf::{AutoFailback, HaCf, Medium};
+use super::haresources::{Haresources, FILE};
+use super::ipaddr_args::{self, IpaddrArgsError};
+use super::token::{AgentRef, ResourceToken};
+use super::Loaded;
+
+/// A resource with its agent and parameters by name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ResolvedResource {
+    /// The token as written (after bare-IP expansion).
+    pub text: String,
+    /// The agent's name.
+    pub agent: String,
+    /// Where the agent was found, if it was.
+    pub resolution: Option<Resolution>,
+    /// Parameters by name: IPaddr's `ip`, `cidr_netmask`, `nic`, `broadcast`;
+    /// `arg1..N` for other agents until their meta-data names them.
+    pub params: Vec<(String, String)>,
+}
+
+/// Parameters by name for a resource token.
+pub fn named_params(token: &ResourceToken) -> Vec<(String, String)> {
+    if is_ipaddr(token) {
+        if let Some(a) = token.args.first().and_then(|a| ipaddr_args::parse(a).ok()) {
+            return a
+                .named_params()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        }
+    }
+    token
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("arg{}", i + 1), a.clone()))
+        .collect()
+}
+
+fn is_ipaddr(token: &ResourceToken) -> bool {
+    matches!(&token.agent, AgentRef::Name(n) if n == "IPaddr" || n == "IPaddr2")
+}
+
+/// Resolve every resource of every group (missing agents give `resolution: None`).
+pub fn resolve_groups(dir: &Path, res: &Haresources) -> Vec<Vec<ResolvedResource>> {
+    res.groups
+        .iter()
+        .map(|g| {
+            g.resources
+                .iter()
+                .map(|t| ResolvedResource {
+                    text: t.text.clone(),
+                    agent: t.agent.display_name(),
+                    resolution: agents::resolve(&t.agent, dir).ok(),
+                    params: named_params(t),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Diagnostics for agent resolution and IPaddr arguments, one per problem.
+pub fn resource_diagnostics(dir: &Path, res: &Haresources) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for g in &res.groups {
+        for (i, t) in g.resources.iter().enumerate() {
+            let (line, col) = g.positions.get(i).copied().unwrap_or((g.line, 1));
+            let at = |d: Diagnostic| d.col(col).text(t.text.clone());
+            if let Err(e) = agents::resolve(&t.agent, dir) {
+                out.push(at(unresolved(line, &e)));
+            }
+            if is_ipaddr(t) {
+                out.extend(ipaddr_diagnostic(line, t).map(at));
+            }
+        }
+    }
+    out
+}
+
+fn unresolved(line: usize, e: &ResolveError) -> Diagnostic {
+    let d = Diagnostic::error(Code::UnresolvedAgent, FILE, Some(line), e.to_string());
+    match e {
+        ResolveError::NotFound { name, script, .. } => {
+            let builtins: Vec<&str> = agents::BUILTIN_AGENTS.iter().map(|b| b.name).collect();
+            let mut hint = format!(
+                "build a Wasm agent and install it as resource.d/{name}.wasm, or use a built-in agent ({})",
+                builtins.join(", ")
+            );
+            if let Some(s) = script {
+                let _ = write!(
+                    hint,
+                    "; heartbeat would have run the shell script {}, but wasmbeat only runs sandboxed Wasm agents",
+                    s.display()
+                );
+            }
+            d.hint(hint)
+        }
+        ResolveError::MissingWasm { .. } => d.hint(
+            "relative .wasm names are looked up in <config-dir>/resource.d/; give an absolute path or install the file there",
+        ),
+    }
+}
+
+fn ipaddr_diagnostic(line: usize, t: &ResourceToken) -> Option<Diagnostic> {
+    let agent = t.agent.display_name();
+    let bad = |msg: String, hint: &str| {
+        Some(Diagnostic::error(Code::BadIpaddrArg, FILE, Some(line), msg).hint(hint.to_string()))
+    };
+    let example = format!("write e.g. \"{agent}::10.0.0.10/24\" or \"{agent}::10.0.0.10/24/eth0\"");
+    match t.args.len() {
+        0 => return bad(format!("{agent} needs the address to manage"), &example),
+        1 => {}
+        _ => {
+            return bad(
+                format!(
+                    "{agent} takes one argument IP[/MASK[/NIC[/BROADCAST]]], but {} were given",
+                    t.args.len()
+                ),
+                "join the fields with '/' instead of '::'",
+            )
+        }
+    }
+    let arg = &t.args[0];
+    let a = match ipaddr_args::parse(arg) {
+        Ok(a) => a,
+        Err(e) => {
+            let hint = match e {
+                IpaddrArgsError::TooManyFields(_) | IpaddrArgsError::BadIface(_) => {
+                    "the form is IP[/MASK[/NIC[/BROADCAST]]]".to_string()
+                }
+                _ => example,
+            };
+            return bad(format!("{agent} argument {arg:?}: {e}"), &hint);
+        }
+    };
+    let mask = a.noncontiguous_mask()?;
+    let ip = a.ip;
+    let prefix = a.prefix.unwrap_or(32);
+    let what = format!(
+        "{agent} argument {arg:?}: heartbeat reads the second field {mask} as a netmask (not a gateway or peer address), and {mask} is not a valid netmask (its one bits are not contiguous)"
+    );
+    let hint = format!(
+        "{agent} has no gateway argument; write \"{agent}::{ip}/24\" with the subnet's real prefix length (or \"{agent}::{ip}/24/eth0\" to pin the interface), or just \"{agent}::{ip}\" to take netmask and interface from the connected route"
+    );
+    Some(if agent == "IPaddr" {
+        Diagnostic::warning(
+            Code::SuspiciousIpaddrArg,
+            FILE,
+            Some(line),
+            format!("{what}; heartbeat's IPaddr accepts it and brings the address up as {ip}/{prefix}, which is almost certainly not what was meant"),
+        )
+        .hint(hint)
+    } else {
+        Diagnostic::error(
+            Code::BadIpaddrArg,
+            FILE,
+            Some(line),
+            format!("{what}; heartbeat's IPaddr2 refuses to start it (\"Invalid netmask specification\")"),
+        )
+        .hint(hint)
+    })
+}
+
+/// Diagnostics in reading order: errors first, then by file (ha.cf,
+/// haresources, authkeys) and line.
+pub fn sorted(diags: &[Diagnostic]) -> Vec<&Diagnostic> {
+    let rank = |f: &str| match f {
+        super::hacf::FILE => 0,
+        FILE => 1,
+        super::authkeys::FILE => 2,
+        _ => 3,
+    };
+    let mut v: Vec<&Diagnostic> = diags.iter().collect();
+    v.sort_by_key(|d| {
+        (
+            d.severity != Severity::Error,
+            rank(&d.file),
+            d.line.unwrap_or(0),
+            d.column.unwrap_or(0),
+        )
+    });
+    v
+}
+
+/// The result of `wasmbeat check`.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The directory checked.
+    pub dir: std::path::PathBuf,
+    /// What was understood.
+    pub loaded: Loaded,
+    /// Resolved resources per group (parallel to `loaded.resources.groups`).
+    pub groups: Vec<Vec<ResolvedResource>>,
+}
+
+/// Check a configuration directory.
+pub fn check(dir: &Path, node_override: Option<&str>) -> Report {
+    let loaded = Loaded::from_dir(dir, node_override);
+    let groups = loaded
+        .resources
+        .as_ref()
+        .map(|r| resolve_groups(dir, r))
+        .unwrap_or_default();
+    Report {
+        dir: dir.to_path_buf(),
+        loaded,
+        groups,
+    }
+}
+
+fn medium_text(m: &Medium) -> String {
+    match m {
+        Medium::Bcast { iface, port } => format!("bcast {iface} (UDP port {port})"),
+        Medium::Ucast { iface, peer, port } => format!("ucast {iface} to {peer} (UDP port {port})"),
+        Medium::Mcast {
+            iface,
+            group,
+            port,
+            ttl,
+            loop_,
+        } => format!(
+            "mcast {iface} group {group} port {port} ttl {ttl} loop {}",
+            u8::from(*loop_)
+        ),
+        Medium::Serial { device, baud } => format!("serial {device} at {baud} baud"),
+    }
+}
+
+fn failback_text(a: AutoFailback) -> &'static str {
+    match a {
+        AutoFailback::On => "on (resources move back to their preferred node)",
+        AutoFailback::Off => "off (resources stay where they run)",
+        AutoFailback::Legacy => "legacy (heartbeat's old ip-request protocol)",
+    }
+}
+
+/// A duration for people: `1s`, `200ms`, `1.5s`.
+fn human(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms.checked_rem(1000) == Some(0) {
+        format!("{}s", ms / 1000)
+    } else if ms > 1000 {
+        format!("{}s", d.as_secs_f64())
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn timings(ha: &HaCf) -> String {
+    let d = human;
+    format!(
+        "keepalive {}, warntime {}, deadtime {}, initdead {}",
+        d(ha.keepalive),
+        d(ha.warntime),
+        d(ha.deadtime),
+        d(ha.initdead)
+    )
+}
+
+impl Report {
+    /// True when the configuration would run (no errors).
+    pub fn ok(&self) -> bool {
+        !has_errors(&self.loaded.diagnostics)
+    }
+
+    /// The human-readable report.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let l = &self.loaded;
+        let _ = writeln!(s, "configuration: {}", self.dir.display());
+        if let Some(ha) = &l.ha {
+            let _ = writeln!(s, "nodes:         {}", ha.nodes.join(", "));
+            if let Some(me) = &l.local_node {
+                let _ = writeln!(s, "this node:     {me}");
+            }
+            let _ = writeln!(s, "timings:       {}", timings(ha));
+            for (i, m) in ha.media.iter().enumerate() {
+                let label = if i == 0 { "media:" } else { "" };
+                let _ = writeln!(s, "{label:<15}{}", medium_text(m));
+            }
+            let _ = writeln!(s, "auto_failback: {}", failback_text(ha.auto_failback));
+        }
+        if let Some(a) = &l.auth {
+            let others = a.keys.len().saturating_sub(1);
+            let _ = write!(
+                s,
+                "auth:          key {} ({})",
+                a.active_index,
+                a.method.name()
+            );
+            if others > 0 {
+                let _ = write!(s, ", {others} more key(s) accepted on receive");
+            }
+            let _ = writeln!(s);
+        }
+        if let Some(r) = &l.resources {
+            let _ = writeln!(s, "resource groups: {}", r.groups.len());
+            for (g, res) in r.groups.iter().zip(&self.groups) {
+                let _ = writeln!(
+                    s,
+                    "  {} (preferred node {}, haresources:{})",
+                    g.key, g.preferred_node, g.line
+                );
+                for (i, rr) in res.iter().enumerate() {
+                    let how = rr
+                        .resolution
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "NOT FOUND".to_string());
+                    let params: Vec<String> =
+                        rr.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let _ = writeln!(
+                        s,
+                        "    {}. {} [{}] {}",
+                        i + 1,
+                        rr.agent,
+                        how,
+                        params.join(" ")
+                    );
+                }
+            }
+        }
+        let errors = l.diagnostics.iter().filter(|d| d.is_error()).count();
+        let warnings = l.diagnostics.len() - errors;
+        for d in sorted(&l.diagnostics) {
+            let _ = writeln!(s, "{d}");
+        }
+        if self.ok() {
+            let _ = writeln!(
+                s,
+                "OK: this configuration would run ({warnings} warning(s))"
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "FAILED: {errors} error(s), {warnings} warning(s); this configuration would not run"
+            );
+        }
+        s
+    }
+
+    /// The machine-readable report.
+    pub fn to_json(&self) -> Value {
+        let l = &self.loaded;
+        let groups: Vec<Value> = l
+            .resources
+            .as_ref()
+            .map(|r| {
+                r.groups
+                    .iter()
+                    .zip(&self.groups)
+                    .map(|(g, res)| {
+                        let resources: Vec<Value> = res
+                            .iter()
+                            .map(|rr| {
+                                let params: serde_json::Map<String, Value> = rr
+                                    .params
+                                    .iter()
+                                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                                    .collect();
+                                json!({
+                                    "text": rr.text,
+                                    "agent": rr.agent,
+                                    "resolution": rr.resolution,
+                                    "params": params,
+                                })
+                            })
+                            .collect();
+                        json!({
+                            "key": g.key,
+                            "preferred_node": g.preferred_node,
+                            "line": g.line,
+                            "resources": resources,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        json!({
+            "ok": self.ok(),
+            "config_dir": self.dir,
+            "local_node": l.local_node,
+            "ha_cf": l.ha,
+            "groups": groups,
+            "auth": l.auth.as_ref().map(|a| json!({
+                "active_index": a.active_index,
+                "method": a.method.name(),
+                "heartbeat_compatible": a.method.heartbeat_compatible(),
+                "keys": a.keys.iter().map(|k| json!({"index": k.index, "method": k.method.name()})).collect::<Vec<_>>(),
+            })),
+            "diagnostics": l.diagnostics,
+        })
+    }
+}

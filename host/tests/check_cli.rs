@@ -1,0 +1,120 @@
+//! The built `wasmbeat check` binary on the recipe and on a broken directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn recipe_dir() -> tempfile::TempDir {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/recipe");
+    let t = tempfile::tempdir().unwrap();
+    for f in ["ha.cf", "haresources", "authkeys"] {
+        std::fs::copy(src.join(f), t.path().join(f)).unwrap();
+    }
+    std::fs::set_permissions(
+        t.path().join("authkeys"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    t
+}
+
+fn run(dir: &Path, extra: &[&str]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
+        .arg("check")
+        .arg("--config-dir")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+#[test]
+fn recipe_passes_with_a_summary_and_warnings() {
+    let d = recipe_dir();
+    let (code, out, err) = run(d.path(), &["--node", "node1"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    for want in [
+        "nodes:         node1, node2",
+        "this node:     node1",
+        "keepalive 1s, warntime 10s, deadtime 5s, initdead 15s",
+        "bcast eth0 (UDP port 694)",
+        "auth:          key 1 (sha1)",
+        "1. IPaddr [built-in] ip=100.200.230.1 cidr_netmask=31",
+        "2. named [built-in (planned)]",
+        "ha.cf:2: warning: warntime 10 is not less than deadtime 5",
+        "haresources:1:7: warning: IPaddr argument \"100.200.230.1/100.200.230.6\": heartbeat reads the second field 100.200.230.6 as a netmask",
+        "OK: this configuration would run",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn json_output_is_machine_readable() {
+    let d = recipe_dir();
+    let (code, out, _) = run(d.path(), &["--node", "node2", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["local_node"], "node2");
+    assert_eq!(v["ha_cf"]["deadtime_ms"], 5000);
+    assert_eq!(
+        v["groups"][0]["resources"][0]["params"]["ip"],
+        "100.200.230.1"
+    );
+    assert_eq!(v["auth"]["method"], "sha1");
+    assert!(
+        !out.contains("wasmbeat-test-key"),
+        "the secret must not be printed"
+    );
+}
+
+#[test]
+fn broken_dir_fails_with_every_error() {
+    let d = recipe_dir();
+    std::fs::write(
+        d.path().join("ha.cf"),
+        "node node1 node2\nbcast eth0\ndeadtime five\nauto_failback on\n",
+    )
+    .unwrap();
+    std::fs::write(d.path().join("haresources"), "node3 10.0.0.1 nosuch\n").unwrap();
+    std::fs::set_permissions(
+        d.path().join("authkeys"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (code, out, _) = run(d.path(), &["--node", "node1"]);
+    assert_ne!(code, 0, "{out}");
+    for want in [
+        "ha.cf:3:10: deadtime \"five\" is not a duration; write e.g. \"deadtime 5\" or \"deadtime 500ms\"",
+        "haresources:1:1: group \"10.0.0.1\" prefers node \"node3\"",
+        "no agent named \"nosuch\"",
+        "chmod 600",
+        "FAILED: 4 error(s)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn missing_dir_fails_cleanly() {
+    let (code, out, err) = run(
+        Path::new("/nonexistent/wasmbeat-test"),
+        &["--node", "node1"],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("cannot read /nonexistent/wasmbeat-test/ha.cf"),
+        "{out}{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
