@@ -155,6 +155,8 @@ pub struct Cluster {
     shutting_down: bool,
     exited: bool,
     legacy_req: BTreeMap<String, Millis>,
+    /// Groups a peer's report showed running here too, already answered with our report.
+    dup_answered: BTreeSet<String>,
     legacy_resp: BTreeMap<String, String>,
     last_transition: Option<Transition>,
     out: Vec<Action>,
@@ -238,6 +240,7 @@ impl Cluster {
             shutting_down: false,
             exited: false,
             legacy_req: BTreeMap::new(),
+            dup_answered: BTreeSet::new(),
             legacy_resp: BTreeMap::new(),
             last_transition: None,
             out: Vec::new(),
@@ -260,6 +263,7 @@ impl Cluster {
                 generation,
                 msg,
             } => self.on_heard(&from, link, generation, msg),
+            Event::HeardDuplicate { from, link } => self.on_link_packet(&from, link),
             Event::Tick => {}
             Event::Command(c) => self.on_command(c),
             Event::ResourceResult {
@@ -275,6 +279,9 @@ impl Cluster {
         if !self.exited {
             self.timers();
             self.progress();
+        }
+        if !self.exited {
+            self.status_if_due();
         }
         std::mem::take(&mut self.out)
     }
@@ -318,7 +325,7 @@ impl Cluster {
         }
         for g in &self.groups {
             if g.want && g.run == Run::Stopped {
-                if let Some(t) = g.retry_at {
+                if let Some(t) = g.retry_at.filter(|t| *t > self.now) {
                     d.push(t);
                 }
             }
@@ -505,6 +512,14 @@ impl Cluster {
         }
     }
 
+    /// A live peer reports running the group: starting it here would duplicate it, so the
+    /// start waits for the peer's release (its report, `done`, `shutdone` or death).
+    fn peer_still_runs(&self, gi: usize) -> bool {
+        self.peers
+            .iter()
+            .any(|p| p.status != NodeStatus::Dead && p.reported && self.peer_runs(p, gi))
+    }
+
     fn held_by_live_peer(&self, gi: usize, except: Option<usize>) -> bool {
         (0..self.peers.len())
             .any(|i| Some(i) != except && self.alive(i) && self.peer_covers(&self.peers[i], gi))
@@ -542,7 +557,9 @@ impl Cluster {
         let g = &self.groups[gi];
         match g.run {
             Run::Running => g.want,
-            Run::Stopped => !g.want || g.retry_at.is_some_and(|t| t > self.now),
+            Run::Stopped => {
+                !g.want || g.retry_at.is_some_and(|t| t > self.now) || self.peer_still_runs(gi)
+            }
             Run::Starting | Run::Stopping => false,
         }
     }
@@ -592,13 +609,7 @@ impl Cluster {
             );
             return;
         };
-        let now = self.now;
-        let was_up = self.peers[pi].links.get(&link).map(|(_, up)| *up);
-        self.peers[pi].links.insert(link.clone(), (now, true));
-        self.peers[pi].heard_any = true;
-        if was_up == Some(false) && self.alive(pi) {
-            self.notify(Level::Info, format!("link {from}:{link} up"), "packets arrive again");
-        }
+        self.on_link_packet(from, link.clone());
         let known = self.peers[pi].generation;
         if known.is_some_and(|k| generation < k) {
             // heartbeat: "attempted replay attack"; an old incarnation's straggler.
@@ -618,6 +629,16 @@ impl Cluster {
         }
         self.check_comm_up();
         self.dispatch(pi, msg);
+    }
+
+    fn on_link_packet(&mut self, from: &str, link: LinkId) {
+        let Some(pi) = self.peer_index(from) else { return };
+        let was_up = self.peers[pi].links.get(&link).map(|(_, up)| *up);
+        self.peers[pi].links.insert(link.clone(), (self.now, true));
+        self.peers[pi].heard_any = true;
+        if was_up == Some(false) && self.alive(pi) {
+            self.notify(Level::Info, format!("link {from}:{link} up"), "packets arrive again");
+        }
     }
 
     fn on_status(
@@ -676,6 +697,9 @@ impl Cluster {
                 );
             }
         }
+        if dead {
+            self.peer_came_back();
+        }
         let p = &mut self.peers[pi];
         p.last_status = Some(now);
         p.dt = Some(deadtime);
@@ -687,6 +711,33 @@ impl Cluster {
             p.status = NodeStatus::Up;
         }
         self.check_comm_up();
+    }
+
+    /// A peer we considered dead speaks again (restart, late start, healed partition). If
+    /// both of us served groups meanwhile, only an exchange of reports reveals it: send ours
+    /// (nice_failback) or ask for our own groups back (legacy).
+    fn peer_came_back(&mut self) {
+        if !self.comm_up || self.shutting_down {
+            return;
+        }
+        for g in &mut self.groups {
+            g.resolved = false;
+        }
+        if self.nice() {
+            if self.rstate == RState::Stable {
+                // `starting` makes the peer answer with a full report (heartbeat answers it
+                // in any state); our own report follows.
+                self.send(Message::Starting);
+            }
+            self.force_report = true;
+        } else {
+            let local = self.p.local.clone();
+            for gi in self.groups_of(&local, RscHold::Local) {
+                let key = self.groups[gi].key.clone();
+                self.legacy_req.insert(key.clone(), self.now);
+                self.send(Message::IpRequest { key });
+            }
+        }
     }
 
     fn reset_peer_view(&mut self, pi: usize) {
@@ -746,23 +797,9 @@ impl Cluster {
                 list(&both)
             ),
         );
+        // the reports exchanged by peer_came_back() settle the duplicates (legacy: the
+        // preferred node pulls its groups back with ip-request while it keeps serving them)
         self.reset_peer_view(pi);
-        self.peers[pi].status = NodeStatus::Up;
-        for g in &mut self.groups {
-            g.resolved = false;
-        }
-        if self.nice() {
-            self.force_report = true;
-        } else if !self.shutting_down {
-            // legacy: pull our own groups back with ip-request; the peer releases them and
-            // answers, we keep serving meanwhile if we run them.
-            let own: Vec<usize> = self.groups_of(&self.p.local.clone(), RscHold::Local);
-            for gi in own {
-                let key = self.groups[gi].key.clone();
-                self.legacy_req.insert(key.clone(), self.now);
-                self.send(Message::IpRequest { key });
-            }
-        }
     }
 
     fn declare_dead(&mut self, pi: usize) {
@@ -861,8 +898,9 @@ impl Cluster {
                 format!("auto_failback legacy: {name} pulls its groups back when it returns")
             }
         };
-        self.needs_failback = self.p.auto_failback == AutoFailback::On;
         if !keys.is_empty() {
+            // heartbeat: rsc_needs_failback after a takeover; nothing taken, nothing to give back
+            self.needs_failback = self.p.auto_failback == AutoFailback::On;
             self.notify(
                 Level::Warn,
                 format!("taking over group(s) {}", list(&keys)),
@@ -1083,6 +1121,17 @@ impl Cluster {
                 if peer_stable && !was_stable {
                     self.force_report = true;
                 }
+                // A peer that declared us dead (while we did not notice anything) took over
+                // our groups: answer once per duplicated group with our own report so it can
+                // see who runs what and release.
+                let dups: BTreeSet<String> = (0..self.groups.len())
+                    .filter(|&gi| self.holds_here(gi) && self.peer_runs(&self.peers[pi], gi))
+                    .map(|gi| self.groups[gi].key.clone())
+                    .collect();
+                if dups.iter().any(|k| !self.dup_answered.contains(k)) {
+                    self.force_report = true;
+                }
+                self.dup_answered = dups;
             }
             RState::Init | RState::Shutdown => {}
         }
@@ -1215,6 +1264,19 @@ impl Cluster {
                 StandbyStep::Done,
             ) if from == name => {
                 let gis = self.groups_of(&name, their_set);
+                {
+                    let p = &mut self.peers[pi];
+                    p.hold = RscHold::from_bits(
+                        p.hold.has_local() && !their_set.has_local(),
+                        p.hold.has_foreign() && !their_set.has_foreign(),
+                    );
+                }
+                for &gi in &gis {
+                    let key = self.groups[gi].key.clone();
+                    if let Some(r) = &mut self.peers[pi].running {
+                        r.remove(&key);
+                    }
+                }
                 for &gi in &gis {
                     let g = &mut self.groups[gi];
                     g.retry_at = None;
@@ -1574,15 +1636,6 @@ impl Cluster {
 
     fn timers(&mut self) {
         let now = self.now;
-        if now >= self.next_status_at {
-            let status = self.local_status;
-            let deadtime = self.advertised_dt();
-            self.send(Message::Status { status, deadtime });
-            if self.local_status == NodeStatus::Init {
-                self.local_status = NodeStatus::Up;
-            }
-            self.next_status_at = now.plus(self.p.keepalive);
-        }
         for pi in 0..self.peers.len() {
             if !self.alive(pi) {
                 continue;
@@ -1663,6 +1716,19 @@ impl Cluster {
         }
     }
 
+    /// Own status every keepalive, and at once when the local status changed.
+    fn status_if_due(&mut self) {
+        if self.now >= self.next_status_at {
+            let status = self.local_status;
+            let deadtime = self.advertised_dt();
+            self.send(Message::Status { status, deadtime });
+            if self.local_status == NodeStatus::Init {
+                self.local_status = NodeStatus::Up;
+            }
+            self.next_status_at = self.now.plus(self.p.keepalive);
+        }
+    }
+
     // ---------------------------------------------------------------- progress
 
     /// Everything that follows from the current state: resource operations, hand-shake steps,
@@ -1699,6 +1765,9 @@ impl Cluster {
     fn reconcile(&mut self) {
         let now = self.now;
         for gi in 0..self.groups.len() {
+            let blocked = self.groups[gi].run == Run::Stopped
+                && self.groups[gi].want
+                && self.peer_still_runs(gi);
             let g = &mut self.groups[gi];
             match g.run {
                 Run::Stopped if g.stop_anyway => {
@@ -1710,6 +1779,7 @@ impl Cluster {
                     if g.want
                         && !g.removed
                         && !self.shutting_down
+                        && !blocked
                         && g.retry_at.is_none_or(|t| now >= t) =>
                 {
                     g.retry_at = None;
@@ -1799,6 +1869,12 @@ impl Cluster {
             let pname = self.peers[pi].name.clone();
             for gi in 0..self.groups.len() {
                 if !self.groups[gi].want || !self.peer_runs(&self.peers[pi], gi) {
+                    continue;
+                }
+                if self.groups[gi].run == Run::Stopped {
+                    // wanted but never started here because the peer runs it: it is the
+                    // peer's now (failback, if any, will bring it home by hand-shake)
+                    self.groups[gi].want = false;
                     continue;
                 }
                 let pref = self.groups[gi].preferred.clone();

@@ -352,7 +352,8 @@ pub enum Op {
 /// Input to the state machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// An authenticated, de-duplicated message from another node.
+    /// An authenticated message from another node, delivered once per `seq` (the wire layer
+    /// drops duplicates as heartbeat does and reports them as [`Event::HeardDuplicate`]).
     Heard {
         /// `src`
         from: String,
@@ -362,6 +363,14 @@ pub enum Event {
         generation: u64,
         /// The typed message.
         msg: Message,
+    },
+    /// Another copy of an already delivered message (same `seq`, e.g. on a second medium),
+    /// dropped by the wire layer's duplicate check: it only proves that the link works.
+    HeardDuplicate {
+        /// `src`
+        from: String,
+        /// The medium it arrived on.
+        link: LinkId,
     },
     /// Time passed; due at [`Cluster::next_deadline`] at the latest.
     Tick,
