@@ -1,1 +1,517 @@
 //! The failover core: membership and resource ownership as a pure state machine (no IO, no clock).
+//!
+//! [`Cluster`] follows heartbeat 3.0.6's haresources ("R1") behaviour (reference spec §6):
+//! heartbeats every `keepalive`, death after the peer's advertised `dt`, `initdead` grace at
+//! start, restart detection by generation, the nice_failback resource protocol
+//! (`starting`, `resource`, the three-step `ask_resources` standby hand-shake, `shutdone`) and
+//! the legacy `ip-request` protocol. Time is a value ([`Millis`]) handed in with every event;
+//! the core never reads a clock, never does IO and never spawns anything, so every rule can
+//! be exercised by a deterministic simulator (`host/tests/simulation.rs`).
+//!
+//! The daemon feeds [`Event`]s into [`Cluster::handle`] and carries out the returned
+//! [`Action`]s; it calls `handle(now, Event::Tick)` no later than [`Cluster::next_deadline`].
+//! State diagrams and the list of deliberate differences from heartbeat are in
+//! `docs/cluster-states.md`.
+
+mod core;
+#[cfg(test)]
+mod tests;
+
+pub use self::core::Cluster;
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// A point in time, in milliseconds since an arbitrary epoch chosen by the caller (monotonic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// This instant moved `d` into the future (saturating).
+    pub fn plus(self, d: Duration) -> Millis {
+        Millis(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+    }
+    /// Time elapsed from `earlier` to `self` (zero if `earlier` is later).
+    pub fn since(self, earlier: Millis) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:03}s", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+/// An opaque name for one heartbeat medium, e.g. `"bcast eth0"` or `"ucast eth1 10.0.0.2"`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct LinkId(pub String);
+
+impl std::fmt::Display for LinkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// ha.cf `auto_failback`: which resource protocol runs and whether groups go home.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoFailback {
+    /// nice_failback protocol; a group returns to its preferred node when that node is back.
+    On,
+    /// nice_failback protocol; a group stays where it runs.
+    Off,
+    /// the old `ip-request` protocol: the preferred node always pulls its groups back.
+    Legacy,
+}
+
+/// One haresources line: the group key (its first resource) and the node it prefers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupSpec {
+    /// The group key as heartbeat uses it in messages and status (e.g. `IPaddr::10.0.0.10/24`).
+    pub key: String,
+    /// The (lowercase) node named at the start of the haresources line.
+    pub preferred: String,
+}
+
+/// Everything the core needs from the configuration (the daemon maps ha.cf/haresources into it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterParams {
+    /// This node's name (lowercase, as in ha.cf `node`).
+    pub local: String,
+    /// All configured nodes including the local one, in ha.cf order.
+    pub nodes: Vec<String>,
+    /// Interval between own status messages.
+    pub keepalive: Duration,
+    /// Local dead time; advertised to peers as `dt`, used for a peer until it advertises its own.
+    pub deadtime: Duration,
+    /// Gap between two status messages of a peer after which a late-heartbeat warning is logged.
+    pub warntime: Duration,
+    /// Dead time applied to every peer until communication is up.
+    pub initdead: Duration,
+    /// Resource protocol and failback policy.
+    pub auto_failback: AutoFailback,
+    /// Resource groups in haresources order.
+    pub groups: Vec<GroupSpec>,
+    /// This run's heartbeat generation (`hg`), persisted and incremented by the daemon at start;
+    /// a reload keeps the generation of the running instance.
+    pub generation: u64,
+}
+
+/// Node states as heartbeat names them (`st=` field, `cl_status nodestatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    /// Never heard from / just started (`init`).
+    Init,
+    /// Running, communication not up yet (`up`).
+    Up,
+    /// Communication up, resource management running (`active`).
+    Active,
+    /// Declared dead or left (`dead`).
+    Dead,
+}
+
+impl NodeStatus {
+    /// heartbeat's wire spelling of this status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Init => "init",
+            NodeStatus::Up => "up",
+            NodeStatus::Active => "active",
+            NodeStatus::Dead => "dead",
+        }
+    }
+}
+
+/// heartbeat's `rsc_hold` value: a *set* of groups seen from the sender's point of view.
+/// `local` = the haresources lines naming the sender, `foreign` = all other lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RscHold {
+    /// `none`
+    None,
+    /// `local`
+    Local,
+    /// `foreign`
+    Foreign,
+    /// `all`
+    All,
+}
+
+impl RscHold {
+    /// Builds the set from its two halves.
+    pub fn from_bits(local: bool, foreign: bool) -> RscHold {
+        match (local, foreign) {
+            (false, false) => RscHold::None,
+            (true, false) => RscHold::Local,
+            (false, true) => RscHold::Foreign,
+            (true, true) => RscHold::All,
+        }
+    }
+    /// Whether the set contains the sender's own (local) groups.
+    pub fn has_local(self) -> bool {
+        matches!(self, RscHold::Local | RscHold::All)
+    }
+    /// Whether the set contains the other nodes' (foreign) groups.
+    pub fn has_foreign(self) -> bool {
+        matches!(self, RscHold::Foreign | RscHold::All)
+    }
+    /// The same groups described from the other node's viewpoint (2-node meaning).
+    pub fn mirrored(self) -> RscHold {
+        RscHold::from_bits(self.has_foreign(), self.has_local())
+    }
+    /// heartbeat's wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RscHold::None => "none",
+            RscHold::Local => "local",
+            RscHold::Foreign => "foreign",
+            RscHold::All => "all",
+        }
+    }
+}
+
+/// `info=` of an `ask_resources` message: the three steps of the standby hand-shake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StandbyStep {
+    /// `me`: the sender wants to give the set away.
+    Me,
+    /// `other`: the receiver agrees to take it.
+    Other,
+    /// `done`: the sender finished releasing (from the giver) or acquiring (from the taker).
+    Done,
+}
+
+/// Which groups a standby/takeover command moves, as `hb_standby`/`hb_takeover` take them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Which {
+    /// every group
+    All,
+    /// the groups whose haresources line names the commanding node
+    Local,
+    /// the groups of the other node(s)
+    Foreign,
+    /// alias of `foreign` for standby; for takeover: take back my own groups
+    Failback,
+}
+
+impl Which {
+    /// The set this command names, from the commanding node's viewpoint.
+    pub fn as_hold(self) -> RscHold {
+        match self {
+            Which::All => RscHold::All,
+            Which::Local => RscHold::Local,
+            Which::Foreign | Which::Failback => RscHold::Foreign,
+        }
+    }
+    /// heartbeat's wire spelling (`hb_takeover rsc_hold=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Which::All => "all",
+            Which::Local => "local",
+            Which::Foreign => "foreign",
+            Which::Failback => "failback",
+        }
+    }
+}
+
+/// `result=` of a `stonith` message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum StonithResult {
+    /// `OK`: the node was reset.
+    Ok,
+    /// `badhost`: the device cannot reset that host.
+    BadHost,
+    /// `bad`: the reset failed.
+    Bad,
+    /// `n_stnth`: no STONITH device configured; takeover proceeds unprotected.
+    NotConfigured,
+    /// `unneeded`: the dead node had announced that it held nothing.
+    Unneeded,
+}
+
+impl StonithResult {
+    /// heartbeat's wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StonithResult::Ok => "OK",
+            StonithResult::BadHost => "badhost",
+            StonithResult::Bad => "bad",
+            StonithResult::NotConfigured => "n_stnth",
+            StonithResult::Unneeded => "unneeded",
+        }
+    }
+}
+
+/// A cluster message in typed form. The wire module maps each variant to heartbeat's `t=`
+/// type and fields (listed per variant) and adds the standard fields (`src`, `srcuuid`,
+/// `seq`, `hg`, `ts`, `ld`, `ttl`, `auth`, and `protocol` in status if it does flow control).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Message {
+    /// `t=status st=<status> dt=<deadtime in ms, lowercase hex>`; sent every keepalive.
+    Status {
+        /// `st`: init / up / active.
+        status: NodeStatus,
+        /// `dt`: the dead time peers must apply to the sender.
+        deadtime: Duration,
+    },
+    /// `t=starting`: "my resource manager just started; tell me what you hold".
+    Starting,
+    /// `t=resource rsc_hold=<hold> [rtype=full] [isstable=1|0] [info=<info>] [wb_running=<keys>]`.
+    Resource {
+        /// `rsc_hold` from the sender's viewpoint.
+        hold: RscHold,
+        /// `rtype=full` present: replaces the receiver's view (absent: OR-update, as mach_down).
+        full: bool,
+        /// `isstable` (absent in script-sent reports).
+        stable: Option<bool>,
+        /// `info`: `shutdown`, `standby`, `mach_down`, `req_our_resources()`.
+        info: Option<String>,
+        /// Extension field `wb_running`: space-separated keys of the groups the sender has
+        /// confirmed running. heartbeat ignores unknown fields; wasmbeat peers use it to
+        /// settle duplicates after a split brain per group instead of per set.
+        running: Option<Vec<String>>,
+    },
+    /// `t=ask_resources rsc_hold=<set> info=me|other|done` (set from the giver's viewpoint).
+    AskResources {
+        /// `rsc_hold`
+        hold: RscHold,
+        /// `info`
+        step: StandbyStep,
+    },
+    /// `t=hb_takeover rsc_hold=all|local|foreign|failback`: "give me these groups".
+    HbTakeover {
+        /// `rsc_hold` from the sender's (taker's) viewpoint.
+        which: Which,
+    },
+    /// `t=shutdone st=dead`: last message of a graceful stop; everything was released.
+    Shutdone,
+    /// `t=stonith node=<node> result=<result>`.
+    Stonith {
+        /// `node`
+        node: String,
+        /// `result`
+        result: StonithResult,
+    },
+    /// `t=ip-request ipaddr=<key>` (legacy): "please release this group".
+    IpRequest {
+        /// `ipaddr`: the group key.
+        key: String,
+    },
+    /// `t=ip-request-resp dest=<node> ipaddr=<key> weown=yes|no ok=OK` (legacy): go ahead.
+    IpRequestResp {
+        /// `dest`
+        dest: String,
+        /// `ipaddr`
+        key: String,
+        /// `weown`: whether the sender held (and released) the group.
+        weown: bool,
+    },
+    /// `t=reqnodes dest=<node>`: ask a peer for its node list (heartbeat, at start).
+    ReqNodes {
+        /// `dest`
+        dest: String,
+    },
+    /// `t=repnodes dest=<node> nodelist="a b " delnodelist=" "`: answer to `reqnodes`.
+    RepNodes {
+        /// `dest`
+        dest: String,
+        /// `nodelist`
+        nodes: Vec<String>,
+        /// `delnodelist`
+        deleted: Vec<String>,
+    },
+}
+
+/// An administrator's request (control socket / CLI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Command {
+    /// `hb_standby`: give these groups (my viewpoint) to the peer.
+    Standby(Which),
+    /// `hb_takeover`: ask the peer to give me these groups (my viewpoint).
+    Takeover(Which),
+    /// `heartbeat -k`: release everything, send `shutdone`, exit.
+    Shutdown,
+}
+
+/// The two resource operations the core asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// start the group left to right
+    Start,
+    /// stop the group right to left
+    Stop,
+}
+
+/// Input to the state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An authenticated message from another node, delivered once per `seq` (the wire layer
+    /// drops duplicates as heartbeat does and reports them as [`Event::HeardDuplicate`]).
+    Heard {
+        /// `src`
+        from: String,
+        /// The medium it arrived on.
+        link: LinkId,
+        /// `hg` of the message (every heartbeat message carries it).
+        generation: u64,
+        /// The typed message.
+        msg: Message,
+    },
+    /// Another copy of an already delivered message (same `seq`, e.g. on a second medium),
+    /// dropped by the wire layer's duplicate check: it only proves that the link works.
+    HeardDuplicate {
+        /// `src`
+        from: String,
+        /// The medium it arrived on.
+        link: LinkId,
+    },
+    /// Time passed; due at [`Cluster::next_deadline`] at the latest.
+    Tick,
+    /// An administrator's command.
+    Command(Command),
+    /// A group operation requested by [`Action::StartGroup`]/[`Action::StopGroup`] finished.
+    ResourceResult {
+        /// Group key.
+        group: String,
+        /// Which operation.
+        op: Op,
+        /// Whether every resource of the group succeeded.
+        ok: bool,
+        /// Human-readable outcome (e.g. the failing resource and its error).
+        detail: String,
+    },
+    /// New configuration (SIGHUP / `wasmbeat reload`).
+    Reload(ClusterParams),
+    /// A local medium came up.
+    LinkUp(LinkId),
+    /// A local medium failed (send errors, interface down).
+    LinkDown(LinkId),
+}
+
+/// Severity of a [`StateChange`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// routine transition
+    Info,
+    /// something an operator should look at
+    Warn,
+    /// service is at risk (split brain, failed start, ...)
+    Crit,
+}
+
+/// A human-readable record of a transition: what happened and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    /// Severity.
+    pub level: Level,
+    /// What happened, e.g. `node2 declared dead`.
+    pub what: String,
+    /// Why, with the figures that led to it.
+    pub why: String,
+}
+
+/// Output of the state machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Action {
+    /// Broadcast this message on every medium.
+    Send(Message),
+    /// Start this group (left to right); answer with [`Event::ResourceResult`].
+    StartGroup(String),
+    /// Stop this group (right to left); answer with [`Event::ResourceResult`].
+    StopGroup(String),
+    /// Log / expose this transition.
+    Notify(StateChange),
+    /// Graceful shutdown finished: the daemon may exit.
+    Exit,
+}
+
+/// Per-medium view of one peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkStatus {
+    /// The medium.
+    pub link: LinkId,
+    /// When a packet from this peer last arrived on it.
+    pub last_heard: Millis,
+    /// Whether a packet arrived within the peer's dead time.
+    pub up: bool,
+}
+
+/// One node in [`ClusterStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeView {
+    /// Node name.
+    pub name: String,
+    /// Whether this is the local node.
+    pub local: bool,
+    /// init / up / active / dead.
+    pub status: NodeStatus,
+    /// Last known generation (`hg`).
+    pub generation: Option<u64>,
+    /// When its last status message arrived.
+    pub last_status: Option<Millis>,
+    /// The dead time applied to it, in ms.
+    pub deadtime_ms: u64,
+    /// What it last reported holding (nice_failback).
+    pub holds: RscHold,
+    /// Whether it last reported being stable.
+    pub stable: bool,
+    /// Per-medium state.
+    pub links: Vec<LinkStatus>,
+}
+
+/// One group in [`ClusterStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupView {
+    /// Group key.
+    pub key: String,
+    /// Preferred node.
+    pub preferred: String,
+    /// Local state: stopped / starting / running / stopping (+ `, failed` when a start failed).
+    pub local_state: String,
+    /// Whether the local node intends to run it.
+    pub wanted_here: bool,
+    /// Who runs it as far as this node knows.
+    pub owner: Option<String>,
+}
+
+/// The last transition, for `wasmbeat status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    /// When.
+    pub at: Millis,
+    /// What and why.
+    pub change: StateChange,
+}
+
+/// A read-only snapshot for status displays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClusterStatus {
+    /// Local node name.
+    pub local: String,
+    /// Snapshot time.
+    pub now: Millis,
+    /// Whether communication is up (all nodes heard from or declared dead).
+    pub comm_up: bool,
+    /// Resource protocol state, heartbeat's `rscstatus` vocabulary plus the phase.
+    pub resource_state: String,
+    /// What this node holds (`cl_status rscstatus`), or `transition`.
+    pub rscstatus: String,
+    /// Standby hand-shake in progress, if any.
+    pub standby: Option<String>,
+    /// Local medium state as reported by LinkUp/LinkDown.
+    pub local_links: Vec<(LinkId, bool)>,
+    /// All nodes, local first.
+    pub nodes: Vec<NodeView>,
+    /// All groups in haresources order.
+    pub groups: Vec<GroupView>,
+    /// The most recent notable transition.
+    pub last_transition: Option<Transition>,
+}

@@ -1,0 +1,1 @@
+//! Scenario tests for the heartbeat rules, one per rule.

@@ -1,0 +1,942 @@
+//! Deterministic simulation of a wasmbeat cluster driven through the pure failover core.
+//!
+//! A seed fixes everything: timing parameters, auto_failback mode, groups, message delays,
+//! status loss, duplicates and reordering, partitions and heals, single-link failures,
+//! crashes and restarts, graceful shutdowns, standby/takeover commands, and the duration and
+//! outcome of every simulated resource operation. Invariants are checked after every step.
+//!
+//! `WASMBEAT_SIM_SEEDS=N` runs seeds 0..N (default 150); `WASMBEAT_SIM_SEED=N` runs one
+//! seed and prints its full trace. A failing seed prints the tail of its trace and the
+//! command that replays it.
+//!
+//! Network model (what the wire/transport layer must provide, as heartbeat does): every
+//! message goes out on every medium; the first copy to arrive is delivered, later copies
+//! become `HeardDuplicate`. Status messages may be lost, delayed and reordered. Sequenced
+//! (non-status) messages are retransmitted until they arrive or the receiver declares the
+//! sender dead (heartbeat's NS_rexmit), so while two nodes can talk they arrive in order.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Duration;
+use wasmbeat::cluster::{
+    Action, AutoFailback, Cluster, ClusterParams, Command, Event, GroupSpec, Level, LinkId,
+    Message, Millis, NodeStatus, Op, Which,
+};
+
+const LINKS: [&str; 2] = ["bcast eth0", "bcast eth1"];
+
+/// A tiny deterministic PRNG (splitmix64): the whole run follows from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Truth {
+    Stopped,
+    Starting,
+    Running,
+    /// a start failed half way: something may run
+    Partial,
+    Stopping,
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Deliver {
+        to: usize,
+        from: usize,
+        from_inc: u32,
+        to_inc: u32,
+        link: usize,
+        generation: u64,
+        msg: Message,
+        dup: bool,
+    },
+    OpDone {
+        node: usize,
+        inc: u32,
+        group: String,
+        op: Op,
+        ok: bool,
+    },
+    Tick {
+        node: usize,
+        inc: u32,
+    },
+    Crash(usize),
+    Boot(usize),
+    Cut {
+        a: usize,
+        b: usize,
+        link: Option<usize>,
+        dur: u64,
+    },
+    Mend {
+        a: usize,
+        b: usize,
+        link: Option<usize>,
+    },
+    Cmd(usize, Command),
+}
+
+struct Node {
+    cluster: Option<Cluster>,
+    inc: u32,
+    generation: u64,
+    truth: BTreeMap<String, Truth>,
+    next_tick: Option<Millis>,
+    booted_at: Millis,
+    down_since: Option<Millis>,
+    shutting_down: bool,
+    failures_since_boot: Vec<Millis>,
+}
+
+#[derive(Clone, Debug)]
+struct Knobs {
+    mode: AutoFailback,
+    keepalive: u64,
+    deadtime: u64,
+    initdead: u64,
+    groups: Vec<GroupSpec>,
+    status_loss: f64,
+    dup: f64,
+    max_delay: u64,
+    max_op: u64,
+    start_fail: f64,
+    stop_fail: f64,
+    commands: bool,
+    duration: u64,
+}
+
+struct Expect {
+    at: Millis,
+    issued: Millis,
+    node: usize,
+    cmd: Command,
+}
+
+struct Sim {
+    seed: u64,
+    rng: Rng,
+    k: Knobs,
+    names: Vec<String>,
+    nodes: Vec<Node>,
+    now: Millis,
+    queue: BinaryHeap<Reverse<(Millis, u64)>>,
+    events: BTreeMap<u64, Ev>,
+    seq: u64,
+    /// cut[a][b][link]: number of active cuts on that path
+    cut: Vec<Vec<Vec<u32>>>,
+    /// last time the pair (a,b) could not talk on any link, or a node of it (re)booted
+    talk_since: Vec<Vec<Millis>>,
+    /// partition start per pair, to recognise a split brain at heal
+    part_start: Vec<Vec<Option<Millis>>>,
+    fifo: BTreeMap<(usize, usize), Millis>,
+    last_disturbance: Millis,
+    last_command: Option<Millis>,
+    last_heal: Option<Millis>,
+    pure: bool,
+    expects: Vec<Expect>,
+    heal_watch: Vec<(Millis, Vec<String>)>,
+    split_watch: Vec<Millis>,
+    split_logged_at: Vec<Millis>,
+    trace: Vec<String>,
+    verbose: bool,
+}
+
+fn ms(x: u64) -> Duration {
+    Duration::from_millis(x)
+}
+
+impl Sim {
+    fn new(seed: u64, verbose: bool) -> Sim {
+        let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5_5A5A);
+        let names = vec!["node1".to_string(), "node2".to_string()];
+        let mode = rng.pick(&[AutoFailback::On, AutoFailback::On, AutoFailback::Off, AutoFailback::Legacy]);
+        let keepalive = rng.pick(&[200, 500, 1000, 2000]);
+        let deadtime = keepalive * rng.range(3, 8);
+        // heartbeat's derived initdead, at least deadtime
+        let initdead = if deadtime > 10_000 {
+            deadtime
+        } else if deadtime < 6_000 {
+            12_000
+        } else {
+            2 * deadtime
+        };
+        let ngroups = rng.range(1, 3);
+        let groups = (0..ngroups)
+            .map(|i| GroupSpec {
+                key: format!("IPaddr::10.77.0.{}/24", 100 + i),
+                preferred: names[rng.range(0, 1) as usize].clone(),
+            })
+            .collect();
+        let pure = rng.chance(0.35);
+        let k = Knobs {
+            mode,
+            keepalive,
+            deadtime,
+            initdead,
+            groups,
+            status_loss: rng.pick(&[0.0, 0.02, 0.1, 0.3]),
+            dup: rng.pick(&[0.0, 0.05]),
+            max_delay: rng.pick(&[5, 50, 300]),
+            max_op: rng.pick(&[50, 500, 3000]),
+            start_fail: if pure { 0.0 } else { rng.pick(&[0.0, 0.03, 0.15]) },
+            stop_fail: if pure { 0.0 } else { rng.pick(&[0.0, 0.0, 0.05]) },
+            commands: !pure && mode != AutoFailback::Legacy,
+            duration: 400_000,
+        };
+        let n = names.len();
+        let nodes = (0..n)
+            .map(|i| Node {
+                cluster: None,
+                inc: 0,
+                generation: 1000 + i as u64 * 100,
+                truth: k
+                    .groups
+                    .iter()
+                    .map(|g| (g.key.clone(), Truth::Stopped))
+                    .collect(),
+                next_tick: None,
+                booted_at: Millis(0),
+                down_since: Some(Millis(0)),
+                shutting_down: false,
+                failures_since_boot: Vec::new(),
+            })
+            .collect();
+        Sim {
+            seed,
+            rng,
+            k,
+            names,
+            nodes,
+            now: Millis(0),
+            queue: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            seq: 0,
+            cut: vec![vec![vec![0; LINKS.len()]; n]; n],
+            talk_since: vec![vec![Millis(0); n]; n],
+            part_start: vec![vec![None; n]; n],
+            fifo: BTreeMap::new(),
+            last_disturbance: Millis(0),
+            last_command: None,
+            last_heal: None,
+            pure,
+            expects: Vec::new(),
+            heal_watch: Vec::new(),
+            split_watch: Vec::new(),
+            split_logged_at: Vec::new(),
+            trace: Vec::new(),
+            verbose,
+        }
+    }
+
+    fn log(&mut self, s: String) {
+        let line = format!("{:>10} {s}", self.now.to_string());
+        if self.verbose {
+            println!("{line}");
+        }
+        self.trace.push(line);
+    }
+
+    fn at(&mut self, t: Millis, ev: Ev) {
+        self.seq += 1;
+        self.events.insert(self.seq, ev);
+        self.queue.push(Reverse((t, self.seq)));
+    }
+
+    fn params(&self, i: usize) -> ClusterParams {
+        ClusterParams {
+            local: self.names[i].clone(),
+            nodes: self.names.clone(),
+            keepalive: ms(self.k.keepalive),
+            deadtime: ms(self.k.deadtime),
+            warntime: ms(self.k.deadtime / 2),
+            initdead: ms(self.k.initdead),
+            auto_failback: self.k.mode,
+            groups: self.k.groups.clone(),
+            generation: self.nodes[i].generation,
+        }
+    }
+
+    /// Lays out the disturbances of the whole run up front.
+    fn schedule(&mut self) {
+        let n = self.names.len();
+        // start-up: together, staggered, or one alone for a while
+        for i in 0..n {
+            let t = match self.rng.range(0, 2) {
+                0 => self.rng.range(0, 300),
+                1 => self.rng.range(0, 5_000),
+                _ => self.rng.range(0, 40_000),
+            };
+            self.at(Millis(t), Ev::Boot(i));
+        }
+        let mut t = 45_000;
+        while t < self.k.duration - 60_000 {
+            t += self.rng.range(5_000, 60_000);
+            let kind = self.rng.range(0, 9);
+            let node = self.rng.range(0, n as u64 - 1) as usize;
+            match kind {
+                0 | 1 => {
+                    // crash (power loss); back after a short or long pause
+                    self.at(Millis(t), Ev::Crash(node));
+                    let down = if self.rng.chance(0.3) {
+                        self.rng.range(100, self.k.deadtime / 2 + 1)
+                    } else {
+                        self.rng.range(1_000, 40_000)
+                    };
+                    self.at(Millis(t + down), Ev::Boot(node));
+                }
+                2 | 3 => {
+                    let dur = if self.rng.chance(0.4) {
+                        self.rng.range(100, self.k.deadtime.saturating_sub(self.k.keepalive * 2).max(101))
+                    } else {
+                        self.rng.range(self.k.deadtime + 1_000, 40_000)
+                    };
+                    self.at(Millis(t), Ev::Cut { a: 0, b: 1, link: None, dur });
+                }
+                4 => {
+                    let link = self.rng.range(0, LINKS.len() as u64 - 1) as usize;
+                    let dur = self.rng.range(1_000, 30_000);
+                    self.at(Millis(t), Ev::Cut { a: 0, b: 1, link: Some(link), dur });
+                }
+                5 if self.pure => {}
+                5 => {
+                    self.at(Millis(t), Ev::Cmd(node, Command::Shutdown));
+                    let back = self.rng.range(1_000, 30_000);
+                    self.at(Millis(t + back + self.k.max_op * 4), Ev::Boot(node));
+                }
+                _ if self.k.commands => {
+                    let which = self.rng.pick(&[Which::All, Which::Local, Which::Foreign, Which::Failback]);
+                    let cmd = if self.rng.chance(0.5) {
+                        Command::Standby(which)
+                    } else {
+                        Command::Takeover(which)
+                    };
+                    self.at(Millis(t), Ev::Cmd(node, cmd));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn can_talk(&self, a: usize, b: usize) -> bool {
+        (0..LINKS.len()).any(|l| self.cut[a][b][l] == 0)
+    }
+
+    fn alive(&self, i: usize) -> bool {
+        self.nodes[i].cluster.is_some()
+    }
+
+    fn feed(&mut self, i: usize, ev: Event) {
+        let Some(c) = self.nodes[i].cluster.as_mut() else { return };
+        let actions = c.handle(self.now, ev);
+        self.apply(i, actions);
+        self.reschedule_tick(i);
+    }
+
+    fn reschedule_tick(&mut self, i: usize) {
+        let Some(c) = self.nodes[i].cluster.as_ref() else { return };
+        let Some(d) = c.next_deadline() else { return };
+        let d = d.max(self.now);
+        if self.nodes[i].next_tick.is_none_or(|t| d < t || t < self.now) {
+            self.nodes[i].next_tick = Some(d);
+            let inc = self.nodes[i].inc;
+            self.at(d, Ev::Tick { node: i, inc });
+        }
+    }
+
+    fn apply(&mut self, i: usize, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Send(msg) => self.broadcast(i, msg),
+                Action::StartGroup(g) => {
+                    let t = self.nodes[i].truth[&g];
+                    if t != Truth::Stopped {
+                        self.fail(format!(
+                            "invariant (d): {} asked to start {g} while it is {t:?} there",
+                            self.names[i]
+                        ));
+                    }
+                    self.check_start_order(i, &g);
+                    self.nodes[i].truth.insert(g.clone(), Truth::Starting);
+                    self.log(format!("{} START {g}", self.names[i]));
+                    let ok = !self.rng.chance(self.k.start_fail);
+                    let d = self.rng.range(1, self.k.max_op);
+                    let inc = self.nodes[i].inc;
+                    self.at(self.now.plus(ms(d)), Ev::OpDone { node: i, inc, group: g, op: Op::Start, ok });
+                }
+                Action::StopGroup(g) => {
+                    let t = self.nodes[i].truth[&g];
+                    if matches!(t, Truth::Starting | Truth::Stopping) {
+                        self.fail(format!(
+                            "{} asked to stop {g} while an operation is in flight ({t:?})",
+                            self.names[i]
+                        ));
+                    }
+                    self.check_voluntary_stop(i, &g, t);
+                    self.nodes[i].truth.insert(g.clone(), Truth::Stopping);
+                    self.log(format!("{} STOP {g}", self.names[i]));
+                    let ok = !self.rng.chance(self.k.stop_fail);
+                    let d = self.rng.range(1, self.k.max_op);
+                    let inc = self.nodes[i].inc;
+                    self.at(self.now.plus(ms(d)), Ev::OpDone { node: i, inc, group: g, op: Op::Stop, ok });
+                }
+                Action::Notify(n) => {
+                    if n.level == Level::Crit && n.what.contains("split brain") {
+                        self.split_logged_at.push(self.now);
+                    }
+                    if n.what.ends_with("declared dead") {
+                        // A peer declared dead while it runs and the path works (lost
+                        // statuses): the same situation as a partition that healed at once.
+                        for j in 0..self.names.len() {
+                            if j != i && self.alive(j) && n.what.contains(&self.names[j]) && self.can_talk(i, j) {
+                                self.talk_since[i][j] = self.now;
+                                self.talk_since[j][i] = self.now;
+                                self.last_heal = Some(self.now);
+                                self.disturb();
+                                let running: Vec<String> = self
+                                    .k
+                                    .groups
+                                    .iter()
+                                    .map(|g| g.key.clone())
+                                    .filter(|g| !self.running_on(g).is_empty())
+                                    .collect();
+                                self.heal_watch.push((self.now, running));
+                            }
+                        }
+                    }
+                    self.log(format!("{} [{:?}] {} -- {}", self.names[i], n.level, n.what, n.why));
+                }
+                Action::Exit => {
+                    let held: Vec<String> = self.nodes[i]
+                        .truth
+                        .iter()
+                        .filter(|(_, t)| **t != Truth::Stopped)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    if !held.is_empty() {
+                        self.fail(format!("{} exited while still holding {held:?}", self.names[i]));
+                    }
+                    self.log(format!("{} EXIT", self.names[i]));
+                    self.nodes[i].cluster = None;
+                    self.nodes[i].down_since = Some(self.now);
+                    self.disturb();
+                }
+            }
+        }
+    }
+
+    fn broadcast(&mut self, from: usize, msg: Message) {
+        let generation = self.nodes[from].generation;
+        let is_status = matches!(msg, Message::Status { .. });
+        if !matches!(msg, Message::Status { .. }) {
+            self.log(format!("{} -> {msg:?}", self.names[from]));
+        }
+        for to in 0..self.names.len() {
+            if to == from {
+                continue;
+            }
+            let to_inc = self.nodes[to].inc;
+            let from_inc = self.nodes[from].inc;
+            let mut first = true;
+            let mut base = self.now;
+            if !is_status {
+                // in-order delivery of sequenced messages per pair
+                base = base.max(*self.fifo.get(&(from, to)).unwrap_or(&Millis(0)));
+            }
+            for link in 0..LINKS.len() {
+                if is_status && self.rng.chance(self.k.status_loss) {
+                    continue;
+                }
+                let delay = if self.rng.chance(0.05) {
+                    self.rng.range(0, self.k.max_delay * 4)
+                } else {
+                    self.rng.range(0, self.k.max_delay)
+                };
+                let mut t = base.plus(ms(delay));
+                if !is_status && first {
+                    self.fifo.insert((from, to), t);
+                }
+                let dup = !first;
+                if !is_status && dup {
+                    t = t.max(base);
+                }
+                self.at(t, Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg: msg.clone(), dup });
+                first = false;
+                if self.rng.chance(self.k.dup) {
+                    let t2 = t.plus(ms(self.rng.range(0, 20)));
+                    self.at(t2, Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg: msg.clone(), dup: true });
+                }
+            }
+        }
+    }
+
+    fn disturb(&mut self) {
+        self.last_disturbance = self.now;
+    }
+
+    fn recent(&self, t: Option<Millis>, within: u64) -> bool {
+        t.is_some_and(|t| self.now.0 < t.0 + within)
+    }
+
+    fn handoff_bound(&self) -> u64 {
+        2 * self.k.deadtime + 4 * self.k.max_op + 4 * self.k.max_delay + 12_000
+    }
+
+    /// A group is started on a node only after any node it can talk to has stopped it.
+    fn check_start_order(&mut self, i: usize, g: &str) {
+        for j in 0..self.names.len() {
+            if j == i || !self.alive(j) || !self.can_talk(i, j) {
+                continue;
+            }
+            let t = self.nodes[j].truth[g];
+            let talking_for = self.now.0 - self.talk_since[i][j].0;
+            if t != Truth::Stopped && talking_for > self.handoff_bound() {
+                self.fail(format!(
+                    "ordering: {} starts {g} while {} (reachable for {} ms) has it {t:?}",
+                    self.names[i], self.names[j], talking_for
+                ));
+            }
+        }
+    }
+
+    /// Off: a group only leaves a live node for a reason (command, failure, shutdown, heal).
+    /// On/legacy: additionally allowed when the node is not the preferred one (failback).
+    fn check_voluntary_stop(&mut self, i: usize, g: &str, t: Truth) {
+        if self.nodes[i].shutting_down || t == Truth::Partial || t == Truth::Stopped {
+            return;
+        }
+        if self.recent(self.last_command, 90_000)
+            || self.recent(self.last_heal, self.handoff_bound())
+            || self.nodes.iter().any(|n| n.failures_since_boot.iter().any(|f| self.now.0 < f.0 + 400_000))
+        {
+            return;
+        }
+        let preferred = self.k.groups.iter().find(|s| s.key == g).map(|s| s.preferred.clone());
+        let not_home = preferred.as_deref() != Some(self.names[i].as_str());
+        if self.k.mode != AutoFailback::Off && not_home {
+            return;
+        }
+        self.fail(format!(
+            "invariant (c/off): {} stopped {g} without a cause (mode {:?})",
+            self.names[i], self.k.mode
+        ));
+    }
+
+    fn fail(&mut self, msg: String) {
+        self.log(format!("VIOLATION: {msg}"));
+        let tail: Vec<String> = self.trace.iter().rev().take(80).rev().cloned().collect();
+        panic!(
+            "seed {} failed: {msg}\nknobs: {:?}\n--- last trace lines ---\n{}\n--- replay: WASMBEAT_SIM_SEED={} cargo test --test simulation -- --nocapture",
+            self.seed,
+            self.k,
+            tail.join("\n"),
+            self.seed
+        );
+    }
+
+    fn holders(&self, g: &str) -> Vec<usize> {
+        (0..self.names.len())
+            .filter(|&i| self.nodes[i].truth[g] != Truth::Stopped)
+            .collect()
+    }
+
+    fn running_on(&self, g: &str) -> Vec<usize> {
+        (0..self.names.len())
+            .filter(|&i| self.nodes[i].truth[g] == Truth::Running)
+            .collect()
+    }
+
+    fn any_failure_since(&self, t: Millis) -> bool {
+        self.nodes.iter().any(|n| n.failures_since_boot.iter().any(|f| *f >= t))
+    }
+
+    fn check_invariants(&mut self) {
+        let n = self.names.len();
+        let bound = self.handoff_bound();
+        let all_alive = (0..n).all(|i| self.alive(i) && !self.nodes[i].shutting_down);
+        let connected_for = if all_alive && self.can_talk(0, 1) {
+            Some(self.now.0 - self.talk_since[0][1].0)
+        } else {
+            None
+        };
+        let keys: Vec<String> = self.k.groups.iter().map(|g| g.key.clone()).collect();
+        // (a)/(f): one holder per group once the nodes have been talking for a bound
+        if let Some(c) = connected_for {
+            if c > bound {
+                for g in &keys {
+                    let h = self.holders(g);
+                    if h.len() > 1 {
+                        self.fail(format!(
+                            "invariant (a): {g} held by {:?} although the nodes have talked for {c} ms",
+                            h.iter().map(|&i| &self.names[i]).collect::<Vec<_>>()
+                        ));
+                    }
+                }
+            }
+        }
+        // (b): a lone survivor runs everything within deadtime + bound
+        for s in 0..n {
+            if !self.alive(s) || self.nodes[s].shutting_down {
+                continue;
+            }
+            let others_down: Option<Millis> = (0..n)
+                .filter(|&o| o != s)
+                .map(|o| self.nodes[o].down_since)
+                .try_fold(Millis(0), |acc, d| d.map(|d| acc.max(d)));
+            let Some(down) = others_down else { continue };
+            let since = down.max(self.nodes[s].booted_at);
+            let grace = self.k.initdead.max(self.k.deadtime + 2_000) + 2 * self.k.max_op + 3_000;
+            if self.now.0 > since.0 + grace
+                && self.now.0 > self.nodes[s].booted_at.0 + self.k.initdead + 2 * self.k.max_op + 3_000
+                && !self.any_failure_since(Millis(since.0.saturating_sub(60_000)))
+            {
+                for g in &keys {
+                    if self.nodes[s].truth[g] != Truth::Running {
+                        self.fail(format!(
+                            "invariant (b): {} alone since {} but {g} is {:?} there",
+                            self.names[s], since, self.nodes[s].truth[g]
+                        ));
+                    }
+                }
+            }
+        }
+        // (c) on/legacy: quiet, connected cluster runs each group on its preferred node
+        if let Some(c) = connected_for {
+            let quiet = self.now.0 - self.last_disturbance.0;
+            if self.pure
+                && self.k.mode != AutoFailback::Off
+                && c > bound + 15_000
+                && quiet > bound + 15_000
+            {
+                for spec in self.k.groups.clone() {
+                    let pi = self.names.iter().position(|x| *x == spec.preferred).unwrap();
+                    if self.nodes[pi].truth[&spec.key] != Truth::Running {
+                        self.fail(format!(
+                            "invariant (c): quiet cluster but {} is not running on its preferred node {} (holders {:?})",
+                            spec.key,
+                            spec.preferred,
+                            self.holders(&spec.key)
+                        ));
+                    }
+                }
+            }
+        }
+        // (e): commands honoured within a bound when nothing else happened
+        let due: Vec<Expect> = {
+            let (d, keep): (Vec<Expect>, Vec<Expect>) =
+                std::mem::take(&mut self.expects).into_iter().partition(|e| self.now >= e.at);
+            self.expects = keep;
+            d
+        };
+        for e in due {
+            let quiet_since_cmd = self.last_disturbance <= e.issued;
+            let settled_before = connected_for.is_some_and(|c| c > (self.now.0 - e.issued.0) + bound);
+            if !quiet_since_cmd || !settled_before || self.any_failure_since(Millis(e.issued.0.saturating_sub(bound))) {
+                continue;
+            }
+            let me = self.names[e.node].clone();
+            let (which, giving) = match e.cmd {
+                Command::Standby(w) => (w, true),
+                Command::Takeover(w) => (w, false),
+                Command::Shutdown => continue,
+            };
+            // takeover failback = take my own groups back; standby failback = give foreign away
+            let set = if !giving && which == Which::Failback {
+                wasmbeat::cluster::RscHold::Local
+            } else {
+                which.as_hold()
+            };
+            for spec in self.k.groups.clone() {
+                let in_set = if spec.preferred == *me { set.has_local() } else { set.has_foreign() };
+                if !in_set {
+                    continue;
+                }
+                let here = self.nodes[e.node].truth[&spec.key];
+                let other = 1 - e.node;
+                let there = self.nodes[other].truth[&spec.key];
+                let ok = if giving {
+                    here == Truth::Stopped && there == Truth::Running
+                } else {
+                    here == Truth::Running && there == Truth::Stopped
+                };
+                if !ok {
+                    self.fail(format!(
+                        "invariant (e): {:?} on {me} issued at {} not honoured: {} is {here:?} here and {there:?} on the peer",
+                        e.cmd, e.issued, spec.key
+                    ));
+                }
+            }
+        }
+        // (f): after a heal the service stays up: a group running at heal time keeps running somewhere
+        let watches = std::mem::take(&mut self.heal_watch);
+        let mut keep = Vec::new();
+        for (healed, running) in watches {
+            if self.now.0 > healed.0 + bound || self.last_disturbance > healed {
+                continue;
+            }
+            for g in &running {
+                if self.running_on(g).is_empty() && self.holders(g).iter().all(|&i| self.nodes[i].truth[g] != Truth::Partial) {
+                    self.fail(format!("invariant (f): {g} stopped serving {} ms after the heal", self.now.0 - healed.0));
+                }
+            }
+            keep.push((healed, running));
+        }
+        self.heal_watch = keep;
+        let splits = std::mem::take(&mut self.split_watch);
+        let mut keep = Vec::new();
+        for healed in splits {
+            if self.split_logged_at.iter().any(|t| *t >= healed) {
+                continue;
+            }
+            if self.now.0 > healed.0 + 3 * self.k.deadtime + 2 * self.k.max_delay + 2_000 {
+                if self.last_disturbance <= healed {
+                    self.fail("invariant (f): partition longer than deadtime healed but nobody logged a split brain".into());
+                }
+                continue;
+            }
+            keep.push(healed);
+        }
+        self.split_watch = keep;
+    }
+
+    fn step(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg, dup } => {
+                if self.nodes[to].inc != to_inc || !self.alive(to) {
+                    return;
+                }
+                let is_status = matches!(msg, Message::Status { .. });
+                if self.cut[from][to][link] > 0 {
+                    if is_status || dup {
+                        return;
+                    }
+                    // retransmission (heartbeat NS_rexmit) while the receiver thinks the
+                    // sender is alive and the sender still runs
+                    let sender_alive_there = self.nodes[to]
+                        .cluster
+                        .as_ref()
+                        .map(|c| c.status().nodes.iter().any(|v| v.name == self.names[from] && v.status != NodeStatus::Dead))
+                        .unwrap_or(false);
+                    if sender_alive_there && self.nodes[from].inc == from_inc && self.alive(from) {
+                        let t = self.now.plus(ms(200));
+                        self.fifo.insert((from, to), t.max(*self.fifo.get(&(from, to)).unwrap_or(&Millis(0))));
+                        self.at(t, Ev::Deliver { to, from, from_inc, to_inc, link: (link + 1) % LINKS.len(), generation, msg, dup });
+                    }
+                    return;
+                }
+                let from_name = self.names[from].clone();
+                let link_id = LinkId(LINKS[link].to_string());
+                if dup && !is_status {
+                    self.feed(to, Event::HeardDuplicate { from: from_name, link: link_id });
+                } else {
+                    self.feed(to, Event::Heard { from: from_name, link: link_id, generation, msg });
+                }
+            }
+            Ev::OpDone { node, inc, group, op, ok } => {
+                if self.nodes[node].inc != inc || !self.alive(node) {
+                    return;
+                }
+                let t = match (op, ok) {
+                    (Op::Start, true) => Truth::Running,
+                    (Op::Start, false) => Truth::Partial,
+                    (Op::Stop, true) => Truth::Stopped,
+                    (Op::Stop, false) => Truth::Running,
+                };
+                if !ok {
+                    self.nodes[node].failures_since_boot.push(self.now);
+                    self.disturb();
+                }
+                self.nodes[node].truth.insert(group.clone(), t);
+                self.log(format!("{} {op:?} {group} -> {}", self.names[node], if ok { "ok" } else { "FAILED" }));
+                let detail = if ok { "ok".to_string() } else { "simulated failure".to_string() };
+                self.feed(node, Event::ResourceResult { group, op, ok, detail });
+            }
+            Ev::Tick { node, inc } => {
+                if self.nodes[node].inc != inc || self.nodes[node].next_tick != Some(self.now) {
+                    return;
+                }
+                self.nodes[node].next_tick = None;
+                self.feed(node, Event::Tick);
+                if let Some(c) = self.nodes[node].cluster.as_ref() {
+                    if c.next_deadline().is_some_and(|d| d <= self.now) {
+                        self.fail(format!("{}: next_deadline did not advance after a tick", self.names[node]));
+                    }
+                }
+            }
+            Ev::Crash(i) => {
+                if !self.alive(i) {
+                    return;
+                }
+                self.log(format!("{} CRASH (power loss: everything on it stops)", self.names[i]));
+                let node = &mut self.nodes[i];
+                node.cluster = None;
+                node.inc += 1;
+                node.down_since = Some(self.now);
+                node.next_tick = None;
+                for t in node.truth.values_mut() {
+                    *t = Truth::Stopped;
+                }
+                self.disturb();
+            }
+            Ev::Boot(i) => {
+                if self.alive(i) {
+                    return;
+                }
+                let node = &mut self.nodes[i];
+                node.inc += 1;
+                node.generation += 1;
+                node.booted_at = self.now;
+                node.down_since = None;
+                node.shutting_down = false;
+                node.next_tick = None;
+                node.failures_since_boot.clear();
+                let params = self.params(i);
+                self.log(format!("{} BOOT generation {}", self.names[i], params.generation));
+                self.nodes[i].cluster = Some(Cluster::new(params, self.now));
+                for j in 0..self.names.len() {
+                    self.talk_since[i][j] = self.now;
+                    self.talk_since[j][i] = self.now;
+                }
+                self.disturb();
+                self.feed(i, Event::Tick);
+            }
+            Ev::Cut { a, b, link, dur } => {
+                let links: Vec<usize> = match link {
+                    Some(l) => vec![l],
+                    None => (0..LINKS.len()).collect(),
+                };
+                let could = self.can_talk(a, b);
+                for &l in &links {
+                    self.cut[a][b][l] += 1;
+                    self.cut[b][a][l] += 1;
+                }
+                self.log(format!("CUT links {links:?} between node{} and node{} for {dur} ms", a + 1, b + 1));
+                if could && !self.can_talk(a, b) {
+                    self.part_start[a][b] = Some(self.now);
+                    self.disturb();
+                }
+                self.at(self.now.plus(ms(dur)), Ev::Mend { a, b, link });
+            }
+            Ev::Mend { a, b, link } => {
+                let links: Vec<usize> = match link {
+                    Some(l) => vec![l],
+                    None => (0..LINKS.len()).collect(),
+                };
+                let could = self.can_talk(a, b);
+                for &l in &links {
+                    self.cut[a][b][l] -= 1;
+                    self.cut[b][a][l] -= 1;
+                }
+                self.log(format!("MEND links {links:?} between node{} and node{}", a + 1, b + 1));
+                if !could && self.can_talk(a, b) {
+                    self.talk_since[a][b] = self.now;
+                    self.talk_since[b][a] = self.now;
+                    self.last_heal = Some(self.now);
+                    let started = self.part_start[a][b].take().unwrap_or(self.now);
+                    let both_alive_through = self.alive(a)
+                        && self.alive(b)
+                        && self.nodes[a].booted_at < started
+                        && self.nodes[b].booted_at < started
+                        && !self.nodes[a].shutting_down
+                        && !self.nodes[b].shutting_down;
+                    if both_alive_through
+                        && self.now.0 - started.0 > self.k.deadtime + self.k.max_delay * 4 + 500
+                        && self.last_disturbance <= started
+                    {
+                        self.split_watch.push(self.now);
+                    }
+                    let running: Vec<String> = self
+                        .k
+                        .groups
+                        .iter()
+                        .map(|g| g.key.clone())
+                        .filter(|g| !self.running_on(g).is_empty())
+                        .collect();
+                    self.disturb();
+                    if both_alive_through {
+                        self.heal_watch.push((self.now, running));
+                    }
+                }
+            }
+            Ev::Cmd(i, cmd) => {
+                if !self.alive(i) || self.nodes[i].shutting_down {
+                    return;
+                }
+                self.log(format!("{} COMMAND {cmd:?}", self.names[i]));
+                if cmd == Command::Shutdown {
+                    self.nodes[i].shutting_down = true;
+                } else {
+                    self.last_command = Some(self.now);
+                    let b = 30_000 + 4 * self.k.max_op + 4 * self.k.max_delay + 3 * self.k.keepalive + 12_000;
+                    self.expects.push(Expect { at: self.now.plus(ms(b)), issued: self.now, node: i, cmd });
+                }
+                self.disturb();
+                self.feed(i, Event::Command(cmd));
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        self.schedule();
+        let end = Millis(self.k.duration);
+        let mut steps = 0u64;
+        while let Some(Reverse((t, id))) = self.queue.pop() {
+            if t > end {
+                break;
+            }
+            let ev = self.events.remove(&id).expect("queued event");
+            self.now = t;
+            self.step(ev);
+            self.check_invariants();
+            steps += 1;
+            if steps > 5_000_000 {
+                self.fail("runaway simulation (more than 5M steps)".into());
+            }
+        }
+    }
+}
+
+fn run_seed(seed: u64, verbose: bool) {
+    let mut sim = Sim::new(seed, verbose);
+    if verbose {
+        println!("seed {seed}: {:?}", sim.k);
+    }
+    sim.run();
+}
+
+#[test]
+fn simulated_clusters_keep_every_invariant() {
+    if let Ok(s) = std::env::var("WASMBEAT_SIM_SEED") {
+        let seed: u64 = s.parse().expect("WASMBEAT_SIM_SEED must be a number");
+        run_seed(seed, true);
+        return;
+    }
+    let n: u64 = std::env::var("WASMBEAT_SIM_SEEDS")
+        .ok()
+        .map(|s| s.parse().expect("WASMBEAT_SIM_SEEDS must be a number"))
+        .unwrap_or(150);
+    let start = std::time::Instant::now();
+    for seed in 0..n {
+        run_seed(seed, false);
+    }
+    println!("{n} seeds passed in {:.1} s", start.elapsed().as_secs_f64());
+}
