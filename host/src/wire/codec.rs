@@ -469,17 +469,17 @@ mod tests {
             decode(b"###\n9:(0)t=x,%%%\n", &l),
             Err(DecodeError::MissingComma { at: 15 })
         );
-        assert_eq!(decode(b"###\n5:(0)t=x,%%", &l), Err(DecodeError::Truncated));
+        assert_eq!(decode(b"###\n6:(0)t=x,%%", &l), Err(DecodeError::Truncated));
         assert_eq!(
-            decode(b"###\n5:(9)t=x,%%%\n", &l),
+            decode(b"###\n6:(9)t=x,%%%\n", &l),
             Err(DecodeError::BadFieldType(9))
         );
         assert_eq!(
-            decode(b"###\n5:(0)tx_,%%%\n", &l),
+            decode(b"###\n6:(0)tx_,%%%\n", &l),
             Err(DecodeError::BadField { at: 6 })
         );
         assert_eq!(
-            decode(b"###\n05:(0)t=x,%%%\n", &l),
+            decode(b"###\n06:(0)t=x,%%%\n", &l),
             Err(DecodeError::BadLength { at: 4 })
         );
         assert_eq!(decode(b">>>\nt=x\n", &l), Err(DecodeError::Truncated));
