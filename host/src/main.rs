@@ -11,7 +11,11 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Bare wire peer for interop tests: heartbeats and protocol answers only.
+    #[command(hide = true)]
+    WirePeer(wasmbeat::transport::peer::WirePeerArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -22,5 +26,8 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::WirePeer(args) => wasmbeat::transport::peer::run_blocking(args)?,
+    }
+    Ok(())
 }
