@@ -36,6 +36,8 @@ pub struct PeerStatus {
     pub status: String,
     /// Its generation.
     pub generation: u64,
+    /// The dead time it advertises (`dt`), in ms.
+    pub deadtime_ms: Option<u64>,
     /// Per medium: link name -> `up`/`dead`.
     pub links: BTreeMap<String, String>,
 }
@@ -78,6 +80,7 @@ fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Insta
                     "init".into()
                 },
                 generation: p.generation,
+                deadtime_ms: p.deadtime_ms,
                 links: p
                     .links
                     .iter()
@@ -246,6 +249,9 @@ pub struct WirePeerArgs {
     /// Run the heartbeat path SCHED_RR with memory locked.
     #[arg(long)]
     pub realtime: bool,
+    /// Largest accepted packet in bytes (default heartbeat's MAXMSG).
+    #[arg(long, default_value_t = crate::wire::codec::MAXMSG)]
+    pub max_message: usize,
 }
 
 /// Errors of the wire-peer command.
@@ -305,6 +311,7 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
     cfg.deadtime = Duration::from_millis(args.deadtime_ms);
     cfg.flow_control = !args.no_flow_control;
     cfg.classic_auth_field = !args.netstring_only;
+    cfg.limits.max_message = args.max_message;
     // The whole wire path lives on this one thread, so SCHED_RR applied
     // here covers sending and receiving heartbeats.
     let rt = tokio::runtime::Builder::new_current_thread()
