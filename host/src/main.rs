@@ -44,6 +44,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bare wire peer for interop tests: heartbeats and protocol answers only.
+    #[command(hide = true)]
+    WirePeer(wasmbeat::transport::peer::WirePeerArgs),
     /// Serve a fixed body over HTTP (the demo's and benchmarks' service).
     #[command(hide = true)]
     HttpResponder {
@@ -104,6 +107,11 @@ fn main() -> anyhow::Result<ExitCode> {
         } => {
             init_stderr_logging();
             check(&config_dir, node.as_deref(), json)
+        }
+        Command::WirePeer(args) => {
+            init_stderr_logging();
+            wasmbeat::transport::peer::run_blocking(args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::HttpResponder { listen, body } => {
             wasmbeat::lab::http::serve(listen, &body)?;

@@ -1,1 +1,133 @@
-//! Heartbeat message encode/decode and authentication (authkeys methods).
+//! Heartbeat 3.0.6 wire protocol: message model, both framings, authkeys
+//! authentication, standard fields, persisted identity, replay protection
+//! and the reliable-delivery session layer (ACK / retransmit / node lists).
+//!
+//! Receive path: [`codec::decode`] -> [`auth::Keyring::verify`] ->
+//! [`fields::Header::parse`] -> [`replay::PeerSeq::check`]; the
+//! [`session::Endpoint`] runs all of it and counts every drop by reason in
+//! [`DropCounters`].
+
+pub mod auth;
+pub mod codec;
+pub mod fields;
+pub mod identity;
+pub mod message;
+pub mod replay;
+pub mod session;
+
+pub use auth::{AuthKey, AuthMethod, Keyring};
+pub use codec::{DecodeError, Format, Limits};
+pub use message::{Field, Message, Value};
+pub use session::{Endpoint, EndpointConfig, Event, OutPacket};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an incoming packet was dropped (one counter each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// Larger than the limit.
+    Oversized,
+    /// Ended early.
+    Truncated,
+    /// Not a heartbeat framing / malformed.
+    Malformed,
+    /// Too many fields or a field too long.
+    LimitExceeded,
+    /// No signature.
+    AuthMissing,
+    /// Signature wrong (bad key, tampered) or unknown slot.
+    AuthFailed,
+    /// Missing/invalid standard fields (t, src, ts, seq).
+    BadHeader,
+    /// `src` is not a configured node.
+    UnknownNode,
+    /// Same seq already received (normal with redundant media).
+    Duplicate,
+    /// Old seq or old generation: replay.
+    Replay,
+    /// Our own message heard back (normal on bcast).
+    OwnMessage,
+}
+
+impl DropReason {
+    /// All reasons, for iteration.
+    pub const ALL: [DropReason; 11] = [
+        DropReason::Oversized,
+        DropReason::Truncated,
+        DropReason::Malformed,
+        DropReason::LimitExceeded,
+        DropReason::AuthMissing,
+        DropReason::AuthFailed,
+        DropReason::BadHeader,
+        DropReason::UnknownNode,
+        DropReason::Duplicate,
+        DropReason::Replay,
+        DropReason::OwnMessage,
+    ];
+
+    /// Stable snake_case name for status output and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Oversized => "oversized",
+            DropReason::Truncated => "truncated",
+            DropReason::Malformed => "malformed",
+            DropReason::LimitExceeded => "limit_exceeded",
+            DropReason::AuthMissing => "auth_missing",
+            DropReason::AuthFailed => "auth_failed",
+            DropReason::BadHeader => "bad_header",
+            DropReason::UnknownNode => "unknown_node",
+            DropReason::Duplicate => "duplicate",
+            DropReason::Replay => "replay",
+            DropReason::OwnMessage => "own_message",
+        }
+    }
+
+    /// The counter a decode error falls under.
+    pub fn of_decode(e: &DecodeError) -> DropReason {
+        match e {
+            DecodeError::TooLong { .. } => DropReason::Oversized,
+            DecodeError::Truncated => DropReason::Truncated,
+            DecodeError::TooManyFields(_) | DecodeError::ValueTooLong { .. } => {
+                DropReason::LimitExceeded
+            }
+            _ => DropReason::Malformed,
+        }
+    }
+}
+
+/// Counters of dropped packets by reason; shared, lock-free.
+#[derive(Debug, Default)]
+pub struct DropCounters {
+    counts: [AtomicU64; 11],
+    accepted: AtomicU64,
+}
+
+impl DropCounters {
+    /// Count one drop.
+    pub fn count(&self, r: DropReason) {
+        self.counts[r as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Current count for one reason.
+    pub fn get(&self, r: DropReason) -> u64 {
+        self.counts[r as usize].load(Ordering::Relaxed)
+    }
+
+    /// Count one accepted message.
+    pub fn count_accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// (name, count) for every reason, in a fixed order.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r.name(), self.get(r)))
+            .collect()
+    }
+}

@@ -121,6 +121,41 @@ impl Netns {
         pid
     }
 
+    /// Kill one process spawned through this namespace, by its recorded PID,
+    /// and reap it. Returns false if no such child was recorded.
+    pub fn kill(&self, pid: u32) -> bool {
+        let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        match children.iter().position(|c| c.id() == pid) {
+            Some(i) => {
+                let mut c = children.remove(i);
+                let _ = c.kill();
+                let _ = c.wait();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Run `f` on a fresh thread that has joined this network namespace
+    /// (setns affects only that thread), e.g. to open sockets inside it.
+    pub fn run_inside<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            extern "C" {
+                fn setns(fd: i32, nstype: i32) -> i32;
+            }
+            const CLONE_NEWNET: i32 = 0x4000_0000;
+            // SAFETY: setns on a valid namespace fd, affecting this thread only.
+            let rc = unsafe { setns(ns.as_raw_fd(), CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
     /// Addresses configured on `dev` in this namespace, as `ip -br addr` prints them.
     pub fn addrs(&self, dev: &str) -> String {
         String::from_utf8_lossy(&self.ip(&["-br", "addr", "show", "dev", dev]).stdout).into_owned()

@@ -1,0 +1,346 @@
+//! A minimal wire peer: an [`Endpoint`] driven over a [`Transport`] that
+//! heartbeats, answers heartbeat's protocol messages (ACK, retransmit,
+//! reqnodes) and keeps a view of its peers. It is the reference driver for
+//! the daemon and what `wasmbeat wire-peer` runs for interop testing; it
+//! makes no resource decisions (that is the core's job).
+
+use super::Transport;
+use crate::wire::fields::T_STATUS;
+use crate::wire::session::TICK;
+use crate::wire::{Endpoint, Event};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Timing of the peer (ha.cf keepalive / deadtime / initdead).
+#[derive(Clone, Debug)]
+pub struct PeerOptions {
+    /// Status interval.
+    pub keepalive: Duration,
+    /// Advertised dead time.
+    pub deadtime: Duration,
+    /// Dead time before communication is up.
+    pub initdead: Duration,
+    /// Where to write the JSON view (atomically, about every 250 ms).
+    pub view_file: Option<PathBuf>,
+}
+
+/// One peer as this node sees it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Node name.
+    pub name: String,
+    /// `active`/`up`/`init` from its status, or `dead`, or `init` if never heard.
+    pub status: String,
+    /// Its generation.
+    pub generation: u64,
+    /// The dead time it advertises (`dt`), in ms.
+    pub deadtime_ms: Option<u64>,
+    /// Per medium: link name -> `up`/`dead`.
+    pub links: BTreeMap<String, String>,
+}
+
+/// The whole view, as written to the view file.
+#[derive(Clone, Debug, Serialize)]
+pub struct View {
+    /// Local node.
+    pub node: String,
+    /// Local status (`up` until comm-up, then `active`).
+    pub status: String,
+    /// Our generation.
+    pub generation: u64,
+    /// Flow control still on.
+    pub flow_control: bool,
+    /// Peers.
+    pub peers: Vec<PeerStatus>,
+    /// Accepted messages.
+    pub accepted: u64,
+    /// Drops by reason.
+    pub drops: BTreeMap<String, u64>,
+}
+
+fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Instant) -> View {
+    let c = ep.counters();
+    View {
+        node: ep.node().to_string(),
+        status: own.to_string(),
+        generation: ep.generation(),
+        flow_control: ep.flow_control(),
+        peers: ep
+            .peers(now)
+            .into_iter()
+            .map(|p| PeerStatus {
+                status: if p.alive {
+                    p.status.clone().unwrap_or_else(|| "up".into())
+                } else if p.status.is_some() || now.duration_since(start) >= opts.initdead {
+                    "dead".into()
+                } else {
+                    "init".into()
+                },
+                generation: p.generation,
+                deadtime_ms: p.deadtime_ms,
+                links: p
+                    .links
+                    .iter()
+                    .map(|(n, up)| (n.clone(), if *up { "up" } else { "dead" }.to_string()))
+                    .collect(),
+                name: p.name,
+            })
+            .collect(),
+        accepted: c.accepted(),
+        drops: c
+            .snapshot()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    }
+}
+
+fn write_view(path: &PathBuf, v: &View) {
+    let tmp = path.with_extension("tmp");
+    let ok = serde_json::to_vec_pretty(v)
+        .ok()
+        .and_then(|b| std::fs::write(&tmp, b).ok())
+        .and_then(|_| std::fs::rename(&tmp, path).ok());
+    if ok.is_none() {
+        tracing::warn!(path = %path.display(), "cannot write view file");
+    }
+}
+
+/// Run until `shutdown` resolves.
+pub async fn run(
+    mut ep: Endpoint,
+    mut tr: Transport,
+    opts: PeerOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let start = Instant::now();
+    let mut own = "init";
+    let mut sent_status = 0u32;
+    let mut asked_nodes = false;
+    let mut keepalive = tokio::time::interval(opts.keepalive);
+    let mut tick = tokio::time::interval(TICK);
+    let mut last_view = start;
+    let mut last_seen: BTreeMap<String, String> = BTreeMap::new();
+    let deadtime_ms = opts.deadtime.as_millis() as u64;
+    loop {
+        let now;
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = keepalive.tick() => {
+                now = Instant::now();
+                // Like heartbeat: init once, then up, and advertise
+                // deadtime + 2 s during the first 5 s after start.
+                let dt = if now.duration_since(start) < Duration::from_secs(5) { deadtime_ms + 2000 } else { deadtime_ms };
+                ep.send(Endpoint::status_message(own, dt), now);
+                sent_status += 1;
+                if own == "init" {
+                    own = "up";
+                }
+            }
+            _ = tick.tick() => {
+                now = Instant::now();
+                for e in ep.handle_timeout(now) {
+                    log_event(&ep, &e);
+                }
+            }
+            Some(inb) = tr.recv() => {
+                now = Instant::now();
+                match ep.receive(&inb.data, inb.link, now) {
+                    Ok(events) => for e in &events { log_event(&ep, e) },
+                    Err(reason) => tracing::trace!(?reason, from = ?inb.from, "packet dropped"),
+                }
+            }
+        }
+        // Comm-up: every peer heard (or initdead passed), then the node
+        // list exchange (flow control only), then we are active.
+        if own == "up" && sent_status >= 2 {
+            let peers = ep.peers(now);
+            let all_heard = peers.iter().all(|p| p.alive);
+            if !asked_nodes && (all_heard || now.duration_since(start) >= opts.initdead) {
+                asked_nodes = true;
+                ep.request_nodes(now);
+            }
+            if asked_nodes && ep.nodes_exchanged() {
+                own = "active";
+                tracing::info!("communication up: local status active");
+                ep.send(Endpoint::status_message(own, deadtime_ms), now);
+            }
+        }
+        while let Some(p) = ep.poll_transmit() {
+            if p.msg_type != T_STATUS {
+                tracing::debug!(t = %p.msg_type, seq = ?p.seq, "sending");
+            }
+            tr.send(&p).await;
+        }
+        if now.duration_since(last_view) >= Duration::from_millis(250) {
+            last_view = now;
+            let v = view(&ep, own, start, &opts, now);
+            for p in &v.peers {
+                if last_seen.get(&p.name) != Some(&p.status) {
+                    tracing::info!(node = %p.name, status = %p.status, "peer status");
+                    last_seen.insert(p.name.clone(), p.status.clone());
+                }
+            }
+            if let Some(path) = &opts.view_file {
+                write_view(path, &v);
+            }
+        }
+    }
+}
+
+fn log_event(ep: &Endpoint, e: &Event) {
+    match e {
+        Event::Message { header, .. } if header.msg_type == T_STATUS => {}
+        Event::Message { header, .. } => {
+            tracing::info!(t = %header.msg_type, src = %header.src, "message for the core (not handled by wire-peer)")
+        }
+        Event::LinkUp { node, link } => tracing::info!(%node, link = %ep.links()[*link], "link up"),
+        Event::LinkDown { node, link } => {
+            tracing::warn!(%node, link = %ep.links()[*link], "link dead")
+        }
+        other => tracing::info!(event = ?other, "wire event"),
+    }
+}
+
+/// Arguments of the hidden `wasmbeat wire-peer` command (interop testing:
+/// heartbeats and protocol answers only, no resources).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WirePeerArgs {
+    /// Local node name.
+    #[arg(long)]
+    pub node: String,
+    /// Every cluster node (including this one), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// Signing key as `N:method[:secret]` (method crc, md5, sha1, hmac-sha256).
+    #[arg(long)]
+    pub auth: String,
+    /// A medium line as in ha.cf (`bcast eth0`, `ucast eth0 10.0.0.2`, ...); repeatable.
+    #[arg(long = "medium", required = true)]
+    pub media: Vec<String>,
+    /// ha.cf udpport.
+    #[arg(long, default_value_t = super::DEFAULT_UDPPORT)]
+    pub udpport: u16,
+    /// keepalive in ms.
+    #[arg(long, default_value_t = 1000)]
+    pub keepalive_ms: u64,
+    /// deadtime in ms.
+    #[arg(long, default_value_t = 6000)]
+    pub deadtime_ms: u64,
+    /// initdead in ms.
+    #[arg(long, default_value_t = 12000)]
+    pub initdead_ms: u64,
+    /// Directory for hb_uuid / hb_generation.
+    #[arg(long)]
+    pub state_dir: PathBuf,
+    /// Write the peer view as JSON here.
+    #[arg(long)]
+    pub view: Option<PathBuf>,
+    /// Do not advertise protocol=1 (heartbeat then disables flow control).
+    #[arg(long)]
+    pub no_flow_control: bool,
+    /// Omit the inner classic auth field (msgfmt netstring).
+    #[arg(long)]
+    pub netstring_only: bool,
+    /// Run the heartbeat path SCHED_RR with memory locked.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Largest accepted packet in bytes (default heartbeat's MAXMSG).
+    #[arg(long, default_value_t = crate::wire::codec::MAXMSG)]
+    pub max_message: usize,
+}
+
+/// Errors of the wire-peer command.
+#[derive(Debug, thiserror::Error)]
+pub enum WirePeerError {
+    /// Bad `--auth`.
+    #[error("bad --auth {0:?}: expected N:method[:secret]")]
+    Auth(String),
+    /// Identity files.
+    #[error(transparent)]
+    Identity(#[from] crate::wire::identity::IdentityError),
+    /// Media.
+    #[error(transparent)]
+    Transport(#[from] super::TransportError),
+    /// Runtime.
+    #[error("tokio runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Parse `N:method[:secret]` into an authkeys slot.
+pub fn parse_auth(s: &str) -> Result<crate::wire::AuthKey, WirePeerError> {
+    use crate::wire::AuthMethod;
+    let bad = || WirePeerError::Auth(s.to_string());
+    let mut it = s.splitn(3, ':');
+    let index: u8 = it
+        .next()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n <= 15)
+        .ok_or_else(bad)?;
+    let method = it.next().ok_or_else(bad)?;
+    let secret = it.next().map(|k| k.as_bytes().to_vec());
+    let method = match (method, secret) {
+        ("crc", None) => AuthMethod::Crc,
+        ("md5", Some(k)) => AuthMethod::Md5(k),
+        ("sha1", Some(k)) => AuthMethod::Sha1(k),
+        ("hmac-sha256", Some(k)) => AuthMethod::HmacSha256(k),
+        _ => return Err(bad()),
+    };
+    Ok(crate::wire::AuthKey { index, method })
+}
+
+/// Run the wire peer on a current-thread runtime until SIGTERM/SIGINT.
+pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
+    use crate::wire::identity::{GenMethod, Identity};
+    use crate::wire::{EndpointConfig, Keyring};
+    let key = parse_auth(&args.auth)?;
+    let specs = args
+        .media
+        .iter()
+        .map(|m| m.parse::<super::MediumSpec>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let identity = Identity::load_or_create(&args.state_dir, GenMethod::File)?;
+    let names: Vec<String> = specs.iter().map(|s| s.link_name()).collect();
+    let nodes: Vec<&str> = args.nodes.iter().map(String::as_str).collect();
+    let links: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut cfg = EndpointConfig::new(&args.node, &nodes, Keyring::single(key), &links);
+    cfg.deadtime = Duration::from_millis(args.deadtime_ms);
+    cfg.flow_control = !args.no_flow_control;
+    cfg.classic_auth_field = !args.netstring_only;
+    cfg.limits.max_message = args.max_message;
+    // The whole wire path lives on this one thread, so SCHED_RR applied
+    // here covers sending and receiving heartbeats.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(WirePeerError::Runtime)?;
+    super::realtime::apply_or_warn(&super::realtime::RealtimeConfig {
+        enabled: args.realtime,
+        priority: None,
+    });
+    tracing::info!(node = %args.node, generation = identity.generation, "wire peer starting");
+    rt.block_on(async move {
+        let tr = super::Transport::open(&specs, args.udpport).await?;
+        let ep = Endpoint::new(cfg, identity);
+        let opts = PeerOptions {
+            keepalive: Duration::from_millis(args.keepalive_ms),
+            deadtime: Duration::from_millis(args.deadtime_ms),
+            initdead: Duration::from_millis(args.initdead_ms),
+            view_file: args.view.clone(),
+        };
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        run(ep, tr, opts, shutdown).await;
+        tracing::info!("wire peer stopped");
+        Ok(())
+    })
+}

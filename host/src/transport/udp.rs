@@ -1,0 +1,205 @@
+//! UDP media with the socket options heartbeat's bcast/ucast/mcast plugins
+//! use (spec §5.1): a receive socket bound to the port (and device), and a
+//! separate send socket.
+
+use super::{Inbound, MediumSpec, TransportError};
+use crate::wire::codec::MAXMSG;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// An opened UDP medium.
+pub struct UdpMedium {
+    /// Socket packets are sent from.
+    pub send: UdpSocket,
+    /// Socket packets are received on.
+    pub recv: UdpSocket,
+    /// Where packets go.
+    pub dest: SocketAddr,
+}
+
+/// IPv4 address and broadcast address of an interface.
+pub fn iface_v4(iface: &str) -> Result<(Ipv4Addr, Option<Ipv4Addr>), TransportError> {
+    let err = |why: &str| TransportError::Interface {
+        iface: iface.to_string(),
+        why: why.to_string(),
+    };
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| err(&e.to_string()))?;
+    for a in addrs.filter(|a| a.interface_name == iface) {
+        if let Some(sin) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) {
+            let brd = a
+                .broadcast
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in())
+                .map(|b| b.ip());
+            return Ok((sin.ip(), brd));
+        }
+    }
+    Err(err("no IPv4 address (missing interface?)"))
+}
+
+fn sock_err<'a>(
+    medium: &'a MediumSpec,
+    op: &'static str,
+) -> impl FnOnce(std::io::Error) -> TransportError + 'a {
+    move |source| TransportError::Socket {
+        medium: format!("{medium:?}"),
+        op,
+        source,
+    }
+}
+
+fn udp_socket(spec: &MediumSpec) -> Result<Socket, TransportError> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(sock_err(spec, "socket"))?;
+    s.set_nonblocking(true)
+        .map_err(sock_err(spec, "O_NONBLOCK"))?;
+    Ok(s)
+}
+
+fn into_tokio(spec: &MediumSpec, s: Socket) -> Result<UdpSocket, TransportError> {
+    UdpSocket::from_std(s.into()).map_err(sock_err(spec, "register with tokio"))
+}
+
+fn set_dontroute(spec: &MediumSpec, s: &Socket) -> Result<(), TransportError> {
+    let on: libc::c_int = 1;
+    // SAFETY: plain setsockopt on a valid fd with a c_int option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DONTROUTE,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(sock_err(spec, "SO_DONTROUTE")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Bound to 0.0.0.0:port on the device, as heartbeat's bcast/ucast readers.
+fn port_listener(
+    spec: &MediumSpec,
+    iface: &str,
+    port: u16,
+    reuse_port: bool,
+) -> Result<Socket, TransportError> {
+    let r = udp_socket(spec)?;
+    r.set_reuse_address(true)
+        .map_err(sock_err(spec, "SO_REUSEADDR"))?;
+    if reuse_port {
+        match r.set_reuse_port(true) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
+            other => other.map_err(sock_err(spec, "SO_REUSEPORT"))?,
+        }
+    }
+    r.bind_device(Some(iface.as_bytes()))
+        .map_err(sock_err(spec, "SO_BINDTODEVICE"))?;
+    r.bind(&SockAddr::from(SocketAddrV4::new(
+        Ipv4Addr::UNSPECIFIED,
+        port,
+    )))
+    .map_err(sock_err(spec, "bind"))?;
+    Ok(r)
+}
+
+/// Open a bcast/ucast/mcast medium.
+pub fn open(spec: &MediumSpec, udpport: u16) -> Result<UdpMedium, TransportError> {
+    match spec {
+        MediumSpec::Bcast { iface } => {
+            let (_, brd) = iface_v4(iface)?;
+            let brd = brd.ok_or_else(|| TransportError::Interface {
+                iface: iface.clone(),
+                why: "no broadcast address (add it with `brd +`)".into(),
+            })?;
+            let recv = port_listener(spec, iface, udpport, false)?;
+            let send = udp_socket(spec)?;
+            send.set_broadcast(true)
+                .map_err(sock_err(spec, "SO_BROADCAST"))?;
+            set_dontroute(spec, &send)?;
+            send.bind_device(Some(iface.as_bytes()))
+                .map_err(sock_err(spec, "SO_BINDTODEVICE"))?;
+            Ok(UdpMedium {
+                send: into_tokio(spec, send)?,
+                recv: into_tokio(spec, recv)?,
+                dest: SocketAddr::new(brd.into(), udpport),
+            })
+        }
+        MediumSpec::Ucast { iface, peer } => {
+            let recv = port_listener(spec, iface, udpport, true)?;
+            let send = udp_socket(spec)?;
+            // IPTOS_LOWDELAY, as heartbeat's ucast writer.
+            send.set_tos(0x10).map_err(sock_err(spec, "IP_TOS"))?;
+            send.bind_device(Some(iface.as_bytes()))
+                .map_err(sock_err(spec, "SO_BINDTODEVICE"))?;
+            Ok(UdpMedium {
+                send: into_tokio(spec, send)?,
+                recv: into_tokio(spec, recv)?,
+                dest: SocketAddr::new(*peer, udpport),
+            })
+        }
+        MediumSpec::Mcast {
+            iface,
+            group,
+            port,
+            ttl,
+            loopback,
+        } => {
+            let (addr, _) = iface_v4(iface)?;
+            let recv = udp_socket(spec)?;
+            recv.set_reuse_address(true)
+                .map_err(sock_err(spec, "SO_REUSEADDR"))?;
+            recv.bind(&SockAddr::from(SocketAddrV4::new(*group, *port)))
+                .map_err(sock_err(spec, "bind"))?;
+            recv.join_multicast_v4(group, &addr)
+                .map_err(sock_err(spec, "IP_ADD_MEMBERSHIP"))?;
+            let send = udp_socket(spec)?;
+            send.set_multicast_if_v4(&addr)
+                .map_err(sock_err(spec, "IP_MULTICAST_IF"))?;
+            send.set_multicast_ttl_v4(*ttl as u32)
+                .map_err(sock_err(spec, "IP_MULTICAST_TTL"))?;
+            send.set_multicast_loop_v4(*loopback)
+                .map_err(sock_err(spec, "IP_MULTICAST_LOOP"))?;
+            Ok(UdpMedium {
+                send: into_tokio(spec, send)?,
+                recv: into_tokio(spec, recv)?,
+                dest: SocketAddr::new((*group).into(), *port),
+            })
+        }
+        MediumSpec::Serial { .. } => {
+            Err(TransportError::BadSpec("serial is not a UDP medium".into()))
+        }
+    }
+}
+
+/// Read datagrams forever, handing them on tagged with `link`.
+pub async fn receive_loop(sock: Arc<UdpSocket>, link: usize, tx: mpsc::Sender<Inbound>) {
+    // One byte more than MAXMSG so an oversized datagram stays detectably
+    // oversized instead of being silently truncated to a valid length.
+    let mut buf = vec![0u8; MAXMSG + 1];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                let inbound = Inbound {
+                    link,
+                    data: buf[..n].to_vec(),
+                    from: Some(from),
+                };
+                if tx.send(inbound).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(link, error = %e, "UDP receive error");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Message authentication exactly as heartbeat 3.0.6 computes it (spec §2,
+//! §5.4), plus one wasmbeat-only method.
+//!
+//! Two signatures exist: the classic `auth` field, computed over
+//! `name=value\n` lines of every other field in message order, and the
+//! netstring trailer, computed over the raw bytes `###\n`..`%%%\n`. Both
+//! carry `"<N> <hexdigest>"` where N is the key slot.
+
+use super::codec::{self, classic_line, Format, Frame};
+use super::fields::F_AUTH;
+use super::message::Message;
+use hmac::{Hmac, Mac};
+
+/// An authkeys method with its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Unkeyed CRC-32 (POSIX cksum polynomial, no length): integrity only.
+    Crc,
+    /// HMAC-MD5 with this key.
+    Md5(Vec<u8>),
+    /// HMAC-SHA1 with this key (what stock installs use).
+    Sha1(Vec<u8>),
+    /// HMAC-SHA-256 with this key. **wasmbeat-only**: heartbeat 3.0.6 has no
+    /// such method, so a cluster containing a heartbeat node must not use it.
+    HmacSha256(Vec<u8>),
+}
+
+impl std::fmt::Debug for AuthMethod {
+    // Never print secrets into logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl AuthMethod {
+    /// The authkeys method name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthMethod::Crc => "crc",
+            AuthMethod::Md5(_) => "md5",
+            AuthMethod::Sha1(_) => "sha1",
+            AuthMethod::HmacSha256(_) => "hmac-sha256",
+        }
+    }
+
+    /// The lowercase hex digest of `data` as heartbeat prints it.
+    pub fn digest(&self, data: &[u8]) -> String {
+        match self {
+            AuthMethod::Crc => {
+                const CKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_CKSUM);
+                // heartbeat formats with %lx: no leading zeros.
+                format!("{:x}", CKSUM.checksum(data))
+            }
+            AuthMethod::Md5(k) => {
+                let mut m =
+                    <Hmac<md5::Md5> as Mac>::new_from_slice(k).expect("HMAC takes any key length");
+                m.update(data);
+                hex::encode(m.finalize().into_bytes())
+            }
+            AuthMethod::Sha1(k) => {
+                let mut m = <Hmac<sha1::Sha1> as Mac>::new_from_slice(k)
+                    .expect("HMAC takes any key length");
+                m.update(data);
+                hex::encode(m.finalize().into_bytes())
+            }
+            AuthMethod::HmacSha256(k) => {
+                let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(k)
+                    .expect("HMAC takes any key length");
+                m.update(data);
+                hex::encode(m.finalize().into_bytes())
+            }
+        }
+    }
+}
+
+/// One authkeys slot: `N method [secret]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthKey {
+    /// Slot number (0..=15).
+    pub index: u8,
+    /// Method and secret.
+    pub method: AuthMethod,
+}
+
+/// Why a message failed authentication.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No netstring trailer and no classic `auth` field.
+    #[error("message carries no authentication")]
+    Missing,
+    /// The `auth` value is not `N hexdigest`.
+    #[error("malformed auth token")]
+    Malformed,
+    /// Signed with a slot we have no key for.
+    #[error("no key for auth slot {0}")]
+    UnknownSlot(u8),
+    /// Digest mismatch (wrong key, tampering).
+    #[error("authtoken does not match (slot {0})")]
+    Mismatch(u8),
+    /// The keyring's active slot has no key.
+    #[error("active auth slot {0} has no key")]
+    NoActiveKey(u8),
+    /// Slot outside 0..=15.
+    #[error("auth slot {0} out of range 0..15")]
+    SlotRange(u8),
+}
+
+/// The keys of one authkeys file: the active one signs, any one verifies.
+#[derive(Clone, Debug)]
+pub struct Keyring {
+    active: u8,
+    keys: Vec<AuthKey>,
+}
+
+impl Keyring {
+    /// Keys plus the slot selected by `auth N`.
+    pub fn new(active: u8, keys: Vec<AuthKey>) -> Result<Keyring, AuthError> {
+        if let Some(k) = keys.iter().find(|k| k.index > 15) {
+            return Err(AuthError::SlotRange(k.index));
+        }
+        if !keys.iter().any(|k| k.index == active) {
+            return Err(AuthError::NoActiveKey(active));
+        }
+        Ok(Keyring { active, keys })
+    }
+
+    /// A keyring with a single key, which is active.
+    pub fn single(key: AuthKey) -> Keyring {
+        Keyring {
+            active: key.index,
+            keys: vec![key],
+        }
+    }
+
+    /// The slot that signs outgoing messages.
+    pub fn active(&self) -> &AuthKey {
+        self.keys
+            .iter()
+            .find(|k| k.index == self.active)
+            .expect("checked in new")
+    }
+
+    fn slot(&self, n: u8) -> Option<&AuthKey> {
+        self.keys.iter().find(|k| k.index == n)
+    }
+
+    /// `"N hexdigest"` for `data` with the active key.
+    pub fn sign(&self, data: &[u8]) -> String {
+        let k = self.active();
+        format!("{} {}", k.index, k.method.digest(data))
+    }
+
+    /// Check a `"N hexdigest"` token against `data`.
+    ///
+    /// Uses slot N's own key. (Heartbeat's netstring verifier takes slot N's
+    /// algorithm but its *active* key, which only matters while two nodes
+    /// sign with different slots during a key rotation; using slot N's key
+    /// accepts exactly what a correctly configured peer sends.)
+    pub fn verify_token(&self, token: &str, data: &[u8]) -> Result<(), AuthError> {
+        let (n, digest) = codec::parse_auth_token(token).ok_or(AuthError::Malformed)?;
+        let key = self.slot(n).ok_or(AuthError::UnknownSlot(n))?;
+        let want = key.method.digest(data);
+        // Compare in constant time; heartbeat's own %lx crc has no leading
+        // zeros, so compare case-insensitively on equal lengths only.
+        let got = digest.to_ascii_lowercase();
+        if want.len() == got.len() && constant_eq(want.as_bytes(), got.as_bytes()) {
+            Ok(())
+        } else {
+            Err(AuthError::Mismatch(n))
+        }
+    }
+
+    /// Verify a decoded frame: netstring by its trailer (an inner `auth`
+    /// field is not checked, as in heartbeat), classic by its `auth` field.
+    pub fn verify(&self, frame: &Frame, packet: &[u8]) -> Result<(), AuthError> {
+        match frame.format {
+            Format::Netstring => {
+                let t = frame.trailer.as_deref().ok_or(AuthError::Missing)?;
+                self.verify_token(t, &packet[..frame.signed_len])
+            }
+            Format::Classic => {
+                let t = frame.message.get_str(F_AUTH).ok_or(AuthError::Missing)?;
+                self.verify_token(t, &classic_auth_data(&frame.message))
+            }
+        }
+    }
+
+    /// Set (replace or append) the classic `auth` field of `msg`.
+    pub fn add_classic_auth(&self, msg: &mut Message) {
+        msg.remove(F_AUTH);
+        let token = self.sign(&classic_auth_data(msg));
+        msg.push_str(F_AUTH, &token);
+    }
+}
+
+/// What the classic `auth` field signs: one line per field except `auth`.
+pub fn classic_auth_data(msg: &Message) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in msg.fields.iter().filter(|f| f.name != F_AUTH) {
+        classic_line(f, &mut out);
+        out.push(b'\n');
+    }
+    out
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_matches_cksum_without_length() {
+        // CRC-32/CKSUM check value for "123456789" (no length appended).
+        assert_eq!(AuthMethod::Crc.digest(b"123456789"), "765e7680");
+        // Leading zeros are dropped like %lx (digest of "" is !0 = ffffffff).
+        assert_eq!(AuthMethod::Crc.digest(b""), "ffffffff");
+    }
+
+    #[test]
+    fn hmacs_match_rfc_vectors() {
+        // RFC 2202 test case 2.
+        let k = b"Jefe".to_vec();
+        let d = b"what do ya want for nothing?";
+        assert_eq!(
+            AuthMethod::Md5(k.clone()).digest(d),
+            "750c783e6ab0b503eaa86e310a5db738"
+        );
+        assert_eq!(
+            AuthMethod::Sha1(k.clone()).digest(d),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
+        // RFC 4231 test case 2.
+        assert_eq!(
+            AuthMethod::HmacSha256(k).digest(d),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn keyring_slots() {
+        let ring = Keyring::new(
+            2,
+            vec![
+                AuthKey {
+                    index: 1,
+                    method: AuthMethod::Sha1(b"old".to_vec()),
+                },
+                AuthKey {
+                    index: 2,
+                    method: AuthMethod::Md5(b"new".to_vec()),
+                },
+            ],
+        )
+        .unwrap();
+        let tok = ring.sign(b"x");
+        assert!(tok.starts_with("2 "));
+        ring.verify_token(&tok, b"x").unwrap();
+        let old = format!("1 {}", AuthMethod::Sha1(b"old".to_vec()).digest(b"x"));
+        ring.verify_token(&old, b"x").unwrap();
+        assert_eq!(ring.verify_token(&tok, b"y"), Err(AuthError::Mismatch(2)));
+        assert_eq!(
+            ring.verify_token("3 abcd", b"x"),
+            Err(AuthError::UnknownSlot(3))
+        );
+        assert_eq!(ring.verify_token("zz", b"x"), Err(AuthError::Malformed));
+        assert!(Keyring::new(5, vec![]).is_err());
+    }
+}

@@ -1,0 +1,777 @@
+//! The session layer: one node's view of the wire, without IO.
+//!
+//! [`Endpoint`] stamps and signs outgoing messages, keeps the history of its
+//! own sequenced messages, and for every received packet runs decode ->
+//! verify -> header -> replay checks, counting each drop. With heartbeat's
+//! flow control (`protocol=1`) it also does what 3.0.6 expects of a healthy
+//! peer (spec §5.7, §5.10): ACKs (`NS_ackmsg`), retransmission requests for
+//! gaps (`NS_rexmit`) and answers to them (resend or `NS_nak_rexmit`), and
+//! the `reqnodes`/`repnodes` exchange.
+//!
+//! It is sans-IO: callers feed it packets and the time, and drain outgoing
+//! packets with [`Endpoint::poll_transmit`]; the transport sends each packet
+//! on every medium.
+
+use super::auth::Keyring;
+use super::codec::{self, Limits};
+use super::fields::*;
+use super::message::Message;
+use super::replay::{PeerSeq, SeqVerdict};
+use super::{DropCounters, DropReason};
+use rand::Rng;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Heartbeat's MAXMSGHIST: own sequenced messages kept for retransmission.
+pub const MAX_HISTORY: usize = 500;
+/// Most sequence numbers resent for one `NS_rexmit`.
+pub const MAX_REXMIT_BATCH: u64 = 50;
+/// A message is not resent again within this time of its last resend.
+pub const MIN_RESEND_INTERVAL: Duration = Duration::from_millis(240);
+/// How long a missing seq is requested before it is declared lost.
+pub const REXMIT_GIVE_UP: Duration = Duration::from_secs(10);
+/// Period of `reqnodes` repeats until a `repnodes` arrives.
+pub const REQNODES_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the driver should call [`Endpoint::handle_timeout`].
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// Static settings of an endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// Local node name (lowercase).
+    pub node: String,
+    /// Every configured node, including the local one, in ha.cf order.
+    pub nodes: Vec<String>,
+    /// authkeys.
+    pub keyring: Keyring,
+    /// Decoder limits.
+    pub limits: Limits,
+    /// Advertise `protocol=1` and take part in ACK / retransmit / reqnodes.
+    pub flow_control: bool,
+    /// Add the inner classic `auth` field to netstring messages
+    /// (`msgfmt classic`, heartbeat's default; byte-for-byte like stock).
+    pub classic_auth_field: bool,
+    /// ha.cf `hopfudge` (ttl = node count + hopfudge).
+    pub hopfudge: u8,
+    /// ha.cf `max_rexmit_delay`.
+    pub max_rexmit_delay: Duration,
+    /// Local deadtime: link timeout for peers that have not advertised `dt`.
+    pub deadtime: Duration,
+    /// Names of the media, indexed by the `link` argument of `receive`.
+    pub links: Vec<String>,
+}
+
+impl EndpointConfig {
+    /// Defaults as heartbeat's: flow control on, classic auth field on,
+    /// hopfudge 1, max_rexmit_delay 250 ms, deadtime 30 s.
+    pub fn new(node: &str, nodes: &[&str], keyring: Keyring, links: &[&str]) -> EndpointConfig {
+        EndpointConfig {
+            node: node.to_ascii_lowercase(),
+            nodes: nodes.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            keyring,
+            limits: Limits::default(),
+            flow_control: true,
+            classic_auth_field: true,
+            hopfudge: 1,
+            max_rexmit_delay: Duration::from_millis(250),
+            deadtime: Duration::from_secs(30),
+            links: links.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// One signed message ready for the media, in both framings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutPacket {
+    /// Netstring form with trailer (UDP media).
+    pub netstring: Arc<[u8]>,
+    /// Classic text form with `auth` field (serial media).
+    pub classic: Arc<[u8]>,
+    /// The message type, for logs.
+    pub msg_type: String,
+    /// Its sequence number, if sequenced.
+    pub seq: Option<u64>,
+}
+
+/// Something the caller (core / daemon) should know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An authenticated, fresh message for us: `status` and every type the
+    /// session layer does not handle itself.
+    Message {
+        /// Its standard fields.
+        header: Header,
+        /// The whole message.
+        message: Message,
+        /// Index of the medium it arrived on.
+        link: usize,
+    },
+    /// A peer restarted (its status carried a higher generation).
+    PeerRestarted {
+        /// Node name.
+        node: String,
+        /// Generation before.
+        old: u64,
+        /// Generation now.
+        new: u64,
+    },
+    /// A `repnodes` answer to our `reqnodes`.
+    NodeList {
+        /// Who answered.
+        from: String,
+        /// Its `nodelist`.
+        nodes: Vec<String>,
+        /// Its `delnodelist`.
+        deleted: Vec<String>,
+    },
+    /// A peer's message we could not get retransmitted.
+    Lost {
+        /// Node name.
+        node: String,
+        /// Sequence number lost.
+        seq: u64,
+    },
+    /// A peer does not speak flow control; it is now off cluster-wide.
+    FlowControlDisabled {
+        /// The node whose status lacked `protocol`.
+        node: String,
+    },
+    /// A (node, medium) link started hearing the node.
+    LinkUp {
+        /// Node name.
+        node: String,
+        /// Medium index.
+        link: usize,
+    },
+    /// A (node, medium) link heard nothing from the node for its dead time.
+    LinkDown {
+        /// Node name.
+        node: String,
+        /// Medium index.
+        link: usize,
+    },
+}
+
+/// The endpoint's view of one peer, for status output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerView {
+    /// Node name.
+    pub name: String,
+    /// Its UUID, once heard.
+    pub uuid: Option<[u8; 16]>,
+    /// Its generation.
+    pub generation: u64,
+    /// Last in-order seq received.
+    pub last_seq: u64,
+    /// `st` of its last status.
+    pub status: Option<String>,
+    /// Its advertised deadtime (`dt`) in ms.
+    pub deadtime_ms: Option<u64>,
+    /// A status arrived within its dead time.
+    pub alive: bool,
+    /// Per medium: (name, up).
+    pub links: Vec<(String, bool)>,
+    /// Highest of our seqs it acknowledged.
+    pub acked: u64,
+}
+
+#[derive(Debug)]
+struct Peer {
+    uuid: Option<[u8; 16]>,
+    seq: PeerSeq,
+    ack_trigger: u64,
+    status: Option<String>,
+    dt_ms: Option<u64>,
+    last_status: Option<Instant>,
+    link_heard: Vec<Option<Instant>>,
+    link_up: Vec<bool>,
+    /// Missing seq -> (first requested, next request due).
+    rexmit: BTreeMap<u64, (Instant, Instant)>,
+    acked: u64,
+}
+
+#[derive(Debug)]
+struct HistEntry {
+    seq: u64,
+    packet: OutPacket,
+    last_sent: Instant,
+}
+
+/// One node's wire session. See the module docs.
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    uuid: [u8; 16],
+    generation: u64,
+    next_seq: u64,
+    flow_control: bool,
+    peers: BTreeMap<String, Peer>,
+    history: VecDeque<HistEntry>,
+    out: VecDeque<OutPacket>,
+    reqnodes: Option<(String, Instant)>,
+    nodes_exchanged: bool,
+    counters: Arc<DropCounters>,
+}
+
+fn wall_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string))
+        .unwrap_or_else(|| "n/a".to_string())
+}
+
+impl Endpoint {
+    /// A session for `cfg`, with this start's identity.
+    pub fn new(cfg: EndpointConfig, identity: super::identity::Identity) -> Endpoint {
+        let mut rng = rand::thread_rng();
+        let peers = cfg
+            .nodes
+            .iter()
+            .filter(|n| **n != cfg.node)
+            .map(|n| {
+                (
+                    n.clone(),
+                    Peer {
+                        uuid: None,
+                        seq: PeerSeq::default(),
+                        ack_trigger: rng.gen_range(0..10),
+                        status: None,
+                        dt_ms: None,
+                        last_status: None,
+                        link_heard: vec![None; cfg.links.len()],
+                        link_up: vec![false; cfg.links.len()],
+                        rexmit: BTreeMap::new(),
+                        acked: 0,
+                    },
+                )
+            })
+            .collect();
+        Endpoint {
+            flow_control: cfg.flow_control,
+            cfg,
+            uuid: identity.uuid,
+            generation: identity.generation,
+            next_seq: 1,
+            peers,
+            history: VecDeque::new(),
+            out: VecDeque::new(),
+            reqnodes: None,
+            nodes_exchanged: false,
+            counters: Arc::new(DropCounters::default()),
+        }
+    }
+
+    /// The drop counters (shareable with a status reporter).
+    pub fn counters(&self) -> Arc<DropCounters> {
+        self.counters.clone()
+    }
+
+    /// Local node name.
+    pub fn node(&self) -> &str {
+        &self.cfg.node
+    }
+
+    /// This start's generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether flow control is (still) on.
+    pub fn flow_control(&self) -> bool {
+        self.flow_control
+    }
+
+    /// True once a `repnodes` answered our `reqnodes` (or none was needed).
+    pub fn nodes_exchanged(&self) -> bool {
+        self.nodes_exchanged
+    }
+
+    /// Own sequenced messages not yet acknowledged by every live peer.
+    pub fn unacked(&self, now: Instant) -> u64 {
+        let last = self.next_seq - 1;
+        let min_acked = self
+            .peers
+            .values()
+            .filter(|p| self.peer_alive(p, now))
+            .map(|p| p.acked)
+            .min()
+            .unwrap_or(last);
+        last.saturating_sub(min_acked)
+    }
+
+    /// A `status` message body: `t=status`, `st`, `dt` (hex ms). The session
+    /// adds `protocol` while flow control is on.
+    pub fn status_message(st: &str, deadtime_ms: u64) -> Message {
+        let mut m = Message::new(T_STATUS);
+        m.push_str(F_STATUS, st)
+            .push_str(F_DT, &format!("{deadtime_ms:x}"));
+        m
+    }
+
+    /// Stamp the standard fields, sign, queue for sending; returns the seq
+    /// (None for `NS_*` types).
+    pub fn send(&mut self, mut msg: Message, now: Instant) -> Option<u64> {
+        let t = msg.msg_type().unwrap_or_default().to_string();
+        let sequenced = !is_unsequenced(&t);
+        for f in [
+            F_SRC, F_SRCUUID, F_SEQ, F_HG, F_TS, F_LD, F_TTL, F_AUTH, F_DESTUUID,
+        ] {
+            msg.remove(f);
+        }
+        if t == T_STATUS {
+            msg.remove(F_PROTOCOL);
+            if self.flow_control {
+                msg.push_str(F_PROTOCOL, PROTOCOL_VERSION);
+            }
+        }
+        if let Some(dest) = msg.get_str(F_DEST).map(str::to_ascii_lowercase) {
+            let uuid = if dest == self.cfg.node {
+                Some(self.uuid)
+            } else {
+                self.peers.get(&dest).and_then(|p| p.uuid)
+            };
+            if let Some(u) = uuid {
+                msg.push_bin(F_DESTUUID, &u);
+            }
+        }
+        msg.push_str(F_SRC, &self.cfg.node.clone());
+        msg.push_bin(F_SRCUUID, &self.uuid.clone());
+        let seq = if sequenced {
+            let s = self.next_seq;
+            self.next_seq += 1;
+            msg.push_str(F_SEQ, &format!("{s:x}"));
+            Some(s)
+        } else {
+            None
+        };
+        msg.push_str(F_HG, &format!("{:x}", self.generation));
+        msg.push_str(F_TS, &format!("{:x}", wall_secs()));
+        if sequenced {
+            msg.push_str(F_LD, &loadavg());
+        }
+        msg.push_str(
+            F_TTL,
+            &(self.cfg.nodes.len() + self.cfg.hopfudge as usize).to_string(),
+        );
+        let packet = self.seal(msg, t, seq);
+        if let Some(s) = seq {
+            self.history.push_back(HistEntry {
+                seq: s,
+                packet: packet.clone(),
+                last_sent: now,
+            });
+            while self.history.len() > MAX_HISTORY {
+                self.history.pop_front();
+            }
+        }
+        self.out.push_back(packet);
+        seq
+    }
+
+    /// Sign a fully stamped message into both framings.
+    fn seal(&self, mut msg: Message, msg_type: String, seq: Option<u64>) -> OutPacket {
+        let ring = &self.cfg.keyring;
+        let mut with_auth = msg.clone();
+        ring.add_classic_auth(&mut with_auth);
+        if self.cfg.classic_auth_field {
+            msg = with_auth.clone();
+        }
+        let mut ns = codec::encode_netstring_body(&msg);
+        let token = ring.sign(&ns);
+        codec::append_trailer(&mut ns, &token);
+        OutPacket {
+            netstring: ns.into(),
+            classic: codec::encode_classic(&with_auth).into(),
+            msg_type,
+            seq,
+        }
+    }
+
+    /// Next packet to put on every medium.
+    pub fn poll_transmit(&mut self) -> Option<OutPacket> {
+        self.out.pop_front()
+    }
+
+    fn peer_alive(&self, p: &Peer, now: Instant) -> bool {
+        let dt = p
+            .dt_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.cfg.deadtime);
+        p.last_status.is_some_and(|t| now.duration_since(t) < dt)
+    }
+
+    /// Handle one received packet from medium `link`. Returns the events for
+    /// the caller, or why the packet was dropped (also counted).
+    pub fn receive(
+        &mut self,
+        packet: &[u8],
+        link: usize,
+        now: Instant,
+    ) -> Result<Vec<Event>, DropReason> {
+        let r = self.receive_inner(packet, link, now);
+        match &r {
+            Ok(_) => self.counters.count_accepted(),
+            Err(reason) => self.counters.count(*reason),
+        }
+        r
+    }
+
+    fn receive_inner(
+        &mut self,
+        packet: &[u8],
+        link: usize,
+        now: Instant,
+    ) -> Result<Vec<Event>, DropReason> {
+        let frame = codec::decode(packet, &self.cfg.limits).map_err(|e| {
+            tracing::debug!(error = %e, "dropping undecodable packet");
+            DropReason::of_decode(&e)
+        })?;
+        self.cfg.keyring.verify(&frame, packet).map_err(|e| {
+            tracing::debug!(error = %e, src = ?frame.message.get_str(F_SRC), "dropping unauthenticated packet");
+            match e {
+                super::auth::AuthError::Missing => DropReason::AuthMissing,
+                _ => DropReason::AuthFailed,
+            }
+        })?;
+        let msg = frame.message;
+        let header = Header::parse(&msg).map_err(|e| {
+            tracing::debug!(error = %e, "dropping message with bad standard fields");
+            DropReason::BadHeader
+        })?;
+        if header.src == self.cfg.node || header.srcuuid == Some(self.uuid) {
+            return Err(DropReason::OwnMessage);
+        }
+        let mut events = Vec::new();
+        let max_delay = self.cfg.max_rexmit_delay;
+        let flow = self.flow_control;
+        let my_uuid = self.uuid;
+        let my_name = self.cfg.node.clone();
+        let n_links = self.cfg.links.len();
+        let Some(peer) = self.peers.get_mut(&header.src) else {
+            tracing::debug!(src = %header.src, "dropping message from a node not in the configuration");
+            return Err(DropReason::UnknownNode);
+        };
+        if let Some(u) = header.srcuuid {
+            if peer.uuid.is_some_and(|old| old != u) {
+                tracing::info!(node = %header.src, "node changed its uuid");
+            }
+            peer.uuid = Some(u);
+        }
+        // Any authentic packet refreshes the link, even a duplicate copy
+        // from a redundant medium (heartbeat does the same).
+        if link < n_links {
+            peer.link_heard[link] = Some(now);
+            if !peer.link_up[link] {
+                peer.link_up[link] = true;
+                events.push(Event::LinkUp {
+                    node: header.src.clone(),
+                    link,
+                });
+            }
+        }
+        let is_status = header.msg_type == T_STATUS;
+        let verdict = peer.seq.check(header.generation, header.seq, is_status);
+        match &verdict {
+            SeqVerdict::Duplicate => return Err(DropReason::Duplicate),
+            SeqVerdict::Old | SeqVerdict::OldGeneration => {
+                tracing::debug!(src = %header.src, hg = header.generation, seq = ?header.seq, "dropping replayed/old message");
+                return Err(DropReason::Replay);
+            }
+            SeqVerdict::Restarted { old } => {
+                tracing::info!(node = %header.src, old, new = header.generation, "heartbeat restart on node");
+                peer.rexmit.clear();
+                events.push(Event::PeerRestarted {
+                    node: header.src.clone(),
+                    old: *old,
+                    new: header.generation,
+                });
+            }
+            SeqVerdict::Accept { gap, filled } => {
+                if *filled {
+                    if let Some(s) = header.seq {
+                        peer.rexmit.remove(&s);
+                    }
+                }
+                if flow {
+                    let mut rng = rand::thread_rng();
+                    for &s in gap {
+                        let delay = rng.gen_range(50..=max_delay.as_millis().max(50) as u64);
+                        peer.rexmit
+                            .insert(s, (now, now + Duration::from_millis(delay)));
+                    }
+                }
+            }
+        }
+        // ACK in-order progress at one random residue of seq mod 10, like
+        // heartbeat, so every peer's history keeps draining.
+        if flow {
+            if let Some(s) = header.seq {
+                if peer.seq.missing.is_empty()
+                    && s == peer.seq.last_seq
+                    && s % 10 == peer.ack_trigger
+                {
+                    let mut ack = Message::new(T_ACKMSG);
+                    ack.push_str(F_DEST, &header.src)
+                        .push_str(F_ACKSEQ, &format!("{s:x}"));
+                    self.send(ack, now);
+                }
+            }
+        }
+        // Seq tracking is done; only now decide whether the message is ours.
+        let for_us = match (&header.dest, header.destuuid) {
+            (Some(d), _) => *d == my_name,
+            (None, Some(u)) => u == my_uuid,
+            (None, None) => true,
+        };
+        if !for_us {
+            return Ok(events);
+        }
+        let peer = self.peers.get_mut(&header.src).expect("looked up above");
+        match header.msg_type.as_str() {
+            T_STATUS => {
+                peer.status = msg.get_str(F_STATUS).map(str::to_string);
+                if let Some(dt) = msg.get_hex(F_DT) {
+                    peer.dt_ms = Some(dt);
+                }
+                peer.last_status = Some(now);
+                if self.flow_control && !msg.has(F_PROTOCOL) {
+                    tracing::warn!(node = %header.src, "flow control disabled due to a peer without protocol support");
+                    self.flow_control = false;
+                    for p in self.peers.values_mut() {
+                        p.rexmit.clear();
+                    }
+                    self.reqnodes = None;
+                    self.nodes_exchanged = true;
+                    events.push(Event::FlowControlDisabled {
+                        node: header.src.clone(),
+                    });
+                }
+                events.push(Event::Message {
+                    header,
+                    message: msg,
+                    link,
+                });
+            }
+            T_ACKMSG => {
+                if let Some(a) = msg.get_hex(F_ACKSEQ) {
+                    // Late/out-of-order ACKs and ACKs of seqs we never sent are ignored.
+                    if a < self.next_seq && a > peer.acked {
+                        peer.acked = a;
+                    }
+                }
+            }
+            T_REXMIT => {
+                if let (Some(first), Some(last)) = (msg.get_dec(F_FIRSTSEQ), msg.get_dec(F_LASTSEQ))
+                {
+                    let src = header.src.clone();
+                    self.answer_rexmit(&src, first, last, now);
+                }
+            }
+            T_NAKREXMIT => {
+                if let Some(s) = msg.get_hex(F_FIRSTSEQ) {
+                    if peer.seq.give_up(s) {
+                        peer.rexmit.remove(&s);
+                        tracing::warn!(node = %header.src, seq = s, "irretrievably lost packet");
+                        events.push(Event::Lost {
+                            node: header.src.clone(),
+                            seq: s,
+                        });
+                    }
+                }
+            }
+            T_REQNODES => {
+                let mut rep = Message::default();
+                let mut list = String::new();
+                for n in &self.cfg.nodes {
+                    list.push_str(n);
+                    list.push(' ');
+                }
+                // Field order as heartbeat sends it: dest before t.
+                rep.push_str(F_DEST, &header.src)
+                    .push_str(F_TYPE, T_REPNODES)
+                    .push_str(F_NODELIST, &list)
+                    .push_str(F_DELNODELIST, " ");
+                self.send(rep, now);
+            }
+            T_REPNODES => {
+                let split = |f: &str| -> Vec<String> {
+                    msg.get_str(f)
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                };
+                if self
+                    .reqnodes
+                    .as_ref()
+                    .is_some_and(|(to, _)| *to == header.src)
+                {
+                    self.reqnodes = None;
+                    self.nodes_exchanged = true;
+                }
+                events.push(Event::NodeList {
+                    from: header.src.clone(),
+                    nodes: split(F_NODELIST),
+                    deleted: split(F_DELNODELIST),
+                });
+            }
+            _ => events.push(Event::Message {
+                header,
+                message: msg,
+                link,
+            }),
+        }
+        Ok(events)
+    }
+
+    fn answer_rexmit(&mut self, to: &str, first: u64, last: u64, now: Instant) {
+        if last < first {
+            return;
+        }
+        let last = last.min(first + MAX_REXMIT_BATCH - 1);
+        for s in first..=last {
+            if let Some(h) = self.history.iter_mut().find(|h| h.seq == s) {
+                if now.duration_since(h.last_sent) >= MIN_RESEND_INTERVAL {
+                    h.last_sent = now;
+                    self.out.push_back(h.packet.clone());
+                }
+            } else {
+                let oldest = self.history.front().map(|h| h.seq).unwrap_or(self.next_seq);
+                let why = if s < oldest {
+                    "seqno too low"
+                } else {
+                    "seqno not found"
+                };
+                let mut nak = Message::new(T_NAKREXMIT);
+                nak.push_str(F_DEST, to)
+                    .push_str(F_FIRSTSEQ, &format!("{s:x}"))
+                    .push_str(F_INFO, why);
+                self.send(nak, now);
+            }
+        }
+    }
+
+    /// Start the `reqnodes` exchange with the first live peer (heartbeat
+    /// does this once every node was heard from or declared dead). Returns
+    /// false when there is nothing to ask (no flow control, no live peer).
+    pub fn request_nodes(&mut self, now: Instant) -> bool {
+        if !self.flow_control {
+            self.nodes_exchanged = true;
+            return false;
+        }
+        let target = self
+            .cfg
+            .nodes
+            .iter()
+            .find(|n| self.peers.get(*n).is_some_and(|p| self.peer_alive(p, now)))
+            .cloned();
+        match target {
+            Some(t) => {
+                self.send_reqnodes(&t, now);
+                self.reqnodes = Some((t, now + REQNODES_INTERVAL));
+                true
+            }
+            None => {
+                self.nodes_exchanged = true;
+                false
+            }
+        }
+    }
+
+    fn send_reqnodes(&mut self, to: &str, now: Instant) {
+        let mut m = Message::new(T_REQNODES);
+        m.push_str(F_DEST, to);
+        self.send(m, now);
+    }
+
+    /// Timers: retransmission requests, `reqnodes` repeats, link timeouts.
+    /// Call about every [`TICK`].
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut requests = Vec::new();
+        let default_dt = self.cfg.deadtime;
+        let period = self.cfg.max_rexmit_delay;
+        for (name, p) in self.peers.iter_mut() {
+            let dt = p.dt_ms.map(Duration::from_millis).unwrap_or(default_dt);
+            let alive = p.last_status.is_some_and(|t| now.duration_since(t) < dt);
+            let mut lost = Vec::new();
+            for (&s, (first, next)) in p.rexmit.iter_mut() {
+                if now.duration_since(*first) > REXMIT_GIVE_UP {
+                    lost.push(s);
+                } else if *next <= now && alive {
+                    requests.push((name.clone(), s));
+                    *next = now + period;
+                }
+            }
+            for s in lost {
+                p.rexmit.remove(&s);
+                p.seq.give_up(s);
+                events.push(Event::Lost {
+                    node: name.clone(),
+                    seq: s,
+                });
+            }
+            for (i, heard) in p.link_heard.iter().enumerate() {
+                if p.link_up[i] && heard.is_none_or(|h| now.duration_since(h) >= dt) {
+                    p.link_up[i] = false;
+                    events.push(Event::LinkDown {
+                        node: name.clone(),
+                        link: i,
+                    });
+                }
+            }
+        }
+        for (to, s) in requests {
+            let mut m = Message::new(T_REXMIT);
+            m.push_str(F_DEST, &to)
+                .push_str(F_FIRSTSEQ, &s.to_string())
+                .push_str(F_LASTSEQ, &s.to_string());
+            self.send(m, now);
+        }
+        if let Some((to, due)) = self.reqnodes.clone() {
+            if due <= now {
+                self.send_reqnodes(&to, now);
+                self.reqnodes = Some((to, now + REQNODES_INTERVAL));
+            }
+        }
+        events
+    }
+
+    /// The current view of every peer.
+    pub fn peers(&self, now: Instant) -> Vec<PeerView> {
+        self.peers
+            .iter()
+            .map(|(name, p)| PeerView {
+                name: name.clone(),
+                uuid: p.uuid,
+                generation: p.seq.generation,
+                last_seq: p.seq.last_seq,
+                status: p.status.clone(),
+                deadtime_ms: p.dt_ms,
+                alive: self.peer_alive(p, now),
+                links: self
+                    .cfg
+                    .links
+                    .iter()
+                    .zip(&p.link_up)
+                    .map(|(n, up)| (n.clone(), *up))
+                    .collect(),
+                acked: p.acked,
+            })
+            .collect()
+    }
+
+    /// Names of the media, as configured.
+    pub fn links(&self) -> &[String] {
+        &self.cfg.links
+    }
+}

@@ -1,0 +1,275 @@
+//! The session layer between two in-memory endpoints: stamping, signing,
+//! ACKs, retransmission, reqnodes/repnodes and every drop reason.
+
+use std::time::{Duration, Instant};
+use wasmbeat::wire::auth::{AuthKey, AuthMethod, Keyring};
+use wasmbeat::wire::fields::*;
+use wasmbeat::wire::identity::Identity;
+use wasmbeat::wire::{codec, DropReason, Endpoint, EndpointConfig, Event, Message};
+
+fn ring(secret: &str) -> Keyring {
+    Keyring::single(AuthKey {
+        index: 1,
+        method: AuthMethod::Sha1(secret.as_bytes().to_vec()),
+    })
+}
+
+fn endpoint(name: &str, generation: u64, secret: &str) -> Endpoint {
+    let mut cfg = EndpointConfig::new(name, &["alpha", "beta"], ring(secret), &["eth0"]);
+    cfg.deadtime = Duration::from_secs(5);
+    let mut uuid = [0u8; 16];
+    uuid[0] = name.as_bytes()[0];
+    Endpoint::new(cfg, Identity { uuid, generation })
+}
+
+fn drain(e: &mut Endpoint) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| e.poll_transmit())
+        .map(|p| p.netstring.to_vec())
+        .collect()
+}
+
+/// Deliver everything `from` has queued to `to`; returns events.
+fn pump(from: &mut Endpoint, to: &mut Endpoint, now: Instant) -> Vec<Event> {
+    let mut ev = Vec::new();
+    for p in drain(from) {
+        if let Ok(e) = to.receive(&p, 0, now) {
+            ev.extend(e);
+        }
+    }
+    ev
+}
+
+#[test]
+fn status_is_stamped_signed_and_delivered() {
+    let now = Instant::now();
+    let mut a = endpoint("alpha", 100, "s");
+    let mut b = endpoint("beta", 200, "s");
+    a.send(Endpoint::status_message("up", 5000), now);
+    let p = a.poll_transmit().unwrap();
+    let f = codec::decode(&p.netstring, &Default::default()).unwrap();
+    let names: Vec<&str> = f.message.fields.iter().map(|f| f.name.as_str()).collect();
+    // Heartbeat's order: type fields, protocol, then the standard fields.
+    assert_eq!(
+        names,
+        ["t", "st", "dt", "protocol", "src", "srcuuid", "seq", "hg", "ts", "ld", "ttl", "auth"]
+    );
+    assert_eq!(f.message.get_str("hg"), Some("64"));
+    assert_eq!(f.message.get_str("ttl"), Some("3"));
+    let ev = b.receive(&p.netstring, 0, now).unwrap();
+    assert!(
+        matches!(&ev[..], [Event::LinkUp { .. }, Event::Message { header, .. }] if header.msg_type == "status")
+    );
+    // The classic copy (serial) is accepted too, as a duplicate of the same seq.
+    assert_eq!(b.receive(&p.classic, 0, now), Err(DropReason::Duplicate));
+    let view = &b.peers(now)[0];
+    assert!(view.alive && view.status.as_deref() == Some("up") && view.deadtime_ms == Some(5000));
+    assert!(!b.peers(now + Duration::from_secs(6))[0].alive);
+}
+
+#[test]
+fn drops_are_counted_and_never_delivered() {
+    let now = Instant::now();
+    let mut a = endpoint("alpha", 100, "s");
+    let mut b = endpoint("beta", 200, "s");
+    let mut evil = endpoint("alpha", 100, "wrong");
+    a.send(Endpoint::status_message("up", 5000), now);
+    let good = drain(&mut a).remove(0);
+    let mut tampered = good.clone();
+    let i = tampered.windows(6).position(|w| w == b"st=up,").unwrap();
+    tampered[i + 3..i + 5].copy_from_slice(b"xx");
+    assert_eq!(b.receive(&tampered, 0, now), Err(DropReason::AuthFailed));
+    assert_eq!(
+        b.receive(&good[..good.len() - 30], 0, now),
+        Err(DropReason::Truncated)
+    );
+    assert_eq!(
+        b.receive(&vec![b'#'; 300_000], 0, now),
+        Err(DropReason::Oversized)
+    );
+    assert_eq!(
+        b.receive(b"GET / HTTP/1.0\r\n", 0, now),
+        Err(DropReason::Malformed)
+    );
+    let unsigned =
+        codec::encode_netstring_body(&codec::decode(&good, &Default::default()).unwrap().message);
+    assert_eq!(b.receive(&unsigned, 0, now), Err(DropReason::AuthMissing));
+    evil.send(Endpoint::status_message("active", 5000), now);
+    assert_eq!(
+        b.receive(&drain(&mut evil)[0], 0, now),
+        Err(DropReason::AuthFailed)
+    );
+    assert!(b.receive(&good, 0, now).is_ok());
+    assert_eq!(b.receive(&good, 0, now), Err(DropReason::Duplicate));
+    a.send(Endpoint::status_message("up", 5000), now);
+    let second = drain(&mut a).remove(0);
+    b.receive(&second, 0, now).unwrap();
+    assert_eq!(b.receive(&good, 0, now), Err(DropReason::Replay));
+    // A replay of an old generation's traffic.
+    let mut old = endpoint("alpha", 99, "s");
+    old.send(Endpoint::status_message("up", 5000), now);
+    assert_eq!(
+        b.receive(&drain(&mut old)[0], 0, now),
+        Err(DropReason::Replay)
+    );
+    let mut stranger = Endpoint::new(
+        EndpointConfig::new("gamma", &["gamma", "beta"], ring("s"), &["eth0"]),
+        Identity {
+            uuid: [9; 16],
+            generation: 1,
+        },
+    );
+    stranger.send(Endpoint::status_message("up", 5000), now);
+    assert_eq!(
+        b.receive(&drain(&mut stranger)[0], 0, now),
+        Err(DropReason::UnknownNode)
+    );
+    let c = b.counters();
+    for (r, n) in [
+        (DropReason::AuthFailed, 2),
+        (DropReason::Truncated, 1),
+        (DropReason::Oversized, 1),
+        (DropReason::Malformed, 1),
+        (DropReason::AuthMissing, 1),
+        (DropReason::Duplicate, 1),
+        (DropReason::Replay, 2),
+        (DropReason::UnknownNode, 1),
+    ] {
+        assert_eq!(c.get(r), n, "{r:?}");
+    }
+    assert_eq!(c.accepted(), 2);
+}
+
+#[test]
+fn acks_gaps_retransmission_and_restart() {
+    let t0 = Instant::now();
+    let mut a = endpoint("alpha", 100, "s");
+    let mut b = endpoint("beta", 200, "s");
+    // 20 in-order messages: beta ACKs exactly twice (one residue mod 10).
+    for i in 0..20 {
+        a.send(
+            Endpoint::status_message(if i == 0 { "up" } else { "active" }, 5000),
+            t0,
+        );
+    }
+    pump(&mut a, &mut b, t0);
+    let acks: Vec<_> = drain(&mut b);
+    assert_eq!(acks.len(), 2, "one ACK per 10 messages");
+    for p in &acks {
+        a.receive(p, 0, t0).unwrap();
+    }
+    let acked = a.peers(t0)[0].acked;
+    assert!((11..=20).contains(&acked), "acked {acked}");
+    // Lose seq 21 and 22: beta asks for them after a random 50-250 ms delay.
+    let mut m = Message::new("custom");
+    m.push_str("x", "1");
+    a.send(m.clone(), t0);
+    a.send(m.clone(), t0);
+    let lost = drain(&mut a);
+    a.send(m, t0);
+    pump(&mut a, &mut b, t0);
+    drain(&mut b);
+    let t1 = t0 + Duration::from_millis(300);
+    b.handle_timeout(t1);
+    let reqs = drain(&mut b);
+    assert_eq!(reqs.len(), 2, "one NS_rexmit per missing seq");
+    let mut resent = Vec::new();
+    for r in &reqs {
+        let f = codec::decode(r, &Default::default()).unwrap();
+        assert_eq!(f.message.msg_type(), Some(T_REXMIT));
+        a.receive(r, 0, t1).unwrap();
+        resent.extend(drain(&mut a));
+    }
+    // The stored bytes are resent unchanged.
+    assert_eq!(resent, lost);
+    let mut delivered = 0;
+    for p in &resent {
+        let ev = b.receive(p, 0, t1).unwrap();
+        delivered += ev
+            .iter()
+            .filter(|e| matches!(e, Event::Message { .. }))
+            .count();
+    }
+    assert_eq!(delivered, 2);
+    // Asking for something never sent gets a NAK.
+    let mut req = Message::new(T_REXMIT);
+    req.push_str(F_DEST, "alpha")
+        .push_str(F_FIRSTSEQ, "9999")
+        .push_str(F_LASTSEQ, "9999");
+    b.send(req, t1);
+    pump(&mut b, &mut a, t1);
+    let nak = drain(&mut a);
+    let f = codec::decode(&nak[0], &Default::default()).unwrap();
+    assert_eq!(f.message.msg_type(), Some(T_NAKREXMIT));
+    assert_eq!(f.message.get_str(F_FIRSTSEQ), Some("270f"));
+    // Restart: a higher generation's status resets tracking.
+    let mut a2 = endpoint("alpha", 101, "s");
+    a2.send(Endpoint::status_message("up", 5000), t1);
+    let ev = pump(&mut a2, &mut b, t1);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::PeerRestarted {
+            old: 100,
+            new: 101,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn reqnodes_and_repnodes() {
+    let now = Instant::now();
+    let mut a = endpoint("alpha", 100, "s");
+    let mut b = endpoint("beta", 200, "s");
+    assert!(!a.request_nodes(now), "no live peer yet");
+    let mut a = endpoint("alpha", 100, "s");
+    b.send(Endpoint::status_message("up", 5000), now);
+    pump(&mut b, &mut a, now);
+    drain(&mut a);
+    assert!(a.request_nodes(now));
+    assert!(!a.nodes_exchanged());
+    // Lost request: repeated after a second.
+    drain(&mut a);
+    a.handle_timeout(now + Duration::from_millis(1100));
+    pump(&mut a, &mut b, now);
+    let rep = drain(&mut b);
+    let f = codec::decode(rep.last().unwrap(), &Default::default()).unwrap();
+    assert_eq!(f.message.fields[0].name, "dest");
+    assert_eq!(f.message.get_str(F_NODELIST), Some("alpha beta "));
+    assert_eq!(f.message.get_str(F_DELNODELIST), Some(" "));
+    let mut ev = Vec::new();
+    for p in &rep {
+        if let Ok(e) = a.receive(p, 0, now) {
+            ev.extend(e);
+        }
+    }
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::NodeList { nodes, .. } if nodes == &["alpha", "beta"])));
+    assert!(a.nodes_exchanged());
+}
+
+#[test]
+fn peer_without_protocol_disables_flow_control() {
+    let now = Instant::now();
+    let mut a = endpoint("alpha", 100, "s");
+    let mut b = endpoint("beta", 200, "s");
+    let mut st = Endpoint::status_message("up", 5000);
+    st.push_str("x", "y");
+    b.send(st, now);
+    // Strip protocol as an old heartbeat would not send it, then re-sign.
+    let p = drain(&mut b).remove(0);
+    let mut m = codec::decode(&p, &Default::default()).unwrap().message;
+    m.remove("protocol").remove("auth");
+    ring("s").add_classic_auth(&mut m);
+    let mut bytes = codec::encode_netstring_body(&m);
+    let tok = ring("s").sign(&bytes);
+    codec::append_trailer(&mut bytes, &tok);
+    let ev = a.receive(&bytes, 0, now).unwrap();
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::FlowControlDisabled { .. })));
+    assert!(!a.flow_control());
+    a.send(Endpoint::status_message("up", 5000), now);
+    let f = codec::decode(&drain(&mut a)[0], &Default::default()).unwrap();
+    assert!(!f.message.has("protocol"));
+}
