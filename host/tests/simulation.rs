@@ -169,7 +169,12 @@ impl Sim {
     fn new(seed: u64, verbose: bool) -> Sim {
         let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5_5A5A);
         let names = vec!["node1".to_string(), "node2".to_string()];
-        let mode = rng.pick(&[AutoFailback::On, AutoFailback::On, AutoFailback::Off, AutoFailback::Legacy]);
+        let mode = rng.pick(&[
+            AutoFailback::On,
+            AutoFailback::On,
+            AutoFailback::Off,
+            AutoFailback::Legacy,
+        ]);
         let keepalive = rng.pick(&[200, 500, 1000, 2000]);
         let deadtime = keepalive * rng.range(3, 8);
         // heartbeat's derived initdead, at least deadtime
@@ -198,8 +203,16 @@ impl Sim {
             dup: rng.pick(&[0.0, 0.05]),
             max_delay: rng.pick(&[5, 50, 300]),
             max_op: rng.pick(&[50, 500, 3000]),
-            start_fail: if pure { 0.0 } else { rng.pick(&[0.0, 0.03, 0.15]) },
-            stop_fail: if pure { 0.0 } else { rng.pick(&[0.0, 0.0, 0.05]) },
+            start_fail: if pure {
+                0.0
+            } else {
+                rng.pick(&[0.0, 0.03, 0.15])
+            },
+            stop_fail: if pure {
+                0.0
+            } else {
+                rng.pick(&[0.0, 0.0, 0.05])
+            },
             commands: !pure && mode != AutoFailback::Legacy,
             duration: 400_000,
         };
@@ -306,16 +319,38 @@ impl Sim {
                 }
                 2 | 3 => {
                     let dur = if self.rng.chance(0.4) {
-                        self.rng.range(100, self.k.deadtime.saturating_sub(self.k.keepalive * 2).max(101))
+                        self.rng.range(
+                            100,
+                            self.k
+                                .deadtime
+                                .saturating_sub(self.k.keepalive * 2)
+                                .max(101),
+                        )
                     } else {
                         self.rng.range(self.k.deadtime + 1_000, 40_000)
                     };
-                    self.at(Millis(t), Ev::Cut { a: 0, b: 1, link: None, dur });
+                    self.at(
+                        Millis(t),
+                        Ev::Cut {
+                            a: 0,
+                            b: 1,
+                            link: None,
+                            dur,
+                        },
+                    );
                 }
                 4 => {
                     let link = self.rng.range(0, LINKS.len() as u64 - 1) as usize;
                     let dur = self.rng.range(1_000, 30_000);
-                    self.at(Millis(t), Ev::Cut { a: 0, b: 1, link: Some(link), dur });
+                    self.at(
+                        Millis(t),
+                        Ev::Cut {
+                            a: 0,
+                            b: 1,
+                            link: Some(link),
+                            dur,
+                        },
+                    );
                 }
                 5 if self.pure => {}
                 5 => {
@@ -324,7 +359,9 @@ impl Sim {
                     self.at(Millis(t + back + self.k.max_op * 4), Ev::Boot(node));
                 }
                 _ if self.k.commands => {
-                    let which = self.rng.pick(&[Which::All, Which::Local, Which::Foreign, Which::Failback]);
+                    let which =
+                        self.rng
+                            .pick(&[Which::All, Which::Local, Which::Foreign, Which::Failback]);
                     let cmd = if self.rng.chance(0.5) {
                         Command::Standby(which)
                     } else {
@@ -346,17 +383,24 @@ impl Sim {
     }
 
     fn feed(&mut self, i: usize, ev: Event) {
-        let Some(c) = self.nodes[i].cluster.as_mut() else { return };
+        let Some(c) = self.nodes[i].cluster.as_mut() else {
+            return;
+        };
         let actions = c.handle(self.now, ev);
         self.apply(i, actions);
         self.reschedule_tick(i);
     }
 
     fn reschedule_tick(&mut self, i: usize) {
-        let Some(c) = self.nodes[i].cluster.as_ref() else { return };
+        let Some(c) = self.nodes[i].cluster.as_ref() else {
+            return;
+        };
         let Some(d) = c.next_deadline() else { return };
         let d = d.max(self.now);
-        if self.nodes[i].next_tick.is_none_or(|t| d < t || t < self.now) {
+        if self.nodes[i]
+            .next_tick
+            .is_none_or(|t| d < t || t < self.now)
+        {
             self.nodes[i].next_tick = Some(d);
             let inc = self.nodes[i].inc;
             self.at(d, Ev::Tick { node: i, inc });
@@ -381,7 +425,16 @@ impl Sim {
                     let ok = !self.rng.chance(self.k.start_fail);
                     let d = self.rng.range(1, self.k.max_op);
                     let inc = self.nodes[i].inc;
-                    self.at(self.now.plus(ms(d)), Ev::OpDone { node: i, inc, group: g, op: Op::Start, ok });
+                    self.at(
+                        self.now.plus(ms(d)),
+                        Ev::OpDone {
+                            node: i,
+                            inc,
+                            group: g,
+                            op: Op::Start,
+                            ok,
+                        },
+                    );
                 }
                 Action::StopGroup(g) => {
                     let t = self.nodes[i].truth[&g];
@@ -397,7 +450,16 @@ impl Sim {
                     let ok = !self.rng.chance(self.k.stop_fail);
                     let d = self.rng.range(1, self.k.max_op);
                     let inc = self.nodes[i].inc;
-                    self.at(self.now.plus(ms(d)), Ev::OpDone { node: i, inc, group: g, op: Op::Stop, ok });
+                    self.at(
+                        self.now.plus(ms(d)),
+                        Ev::OpDone {
+                            node: i,
+                            inc,
+                            group: g,
+                            op: Op::Stop,
+                            ok,
+                        },
+                    );
                 }
                 Action::Notify(n) => {
                     if n.level == Level::Crit && n.what.contains("split brain") {
@@ -407,7 +469,11 @@ impl Sim {
                         // A peer declared dead while it runs and the path works (lost
                         // statuses): the same situation as a partition that healed at once.
                         for j in 0..self.names.len() {
-                            if j != i && self.alive(j) && n.what.contains(&self.names[j]) && self.can_talk(i, j) {
+                            if j != i
+                                && self.alive(j)
+                                && n.what.contains(&self.names[j])
+                                && self.can_talk(i, j)
+                            {
                                 self.talk_since[i][j] = self.now;
                                 self.talk_since[j][i] = self.now;
                                 self.last_heal = Some(self.now);
@@ -423,7 +489,10 @@ impl Sim {
                             }
                         }
                     }
-                    self.log(format!("{} [{:?}] {} -- {}", self.names[i], n.level, n.what, n.why));
+                    self.log(format!(
+                        "{} [{:?}] {} -- {}",
+                        self.names[i], n.level, n.what, n.why
+                    ));
                 }
                 Action::Exit => {
                     let held: Vec<String> = self.nodes[i]
@@ -433,7 +502,10 @@ impl Sim {
                         .map(|(k, _)| k.clone())
                         .collect();
                     if !held.is_empty() {
-                        self.fail(format!("{} exited while still holding {held:?}", self.names[i]));
+                        self.fail(format!(
+                            "{} exited while still holding {held:?}",
+                            self.names[i]
+                        ));
                     }
                     self.log(format!("{} EXIT", self.names[i]));
                     self.nodes[i].cluster = None;
@@ -479,11 +551,35 @@ impl Sim {
                 if !is_status && dup {
                     t = t.max(base);
                 }
-                self.at(t, Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg: msg.clone(), dup });
+                self.at(
+                    t,
+                    Ev::Deliver {
+                        to,
+                        from,
+                        from_inc,
+                        to_inc,
+                        link,
+                        generation,
+                        msg: msg.clone(),
+                        dup,
+                    },
+                );
                 first = false;
                 if self.rng.chance(self.k.dup) {
                     let t2 = t.plus(ms(self.rng.range(0, 20)));
-                    self.at(t2, Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg: msg.clone(), dup: true });
+                    self.at(
+                        t2,
+                        Ev::Deliver {
+                            to,
+                            from,
+                            from_inc,
+                            to_inc,
+                            link,
+                            generation,
+                            msg: msg.clone(),
+                            dup: true,
+                        },
+                    );
                 }
             }
         }
@@ -526,11 +622,20 @@ impl Sim {
         }
         if self.recent(self.last_command, 90_000)
             || self.recent(self.last_heal, self.handoff_bound())
-            || self.nodes.iter().any(|n| n.failures_since_boot.iter().any(|f| self.now.0 < f.0 + 400_000))
+            || self.nodes.iter().any(|n| {
+                n.failures_since_boot
+                    .iter()
+                    .any(|f| self.now.0 < f.0 + 400_000)
+            })
         {
             return;
         }
-        let preferred = self.k.groups.iter().find(|s| s.key == g).map(|s| s.preferred.clone());
+        let preferred = self
+            .k
+            .groups
+            .iter()
+            .find(|s| s.key == g)
+            .map(|s| s.preferred.clone());
         let not_home = preferred.as_deref() != Some(self.names[i].as_str());
         if self.k.mode != AutoFailback::Off && not_home {
             return;
@@ -566,7 +671,9 @@ impl Sim {
     }
 
     fn any_failure_since(&self, t: Millis) -> bool {
-        self.nodes.iter().any(|n| n.failures_since_boot.iter().any(|f| *f >= t))
+        self.nodes
+            .iter()
+            .any(|n| n.failures_since_boot.iter().any(|f| *f >= t))
     }
 
     fn check_invariants(&mut self) {
@@ -606,7 +713,8 @@ impl Sim {
             let since = down.max(self.nodes[s].booted_at);
             let grace = self.k.initdead.max(self.k.deadtime + 2_000) + 2 * self.k.max_op + 3_000;
             if self.now.0 > since.0 + grace
-                && self.now.0 > self.nodes[s].booted_at.0 + self.k.initdead + 2 * self.k.max_op + 3_000
+                && self.now.0
+                    > self.nodes[s].booted_at.0 + self.k.initdead + 2 * self.k.max_op + 3_000
                 && !self.any_failure_since(Millis(since.0.saturating_sub(60_000)))
             {
                 for g in &keys {
@@ -628,7 +736,11 @@ impl Sim {
                 && quiet > bound + 15_000
             {
                 for spec in self.k.groups.clone() {
-                    let pi = self.names.iter().position(|x| *x == spec.preferred).unwrap();
+                    let pi = self
+                        .names
+                        .iter()
+                        .position(|x| *x == spec.preferred)
+                        .unwrap();
                     if self.nodes[pi].truth[&spec.key] != Truth::Running {
                         self.fail(format!(
                             "invariant (c): quiet cluster but {} is not running on its preferred node {} (holders {:?})",
@@ -642,15 +754,20 @@ impl Sim {
         }
         // (e): commands honoured within a bound when nothing else happened
         let due: Vec<Expect> = {
-            let (d, keep): (Vec<Expect>, Vec<Expect>) =
-                std::mem::take(&mut self.expects).into_iter().partition(|e| self.now >= e.at);
+            let (d, keep): (Vec<Expect>, Vec<Expect>) = std::mem::take(&mut self.expects)
+                .into_iter()
+                .partition(|e| self.now >= e.at);
             self.expects = keep;
             d
         };
         for e in due {
             let quiet_since_cmd = self.last_disturbance <= e.issued;
-            let settled_before = connected_for.is_some_and(|c| c > (self.now.0 - e.issued.0) + bound);
-            if !quiet_since_cmd || !settled_before || self.any_failure_since(Millis(e.issued.0.saturating_sub(bound))) {
+            let settled_before =
+                connected_for.is_some_and(|c| c > (self.now.0 - e.issued.0) + bound);
+            if !quiet_since_cmd
+                || !settled_before
+                || self.any_failure_since(Millis(e.issued.0.saturating_sub(bound)))
+            {
                 continue;
             }
             let me = self.names[e.node].clone();
@@ -666,7 +783,11 @@ impl Sim {
                 which.as_hold()
             };
             for spec in self.k.groups.clone() {
-                let in_set = if spec.preferred == *me { set.has_local() } else { set.has_foreign() };
+                let in_set = if spec.preferred == *me {
+                    set.has_local()
+                } else {
+                    set.has_foreign()
+                };
                 if !in_set {
                     continue;
                 }
@@ -694,8 +815,16 @@ impl Sim {
                 continue;
             }
             for g in &running {
-                if self.running_on(g).is_empty() && self.holders(g).iter().all(|&i| self.nodes[i].truth[g] != Truth::Partial) {
-                    self.fail(format!("invariant (f): {g} stopped serving {} ms after the heal", self.now.0 - healed.0));
+                if self.running_on(g).is_empty()
+                    && self
+                        .holders(g)
+                        .iter()
+                        .all(|&i| self.nodes[i].truth[g] != Truth::Partial)
+                {
+                    self.fail(format!(
+                        "invariant (f): {g} stopped serving {} ms after the heal",
+                        self.now.0 - healed.0
+                    ));
                 }
             }
             keep.push((healed, running));
@@ -720,7 +849,16 @@ impl Sim {
 
     fn step(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg, dup } => {
+            Ev::Deliver {
+                to,
+                from,
+                from_inc,
+                to_inc,
+                link,
+                generation,
+                msg,
+                dup,
+            } => {
                 if self.nodes[to].inc != to_inc || !self.alive(to) {
                     return;
                 }
@@ -734,24 +872,64 @@ impl Sim {
                     let sender_alive_there = self.nodes[to]
                         .cluster
                         .as_ref()
-                        .map(|c| c.status().nodes.iter().any(|v| v.name == self.names[from] && v.status != NodeStatus::Dead))
+                        .map(|c| {
+                            c.status()
+                                .nodes
+                                .iter()
+                                .any(|v| v.name == self.names[from] && v.status != NodeStatus::Dead)
+                        })
                         .unwrap_or(false);
                     if sender_alive_there && self.nodes[from].inc == from_inc && self.alive(from) {
                         let t = self.now.plus(ms(200));
-                        self.fifo.insert((from, to), t.max(*self.fifo.get(&(from, to)).unwrap_or(&Millis(0))));
-                        self.at(t, Ev::Deliver { to, from, from_inc, to_inc, link: (link + 1) % LINKS.len(), generation, msg, dup });
+                        self.fifo.insert(
+                            (from, to),
+                            t.max(*self.fifo.get(&(from, to)).unwrap_or(&Millis(0))),
+                        );
+                        self.at(
+                            t,
+                            Ev::Deliver {
+                                to,
+                                from,
+                                from_inc,
+                                to_inc,
+                                link: (link + 1) % LINKS.len(),
+                                generation,
+                                msg,
+                                dup,
+                            },
+                        );
                     }
                     return;
                 }
                 let from_name = self.names[from].clone();
                 let link_id = LinkId(LINKS[link].to_string());
                 if dup && !is_status {
-                    self.feed(to, Event::HeardDuplicate { from: from_name, link: link_id });
+                    self.feed(
+                        to,
+                        Event::HeardDuplicate {
+                            from: from_name,
+                            link: link_id,
+                        },
+                    );
                 } else {
-                    self.feed(to, Event::Heard { from: from_name, link: link_id, generation, msg });
+                    self.feed(
+                        to,
+                        Event::Heard {
+                            from: from_name,
+                            link: link_id,
+                            generation,
+                            msg,
+                        },
+                    );
                 }
             }
-            Ev::OpDone { node, inc, group, op, ok } => {
+            Ev::OpDone {
+                node,
+                inc,
+                group,
+                op,
+                ok,
+            } => {
                 if self.nodes[node].inc != inc || !self.alive(node) {
                     return;
                 }
@@ -766,9 +944,25 @@ impl Sim {
                     self.disturb();
                 }
                 self.nodes[node].truth.insert(group.clone(), t);
-                self.log(format!("{} {op:?} {group} -> {}", self.names[node], if ok { "ok" } else { "FAILED" }));
-                let detail = if ok { "ok".to_string() } else { "simulated failure".to_string() };
-                self.feed(node, Event::ResourceResult { group, op, ok, detail });
+                self.log(format!(
+                    "{} {op:?} {group} -> {}",
+                    self.names[node],
+                    if ok { "ok" } else { "FAILED" }
+                ));
+                let detail = if ok {
+                    "ok".to_string()
+                } else {
+                    "simulated failure".to_string()
+                };
+                self.feed(
+                    node,
+                    Event::ResourceResult {
+                        group,
+                        op,
+                        ok,
+                        detail,
+                    },
+                );
             }
             Ev::Tick { node, inc } => {
                 if self.nodes[node].inc != inc || self.nodes[node].next_tick != Some(self.now) {
@@ -778,7 +972,10 @@ impl Sim {
                 self.feed(node, Event::Tick);
                 if let Some(c) = self.nodes[node].cluster.as_ref() {
                     if c.next_deadline().is_some_and(|d| d <= self.now) {
-                        self.fail(format!("{}: next_deadline did not advance after a tick", self.names[node]));
+                        self.fail(format!(
+                            "{}: next_deadline did not advance after a tick",
+                            self.names[node]
+                        ));
                     }
                 }
             }
@@ -786,7 +983,10 @@ impl Sim {
                 if !self.alive(i) {
                     return;
                 }
-                self.log(format!("{} CRASH (power loss: everything on it stops)", self.names[i]));
+                self.log(format!(
+                    "{} CRASH (power loss: everything on it stops)",
+                    self.names[i]
+                ));
                 let node = &mut self.nodes[i];
                 node.cluster = None;
                 node.inc += 1;
@@ -810,7 +1010,10 @@ impl Sim {
                 node.next_tick = None;
                 node.failures_since_boot.clear();
                 let params = self.params(i);
-                self.log(format!("{} BOOT generation {}", self.names[i], params.generation));
+                self.log(format!(
+                    "{} BOOT generation {}",
+                    self.names[i], params.generation
+                ));
                 self.nodes[i].cluster = Some(Cluster::new(params, self.now));
                 for j in 0..self.names.len() {
                     self.talk_since[i][j] = self.now;
@@ -829,7 +1032,11 @@ impl Sim {
                     self.cut[a][b][l] += 1;
                     self.cut[b][a][l] += 1;
                 }
-                self.log(format!("CUT links {links:?} between node{} and node{} for {dur} ms", a + 1, b + 1));
+                self.log(format!(
+                    "CUT links {links:?} between node{} and node{} for {dur} ms",
+                    a + 1,
+                    b + 1
+                ));
                 if could && !self.can_talk(a, b) {
                     self.part_start[a][b] = Some(self.now);
                     self.disturb();
@@ -846,7 +1053,11 @@ impl Sim {
                     self.cut[a][b][l] -= 1;
                     self.cut[b][a][l] -= 1;
                 }
-                self.log(format!("MEND links {links:?} between node{} and node{}", a + 1, b + 1));
+                self.log(format!(
+                    "MEND links {links:?} between node{} and node{}",
+                    a + 1,
+                    b + 1
+                ));
                 if !could && self.can_talk(a, b) {
                     self.talk_since[a][b] = self.now;
                     self.talk_since[b][a] = self.now;
@@ -886,8 +1097,17 @@ impl Sim {
                     self.nodes[i].shutting_down = true;
                 } else {
                     self.last_command = Some(self.now);
-                    let b = 30_000 + 4 * self.k.max_op + 4 * self.k.max_delay + 3 * self.k.keepalive + 12_000;
-                    self.expects.push(Expect { at: self.now.plus(ms(b)), issued: self.now, node: i, cmd });
+                    let b = 30_000
+                        + 4 * self.k.max_op
+                        + 4 * self.k.max_delay
+                        + 3 * self.k.keepalive
+                        + 12_000;
+                    self.expects.push(Expect {
+                        at: self.now.plus(ms(b)),
+                        issued: self.now,
+                        node: i,
+                        cmd,
+                    });
                 }
                 self.disturb();
                 self.feed(i, Event::Command(cmd));

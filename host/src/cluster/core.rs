@@ -591,7 +591,11 @@ impl Cluster {
         if self.standby != Standby::Not {
             let s = format!("{:?}", self.standby);
             self.standby = Standby::Not;
-            self.notify(Level::Warn, "cancelling pending standby operation", format!("{why} ({s})"));
+            self.notify(
+                Level::Warn,
+                "cancelling pending standby operation",
+                format!("{why} ({s})"),
+            );
         }
     }
 
@@ -632,12 +636,18 @@ impl Cluster {
     }
 
     fn on_link_packet(&mut self, from: &str, link: LinkId) {
-        let Some(pi) = self.peer_index(from) else { return };
+        let Some(pi) = self.peer_index(from) else {
+            return;
+        };
         let was_up = self.peers[pi].links.get(&link).map(|(_, up)| *up);
         self.peers[pi].links.insert(link.clone(), (self.now, true));
         self.peers[pi].heard_any = true;
         if was_up == Some(false) && self.alive(pi) {
-            self.notify(Level::Info, format!("link {from}:{link} up"), "packets arrive again");
+            self.notify(
+                Level::Info,
+                format!("link {from}:{link} up"),
+                "packets arrive again",
+            );
         }
     }
 
@@ -681,7 +691,10 @@ impl Cluster {
                     self.notify(
                         Level::Info,
                         format!("node {name} is up"),
-                        format!("first heard (status {} on {link}) after it was declared dead", status.as_str()),
+                        format!(
+                            "first heard (status {} on {link}) after it was declared dead",
+                            status.as_str()
+                        ),
                     );
                     self.reset_peer_view(pi);
                 }
@@ -692,7 +705,10 @@ impl Cluster {
             if self.alive(pi) && gap > self.p.warntime {
                 self.notify(
                     Level::Warn,
-                    format!("late heartbeat from {name}: interval {} ms", gap.as_millis()),
+                    format!(
+                        "late heartbeat from {name}: interval {} ms",
+                        gap.as_millis()
+                    ),
                     format!("warntime is {}", secs(self.p.warntime)),
                 );
             }
@@ -758,7 +774,9 @@ impl Cluster {
             .collect();
         self.notify(
             Level::Warn,
-            format!("node {name} restarted (generation {old} -> {new}) without being declared dead"),
+            format!(
+                "node {name} restarted (generation {old} -> {new}) without being declared dead"
+            ),
             format!(
                 "a restarted node runs nothing; groups it held: {}",
                 list(&had)
@@ -823,7 +841,11 @@ impl Cluster {
                 v.1 = false;
             }
         }
-        let which = if self.comm_up { "dead time" } else { "initdead" };
+        let which = if self.comm_up {
+            "dead time"
+        } else {
+            "initdead"
+        };
         self.notify(
             Level::Warn,
             format!("node {name} declared dead"),
@@ -831,7 +853,11 @@ impl Cluster {
                 "no status for {} ({which} {}); links: {}",
                 secs(silence),
                 secs(limit),
-                if links.is_empty() { "never heard".to_string() } else { links.join("; ") }
+                if links.is_empty() {
+                    "never heard".to_string()
+                } else {
+                    links.join("; ")
+                }
             ),
         );
         if let Standby::Giving { peer, .. } | Standby::Taking { from: peer, .. } = &self.standby {
@@ -892,7 +918,9 @@ impl Cluster {
         let keys = self.want_groups(&gis);
         let name = self.peers[pi].name.clone();
         let policy = match self.p.auto_failback {
-            AutoFailback::On => format!("auto_failback on: {name}'s groups go back when it returns"),
+            AutoFailback::On => {
+                format!("auto_failback on: {name}'s groups go back when it returns")
+            }
             AutoFailback::Off => "auto_failback off: they stay here".to_string(),
             AutoFailback::Legacy => {
                 format!("auto_failback legacy: {name} pulls its groups back when it returns")
@@ -915,7 +943,11 @@ impl Cluster {
         if self.comm_up || self.shutting_down {
             return;
         }
-        if !self.peers.iter().all(|p| p.heard_any || p.status == NodeStatus::Dead) {
+        if !self
+            .peers
+            .iter()
+            .all(|p| p.heard_any || p.status == NodeStatus::Dead)
+        {
             return;
         }
         self.comm_up = true;
@@ -940,7 +972,11 @@ impl Cluster {
             let own = self.groups_of(&local, RscHold::Local);
             if heard.is_empty() {
                 let keys = self.want_groups(&own);
-                self.notify(Level::Info, format!("acquiring own group(s) {}", list(&keys)), "alone in the cluster (legacy)");
+                self.notify(
+                    Level::Info,
+                    format!("acquiring own group(s) {}", list(&keys)),
+                    "alone in the cluster (legacy)",
+                );
             } else {
                 for gi in own {
                     let key = self.groups[gi].key.clone();
@@ -1250,7 +1286,10 @@ impl Cluster {
                 self.force_report = true;
                 self.notify(
                     Level::Info,
-                    format!("standby complete: {name} took our {} groups", my_set.as_str()),
+                    format!(
+                        "standby complete: {name} took our {} groups",
+                        my_set.as_str()
+                    ),
                     "ask_resources done received",
                 );
             }
@@ -1298,7 +1337,10 @@ impl Cluster {
             (state, step) => {
                 self.notify(
                     Level::Warn,
-                    format!("ignored standby message '{step:?}' [{}] from {name}", set.as_str()),
+                    format!(
+                        "ignored standby message '{step:?}' [{}] from {name}",
+                        set.as_str()
+                    ),
                     format!("standby state {state:?}"),
                 );
             }
@@ -1412,7 +1454,11 @@ impl Cluster {
                 format!("acquiring {key}"),
                 format!(
                     "{name} answered our ip-request ({})",
-                    if weown { "it released the group" } else { "it did not hold it" }
+                    if weown {
+                        "it released the group"
+                    } else {
+                        "it did not hold it"
+                    }
                 ),
             );
         }
@@ -1432,7 +1478,10 @@ impl Cluster {
                 );
             }
             Command::Standby(which) => {
-                self.request_standby(which.as_hold(), format!("operator: standby {}", which.as_str()));
+                self.request_standby(
+                    which.as_hold(),
+                    format!("operator: standby {}", which.as_str()),
+                );
             }
             Command::Takeover(which) => {
                 if self.shutting_down {
@@ -1483,13 +1532,20 @@ impl Cluster {
         self.notify(
             Level::Info,
             "graceful shutdown: releasing all groups",
-            format!("operator request; stopping {} then sending shutdone", list(&keys)),
+            format!(
+                "operator request; stopping {} then sending shutdone",
+                list(&keys)
+            ),
         );
     }
 
     fn on_result(&mut self, key: &str, op: Op, ok: bool, detail: &str) {
         let Some(gi) = self.groups.iter().position(|g| g.key == key) else {
-            self.notify(Level::Warn, format!("result for unknown group {key} ignored"), detail.to_string());
+            self.notify(
+                Level::Warn,
+                format!("result for unknown group {key} ignored"),
+                detail.to_string(),
+            );
             return;
         };
         let now = self.now;
@@ -1498,7 +1554,11 @@ impl Cluster {
                 let g = &mut self.groups[gi];
                 g.run = Run::Running;
                 g.failed = None;
-                self.notify(Level::Info, format!("group {key} started"), detail.to_string());
+                self.notify(
+                    Level::Info,
+                    format!("group {key} started"),
+                    detail.to_string(),
+                );
             }
             (Run::Starting, Op::Start) => {
                 // Part of the group may be up: stop it all (heartbeat gives up the group).
@@ -1523,7 +1583,11 @@ impl Cluster {
                 g.run = Run::Stopped;
                 g.stop_failures = 0;
                 g.stop_retry_at = None;
-                self.notify(Level::Info, format!("group {key} stopped"), detail.to_string());
+                self.notify(
+                    Level::Info,
+                    format!("group {key} stopped"),
+                    detail.to_string(),
+                );
             }
             (Run::Stopping, Op::Stop) => {
                 let g = &mut self.groups[gi];
@@ -1607,7 +1671,10 @@ impl Cluster {
                     let g = &self.groups[gi];
                     added.contains(&g.key)
                         && (g.preferred == local
-                            || !self.peers.iter().any(|p| p.name == g.preferred && p.status != NodeStatus::Dead))
+                            || !self
+                                .peers
+                                .iter()
+                                .any(|p| p.name == g.preferred && p.status != NodeStatus::Dead))
                         && !self.held_by_live_peer(gi, None)
                 })
                 .collect();
@@ -1617,7 +1684,11 @@ impl Cluster {
         self.notify(
             Level::Info,
             "configuration reloaded",
-            format!("groups added: {}; removed: {}", list(&added), list(&removed)),
+            format!(
+                "groups added: {}; removed: {}",
+                list(&added),
+                list(&removed)
+            ),
         );
     }
 
@@ -1660,7 +1731,10 @@ impl Cluster {
                 self.notify(
                     Level::Warn,
                     format!("link {name}:{l} dead"),
-                    format!("nothing heard on it for {}; other links still carry heartbeats", secs(limit)),
+                    format!(
+                        "nothing heard on it for {}; other links still carry heartbeats",
+                        secs(limit)
+                    ),
                 );
             }
         }
@@ -1687,7 +1761,11 @@ impl Cluster {
             }
             Standby::Taking { deadline, .. } if now >= deadline => {
                 self.standby = Standby::Not;
-                self.notify(Level::Warn, "standby hand-shake timed out", "peer never finished");
+                self.notify(
+                    Level::Warn,
+                    "standby hand-shake timed out",
+                    "peer never finished",
+                );
             }
             _ => {}
         }
@@ -1737,7 +1815,11 @@ impl Cluster {
         self.reconcile();
         self.standby_progress();
         if self.shutting_down {
-            if self.groups.iter().all(|g| g.run == Run::Stopped && !g.stop_anyway) {
+            if self
+                .groups
+                .iter()
+                .all(|g| g.run == Run::Stopped && !g.stop_anyway)
+            {
                 self.send(Message::Shutdone);
                 self.notify(
                     Level::Info,
@@ -1793,7 +1875,8 @@ impl Cluster {
                 _ => {}
             }
         }
-        self.groups.retain(|g| !(g.removed && g.run == Run::Stopped));
+        self.groups
+            .retain(|g| !(g.removed && g.run == Run::Stopped));
     }
 
     fn standby_progress(&mut self) {
@@ -1807,7 +1890,10 @@ impl Cluster {
             } => {
                 let local = self.p.local.clone();
                 let gis = self.groups_of(&local, set);
-                if gis.iter().all(|&gi| self.groups[gi].run == Run::Stopped && !self.groups[gi].want) {
+                if gis
+                    .iter()
+                    .all(|&gi| self.groups[gi].run == Run::Stopped && !self.groups[gi].want)
+                {
                     self.send(Message::AskResources {
                         hold: set,
                         step: StandbyStep::Done,
@@ -1920,7 +2006,10 @@ impl Cluster {
                 && g.pushed_at.is_none_or(|t| now >= t.plus(PUSH_MEMORY))
         });
         let Some(gi) = target else { return };
-        let peer_ok = self.peers.iter().any(|p| p.status != NodeStatus::Dead && p.stable);
+        let peer_ok = self
+            .peers
+            .iter()
+            .any(|p| p.status != NodeStatus::Dead && p.stable);
         if !peer_ok {
             return;
         }
@@ -1955,7 +2044,9 @@ impl Cluster {
                 let pref = &self.groups[gi].preferred;
                 self.peers
                     .iter()
-                    .find(|p| p.name == *pref && p.status != NodeStatus::Dead && p.stable && p.reported)
+                    .find(|p| {
+                        p.name == *pref && p.status != NodeStatus::Dead && p.stable && p.reported
+                    })
                     .map(|p| p.name.clone())
             })
             .collect();
@@ -1969,20 +2060,27 @@ impl Cluster {
     }
 
     fn start_pending(&mut self) {
-        let Some(p) = self.pending.clone() else { return };
+        let Some(p) = self.pending.clone() else {
+            return;
+        };
         if self.now >= p.expires {
             self.pending = None;
             self.notify(
                 Level::Warn,
                 format!("standby [{}] dropped", p.set.as_str()),
-                format!("{}; the cluster did not become stable within {}", p.reason, secs(PENDING_WINDOW)),
+                format!(
+                    "{}; the cluster did not become stable within {}",
+                    p.reason,
+                    secs(PENDING_WINDOW)
+                ),
             );
             return;
         }
         if !self.locally_stable() {
             return;
         }
-        let Some(pi) = (0..self.peers.len()).find(|&i| self.alive(i) && self.peers[i].stable) else {
+        let Some(pi) = (0..self.peers.len()).find(|&i| self.alive(i) && self.peers[i].stable)
+        else {
             if !self.any_live_peer() {
                 self.pending = None;
                 self.notify(
