@@ -14,6 +14,7 @@ pub mod identity;
 pub mod message;
 pub mod replay;
 pub mod session;
+pub mod typed;
 
 pub use auth::{AuthKey, AuthMethod, Keyring};
 pub use codec::{DecodeError, Format, Limits};

@@ -1,0 +1,334 @@
+//! Mapping between the failover core's typed messages
+//! ([`crate::cluster::Message`]) and heartbeat's field lists, with the
+//! field names and spellings heartbeat 3.0.6 uses (spec §5.6).
+
+use std::time::Duration;
+
+use super::fields::{F_DEST, F_DT, F_INFO, F_STATUS, T_STATUS};
+use super::message::Message;
+use crate::cluster::{Message as Typed, NodeStatus, RscHold, StandbyStep, StonithResult, Which};
+
+const T_STARTING: &str = "starting";
+const T_RESOURCE: &str = "resource";
+const T_ASK_RESOURCES: &str = "ask_resources";
+const T_HB_TAKEOVER: &str = "hb_takeover";
+const T_SHUTDONE: &str = "shutdone";
+const T_STONITH: &str = "stonith";
+const T_IP_REQUEST: &str = "ip-request";
+const T_IP_REQUEST_RESP: &str = "ip-request-resp";
+const T_REQNODES: &str = "reqnodes";
+const T_REPNODES: &str = "repnodes";
+
+const F_RSC_HOLD: &str = "rsc_hold";
+const F_RTYPE: &str = "rtype";
+const F_ISSTABLE: &str = "isstable";
+const F_WB_RUNNING: &str = "wb_running";
+const F_NODE: &str = "node";
+const F_RESULT: &str = "result";
+const F_IPADDR: &str = "ipaddr";
+const F_WEOWN: &str = "weown";
+const F_OK: &str = "ok";
+const F_NODELIST: &str = "nodelist";
+const F_DELNODELIST: &str = "delnodelist";
+
+/// Whether the session layer ([`super::Endpoint`]) owns this message type,
+/// so the daemon must not send the core's version of it.
+pub fn session_owned(msg: &Typed) -> bool {
+    matches!(msg, Typed::ReqNodes { .. } | Typed::RepNodes { .. })
+}
+
+/// The heartbeat message for a typed core message (type-specific fields
+/// only; the session stamps and signs it).
+pub fn to_wire(msg: &Typed) -> Message {
+    match msg {
+        Typed::Status { status, deadtime } => {
+            let mut m = Message::new(T_STATUS);
+            m.push_str(F_STATUS, status.as_str())
+                .push_str(F_DT, &format!("{:x}", deadtime.as_millis()));
+            m
+        }
+        Typed::Starting => Message::new(T_STARTING),
+        Typed::Resource {
+            hold,
+            full,
+            stable,
+            info,
+            running,
+        } => {
+            let mut m = Message::new(T_RESOURCE);
+            m.push_str(F_RSC_HOLD, hold.as_str());
+            if *full {
+                m.push_str(F_RTYPE, "full");
+            }
+            if let Some(s) = stable {
+                m.push_str(F_ISSTABLE, if *s { "1" } else { "0" });
+            }
+            if let Some(i) = info {
+                m.push_str(F_INFO, i);
+            }
+            if let Some(keys) = running {
+                // Keys contain no spaces (haresources tokens cannot).
+                m.push_str(F_WB_RUNNING, &keys.join(" "));
+            }
+            m
+        }
+        Typed::AskResources { hold, step } => {
+            let mut m = Message::new(T_ASK_RESOURCES);
+            m.push_str(F_RSC_HOLD, hold.as_str()).push_str(
+                F_INFO,
+                match step {
+                    StandbyStep::Me => "me",
+                    StandbyStep::Other => "other",
+                    StandbyStep::Done => "done",
+                },
+            );
+            m
+        }
+        Typed::HbTakeover { which } => {
+            let mut m = Message::new(T_HB_TAKEOVER);
+            m.push_str(F_RSC_HOLD, which.as_str());
+            m
+        }
+        Typed::Shutdone => {
+            let mut m = Message::new(T_SHUTDONE);
+            m.push_str(F_STATUS, "dead");
+            m
+        }
+        Typed::Stonith { node, result } => {
+            let mut m = Message::new(T_STONITH);
+            m.push_str(F_NODE, node).push_str(F_RESULT, result.as_str());
+            m
+        }
+        Typed::IpRequest { key } => {
+            let mut m = Message::new(T_IP_REQUEST);
+            m.push_str(F_IPADDR, key);
+            m
+        }
+        Typed::IpRequestResp { dest, key, weown } => {
+            let mut m = Message::new(T_IP_REQUEST_RESP);
+            m.push_str(F_DEST, dest)
+                .push_str(F_IPADDR, key)
+                .push_str(F_WEOWN, if *weown { "yes" } else { "no" })
+                .push_str(F_OK, "OK");
+            m
+        }
+        Typed::ReqNodes { dest } => {
+            let mut m = Message::new(T_REQNODES);
+            m.push_str(F_DEST, dest);
+            m
+        }
+        Typed::RepNodes {
+            dest,
+            nodes,
+            deleted,
+        } => {
+            let mut m = Message::new(T_REPNODES);
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    " ".to_string()
+                } else {
+                    v.iter().map(|n| format!("{n} ")).collect()
+                }
+            };
+            m.push_str(F_DEST, dest)
+                .push_str(F_NODELIST, &list(nodes))
+                .push_str(F_DELNODELIST, &list(deleted));
+            m
+        }
+    }
+}
+
+fn hold(m: &Message) -> Option<RscHold> {
+    Some(match m.get_str(F_RSC_HOLD)? {
+        "none" => RscHold::None,
+        "local" => RscHold::Local,
+        "foreign" => RscHold::Foreign,
+        "all" => RscHold::All,
+        _ => return None,
+    })
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+/// The typed core message for a received heartbeat message, or None for
+/// types the core does not act on (client-API traffic, ipfail, unknown
+/// types, malformed values): heartbeat tolerates those, and so do we.
+pub fn from_wire(m: &Message) -> Option<Typed> {
+    Some(match m.msg_type()? {
+        T_STATUS => Typed::Status {
+            status: match m.get_str(F_STATUS)? {
+                "init" => NodeStatus::Init,
+                "up" => NodeStatus::Up,
+                "active" => NodeStatus::Active,
+                "dead" => NodeStatus::Dead,
+                _ => return None,
+            },
+            deadtime: Duration::from_millis(u64::from_str_radix(m.get_str(F_DT)?, 16).ok()?),
+        },
+        T_STARTING => Typed::Starting,
+        T_RESOURCE => Typed::Resource {
+            hold: hold(m)?,
+            full: m.get_str(F_RTYPE) == Some("full"),
+            stable: match m.get_str(F_ISSTABLE) {
+                Some("1") => Some(true),
+                Some("0") => Some(false),
+                _ => None,
+            },
+            info: m.get_str(F_INFO).map(str::to_string),
+            running: m.get_str(F_WB_RUNNING).map(words),
+        },
+        T_ASK_RESOURCES => Typed::AskResources {
+            hold: hold(m)?,
+            step: match m.get_str(F_INFO)? {
+                "me" => StandbyStep::Me,
+                "other" => StandbyStep::Other,
+                "done" => StandbyStep::Done,
+                _ => return None,
+            },
+        },
+        T_HB_TAKEOVER => Typed::HbTakeover {
+            which: match m.get_str(F_RSC_HOLD)? {
+                "all" => Which::All,
+                "local" => Which::Local,
+                "foreign" => Which::Foreign,
+                "failback" => Which::Failback,
+                _ => return None,
+            },
+        },
+        T_SHUTDONE => Typed::Shutdone,
+        T_STONITH => Typed::Stonith {
+            node: m.get_str(F_NODE)?.to_ascii_lowercase(),
+            result: match m.get_str(F_RESULT)? {
+                "OK" => StonithResult::Ok,
+                "badhost" => StonithResult::BadHost,
+                "bad" => StonithResult::Bad,
+                "n_stnth" => StonithResult::NotConfigured,
+                "unneeded" => StonithResult::Unneeded,
+                _ => return None,
+            },
+        },
+        T_IP_REQUEST => Typed::IpRequest {
+            key: m.get_str(F_IPADDR)?.to_string(),
+        },
+        T_IP_REQUEST_RESP => Typed::IpRequestResp {
+            dest: m.get_str(F_DEST)?.to_ascii_lowercase(),
+            key: m.get_str(F_IPADDR)?.to_string(),
+            weown: m.get_str(F_WEOWN) == Some("yes"),
+        },
+        T_REQNODES => Typed::ReqNodes {
+            dest: m.get_str(F_DEST)?.to_ascii_lowercase(),
+        },
+        T_REPNODES => Typed::RepNodes {
+            dest: m.get_str(F_DEST)?.to_ascii_lowercase(),
+            nodes: words(m.get_str(F_NODELIST)?),
+            deleted: words(m.get_str(F_DELNODELIST).unwrap_or(" ")),
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_hold() -> impl Strategy<Value = RscHold> {
+        prop_oneof![
+            Just(RscHold::None),
+            Just(RscHold::Local),
+            Just(RscHold::Foreign),
+            Just(RscHold::All)
+        ]
+    }
+
+    fn arb_name() -> impl Strategy<Value = String> {
+        "[a-z][a-z0-9-]{0,8}"
+    }
+
+    fn arb_typed() -> impl Strategy<Value = Typed> {
+        prop_oneof![
+            (
+                prop_oneof![
+                    Just(NodeStatus::Init),
+                    Just(NodeStatus::Up),
+                    Just(NodeStatus::Active)
+                ],
+                0u64..100_000
+            )
+                .prop_map(|(status, ms)| Typed::Status {
+                    status,
+                    deadtime: Duration::from_millis(ms)
+                }),
+            Just(Typed::Starting),
+            (
+                arb_hold(),
+                any::<bool>(),
+                proptest::option::of(any::<bool>()),
+                proptest::option::of(prop_oneof![
+                    Just("shutdown".to_string()),
+                    Just("standby".to_string())
+                ]),
+                proptest::option::of(proptest::collection::vec(
+                    "IPaddr::10\\.0\\.0\\.[0-9]{1,2}",
+                    0..3
+                ))
+            )
+                .prop_map(|(hold, full, stable, info, running)| Typed::Resource {
+                    hold,
+                    full,
+                    stable,
+                    info,
+                    running
+                }),
+            (
+                arb_hold(),
+                prop_oneof![
+                    Just(StandbyStep::Me),
+                    Just(StandbyStep::Other),
+                    Just(StandbyStep::Done)
+                ]
+            )
+                .prop_map(|(hold, step)| Typed::AskResources { hold, step }),
+            Just(Typed::Shutdone),
+            (arb_name(), "[A-Za-z]+::[0-9.]{1,15}", any::<bool>())
+                .prop_map(|(dest, key, weown)| { Typed::IpRequestResp { dest, key, weown } }),
+            "[A-Za-z]+::[0-9.]{1,15}".prop_map(|key| Typed::IpRequest { key }),
+            (arb_name(), proptest::collection::vec(arb_name(), 1..4)).prop_map(|(dest, nodes)| {
+                Typed::RepNodes {
+                    dest,
+                    nodes,
+                    deleted: vec![],
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn typed_messages_round_trip_through_heartbeat_fields(msg in arb_typed()) {
+            // An empty wb_running list has no words to carry; it reads back as Some(empty).
+            let back = from_wire(&to_wire(&msg));
+            prop_assert_eq!(back, Some(msg));
+        }
+    }
+
+    #[test]
+    fn status_uses_heartbeats_hex_deadtime() {
+        let m = to_wire(&Typed::Status {
+            status: NodeStatus::Active,
+            deadtime: Duration::from_millis(6000),
+        });
+        assert_eq!(m.get_str("dt"), Some("1770"));
+        assert_eq!(m.get_str("st"), Some("active"));
+    }
+
+    #[test]
+    fn unknown_and_malformed_types_are_ignored() {
+        assert_eq!(from_wire(&Message::new("hbapi-clstat")), None);
+        let mut bad = Message::new("resource");
+        bad.push_str("rsc_hold", "some");
+        assert_eq!(from_wire(&bad), None);
+    }
+}
