@@ -402,6 +402,12 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_config_writes", "Pacemaker-only directive"),
 ];
 
+/// Facility names heartbeat accepts for `logfacility` (plus `none`).
+pub const SYSLOG_FACILITIES: &[&str] = &[
+    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user",
+    "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "none",
+];
+
 /// A token with its 1-based column.
 type Tok<'a> = (usize, &'a str);
 
@@ -589,7 +595,7 @@ impl Reader {
                     .map(|(c, t)| (c + rest_start, t))
                     .collect();
                 if vals.is_empty() {
-                    self.missing(no, dcol, name);
+                    self.missing_ignored(no, dcol, name);
                     return;
                 }
                 if vals.len() > 1 && !is_list_directive(name) {
@@ -622,6 +628,20 @@ impl Reader {
             name,
             format!("{name} needs a value"),
             &format!("write e.g. \"{example}\""),
+        );
+    }
+
+    fn missing_ignored(&mut self, no: usize, col: usize, name: &str) {
+        // heartbeat calls the handler once per value, so with none the line
+        // does nothing at all.
+        let example = example_for(name);
+        self.warn(
+            Code::MissingValue,
+            no,
+            col,
+            name,
+            format!("{name} has no value, so the line does nothing (heartbeat ignores it too)"),
+            &format!("write e.g. \"{example}\" or remove the line"),
         );
     }
 
@@ -929,7 +949,20 @@ impl Reader {
             "use_logd" => self.use_logd = self.boolean(no, col, name, v).or(self.use_logd),
             "logfile" => self.logfile = Some(v.to_string()),
             "debugfile" => self.debugfile = Some(v.to_string()),
-            "logfacility" => self.logfacility = Some(v.to_string()),
+            "logfacility" => {
+                if !SYSLOG_FACILITIES.contains(&v) {
+                    self.err(
+                        Code::BadValue,
+                        no,
+                        col,
+                        v,
+                        format!("logfacility {v:?} is not a syslog facility"),
+                        "write e.g. \"logfacility local0\", \"logfacility daemon\" or \"logfacility none\"",
+                    );
+                    return;
+                }
+                self.logfacility = Some(v.to_string());
+            }
             "debug" => {
                 if let Some(d) = self.number::<u8>(no, col, name, v, "0..255") {
                     self.debug = d;
