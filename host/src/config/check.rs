@@ -192,6 +192,17 @@ pub fn sorted(diags: &[Diagnostic]) -> Vec<&Diagnostic> {
     v
 }
 
+/// ha.cf as JSON without STONITH parameters, which often hold passwords.
+fn redacted(ha: Option<&HaCf>) -> Value {
+    let mut v = serde_json::to_value(ha).unwrap_or(Value::Null);
+    if let Some(hosts) = v["stonith_hosts"].as_array_mut() {
+        for h in hosts {
+            h["params"] = Value::String("<redacted>".into());
+        }
+    }
+    v
+}
+
 /// The result of `wasmbeat check`.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -376,9 +387,14 @@ impl Report {
         if let Some(r) = &l.resources {
             let _ = writeln!(s, "resource groups: {}", r.groups.len());
             for (g, res) in r.groups.iter().zip(&self.groups) {
+                let mine = if l.local_node.as_deref() == Some(g.preferred_node.as_str()) {
+                    " = this node"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     s,
-                    "  {} (preferred node {}, haresources:{})",
+                    "  {} (preferred node {}{mine}, haresources:{})",
                     g.key, g.preferred_node, g.line
                 );
                 for (i, rr) in res.iter().enumerate() {
@@ -460,7 +476,7 @@ impl Report {
             "ok": self.ok(),
             "config_dir": self.dir,
             "local_node": l.local_node,
-            "ha_cf": l.ha,
+            "ha_cf": redacted(l.ha.as_ref()),
             "groups": groups,
             "auth": l.auth.as_ref().map(|a| json!({
                 "active_index": a.active_index,

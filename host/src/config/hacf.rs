@@ -491,7 +491,6 @@ struct Reader {
     other: Vec<OtherDirective>,
     warned_unimplemented: Vec<&'static str>,
     diags: Vec<Diagnostic>,
-    hopfudge_set: bool,
 }
 
 impl HaCf {
@@ -559,12 +558,11 @@ impl Reader {
             );
             return;
         };
-        if let Some(&(_, why)) = NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {
-            if !self.warned_unimplemented.contains(&name) {
-                let key = DIRECTIVES.iter().find(|(n, _)| *n == name).map(|(n, _)| *n);
-                if let Some(k) = key {
-                    self.warned_unimplemented.push(k);
-                }
+        if let Some(&(key, why)) = NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {
+            // Once per directive: a file with ten stonith_host lines needs
+            // one warning, not ten.
+            if !self.warned_unimplemented.contains(&key) {
+                self.warned_unimplemented.push(key);
                 self.warn(
                     Code::NotImplemented,
                     no,
@@ -971,7 +969,6 @@ impl Reader {
             "hopfudge" => {
                 if let Some(h) = self.number::<u8>(no, col, name, v, "0..255") {
                     self.hopfudge = h;
-                    self.hopfudge_set = true;
                 }
             }
             "realtime" => {
