@@ -490,6 +490,8 @@ struct Reader {
     crm_seen: Option<usize>,
     other: Vec<OtherDirective>,
     warned_unimplemented: Vec<&'static str>,
+    /// (line, column, text) of each timing value, to point timing diagnostics at it.
+    timing_values: Vec<(usize, usize, String)>,
     diags: Vec<Diagnostic>,
 }
 
@@ -762,6 +764,7 @@ impl Reader {
                 .map(|(_, l)| l);
                 self.set_once(prev, no, col, name, v);
                 if let Some(d) = self.duration(no, col, name, v) {
+                    self.timing_values.push((no, col, v.to_string()));
                     let slot = Some((d, no));
                     match name {
                         "keepalive" => self.keepalive = slot,
@@ -1577,6 +1580,17 @@ impl Reader {
                 AutoFailback::Legacy
             }
         };
+        for d in self.diags.iter_mut().filter(|d| d.code == Code::Timing) {
+            if let Some((_, col, text)) = self
+                .timing_values
+                .iter()
+                .rev()
+                .find(|(l, _, _)| Some(*l) == d.line)
+            {
+                d.column = Some(*col);
+                d.text = text.clone();
+            }
+        }
         let hacf = HaCf {
             nodes: self.nodes,
             keepalive,
