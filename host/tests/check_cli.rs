@@ -50,7 +50,7 @@ fn recipe_passes_with_a_summary_and_warnings() {
         "auth:          key 1 (sha1)",
         "1. IPaddr [built-in] ip=100.200.230.1 cidr_netmask=31",
         "2. named [built-in (planned)]",
-        "ha.cf:2: warning: warntime 10 is not less than deadtime 5",
+        "ha.cf:2:10: warning: warntime 10 is not less than deadtime 5",
         "haresources:1:7: warning: IPaddr argument \"100.200.230.1/100.200.230.6\": heartbeat reads the second field 100.200.230.6 as a netmask",
         "OK: this configuration would run",
     ] {
@@ -61,6 +61,9 @@ fn recipe_passes_with_a_summary_and_warnings() {
 #[test]
 fn json_output_is_machine_readable() {
     let d = recipe_dir();
+    let mut ha = std::fs::read_to_string(d.path().join("ha.cf")).unwrap();
+    ha.push_str("stonith_host * baytech 10.0.0.3 admin stonith-password\n");
+    std::fs::write(d.path().join("ha.cf"), ha).unwrap();
     let (code, out, _) = run(d.path(), &["--node", "node2", "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

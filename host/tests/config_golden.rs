@@ -199,6 +199,11 @@ fn recipe_parses_to_the_expected_structures_and_passes() {
     assert!(report.ok());
     let mut json = report.to_json();
     json["config_dir"] = serde_json::Value::Null;
+    // Whether eth0 exists depends on the machine running the test.
+    json["diagnostics"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|d| d["code"] != "missing-device");
     golden("recipe/check.golden.json", &json);
 }
 

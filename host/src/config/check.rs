@@ -192,6 +192,17 @@ pub fn sorted(diags: &[Diagnostic]) -> Vec<&Diagnostic> {
     v
 }
 
+/// ha.cf as JSON without STONITH parameters, which often hold passwords.
+fn redacted(ha: Option<&HaCf>) -> Value {
+    let mut v = serde_json::to_value(ha).unwrap_or(Value::Null);
+    if let Some(hosts) = v["stonith_hosts"].as_array_mut() {
+        for h in hosts {
+            h["params"] = Value::String("<redacted>".into());
+        }
+    }
+    v
+}
+
 /// The result of `wasmbeat check`.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -203,9 +214,79 @@ pub struct Report {
     pub groups: Vec<Vec<ResolvedResource>>,
 }
 
+/// Warnings for interfaces and devices the files name but this machine lacks
+/// (`net` is normally `/sys/class/net`). Warnings, not errors: the files may
+/// be checked on another machine than the one they are meant for, but
+/// heartbeat would refuse to start here.
+pub fn host_diagnostics(ha: &HaCf, res: Option<&Haresources>, net: &Path) -> Vec<Diagnostic> {
+    if !net.is_dir() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    let mut missing = |iface: &str, file: &str, line: Option<usize>, what: String| {
+        if !seen.contains(&iface.to_string()) && !net.join(iface).exists() {
+            seen.push(iface.to_string());
+            out.push(
+                Diagnostic::warning(
+                    Code::MissingDevice,
+                    file,
+                    line,
+                    format!("interface {iface:?} ({what}) does not exist on this machine"),
+                )
+                .text(iface.to_string())
+                .hint("fix the name if these files are meant for this machine (see `ip link`); heartbeat refuses to start when a medium's interface is missing"),
+            );
+        }
+    };
+    for m in &ha.media {
+        match m {
+            Medium::Bcast { iface, .. }
+            | Medium::Ucast { iface, .. }
+            | Medium::Mcast { iface, .. } => {
+                missing(iface, super::hacf::FILE, None, "a heartbeat medium".into())
+            }
+            Medium::Serial { .. } => {}
+        }
+    }
+    for g in res.map(|r| r.groups.as_slice()).unwrap_or_default() {
+        for t in g.resources.iter().filter(|t| is_ipaddr(t)) {
+            if let Some(iface) = t
+                .args
+                .first()
+                .and_then(|a| ipaddr_args::parse(a).ok())
+                .and_then(|a| a.iface)
+            {
+                missing(&iface, FILE, Some(g.line), format!("nic of {}", t.text));
+            }
+        }
+    }
+    for m in &ha.media {
+        if let Medium::Serial { device, .. } = m {
+            if !Path::new(device).exists() {
+                out.push(
+                    Diagnostic::warning(
+                        Code::MissingDevice,
+                        super::hacf::FILE,
+                        None,
+                        format!("serial device {device} does not exist on this machine"),
+                    )
+                    .text(device.clone())
+                    .hint("fix the device path, or remove the serial line if there is no null-modem cable"),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Check a configuration directory.
 pub fn check(dir: &Path, node_override: Option<&str>) -> Report {
-    let loaded = Loaded::from_dir(dir, node_override);
+    let mut loaded = Loaded::from_dir(dir, node_override);
+    if let Some(ha) = &loaded.ha {
+        let host = host_diagnostics(ha, loaded.resources.as_ref(), Path::new("/sys/class/net"));
+        loaded.diagnostics.extend(host);
+    }
     let groups = loaded
         .resources
         .as_ref()
@@ -306,9 +387,14 @@ impl Report {
         if let Some(r) = &l.resources {
             let _ = writeln!(s, "resource groups: {}", r.groups.len());
             for (g, res) in r.groups.iter().zip(&self.groups) {
+                let mine = if l.local_node.as_deref() == Some(g.preferred_node.as_str()) {
+                    " = this node"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     s,
-                    "  {} (preferred node {}, haresources:{})",
+                    "  {} (preferred node {}{mine}, haresources:{})",
                     g.key, g.preferred_node, g.line
                 );
                 for (i, rr) in res.iter().enumerate() {
@@ -390,7 +476,7 @@ impl Report {
             "ok": self.ok(),
             "config_dir": self.dir,
             "local_node": l.local_node,
-            "ha_cf": l.ha,
+            "ha_cf": redacted(l.ha.as_ref()),
             "groups": groups,
             "auth": l.auth.as_ref().map(|a| json!({
                 "active_index": a.active_index,
@@ -400,5 +486,44 @@ impl Report {
             })),
             "diagnostics": l.diagnostics,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_interfaces_and_devices_are_warned_once() {
+        let net = tempfile::tempdir().unwrap();
+        std::fs::create_dir(net.path().join("eth0")).unwrap();
+        let (ha, _) = HaCf::parse(
+            "node a\nbcast eth0 eth1\nucast eth1 10.0.0.2\nserial /dev/nonexistent-tty\nauto_failback on\n",
+        );
+        let (res, _) =
+            Haresources::parse("a IPaddr::10.0.0.1/24/eth0 IPaddr2::10.0.0.2/24/bond0\n");
+        let d = host_diagnostics(&ha, Some(&res), net.path());
+        let texts: Vec<&str> = d.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(texts, ["eth1", "bond0", "/dev/nonexistent-tty"]);
+        assert!(d.iter().all(|d| d.severity == Severity::Warning));
+        assert!(host_diagnostics(&ha, Some(&res), Path::new("/nonexistent")).is_empty());
+    }
+
+    #[test]
+    fn ipaddr_params_by_name_and_positional_args_otherwise() {
+        let t = ResourceToken::parse("135.9.216.3/28/eth0/135.9.216.12").unwrap();
+        let p = named_params(&t);
+        assert_eq!(
+            p,
+            [
+                ("ip".to_string(), "135.9.216.3".to_string()),
+                ("cidr_netmask".into(), "28".into()),
+                ("nic".into(), "eth0".into()),
+                ("broadcast".into(), "135.9.216.12".into()),
+            ]
+        );
+        let t = ResourceToken::parse("Filesystem::/dev/sda1::/data1::ext2").unwrap();
+        let p = named_params(&t);
+        assert_eq!(p[2], ("arg3".to_string(), "ext2".to_string()));
     }
 }

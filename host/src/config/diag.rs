@@ -83,6 +83,8 @@ pub enum Code {
     AuthMethod,
     /// A method only wasmbeat understands.
     WasmbeatOnly,
+    /// A network interface or device named in the files is absent on this machine.
+    MissingDevice,
 }
 
 /// One problem in one file, at a line (and column where useful).

@@ -402,6 +402,12 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_config_writes", "Pacemaker-only directive"),
 ];
 
+/// Facility names heartbeat accepts for `logfacility` (plus `none`).
+pub const SYSLOG_FACILITIES: &[&str] = &[
+    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user",
+    "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "none",
+];
+
 /// A token with its 1-based column.
 type Tok<'a> = (usize, &'a str);
 
@@ -484,8 +490,9 @@ struct Reader {
     crm_seen: Option<usize>,
     other: Vec<OtherDirective>,
     warned_unimplemented: Vec<&'static str>,
+    /// (line, column, text) of each timing value, to point timing diagnostics at it.
+    timing_values: Vec<(usize, usize, String)>,
     diags: Vec<Diagnostic>,
-    hopfudge_set: bool,
 }
 
 impl HaCf {
@@ -553,12 +560,11 @@ impl Reader {
             );
             return;
         };
-        if let Some(&(_, why)) = NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {
-            if !self.warned_unimplemented.contains(&name) {
-                let key = DIRECTIVES.iter().find(|(n, _)| *n == name).map(|(n, _)| *n);
-                if let Some(k) = key {
-                    self.warned_unimplemented.push(k);
-                }
+        if let Some(&(key, why)) = NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {
+            // Once per directive: a file with ten stonith_host lines needs
+            // one warning, not ten.
+            if !self.warned_unimplemented.contains(&key) {
+                self.warned_unimplemented.push(key);
                 self.warn(
                     Code::NotImplemented,
                     no,
@@ -589,7 +595,7 @@ impl Reader {
                     .map(|(c, t)| (c + rest_start, t))
                     .collect();
                 if vals.is_empty() {
-                    self.missing(no, dcol, name);
+                    self.missing_ignored(no, dcol, name);
                     return;
                 }
                 if vals.len() > 1 && !is_list_directive(name) {
@@ -622,6 +628,20 @@ impl Reader {
             name,
             format!("{name} needs a value"),
             &format!("write e.g. \"{example}\""),
+        );
+    }
+
+    fn missing_ignored(&mut self, no: usize, col: usize, name: &str) {
+        // heartbeat calls the handler once per value, so with none the line
+        // does nothing at all.
+        let example = example_for(name);
+        self.warn(
+            Code::MissingValue,
+            no,
+            col,
+            name,
+            format!("{name} has no value, so the line does nothing (heartbeat ignores it too)"),
+            &format!("write e.g. \"{example}\" or remove the line"),
         );
     }
 
@@ -744,6 +764,7 @@ impl Reader {
                 .map(|(_, l)| l);
                 self.set_once(prev, no, col, name, v);
                 if let Some(d) = self.duration(no, col, name, v) {
+                    self.timing_values.push((no, col, v.to_string()));
                     let slot = Some((d, no));
                     match name {
                         "keepalive" => self.keepalive = slot,
@@ -929,7 +950,20 @@ impl Reader {
             "use_logd" => self.use_logd = self.boolean(no, col, name, v).or(self.use_logd),
             "logfile" => self.logfile = Some(v.to_string()),
             "debugfile" => self.debugfile = Some(v.to_string()),
-            "logfacility" => self.logfacility = Some(v.to_string()),
+            "logfacility" => {
+                if !SYSLOG_FACILITIES.contains(&v) {
+                    self.err(
+                        Code::BadValue,
+                        no,
+                        col,
+                        v,
+                        format!("logfacility {v:?} is not a syslog facility"),
+                        "write e.g. \"logfacility local0\", \"logfacility daemon\" or \"logfacility none\"",
+                    );
+                    return;
+                }
+                self.logfacility = Some(v.to_string());
+            }
             "debug" => {
                 if let Some(d) = self.number::<u8>(no, col, name, v, "0..255") {
                     self.debug = d;
@@ -938,7 +972,6 @@ impl Reader {
             "hopfudge" => {
                 if let Some(h) = self.number::<u8>(no, col, name, v, "0..255") {
                     self.hopfudge = h;
-                    self.hopfudge_set = true;
                 }
             }
             "realtime" => {
@@ -1547,6 +1580,17 @@ impl Reader {
                 AutoFailback::Legacy
             }
         };
+        for d in self.diags.iter_mut().filter(|d| d.code == Code::Timing) {
+            if let Some((_, col, text)) = self
+                .timing_values
+                .iter()
+                .rev()
+                .find(|(l, _, _)| Some(*l) == d.line)
+            {
+                d.column = Some(*col);
+                d.text = text.clone();
+            }
+        }
         let hacf = HaCf {
             nodes: self.nodes,
             keepalive,

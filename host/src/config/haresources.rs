@@ -165,11 +165,11 @@ impl Haresources {
             let pos = |byte: usize| l.origin.get(byte).copied().unwrap_or((l.first_line, 1));
             if toks.len() == 1 {
                 diags.push(
-                    Diagnostic::error(
+                    Diagnostic::warning(
                         Code::EmptyGroup,
                         FILE,
                         Some(l.first_line),
-                        format!("line names node {node:?} but no resources"),
+                        format!("line names node {node:?} but no resources, so it is ignored (heartbeat accepts it too)"),
                     )
                     .text(node)
                     .col(pos(toks[0].0).1)
@@ -226,7 +226,7 @@ impl Haresources {
                         FILE,
                         Some(line),
                         format!(
-                            "{key:?} already starts the group on line {}; the first resource names the group and must be unique",
+                            "{key:?} already starts the group on line {}; the first resource names the group and must be unique (heartbeat starts with this, then acquires and releases the wrong resources)",
                             prev.line
                         ),
                     )
