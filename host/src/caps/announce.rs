@@ -98,7 +98,10 @@ impl FrameSender {
     fn new(ifindex: u32) -> io::Result<FrameSender> {
         let socket = Socket::new(Domain::PACKET, Type::RAW, None).map_err(|e| {
             if e.kind() == io::ErrorKind::PermissionDenied {
-                io::Error::new(e.kind(), format!("{e} (raw packet sockets need CAP_NET_RAW, i.e. root)"))
+                io::Error::new(
+                    e.kind(),
+                    format!("{e} (raw packet sockets need CAP_NET_RAW, i.e. root)"),
+                )
             } else {
                 e
             }

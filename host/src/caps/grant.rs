@@ -128,7 +128,10 @@ mod tests {
 
     #[test]
     fn ipaddr_grant_interface_rules() {
-        assert_eq!(g("10.77.0.10").unwrap().addresses[0].iface, IfaceRule::OnSubnet);
+        assert_eq!(
+            g("10.77.0.10").unwrap().addresses[0].iface,
+            IfaceRule::OnSubnet
+        );
         assert_eq!(
             g("10.77.0.10/24/10.77.0.255").unwrap().addresses[0].iface,
             IfaceRule::OnSubnet
@@ -150,9 +153,6 @@ mod tests {
             Grant::builtin_default("IPaddr2", &[]),
             Err(GrantError::ArgCount(0))
         ));
-        assert_eq!(
-            Grant::builtin_default("httpd", &[]).unwrap(),
-            Grant::none()
-        );
+        assert_eq!(Grant::builtin_default("httpd", &[]).unwrap(), Grant::none());
     }
 }

@@ -68,7 +68,12 @@ impl Caps {
     /// Capabilities for `caller` limited by `grant`; `procs` is the
     /// resource's process table (shared by its operations) and `announcer`
     /// the runtime's announcement owner.
-    pub fn new(caller: Caller, grant: Arc<Grant>, procs: ProcessTable, announcer: Announcer) -> Caps {
+    pub fn new(
+        caller: Caller,
+        grant: Arc<Grant>,
+        procs: ProcessTable,
+        announcer: Announcer,
+    ) -> Caps {
         Caps {
             caller,
             grant,
@@ -135,33 +140,46 @@ impl Caps {
             .ok_or_else(|| CapError::NotInstalled(format!("no interface named {name:?}")))
     }
 
-    /// Check that `ip` on `link` is inside the grant. `adding` excludes the
-    /// address itself when looking for a containing subnet (a VIP must not
-    /// vouch for its own interface).
-    async fn vet_address(&mut self, op: &str, link: &LinkInfo, ip: IpAddr, adding: bool) -> Result<(), CapError> {
-        let Some(g) = self.grant.address(ip).cloned() else {
-            return Err(self.deny(format!("{op} {ip} on {}: address not granted", link.name)));
+    /// The part of the address check that needs no system access: the
+    /// address is granted, and on the named interface if the grant names one.
+    fn vet_ip(&self, op: &str, link_name: &str, ip: IpAddr) -> Result<IfaceRule, CapError> {
+        let Some(g) = self.grant.address(ip) else {
+            return Err(self.deny(format!("{op} {ip} on {link_name}: address not granted")));
         };
         match &g.iface {
-            IfaceRule::Named(n) if *n == link.name => Ok(()),
-            IfaceRule::Named(n) => Err(self.deny(format!(
-                "{op} {ip} on {}: only granted on {n}",
-                link.name
-            ))),
-            IfaceRule::OnSubnet => {
-                let h = self.handle()?;
-                let on_subnet = netlink::list_addresses(&h).await?.iter().any(|a| {
-                    a.link_index == link.index && !(adding && a.ip == ip) && a.subnet_contains(ip)
-                });
-                if on_subnet {
-                    Ok(())
-                } else {
-                    Err(self.deny(format!(
-                        "{op} {ip} on {}: no address of that interface has a subnet containing {ip}",
-                        link.name
-                    )))
-                }
+            IfaceRule::Named(n) if n != link_name => {
+                Err(self.deny(format!("{op} {ip} on {link_name}: only granted on {n}")))
             }
+            rule => Ok(rule.clone()),
+        }
+    }
+
+    /// The rest of the address check: with [`IfaceRule::OnSubnet`], the
+    /// link must have an address whose subnet contains `ip`. `adding`
+    /// excludes the address itself (a VIP must not vouch for its own
+    /// interface).
+    async fn vet_subnet(
+        &mut self,
+        op: &str,
+        rule: &IfaceRule,
+        link: &LinkInfo,
+        ip: IpAddr,
+        adding: bool,
+    ) -> Result<(), CapError> {
+        if *rule != IfaceRule::OnSubnet {
+            return Ok(());
+        }
+        let h = self.handle()?;
+        let on_subnet = netlink::list_addresses(&h).await?.iter().any(|a| {
+            a.link_index == link.index && !(adding && a.ip == ip) && a.subnet_contains(ip)
+        });
+        if on_subnet {
+            Ok(())
+        } else {
+            Err(self.deny(format!(
+                "{op} {ip} on {}: no address of that interface has a subnet containing {ip}",
+                link.name
+            )))
         }
     }
 
@@ -177,7 +195,9 @@ impl Caps {
         let ip = parse_ip(ip)?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
         if prefix_len > max {
-            return Err(CapError::InvalidArgs(format!("prefix length {prefix_len} > {max}")));
+            return Err(CapError::InvalidArgs(format!(
+                "prefix length {prefix_len} > {max}"
+            )));
         }
         let broadcast: Option<Ipv4Addr> = match broadcast {
             None => None,
@@ -192,21 +212,34 @@ impl Caps {
                 )));
             }
         }
-        // Resolve the link first: vetting needs its index, and a missing
-        // interface is reported as such even for granted addresses.
+        let rule = self.vet_ip("add", link_name, ip)?;
         let link = self.link_by_name(link_name).await?;
-        self.vet_address("add", &link, ip, true).await?;
+        self.vet_subnet("add", &rule, &link, ip, true).await?;
         let h = self.handle()?;
         tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
             "adding {ip}/{prefix_len} on {link_name}");
-        netlink::add_address(&h, link.index, ip, prefix_len, broadcast, label.map(String::from)).await
+        netlink::add_address(
+            &h,
+            link.index,
+            ip,
+            prefix_len,
+            broadcast,
+            label.map(String::from),
+        )
+        .await
     }
 
     /// Remove an address, if granted; also stops its pending announcements.
-    pub async fn remove_address(&mut self, link_name: &str, ip: &str, prefix_len: u8) -> Result<(), CapError> {
+    pub async fn remove_address(
+        &mut self,
+        link_name: &str,
+        ip: &str,
+        prefix_len: u8,
+    ) -> Result<(), CapError> {
         let ip = parse_ip(ip)?;
+        let rule = self.vet_ip("remove", link_name, ip)?;
         let link = self.link_by_name(link_name).await?;
-        self.vet_address("remove", &link, ip, false).await?;
+        self.vet_subnet("remove", &rule, &link, ip, false).await?;
         self.announcer.cancel(ip);
         let h = self.handle()?;
         tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
@@ -215,12 +248,21 @@ impl Caps {
     }
 
     /// Announce a granted address on its interface.
-    pub async fn announce(&mut self, link_name: &str, ip: &str, count: u32, interval: Duration) -> Result<(), CapError> {
+    pub async fn announce(
+        &mut self,
+        link_name: &str,
+        ip: &str,
+        count: u32,
+        interval: Duration,
+    ) -> Result<(), CapError> {
         let ip = parse_ip(ip)?;
+        let rule = self.vet_ip("announce", link_name, ip)?;
         let link = self.link_by_name(link_name).await?;
-        self.vet_address("announce", &link, ip, false).await?;
+        self.vet_subnet("announce", &rule, &link, ip, false).await?;
         let mac: [u8; 6] = link.mac.as_slice().try_into().map_err(|_| {
-            CapError::Failed(format!("{link_name} has no Ethernet address to announce from"))
+            CapError::Failed(format!(
+                "{link_name} has no Ethernet address to announce from"
+            ))
         })?;
         // Bounded so a buggy agent cannot flood the link for hours.
         let count = count.min(100);
@@ -240,7 +282,12 @@ impl Caps {
     }
 
     /// Run a granted program to completion.
-    pub async fn run(&mut self, program: &str, args: &[String], timeout: Duration) -> Result<RunOutput, CapError> {
+    pub async fn run(
+        &mut self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<RunOutput, CapError> {
         self.vet_program("run", program)?;
         process::run(program, args, timeout).await
     }
@@ -254,7 +301,9 @@ impl Caps {
     /// Signal a process this resource spawned.
     pub fn signal(&mut self, pid: u32, signal: i32) -> Result<(), CapError> {
         if !self.procs.owns(pid) {
-            return Err(self.deny(format!("signal {signal} to pid {pid}: not spawned by this resource")));
+            return Err(self.deny(format!(
+                "signal {signal} to pid {pid}: not spawned by this resource"
+            )));
         }
         self.procs.signal(pid, signal)
     }
@@ -265,7 +314,11 @@ impl Caps {
     }
 
     /// TCP-connect to a granted target.
-    pub async fn tcp_connect(&mut self, target: &str, timeout: Duration) -> Result<Duration, CapError> {
+    pub async fn tcp_connect(
+        &mut self,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<Duration, CapError> {
         let addr: SocketAddr = target
             .parse()
             .map_err(|_| CapError::InvalidArgs(format!("{target:?} is not ip:port")))?;

@@ -175,7 +175,12 @@ pub async fn add_address(
 }
 
 /// Remove `ip/prefix` from link `index`.
-pub async fn remove_address(h: &Handle, index: u32, ip: IpAddr, prefix_len: u8) -> Result<(), CapError> {
+pub async fn remove_address(
+    h: &Handle,
+    index: u32,
+    ip: IpAddr,
+    prefix_len: u8,
+) -> Result<(), CapError> {
     let msgs: Vec<AddressMessage> = h
         .address()
         .get()
@@ -185,8 +190,7 @@ pub async fn remove_address(h: &Handle, index: u32, ip: IpAddr, prefix_len: u8) 
         .await
         .map_err(|e| nl_err("listing addresses", e))?;
     let found = msgs.into_iter().find(|m| {
-        m.header.prefix_len == prefix_len
-            && addr_info(m.clone()).map(|a| a.ip) == Some(ip)
+        m.header.prefix_len == prefix_len && addr_info(m.clone()).map(|a| a.ip) == Some(ip)
     });
     let Some(m) = found else {
         return Err(CapError::Failed(format!(

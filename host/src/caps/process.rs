@@ -32,7 +32,10 @@ fn command(program: &str, args: &[String]) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(program);
     c.args(args)
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .stdin(Stdio::null())
         .current_dir("/");
     c

@@ -34,7 +34,12 @@ pub fn cache_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
 }
 
 /// Load `wasm` as a component, through the cache in `dir` if given.
-pub fn load(engine: &Engine, dir: Option<&Path>, name: &str, wasm: &[u8]) -> Result<(Component, CacheUse), LoadError> {
+pub fn load(
+    engine: &Engine,
+    dir: Option<&Path>,
+    name: &str,
+    wasm: &[u8],
+) -> Result<(Component, CacheUse), LoadError> {
     let compile = || {
         Component::new(engine, wasm).map_err(|e| LoadError::Invalid {
             name: name.to_string(),
@@ -51,7 +56,9 @@ pub fn load(engine: &Engine, dir: Option<&Path>, name: &str, wasm: &[u8]) -> Res
         // and are keyed by content hash and engine compatibility hash.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok((c, CacheUse::Hit)),
-            Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}")
+            }
         }
     }
     let component = compile()?;

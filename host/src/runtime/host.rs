@@ -41,7 +41,12 @@ pub(crate) struct MemLimiter {
 }
 
 impl ResourceLimiter for MemLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.hit = true;
             return Ok(false);
@@ -49,7 +54,12 @@ impl ResourceLimiter for MemLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         // Tables hold function references; 100k entries is far beyond any agent.
         Ok(desired <= 100_000)
     }
@@ -80,11 +90,21 @@ impl log::Host for HostState {
         let c = self.caps.caller();
         let (agent, resource) = (c.agent.as_str(), c.resource.as_str());
         match level {
-            log::Level::Trace => tracing::trace!(agent, resource, "{message}"),
-            log::Level::Debug => tracing::debug!(agent, resource, "{message}"),
-            log::Level::Info => tracing::info!(agent, resource, "{message}"),
-            log::Level::Warn => tracing::warn!(agent, resource, "{message}"),
-            log::Level::Error => tracing::error!(agent, resource, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "wasmbeat::agent", agent, resource, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "wasmbeat::agent", agent, resource, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "wasmbeat::agent", agent, resource, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "wasmbeat::agent", agent, resource, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "wasmbeat::agent", agent, resource, "{message}")
+            }
         }
     }
 }
@@ -131,26 +151,56 @@ impl netlink::Host for HostState {
     async fn add_address(&mut self, a: netlink::NewAddress) -> Result<(), WitError> {
         Ok(self
             .caps
-            .add_address(&a.link_name, &a.address, a.prefix_len, a.broadcast.as_deref(), a.label.as_deref())
+            .add_address(
+                &a.link_name,
+                &a.address,
+                a.prefix_len,
+                a.broadcast.as_deref(),
+                a.label.as_deref(),
+            )
             .await?)
     }
 
-    async fn remove_address(&mut self, link_name: String, address: String, prefix_len: u8) -> Result<(), WitError> {
-        Ok(self.caps.remove_address(&link_name, &address, prefix_len).await?)
+    async fn remove_address(
+        &mut self,
+        link_name: String,
+        address: String,
+        prefix_len: u8,
+    ) -> Result<(), WitError> {
+        Ok(self
+            .caps
+            .remove_address(&link_name, &address, prefix_len)
+            .await?)
     }
 }
 
 impl announce::Host for HostState {
-    async fn announce(&mut self, link_name: String, address: String, count: u32, interval_ms: u32) -> Result<(), WitError> {
+    async fn announce(
+        &mut self,
+        link_name: String,
+        address: String,
+        count: u32,
+        interval_ms: u32,
+    ) -> Result<(), WitError> {
         Ok(self
             .caps
-            .announce(&link_name, &address, count, Duration::from_millis(interval_ms.into()))
+            .announce(
+                &link_name,
+                &address,
+                count,
+                Duration::from_millis(interval_ms.into()),
+            )
             .await?)
     }
 }
 
 impl process::Host for HostState {
-    async fn run(&mut self, program: String, args: Vec<String>, timeout_ms: u32) -> Result<process::Output, WitError> {
+    async fn run(
+        &mut self,
+        program: String,
+        args: Vec<String>,
+        timeout_ms: u32,
+    ) -> Result<process::Output, WitError> {
         let out = self
             .caps
             .run(&program, &args, Duration::from_millis(timeout_ms.into()))

@@ -15,6 +15,7 @@
 
 pub mod builtin;
 pub mod cache;
+pub mod cli;
 mod host;
 
 use std::fmt;
@@ -320,7 +321,9 @@ impl Runtime {
         match agent {
             AgentRef::Name(name) => {
                 if let Some(bytes) = builtin::lookup(name) {
-                    return self.load_bytes(name, bytes);
+                    let mut a = self.load_bytes(name, bytes)?;
+                    Arc::get_mut(&mut a.inner).expect("fresh agent").builtin = true;
+                    return Ok(a);
                 }
                 let path = rd.join(format!("{name}.wasm"));
                 if !path.exists() {
@@ -333,7 +336,11 @@ impl Runtime {
                 self.load_file_as(name, &path)
             }
             AgentRef::WasmPath(p) => {
-                let path = if p.is_absolute() { p.clone() } else { rd.join(p) };
+                let path = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    rd.join(p)
+                };
                 self.load_file_as(&agent.display_name(), &path)
             }
         }
@@ -382,6 +389,7 @@ impl Runtime {
                 name: name.to_string(),
                 pre,
                 cache_use,
+                builtin: false,
                 meta: tokio::sync::OnceCell::new(),
                 rt: self.clone(),
             }),
@@ -405,6 +413,7 @@ struct AgentInner {
     name: String,
     pre: ResourceAgentPre<HostState>,
     cache_use: CacheUse,
+    builtin: bool,
     meta: tokio::sync::OnceCell<Meta>,
     rt: Runtime,
 }
@@ -421,6 +430,12 @@ impl LoadedAgent {
         &self.inner.name
     }
 
+    /// Whether this is an agent embedded in the binary (only those get
+    /// built-in default grants, see [`Grant::builtin_default`]).
+    pub fn is_builtin(&self) -> bool {
+        self.inner.builtin
+    }
+
     /// Whether loading used the component cache.
     pub fn cache_use(&self) -> CacheUse {
         self.inner.cache_use
@@ -435,11 +450,18 @@ impl LoadedAgent {
         self.inner
             .meta
             .get_or_try_init(|| async {
-                let caps = Caps::new(caller, Arc::new(Grant::none()), ProcessTable::new(), self.inner.rt.inner.announcer.clone());
-                self.run_op(Op::MetaData, caps, Vec::new()).await.map(|r| match r {
-                    OpResult::Meta(m) => m,
-                    _ => unreachable!("meta-data returns meta"),
-                })
+                let caps = Caps::new(
+                    caller,
+                    Arc::new(Grant::none()),
+                    ProcessTable::new(),
+                    self.inner.rt.inner.announcer.clone(),
+                );
+                self.run_op(Op::MetaData, caps, Vec::new())
+                    .await
+                    .map(|r| match r {
+                        OpResult::Meta(m) => m,
+                        _ => unreachable!("meta-data returns meta"),
+                    })
             })
             .await
             .cloned()
@@ -449,7 +471,12 @@ impl LoadedAgent {
     /// (bound to the agent's parameters in declared order; an argument
     /// `name=value` naming a declared parameter binds by name) and
     /// `grant` is what the resource may do.
-    pub async fn instance_for(&self, resource: &str, args: &[String], grant: Grant) -> Result<Resource, AgentError> {
+    pub async fn instance_for(
+        &self,
+        resource: &str,
+        args: &[String],
+        grant: Grant,
+    ) -> Result<Resource, AgentError> {
         let meta = self.meta_data().await?;
         let args = bind_args(&meta, args)?;
         Ok(Resource {
@@ -464,7 +491,12 @@ impl LoadedAgent {
         })
     }
 
-    async fn run_op(&self, op: Op, caps: Caps, args: Vec<(String, String)>) -> Result<OpResult, AgentError> {
+    async fn run_op(
+        &self,
+        op: Op,
+        caps: Caps,
+        args: Vec<(String, String)>,
+    ) -> Result<OpResult, AgentError> {
         let rt = &self.inner.rt.inner;
         let d = rt.config.deadlines;
         let deadline = match op {
@@ -508,11 +540,26 @@ impl LoadedAgent {
             };
             let g = inst.wasmbeat_agent_agent();
             let r = match op {
-                Op::MetaData => g.call_meta_data(&mut store).await.map(|m| Ok(OpResult::Meta(m))),
-                Op::Validate => g.call_validate(&mut store, &args).await.map(|r| r.map(|()| OpResult::Unit)),
-                Op::Start => g.call_start(&mut store, &args).await.map(|r| r.map(|()| OpResult::Unit)),
-                Op::Stop => g.call_stop(&mut store, &args).await.map(|r| r.map(|()| OpResult::Unit)),
-                Op::Monitor => g.call_monitor(&mut store, &args).await.map(|r| r.map(OpResult::Status)),
+                Op::MetaData => g
+                    .call_meta_data(&mut store)
+                    .await
+                    .map(|m| Ok(OpResult::Meta(m))),
+                Op::Validate => g
+                    .call_validate(&mut store, &args)
+                    .await
+                    .map(|r| r.map(|()| OpResult::Unit)),
+                Op::Start => g
+                    .call_start(&mut store, &args)
+                    .await
+                    .map(|r| r.map(|()| OpResult::Unit)),
+                Op::Stop => g
+                    .call_stop(&mut store, &args)
+                    .await
+                    .map(|r| r.map(|()| OpResult::Unit)),
+                Op::Monitor => g
+                    .call_monitor(&mut store, &args)
+                    .await
+                    .map(|r| r.map(OpResult::Status)),
             };
             match r {
                 Ok(Ok(v)) => Ok(v),
@@ -524,7 +571,9 @@ impl LoadedAgent {
             Ok(r) => r,
             Err(_) => {
                 tracing::warn!(agent = %self.inner.name, %op, "operation exceeded its deadline of {deadline:?}; instance discarded");
-                Err(AgentError::Timeout(format!("{op} exceeded its deadline of {deadline:?}")))
+                Err(AgentError::Timeout(format!(
+                    "{op} exceeded its deadline of {deadline:?}"
+                )))
             }
         }
     }
@@ -533,7 +582,9 @@ impl LoadedAgent {
 fn trap_error(store: &Store<HostState>, e: wasmtime::Error) -> AgentError {
     let s = store.data();
     if s.limiter.hit {
-        return AgentError::MemoryLimit { limit: s.limiter.limit };
+        return AgentError::MemoryLimit {
+            limit: s.limiter.limit,
+        };
     }
     let stderr = s.stderr.contents();
     let stderr = String::from_utf8_lossy(&stderr);
@@ -559,7 +610,9 @@ pub fn bind_args(meta: &Meta, args: &[String]) -> Result<Vec<(String, String)>, 
         if let Some((k, v)) = a.split_once('=') {
             if meta.params.iter().any(|p| p.name == k) {
                 if bound.iter().any(|(n, _)| n == k) {
-                    return Err(AgentError::InvalidArgs(format!("parameter {k} given twice")));
+                    return Err(AgentError::InvalidArgs(format!(
+                        "parameter {k} given twice"
+                    )));
                 }
                 bound.push((k.to_string(), v.to_string()));
                 continue;
@@ -574,7 +627,11 @@ pub fn bind_args(meta: &Meta, args: &[String]) -> Result<Vec<(String, String)>, 
                 "{} takes at most {} argument(s) ({}); extra argument {a:?}",
                 meta.name,
                 meta.params.len(),
-                meta.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                meta.params
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         bound.push((p.name.clone(), a.clone()));
@@ -625,7 +682,11 @@ impl Resource {
 
     async fn unit(&self, op: Op) -> Result<(), AgentError> {
         let t0 = std::time::Instant::now();
-        let r = self.agent.run_op(op, self.caps(), self.args.clone()).await.map(|_| ());
+        let r = self
+            .agent
+            .run_op(op, self.caps(), self.args.clone())
+            .await
+            .map(|_| ());
         tracing::debug!(resource = %self.caller.resource, %op, elapsed = ?t0.elapsed(), ok = r.is_ok());
         r
     }
@@ -647,7 +708,11 @@ impl Resource {
 
     /// Whether the resource is active here.
     pub async fn monitor(&self) -> Result<Status, AgentError> {
-        match self.agent.run_op(Op::Monitor, self.caps(), self.args.clone()).await? {
+        match self
+            .agent
+            .run_op(Op::Monitor, self.caps(), self.args.clone())
+            .await?
+        {
             OpResult::Status(s) => Ok(s),
             _ => unreachable!("monitor returns a status"),
         }
@@ -681,16 +746,37 @@ mod tests {
     #[test]
     fn positional_and_named_arguments_bind_in_order() {
         let b = bind_args(&meta(), &s(&["10.0.0.1", "eth0"])).unwrap();
-        assert_eq!(b, vec![("ip".into(), "10.0.0.1".into()), ("nic".into(), "eth0".into())]);
+        assert_eq!(
+            b,
+            vec![
+                ("ip".into(), "10.0.0.1".into()),
+                ("nic".into(), "eth0".into())
+            ]
+        );
         let b = bind_args(&meta(), &s(&["count=3", "10.0.0.1"])).unwrap();
-        assert_eq!(b, vec![("count".into(), "3".into()), ("ip".into(), "10.0.0.1".into())]);
+        assert_eq!(
+            b,
+            vec![
+                ("count".into(), "3".into()),
+                ("ip".into(), "10.0.0.1".into())
+            ]
+        );
     }
 
     #[test]
     fn too_many_missing_and_duplicate_arguments_are_invalid() {
-        assert!(matches!(bind_args(&meta(), &s(&["a", "b", "c", "d"])), Err(AgentError::InvalidArgs(_))));
-        assert!(matches!(bind_args(&meta(), &s(&[])), Err(AgentError::InvalidArgs(_))));
-        assert!(matches!(bind_args(&meta(), &s(&["ip=1", "ip=2"])), Err(AgentError::InvalidArgs(_))));
+        assert!(matches!(
+            bind_args(&meta(), &s(&["a", "b", "c", "d"])),
+            Err(AgentError::InvalidArgs(_))
+        ));
+        assert!(matches!(
+            bind_args(&meta(), &s(&[])),
+            Err(AgentError::InvalidArgs(_))
+        ));
+        assert!(matches!(
+            bind_args(&meta(), &s(&["ip=1", "ip=2"])),
+            Err(AgentError::InvalidArgs(_))
+        ));
     }
 
     #[test]
