@@ -192,7 +192,6 @@ impl Param {
     }
 }
 
-
 #[doc(hidden)]
 pub mod __private {
     use super::{Agent, Args, Error, Meta, Status};

@@ -130,7 +130,12 @@ pub fn remove_address(link_name: &str, address: IpAddr, prefix_len: u8) -> Resul
 /// Announce `address` on `link_name` (gratuitous ARP / unsolicited NA):
 /// `count` repetitions `interval` apart; the first is sent before this
 /// returns, the rest in the background by the host.
-pub fn announce(link_name: &str, address: IpAddr, count: u32, interval: Duration) -> Result<(), Error> {
+pub fn announce(
+    link_name: &str,
+    address: IpAddr,
+    count: u32,
+    interval: Duration,
+) -> Result<(), Error> {
     let ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX);
     wit_announce::announce(link_name, &address.to_string(), count, ms)
 }

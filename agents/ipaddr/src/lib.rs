@@ -52,7 +52,9 @@ fn parse_mask(ip: IpAddr, text: &str) -> Result<u8, Error> {
     let max: u8 = if ip.is_ipv4() { 32 } else { 128 };
     if let Ok(bits) = text.parse::<u8>() {
         if bits > max {
-            return Err(invalid(format!("prefix length /{bits} is larger than {max}")));
+            return Err(invalid(format!(
+                "prefix length /{bits} is larger than {max}"
+            )));
         }
         return Ok(bits);
     }
@@ -77,7 +79,9 @@ fn parse_mask(ip: IpAddr, text: &str) -> Result<u8, Error> {
 
 fn parse_broadcast(ip: IpAddr, text: &str) -> Result<Broadcast, Error> {
     if ip.is_ipv6() {
-        return Err(invalid(format!("IPv6 address {ip} cannot have a broadcast address ({text})")));
+        return Err(invalid(format!(
+            "IPv6 address {ip} cannot have a broadcast address ({text})"
+        )));
     }
     match text {
         "+" => Ok(Broadcast::Auto),
@@ -90,7 +94,11 @@ fn parse_broadcast(ip: IpAddr, text: &str) -> Result<Broadcast, Error> {
 }
 
 /// Merge a value embedded in the `ip` argument with the named parameter.
-fn merge<T: PartialEq + std::fmt::Debug>(name: &str, embedded: Option<T>, named: Option<T>) -> Result<Option<T>, Error> {
+fn merge<T: PartialEq + std::fmt::Debug>(
+    name: &str,
+    embedded: Option<T>,
+    named: Option<T>,
+) -> Result<Option<T>, Error> {
     match (embedded, named) {
         (Some(a), Some(b)) if a != b => Err(invalid(format!(
             "{name} given twice with different values ({a:?} in ip, {b:?} as {name})"
@@ -142,9 +150,13 @@ fn parse_spec(args: &Args) -> Result<Spec, Error> {
     let (nic, label) = match nic {
         Some(n) => match n.split_once(':') {
             Some((dev, _)) if ip.is_ipv6() => {
-                return Err(invalid(format!("IPv6 addresses have no labels ({dev}:...)")));
+                return Err(invalid(format!(
+                    "IPv6 addresses have no labels ({dev}:...)"
+                )));
             }
-            Some((dev, _)) if dev.is_empty() => return Err(invalid(format!("{n:?}: empty interface name"))),
+            Some((dev, _)) if dev.is_empty() => {
+                return Err(invalid(format!("{n:?}: empty interface name")))
+            }
             Some((dev, _)) => (Some(dev.to_string()), Some(n.clone())),
             None => (Some(n), None),
         },
@@ -173,7 +185,9 @@ struct Plan {
 fn plan(spec: Spec, addrs: &[Address]) -> Result<Plan, Error> {
     if let Some(nic) = &spec.nic {
         if !net::links()?.iter().any(|l| &l.name == nic) {
-            return Err(Error::NotConfigured(format!("interface {nic} does not exist")));
+            return Err(Error::NotConfigured(format!(
+                "interface {nic} does not exist"
+            )));
         }
     }
     let best = addrs
@@ -206,14 +220,21 @@ fn plan(spec: Spec, addrs: &[Address]) -> Result<Plan, Error> {
         Broadcast::Addr(b) => Some(b),
         Broadcast::None => None,
         Broadcast::Auto => match (ip, best) {
-            (IpAddr::V4(_), Some(a)) if a.prefix_len == prefix && a.broadcast.is_some() => a.broadcast,
+            (IpAddr::V4(_), Some(a)) if a.prefix_len == prefix && a.broadcast.is_some() => {
+                a.broadcast
+            }
             (IpAddr::V4(v4), _) if prefix < 31 => {
                 Some(Ipv4Addr::from(u32::from(v4) | (u32::MAX >> prefix)))
             }
             _ => None,
         },
     };
-    Ok(Plan { spec, nic, prefix, broadcast })
+    Ok(Plan {
+        spec,
+        nic,
+        prefix,
+        broadcast,
+    })
 }
 
 /// An unused `nic:N` alias label, as heartbeat's IPaddr picks one.
@@ -323,7 +344,10 @@ impl Agent for IpAddrAgent {
         let spec = parse_spec(args)?;
         for a in configured(&spec, &net::addresses()?) {
             net::remove_address(&a.link_name, a.address, a.prefix_len)?;
-            log::info(&format!("removed {}/{} from {}", a.address, a.prefix_len, a.link_name));
+            log::info(&format!(
+                "removed {}/{} from {}",
+                a.address, a.prefix_len, a.link_name
+            ));
         }
         Ok(())
     }

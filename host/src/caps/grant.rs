@@ -43,8 +43,8 @@ pub enum GrantError {
     /// The IPaddr argument has no parsable IP in front.
     #[error("IPaddr argument {0:?} does not start with an IPv4 or IPv6 address")]
     BadIp(String),
-    /// IPaddr needs exactly one argument.
-    #[error("IPaddr takes exactly one argument (IP[/CIDR[/IFACE[/BROADCAST]]]), got {0}")]
+    /// IPaddr was given no address.
+    #[error("IPaddr needs an address argument (IP[/CIDR[/IFACE[/BROADCAST]]])")]
     ArgCount(usize),
 }
 
@@ -73,28 +73,65 @@ impl Grant {
 /// IPaddr may touch exactly the address of its own argument, on the
 /// interface the argument names or else the one whose subnet contains it.
 ///
-/// Only the IP and IFACE fields matter for the grant; the full
+/// Only the IP and IFACE matter for the grant; the full
 /// `IP/CIDR/IFACE/BROADCAST` parse (netmask forms, broadcast) happens in
-/// the agent, which gets `invalid-args` style errors to the user. The
-/// field rule matches heartbeat's wrapper: a third field starting with a
-/// digit is a broadcast address, not an interface.
+/// the agent, which reports bad input to the user. Arguments bind as the
+/// runtime binds them to IPaddr's parameters (`ip`, `cidr_netmask`, `nic`,
+/// ...: positional in that order, or `name=value`), and a third `/` field
+/// starting with a digit is a broadcast address, not an interface, as in
+/// heartbeat's wrapper.
 fn ipaddr_grant(args: &[String]) -> Result<Grant, GrantError> {
-    let [arg] = args else {
-        return Err(GrantError::ArgCount(args.len()));
-    };
-    let mut fields = arg.split('/');
-    let ip_text = fields.next().unwrap_or_default();
-    let ip: IpAddr = ip_text
-        .parse()
-        .map_err(|_| GrantError::BadIp(arg.clone()))?;
-    let _mask = fields.next();
-    let iface = match fields.next() {
-        Some(f) if !f.starts_with(|c: char| c.is_ascii_digit()) && !f.is_empty() => {
-            // heartbeat also accepts `nic:label`; the label is not an interface.
-            let nic = f.split(':').next().unwrap_or(f);
-            IfaceRule::Named(nic.to_string())
+    const PARAMS: [&str; 6] = [
+        "ip",
+        "cidr_netmask",
+        "nic",
+        "broadcast",
+        "arp_count",
+        "arp_interval",
+    ];
+    let mut named: Vec<(&str, &str)> = Vec::new();
+    let mut positional: Vec<&str> = Vec::new();
+    for a in args {
+        match a.split_once('=') {
+            Some((k, v)) if PARAMS.contains(&k) => named.push((k, v)),
+            _ => positional.push(a),
         }
-        _ => IfaceRule::OnSubnet,
+    }
+    let get = |name: &str| -> Option<&str> {
+        named
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .or_else(|| {
+                // Positional values fill the parameters not given by name, in order.
+                let free: Vec<&str> = PARAMS
+                    .iter()
+                    .copied()
+                    .filter(|p| !named.iter().any(|(k, _)| k == p))
+                    .collect();
+                free.iter()
+                    .position(|p| *p == name)
+                    .and_then(|i| positional.get(i).copied())
+            })
+    };
+    let Some(ip_arg) = get("ip") else {
+        return Err(GrantError::ArgCount(0));
+    };
+    let mut fields = ip_arg.split('/');
+    let ip: IpAddr = fields
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| GrantError::BadIp(ip_arg.to_string()))?;
+    let _mask = fields.next();
+    let nic = match fields.next() {
+        Some(f) if !f.starts_with(|c: char| c.is_ascii_digit()) && !f.is_empty() => Some(f),
+        _ => get("nic"),
+    };
+    // heartbeat also accepts `nic:label`; the label is not an interface.
+    let iface = match nic {
+        Some(n) => IfaceRule::Named(n.split(':').next().unwrap_or(n).to_string()),
+        None => IfaceRule::OnSubnet,
     };
     Ok(Grant {
         netlink_read: true,
@@ -144,6 +181,13 @@ mod tests {
             g("fd77::10/64/eth0").unwrap().addresses[0].ip,
             "fd77::10".parse::<IpAddr>().unwrap()
         );
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let gr = Grant::builtin_default("IPaddr", &s(&["10.77.0.10/24", "arp_count=3"])).unwrap();
+        assert_eq!(gr.addresses[0].iface, IfaceRule::OnSubnet);
+        let gr = Grant::builtin_default("IPaddr", &s(&["nic=eth2", "10.77.0.10"])).unwrap();
+        assert_eq!(gr.addresses[0].iface, IfaceRule::Named("eth2".into()));
+        let gr = Grant::builtin_default("IPaddr", &s(&["10.77.0.10", "24", "eth3"])).unwrap();
+        assert_eq!(gr.addresses[0].iface, IfaceRule::Named("eth3".into()));
     }
 
     #[test]
