@@ -154,9 +154,7 @@ fn parse_spec(args: &Args) -> Result<Spec, Error> {
                     "IPv6 addresses have no labels ({dev}:...)"
                 )));
             }
-            Some((dev, _)) if dev.is_empty() => {
-                return Err(invalid(format!("{n:?}: empty interface name")))
-            }
+            Some(("", _)) => return Err(invalid(format!("{n:?}: empty interface name"))),
             Some((dev, _)) => (Some(dev.to_string()), Some(n.clone())),
             None => (Some(n), None),
         },
