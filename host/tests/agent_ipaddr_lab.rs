@@ -187,33 +187,21 @@ fn ipv6_address_with_unsolicited_neighbour_advertisement() {
     sysctl(b, "net.ipv6.conf.eth0.forwarding=1");
     sysctl(b, "net.ipv6.conf.eth0.accept_untracked_na=1");
     let rt = runtime();
-    // A haresources token cannot carry IPv6 (`::` is its separator, in
-    // heartbeat too), so bind the argument directly as the daemon would
-    // for a named parameter.
+    // haresources splits `IPaddr::fd77::10/64` at `::`; host and agent
+    // put the address back together.
     block_on_in(a, || async {
-        let agent = rt
-            .load(
-                &wasmbeat::config::token::AgentRef::Name("IPaddr".into()),
-                std::path::Path::new("/x"),
-            )
-            .unwrap();
-        let args = vec!["fd77::10/64".to_string()];
-        let grant = Grant::builtin_default("IPaddr", &args).unwrap();
-        let r = agent
-            .instance_for("IPaddr::fd77::10/64", &args, grant.clone())
-            .await
-            .unwrap();
+        let r = resource(&rt, "IPaddr::fd77::10/64").await.unwrap();
         r.start().await.unwrap();
         assert_eq!(r.monitor().await.unwrap(), Status::Running);
-        rt.wait_background().await;
-        // Auto-selection works for IPv6 too.
-        let args = vec!["fd77::11".to_string()];
-        let grant = Grant::builtin_default("IPaddr", &args).unwrap();
-        let r2 = agent
-            .instance_for("IPaddr::fd77::11", &args, grant)
-            .await
-            .unwrap();
+        // Auto-selection of interface and prefix works for IPv6 too.
+        let r2 = resource(&rt, "IPaddr2::fd77::11").await.unwrap();
         r2.start().await.unwrap();
+        // A foreign IPv6 subnet is a clear error.
+        let bad = resource(&rt, "IPaddr::fd78::1").await.unwrap();
+        assert!(matches!(
+            bad.start().await,
+            Err(AgentError::NotConfigured(_))
+        ));
         rt.wait_background().await;
     });
     let a6 =
@@ -233,18 +221,7 @@ fn ipv6_address_with_unsolicited_neighbour_advertisement() {
         neigh(b, "fd77::10")
     );
     block_on_in(a, || async {
-        let agent = rt
-            .load(
-                &wasmbeat::config::token::AgentRef::Name("IPaddr".into()),
-                std::path::Path::new("/x"),
-            )
-            .unwrap();
-        let args = vec!["fd77::10/64".to_string()];
-        let grant = Grant::builtin_default("IPaddr", &args).unwrap();
-        let r = agent
-            .instance_for("IPaddr::fd77::10/64", &args, grant)
-            .await
-            .unwrap();
+        let r = resource(&rt, "IPaddr::fd77::10/64").await.unwrap();
         r.stop().await.unwrap();
         assert_eq!(r.monitor().await.unwrap(), Status::NotRunning);
     });

@@ -107,8 +107,29 @@ fn merge<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-fn parse_spec(args: &Args) -> Result<Spec, Error> {
+/// The `ip` argument, reassembled if it is an IPv6 address that
+/// haresources split apart: `IPaddr::fd77::10/64` arrives as `ip=fd77`,
+/// `cidr_netmask=10/64` because `::` separates arguments. Returns the text
+/// and whether the other positional parameters were consumed by it.
+fn ip_text(args: &Args) -> Result<(String, bool), Error> {
     let raw: String = args.require("ip")?;
+    let head = |t: &str| t.split('/').next().unwrap_or_default().to_string();
+    if head(&raw).parse::<IpAddr>().is_ok() {
+        return Ok((raw, false));
+    }
+    let pieces: Vec<&str> = ["ip", "cidr_netmask", "nic", "broadcast"]
+        .iter()
+        .map_while(|n| args.raw(n))
+        .collect();
+    let joined = pieces.join("::");
+    if pieces.len() > 1 && head(&joined).parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok((joined, true));
+    }
+    Ok((raw, false))
+}
+
+fn parse_spec(args: &Args) -> Result<Spec, Error> {
+    let (raw, rejoined) = ip_text(args)?;
     let fields: Vec<&str> = raw.split('/').collect();
     if fields.len() > 4 {
         return Err(invalid(format!(
@@ -139,12 +160,14 @@ fn parse_spec(args: &Args) -> Result<Spec, Error> {
         }
         None => {}
     }
-    if let Some(m) = args.raw("cidr_netmask") {
-        prefix = merge("cidr_netmask", prefix, Some(parse_mask(ip, m)?))?;
-    }
-    nic = merge("nic", nic, args.get::<String>("nic")?)?;
-    if let Some(b) = args.raw("broadcast") {
-        brd = merge("broadcast", brd, Some(parse_broadcast(ip, b)?))?;
+    if !rejoined {
+        if let Some(m) = args.raw("cidr_netmask") {
+            prefix = merge("cidr_netmask", prefix, Some(parse_mask(ip, m)?))?;
+        }
+        nic = merge("nic", nic, args.get::<String>("nic")?)?;
+        if let Some(b) = args.raw("broadcast") {
+            brd = merge("broadcast", brd, Some(parse_broadcast(ip, b)?))?;
+        }
     }
     // heartbeat's IPaddr2 accepts `nic:label`.
     let (nic, label) = match nic {
@@ -382,5 +405,12 @@ mod tests {
         assert!(spec("100.200.230.1/100.200.230.6").is_err());
         assert!(spec("fd77::1/64/eth0").is_ok());
         assert!(spec("fd77::1/129").is_err());
+        let split = Args::new(vec![
+            ("ip".into(), "fd77".into()),
+            ("cidr_netmask".into(), "10/64/eth0".into()),
+        ]);
+        let s = parse_spec(&split).unwrap();
+        assert_eq!(s.ip, "fd77::10".parse::<IpAddr>().unwrap());
+        assert_eq!((s.prefix, s.nic.as_deref()), (Some(64), Some("eth0")));
     }
 }

@@ -117,6 +117,14 @@ fn ipaddr_grant(args: &[String]) -> Result<Grant, GrantError> {
     let Some(ip_arg) = get("ip") else {
         return Err(GrantError::ArgCount(0));
     };
+    // haresources splits on `::`, so `IPaddr::fd77::10/64` arrives as
+    // `fd77`, `10/64`; the agent reassembles it the same way.
+    let head = |t: &str| t.split('/').next().unwrap_or_default().to_string();
+    let joined = positional.join("::");
+    let rejoined = head(ip_arg).parse::<IpAddr>().is_err()
+        && positional.len() > 1
+        && head(&joined).parse::<std::net::Ipv6Addr>().is_ok();
+    let ip_arg: &str = if rejoined { &joined } else { ip_arg };
     let mut fields = ip_arg.split('/');
     let ip: IpAddr = fields
         .next()
@@ -126,6 +134,7 @@ fn ipaddr_grant(args: &[String]) -> Result<Grant, GrantError> {
     let _mask = fields.next();
     let nic = match fields.next() {
         Some(f) if !f.starts_with(|c: char| c.is_ascii_digit()) && !f.is_empty() => Some(f),
+        _ if rejoined => None,
         _ => get("nic"),
     };
     // heartbeat also accepts `nic:label`; the label is not an interface.
@@ -186,6 +195,9 @@ mod tests {
         assert_eq!(gr.addresses[0].iface, IfaceRule::OnSubnet);
         let gr = Grant::builtin_default("IPaddr", &s(&["nic=eth2", "10.77.0.10"])).unwrap();
         assert_eq!(gr.addresses[0].iface, IfaceRule::Named("eth2".into()));
+        let gr = Grant::builtin_default("IPaddr", &s(&["fd77", "10/64/eth1"])).unwrap();
+        assert_eq!(gr.addresses[0].ip, "fd77::10".parse::<IpAddr>().unwrap());
+        assert_eq!(gr.addresses[0].iface, IfaceRule::Named("eth1".into()));
         let gr = Grant::builtin_default("IPaddr", &s(&["10.77.0.10", "24", "eth3"])).unwrap();
         assert_eq!(gr.addresses[0].iface, IfaceRule::Named("eth3".into()));
     }
