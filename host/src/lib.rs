@@ -10,6 +10,7 @@ pub mod caps;
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod demo;
 pub mod lab;
 pub mod logging;

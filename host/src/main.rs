@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use wasmbeat::control::{Request, Response, RuntimePaths, Scope};
+use wasmbeat::control::{Request, Response, RuntimePaths, Scope};
+use wasmbeat::runtime::cli::{agent_command, AgentCliOptions, CliOp};
+use wasmbeat::runtime::cli::{agent_command, AgentCliOptions, CliOp};
+use wasmbeat::runtime::RuntimeConfig;
+use wasmbeat::runtime::RuntimeConfig;
 
 /// Active/passive IP failover daemon compatible with Linux-HA heartbeat.
 #[derive(Parser)]
@@ -32,6 +38,74 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Run the daemon in the foreground (systemd style).
+    Run {
+        /// Directory holding ha.cf, haresources, authkeys and resource.d/.
+        #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+        /// This node's name (default: `uname -n`, lowercased, as heartbeat).
+        #[arg(long)]
+        node: Option<String>,
+        /// Parent directory of the control socket and pid file.
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
+        /// Where the node UUID and generation are kept.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Cache of compiled agents.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Show nodes, links and who holds each resource group.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give resource groups to the peer (heartbeat's hb_standby).
+    Standby {
+        /// Which groups: all, local (this node's), foreign (the peer's; alias failback).
+        #[arg(value_enum, default_value = "all")]
+        scope: Scope,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Take resource groups from the peer (heartbeat's hb_takeover).
+    Takeover {
+        /// Which groups: all, local (this node's), foreign (the peer's; alias failback).
+        #[arg(value_enum, default_value = "all")]
+        scope: Scope,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Re-read the configuration (like SIGHUP).
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run one resource-agent operation by hand, like heartbeat's
+    /// `/etc/ha.d/resource.d/IPaddr 10.0.0.1 start`. Exit codes follow OCF.
+    Agent {
+        /// A haresources resource token, e.g. `IPaddr::10.0.0.1/24/eth0`.
+        token: String,
+        /// The operation.
+        #[arg(value_enum)]
+        op: CliOp,
+        /// heartbeat configuration directory (agents in `resource.d/`).
+        #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+        /// Cache of compiled agents.
+        #[arg(long, default_value = wasmbeat::runtime::DEFAULT_CACHE_DIR)]
+        cache_dir: PathBuf,
+        /// Compile agents every time instead of using the cache.
+        #[arg(long)]
+        no_cache: bool,
+        /// Deadline for the operation in seconds (default: 20 start/stop, 10 monitor).
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
     /// Check heartbeat's ha.cf, haresources and authkeys and summarise the cluster.
     Check {
         /// Directory holding ha.cf, haresources, authkeys and resource.d/.
@@ -57,6 +131,45 @@ enum Command {
         #[arg(long)]
         body: String,
     },
+}
+
+/// Which running daemon a control command talks to.
+#[derive(clap::Args)]
+struct Target {
+    /// The daemon's configuration directory.
+    #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
+    config_dir: PathBuf,
+    /// Parent directory of the control socket (as given to `run`).
+    #[arg(long)]
+    runtime_dir: Option<PathBuf>,
+}
+
+/// Send one control request; print the answer; map it to an exit code.
+fn control(target: &Target, request: Request, json: bool) -> anyhow::Result<ExitCode> {
+    let paths = RuntimePaths::for_config_dir(&target.config_dir, target.runtime_dir.as_deref());
+    match wasmbeat::control::client::call(&paths.socket, &request, Duration::from_secs(10)) {
+        Ok(Response::Status { status }) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", wasmbeat::daemon::status::render(&status));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Response::Ok { message }) => {
+            println!("{message}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Response::Error { message }) => {
+            eprintln!("wasmbeat: {message}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("wasmbeat: {e}");
+            // LSB: 3 = program is not running.
+            Ok(ExitCode::from(3))
+        }
+    }
 }
 
 /// heartbeat's time syntax for CLI flags (seconds, or `ms`/`us` suffixes).
@@ -99,6 +212,57 @@ fn main() -> anyhow::Result<ExitCode> {
                 keep,
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            config_dir,
+            node,
+            runtime_dir,
+            state_dir,
+            cache_dir,
+        } => {
+            wasmbeat::daemon::run(wasmbeat::daemon::RunOptions {
+                config_dir,
+                node,
+                runtime_dir,
+                state_dir,
+                cache_dir,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { target, json } => control(&target, Request::Status, json),
+        Command::Standby { scope, target } => control(&target, Request::Standby(scope), false),
+        Command::Takeover { scope, target } => control(&target, Request::Takeover(scope), false),
+        Command::Reload { target } => control(&target, Request::Reload, false),
+        Command::Agent {
+            token,
+            op,
+            config_dir,
+            cache_dir,
+            no_cache,
+            timeout,
+        } => {
+            init_stderr_logging();
+            let mut runtime = RuntimeConfig {
+                cache_dir: (!no_cache).then_some(cache_dir),
+                ..RuntimeConfig::default()
+            };
+            if let Some(t) = timeout {
+                let d = Duration::try_from_secs_f64(t).map_err(|_| {
+                    anyhow::anyhow!("--timeout {t}: not a positive number of seconds")
+                })?;
+                let dl = &mut runtime.deadlines;
+                (dl.start, dl.stop, dl.monitor, dl.validate) = (d, d, d, d);
+            }
+            let opts = AgentCliOptions {
+                config_dir,
+                runtime,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let code = rt.block_on(agent_command(&token, op, &opts));
+            drop(rt);
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
         Command::Check {
             config_dir,

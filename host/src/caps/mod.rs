@@ -1,1 +1,330 @@
-//! Capability providers the agent WIT imports bind to, each with its policy check.
+//! Vetted host capabilities for agents: netlink (addresses), announce
+//! (gratuitous ARP / unsolicited NA), process, probe. Every call goes
+//! through [`Caps`], which checks it against the calling resource's
+//! [`Grant`] before it touches the system; a denied call is logged with
+//! the agent and resource name and returned as [`CapError::Denied`].
+
+pub mod announce;
+pub mod grant;
+pub mod netlink;
+pub mod probe;
+pub mod process;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use announce::Announcer;
+pub use grant::{AddressGrant, Grant, GrantError, IfaceRule};
+pub use netlink::{AddrInfo, LinkInfo};
+pub use process::{ProcessTable, RunOutput};
+
+/// A capability call failed (maps 1:1 to the WIT `error` variant).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CapError {
+    /// Malformed call arguments.
+    #[error("invalid arguments: {0}")]
+    InvalidArgs(String),
+    /// Something needed is missing (interface, program).
+    #[error("not installed: {0}")]
+    NotInstalled(String),
+    /// Outside the resource's grant.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// Ran past its timeout.
+    #[error("timed out")]
+    Timeout,
+    /// Any other failure.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Who is calling: for logs and denials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Agent name (`IPaddr`).
+    pub agent: String,
+    /// Resource name (the haresources token, `IPaddr::10.0.0.1/24`).
+    pub resource: String,
+}
+
+/// The capabilities of one operation of one resource. Sockets are opened
+/// lazily in the calling thread's network namespace.
+pub struct Caps {
+    caller: Caller,
+    grant: Arc<Grant>,
+    procs: ProcessTable,
+    announcer: Announcer,
+    netlink: Option<rtnetlink::Handle>,
+}
+
+fn parse_ip(text: &str) -> Result<IpAddr, CapError> {
+    text.parse()
+        .map_err(|_| CapError::InvalidArgs(format!("{text:?} is not an IP address")))
+}
+
+impl Caps {
+    /// Capabilities for `caller` limited by `grant`; `procs` is the
+    /// resource's process table (shared by its operations) and `announcer`
+    /// the runtime's announcement owner.
+    pub fn new(
+        caller: Caller,
+        grant: Arc<Grant>,
+        procs: ProcessTable,
+        announcer: Announcer,
+    ) -> Caps {
+        Caps {
+            caller,
+            grant,
+            procs,
+            announcer,
+            netlink: None,
+        }
+    }
+
+    /// The caller (agent and resource).
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    fn deny(&self, what: String) -> CapError {
+        tracing::warn!(
+            agent = %self.caller.agent,
+            resource = %self.caller.resource,
+            "denied: {what}"
+        );
+        CapError::Denied(what)
+    }
+
+    fn handle(&mut self) -> Result<rtnetlink::Handle, CapError> {
+        if let Some(h) = &self.netlink {
+            return Ok(h.clone());
+        }
+        let (conn, handle, _) = rtnetlink::new_connection()
+            .map_err(|e| CapError::Failed(format!("opening a netlink socket: {e}")))?;
+        // The connection task ends when the last handle is dropped.
+        tokio::spawn(conn);
+        self.netlink = Some(handle.clone());
+        Ok(handle)
+    }
+
+    fn require_read(&self) -> Result<(), CapError> {
+        if self.grant.netlink_read {
+            Ok(())
+        } else {
+            Err(self.deny("listing links and addresses is not granted".into()))
+        }
+    }
+
+    /// All links (needs `netlink_read`).
+    pub async fn list_links(&mut self) -> Result<Vec<LinkInfo>, CapError> {
+        self.require_read()?;
+        let h = self.handle()?;
+        netlink::list_links(&h).await
+    }
+
+    /// All addresses (needs `netlink_read`).
+    pub async fn list_addresses(&mut self) -> Result<Vec<AddrInfo>, CapError> {
+        self.require_read()?;
+        let h = self.handle()?;
+        netlink::list_addresses(&h).await
+    }
+
+    async fn link_by_name(&mut self, name: &str) -> Result<LinkInfo, CapError> {
+        let h = self.handle()?;
+        netlink::list_links(&h)
+            .await?
+            .into_iter()
+            .find(|l| l.name == name)
+            .ok_or_else(|| CapError::NotInstalled(format!("no interface named {name:?}")))
+    }
+
+    /// The part of the address check that needs no system access: the
+    /// address is granted, and on the named interface if the grant names one.
+    fn vet_ip(&self, op: &str, link_name: &str, ip: IpAddr) -> Result<IfaceRule, CapError> {
+        let Some(g) = self.grant.address(ip) else {
+            return Err(self.deny(format!("{op} {ip} on {link_name}: address not granted")));
+        };
+        match &g.iface {
+            IfaceRule::Named(n) if n != link_name => {
+                Err(self.deny(format!("{op} {ip} on {link_name}: only granted on {n}")))
+            }
+            rule => Ok(rule.clone()),
+        }
+    }
+
+    /// The rest of the address check: with [`IfaceRule::OnSubnet`], the
+    /// link must have an address whose subnet contains `ip`. `adding`
+    /// excludes the address itself (a VIP must not vouch for its own
+    /// interface).
+    async fn vet_subnet(
+        &mut self,
+        op: &str,
+        rule: &IfaceRule,
+        link: &LinkInfo,
+        ip: IpAddr,
+        adding: bool,
+    ) -> Result<(), CapError> {
+        if *rule != IfaceRule::OnSubnet {
+            return Ok(());
+        }
+        let h = self.handle()?;
+        let on_subnet = netlink::list_addresses(&h).await?.iter().any(|a| {
+            a.link_index == link.index && !(adding && a.ip == ip) && a.subnet_contains(ip)
+        });
+        if on_subnet {
+            Ok(())
+        } else {
+            Err(self.deny(format!(
+                "{op} {ip} on {}: no address of that interface has a subnet containing {ip}",
+                link.name
+            )))
+        }
+    }
+
+    /// Add an address, if granted.
+    pub async fn add_address(
+        &mut self,
+        link_name: &str,
+        ip: &str,
+        prefix_len: u8,
+        broadcast: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<(), CapError> {
+        let ip = parse_ip(ip)?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        if prefix_len > max {
+            return Err(CapError::InvalidArgs(format!(
+                "prefix length {prefix_len} > {max}"
+            )));
+        }
+        let broadcast: Option<Ipv4Addr> = match broadcast {
+            None => None,
+            Some(b) => Some(b.parse().map_err(|_| {
+                CapError::InvalidArgs(format!("broadcast {b:?} is not an IPv4 address"))
+            })?),
+        };
+        if let Some(l) = label {
+            if ip.is_ipv6() || !l.starts_with(link_name) || l.len() > 15 {
+                return Err(CapError::InvalidArgs(format!(
+                    "label {l:?}: labels are IPv4-only, start with the interface name and fit 15 bytes"
+                )));
+            }
+        }
+        let rule = self.vet_ip("add", link_name, ip)?;
+        let link = self.link_by_name(link_name).await?;
+        self.vet_subnet("add", &rule, &link, ip, true).await?;
+        let h = self.handle()?;
+        tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
+            "adding {ip}/{prefix_len} on {link_name}");
+        netlink::add_address(
+            &h,
+            link.index,
+            ip,
+            prefix_len,
+            broadcast,
+            label.map(String::from),
+        )
+        .await
+    }
+
+    /// Remove an address, if granted; also stops its pending announcements.
+    pub async fn remove_address(
+        &mut self,
+        link_name: &str,
+        ip: &str,
+        prefix_len: u8,
+    ) -> Result<(), CapError> {
+        let ip = parse_ip(ip)?;
+        let rule = self.vet_ip("remove", link_name, ip)?;
+        let link = self.link_by_name(link_name).await?;
+        self.vet_subnet("remove", &rule, &link, ip, false).await?;
+        self.announcer.cancel(ip);
+        let h = self.handle()?;
+        tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
+            "removing {ip}/{prefix_len} from {link_name}");
+        netlink::remove_address(&h, link.index, ip, prefix_len).await
+    }
+
+    /// Announce a granted address on its interface.
+    pub async fn announce(
+        &mut self,
+        link_name: &str,
+        ip: &str,
+        count: u32,
+        interval: Duration,
+    ) -> Result<(), CapError> {
+        let ip = parse_ip(ip)?;
+        let rule = self.vet_ip("announce", link_name, ip)?;
+        let link = self.link_by_name(link_name).await?;
+        self.vet_subnet("announce", &rule, &link, ip, false).await?;
+        let mac: [u8; 6] = link.mac.as_slice().try_into().map_err(|_| {
+            CapError::Failed(format!(
+                "{link_name} has no Ethernet address to announce from"
+            ))
+        })?;
+        // Bounded so a buggy agent cannot flood the link for hours.
+        let count = count.min(100);
+        let interval = interval.clamp(Duration::from_millis(10), Duration::from_secs(10));
+        self.announcer
+            .announce(link.index, mac, ip, count, interval)
+            .map_err(|e| CapError::Failed(format!("announcing {ip} on {link_name}: {e}")))
+    }
+
+    fn vet_program(&self, op: &str, program: &str) -> Result<(), CapError> {
+        let p = Path::new(program);
+        if p.is_absolute() && self.grant.programs.iter().any(|g| g == p) {
+            Ok(())
+        } else {
+            Err(self.deny(format!("{op} {program}: program not granted")))
+        }
+    }
+
+    /// Run a granted program to completion.
+    pub async fn run(
+        &mut self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<RunOutput, CapError> {
+        self.vet_program("run", program)?;
+        process::run(program, args, timeout).await
+    }
+
+    /// Spawn a granted program; the resource may later signal it.
+    pub fn spawn(&mut self, program: &str, args: &[String]) -> Result<u32, CapError> {
+        self.vet_program("spawn", program)?;
+        self.procs.spawn(program, args)
+    }
+
+    /// Signal a process this resource spawned.
+    pub fn signal(&mut self, pid: u32, signal: i32) -> Result<(), CapError> {
+        if !self.procs.owns(pid) {
+            return Err(self.deny(format!(
+                "signal {signal} to pid {pid}: not spawned by this resource"
+            )));
+        }
+        self.procs.signal(pid, signal)
+    }
+
+    /// Whether a process this resource spawned is alive (false for others).
+    pub fn is_alive(&self, pid: u32) -> bool {
+        self.procs.is_alive(pid)
+    }
+
+    /// TCP-connect to a granted target.
+    pub async fn tcp_connect(
+        &mut self,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<Duration, CapError> {
+        let addr: SocketAddr = target
+            .parse()
+            .map_err(|_| CapError::InvalidArgs(format!("{target:?} is not ip:port")))?;
+        if !self.grant.probe_targets.contains(&addr) {
+            return Err(self.deny(format!("tcp-connect {addr}: target not granted")));
+        }
+        probe::tcp_connect(addr, timeout).await
+    }
+}

@@ -1,1 +1,790 @@
-//! The wasmtime engine, component cache, instantiation and limits for resource agents.
+//! The agent runtime: a wasmtime engine with the component model, an
+//! on-disk cache of compiled components, pre-linked instances so each
+//! operation instantiates in microseconds, and per-operation limits (a
+//! deadline through epoch interruption and a memory limit). An agent that
+//! traps, loops or hoards memory yields an [`AgentError`]; the host
+//! process is never taken down by an agent.
+//!
+//! ```text
+//! let rt = Runtime::new(RuntimeConfig::default())?;
+//! let agent = rt.load(&token.agent, Path::new("/etc/ha.d"))?;
+//! let res = agent.instance_for(&token.text, &token.args, grant).await?;
+//! res.start().await?;  res.monitor().await?;  res.stop().await?;
+//! rt.wait_background().await;   // pending ARP announcements
+//! ```
+
+pub mod builtin;
+pub mod cache;
+pub mod cli;
+mod host;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::caps::{Announcer, Caller, Caps, Grant, ProcessTable};
+use crate::config::token::AgentRef;
+use host::{HostState, MemLimiter, ResourceAgent, ResourceAgentPre};
+
+pub use cache::CacheUse;
+pub use host::wasmbeat::agent::types::{Meta, Param, ParamType, Status};
+
+/// Per-operation deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// `start` (default 20 s).
+    pub start: Duration,
+    /// `stop` (default 20 s).
+    pub stop: Duration,
+    /// `monitor`/`status` (default 10 s).
+    pub monitor: Duration,
+    /// `validate` (default 10 s).
+    pub validate: Duration,
+    /// `meta-data` (default 5 s).
+    pub meta_data: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            start: Duration::from_secs(20),
+            stop: Duration::from_secs(20),
+            monitor: Duration::from_secs(10),
+            validate: Duration::from_secs(10),
+            meta_data: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Runtime settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached (None: compile on every load).
+    pub cache_dir: Option<PathBuf>,
+    /// Linear memory limit per agent instance (default 64 MiB).
+    pub memory_limit: usize,
+    /// Per-operation deadlines.
+    pub deadlines: Deadlines,
+    /// How often a running agent is interrupted to check its deadline and
+    /// let other tasks run (default 10 ms).
+    pub epoch_tick: Duration,
+}
+
+/// Default cache directory for compiled components.
+pub const DEFAULT_CACHE_DIR: &str = "/var/cache/wasmbeat";
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: Some(PathBuf::from(DEFAULT_CACHE_DIR)),
+            memory_limit: 64 << 20,
+            deadlines: Deadlines::default(),
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// An agent operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `meta-data`.
+    MetaData,
+    /// `validate`.
+    Validate,
+    /// `start`.
+    Start,
+    /// `stop`.
+    Stop,
+    /// `monitor` (heartbeat's `status`).
+    Monitor,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::MetaData => "meta-data",
+            Op::Validate => "validate",
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Monitor => "monitor",
+        })
+    }
+}
+
+/// Why an agent could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No built-in agent and no `.wasm` file of that name.
+    #[error("agent {name:?} not found: not a built-in agent ({builtins}) and {} does not exist", path.display())]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// Where the file was looked for.
+        path: PathBuf,
+        /// Built-in names, for the message.
+        builtins: String,
+    },
+    /// The file exists but cannot be read.
+    #[error("cannot read agent {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not a component, or it imports something the host does not offer.
+    #[error("agent {name:?} is not a usable wasmbeat:agent@0.1.0 component: {reason}")]
+    Invalid {
+        /// Agent name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The engine or linker could not be set up.
+    #[error("agent runtime setup failed: {0}")]
+    Setup(String),
+}
+
+/// Why an agent operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    /// The resource arguments are malformed.
+    #[error("invalid arguments: {0}")]
+    InvalidArgs(String),
+    /// Something the agent needs is missing on this node.
+    #[error("not installed: {0}")]
+    NotInstalled(String),
+    /// The configuration cannot work on this node.
+    #[error("not configured: {0}")]
+    NotConfigured(String),
+    /// A capability call was outside the resource's grant.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The operation (or a call it made) ran past its deadline.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The agent reported a failure.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The agent tried to grow its memory past the limit.
+    #[error("agent exceeded its memory limit of {limit} bytes")]
+    MemoryLimit {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The agent crashed (trap, panic, abort, exit).
+    #[error("agent crashed: {0}")]
+    Trap(String),
+}
+
+impl AgentError {
+    /// The OCF exit code for this error (1 generic, 2 args, 4 privilege,
+    /// 5 not installed, 6 not configured).
+    pub fn ocf_exit_code(&self) -> i32 {
+        match self {
+            AgentError::InvalidArgs(_) => 2,
+            AgentError::Denied(_) => 4,
+            AgentError::NotInstalled(_) => 5,
+            AgentError::NotConfigured(_) => 6,
+            _ => 1,
+        }
+    }
+}
+
+impl From<host::wasmbeat::agent::types::Error> for AgentError {
+    fn from(e: host::wasmbeat::agent::types::Error) -> AgentError {
+        use host::wasmbeat::agent::types::Error as W;
+        match e {
+            W::InvalidArgs(m) => AgentError::InvalidArgs(m),
+            W::NotInstalled(m) => AgentError::NotInstalled(m),
+            W::NotConfigured(m) => AgentError::NotConfigured(m),
+            W::Denied(m) => AgentError::Denied(m),
+            W::Timeout => AgentError::Timeout("the agent reported a timeout".into()),
+            W::Failed(m) => AgentError::Failed(m),
+        }
+    }
+}
+
+/// Counts running operations; the epoch ticker only runs while there are
+/// any, so an idle daemon has no periodic wake-ups.
+struct Ticker {
+    state: Mutex<(usize, bool)>, // (active operations, shutting down)
+    cv: Condvar,
+}
+
+struct ActiveGuard(Arc<Ticker>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 -= 1;
+    }
+}
+
+impl Ticker {
+    fn start(engine: Engine, tick: Duration) -> Arc<Ticker> {
+        let t = Arc::new(Ticker {
+            state: Mutex::new((0, false)),
+            cv: Condvar::new(),
+        });
+        let t2 = Arc::clone(&t);
+        std::thread::Builder::new()
+            .name("wasmbeat-epoch".into())
+            .spawn(move || loop {
+                {
+                    let mut s = t2.state.lock().unwrap_or_else(|p| p.into_inner());
+                    while s.0 == 0 && !s.1 {
+                        s = t2.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+                    }
+                    if s.1 {
+                        return;
+                    }
+                }
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            })
+            .expect("spawning the epoch thread");
+        t
+    }
+
+    fn active(self: &Arc<Self>) -> ActiveGuard {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 += 1;
+        self.cv.notify_all();
+        ActiveGuard(Arc::clone(self))
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: RuntimeConfig,
+    announcer: Announcer,
+    ticker: Arc<Ticker>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let mut s = self.ticker.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.1 = true;
+        self.ticker.cv.notify_all();
+    }
+}
+
+/// The agent runtime (cheap to clone; one per daemon).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// Set up the engine and the host imports.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, LoadError> {
+        let mut wc = Config::new();
+        wc.epoch_interruption(true);
+        wc.wasm_component_model(true);
+        let engine = Engine::new(&wc).map_err(|e| LoadError::Setup(format!("{e:#}")))?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| LoadError::Setup(format!("{e:#}")))?;
+        ResourceAgent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Setup(format!("{e:#}")))?;
+        let ticker = Ticker::start(engine.clone(), config.epoch_tick);
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                announcer: Announcer::new(),
+                ticker,
+            }),
+        })
+    }
+
+    /// The settings this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Resolve and load an agent the way heartbeat resolves resource
+    /// scripts: a built-in agent, then `<config_dir>/resource.d/NAME.wasm`;
+    /// a `.wasm` token is taken relative to `<config_dir>/resource.d/`
+    /// unless absolute.
+    pub fn load(&self, agent: &AgentRef, config_dir: &Path) -> Result<LoadedAgent, LoadError> {
+        let rd = config_dir.join("resource.d");
+        match agent {
+            AgentRef::Name(name) => {
+                if let Some(bytes) = builtin::lookup(name) {
+                    let mut a = self.load_bytes(name, bytes)?;
+                    Arc::get_mut(&mut a.inner).expect("fresh agent").builtin = true;
+                    return Ok(a);
+                }
+                let path = rd.join(format!("{name}.wasm"));
+                if !path.exists() {
+                    return Err(LoadError::NotFound {
+                        name: name.clone(),
+                        path,
+                        builtins: builtin::NAMES.join(", "),
+                    });
+                }
+                self.load_file_as(name, &path)
+            }
+            AgentRef::WasmPath(p) => {
+                let path = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    rd.join(p)
+                };
+                self.load_file_as(&agent.display_name(), &path)
+            }
+        }
+    }
+
+    /// Load an agent from a `.wasm` file.
+    pub fn load_file(&self, path: &Path) -> Result<LoadedAgent, LoadError> {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        self.load_file_as(&name, path)
+    }
+
+    fn load_file_as(&self, name: &str, path: &Path) -> Result<LoadedAgent, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                LoadError::NotFound {
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                    builtins: builtin::NAMES.join(", "),
+                }
+            } else {
+                LoadError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        self.load_bytes(name, &bytes)
+    }
+
+    /// Load an agent from component bytes.
+    pub fn load_bytes(&self, name: &str, wasm: &[u8]) -> Result<LoadedAgent, LoadError> {
+        let inner = &self.inner;
+        let (component, cache_use): (Component, CacheUse) =
+            cache::load(&inner.engine, inner.config.cache_dir.as_deref(), name, wasm)?;
+        let invalid = |e: wasmtime::Error| LoadError::Invalid {
+            name: name.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let instance_pre = inner.linker.instantiate_pre(&component).map_err(invalid)?;
+        let pre = ResourceAgentPre::new(instance_pre).map_err(invalid)?;
+        Ok(LoadedAgent {
+            inner: Arc::new(AgentInner {
+                name: name.to_string(),
+                pre,
+                cache_use,
+                builtin: false,
+                meta: tokio::sync::OnceCell::new(),
+                rt: self.clone(),
+            }),
+        })
+    }
+
+    /// Wait until background work started by agents (the remaining
+    /// address announcements) is done. A short-lived process (the CLI)
+    /// calls this before exiting.
+    pub async fn wait_background(&self) {
+        self.inner.announcer.wait_idle().await
+    }
+
+    /// Background announcement tasks still running.
+    pub fn pending_background(&self) -> usize {
+        self.inner.announcer.pending()
+    }
+}
+
+struct AgentInner {
+    name: String,
+    pre: ResourceAgentPre<HostState>,
+    cache_use: CacheUse,
+    builtin: bool,
+    meta: tokio::sync::OnceCell<Meta>,
+    rt: Runtime,
+}
+
+/// A compiled, pre-linked agent, ready to instantiate per operation.
+#[derive(Clone)]
+pub struct LoadedAgent {
+    inner: Arc<AgentInner>,
+}
+
+impl LoadedAgent {
+    /// The name the agent was loaded under (`IPaddr`, file stem for paths).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether this is an agent embedded in the binary (only those get
+    /// built-in default grants, see [`Grant::builtin_default`]).
+    pub fn is_builtin(&self) -> bool {
+        self.inner.builtin
+    }
+
+    /// Whether loading used the component cache.
+    pub fn cache_use(&self) -> CacheUse {
+        self.inner.cache_use
+    }
+
+    /// The agent's self-description (asked once, then remembered).
+    pub async fn meta_data(&self) -> Result<Meta, AgentError> {
+        let caller = Caller {
+            agent: self.inner.name.clone(),
+            resource: format!("{} (meta-data)", self.inner.name),
+        };
+        self.inner
+            .meta
+            .get_or_try_init(|| async {
+                let caps = Caps::new(
+                    caller,
+                    Arc::new(Grant::none()),
+                    ProcessTable::new(),
+                    self.inner.rt.inner.announcer.clone(),
+                );
+                self.run_op(Op::MetaData, caps, Vec::new())
+                    .await
+                    .map(|r| match r {
+                        OpResult::Meta(m) => m,
+                        _ => unreachable!("meta-data returns meta"),
+                    })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Bind a resource: `args` are the haresources positional arguments
+    /// (bound to the agent's parameters in declared order; an argument
+    /// `name=value` naming a declared parameter binds by name) and
+    /// `grant` is what the resource may do.
+    pub async fn instance_for(
+        &self,
+        resource: &str,
+        args: &[String],
+        grant: Grant,
+    ) -> Result<Resource, AgentError> {
+        let meta = self.meta_data().await?;
+        let args = bind_args(&meta, args)?;
+        Ok(Resource {
+            agent: self.clone(),
+            caller: Caller {
+                agent: self.inner.name.clone(),
+                resource: resource.to_string(),
+            },
+            args,
+            grant: Arc::new(grant),
+            procs: ProcessTable::new(),
+        })
+    }
+
+    async fn run_op(
+        &self,
+        op: Op,
+        caps: Caps,
+        args: Vec<(String, String)>,
+    ) -> Result<OpResult, AgentError> {
+        let rt = &self.inner.rt.inner;
+        let d = rt.config.deadlines;
+        let deadline = match op {
+            Op::MetaData => d.meta_data,
+            Op::Validate => d.validate,
+            Op::Start => d.start,
+            Op::Stop => d.stop,
+            Op::Monitor => d.monitor,
+        };
+        let _active = rt.ticker.active();
+        let limit = rt.config.memory_limit;
+        let stderr = MemoryOutputPipe::new(4096);
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut store = Store::new(
+            &rt.engine,
+            HostState {
+                wasi,
+                table: ResourceTable::new(),
+                limiter: MemLimiter { limit, hit: false },
+                caps,
+                stderr,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        // Yield to the executor every tick: a looping agent never blocks
+        // the thread, and the timeout below can cancel it.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let pre = &self.inner.pre;
+        let work = async {
+            let inst = pre.instantiate_async(&mut store).await;
+            let inst = match inst {
+                Ok(i) => i,
+                Err(e) => return Err(trap_error(&store, e)),
+            };
+            let g = inst.wasmbeat_agent_agent();
+            let r = match op {
+                Op::MetaData => g
+                    .call_meta_data(&mut store)
+                    .await
+                    .map(|m| Ok(OpResult::Meta(m))),
+                Op::Validate => g
+                    .call_validate(&mut store, &args)
+                    .await
+                    .map(|r| r.map(|()| OpResult::Unit)),
+                Op::Start => g
+                    .call_start(&mut store, &args)
+                    .await
+                    .map(|r| r.map(|()| OpResult::Unit)),
+                Op::Stop => g
+                    .call_stop(&mut store, &args)
+                    .await
+                    .map(|r| r.map(|()| OpResult::Unit)),
+                Op::Monitor => g
+                    .call_monitor(&mut store, &args)
+                    .await
+                    .map(|r| r.map(OpResult::Status)),
+            };
+            match r {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(AgentError::from(e)),
+                Err(e) => Err(trap_error(&store, e)),
+            }
+        };
+        match tokio::time::timeout(deadline, work).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(agent = %self.inner.name, %op, "operation exceeded its deadline of {deadline:?}; instance discarded");
+                Err(AgentError::Timeout(format!(
+                    "{op} exceeded its deadline of {deadline:?}"
+                )))
+            }
+        }
+    }
+}
+
+fn trap_error(store: &Store<HostState>, e: wasmtime::Error) -> AgentError {
+    let s = store.data();
+    if s.limiter.hit {
+        return AgentError::MemoryLimit {
+            limit: s.limiter.limit,
+        };
+    }
+    let stderr = s.stderr.contents();
+    let stderr = String::from_utf8_lossy(&stderr);
+    let stderr = stderr.trim();
+    if stderr.is_empty() {
+        AgentError::Trap(format!("{e:#}"))
+    } else {
+        AgentError::Trap(format!("{e:#}; agent stderr: {stderr}"))
+    }
+}
+
+enum OpResult {
+    Unit,
+    Meta(Meta),
+    Status(Status),
+}
+
+/// Bind haresources positional arguments to the agent's parameter names.
+pub fn bind_args(meta: &Meta, args: &[String]) -> Result<Vec<(String, String)>, AgentError> {
+    let mut bound: Vec<(String, String)> = Vec::new();
+    let mut next = 0usize;
+    for a in args {
+        if let Some((k, v)) = a.split_once('=') {
+            if meta.params.iter().any(|p| p.name == k) {
+                if bound.iter().any(|(n, _)| n == k) {
+                    return Err(AgentError::InvalidArgs(format!(
+                        "parameter {k} given twice"
+                    )));
+                }
+                bound.push((k.to_string(), v.to_string()));
+                continue;
+            }
+        }
+        // Positional: the next declared parameter not yet bound by name.
+        while next < meta.params.len() && bound.iter().any(|(n, _)| *n == meta.params[next].name) {
+            next += 1;
+        }
+        let Some(p) = meta.params.get(next) else {
+            return Err(AgentError::InvalidArgs(format!(
+                "{} takes at most {} argument(s) ({}); extra argument {a:?}",
+                meta.name,
+                meta.params.len(),
+                meta.params
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        bound.push((p.name.clone(), a.clone()));
+        next += 1;
+    }
+    for p in &meta.params {
+        if p.required && !bound.iter().any(|(n, _)| *n == p.name) {
+            return Err(AgentError::InvalidArgs(format!(
+                "{} needs parameter {} ({})",
+                meta.name, p.name, p.description
+            )));
+        }
+    }
+    Ok(bound)
+}
+
+/// One configured resource (agent + arguments + grant). Operations are
+/// async and never block the calling thread for longer than one epoch
+/// tick; each instantiates a fresh, isolated instance.
+#[derive(Clone)]
+pub struct Resource {
+    agent: LoadedAgent,
+    caller: Caller,
+    args: Vec<(String, String)>,
+    grant: Arc<Grant>,
+    procs: ProcessTable,
+}
+
+impl Resource {
+    fn caps(&self) -> Caps {
+        Caps::new(
+            self.caller.clone(),
+            Arc::clone(&self.grant),
+            self.procs.clone(),
+            self.agent.inner.rt.inner.announcer.clone(),
+        )
+    }
+
+    /// The resource name (haresources token).
+    pub fn name(&self) -> &str {
+        &self.caller.resource
+    }
+
+    /// The bound (name, value) arguments.
+    pub fn args(&self) -> &[(String, String)] {
+        &self.args
+    }
+
+    async fn unit(&self, op: Op) -> Result<(), AgentError> {
+        let t0 = std::time::Instant::now();
+        let r = self
+            .agent
+            .run_op(op, self.caps(), self.args.clone())
+            .await
+            .map(|_| ());
+        tracing::debug!(resource = %self.caller.resource, %op, elapsed = ?t0.elapsed(), ok = r.is_ok());
+        r
+    }
+
+    /// Check the arguments.
+    pub async fn validate(&self) -> Result<(), AgentError> {
+        self.unit(Op::Validate).await
+    }
+
+    /// Bring the resource up (idempotent).
+    pub async fn start(&self) -> Result<(), AgentError> {
+        self.unit(Op::Start).await
+    }
+
+    /// Take the resource down (idempotent).
+    pub async fn stop(&self) -> Result<(), AgentError> {
+        self.unit(Op::Stop).await
+    }
+
+    /// Whether the resource is active here.
+    pub async fn monitor(&self) -> Result<Status, AgentError> {
+        match self
+            .agent
+            .run_op(Op::Monitor, self.caps(), self.args.clone())
+            .await?
+        {
+            OpResult::Status(s) => Ok(s),
+            _ => unreachable!("monitor returns a status"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Meta {
+        let p = |name: &str, required| Param {
+            name: name.into(),
+            description: format!("the {name}"),
+            type_: ParamType::String,
+            default: None,
+            required,
+        };
+        Meta {
+            name: "X".into(),
+            version: "1".into(),
+            description: String::new(),
+            params: vec![p("ip", true), p("nic", false), p("count", false)],
+        }
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn positional_and_named_arguments_bind_in_order() {
+        let b = bind_args(&meta(), &s(&["10.0.0.1", "eth0"])).unwrap();
+        assert_eq!(
+            b,
+            vec![
+                ("ip".into(), "10.0.0.1".into()),
+                ("nic".into(), "eth0".into())
+            ]
+        );
+        let b = bind_args(&meta(), &s(&["count=3", "10.0.0.1"])).unwrap();
+        assert_eq!(
+            b,
+            vec![
+                ("count".into(), "3".into()),
+                ("ip".into(), "10.0.0.1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn too_many_missing_and_duplicate_arguments_are_invalid() {
+        assert!(matches!(
+            bind_args(&meta(), &s(&["a", "b", "c", "d"])),
+            Err(AgentError::InvalidArgs(_))
+        ));
+        assert!(matches!(
+            bind_args(&meta(), &s(&[])),
+            Err(AgentError::InvalidArgs(_))
+        ));
+        assert!(matches!(
+            bind_args(&meta(), &s(&["ip=1", "ip=2"])),
+            Err(AgentError::InvalidArgs(_))
+        ));
+    }
+
+    #[test]
+    fn ocf_codes() {
+        assert_eq!(AgentError::InvalidArgs(String::new()).ocf_exit_code(), 2);
+        assert_eq!(AgentError::Denied(String::new()).ocf_exit_code(), 4);
+        assert_eq!(AgentError::NotInstalled(String::new()).ocf_exit_code(), 5);
+        assert_eq!(AgentError::NotConfigured(String::new()).ocf_exit_code(), 6);
+        assert_eq!(AgentError::MemoryLimit { limit: 1 }.ocf_exit_code(), 1);
+    }
+}

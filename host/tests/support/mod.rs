@@ -247,3 +247,61 @@ pub fn wait_for<T>(limit: Duration, step: Duration, mut f: impl FnMut() -> Optio
         std::thread::sleep(step);
     }
 }
+
+extern "C" {
+    fn setns(fd: i32, nstype: i32) -> i32;
+}
+
+/// Run `f` on a fresh thread that has joined `ns`'s network namespace
+/// (only that thread moves; sockets it opens stay in `ns`). Used to drive
+/// the in-process runtime against a lab node.
+pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
+    use std::os::fd::AsRawFd;
+    const CLONE_NEWNET: i32 = 0x4000_0000;
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            // SAFETY: plain syscall on a valid fd; affects only this thread.
+            let rc = unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// Run an async block on a current-thread tokio runtime inside `ns`.
+pub fn block_on_in<F: std::future::Future>(ns: &Netns, f: impl FnOnce() -> F + Send) -> F::Output
+where
+    F::Output: Send,
+{
+    in_netns(ns, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(f())
+    })
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// A fresh empty directory under the system temp dir.
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("wasmbeat-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,223 @@
+//! rtnetlink access: list links and addresses, add and remove addresses.
+//! No policy here; `Caps` checks the grant before calling these.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::Handle;
+
+use super::CapError;
+
+/// A network interface as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Interface index.
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// IFF_UP.
+    pub up: bool,
+    /// Hardware address (empty if none).
+    pub mac: Vec<u8>,
+    /// MTU.
+    pub mtu: u32,
+}
+
+/// An address as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// Interface index.
+    pub link_index: u32,
+    /// The address (IFA_LOCAL for IPv4, IFA_ADDRESS otherwise).
+    pub ip: IpAddr,
+    /// Prefix length.
+    pub prefix_len: u8,
+    /// IPv4 broadcast.
+    pub broadcast: Option<Ipv4Addr>,
+    /// IPv4 label.
+    pub label: Option<String>,
+}
+
+impl AddrInfo {
+    /// Whether `ip` lies in this address's subnet.
+    pub fn subnet_contains(&self, ip: IpAddr) -> bool {
+        same_subnet(self.ip, ip, self.prefix_len)
+    }
+}
+
+/// Whether `a` and `b` agree on their first `prefix` bits (false across families).
+pub fn same_subnet(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let p = u32::from(prefix.min(32));
+            let mask = u32::MAX.checked_shl(32 - p).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let p = u32::from(prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - p).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+fn nl_err(what: &str, e: rtnetlink::Error) -> CapError {
+    if let rtnetlink::Error::NetlinkError(m) = &e {
+        let io = m.to_io();
+        if io.kind() == std::io::ErrorKind::PermissionDenied {
+            return CapError::Failed(format!(
+                "{what}: {io} (managing addresses needs CAP_NET_ADMIN, i.e. root)"
+            ));
+        }
+        return CapError::Failed(format!("{what}: {io}"));
+    }
+    CapError::Failed(format!("{what}: {e}"))
+}
+
+fn link_info(m: LinkMessage) -> LinkInfo {
+    let mut l = LinkInfo {
+        index: m.header.index,
+        name: String::new(),
+        up: m.header.flags.contains(LinkFlags::Up),
+        mac: Vec::new(),
+        mtu: 0,
+    };
+    for a in m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => l.name = n,
+            LinkAttribute::Address(mac) => l.mac = mac,
+            LinkAttribute::Mtu(mtu) => l.mtu = mtu,
+            _ => {}
+        }
+    }
+    l
+}
+
+fn addr_info(m: AddressMessage) -> Option<AddrInfo> {
+    let mut address = None;
+    let mut local = None;
+    let mut broadcast = None;
+    let mut label = None;
+    for a in m.attributes {
+        match a {
+            AddressAttribute::Address(ip) => address = Some(ip),
+            AddressAttribute::Local(ip) => local = Some(ip),
+            AddressAttribute::Broadcast(b) => broadcast = Some(b),
+            AddressAttribute::Label(l) => label = Some(l),
+            _ => {}
+        }
+    }
+    // On point-to-point links IFA_ADDRESS is the peer; IFA_LOCAL is ours.
+    Some(AddrInfo {
+        link_index: m.header.index,
+        ip: local.or(address)?,
+        prefix_len: m.header.prefix_len,
+        broadcast,
+        label,
+    })
+}
+
+/// All links.
+pub async fn list_links(h: &Handle) -> Result<Vec<LinkInfo>, CapError> {
+    let msgs: Vec<LinkMessage> = h
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| nl_err("listing links", e))?;
+    Ok(msgs.into_iter().map(link_info).collect())
+}
+
+/// All addresses.
+pub async fn list_addresses(h: &Handle) -> Result<Vec<AddrInfo>, CapError> {
+    let msgs: Vec<AddressMessage> = h
+        .address()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| nl_err("listing addresses", e))?;
+    Ok(msgs.into_iter().filter_map(addr_info).collect())
+}
+
+/// Add `ip/prefix` on link `index`, with an optional IPv4 broadcast and label.
+pub async fn add_address(
+    h: &Handle,
+    index: u32,
+    ip: IpAddr,
+    prefix_len: u8,
+    broadcast: Option<Ipv4Addr>,
+    label: Option<String>,
+) -> Result<(), CapError> {
+    let mut req = h.address().add(index, ip, prefix_len);
+    let msg = req.message_mut();
+    if let Some(b) = broadcast {
+        msg.attributes
+            .retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
+        msg.attributes.push(AddressAttribute::Broadcast(b));
+    }
+    if let Some(l) = label {
+        msg.attributes.push(AddressAttribute::Label(l));
+    }
+    if ip.is_ipv6() {
+        // A floating address is announced by us right away; duplicate
+        // address detection would only hold it tentative for a second.
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    req.execute()
+        .await
+        .map_err(|e| nl_err(&format!("adding {ip}/{prefix_len}"), e))
+}
+
+/// Remove `ip/prefix` from link `index`.
+pub async fn remove_address(
+    h: &Handle,
+    index: u32,
+    ip: IpAddr,
+    prefix_len: u8,
+) -> Result<(), CapError> {
+    let msgs: Vec<AddressMessage> = h
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| nl_err("listing addresses", e))?;
+    let found = msgs.into_iter().find(|m| {
+        m.header.prefix_len == prefix_len && addr_info(m.clone()).map(|a| a.ip) == Some(ip)
+    });
+    let Some(m) = found else {
+        return Err(CapError::Failed(format!(
+            "{ip}/{prefix_len} is not configured on that interface"
+        )));
+    };
+    h.address()
+        .del(m)
+        .execute()
+        .await
+        .map_err(|e| nl_err(&format!("removing {ip}/{prefix_len}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_matching() {
+        let a: IpAddr = "10.77.0.1".parse().unwrap();
+        assert!(same_subnet(a, "10.77.0.200".parse().unwrap(), 24));
+        assert!(!same_subnet(a, "10.77.1.1".parse().unwrap(), 24));
+        assert!(same_subnet(a, "1.2.3.4".parse().unwrap(), 0));
+        assert!(!same_subnet(a, "10.77.0.2".parse().unwrap(), 32));
+        let b: IpAddr = "fd77::1".parse().unwrap();
+        assert!(same_subnet(b, "fd77::ffff".parse().unwrap(), 64));
+        assert!(!same_subnet(b, "fd78::1".parse().unwrap(), 64));
+        assert!(!same_subnet(a, b, 0));
+    }
+}

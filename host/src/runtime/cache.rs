@@ -1,0 +1,87 @@
+//! On-disk cache of compiled components: a second load of the same agent
+//! (also by a later process, e.g. the next `wasmbeat agent` call)
+//! memory-maps machine code instead of recompiling.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+use super::LoadError;
+
+/// Whether loading a component used the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// No cache directory configured (or it is unusable).
+    Disabled,
+    /// Loaded precompiled code from the cache.
+    Hit,
+    /// Compiled now (and stored for next time).
+    Miss,
+}
+
+/// The cache file for `wasm` under `dir`: keyed by the component's
+/// content and by everything in the engine that affects machine code
+/// (wasmtime version, target, compiler settings).
+pub fn cache_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
+    let digest = Sha256::digest(wasm);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    dir.join(format!("{hex}-{:016x}.cwasm", h.finish()))
+}
+
+/// Load `wasm` as a component, through the cache in `dir` if given.
+pub fn load(
+    engine: &Engine,
+    dir: Option<&Path>,
+    name: &str,
+    wasm: &[u8],
+) -> Result<(Component, CacheUse), LoadError> {
+    let compile = || {
+        Component::new(engine, wasm).map_err(|e| LoadError::Invalid {
+            name: name.to_string(),
+            reason: format!("{e:#}"),
+        })
+    };
+    let Some(dir) = dir else {
+        return Ok((compile()?, CacheUse::Disabled));
+    };
+    let path = cache_path(engine, dir, wasm);
+    if path.exists() {
+        // SAFETY: the cache directory is ours (created by this host, by
+        // default root-only); files in it were written by `serialize` below
+        // and are keyed by content hash and engine compatibility hash.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(c) => return Ok((c, CacheUse::Hit)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}")
+            }
+        }
+    }
+    let component = compile()?;
+    match store(dir, &path, &component) {
+        Ok(()) => Ok((component, CacheUse::Miss)),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "component cache not writable, compiling every time: {e}");
+            Ok((component, CacheUse::Disabled))
+        }
+    }
+}
+
+fn store(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let bytes = component
+        .serialize()
+        .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+    // Write-then-rename so a concurrent reader never maps a partial file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,226 @@
+//! The agent runtime with real components built from `agents/`: the
+//! compiled-component cache, limits (deadline, memory) and denials that do
+//! not need a network lab.
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wasmbeat::caps::Grant;
+use wasmbeat::config::token::AgentRef;
+use wasmbeat::runtime::{
+    AgentError, CacheUse, Deadlines, LoadError, Runtime, RuntimeConfig, Status,
+};
+
+fn agent_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("WASMBEAT_AGENTS_DIR")).join(file)
+}
+
+fn config(cache: Option<&support::TempDir>) -> RuntimeConfig {
+    RuntimeConfig {
+        cache_dir: cache.map(|c| c.0.clone()),
+        deadlines: Deadlines {
+            start: Duration::from_secs(1),
+            ..Deadlines::default()
+        },
+        ..RuntimeConfig::default()
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn second_load_uses_the_compiled_component_cache() {
+    let cache = support::TempDir::new("cache");
+    let rt = Runtime::new(config(Some(&cache))).unwrap();
+    let t0 = Instant::now();
+    let first = rt.load(&AgentRef::Name("IPaddr".into()), &cache.0).unwrap();
+    let compile = t0.elapsed();
+    assert_eq!(first.cache_use(), CacheUse::Miss);
+    let files: Vec<_> = std::fs::read_dir(&cache.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one cache file expected, got {files:?}");
+    assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
+    let mtime = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+
+    // A new runtime (as a new process would) finds and maps the cached code.
+    let rt2 = Runtime::new(config(Some(&cache))).unwrap();
+    let t1 = Instant::now();
+    let second = rt2
+        .load(&AgentRef::Name("IPaddr2".into()), &cache.0)
+        .unwrap();
+    let cached = t1.elapsed();
+    assert_eq!(second.cache_use(), CacheUse::Hit);
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        mtime,
+        "cache file rewritten"
+    );
+    assert!(
+        cached < compile,
+        "cached load {cached:?} not faster than compile {compile:?}"
+    );
+    // And the cached component works.
+    let meta = block_on(second.meta_data()).unwrap();
+    assert_eq!(meta.name, "IPaddr");
+    assert_eq!(meta.params[0].name, "ip");
+}
+
+#[test]
+fn corrupt_cache_file_is_replaced_not_fatal() {
+    let cache = support::TempDir::new("cache-bad");
+    let rt = Runtime::new(config(Some(&cache))).unwrap();
+    rt.load(&AgentRef::Name("IPaddr".into()), &cache.0).unwrap();
+    let file = std::fs::read_dir(&cache.0)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&file, b"garbage").unwrap();
+    let again = rt.load(&AgentRef::Name("IPaddr".into()), &cache.0).unwrap();
+    assert_eq!(again.cache_use(), CacheUse::Miss);
+    assert_eq!(block_on(again.meta_data()).unwrap().name, "IPaddr");
+}
+
+#[test]
+fn infinite_loop_times_out_within_twice_its_deadline() {
+    let rt = Runtime::new(config(None)).unwrap();
+    let agent = rt.load_file(&agent_path("hostile_looper.wasm")).unwrap();
+    block_on(async {
+        let res = agent
+            .instance_for("looper", &[], Grant::none())
+            .await
+            .unwrap();
+        let t0 = Instant::now();
+        let err = res.start().await.unwrap_err();
+        let took = t0.elapsed();
+        assert!(matches!(err, AgentError::Timeout(_)), "{err:?}");
+        assert!(
+            took >= Duration::from_secs(1) && took < Duration::from_secs(2),
+            "took {took:?}"
+        );
+        // The instance is discarded; the agent still answers other operations.
+        assert_eq!(res.monitor().await.unwrap(), Status::NotRunning);
+    });
+}
+
+#[test]
+fn one_gib_allocation_hits_the_memory_limit() {
+    let rt = Runtime::new(config(None)).unwrap();
+    let agent = rt.load_file(&agent_path("hostile_hog.wasm")).unwrap();
+    block_on(async {
+        let res = agent.instance_for("hog", &[], Grant::none()).await.unwrap();
+        let err = res.start().await.unwrap_err();
+        assert_eq!(err, AgentError::MemoryLimit { limit: 64 << 20 });
+        assert_eq!(res.monitor().await.unwrap(), Status::NotRunning);
+    });
+}
+
+#[test]
+fn spawning_without_a_grant_is_denied_and_with_one_works() {
+    let rt = Runtime::new(config(None)).unwrap();
+    let agent = rt.load_file(&agent_path("hostile_spawner.wasm")).unwrap();
+    block_on(async {
+        let args = ["/bin/true".to_string()];
+        let res = agent
+            .instance_for("spawner", &args, Grant::none())
+            .await
+            .unwrap();
+        assert!(matches!(res.start().await, Err(AgentError::Denied(_))));
+        assert!(matches!(res.monitor().await, Err(AgentError::Denied(_))));
+
+        let granted = Grant {
+            programs: vec!["/bin/true".into()],
+            ..Grant::none()
+        };
+        let res = agent.instance_for("spawner", &args, granted).await.unwrap();
+        assert_eq!(
+            res.monitor().await.unwrap(),
+            Status::Running,
+            "granted /bin/true runs and exits 0"
+        );
+        // Granting one program does not grant another.
+        let other = agent
+            .instance_for(
+                "spawner",
+                &["/bin/sh".to_string()],
+                Grant {
+                    programs: vec!["/bin/true".into()],
+                    ..Grant::none()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(other.monitor().await, Err(AgentError::Denied(_))));
+    });
+}
+
+#[test]
+fn unknown_agents_and_bad_components_are_load_errors() {
+    let dir = support::TempDir::new("cfg");
+    let rt = Runtime::new(config(None)).unwrap();
+    let e = rt
+        .load(&AgentRef::Name("nosuch".into()), &dir.0)
+        .err()
+        .unwrap();
+    assert!(matches!(e, LoadError::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("resource.d/nosuch.wasm"), "{e}");
+    std::fs::create_dir_all(dir.0.join("resource.d")).unwrap();
+    std::fs::write(dir.0.join("resource.d/bad.wasm"), b"\0asm junk").unwrap();
+    let e = rt
+        .load(&AgentRef::Name("bad".into()), &dir.0)
+        .err()
+        .unwrap();
+    assert!(matches!(e, LoadError::Invalid { .. }), "{e}");
+    // A component found in resource.d by name loads and runs.
+    std::fs::copy(
+        agent_path("hostile_looper.wasm"),
+        dir.0.join("resource.d/looper.wasm"),
+    )
+    .unwrap();
+    let a = rt.load(&AgentRef::Name("looper".into()), &dir.0).unwrap();
+    assert!(!a.is_builtin());
+    assert_eq!(block_on(a.meta_data()).unwrap().name, "looper");
+}
+
+#[test]
+fn ipaddr_argument_errors_are_invalid_args() {
+    let rt = Runtime::new(config(None)).unwrap();
+    let agent = rt
+        .load(
+            &AgentRef::Name("IPaddr".into()),
+            std::path::Path::new("/nonexistent"),
+        )
+        .unwrap();
+    block_on(async {
+        for bad in [
+            "10.0.0.1/33",
+            "10.0.0.1/100.200.230.6",
+            "nonsense",
+            "10.0.0.1/24/eth0/10.0.0.255/x",
+            "fd77::1/64/eth0/fd77::ff",
+        ] {
+            let res = agent
+                .instance_for("t", &[bad.to_string()], Grant::none())
+                .await
+                .unwrap();
+            let err = res.validate().await.unwrap_err();
+            assert!(matches!(err, AgentError::InvalidArgs(_)), "{bad}: {err:?}");
+        }
+        let err = agent
+            .instance_for("t", &[], Grant::none())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, AgentError::InvalidArgs(_)), "{err:?}");
+    });
+}
