@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use wasmbeat::control::{Request, Response, RuntimePaths, Scope};
-use wasmbeat::control::{Request, Response, RuntimePaths, Scope};
 use wasmbeat::runtime::cli::{agent_command, AgentCliOptions, CliOp};
-use wasmbeat::runtime::cli::{agent_command, AgentCliOptions, CliOp};
-use wasmbeat::runtime::RuntimeConfig;
 use wasmbeat::runtime::RuntimeConfig;
 
 /// Active/passive IP failover daemon compatible with Linux-HA heartbeat.

@@ -136,7 +136,7 @@ pub fn open(spec: &MediumSpec, udpport: u16) -> Result<UdpMedium, TransportError
             let recv = port_listener(spec, iface, udpport, true)?;
             let send = udp_socket(spec)?;
             // IPTOS_LOWDELAY, as heartbeat's ucast writer.
-            send.set_tos(0x10).map_err(sock_err(spec, "IP_TOS"))?;
+            send.set_tos_v4(0x10).map_err(sock_err(spec, "IP_TOS"))?;
             send.bind_device(Some(iface.as_bytes()))
                 .map_err(sock_err(spec, "SO_BINDTODEVICE"))?;
             Ok(UdpMedium {

@@ -1,0 +1,752 @@
+//! `wasmbeat run`: the one place that wires IO to the failover core.
+//!
+//! Two tokio runtimes keep resource work off the heartbeat path: the
+//! heartbeat loop (media, wire session, core, control socket, signals) runs
+//! on a current-thread runtime on the main thread, at realtime priority when
+//! ha.cf asks for it; agent operations run on a separate multi-thread
+//! runtime and report back through a channel. A slow `start` therefore never
+//! delays a heartbeat.
+
+mod agents;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::cluster::{self, Action, Cluster, ClusterParams, Event, Level, LinkId, Millis, Op};
+use crate::config::{self, Config};
+use crate::control::{self, Request, Response, RuntimePaths, Scope};
+use crate::logging::{self, LogTargets};
+use crate::pidfile::PidFile;
+use crate::resources::{self, GroupReport, StopRetry};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::transport::{self, MediumSpec, Transport};
+use crate::wire::{self, Endpoint, EndpointConfig};
+
+pub use agents::GroupResources;
+
+/// How `wasmbeat run` was invoked.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// heartbeat's configuration directory (ha.cf, haresources, authkeys).
+    pub config_dir: PathBuf,
+    /// This node's name (default `uname -n`).
+    pub node: Option<String>,
+    /// Parent of the control socket / pid file directory.
+    pub runtime_dir: Option<PathBuf>,
+    /// Where the node UUID and generation live (default: heartbeat's
+    /// `/var/lib/heartbeat` for `/etc/ha.d`, so a migrated node keeps its UUID).
+    pub state_dir: Option<PathBuf>,
+    /// Cache of compiled agents.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration has errors (each diagnostic on its own line).
+    #[error("configuration in {dir} does not run:\n{diagnostics}")]
+    Config {
+        /// The config dir.
+        dir: PathBuf,
+        /// Rendered diagnostics.
+        diagnostics: String,
+    },
+    /// Another instance runs, or the pid file is unusable.
+    #[error(transparent)]
+    PidFile(#[from] crate::pidfile::PidFileError),
+    /// Log files could not be opened.
+    #[error(transparent)]
+    Logging(#[from] logging::LoggingError),
+    /// The control socket could not be created.
+    #[error("control socket {path}: {source}")]
+    Control {
+        /// Socket path.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The node UUID / generation files.
+    #[error(transparent)]
+    Identity(#[from] wire::identity::IdentityError),
+    /// authkeys could not be turned into a keyring.
+    #[error("authkeys: {0}")]
+    Auth(#[from] wire::auth::AuthError),
+    /// A medium could not be opened.
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+    /// The agent runtime or an agent failed to load.
+    #[error("{0}")]
+    Agents(String),
+    /// Setting up the tokio runtimes failed.
+    #[error("cannot start the async runtime: {0}")]
+    Async(std::io::Error),
+}
+
+/// Runtime files for a config dir, including the state dir default.
+fn state_dir_for(opts: &RunOptions, paths: &RuntimePaths) -> PathBuf {
+    if let Some(d) = &opts.state_dir {
+        return d.clone();
+    }
+    let absolute =
+        std::fs::canonicalize(&opts.config_dir).unwrap_or_else(|_| opts.config_dir.clone());
+    if absolute == Path::new(config::DEFAULT_CONFIG_DIR) {
+        PathBuf::from("/var/lib/heartbeat")
+    } else {
+        paths.dir.join("state")
+    }
+}
+
+/// Load and validate the configuration, rendering every diagnostic.
+pub fn load_config(dir: &Path, node: Option<&str>) -> Result<Config, DaemonError> {
+    match Config::load(dir, node) {
+        Ok((cfg, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            Ok(cfg)
+        }
+        Err(diags) => Err(DaemonError::Config {
+            dir: dir.to_path_buf(),
+            diagnostics: diags
+                .iter()
+                .map(|d| format!("  {d}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+    }
+}
+
+/// The core's view of a configuration.
+pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
+    ClusterParams {
+        local: cfg.local_node.clone(),
+        nodes: cfg.ha.nodes.clone(),
+        keepalive: cfg.ha.keepalive,
+        deadtime: cfg.ha.deadtime,
+        warntime: cfg.ha.warntime,
+        initdead: cfg.ha.initdead,
+        auto_failback: match cfg.ha.auto_failback {
+            config::AutoFailback::On => cluster::AutoFailback::On,
+            config::AutoFailback::Off => cluster::AutoFailback::Off,
+            config::AutoFailback::Legacy => cluster::AutoFailback::Legacy,
+        },
+        groups: cfg
+            .resources
+            .groups
+            .iter()
+            .map(|g| cluster::GroupSpec {
+                key: g.key.clone(),
+                preferred: g.preferred_node.clone(),
+            })
+            .collect(),
+        generation,
+    }
+}
+
+fn media_specs(cfg: &Config) -> Vec<MediumSpec> {
+    cfg.ha
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            config::Medium::Bcast { iface, .. } => Some(MediumSpec::Bcast {
+                iface: iface.clone(),
+            }),
+            config::Medium::Ucast { iface, peer, .. } => Some(MediumSpec::Ucast {
+                iface: iface.clone(),
+                peer: *peer,
+            }),
+            config::Medium::Mcast {
+                iface,
+                group: std::net::IpAddr::V4(group),
+                port,
+                ttl,
+                loop_,
+            } => Some(MediumSpec::Mcast {
+                iface: iface.clone(),
+                group: *group,
+                port: *port,
+                ttl: *ttl,
+                loopback: *loop_,
+            }),
+            config::Medium::Mcast { iface, group, .. } => {
+                tracing::warn!(
+                    "mcast6 on {iface} group {group} is not supported yet; medium skipped"
+                );
+                None
+            }
+            config::Medium::Serial { device, baud } => Some(MediumSpec::Serial {
+                device: PathBuf::from(device),
+                baud: *baud,
+            }),
+        })
+        .collect()
+}
+
+fn keyring(cfg: &Config) -> Result<wire::Keyring, wire::auth::AuthError> {
+    let keys = cfg
+        .auth
+        .keys
+        .iter()
+        .map(|k| wire::AuthKey {
+            index: k.index,
+            method: match &k.method {
+                config::AuthMethod::Crc => wire::AuthMethod::Crc,
+                config::AuthMethod::Md5(s) => wire::AuthMethod::Md5(s.as_bytes().to_vec()),
+                config::AuthMethod::Sha1(s) => wire::AuthMethod::Sha1(s.as_bytes().to_vec()),
+                config::AuthMethod::HmacSha256(s) => {
+                    wire::AuthMethod::HmacSha256(s.as_bytes().to_vec())
+                }
+            },
+        })
+        .collect();
+    wire::Keyring::new(cfg.auth.active_index, keys)
+}
+
+fn log_targets(cfg: &Config) -> LogTargets {
+    LogTargets {
+        logfile: cfg.ha.logfile.as_ref().map(PathBuf::from),
+        debugfile: cfg.ha.debugfile.as_ref().map(PathBuf::from),
+        facility: cfg.ha.logfacility.clone(),
+        use_logd: cfg.ha.use_logd.unwrap_or(false),
+    }
+}
+
+/// A finished group operation, sent from the ops runtime to the loop.
+struct GroupDone {
+    key: String,
+    op: Op,
+    report: GroupReport,
+}
+
+/// Run the daemon until a graceful shutdown completes.
+pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
+    let cfg = load_config(&opts.config_dir, opts.node.as_deref())?;
+    for note in logging::init(&log_targets(&cfg))? {
+        tracing::warn!("{note}");
+    }
+    let paths = RuntimePaths::for_config_dir(&opts.config_dir, opts.runtime_dir.as_deref());
+    let _pid = PidFile::acquire(&paths.pid_file)?;
+
+    // Agent operations: their own threads, never the heartbeat thread.
+    let ops_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("wasmbeat-agents")
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Async)?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(
+            opts.cache_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(crate::runtime::DEFAULT_CACHE_DIR)),
+        ),
+        ..RuntimeConfig::default()
+    })
+    .map_err(|e| DaemonError::Agents(e.to_string()))?;
+    let loading = Instant::now();
+    let groups = ops_rt
+        .block_on(agents::load_groups(&runtime, &cfg))
+        .map_err(DaemonError::Agents)?;
+    tracing::info!(
+        "loaded {} resource group(s) with {} agent instance(s) in {:.1} ms",
+        groups.len(),
+        groups.values().map(|g| g.resources.len()).sum::<usize>(),
+        loading.elapsed().as_secs_f64() * 1000.0
+    );
+
+    if cfg.ha.realtime {
+        transport::realtime::apply_or_warn(&transport::realtime::RealtimeConfig::default());
+    }
+    let hb_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Async)?;
+    let state_dir = state_dir_for(&opts, &paths);
+    let result = hb_rt.block_on(heartbeat_loop(
+        cfg,
+        opts,
+        paths,
+        state_dir,
+        groups,
+        ops_rt.handle().clone(),
+        runtime,
+    ));
+    // Give agents' background work (announcements) a moment to finish.
+    ops_rt.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// Everything the heartbeat loop owns besides the media.
+struct Node {
+    cfg: Config,
+    opts: RunOptions,
+    core: Cluster,
+    endpoint: Endpoint,
+    groups: BTreeMap<String, Arc<GroupResources>>,
+    ops: tokio::runtime::Handle,
+    done_tx: mpsc::Sender<GroupDone>,
+    started: Instant,
+    links: Vec<String>,
+    reports: BTreeMap<String, (Op, GroupReport)>,
+    runtime: Runtime,
+    generation: u64,
+    exit: bool,
+}
+
+async fn heartbeat_loop(
+    cfg: Config,
+    opts: RunOptions,
+    paths: RuntimePaths,
+    state_dir: PathBuf,
+    groups: BTreeMap<String, Arc<GroupResources>>,
+    ops: tokio::runtime::Handle,
+    runtime: Runtime,
+) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let identity = wire::identity::Identity::load_or_create(
+        &state_dir,
+        match cfg.ha.hbgenmethod {
+            config::hacf::GenMethod::File => wire::identity::GenMethod::File,
+            config::hacf::GenMethod::Time => wire::identity::GenMethod::Time,
+        },
+    )?;
+    let generation = identity.generation;
+    let specs = media_specs(&cfg);
+    let mut transport = Transport::open(&specs, cfg.ha.udpport).await?;
+    let links: Vec<String> = specs.iter().map(medium_label).collect();
+    let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
+    let link_refs: Vec<&str> = links.iter().map(String::as_str).collect();
+    let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, keyring(&cfg)?, &link_refs);
+    ecfg.deadtime = cfg.ha.deadtime;
+    ecfg.hopfudge = cfg.ha.hopfudge;
+    ecfg.classic_auth_field = cfg.ha.msgfmt == config::hacf::MsgFmt::Classic;
+    let endpoint = Endpoint::new(ecfg, identity);
+
+    let listener = control::server::bind(&paths.socket).map_err(|source| DaemonError::Control {
+        path: paths.socket.clone(),
+        source,
+    })?;
+    let (ctl_tx, mut ctl_rx) = mpsc::channel(16);
+    tokio::spawn(control::server::serve(listener, ctl_tx));
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Async)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Async)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Async)?;
+
+    let started = Instant::now();
+    let (done_tx, mut done_rx) = mpsc::channel(64);
+    let params = cluster_params(&cfg, generation);
+    tracing::info!(
+        "wasmbeat {} starting as {} (generation {generation}) in a cluster of {}; keepalive {:?}, deadtime {:?}, initdead {:?}, auto_failback {:?}; media: {}; {} resource group(s)",
+        env!("CARGO_PKG_VERSION"),
+        cfg.local_node,
+        cfg.ha.nodes.join(", "),
+        cfg.ha.keepalive,
+        cfg.ha.deadtime,
+        cfg.ha.initdead,
+        cfg.ha.auto_failback,
+        links.join(", "),
+        cfg.resources.groups.len()
+    );
+    let mut node = Node {
+        core: Cluster::new(params, Millis(0)),
+        cfg,
+        opts,
+        endpoint,
+        groups,
+        ops,
+        done_tx,
+        started,
+        links,
+        reports: BTreeMap::new(),
+        runtime,
+        generation,
+        exit: false,
+    };
+    node.feed(Event::Tick);
+
+    let mut tick = tokio::time::interval(wire::session::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut shutdown_started: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            Some(inbound) = transport.recv() => node.on_packet(&inbound.data, inbound.link),
+            _ = tick.tick() => node.on_tick(),
+            Some(done) = done_rx.recv() => node.on_group_done(done),
+            Some((req, reply)) = ctl_rx.recv() => {
+                let answer = node.on_control(req);
+                let _ = reply.send(answer);
+            }
+            _ = sigterm.recv() => node.begin_shutdown("SIGTERM", &mut shutdown_started),
+            _ = sigint.recv() => node.begin_shutdown("SIGINT", &mut shutdown_started),
+            _ = sighup.recv() => { let _ = node.reload("SIGHUP"); }
+        }
+        while let Some(pkt) = node.endpoint.poll_transmit() {
+            transport.send(&pkt).await;
+        }
+        if node.exit {
+            break;
+        }
+        if let Some(t) = shutdown_started {
+            // heartbeat waits forever for a stuck stop; we give up after a
+            // bound and say so, so an operator's `systemctl stop` returns.
+            if t.elapsed() > SHUTDOWN_LIMIT {
+                tracing::error!(
+                    "graceful shutdown did not finish within {SHUTDOWN_LIMIT:?}; exiting with resources possibly still held"
+                );
+                break;
+            }
+        }
+    }
+    tracing::info!(
+        "{} left the cluster after {:.1} s",
+        node.cfg.local_node,
+        node.started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Upper bound on a graceful shutdown (stops of every group plus the handoff).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
+
+fn medium_label(spec: &MediumSpec) -> String {
+    match spec {
+        MediumSpec::Bcast { iface } => format!("bcast {iface}"),
+        MediumSpec::Ucast { iface, peer } => format!("ucast {iface} {peer}"),
+        MediumSpec::Mcast { iface, group, .. } => format!("mcast {iface} {group}"),
+        MediumSpec::Serial { device, .. } => format!("serial {}", device.display()),
+    }
+}
+
+impl Node {
+    fn now(&self) -> Millis {
+        Millis(self.started.elapsed().as_millis() as u64)
+    }
+
+    /// Feed one event to the core and carry out what it decides.
+    fn feed(&mut self, event: Event) -> Vec<String> {
+        let now = self.now();
+        let actions = self.core.handle(now, event);
+        self.act(actions)
+    }
+
+    /// Carry out core actions; returns the operator notes among them.
+    fn act(&mut self, actions: Vec<Action>) -> Vec<String> {
+        let mut notes = Vec::new();
+        for action in actions {
+            match action {
+                Action::Send(msg) => {
+                    if !wire::typed::session_owned(&msg) {
+                        self.endpoint
+                            .send(wire::typed::to_wire(&msg), Instant::now());
+                    }
+                }
+                Action::StartGroup(key) => self.run_group(key, Op::Start),
+                Action::StopGroup(key) => self.run_group(key, Op::Stop),
+                Action::Notify(change) => {
+                    let line = format!("{}: {}", change.what, change.why);
+                    match change.level {
+                        Level::Info => tracing::info!("{line}"),
+                        Level::Warn => tracing::warn!("{line}"),
+                        Level::Crit => tracing::error!("{line}"),
+                    }
+                    notes.push(line);
+                }
+                Action::Exit => self.exit = true,
+            }
+        }
+        notes
+    }
+
+    fn run_group(&mut self, key: String, op: Op) {
+        let Some(group) = self.groups.get(&key).cloned() else {
+            // The core only names configured groups; a reload race is the
+            // only way here. Report failure so the core does not wait.
+            tracing::error!("group {key} is not configured here; reporting the {op:?} as failed");
+            let _ = self.done_tx.try_send(GroupDone {
+                key,
+                op,
+                report: GroupReport {
+                    op: match op {
+                        Op::Start => resources::GroupOp::Start,
+                        Op::Stop => resources::GroupOp::Stop,
+                    },
+                    ok: false,
+                    failure: Some("group not configured".into()),
+                    steps: vec![],
+                    elapsed: Duration::ZERO,
+                },
+            });
+            return;
+        };
+        let verb = match op {
+            Op::Start => "starting",
+            Op::Stop => "stopping",
+        };
+        tracing::info!("{verb} group {key} ({})", group.describe(op));
+        let tx = self.done_tx.clone();
+        self.ops.spawn(async move {
+            // One operation at a time per group, whatever the core asks.
+            let _serial = group.lock.lock().await;
+            let report = match op {
+                Op::Start => resources::start_group(&group.resources, StopRetry::default()).await,
+                Op::Stop => resources::stop_group(&group.resources, StopRetry::default()).await,
+            };
+            let _ = tx.send(GroupDone { key, op, report }).await;
+        });
+    }
+
+    fn on_group_done(&mut self, done: GroupDone) {
+        let GroupDone { key, op, report } = done;
+        let verb = match op {
+            Op::Start => "started",
+            Op::Stop => "stopped",
+        };
+        if report.ok {
+            tracing::info!(
+                "group {key} {verb} in {:.1} ms: {}",
+                report.elapsed.as_secs_f64() * 1000.0,
+                report.summary()
+            );
+        } else {
+            tracing::error!(
+                "group {key} could not be {verb}: {}; {}",
+                report.failure.as_deref().unwrap_or("unknown failure"),
+                report.summary()
+            );
+        }
+        let detail = report.failure.clone().unwrap_or_else(|| report.summary());
+        let ok = report.ok;
+        self.reports.insert(key.clone(), (op, report));
+        self.feed(Event::ResourceResult {
+            group: key,
+            op,
+            ok,
+            detail,
+        });
+    }
+
+    fn on_packet(&mut self, data: &[u8], link: usize) {
+        let events = match self.endpoint.receive(data, link, Instant::now()) {
+            Ok(events) => events,
+            Err(reason) => {
+                tracing::trace!(reason = reason.name(), "packet dropped");
+                return;
+            }
+        };
+        self.on_wire_events(events);
+    }
+
+    fn on_tick(&mut self) {
+        let events = self.endpoint.handle_timeout(Instant::now());
+        self.on_wire_events(events);
+        self.feed(Event::Tick);
+    }
+
+    fn on_wire_events(&mut self, events: Vec<wire::Event>) {
+        for e in events {
+            match e {
+                wire::Event::Message {
+                    header,
+                    message,
+                    link,
+                } => {
+                    let Some(msg) = wire::typed::from_wire(&message) else {
+                        tracing::debug!(t = %header.msg_type, src = %header.src, "message type not used in haresources mode; ignored");
+                        continue;
+                    };
+                    let link = LinkId(self.links.get(link).cloned().unwrap_or_default());
+                    self.feed(Event::Heard {
+                        from: header.src,
+                        link,
+                        generation: header.generation,
+                        msg,
+                    });
+                }
+                wire::Event::PeerRestarted { node, old, new } => {
+                    tracing::info!("{node} restarted (generation {old} -> {new})")
+                }
+                wire::Event::LinkUp { node, link } => tracing::info!(
+                    "link {node}:{} up",
+                    self.links.get(link).map(String::as_str).unwrap_or("?")
+                ),
+                wire::Event::LinkDown { node, link } => tracing::warn!(
+                    "link {node}:{} dead (nothing heard for its dead time)",
+                    self.links.get(link).map(String::as_str).unwrap_or("?")
+                ),
+                wire::Event::Lost { node, seq } => {
+                    tracing::warn!("message {seq} from {node} irretrievably lost")
+                }
+                wire::Event::FlowControlDisabled { node } => tracing::warn!(
+                    "{node} does not speak heartbeat's flow control; disabled cluster-wide"
+                ),
+                wire::Event::NodeList { from, nodes, .. } => {
+                    tracing::debug!("{from} lists nodes {}", nodes.join(" "))
+                }
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self, why: &str, started: &mut Option<Instant>) {
+        if started.is_some() {
+            tracing::warn!("{why} again: graceful shutdown already in progress");
+            return;
+        }
+        *started = Some(Instant::now());
+        tracing::info!(
+            "{why}: graceful shutdown: releasing every group, then telling the peer (shutdone)"
+        );
+        self.feed(Event::Command(cluster::Command::Shutdown));
+    }
+
+    /// Re-read the configuration; on error keep the running one.
+    fn reload(&mut self, why: &str) -> Result<String, String> {
+        let cfg = match Config::load(&self.opts.config_dir, self.opts.node.as_deref()) {
+            Ok((cfg, _warnings)) => cfg,
+            Err(diags) => {
+                let text = diags
+                    .iter()
+                    .filter(|d| d.severity == config::Severity::Error)
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::error!("{why}: reload failed, keeping the running configuration: {text}");
+                return Err(format!("reload failed, running configuration kept: {text}"));
+            }
+        };
+        let mut ignored = Vec::new();
+        if cfg.ha.media != self.cfg.ha.media || cfg.ha.udpport != self.cfg.ha.udpport {
+            ignored.push("media");
+        }
+        if cfg.auth.keys != self.cfg.auth.keys
+            || cfg.auth.active_index != self.cfg.auth.active_index
+        {
+            ignored.push("authkeys");
+        }
+        if cfg.ha.nodes != self.cfg.ha.nodes || cfg.local_node != self.cfg.local_node {
+            ignored.push("node list");
+        }
+        if !ignored.is_empty() {
+            let text = format!(
+                "{why}: changes to {} need a restart; reload refused, running configuration kept",
+                ignored.join(", ")
+            );
+            tracing::error!("{text}");
+            return Err(text);
+        }
+        // Groups whose resources changed get fresh agent instances; others
+        // keep theirs, so an unchanged held group is not touched (no flap).
+        let changed: Vec<String> = cfg
+            .resources
+            .groups
+            .iter()
+            .filter(|g| {
+                self.cfg
+                    .resources
+                    .groups
+                    .iter()
+                    .find(|old| old.key == g.key)
+                    .is_none_or(|old| old.resources != g.resources)
+            })
+            .map(|g| g.key.clone())
+            .collect();
+        let runtime_groups = match self.ops.block_on_outside(agents::load_some(
+            self.runtime.clone(),
+            cfg.clone(),
+            changed.clone(),
+        )) {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!("{why}: reload failed, keeping the running configuration: {e}");
+                return Err(format!("reload failed, running configuration kept: {e}"));
+            }
+        };
+        for (key, group) in runtime_groups {
+            self.groups.insert(key, group);
+        }
+        let params = cluster_params(&cfg, self.generation);
+        self.cfg = cfg;
+        let notes = self.feed(Event::Reload(params));
+        let text = format!(
+            "{why}: configuration reloaded ({} group(s) redefined){}",
+            changed.len(),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", notes.join("; "))
+            }
+        );
+        tracing::info!("{text}");
+        Ok(text)
+    }
+
+    fn on_control(&mut self, req: Request) -> Response {
+        match req {
+            Request::Status => Response::Status {
+                status: status::snapshot(self),
+            },
+            Request::Standby(scope) => {
+                let notes = self.feed(Event::Command(cluster::Command::Standby(which(scope))));
+                Response::Ok {
+                    message: summarise(&format!("standby {} requested", scope.as_str()), notes),
+                }
+            }
+            Request::Takeover(scope) => {
+                let notes = self.feed(Event::Command(cluster::Command::Takeover(which(scope))));
+                Response::Ok {
+                    message: summarise(&format!("takeover {} requested", scope.as_str()), notes),
+                }
+            }
+            Request::Reload => match self.reload("reload command") {
+                Ok(message) => Response::Ok { message },
+                Err(message) => Response::Error { message },
+            },
+        }
+    }
+}
+
+fn which(scope: Scope) -> cluster::Which {
+    match scope {
+        Scope::All => cluster::Which::All,
+        Scope::Local => cluster::Which::Local,
+        Scope::Foreign => cluster::Which::Foreign,
+    }
+}
+
+fn summarise(head: &str, notes: Vec<String>) -> String {
+    if notes.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}: {}", notes.join("; "))
+    }
+}
+
+/// Run a future on the ops runtime from the heartbeat thread and wait for it.
+trait BlockOnOutside {
+    fn block_on_outside<F>(&self, fut: F) -> F::Output
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static;
+}
+
+impl BlockOnOutside for tokio::runtime::Handle {
+    fn block_on_outside<F>(&self, fut: F) -> F::Output
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // A reload is rare and operator-driven; waiting here for agent
+        // loading (milliseconds with a warm cache) is acceptable.
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv().expect("ops runtime alive while the daemon runs")
+    }
+}

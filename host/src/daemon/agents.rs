@@ -1,0 +1,120 @@
+//! Resource groups of the running daemon: each haresources line bound to
+//! agent instances from the runtime, with the grants they run under.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use crate::caps::Grant;
+use crate::cluster::Op;
+use crate::config::{Config, ResourceGroup};
+use crate::resources::{Resource, ResourceFuture};
+use crate::runtime::{self, Runtime};
+
+/// One group's resources in start order, plus the lock that keeps its
+/// operations from overlapping.
+pub struct GroupResources {
+    /// Agent instances, left to right as in haresources.
+    pub resources: Vec<Box<dyn Resource>>,
+    /// Held while a start or stop of this group runs.
+    pub lock: Mutex<()>,
+}
+
+impl GroupResources {
+    /// The resources in the order `op` visits them, for the log line.
+    pub fn describe(&self, op: Op) -> String {
+        let mut names: Vec<&str> = self.resources.iter().map(|r| r.name()).collect();
+        if op == Op::Stop {
+            names.reverse();
+        }
+        names.join(" -> ")
+    }
+}
+
+/// A runtime resource seen through the group runner's interface.
+struct AgentResource(runtime::Resource);
+
+impl Resource for AgentResource {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn start(&self) -> ResourceFuture<'_, ()> {
+        Box::pin(async move { self.0.start().await.map_err(|e| e.to_string()) })
+    }
+    fn stop(&self) -> ResourceFuture<'_, ()> {
+        Box::pin(async move { self.0.stop().await.map_err(|e| e.to_string()) })
+    }
+    fn monitor(&self) -> ResourceFuture<'_, bool> {
+        Box::pin(async move {
+            match self.0.monitor().await.map_err(|e| e.to_string())? {
+                runtime::Status::Running => Ok(true),
+                // A failed resource is not "already running": start it again.
+                runtime::Status::NotRunning | runtime::Status::Failed => Ok(false),
+            }
+        })
+    }
+}
+
+async fn load_group(
+    runtime: &Runtime,
+    cfg: &Config,
+    group: &ResourceGroup,
+) -> Result<GroupResources, String> {
+    let mut resources: Vec<Box<dyn Resource>> = Vec::new();
+    for token in &group.resources {
+        let agent = runtime
+            .load(&token.agent, &cfg.dir)
+            .map_err(|e| format!("haresources line {}: {}: {e}", group.line, token.text))?;
+        let grant = if agent.is_builtin() {
+            Grant::builtin_default(agent.name(), &token.args)
+                .map_err(|e| format!("haresources line {}: {}: {e}", group.line, token.text))?
+        } else {
+            // Policy-file grants for external agents come with agents.toml;
+            // until then an external agent runs with nothing granted.
+            Grant::none()
+        };
+        let instance = agent
+            .instance_for(&token.text, &token.args, grant)
+            .await
+            .map_err(|e| format!("haresources line {}: {}: {e}", group.line, token.text))?;
+        resources.push(Box::new(AgentResource(instance)));
+    }
+    Ok(GroupResources {
+        resources,
+        lock: Mutex::new(()),
+    })
+}
+
+/// Bind every group of `cfg` to agent instances.
+pub async fn load_groups(
+    runtime: &Runtime,
+    cfg: &Config,
+) -> Result<BTreeMap<String, Arc<GroupResources>>, String> {
+    let mut out = BTreeMap::new();
+    for g in &cfg.resources.groups {
+        out.insert(g.key.clone(), Arc::new(load_group(runtime, cfg, g).await?));
+    }
+    Ok(out)
+}
+
+/// Bind only the groups named in `keys` (a reload's new or changed groups).
+pub async fn load_some(
+    runtime: Runtime,
+    cfg: Config,
+    keys: Vec<String>,
+) -> Result<Vec<(String, Arc<GroupResources>)>, String> {
+    let mut out = Vec::new();
+    for g in cfg
+        .resources
+        .groups
+        .iter()
+        .filter(|g| keys.contains(&g.key))
+    {
+        out.push((
+            g.key.clone(),
+            Arc::new(load_group(&runtime, &cfg, g).await?),
+        ));
+    }
+    Ok(out)
+}
