@@ -508,15 +508,11 @@ impl Node {
             Op::Start => "started",
             Op::Stop => "stopped",
         };
-        if report.ok {
-            tracing::info!(
-                "group {key} {verb} in {:.1} ms: {}",
-                report.elapsed.as_secs_f64() * 1000.0,
-                report.summary()
-            );
-        } else {
+        // The core logs the outcome (with this detail) as a state change;
+        // failures also get the full step list here.
+        if !report.ok {
             tracing::error!(
-                "group {key} could not be {verb}: {}; {}",
+                "group {key} could not be {verb}: {}; steps: {}",
                 report.failure.as_deref().unwrap_or("unknown failure"),
                 report.summary()
             );
