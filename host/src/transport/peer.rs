@@ -25,6 +25,12 @@ pub struct PeerOptions {
     pub initdead: Duration,
     /// Where to write the JSON view (atomically, about every 250 ms).
     pub view_file: Option<PathBuf>,
+    /// Test hook: discard every Nth received packet (simulated loss, to
+    /// exercise the peer's retransmission).
+    pub drop_inbound_every: Option<u32>,
+    /// Test hook: do not transmit every Nth sequenced message (it stays in
+    /// history, so the peer must ask for it with NS_rexmit).
+    pub skip_send_every: Option<u32>,
 }
 
 /// One peer as this node sees it.
@@ -59,6 +65,8 @@ pub struct View {
     pub accepted: u64,
     /// Drops by reason.
     pub drops: BTreeMap<String, u64>,
+    /// Reliable-delivery counters.
+    pub session: crate::wire::SessionStats,
 }
 
 fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Instant) -> View {
@@ -95,6 +103,7 @@ fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Insta
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
+        session: ep.stats(),
     }
 }
 
@@ -126,6 +135,7 @@ pub async fn run(
     let mut last_view = start;
     let mut last_seen: BTreeMap<String, String> = BTreeMap::new();
     let deadtime_ms = opts.deadtime.as_millis() as u64;
+    let mut inbound = 0u64;
     loop {
         let now;
         tokio::select! {
@@ -149,6 +159,10 @@ pub async fn run(
             }
             Some(inb) = tr.recv() => {
                 now = Instant::now();
+                inbound += 1;
+                if opts.drop_inbound_every.is_some_and(|n| inbound % n as u64 == 0) {
+                    continue;
+                }
                 match ep.receive(&inb.data, inb.link, now) {
                     Ok(events) => for e in &events { log_event(&ep, e) },
                     Err(reason) => tracing::trace!(?reason, from = ?inb.from, "packet dropped"),
@@ -173,6 +187,14 @@ pub async fn run(
         while let Some(p) = ep.poll_transmit() {
             if p.msg_type != T_STATUS {
                 tracing::debug!(t = %p.msg_type, seq = ?p.seq, "sending");
+            }
+            // Never skip the first messages: a (re)started node's first
+            // status must arrive for the peer to adopt its generation.
+            if let (Some(n), Some(seq)) = (opts.skip_send_every, p.seq) {
+                if seq > n as u64 && seq % n as u64 == 0 && !p.resend {
+                    tracing::info!(seq, "test hook: not transmitting");
+                    continue;
+                }
             }
             tr.send(&p).await;
         }
@@ -249,6 +271,12 @@ pub struct WirePeerArgs {
     /// Run the heartbeat path SCHED_RR with memory locked.
     #[arg(long)]
     pub realtime: bool,
+    /// Test hook: discard every Nth received packet.
+    #[arg(long, hide = true)]
+    pub drop_inbound_every: Option<u32>,
+    /// Test hook: withhold every Nth sequenced message (peer must ask again).
+    #[arg(long, hide = true)]
+    pub skip_send_every: Option<u32>,
     /// Largest accepted packet in bytes (default heartbeat's MAXMSG).
     #[arg(long, default_value_t = crate::wire::codec::MAXMSG)]
     pub max_message: usize,
@@ -331,6 +359,8 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
             deadtime: Duration::from_millis(args.deadtime_ms),
             initdead: Duration::from_millis(args.initdead_ms),
             view_file: args.view.clone(),
+            drop_inbound_every: args.drop_inbound_every.filter(|n| *n > 1),
+            skip_send_every: args.skip_send_every.filter(|n| *n > 1),
         };
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

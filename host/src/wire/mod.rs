@@ -18,7 +18,7 @@ pub mod session;
 pub use auth::{AuthKey, AuthMethod, Keyring};
 pub use codec::{DecodeError, Format, Limits};
 pub use message::{Field, Message, Value};
-pub use session::{Endpoint, EndpointConfig, Event, OutPacket};
+pub use session::{Endpoint, EndpointConfig, Event, OutPacket, PeerView, SessionStats};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
