@@ -160,7 +160,7 @@ pub async fn run(
             Some(inb) = tr.recv() => {
                 now = Instant::now();
                 inbound += 1;
-                if opts.drop_inbound_every.is_some_and(|n| inbound % n as u64 == 0) {
+                if opts.drop_inbound_every.is_some_and(|n| nth(inbound, n)) {
                     continue;
                 }
                 match ep.receive(&inb.data, inb.link, now) {
@@ -191,7 +191,7 @@ pub async fn run(
             // Never skip the first messages: a (re)started node's first
             // status must arrive for the peer to adopt its generation.
             if let (Some(n), Some(seq)) = (opts.skip_send_every, p.seq) {
-                if seq > n as u64 && seq % n as u64 == 0 && !p.resend {
+                if seq > n as u64 && nth(seq, n) && !p.resend {
                     tracing::info!(seq, "test hook: not transmitting");
                     continue;
                 }
@@ -212,6 +212,12 @@ pub async fn run(
             }
         }
     }
+}
+
+/// True for every `n`th `k` (test hooks).
+#[allow(clippy::manual_is_multiple_of)] // u64::is_multiple_of is newer than our MSRV (1.85)
+fn nth(k: u64, n: u32) -> bool {
+    n > 0 && k % n as u64 == 0
 }
 
 fn log_event(ep: &Endpoint, e: &Event) {
