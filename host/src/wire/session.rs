@@ -377,8 +377,8 @@ impl Endpoint {
                 msg.push_bin(F_DESTUUID, &u);
             }
         }
-        msg.push_str(F_SRC, &self.cfg.node.clone());
-        msg.push_bin(F_SRCUUID, &self.uuid.clone());
+        msg.push_str(F_SRC, &self.cfg.node);
+        msg.push_bin(F_SRCUUID, &self.uuid);
         let seq = if sequenced {
             let s = self.next_seq;
             self.next_seq += 1;
