@@ -61,6 +61,8 @@ fn status_is_stamped_signed_and_delivered() {
     );
     // The classic copy (serial) is accepted too, as a duplicate of the same seq.
     assert_eq!(b.receive(&p.classic, 0, now), Err(DropReason::Duplicate));
+    assert_eq!(b.media(), vec![("eth0".to_string(), true)]);
+    assert_eq!(a.media(), vec![("eth0".to_string(), false)]);
     let view = &b.peers(now)[0];
     assert!(view.alive && view.status.as_deref() == Some("up") && view.deadtime_ms == Some(5000));
     assert!(!b.peers(now + Duration::from_secs(6))[0].alive);

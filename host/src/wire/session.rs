@@ -240,6 +240,7 @@ pub struct Endpoint {
     nodes_exchanged: bool,
     counters: Arc<DropCounters>,
     stats: SessionStats,
+    uuid_clash_warned: bool,
 }
 
 fn wall_secs() -> u64 {
@@ -296,6 +297,7 @@ impl Endpoint {
             nodes_exchanged: false,
             counters: Arc::new(DropCounters::default()),
             stats: SessionStats::default(),
+            uuid_clash_warned: false,
         }
     }
 
@@ -482,8 +484,14 @@ impl Endpoint {
             tracing::debug!(error = %e, "dropping message with bad standard fields");
             DropReason::BadHeader
         })?;
-        if header.src == self.cfg.node || header.srcuuid == Some(self.uuid) {
+        if header.src == self.cfg.node {
             return Err(DropReason::OwnMessage);
+        }
+        if header.srcuuid == Some(self.uuid) && !self.uuid_clash_warned {
+            // Usually a cloned state directory; heartbeat would confuse the
+            // two nodes (it looks nodes up by UUID first).
+            self.uuid_clash_warned = true;
+            tracing::warn!(node = %header.src, "peer uses our node UUID (copied hb_uuid?)");
         }
         let mut events = Vec::new();
         let max_delay = self.cfg.max_rexmit_delay;
@@ -815,6 +823,16 @@ impl Endpoint {
                     .collect(),
                 acked: p.acked,
             })
+            .collect()
+    }
+
+    /// Per medium: (name, up), up while it hears at least one peer.
+    pub fn media(&self) -> Vec<(String, bool)> {
+        self.cfg
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), self.peers.values().any(|p| p.link_up[i])))
             .collect()
     }
 
