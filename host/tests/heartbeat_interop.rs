@@ -30,7 +30,7 @@ fn write(path: &Path, text: &str, mode: u32) {
 }
 
 /// Prepare heartbeat's private /etc/ha.d, /run and /var/lib/heartbeat.
-fn heartbeat_tree(root: &Path) {
+fn heartbeat_tree(root: &Path, authkeys_line: &str) {
     for d in ["etc", "run", "lib/cores"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
@@ -53,7 +53,7 @@ fn heartbeat_tree(root: &Path) {
     );
     write(
         &root.join("etc/authkeys"),
-        &format!("auth 1\n1 sha1 {KEY}\n"),
+        &format!("auth 1\n{authkeys_line}\n"),
         0o600,
     );
     write(
@@ -108,6 +108,10 @@ fn cl_status(unshare_pid: u32, args: &[&str]) -> Option<String> {
 }
 
 fn wire_peer(root: &Path, extra: &[&str]) -> Command {
+    wire_peer_auth(root, &format!("1:sha1:{KEY}"), extra)
+}
+
+fn wire_peer_auth(root: &Path, auth: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wasmbeat"));
     c.args([
         "wire-peer",
@@ -117,7 +121,7 @@ fn wire_peer(root: &Path, extra: &[&str]) -> Command {
         &format!("{HB_NODE},{WB_NODE}"),
     ])
     .arg("--auth")
-    .arg(format!("1:sha1:{KEY}"))
+    .arg(auth)
     .args([
         "--medium",
         "bcast eth0",
@@ -161,6 +165,109 @@ fn hb_log(root: &Path) -> String {
     std::fs::read_to_string(root.join("ha-log")).unwrap_or_default()
 }
 
+/// Lines of heartbeat's log that complain about authentication or protocol.
+fn complaints(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            [
+                "authentication",
+                "authtoken",
+                "replay",
+                "bad node",
+                "irretrievably",
+                "hist queue",
+                "flow control disabled",
+                "nak",
+                "bad packet",
+                "message format",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
+        })
+        .collect()
+}
+
+fn heartbeat_available(test: &str) -> bool {
+    if !lab_available(test) {
+        return false;
+    }
+    if !Path::new(HEARTBEAT).exists() {
+        if std::env::var("WASMBEAT_REQUIRE_LAB").as_deref() == Ok("1") {
+            panic!("{HEARTBEAT} missing (apt-get install heartbeat) but WASMBEAT_REQUIRE_LAB=1");
+        }
+        eprintln!("SKIP {test}: {HEARTBEAT} not installed");
+        return false;
+    }
+    true
+}
+
+/// Quick handshake with a given authkeys method / wire form: both sides
+/// see each other active and heartbeat logs no complaint.
+fn handshake(tag: &str, authkeys_line: &str, auth_arg: &str, extra: &[&str]) {
+    let root =
+        TempDir(std::env::temp_dir().join(format!("wb-interop-{tag}-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&root.0);
+    heartbeat_tree(&root.0, authkeys_line);
+    let r = &root.0;
+    let lab = Lab::new(tag, &["10.77.6.1/24", "10.77.6.2/24"]);
+    let _wb = lab.nodes[1].spawn(wire_peer_auth(r, auth_arg, extra));
+    let hb = spawn_heartbeat(&lab.nodes[0], r);
+    let ok = wait_for(Duration::from_secs(40), Duration::from_millis(250), || {
+        (cl_status(hb, &["nodestatus", WB_NODE]).as_deref() == Some("active")
+            && cl_status(hb, &["nodestatus", HB_NODE]).as_deref() == Some("active"))
+        .then_some(())
+    });
+    require(ok, &format!("{tag}: heartbeat did not accept wasmbeat"), r);
+    let ok = wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
+        (wb_view_of_hb(r).as_deref() == Some("active")).then_some(())
+    });
+    require(ok, &format!("{tag}: wasmbeat did not accept heartbeat"), r);
+    let v = wb_view(r).unwrap();
+    assert_eq!(v["drops"]["auth_failed"], 0, "{tag}: {v}");
+    let log = hb_log(r);
+    let bad = complaints(&log);
+    assert!(
+        bad.is_empty(),
+        "{tag}: heartbeat complained:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn heartbeat_interop_md5() {
+    if heartbeat_available("heartbeat_interop_md5") {
+        handshake("hm", &format!("1 md5 {KEY}"), &format!("1:md5:{KEY}"), &[]);
+    }
+}
+
+#[test]
+fn heartbeat_interop_crc() {
+    if heartbeat_available("heartbeat_interop_crc") {
+        handshake("hc", "1 crc", "1:crc", &[]);
+    }
+}
+
+/// The classic text form (what serial links carry and pre-1.0.10 nodes
+/// send on UDP), and netstring without the inner auth field.
+#[test]
+fn heartbeat_interop_classic_and_netstring_only() {
+    if heartbeat_available("heartbeat_interop_forms") {
+        handshake(
+            "hk",
+            &format!("1 sha1 {KEY}"),
+            &format!("1:sha1:{KEY}"),
+            &["--udp-classic"],
+        );
+        handshake(
+            "hn",
+            &format!("1 sha1 {KEY}"),
+            &format!("1:sha1:{KEY}"),
+            &["--netstring-only"],
+        );
+    }
+}
+
 fn require(cond: Option<impl Sized>, what: &str, root: &Path) {
     if cond.is_none() {
         let log = hb_log(root);
@@ -177,19 +284,12 @@ fn require(cond: Option<impl Sized>, what: &str, root: &Path) {
 
 #[test]
 fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
-    if !lab_available("heartbeat_interop") {
-        return;
-    }
-    if !Path::new(HEARTBEAT).exists() {
-        if std::env::var("WASMBEAT_REQUIRE_LAB").as_deref() == Ok("1") {
-            panic!("{HEARTBEAT} missing (apt-get install heartbeat) but WASMBEAT_REQUIRE_LAB=1");
-        }
-        eprintln!("SKIP heartbeat_interop: {HEARTBEAT} not installed");
+    if !heartbeat_available("heartbeat_interop") {
         return;
     }
     let root = TempDir(std::env::temp_dir().join(format!("wb-interop-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&root.0);
-    heartbeat_tree(&root.0);
+    heartbeat_tree(&root.0, &format!("1 sha1 {KEY}"));
     let r = &root.0;
     // Declared after `root` so it drops first: processes die before files go.
     let lab = Lab::new("hi", &["10.77.6.1/24", "10.77.6.2/24"]);
@@ -330,26 +430,7 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
         log.contains(WB_NODE),
         "heartbeat log is empty or unrelated:\n{log}"
     );
-    let bad: Vec<&str> = log
-        .lines()
-        .filter(|l| {
-            let l = l.to_ascii_lowercase();
-            [
-                "authentication",
-                "authtoken",
-                "replay",
-                "bad node",
-                "irretrievably",
-                "hist queue",
-                "flow control disabled",
-                "nak",
-                "bad packet",
-                "message format",
-            ]
-            .iter()
-            .any(|p| l.contains(p))
-        })
-        .collect();
+    let bad = complaints(&log);
     assert!(bad.is_empty(), "heartbeat complained:\n{}", bad.join("\n"));
     if std::env::var_os("WASMBEAT_SHOW_HB_LOG").is_some() {
         eprintln!("--- heartbeat log ---\n{log}");

@@ -129,6 +129,7 @@ pub struct Transport {
     send_errors: Vec<Arc<AtomicU64>>,
     rx: mpsc::Receiver<Inbound>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    udp_classic: bool,
 }
 
 impl Drop for Transport {
@@ -149,6 +150,7 @@ impl Transport {
             send_errors: Vec::new(),
             rx,
             tasks: Vec::new(),
+            udp_classic: false,
         };
         for (link, spec) in specs.iter().enumerate() {
             t.names.push(spec.link_name());
@@ -173,6 +175,12 @@ impl Transport {
         Ok(t)
     }
 
+    /// Send the classic text form on UDP media too, as heartbeat before
+    /// cluster-glue 1.0.10 did (default: netstring, like stock 3.0.6).
+    pub fn set_udp_classic(&mut self, classic: bool) {
+        self.udp_classic = classic;
+    }
+
     /// Link names, indexed like [`Inbound::link`].
     pub fn names(&self) -> &[String] {
         &self.names
@@ -183,7 +191,14 @@ impl Transport {
     pub async fn send(&self, pkt: &OutPacket) {
         for (i, s) in self.senders.iter().enumerate() {
             let r = match s {
-                Sender::Udp(sock, dest) => sock.send_to(&pkt.netstring, *dest).await.map(|_| ()),
+                Sender::Udp(sock, dest) => {
+                    let bytes = if self.udp_classic {
+                        &pkt.classic
+                    } else {
+                        &pkt.netstring
+                    };
+                    sock.send_to(bytes, *dest).await.map(|_| ())
+                }
                 Sender::Serial(q) => q
                     .try_send(pkt.classic.clone())
                     .map_err(|e| std::io::Error::other(e.to_string())),

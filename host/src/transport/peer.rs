@@ -271,6 +271,9 @@ pub struct WirePeerArgs {
     /// Do not advertise protocol=1 (heartbeat then disables flow control).
     #[arg(long)]
     pub no_flow_control: bool,
+    /// Send the classic text form on UDP media (as pre-1.0.10 glue did).
+    #[arg(long)]
+    pub udp_classic: bool,
     /// Omit the inner classic auth field (msgfmt netstring).
     #[arg(long)]
     pub netstring_only: bool,
@@ -358,7 +361,8 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
     });
     tracing::info!(node = %args.node, generation = identity.generation, "wire peer starting");
     rt.block_on(async move {
-        let tr = super::Transport::open(&specs, args.udpport).await?;
+        let mut tr = super::Transport::open(&specs, args.udpport).await?;
+        tr.set_udp_classic(args.udp_classic);
         let ep = Endpoint::new(cfg, identity);
         let opts = PeerOptions {
             keepalive: Duration::from_millis(args.keepalive_ms),
