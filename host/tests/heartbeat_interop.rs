@@ -30,7 +30,10 @@ fn write(path: &Path, text: &str, mode: u32) {
 }
 
 /// Prepare heartbeat's private /etc/ha.d, /run and /var/lib/heartbeat.
-fn heartbeat_tree(root: &Path, authkeys_line: &str) {
+const HB_BCAST: &str = "udpport 694\nbcast eth0\n";
+
+/// `media` are ha.cf medium lines (with udpport/baud before them).
+fn heartbeat_tree(root: &Path, authkeys_line: &str, media: &str) {
     for d in ["etc", "run", "lib/cores"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
@@ -46,7 +49,7 @@ fn heartbeat_tree(root: &Path, authkeys_line: &str) {
         &root.join("etc/ha.cf"),
         &format!(
             "logfile {log}\nlogfacility none\nkeepalive 1\ndeadtime 5\nwarntime 3\ninitdead 10\n\
-             udpport 694\nbcast eth0\nauto_failback on\nrealtime off\nnode {HB_NODE}\nnode {WB_NODE}\ncrm off\n",
+             {media}auto_failback on\nrealtime off\nnode {HB_NODE}\nnode {WB_NODE}\ncrm off\n",
             log = root.join("ha-log").display()
         ),
         0o644,
@@ -70,7 +73,7 @@ fn spawn_heartbeat(ns: &Netns, root: &Path) -> u32 {
     let script = format!(
         "set -e\n\
          mount --bind {r}/run /run\n\
-         mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/resource-agents\n\
+         mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/resource-agents /run/lock\n\
          mount --bind {r}/lib /var/lib/heartbeat\n\
          mount --bind {r}/etc /etc/ha.d\n\
          hostname {HB_NODE}\n\
@@ -122,14 +125,7 @@ fn wire_peer_auth(root: &Path, auth: &str, extra: &[&str]) -> Command {
     ])
     .arg("--auth")
     .arg(auth)
-    .args([
-        "--medium",
-        "bcast eth0",
-        "--keepalive-ms",
-        "1000",
-        "--deadtime-ms",
-        "5000",
-    ])
+    .args(["--keepalive-ms", "1000", "--deadtime-ms", "5000"])
     .args(["--initdead-ms", "10000"])
     .arg("--state-dir")
     .arg(root.join("wb-state"))
@@ -137,6 +133,9 @@ fn wire_peer_auth(root: &Path, auth: &str, extra: &[&str]) -> Command {
     .arg(root.join("wb-view.json"))
     .args(extra)
     .env("RUST_LOG", "info");
+    if !extra.contains(&"--medium") {
+        c.args(["--medium", "bcast eth0"]);
+    }
     c
 }
 
@@ -204,11 +203,11 @@ fn heartbeat_available(test: &str) -> bool {
 
 /// Quick handshake with a given authkeys method / wire form: both sides
 /// see each other active and heartbeat logs no complaint.
-fn handshake(tag: &str, authkeys_line: &str, auth_arg: &str, extra: &[&str]) {
+fn handshake(tag: &str, authkeys_line: &str, auth_arg: &str, media: &str, extra: &[&str]) {
     let root =
         TempDir(std::env::temp_dir().join(format!("wb-interop-{tag}-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&root.0);
-    heartbeat_tree(&root.0, authkeys_line);
+    heartbeat_tree(&root.0, authkeys_line, media);
     let r = &root.0;
     let lab = Lab::new(tag, &["10.77.6.1/24", "10.77.6.2/24"]);
     let _wb = lab.nodes[1].spawn(wire_peer_auth(r, auth_arg, extra));
@@ -237,14 +236,20 @@ fn handshake(tag: &str, authkeys_line: &str, auth_arg: &str, extra: &[&str]) {
 #[test]
 fn heartbeat_interop_md5() {
     if heartbeat_available("heartbeat_interop_md5") {
-        handshake("hm", &format!("1 md5 {KEY}"), &format!("1:md5:{KEY}"), &[]);
+        handshake(
+            "hm",
+            &format!("1 md5 {KEY}"),
+            &format!("1:md5:{KEY}"),
+            HB_BCAST,
+            &[],
+        );
     }
 }
 
 #[test]
 fn heartbeat_interop_crc() {
     if heartbeat_available("heartbeat_interop_crc") {
-        handshake("hc", "1 crc", "1:crc", &[]);
+        handshake("hc", "1 crc", "1:crc", HB_BCAST, &[]);
     }
 }
 
@@ -257,14 +262,99 @@ fn heartbeat_interop_classic_and_netstring_only() {
             "hk",
             &format!("1 sha1 {KEY}"),
             &format!("1:sha1:{KEY}"),
+            HB_BCAST,
             &["--udp-classic"],
         );
         handshake(
             "hn",
             &format!("1 sha1 {KEY}"),
             &format!("1:sha1:{KEY}"),
+            HB_BCAST,
             &["--netstring-only"],
         );
+    }
+}
+
+/// Serial: heartbeat and wasmbeat on the two ends of a pty null-modem
+/// cable (classic text form, paced fragments).
+#[test]
+fn heartbeat_interop_serial() {
+    if !heartbeat_available("heartbeat_interop_serial") {
+        return;
+    }
+    let cable = Cable::new();
+    let hb_media = format!("baud 115200\nserial {}\n", cable.slaves[0].display());
+    let wb_medium = format!("serial {} 115200", cable.slaves[1].display());
+    handshake(
+        "hs",
+        &format!("1 sha1 {KEY}"),
+        &format!("1:sha1:{KEY}"),
+        &hb_media,
+        &["--medium", &wb_medium],
+    );
+    drop(cable);
+}
+
+/// Two pty pairs joined master-to-master by relay threads: a null-modem cable.
+struct Cable {
+    slaves: [PathBuf; 2],
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Cable {
+    fn new() -> Cable {
+        use std::os::fd::{AsRawFd, OwnedFd};
+        let a = nix::pty::openpty(None, None).unwrap();
+        let b = nix::pty::openpty(None, None).unwrap();
+        let name =
+            |fd: &OwnedFd| std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        let slaves = [name(&a.slave), name(&b.slave)];
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ma = std::sync::Arc::new(std::fs::File::from(a.master));
+        let mb = std::sync::Arc::new(std::fs::File::from(b.master));
+        let keep = std::sync::Arc::new((a.slave, b.slave));
+        let mut threads = Vec::new();
+        for (from, to) in [(ma.clone(), mb.clone()), (mb, ma)] {
+            let stop = stop.clone();
+            let keep = keep.clone();
+            threads.push(std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let _keep = keep;
+                let mut buf = [0u8; 4096];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut pfd = libc::pollfd {
+                        fd: from.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: poll on one valid fd.
+                    if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+                        continue;
+                    }
+                    match (&*from).read(&mut buf) {
+                        Ok(n) if n > 0 => {
+                            let _ = (&*to).write_all(&buf[..n]);
+                        }
+                        _ => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            }));
+        }
+        Cable {
+            slaves,
+            stop,
+            threads,
+        }
+    }
+}
+
+impl Drop for Cable {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
     }
 }
 
@@ -289,7 +379,7 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
     }
     let root = TempDir(std::env::temp_dir().join(format!("wb-interop-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&root.0);
-    heartbeat_tree(&root.0, &format!("1 sha1 {KEY}"));
+    heartbeat_tree(&root.0, &format!("1 sha1 {KEY}"), HB_BCAST);
     let r = &root.0;
     // Declared after `root` so it drops first: processes die before files go.
     let lab = Lab::new("hi", &["10.77.6.1/24", "10.77.6.2/24"]);

@@ -199,9 +199,17 @@ impl Transport {
                     };
                     sock.send_to(bytes, *dest).await.map(|_| ())
                 }
-                Sender::Serial(q) => q
-                    .try_send(pkt.classic.clone())
-                    .map_err(|e| std::io::Error::other(e.to_string())),
+                Sender::Serial(q) => {
+                    // No trailing NUL on a serial line: heartbeat's reader
+                    // wants `>>>` alone on a line, and a NUL before the next
+                    // message's `>>>` makes it skip that message.
+                    let text: Arc<[u8]> = match pkt.classic.strip_suffix(b"\0") {
+                        Some(t) => t.into(),
+                        None => pkt.classic.clone(),
+                    };
+                    q.try_send(text)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                }
             };
             if let Err(e) = r {
                 self.send_errors[i].fetch_add(1, Ordering::Relaxed);
