@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{lab_available, wait_for, Lab, Netns};
+use wasmbeat::wire::identity::{GenMethod, Identity};
 
 const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
 const KEY: &str = "wasmbeat-test-key";
@@ -381,6 +382,9 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
     let _ = std::fs::remove_dir_all(&root.0);
     heartbeat_tree(&root.0, &format!("1 sha1 {KEY}"), HB_BCAST);
     let r = &root.0;
+    // heartbeat's state files written by our identity code: heartbeat must
+    // adopt our UUID and continue our generation.
+    let ours = Identity::load_or_create(&r.join("lib"), GenMethod::File).unwrap();
     // Declared after `root` so it drops first: processes die before files go.
     let lab = Lab::new("hi", &["10.77.6.1/24", "10.77.6.2/24"]);
     // wasmbeat first, so that heartbeat, when it starts and hears a live
@@ -525,6 +529,21 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
     if std::env::var_os("WASMBEAT_SHOW_HB_LOG").is_some() {
         eprintln!("--- heartbeat log ---\n{log}");
     }
+    assert!(
+        log.contains(&format!("Heartbeat generation: {}", ours.generation + 1)),
+        "heartbeat did not continue the generation we wrote ({})",
+        ours.generation
+    );
+    assert!(
+        !log.contains("No uuid found"),
+        "heartbeat did not adopt the hb_uuid we wrote"
+    );
+    // ... and we read back what heartbeat wrote.
+    let back = Identity::load_or_create(&r.join("lib"), GenMethod::File).unwrap();
+    assert_eq!(
+        (back.uuid, back.generation),
+        (ours.uuid, ours.generation + 2)
+    );
     let restarted = log
         .lines()
         .any(|l| l.contains("restart on node") && l.contains(WB_NODE));
