@@ -212,8 +212,14 @@ impl Transport {
                 }
             };
             if let Err(e) = r {
-                self.send_errors[i].fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(link = %self.names[i], error = %e, t = %pkt.msg_type, "write error on medium");
+                let n = self.send_errors[i].fetch_add(1, Ordering::Relaxed) + 1;
+                // A dead medium fails every keepalive; warn on the 1st, 2nd,
+                // 4th, 8th... error instead of flooding the log.
+                if n.is_power_of_two() {
+                    tracing::warn!(link = %self.names[i], error = %e, errors = n, "write error on medium");
+                } else {
+                    tracing::debug!(link = %self.names[i], error = %e, t = %pkt.msg_type, "write error on medium");
+                }
             }
         }
     }
