@@ -362,3 +362,66 @@ fn serial_heartbeats_over_a_pty_pair() {
     assert_eq!(drops(&dir.0, "alpha", "auth_failed"), 0);
     drop(procs);
 }
+
+/// Redundant media (bcast + serial): every message arrives twice and one
+/// copy is suppressed as a duplicate; pulling the Ethernet plug takes only
+/// that link down and the peer stays alive over serial (heartbeat's rule:
+/// a node is alive while any link hears it).
+#[test]
+fn redundant_media_survive_a_pulled_plug() {
+    if !lab_available("transport_lab::redundant") {
+        return;
+    }
+    let cable = Cable::new();
+    let lab = Lab::new("tr", &["10.77.5.1/24", "10.77.5.2/24"]);
+    let dir = TempDir::new("tr");
+    for (i, node) in ["alpha", "beta"].iter().enumerate() {
+        let media = vec![
+            "bcast eth0".to_string(),
+            format!("serial {} 115200", cable.slaves[i].display()),
+        ];
+        lab.nodes[i].spawn(peer_cmd(node, &media, &dir.0, &[]));
+    }
+    let d = &dir.0;
+    let serial = cable.slaves[0].display().to_string();
+    let both = wait_for(Duration::from_secs(15), Duration::from_millis(100), || {
+        let v = view(d, "alpha")?;
+        let p = &v["peers"][0];
+        (p["status"] == "active" && p["links"]["eth0"] == "up" && p["links"][&serial] == "up")
+            .then_some(())
+    });
+    assert!(
+        both.is_some(),
+        "both links never up: {:?}",
+        view(d, "alpha")
+    );
+    assert!(
+        drops(d, "alpha", "duplicate") > 0,
+        "second copies must be suppressed"
+    );
+
+    lab.set_link(0, false);
+    let one = wait_for(Duration::from_secs(8), Duration::from_millis(100), || {
+        let v = view(d, "alpha")?;
+        let p = &v["peers"][0];
+        (p["links"]["eth0"] == "dead").then(|| v.clone())
+    });
+    let v = one.unwrap_or_else(|| panic!("eth0 never went dead: {:?}", view(d, "alpha")));
+    assert_eq!(v["peers"][0]["links"][&serial], "up", "{v}");
+    assert_eq!(
+        v["peers"][0]["status"], "active",
+        "peer must stay alive over serial: {v}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(peer_status(d, "alpha").as_deref(), Some("active"));
+
+    lab.set_link(0, true);
+    let back = wait_for(Duration::from_secs(8), Duration::from_millis(100), || {
+        (view(d, "alpha")?["peers"][0]["links"]["eth0"] == "up").then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "eth0 never came back: {:?}",
+        view(d, "alpha")
+    );
+}
