@@ -53,6 +53,7 @@ fn facility_code(name: &str) -> Option<u8> {
         "news" => 7,
         "uucp" => 8,
         "cron" => 9,
+        "ftp" => 11,
         "authpriv" => 10,
         "local0" => 16,
         "local1" => 17,
