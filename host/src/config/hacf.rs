@@ -369,7 +369,10 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "debug",
         "wasmbeat's log level is set with RUST_LOG (e.g. RUST_LOG=debug)",
     ),
-    ("rtprio", "wasmbeat picks the middle SCHED_RR priority itself"),
+    (
+        "rtprio",
+        "wasmbeat picks the middle SCHED_RR priority itself",
+    ),
     ("memreserve", "wasmbeat does not pre-lock memory"),
     ("coredumps", "core dumps follow the system's settings"),
     ("coreroot", "core dumps follow the system's settings"),
