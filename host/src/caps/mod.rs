@@ -269,7 +269,14 @@ impl Caps {
         let interval = interval.clamp(Duration::from_millis(10), Duration::from_secs(10));
         self.announcer
             .announce(link.index, mac, ip, count, interval)
-            .map_err(|e| CapError::Failed(format!("announcing {ip} on {link_name}: {e}")))
+            .map_err(|e| {
+                let msg = format!("announcing {ip} on {link_name}: {e}");
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    CapError::Denied(msg)
+                } else {
+                    CapError::Failed(msg)
+                }
+            })
     }
 
     fn vet_program(&self, op: &str, program: &str) -> Result<(), CapError> {
