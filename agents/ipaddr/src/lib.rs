@@ -405,6 +405,29 @@ mod tests {
         assert!(spec("100.200.230.1/100.200.230.6").is_err());
         assert!(spec("fd77::1/64/eth0").is_ok());
         assert!(spec("fd77::1/129").is_err());
+        let s = spec("10.0.0.1/24/eth0:web").unwrap();
+        assert_eq!(
+            (s.nic.as_deref(), s.label.as_deref()),
+            (Some("eth0"), Some("eth0:web"))
+        );
+        assert_eq!(
+            spec("10.0.0.1/24/eth0/-").unwrap().broadcast,
+            Broadcast::None
+        );
+        assert!(spec("10.0.0.1/24/10.0.0.255/10.0.0.1").is_err());
+        assert!(spec("10.0.0.1//eth0").is_err());
+        assert_eq!(spec("10.0.0.1/255.255.255.252").unwrap().prefix, Some(30));
+        assert_eq!(spec("10.0.0.1/0.0.0.0").unwrap().prefix, Some(0));
+        let both = Args::new(vec![
+            ("ip".into(), "10.0.0.1/24".into()),
+            ("cidr_netmask".into(), "16".into()),
+        ]);
+        assert!(matches!(parse_spec(&both), Err(Error::InvalidArgs(_))));
+        let same = Args::new(vec![
+            ("ip".into(), "10.0.0.1/24".into()),
+            ("cidr_netmask".into(), "255.255.255.0".into()),
+        ]);
+        assert_eq!(parse_spec(&same).unwrap().prefix, Some(24));
         let split = Args::new(vec![
             ("ip".into(), "fd77".into()),
             ("cidr_netmask".into(), "10/64/eth0".into()),
