@@ -4,7 +4,7 @@
 # uses. Idempotent; skips what is already there.
 set -euo pipefail
 
-want_pkgs=(iproute2 iputils-ping procps tcpdump heartbeat)
+want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools)
 missing=()
 for p in "${want_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

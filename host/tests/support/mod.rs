@@ -158,7 +158,9 @@ impl Netns {
                 let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
                 let i = children.iter().position(|c| c.id() == pid)?;
                 if let Ok(Some(status)) = children[i].try_wait() {
-                    children.remove(i);
+                    // try_wait above already reaped it.
+                    #[allow(clippy::zombie_processes)]
+                    let _reaped = children.remove(i);
                     return Some(status.code().unwrap_or(-1));
                 }
             }
