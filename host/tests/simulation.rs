@@ -5,7 +5,7 @@
 //! crashes and restarts, graceful shutdowns, standby/takeover commands, and the duration and
 //! outcome of every simulated resource operation. Invariants are checked after every step.
 //!
-//! `WASMBEAT_SIM_SEEDS=N` runs seeds 0..N (default 150); `WASMBEAT_SIM_SEED=N` runs one
+//! `WASMBEAT_SIM_SEEDS=N` runs seeds 0..N (default 600); `WASMBEAT_SIM_SEED=N` runs one
 //! seed and prints its full trace. A failing seed prints the tail of its trace and the
 //! command that replays it.
 //!
@@ -412,13 +412,7 @@ impl Sim {
                                 self.talk_since[j][i] = self.now;
                                 self.last_heal = Some(self.now);
                                 self.disturb();
-                                let running: Vec<String> = self
-                                    .k
-                                    .groups
-                                    .iter()
-                                    .map(|g| g.key.clone())
-                                    .filter(|g| !self.running_on(g).is_empty())
-                                    .collect();
+                                let running = self.serving_groups();
                                 self.heal_watch.push((self.now, running));
                             }
                         }
@@ -562,6 +556,24 @@ impl Sim {
     fn running_on(&self, g: &str) -> Vec<usize> {
         (0..self.names.len())
             .filter(|&i| self.nodes[i].truth[g] == Truth::Running)
+            .collect()
+    }
+
+    /// Groups whose service must survive a heal. Legacy mode has no resource reports, so
+    /// there only groups running on their preferred node are guaranteed continuity.
+    fn serving_groups(&self) -> Vec<String> {
+        self.k
+            .groups
+            .iter()
+            .filter(|g| {
+                let on = self.running_on(&g.key);
+                if self.k.mode == AutoFailback::Legacy {
+                    on.iter().any(|&i| self.names[i] == g.preferred)
+                } else {
+                    !on.is_empty()
+                }
+            })
+            .map(|g| g.key.clone())
             .collect()
     }
 
@@ -864,13 +876,7 @@ impl Sim {
                     {
                         self.split_watch.push(self.now);
                     }
-                    let running: Vec<String> = self
-                        .k
-                        .groups
-                        .iter()
-                        .map(|g| g.key.clone())
-                        .filter(|g| !self.running_on(g).is_empty())
-                        .collect();
+                    let running = self.serving_groups();
                     self.disturb();
                     if both_alive_through {
                         self.heal_watch.push((self.now, running));
@@ -933,7 +939,7 @@ fn simulated_clusters_keep_every_invariant() {
     let n: u64 = std::env::var("WASMBEAT_SIM_SEEDS")
         .ok()
         .map(|s| s.parse().expect("WASMBEAT_SIM_SEEDS must be a number"))
-        .unwrap_or(150);
+        .unwrap_or(600);
     let start = std::time::Instant::now();
     for seed in 0..n {
         run_seed(seed, false);

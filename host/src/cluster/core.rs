@@ -698,7 +698,7 @@ impl Cluster {
             }
         }
         if dead {
-            self.peer_came_back();
+            self.peer_came_back(pi);
         }
         let p = &mut self.peers[pi];
         p.last_status = Some(now);
@@ -716,7 +716,7 @@ impl Cluster {
     /// A peer we considered dead speaks again (restart, late start, healed partition). If
     /// both of us served groups meanwhile, only an exchange of reports reveals it: send ours
     /// (nice_failback) or ask for our own groups back (legacy).
-    fn peer_came_back(&mut self) {
+    fn peer_came_back(&mut self, returning: usize) {
         if !self.comm_up || self.shutting_down {
             return;
         }
@@ -731,11 +731,36 @@ impl Cluster {
             }
             self.force_report = true;
         } else {
+            // Ask back only what we serve: the peer then drops its duplicate while we keep
+            // serving. An own group we do not run stays with the peer (pulling it would stop
+            // a working copy); it comes home at the next comm-up, as in heartbeat.
             let local = self.p.local.clone();
             for gi in self.groups_of(&local, RscHold::Local) {
-                let key = self.groups[gi].key.clone();
+                let g = &mut self.groups[gi];
+                if g.run != Run::Running {
+                    g.want = false;
+                    continue;
+                }
+                let key = g.key.clone();
                 self.legacy_req.insert(key.clone(), self.now);
                 self.send(Message::IpRequest { key });
+            }
+            // The returning node may never have noticed anything (only we declared it dead)
+            // and then never asks: hand its groups back ourselves, the legacy way (release,
+            // then ip-request-resp tells it to take them; taking a running group is a no-op).
+            let back: Vec<(usize, String)> = (0..self.groups.len())
+                .filter(|&gi| self.groups[gi].preferred != local && self.holds_here(gi))
+                .filter_map(|gi| {
+                    let pref = self.groups[gi].preferred.clone();
+                    self.peer_index(&pref)
+                        .filter(|&pi| self.alive(pi) || pi == returning)
+                        .map(|_| (gi, pref))
+                })
+                .collect();
+            for (gi, pref) in back {
+                self.groups[gi].want = false;
+                let key = self.groups[gi].key.clone();
+                self.legacy_resp.insert(key, pref);
             }
         }
     }
