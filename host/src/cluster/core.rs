@@ -1776,11 +1776,12 @@ impl Cluster {
         }
         if self.nice() && self.rstate == RState::Stable {
             self.settle_duplicates();
+            self.reconcile();
+            // the peer must see us stable before it gets an ask_resources from us
+            self.report_if_changed();
             self.failure_push();
             self.auto_failback();
             self.start_pending();
-            self.reconcile();
-            self.report_if_changed();
         }
         if !self.nice() {
             self.legacy_answer();
