@@ -5,7 +5,7 @@
 //! crashes and restarts, graceful shutdowns, standby/takeover commands, and the duration and
 //! outcome of every simulated resource operation. Invariants are checked after every step.
 //!
-//! `WASMBEAT_SIM_SEEDS=N` runs seeds 0..N (default 600); `WASMBEAT_SIM_SEED=N` runs one
+//! `WASMBEAT_SIM_SEEDS=N` runs seeds 0..N (default 400); `WASMBEAT_SIM_SEED=N` runs one
 //! seed and prints its full trace. A failing seed prints the tail of its trace and the
 //! command that replays it.
 //!
@@ -132,7 +132,44 @@ struct Expect {
     cmd: Command,
 }
 
+/// How often each scenario happened, summed over all seeds (proof that they are exercised).
+#[derive(Default, Debug)]
+struct Coverage {
+    crashes: u64,
+    fast_restarts_detected: u64,
+    deaths_declared: u64,
+    false_deaths: u64,
+    split_brains_logged: u64,
+    split_brain_releases: u64,
+    heals_watched: u64,
+    shutdowns: u64,
+    commands: u64,
+    handoffs_completed: u64,
+    failed_starts: u64,
+    failed_stops: u64,
+    starts: u64,
+}
+
+impl Coverage {
+    fn add(&mut self, o: &Coverage) {
+        self.crashes += o.crashes;
+        self.fast_restarts_detected += o.fast_restarts_detected;
+        self.deaths_declared += o.deaths_declared;
+        self.false_deaths += o.false_deaths;
+        self.split_brains_logged += o.split_brains_logged;
+        self.split_brain_releases += o.split_brain_releases;
+        self.heals_watched += o.heals_watched;
+        self.shutdowns += o.shutdowns;
+        self.commands += o.commands;
+        self.handoffs_completed += o.handoffs_completed;
+        self.failed_starts += o.failed_starts;
+        self.failed_stops += o.failed_stops;
+        self.starts += o.starts;
+    }
+}
+
 struct Sim {
+    cov: Coverage,
     seed: u64,
     rng: Rng,
     k: Knobs,
@@ -153,6 +190,8 @@ struct Sim {
     last_command: Option<Millis>,
     last_heal: Option<Millis>,
     pure: bool,
+    /// last failed operation per group
+    group_failed_at: BTreeMap<String, Millis>,
     expects: Vec<Expect>,
     heal_watch: Vec<(Millis, Vec<String>)>,
     split_watch: Vec<Millis>,
@@ -169,7 +208,12 @@ impl Sim {
     fn new(seed: u64, verbose: bool) -> Sim {
         let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5_5A5A);
         let names = vec!["node1".to_string(), "node2".to_string()];
-        let mode = rng.pick(&[AutoFailback::On, AutoFailback::On, AutoFailback::Off, AutoFailback::Legacy]);
+        let mode = rng.pick(&[
+            AutoFailback::On,
+            AutoFailback::On,
+            AutoFailback::Off,
+            AutoFailback::Legacy,
+        ]);
         let keepalive = rng.pick(&[200, 500, 1000, 2000]);
         let deadtime = keepalive * rng.range(3, 8);
         // heartbeat's derived initdead, at least deadtime
@@ -198,8 +242,16 @@ impl Sim {
             dup: rng.pick(&[0.0, 0.05]),
             max_delay: rng.pick(&[5, 50, 300]),
             max_op: rng.pick(&[50, 500, 3000]),
-            start_fail: if pure { 0.0 } else { rng.pick(&[0.0, 0.03, 0.15]) },
-            stop_fail: if pure { 0.0 } else { rng.pick(&[0.0, 0.0, 0.05]) },
+            start_fail: if pure {
+                0.0
+            } else {
+                rng.pick(&[0.0, 0.03, 0.15])
+            },
+            stop_fail: if pure {
+                0.0
+            } else {
+                rng.pick(&[0.0, 0.0, 0.05])
+            },
             commands: !pure && mode != AutoFailback::Legacy,
             duration: 400_000,
         };
@@ -222,6 +274,7 @@ impl Sim {
             })
             .collect();
         Sim {
+            cov: Coverage::default(),
             seed,
             rng,
             k,
@@ -239,6 +292,7 @@ impl Sim {
             last_command: None,
             last_heal: None,
             pure,
+            group_failed_at: BTreeMap::new(),
             expects: Vec::new(),
             heal_watch: Vec::new(),
             split_watch: Vec::new(),
@@ -306,16 +360,38 @@ impl Sim {
                 }
                 2 | 3 => {
                     let dur = if self.rng.chance(0.4) {
-                        self.rng.range(100, self.k.deadtime.saturating_sub(self.k.keepalive * 2).max(101))
+                        self.rng.range(
+                            100,
+                            self.k
+                                .deadtime
+                                .saturating_sub(self.k.keepalive * 2)
+                                .max(101),
+                        )
                     } else {
                         self.rng.range(self.k.deadtime + 1_000, 40_000)
                     };
-                    self.at(Millis(t), Ev::Cut { a: 0, b: 1, link: None, dur });
+                    self.at(
+                        Millis(t),
+                        Ev::Cut {
+                            a: 0,
+                            b: 1,
+                            link: None,
+                            dur,
+                        },
+                    );
                 }
                 4 => {
                     let link = self.rng.range(0, LINKS.len() as u64 - 1) as usize;
                     let dur = self.rng.range(1_000, 30_000);
-                    self.at(Millis(t), Ev::Cut { a: 0, b: 1, link: Some(link), dur });
+                    self.at(
+                        Millis(t),
+                        Ev::Cut {
+                            a: 0,
+                            b: 1,
+                            link: Some(link),
+                            dur,
+                        },
+                    );
                 }
                 5 if self.pure => {}
                 5 => {
@@ -324,7 +400,9 @@ impl Sim {
                     self.at(Millis(t + back + self.k.max_op * 4), Ev::Boot(node));
                 }
                 _ if self.k.commands => {
-                    let which = self.rng.pick(&[Which::All, Which::Local, Which::Foreign, Which::Failback]);
+                    let which =
+                        self.rng
+                            .pick(&[Which::All, Which::Local, Which::Foreign, Which::Failback]);
                     let cmd = if self.rng.chance(0.5) {
                         Command::Standby(which)
                     } else {
@@ -346,17 +424,24 @@ impl Sim {
     }
 
     fn feed(&mut self, i: usize, ev: Event) {
-        let Some(c) = self.nodes[i].cluster.as_mut() else { return };
+        let Some(c) = self.nodes[i].cluster.as_mut() else {
+            return;
+        };
         let actions = c.handle(self.now, ev);
         self.apply(i, actions);
         self.reschedule_tick(i);
     }
 
     fn reschedule_tick(&mut self, i: usize) {
-        let Some(c) = self.nodes[i].cluster.as_ref() else { return };
+        let Some(c) = self.nodes[i].cluster.as_ref() else {
+            return;
+        };
         let Some(d) = c.next_deadline() else { return };
         let d = d.max(self.now);
-        if self.nodes[i].next_tick.is_none_or(|t| d < t || t < self.now) {
+        if self.nodes[i]
+            .next_tick
+            .is_none_or(|t| d < t || t < self.now)
+        {
             self.nodes[i].next_tick = Some(d);
             let inc = self.nodes[i].inc;
             self.at(d, Ev::Tick { node: i, inc });
@@ -377,11 +462,21 @@ impl Sim {
                     }
                     self.check_start_order(i, &g);
                     self.nodes[i].truth.insert(g.clone(), Truth::Starting);
+                    self.cov.starts += 1;
                     self.log(format!("{} START {g}", self.names[i]));
                     let ok = !self.rng.chance(self.k.start_fail);
                     let d = self.rng.range(1, self.k.max_op);
                     let inc = self.nodes[i].inc;
-                    self.at(self.now.plus(ms(d)), Ev::OpDone { node: i, inc, group: g, op: Op::Start, ok });
+                    self.at(
+                        self.now.plus(ms(d)),
+                        Ev::OpDone {
+                            node: i,
+                            inc,
+                            group: g,
+                            op: Op::Start,
+                            ok,
+                        },
+                    );
                 }
                 Action::StopGroup(g) => {
                     let t = self.nodes[i].truth[&g];
@@ -397,27 +492,66 @@ impl Sim {
                     let ok = !self.rng.chance(self.k.stop_fail);
                     let d = self.rng.range(1, self.k.max_op);
                     let inc = self.nodes[i].inc;
-                    self.at(self.now.plus(ms(d)), Ev::OpDone { node: i, inc, group: g, op: Op::Stop, ok });
+                    self.at(
+                        self.now.plus(ms(d)),
+                        Ev::OpDone {
+                            node: i,
+                            inc,
+                            group: g,
+                            op: Op::Stop,
+                            ok,
+                        },
+                    );
                 }
                 Action::Notify(n) => {
-                    if n.level == Level::Crit && n.what.contains("split brain") {
+                    if n.level == Level::Crit && n.what.starts_with("split brain:") {
                         self.split_logged_at.push(self.now);
+                        self.cov.split_brains_logged += 1;
                     }
-                    if n.what.ends_with("declared dead") {
+                    if n.what.starts_with("split brain resolution") {
+                        self.cov.split_brain_releases += 1;
+                    }
+                    if n.what.contains("without being declared dead") {
+                        self.cov.fast_restarts_detected += 1;
+                    }
+                    if n.what.ends_with(" declared dead") {
+                        self.cov.deaths_declared += 1;
+                    }
+                    if n.what.starts_with("standby takeover complete") {
+                        self.cov.handoffs_completed += 1;
+                    }
+                    if n.what.starts_with("node ") && n.what.ends_with(" declared dead") {
                         // A peer declared dead while it runs and the path works (lost
                         // statuses): the same situation as a partition that healed at once.
                         for j in 0..self.names.len() {
-                            if j != i && self.alive(j) && n.what.contains(&self.names[j]) && self.can_talk(i, j) {
+                            if j != i
+                                && self.alive(j)
+                                && n.what == format!("node {} declared dead", self.names[j])
+                                && self.can_talk(i, j)
+                                // the same incarnation was up during the whole silence
+                                && self.nodes[j].booted_at.0 + self.k.deadtime + 2 * self.k.keepalive < self.now.0
+                            {
                                 self.talk_since[i][j] = self.now;
                                 self.talk_since[j][i] = self.now;
                                 self.last_heal = Some(self.now);
                                 self.disturb();
-                                let running = self.serving_groups();
+                                let since = Millis(self.now.0.saturating_sub(self.k.deadtime * 2));
+                                let running = self.serving_groups(since);
+                                // a planned hand-off (failback, standby) interrupted by the
+                                // false death moves groups by design
+                                if self.handoff_in_progress() {
+                                    continue;
+                                }
+                                self.cov.false_deaths += 1;
+                                self.cov.heals_watched += 1;
                                 self.heal_watch.push((self.now, running));
                             }
                         }
                     }
-                    self.log(format!("{} [{:?}] {} -- {}", self.names[i], n.level, n.what, n.why));
+                    self.log(format!(
+                        "{} [{:?}] {} -- {}",
+                        self.names[i], n.level, n.what, n.why
+                    ));
                 }
                 Action::Exit => {
                     let held: Vec<String> = self.nodes[i]
@@ -427,7 +561,10 @@ impl Sim {
                         .map(|(k, _)| k.clone())
                         .collect();
                     if !held.is_empty() {
-                        self.fail(format!("{} exited while still holding {held:?}", self.names[i]));
+                        self.fail(format!(
+                            "{} exited while still holding {held:?}",
+                            self.names[i]
+                        ));
                     }
                     self.log(format!("{} EXIT", self.names[i]));
                     self.nodes[i].cluster = None;
@@ -473,11 +610,35 @@ impl Sim {
                 if !is_status && dup {
                     t = t.max(base);
                 }
-                self.at(t, Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg: msg.clone(), dup });
+                self.at(
+                    t,
+                    Ev::Deliver {
+                        to,
+                        from,
+                        from_inc,
+                        to_inc,
+                        link,
+                        generation,
+                        msg: msg.clone(),
+                        dup,
+                    },
+                );
                 first = false;
                 if self.rng.chance(self.k.dup) {
                     let t2 = t.plus(ms(self.rng.range(0, 20)));
-                    self.at(t2, Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg: msg.clone(), dup: true });
+                    self.at(
+                        t2,
+                        Ev::Deliver {
+                            to,
+                            from,
+                            from_inc,
+                            to_inc,
+                            link,
+                            generation,
+                            msg: msg.clone(),
+                            dup: true,
+                        },
+                    );
                 }
             }
         }
@@ -520,11 +681,20 @@ impl Sim {
         }
         if self.recent(self.last_command, 90_000)
             || self.recent(self.last_heal, self.handoff_bound())
-            || self.nodes.iter().any(|n| n.failures_since_boot.iter().any(|f| self.now.0 < f.0 + 400_000))
+            || self.nodes.iter().any(|n| {
+                n.failures_since_boot
+                    .iter()
+                    .any(|f| self.now.0 < f.0 + 400_000)
+            })
         {
             return;
         }
-        let preferred = self.k.groups.iter().find(|s| s.key == g).map(|s| s.preferred.clone());
+        let preferred = self
+            .k
+            .groups
+            .iter()
+            .find(|s| s.key == g)
+            .map(|s| s.preferred.clone());
         let not_home = preferred.as_deref() != Some(self.names[i].as_str());
         if self.k.mode != AutoFailback::Off && not_home {
             return;
@@ -561,10 +731,12 @@ impl Sim {
 
     /// Groups whose service must survive a heal. Legacy mode has no resource reports, so
     /// there only groups running on their preferred node are guaranteed continuity.
-    fn serving_groups(&self) -> Vec<String> {
+    fn serving_groups(&self, since: Millis) -> Vec<String> {
         self.k
             .groups
             .iter()
+            // a group that failed meanwhile may legitimately move home (failback) at heal
+            .filter(|g| self.group_failed_at.get(&g.key).is_none_or(|t| *t < since))
             .filter(|g| {
                 let on = self.running_on(&g.key);
                 if self.k.mode == AutoFailback::Legacy {
@@ -577,8 +749,17 @@ impl Sim {
             .collect()
     }
 
+    fn handoff_in_progress(&self) -> bool {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.cluster.as_ref())
+            .any(|c| c.status().standby.is_some())
+    }
+
     fn any_failure_since(&self, t: Millis) -> bool {
-        self.nodes.iter().any(|n| n.failures_since_boot.iter().any(|f| *f >= t))
+        self.nodes
+            .iter()
+            .any(|n| n.failures_since_boot.iter().any(|f| *f >= t))
     }
 
     fn check_invariants(&mut self) {
@@ -618,7 +799,8 @@ impl Sim {
             let since = down.max(self.nodes[s].booted_at);
             let grace = self.k.initdead.max(self.k.deadtime + 2_000) + 2 * self.k.max_op + 3_000;
             if self.now.0 > since.0 + grace
-                && self.now.0 > self.nodes[s].booted_at.0 + self.k.initdead + 2 * self.k.max_op + 3_000
+                && self.now.0
+                    > self.nodes[s].booted_at.0 + self.k.initdead + 2 * self.k.max_op + 3_000
                 && !self.any_failure_since(Millis(since.0.saturating_sub(60_000)))
             {
                 for g in &keys {
@@ -640,7 +822,11 @@ impl Sim {
                 && quiet > bound + 15_000
             {
                 for spec in self.k.groups.clone() {
-                    let pi = self.names.iter().position(|x| *x == spec.preferred).unwrap();
+                    let pi = self
+                        .names
+                        .iter()
+                        .position(|x| *x == spec.preferred)
+                        .unwrap();
                     if self.nodes[pi].truth[&spec.key] != Truth::Running {
                         self.fail(format!(
                             "invariant (c): quiet cluster but {} is not running on its preferred node {} (holders {:?})",
@@ -654,15 +840,20 @@ impl Sim {
         }
         // (e): commands honoured within a bound when nothing else happened
         let due: Vec<Expect> = {
-            let (d, keep): (Vec<Expect>, Vec<Expect>) =
-                std::mem::take(&mut self.expects).into_iter().partition(|e| self.now >= e.at);
+            let (d, keep): (Vec<Expect>, Vec<Expect>) = std::mem::take(&mut self.expects)
+                .into_iter()
+                .partition(|e| self.now >= e.at);
             self.expects = keep;
             d
         };
         for e in due {
             let quiet_since_cmd = self.last_disturbance <= e.issued;
-            let settled_before = connected_for.is_some_and(|c| c > (self.now.0 - e.issued.0) + bound);
-            if !quiet_since_cmd || !settled_before || self.any_failure_since(Millis(e.issued.0.saturating_sub(bound))) {
+            let settled_before =
+                connected_for.is_some_and(|c| c > (self.now.0 - e.issued.0) + bound);
+            if !quiet_since_cmd
+                || !settled_before
+                || self.any_failure_since(Millis(e.issued.0.saturating_sub(bound)))
+            {
                 continue;
             }
             let me = self.names[e.node].clone();
@@ -678,7 +869,11 @@ impl Sim {
                 which.as_hold()
             };
             for spec in self.k.groups.clone() {
-                let in_set = if spec.preferred == *me { set.has_local() } else { set.has_foreign() };
+                let in_set = if spec.preferred == *me {
+                    set.has_local()
+                } else {
+                    set.has_foreign()
+                };
                 if !in_set {
                     continue;
                 }
@@ -705,9 +900,21 @@ impl Sim {
             if self.now.0 > healed.0 + bound || self.last_disturbance > healed {
                 continue;
             }
+            // an operator command just before the heal legitimately moves groups
+            if self.last_command.is_some_and(|c| c.0 + bound > healed.0) {
+                continue;
+            }
             for g in &running {
-                if self.running_on(g).is_empty() && self.holders(g).iter().all(|&i| self.nodes[i].truth[g] != Truth::Partial) {
-                    self.fail(format!("invariant (f): {g} stopped serving {} ms after the heal", self.now.0 - healed.0));
+                if self.running_on(g).is_empty()
+                    && self
+                        .holders(g)
+                        .iter()
+                        .all(|&i| self.nodes[i].truth[g] != Truth::Partial)
+                {
+                    self.fail(format!(
+                        "invariant (f): {g} stopped serving {} ms after the heal",
+                        self.now.0 - healed.0
+                    ));
                 }
             }
             keep.push((healed, running));
@@ -732,7 +939,16 @@ impl Sim {
 
     fn step(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { to, from, from_inc, to_inc, link, generation, msg, dup } => {
+            Ev::Deliver {
+                to,
+                from,
+                from_inc,
+                to_inc,
+                link,
+                generation,
+                msg,
+                dup,
+            } => {
                 if self.nodes[to].inc != to_inc || !self.alive(to) {
                     return;
                 }
@@ -746,24 +962,64 @@ impl Sim {
                     let sender_alive_there = self.nodes[to]
                         .cluster
                         .as_ref()
-                        .map(|c| c.status().nodes.iter().any(|v| v.name == self.names[from] && v.status != NodeStatus::Dead))
+                        .map(|c| {
+                            c.status()
+                                .nodes
+                                .iter()
+                                .any(|v| v.name == self.names[from] && v.status != NodeStatus::Dead)
+                        })
                         .unwrap_or(false);
                     if sender_alive_there && self.nodes[from].inc == from_inc && self.alive(from) {
                         let t = self.now.plus(ms(200));
-                        self.fifo.insert((from, to), t.max(*self.fifo.get(&(from, to)).unwrap_or(&Millis(0))));
-                        self.at(t, Ev::Deliver { to, from, from_inc, to_inc, link: (link + 1) % LINKS.len(), generation, msg, dup });
+                        self.fifo.insert(
+                            (from, to),
+                            t.max(*self.fifo.get(&(from, to)).unwrap_or(&Millis(0))),
+                        );
+                        self.at(
+                            t,
+                            Ev::Deliver {
+                                to,
+                                from,
+                                from_inc,
+                                to_inc,
+                                link: (link + 1) % LINKS.len(),
+                                generation,
+                                msg,
+                                dup,
+                            },
+                        );
                     }
                     return;
                 }
                 let from_name = self.names[from].clone();
                 let link_id = LinkId(LINKS[link].to_string());
                 if dup && !is_status {
-                    self.feed(to, Event::HeardDuplicate { from: from_name, link: link_id });
+                    self.feed(
+                        to,
+                        Event::HeardDuplicate {
+                            from: from_name,
+                            link: link_id,
+                        },
+                    );
                 } else {
-                    self.feed(to, Event::Heard { from: from_name, link: link_id, generation, msg });
+                    self.feed(
+                        to,
+                        Event::Heard {
+                            from: from_name,
+                            link: link_id,
+                            generation,
+                            msg,
+                        },
+                    );
                 }
             }
-            Ev::OpDone { node, inc, group, op, ok } => {
+            Ev::OpDone {
+                node,
+                inc,
+                group,
+                op,
+                ok,
+            } => {
                 if self.nodes[node].inc != inc || !self.alive(node) {
                     return;
                 }
@@ -774,13 +1030,35 @@ impl Sim {
                     (Op::Stop, false) => Truth::Running,
                 };
                 if !ok {
+                    if op == Op::Start {
+                        self.cov.failed_starts += 1;
+                    } else {
+                        self.cov.failed_stops += 1;
+                    }
+                    self.group_failed_at.insert(group.clone(), self.now);
                     self.nodes[node].failures_since_boot.push(self.now);
                     self.disturb();
                 }
                 self.nodes[node].truth.insert(group.clone(), t);
-                self.log(format!("{} {op:?} {group} -> {}", self.names[node], if ok { "ok" } else { "FAILED" }));
-                let detail = if ok { "ok".to_string() } else { "simulated failure".to_string() };
-                self.feed(node, Event::ResourceResult { group, op, ok, detail });
+                self.log(format!(
+                    "{} {op:?} {group} -> {}",
+                    self.names[node],
+                    if ok { "ok" } else { "FAILED" }
+                ));
+                let detail = if ok {
+                    "ok".to_string()
+                } else {
+                    "simulated failure".to_string()
+                };
+                self.feed(
+                    node,
+                    Event::ResourceResult {
+                        group,
+                        op,
+                        ok,
+                        detail,
+                    },
+                );
             }
             Ev::Tick { node, inc } => {
                 if self.nodes[node].inc != inc || self.nodes[node].next_tick != Some(self.now) {
@@ -790,7 +1068,10 @@ impl Sim {
                 self.feed(node, Event::Tick);
                 if let Some(c) = self.nodes[node].cluster.as_ref() {
                     if c.next_deadline().is_some_and(|d| d <= self.now) {
-                        self.fail(format!("{}: next_deadline did not advance after a tick", self.names[node]));
+                        self.fail(format!(
+                            "{}: next_deadline did not advance after a tick",
+                            self.names[node]
+                        ));
                     }
                 }
             }
@@ -798,7 +1079,11 @@ impl Sim {
                 if !self.alive(i) {
                     return;
                 }
-                self.log(format!("{} CRASH (power loss: everything on it stops)", self.names[i]));
+                self.log(format!(
+                    "{} CRASH (power loss: everything on it stops)",
+                    self.names[i]
+                ));
+                self.cov.crashes += 1;
                 let node = &mut self.nodes[i];
                 node.cluster = None;
                 node.inc += 1;
@@ -822,7 +1107,10 @@ impl Sim {
                 node.next_tick = None;
                 node.failures_since_boot.clear();
                 let params = self.params(i);
-                self.log(format!("{} BOOT generation {}", self.names[i], params.generation));
+                self.log(format!(
+                    "{} BOOT generation {}",
+                    self.names[i], params.generation
+                ));
                 self.nodes[i].cluster = Some(Cluster::new(params, self.now));
                 for j in 0..self.names.len() {
                     self.talk_since[i][j] = self.now;
@@ -841,7 +1129,11 @@ impl Sim {
                     self.cut[a][b][l] += 1;
                     self.cut[b][a][l] += 1;
                 }
-                self.log(format!("CUT links {links:?} between node{} and node{} for {dur} ms", a + 1, b + 1));
+                self.log(format!(
+                    "CUT links {links:?} between node{} and node{} for {dur} ms",
+                    a + 1,
+                    b + 1
+                ));
                 if could && !self.can_talk(a, b) {
                     self.part_start[a][b] = Some(self.now);
                     self.disturb();
@@ -854,11 +1146,16 @@ impl Sim {
                     None => (0..LINKS.len()).collect(),
                 };
                 let could = self.can_talk(a, b);
+                let talked_before = self.talk_since[a][b];
                 for &l in &links {
                     self.cut[a][b][l] -= 1;
                     self.cut[b][a][l] -= 1;
                 }
-                self.log(format!("MEND links {links:?} between node{} and node{}", a + 1, b + 1));
+                self.log(format!(
+                    "MEND links {links:?} between node{} and node{}",
+                    a + 1,
+                    b + 1
+                ));
                 if !could && self.can_talk(a, b) {
                     self.talk_since[a][b] = self.now;
                     self.talk_since[b][a] = self.now;
@@ -870,15 +1167,22 @@ impl Sim {
                         && self.nodes[b].booted_at < started
                         && !self.nodes[a].shutting_down
                         && !self.nodes[b].shutting_down;
+                    // they must have known each other before the partition (statuses exchanged)
+                    let knew = talked_before.0 + 2 * self.k.keepalive + 4 * self.k.max_delay + 500
+                        < started.0;
                     if both_alive_through
+                        && knew
                         && self.now.0 - started.0 > self.k.deadtime + self.k.max_delay * 4 + 500
                         && self.last_disturbance <= started
                     {
                         self.split_watch.push(self.now);
                     }
-                    let running = self.serving_groups();
+                    let running = self.serving_groups(started);
                     self.disturb();
-                    if both_alive_through {
+                    // continuity is promised for a cluster that had settled before the cut
+                    let settled_before = talked_before.0 + self.handoff_bound() < started.0;
+                    if both_alive_through && settled_before && !self.handoff_in_progress() {
+                        self.cov.heals_watched += 1;
                         self.heal_watch.push((self.now, running));
                     }
                 }
@@ -890,10 +1194,21 @@ impl Sim {
                 self.log(format!("{} COMMAND {cmd:?}", self.names[i]));
                 if cmd == Command::Shutdown {
                     self.nodes[i].shutting_down = true;
+                    self.cov.shutdowns += 1;
                 } else {
+                    self.cov.commands += 1;
                     self.last_command = Some(self.now);
-                    let b = 30_000 + 4 * self.k.max_op + 4 * self.k.max_delay + 3 * self.k.keepalive + 12_000;
-                    self.expects.push(Expect { at: self.now.plus(ms(b)), issued: self.now, node: i, cmd });
+                    let b = 30_000
+                        + 4 * self.k.max_op
+                        + 4 * self.k.max_delay
+                        + 3 * self.k.keepalive
+                        + 12_000;
+                    self.expects.push(Expect {
+                        at: self.now.plus(ms(b)),
+                        issued: self.now,
+                        node: i,
+                        cmd,
+                    });
                 }
                 self.disturb();
                 self.feed(i, Event::Command(cmd));
@@ -921,28 +1236,48 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64, verbose: bool) {
+fn run_seed(seed: u64, verbose: bool) -> Coverage {
     let mut sim = Sim::new(seed, verbose);
     if verbose {
         println!("seed {seed}: {:?}", sim.k);
     }
     sim.run();
+    sim.cov
 }
 
 #[test]
 fn simulated_clusters_keep_every_invariant() {
     if let Ok(s) = std::env::var("WASMBEAT_SIM_SEED") {
         let seed: u64 = s.parse().expect("WASMBEAT_SIM_SEED must be a number");
-        run_seed(seed, true);
+        let cov = run_seed(seed, true);
+        println!("seed {seed} passed: {cov:?}");
         return;
     }
     let n: u64 = std::env::var("WASMBEAT_SIM_SEEDS")
         .ok()
         .map(|s| s.parse().expect("WASMBEAT_SIM_SEEDS must be a number"))
-        .unwrap_or(600);
+        .unwrap_or(400);
     let start = std::time::Instant::now();
+    let mut cov = Coverage::default();
     for seed in 0..n {
-        run_seed(seed, false);
+        cov.add(&run_seed(seed, false));
     }
     println!("{n} seeds passed in {:.1} s", start.elapsed().as_secs_f64());
+    println!("scenarios exercised: {cov:#?}");
+    // the generator must keep producing the interesting cases, or the invariants prove little
+    if n >= 200 {
+        assert!(
+            cov.split_brains_logged > 0 && cov.split_brain_releases > 0,
+            "{cov:?}"
+        );
+        assert!(
+            cov.fast_restarts_detected > 0 && cov.false_deaths > 0,
+            "{cov:?}"
+        );
+        assert!(
+            cov.handoffs_completed > 0 && cov.failed_starts > 0 && cov.shutdowns > 0,
+            "{cov:?}"
+        );
+        assert!(cov.heals_watched > 0 && cov.crashes > 0, "{cov:?}");
+    }
 }

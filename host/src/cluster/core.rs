@@ -55,8 +55,8 @@ struct Group {
     stop_anyway: bool,
     /// Removed by a reload; dropped once stopped.
     removed: bool,
-    /// Already logged a split-brain release for this group since the last heal.
-    resolved: bool,
+    /// Taken over from a dead/left/restarted node: auto_failback gives it back home.
+    taken_over: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -147,7 +147,6 @@ pub struct Cluster {
     rstate: RState,
     standby: Standby,
     pending: Option<Pending>,
-    needs_failback: bool,
     starting_sent_at: Option<Millis>,
     force_report: bool,
     report_info: Option<String>,
@@ -193,7 +192,7 @@ fn new_group(g: &GroupSpec) -> Group {
         stop_retry_at: None,
         stop_anyway: false,
         removed: false,
-        resolved: false,
+        taken_over: false,
     }
 }
 
@@ -232,7 +231,6 @@ impl Cluster {
             rstate: RState::Init,
             standby: Standby::Not,
             pending: None,
-            needs_failback: false,
             starting_sent_at: None,
             force_report: false,
             report_info: None,
@@ -591,7 +589,11 @@ impl Cluster {
         if self.standby != Standby::Not {
             let s = format!("{:?}", self.standby);
             self.standby = Standby::Not;
-            self.notify(Level::Warn, "cancelling pending standby operation", format!("{why} ({s})"));
+            self.notify(
+                Level::Warn,
+                "cancelling pending standby operation",
+                format!("{why} ({s})"),
+            );
         }
     }
 
@@ -632,12 +634,18 @@ impl Cluster {
     }
 
     fn on_link_packet(&mut self, from: &str, link: LinkId) {
-        let Some(pi) = self.peer_index(from) else { return };
+        let Some(pi) = self.peer_index(from) else {
+            return;
+        };
         let was_up = self.peers[pi].links.get(&link).map(|(_, up)| *up);
         self.peers[pi].links.insert(link.clone(), (self.now, true));
         self.peers[pi].heard_any = true;
         if was_up == Some(false) && self.alive(pi) {
-            self.notify(Level::Info, format!("link {from}:{link} up"), "packets arrive again");
+            self.notify(
+                Level::Info,
+                format!("link {from}:{link} up"),
+                "packets arrive again",
+            );
         }
     }
 
@@ -681,7 +689,10 @@ impl Cluster {
                     self.notify(
                         Level::Info,
                         format!("node {name} is up"),
-                        format!("first heard (status {} on {link}) after it was declared dead", status.as_str()),
+                        format!(
+                            "first heard (status {} on {link}) after it was declared dead",
+                            status.as_str()
+                        ),
                     );
                     self.reset_peer_view(pi);
                 }
@@ -692,7 +703,10 @@ impl Cluster {
             if self.alive(pi) && gap > self.p.warntime {
                 self.notify(
                     Level::Warn,
-                    format!("late heartbeat from {name}: interval {} ms", gap.as_millis()),
+                    format!(
+                        "late heartbeat from {name}: interval {} ms",
+                        gap.as_millis()
+                    ),
                     format!("warntime is {}", secs(self.p.warntime)),
                 );
             }
@@ -720,9 +734,6 @@ impl Cluster {
         if !self.comm_up || self.shutting_down {
             return;
         }
-        for g in &mut self.groups {
-            g.resolved = false;
-        }
         if self.nice() {
             if self.rstate == RState::Stable {
                 // `starting` makes the peer answer with a full report (heartbeat answers it
@@ -737,9 +748,13 @@ impl Cluster {
             let local = self.p.local.clone();
             for gi in self.groups_of(&local, RscHold::Local) {
                 let g = &mut self.groups[gi];
-                if g.run != Run::Running {
-                    g.want = false;
-                    continue;
+                match g.run {
+                    Run::Running | Run::Starting => {}
+                    Run::Stopped => {
+                        g.want = false;
+                        continue;
+                    }
+                    Run::Stopping => continue,
                 }
                 let key = g.key.clone();
                 self.legacy_req.insert(key.clone(), self.now);
@@ -783,7 +798,9 @@ impl Cluster {
             .collect();
         self.notify(
             Level::Warn,
-            format!("node {name} restarted (generation {old} -> {new}) without being declared dead"),
+            format!(
+                "node {name} restarted (generation {old} -> {new}) without being declared dead"
+            ),
             format!(
                 "a restarted node runs nothing; groups it held: {}",
                 list(&had)
@@ -848,7 +865,11 @@ impl Cluster {
                 v.1 = false;
             }
         }
-        let which = if self.comm_up { "dead time" } else { "initdead" };
+        let which = if self.comm_up {
+            "dead time"
+        } else {
+            "initdead"
+        };
         self.notify(
             Level::Warn,
             format!("node {name} declared dead"),
@@ -856,7 +877,11 @@ impl Cluster {
                 "no status for {} ({which} {}); links: {}",
                 secs(silence),
                 secs(limit),
-                if links.is_empty() { "never heard".to_string() } else { links.join("; ") }
+                if links.is_empty() {
+                    "never heard".to_string()
+                } else {
+                    links.join("; ")
+                }
             ),
         );
         if let Standby::Giving { peer, .. } | Standby::Taking { from: peer, .. } = &self.standby {
@@ -915,17 +940,22 @@ impl Cluster {
             self.groups[gi].retry_at = None;
         }
         let keys = self.want_groups(&gis);
+        for &gi in &gis {
+            if keys.contains(&self.groups[gi].key) {
+                self.groups[gi].taken_over = true;
+            }
+        }
         let name = self.peers[pi].name.clone();
         let policy = match self.p.auto_failback {
-            AutoFailback::On => format!("auto_failback on: {name}'s groups go back when it returns"),
+            AutoFailback::On => {
+                format!("auto_failback on: {name}'s groups go back when it returns")
+            }
             AutoFailback::Off => "auto_failback off: they stay here".to_string(),
             AutoFailback::Legacy => {
                 format!("auto_failback legacy: {name} pulls its groups back when it returns")
             }
         };
         if !keys.is_empty() {
-            // heartbeat: rsc_needs_failback after a takeover; nothing taken, nothing to give back
-            self.needs_failback = self.p.auto_failback == AutoFailback::On;
             self.notify(
                 Level::Warn,
                 format!("taking over group(s) {}", list(&keys)),
@@ -940,7 +970,11 @@ impl Cluster {
         if self.comm_up || self.shutting_down {
             return;
         }
-        if !self.peers.iter().all(|p| p.heard_any || p.status == NodeStatus::Dead) {
+        if !self
+            .peers
+            .iter()
+            .all(|p| p.heard_any || p.status == NodeStatus::Dead)
+        {
             return;
         }
         self.comm_up = true;
@@ -965,7 +999,11 @@ impl Cluster {
             let own = self.groups_of(&local, RscHold::Local);
             if heard.is_empty() {
                 let keys = self.want_groups(&own);
-                self.notify(Level::Info, format!("acquiring own group(s) {}", list(&keys)), "alone in the cluster (legacy)");
+                self.notify(
+                    Level::Info,
+                    format!("acquiring own group(s) {}", list(&keys)),
+                    "alone in the cluster (legacy)",
+                );
             } else {
                 for gi in own {
                     let key = self.groups[gi].key.clone();
@@ -987,7 +1025,9 @@ impl Cluster {
             }
             let all: Vec<usize> = (0..self.groups.len()).collect();
             let keys = self.want_groups(&all);
-            self.needs_failback = self.p.auto_failback == AutoFailback::On;
+            for g in &mut self.groups {
+                g.taken_over = keys.contains(&g.key) && g.preferred != self.p.local;
+            }
             self.force_report = true;
             self.notify(
                 Level::Warn,
@@ -1275,7 +1315,10 @@ impl Cluster {
                 self.force_report = true;
                 self.notify(
                     Level::Info,
-                    format!("standby complete: {name} took our {} groups", my_set.as_str()),
+                    format!(
+                        "standby complete: {name} took our {} groups",
+                        my_set.as_str()
+                    ),
                     "ask_resources done received",
                 );
             }
@@ -1306,6 +1349,8 @@ impl Cluster {
                     let g = &mut self.groups[gi];
                     g.retry_at = None;
                     g.failed = None;
+                    // handed over by its owner, not taken from a dead node: no failback
+                    g.taken_over = false;
                 }
                 let keys = self.want_groups(&gis);
                 self.standby = Standby::Taking {
@@ -1323,7 +1368,10 @@ impl Cluster {
             (state, step) => {
                 self.notify(
                     Level::Warn,
-                    format!("ignored standby message '{step:?}' [{}] from {name}", set.as_str()),
+                    format!(
+                        "ignored standby message '{step:?}' [{}] from {name}",
+                        set.as_str()
+                    ),
                     format!("standby state {state:?}"),
                 );
             }
@@ -1437,7 +1485,11 @@ impl Cluster {
                 format!("acquiring {key}"),
                 format!(
                     "{name} answered our ip-request ({})",
-                    if weown { "it released the group" } else { "it did not hold it" }
+                    if weown {
+                        "it released the group"
+                    } else {
+                        "it did not hold it"
+                    }
                 ),
             );
         }
@@ -1448,8 +1500,7 @@ impl Cluster {
     fn on_command(&mut self, c: Command) {
         match c {
             Command::Shutdown => self.begin_shutdown(),
-            Command::Standby(which) | Command::Takeover(which) if !self.nice() => {
-                let _ = which;
+            Command::Standby(_) | Command::Takeover(_) if !self.nice() => {
                 self.notify(
                     Level::Warn,
                     format!("{c:?} refused"),
@@ -1457,7 +1508,10 @@ impl Cluster {
                 );
             }
             Command::Standby(which) => {
-                self.request_standby(which.as_hold(), format!("operator: standby {}", which.as_str()));
+                self.request_standby(
+                    which.as_hold(),
+                    format!("operator: standby {}", which.as_str()),
+                );
             }
             Command::Takeover(which) => {
                 if self.shutting_down {
@@ -1508,13 +1562,20 @@ impl Cluster {
         self.notify(
             Level::Info,
             "graceful shutdown: releasing all groups",
-            format!("operator request; stopping {} then sending shutdone", list(&keys)),
+            format!(
+                "operator request; stopping {} then sending shutdone",
+                list(&keys)
+            ),
         );
     }
 
     fn on_result(&mut self, key: &str, op: Op, ok: bool, detail: &str) {
         let Some(gi) = self.groups.iter().position(|g| g.key == key) else {
-            self.notify(Level::Warn, format!("result for unknown group {key} ignored"), detail.to_string());
+            self.notify(
+                Level::Warn,
+                format!("result for unknown group {key} ignored"),
+                detail.to_string(),
+            );
             return;
         };
         let now = self.now;
@@ -1523,7 +1584,11 @@ impl Cluster {
                 let g = &mut self.groups[gi];
                 g.run = Run::Running;
                 g.failed = None;
-                self.notify(Level::Info, format!("group {key} started"), detail.to_string());
+                self.notify(
+                    Level::Info,
+                    format!("group {key} started"),
+                    detail.to_string(),
+                );
             }
             (Run::Starting, Op::Start) => {
                 // Part of the group may be up: stop it all (heartbeat gives up the group).
@@ -1546,9 +1611,16 @@ impl Cluster {
             (Run::Stopping, Op::Stop) if ok => {
                 let g = &mut self.groups[gi];
                 g.run = Run::Stopped;
+                if !g.want {
+                    g.taken_over = false;
+                }
                 g.stop_failures = 0;
                 g.stop_retry_at = None;
-                self.notify(Level::Info, format!("group {key} stopped"), detail.to_string());
+                self.notify(
+                    Level::Info,
+                    format!("group {key} stopped"),
+                    detail.to_string(),
+                );
             }
             (Run::Stopping, Op::Stop) => {
                 let g = &mut self.groups[gi];
@@ -1632,7 +1704,10 @@ impl Cluster {
                     let g = &self.groups[gi];
                     added.contains(&g.key)
                         && (g.preferred == local
-                            || !self.peers.iter().any(|p| p.name == g.preferred && p.status != NodeStatus::Dead))
+                            || !self
+                                .peers
+                                .iter()
+                                .any(|p| p.name == g.preferred && p.status != NodeStatus::Dead))
                         && !self.held_by_live_peer(gi, None)
                 })
                 .collect();
@@ -1642,7 +1717,11 @@ impl Cluster {
         self.notify(
             Level::Info,
             "configuration reloaded",
-            format!("groups added: {}; removed: {}", list(&added), list(&removed)),
+            format!(
+                "groups added: {}; removed: {}",
+                list(&added),
+                list(&removed)
+            ),
         );
     }
 
@@ -1685,7 +1764,10 @@ impl Cluster {
                 self.notify(
                     Level::Warn,
                     format!("link {name}:{l} dead"),
-                    format!("nothing heard on it for {}; other links still carry heartbeats", secs(limit)),
+                    format!(
+                        "nothing heard on it for {}; other links still carry heartbeats",
+                        secs(limit)
+                    ),
                 );
             }
         }
@@ -1712,7 +1794,11 @@ impl Cluster {
             }
             Standby::Taking { deadline, .. } if now >= deadline => {
                 self.standby = Standby::Not;
-                self.notify(Level::Warn, "standby hand-shake timed out", "peer never finished");
+                self.notify(
+                    Level::Warn,
+                    "standby hand-shake timed out",
+                    "peer never finished",
+                );
             }
             _ => {}
         }
@@ -1762,7 +1848,11 @@ impl Cluster {
         self.reconcile();
         self.standby_progress();
         if self.shutting_down {
-            if self.groups.iter().all(|g| g.run == Run::Stopped && !g.stop_anyway) {
+            if self
+                .groups
+                .iter()
+                .all(|g| g.run == Run::Stopped && !g.stop_anyway)
+            {
                 self.send(Message::Shutdone);
                 self.notify(
                     Level::Info,
@@ -1795,6 +1885,9 @@ impl Cluster {
                 && self.groups[gi].want
                 && self.peer_still_runs(gi);
             let g = &mut self.groups[gi];
+            if !g.want && g.run == Run::Stopped {
+                g.taken_over = false;
+            }
             match g.run {
                 Run::Stopped if g.stop_anyway => {
                     g.stop_anyway = false;
@@ -1819,7 +1912,8 @@ impl Cluster {
                 _ => {}
             }
         }
-        self.groups.retain(|g| !(g.removed && g.run == Run::Stopped));
+        self.groups
+            .retain(|g| !(g.removed && g.run == Run::Stopped));
     }
 
     fn standby_progress(&mut self) {
@@ -1833,7 +1927,10 @@ impl Cluster {
             } => {
                 let local = self.p.local.clone();
                 let gis = self.groups_of(&local, set);
-                if gis.iter().all(|&gi| self.groups[gi].run == Run::Stopped && !self.groups[gi].want) {
+                if gis
+                    .iter()
+                    .all(|&gi| self.groups[gi].run == Run::Stopped && !self.groups[gi].want)
+                {
                     self.send(Message::AskResources {
                         hold: set,
                         step: StandbyStep::Done,
@@ -1916,8 +2013,7 @@ impl Cluster {
                     let g = &mut self.groups[gi];
                     g.want = false;
                     let key = g.key.clone();
-                    if !g.resolved {
-                        g.resolved = true;
+                    {
                         self.notify(
                             Level::Crit,
                             format!("split brain resolution: releasing {key}"),
@@ -1946,7 +2042,10 @@ impl Cluster {
                 && g.pushed_at.is_none_or(|t| now >= t.plus(PUSH_MEMORY))
         });
         let Some(gi) = target else { return };
-        let peer_ok = self.peers.iter().any(|p| p.status != NodeStatus::Dead && p.stable);
+        let peer_ok = self
+            .peers
+            .iter()
+            .any(|p| p.status != NodeStatus::Dead && p.stable);
         if !peer_ok {
             return;
         }
@@ -1960,19 +2059,25 @@ impl Cluster {
         self.request_standby(set, format!("start of {key} failed here"));
     }
 
+    /// heartbeat's rsc_needs_failback, derived from state: groups taken over from their
+    /// home go back (as one `foreign` hand-shake) once the home node is back and stable.
     fn auto_failback(&mut self) {
-        if !self.needs_failback || self.p.auto_failback != AutoFailback::On {
+        if self.p.auto_failback != AutoFailback::On {
             return;
         }
         if self.pending.is_some() || !self.locally_stable() {
             return;
         }
         let local = self.p.local.clone();
+        // Only groups taken over from their home go back; a group that is here because an
+        // operator put it here stays (the hand-shake moves the whole foreign set).
         let foreign_held: Vec<usize> = (0..self.groups.len())
-            .filter(|&gi| self.groups[gi].preferred != local && self.holds_here(gi))
+            .filter(|&gi| {
+                let g = &self.groups[gi];
+                g.preferred != local && g.taken_over && self.holds_here(gi)
+            })
             .collect();
         if foreign_held.is_empty() {
-            self.needs_failback = false;
             return;
         }
         let home_ready: Vec<String> = foreign_held
@@ -1981,12 +2086,13 @@ impl Cluster {
                 let pref = &self.groups[gi].preferred;
                 self.peers
                     .iter()
-                    .find(|p| p.name == *pref && p.status != NodeStatus::Dead && p.stable && p.reported)
+                    .find(|p| {
+                        p.name == *pref && p.status != NodeStatus::Dead && p.stable && p.reported
+                    })
                     .map(|p| p.name.clone())
             })
             .collect();
         if let Some(home) = home_ready.first() {
-            self.needs_failback = false;
             self.request_standby(
                 RscHold::Foreign,
                 format!("auto_failback on: {home} is back and stable"),
@@ -1995,20 +2101,27 @@ impl Cluster {
     }
 
     fn start_pending(&mut self) {
-        let Some(p) = self.pending.clone() else { return };
+        let Some(p) = self.pending.clone() else {
+            return;
+        };
         if self.now >= p.expires {
             self.pending = None;
             self.notify(
                 Level::Warn,
                 format!("standby [{}] dropped", p.set.as_str()),
-                format!("{}; the cluster did not become stable within {}", p.reason, secs(PENDING_WINDOW)),
+                format!(
+                    "{}; the cluster did not become stable within {}",
+                    p.reason,
+                    secs(PENDING_WINDOW)
+                ),
             );
             return;
         }
         if !self.locally_stable() {
             return;
         }
-        let Some(pi) = (0..self.peers.len()).find(|&i| self.alive(i) && self.peers[i].stable) else {
+        let Some(pi) = (0..self.peers.len()).find(|&i| self.alive(i) && self.peers[i].stable)
+        else {
             if !self.any_live_peer() {
                 self.pending = None;
                 self.notify(

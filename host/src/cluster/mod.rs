@@ -30,7 +30,10 @@ pub struct Millis(pub u64);
 impl Millis {
     /// This instant moved `d` into the future (saturating).
     pub fn plus(self, d: Duration) -> Millis {
-        Millis(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+        Millis(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
     /// Time elapsed from `earlier` to `self` (zero if `earlier` is later).
     pub fn since(self, earlier: Millis) -> Duration {

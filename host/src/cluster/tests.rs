@@ -17,8 +17,14 @@ fn params(local: &str, mode: AutoFailback) -> ClusterParams {
         initdead: Duration::from_secs(12),
         auto_failback: mode,
         groups: vec![
-            GroupSpec { key: G1.into(), preferred: "n1".into() },
-            GroupSpec { key: G2.into(), preferred: "n2".into() },
+            GroupSpec {
+                key: G1.into(),
+                preferred: "n1".into(),
+            },
+            GroupSpec {
+                key: G2.into(),
+                preferred: "n2".into(),
+            },
         ],
         generation: if local == "n1" { 100 } else { 200 },
     }
@@ -61,7 +67,13 @@ impl Pair {
             fail_starts: Vec::new(),
             log: Log::default(),
         };
-        Pair { now: Millis(0), mode, n: [mk("n1"), mk("n2")], cut: false, inbox: Vec::new() }
+        Pair {
+            now: Millis(0),
+            mode,
+            n: [mk("n1"), mk("n2")],
+            cut: false,
+            inbox: Vec::new(),
+        }
     }
 
     fn name(i: usize) -> &'static str {
@@ -86,7 +98,9 @@ impl Pair {
 
     fn feed(&mut self, i: usize, ev: Event) {
         let now = self.now;
-        let Some(c) = self.n[i].c.as_mut() else { return };
+        let Some(c) = self.n[i].c.as_mut() else {
+            return;
+        };
         for a in c.handle(now, ev) {
             let node = &mut self.n[i];
             match a {
@@ -97,13 +111,19 @@ impl Pair {
                     }
                 }
                 Action::StartGroup(g) => {
-                    assert!(!node.running.contains(&g), "{g} started twice on {}", Self::name(i));
+                    assert!(
+                        !node.running.contains(&g),
+                        "{g} started twice on {}",
+                        Self::name(i)
+                    );
                     node.log.ops.push((now, "start", g.clone()));
-                    node.pending.push((now.plus(Duration::from_millis(100)), g, Op::Start));
+                    node.pending
+                        .push((now.plus(Duration::from_millis(100)), g, Op::Start));
                 }
                 Action::StopGroup(g) => {
                     node.log.ops.push((now, "stop", g.clone()));
-                    node.pending.push((now.plus(Duration::from_millis(100)), g, Op::Stop));
+                    node.pending
+                        .push((now.plus(Duration::from_millis(100)), g, Op::Stop));
                 }
                 Action::Notify(n) => node.log.notes.push((now, n)),
                 Action::Exit => {
@@ -129,8 +149,12 @@ impl Pair {
                 self.feed(to, ev);
             }
             for i in 0..2 {
-                let due: Vec<(Millis, String, Op)> =
-                    self.n[i].pending.iter().filter(|p| p.0 <= self.now).cloned().collect();
+                let due: Vec<(Millis, String, Op)> = self.n[i]
+                    .pending
+                    .iter()
+                    .filter(|p| p.0 <= self.now)
+                    .cloned()
+                    .collect();
                 self.n[i].pending.retain(|p| p.0 > self.now);
                 for (_, g, op) in due {
                     let ok = !(op == Op::Start && self.n[i].fail_starts.contains(&g));
@@ -140,9 +164,25 @@ impl Pair {
                     if op == Op::Stop {
                         self.n[i].running.retain(|x| *x != g);
                     }
-                    self.feed(i, Event::ResourceResult { group: g, op, ok, detail: if ok { "ok".into() } else { "IPaddr: address in use".into() } });
+                    self.feed(
+                        i,
+                        Event::ResourceResult {
+                            group: g,
+                            op,
+                            ok,
+                            detail: if ok {
+                                "ok".into()
+                            } else {
+                                "IPaddr: address in use".into()
+                            },
+                        },
+                    );
                 }
-                let due = self.n[i].c.as_ref().and_then(|c| c.next_deadline()).is_some_and(|d| d <= self.now);
+                let due = self.n[i]
+                    .c
+                    .as_ref()
+                    .and_then(|c| c.next_deadline())
+                    .is_some_and(|d| d <= self.now);
                 if due {
                     self.feed(i, Event::Tick);
                 }
@@ -158,11 +198,21 @@ impl Pair {
     }
 
     fn noted(&self, i: usize, text: &str) -> Option<Millis> {
-        self.n[i].log.notes.iter().find(|(_, n)| n.what.contains(text) || n.why.contains(text)).map(|(t, _)| *t)
+        self.n[i]
+            .log
+            .notes
+            .iter()
+            .find(|(_, n)| n.what.contains(text) || n.why.contains(text))
+            .map(|(t, _)| *t)
     }
 
     fn first_op(&self, i: usize, op: &str, g: &str) -> Option<Millis> {
-        self.n[i].log.ops.iter().find(|(_, o, k)| *o == op && k == g).map(|(t, _, _)| *t)
+        self.n[i]
+            .log
+            .ops
+            .iter()
+            .find(|(_, o, k)| *o == op && k == g)
+            .map(|(t, _, _)| *t)
     }
 
     fn sent_types(&self, i: usize) -> Vec<String> {
@@ -172,8 +222,12 @@ impl Pair {
             .iter()
             .filter(|(_, m)| !matches!(m, Message::Status { .. }))
             .map(|(_, m)| match m {
-                Message::AskResources { hold, step } => format!("ask_resources {} {step:?}", hold.as_str()),
-                Message::Resource { hold, stable, info, .. } => {
+                Message::AskResources { hold, step } => {
+                    format!("ask_resources {} {step:?}", hold.as_str())
+                }
+                Message::Resource {
+                    hold, stable, info, ..
+                } => {
                     format!("resource {} stable={stable:?} info={info:?}", hold.as_str())
                 }
                 other => format!("{other:?}"),
@@ -199,7 +253,10 @@ fn given_both_nodes_start_together_then_each_takes_its_own_group_after_rqstdelay
     p.boot(0);
     p.boot(1);
     p.run_for(9.5);
-    assert!(p.running(0).is_empty() && p.running(1).is_empty(), "nothing before RQSTDELAY (10 s)");
+    assert!(
+        p.running(0).is_empty() && p.running(1).is_empty(),
+        "nothing before RQSTDELAY (10 s)"
+    );
     p.run_for(1.0);
     assert_eq!(p.first_op(0, "start", G1).map(|t| t.0), Some(10_000));
     p.run_for(1.0);
@@ -207,7 +264,10 @@ fn given_both_nodes_start_together_then_each_takes_its_own_group_after_rqstdelay
     assert_eq!(p.running(1), vec![G2]);
     let kinds = p.sent_types(0);
     assert_eq!(kinds[0], "Starting");
-    assert!(kinds[1].starts_with("resource none stable=Some(false)"), "{kinds:?}");
+    assert!(
+        kinds[1].starts_with("resource none stable=Some(false)"),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -224,7 +284,11 @@ fn given_status_timeline_then_init_with_longer_dt_then_up_then_active_at_comm_up
             _ => None,
         })
         .collect();
-    assert_eq!(statuses[0], (NodeStatus::Init, Duration::from_secs(7)), "dt = deadtime + 2 s at start");
+    assert_eq!(
+        statuses[0],
+        (NodeStatus::Init, Duration::from_secs(7)),
+        "dt = deadtime + 2 s at start"
+    );
     assert_eq!(statuses[1].0, NodeStatus::Up);
     p.boot(1);
     p.run_for(4.0);
@@ -261,8 +325,17 @@ fn given_n1_active_and_n2_silent_for_deadtime_then_n1_takes_g2() {
     assert_eq!(p.running(0), vec![G1, G2]);
     let dead_at = p.noted(0, "node n2 declared dead").unwrap();
     let silence = dead_at.since(crashed);
-    assert!(silence >= Duration::from_secs(4) && silence <= Duration::from_secs(5), "{silence:?}");
-    let why = &p.n[0].log.notes.iter().find(|(_, n)| n.what.contains("taking over")).unwrap().1;
+    assert!(
+        silence >= Duration::from_secs(4) && silence <= Duration::from_secs(5),
+        "{silence:?}"
+    );
+    let why = &p.n[0]
+        .log
+        .notes
+        .iter()
+        .find(|(_, n)| n.what.contains("taking over"))
+        .unwrap()
+        .1;
     assert!(why.why.contains("auto_failback on"), "{why:?}");
 }
 
@@ -280,7 +353,10 @@ fn given_peer_advertises_a_longer_dt_then_it_is_timed_out_with_that_dt() {
     p.run_for(10.0);
     p.crash(1);
     p.run_for(15.0);
-    assert!(p.noted(0, "node n2 declared dead").is_none(), "n1 must wait n2's dt=20 s, not its own 5 s");
+    assert!(
+        p.noted(0, "node n2 declared dead").is_none(),
+        "n1 must wait n2's dt=20 s, not its own 5 s"
+    );
     p.run_for(6.0);
     assert!(p.noted(0, "node n2 declared dead").is_some());
 }
@@ -298,7 +374,10 @@ fn given_heartbeats_arrive_late_then_a_warning_names_the_interval() {
             from: "n2".into(),
             link: name.clone(),
             generation: p.n[1].generation,
-            msg: Message::Status { status: NodeStatus::Active, deadtime: Duration::from_secs(5) },
+            msg: Message::Status {
+                status: NodeStatus::Active,
+                deadtime: Duration::from_secs(5),
+            },
         };
         p.feed(0, ev);
     }
@@ -314,7 +393,10 @@ fn given_peer_restarts_faster_than_deadtime_then_its_groups_are_taken_over_and_f
     p.boot(1);
     p.run_for(0.5);
     assert!(p.noted(0, "restarted (generation 201 -> 202)").is_some());
-    assert!(p.first_op(0, "start", G2).is_some(), "n1 took G2: a restarted node runs nothing");
+    assert!(
+        p.first_op(0, "start", G2).is_some(),
+        "n1 took G2: a restarted node runs nothing"
+    );
     p.run_for(10.0);
     assert_eq!(p.running(0), vec![G1]);
     assert_eq!(p.running(1), vec![G2], "auto_failback on brought G2 home");
@@ -331,7 +413,9 @@ fn given_a_message_from_a_new_generation_before_its_status_then_it_is_dropped() 
         msg: Message::Starting,
     };
     p.feed(0, ev);
-    assert!(p.n[0].log.sent[before..].iter().all(|(_, m)| matches!(m, Message::Status { .. })));
+    assert!(p.n[0].log.sent[before..]
+        .iter()
+        .all(|(_, m)| matches!(m, Message::Status { .. })));
     let ev = Event::Heard {
         from: "n2".into(),
         link: LinkId("bcast eth0".into()),
@@ -339,7 +423,10 @@ fn given_a_message_from_a_new_generation_before_its_status_then_it_is_dropped() 
         msg: Message::Shutdone,
     };
     p.feed(0, ev);
-    assert!(p.noted(0, "shut down").is_none(), "older generation: replay, ignored");
+    assert!(
+        p.noted(0, "shut down").is_none(),
+        "older generation: replay, ignored"
+    );
 }
 
 #[test]
@@ -353,13 +440,32 @@ fn given_auto_failback_on_when_preferred_node_returns_then_group_goes_home_in_or
     assert_eq!(p.running(0), vec![G1]);
     assert_eq!(p.running(1), vec![G2]);
     // ordering: n2 starts G2 only after n1's stop of G2 completed (100 ms op)
-    let stopped = p.first_op(0, "stop", G2).unwrap().plus(Duration::from_millis(100));
-    let started = p.n[1].log.ops.iter().rev().find(|(_, o, k)| *o == "start" && k == G2).unwrap().0;
-    assert!(started >= stopped, "start {started} before stop finished {stopped}");
+    let stopped = p
+        .first_op(0, "stop", G2)
+        .unwrap()
+        .plus(Duration::from_millis(100));
+    let started = p.n[1]
+        .log
+        .ops
+        .iter()
+        .rev()
+        .find(|(_, o, k)| *o == "start" && k == G2)
+        .unwrap()
+        .0;
+    assert!(
+        started >= stopped,
+        "start {started} before stop finished {stopped}"
+    );
     let n1 = p.sent_types(0);
     assert!(n1.iter().any(|s| s == "ask_resources foreign Me"), "{n1:?}");
-    assert!(n1.iter().any(|s| s == "ask_resources foreign Done"), "{n1:?}");
-    assert!(p.sent_types(1).iter().any(|s| s == "ask_resources foreign Other"));
+    assert!(
+        n1.iter().any(|s| s == "ask_resources foreign Done"),
+        "{n1:?}"
+    );
+    assert!(p
+        .sent_types(1)
+        .iter()
+        .any(|s| s == "ask_resources foreign Other"));
 }
 
 #[test]
@@ -383,8 +489,14 @@ fn given_standby_all_on_n1_then_n2_holds_everything_after_the_three_step_handsha
     assert_eq!(p.running(1), vec![G1, G2]);
     let n1 = p.sent_types(0);
     let me = n1.iter().position(|s| s == "ask_resources all Me").unwrap();
-    let rel = n1.iter().position(|s| s.contains("info=Some(\"standby\")")).unwrap();
-    let done = n1.iter().position(|s| s == "ask_resources all Done").unwrap();
+    let rel = n1
+        .iter()
+        .position(|s| s.contains("info=Some(\"standby\")"))
+        .unwrap();
+    let done = n1
+        .iter()
+        .position(|s| s == "ask_resources all Done")
+        .unwrap();
     assert!(me < rel && rel < done, "{n1:?}");
     assert_eq!(p.running(1), vec![G1, G2]);
     // and it stays: standby is not undone by auto_failback
@@ -399,7 +511,12 @@ fn given_hb_takeover_on_n2_then_n1_goes_standby_for_the_complement() {
     p.run_for(2.0);
     assert_eq!(p.running(1), vec![G1, G2]);
     assert!(p.running(0).is_empty());
-    assert!(p.sent_types(0).iter().any(|s| s == "ask_resources local Me"), "n2's foreign = n1's local");
+    assert!(
+        p.sent_types(0)
+            .iter()
+            .any(|s| s == "ask_resources local Me"),
+        "n2's foreign = n1's local"
+    );
 }
 
 #[test]
@@ -407,7 +524,9 @@ fn given_legacy_mode_then_standby_is_refused() {
     let mut p = Pair::settled(AutoFailback::Legacy);
     p.feed(0, Event::Command(Command::Standby(Which::All)));
     p.run_for(2.0);
-    assert!(p.noted(0, "standby mode only implemented when nice_failback is on").is_some());
+    assert!(p
+        .noted(0, "standby mode only implemented when nice_failback is on")
+        .is_some());
     assert_eq!(p.running(0), vec![G1]);
 }
 
@@ -419,14 +538,19 @@ fn given_legacy_mode_when_preferred_node_returns_then_ip_request_pulls_its_group
     assert_eq!(p.running(0), vec![G1, G2]);
     p.boot(1);
     p.run_for(3.0);
-    assert!(p.n[1].log.sent.iter().any(|(_, m)| *m == Message::IpRequest { key: G2.into() }));
+    assert!(p.n[1]
+        .log
+        .sent
+        .iter()
+        .any(|(_, m)| *m == Message::IpRequest { key: G2.into() }));
     assert!(p.n[0].log.sent.iter().any(|(_, m)| matches!(m, Message::IpRequestResp { dest, key, weown: true } if dest == "n2" && key == G2)));
     assert_eq!(p.running(0), vec![G1]);
     assert_eq!(p.running(1), vec![G2]);
 }
 
 #[test]
-fn given_graceful_shutdown_then_everything_is_released_before_shutdone_and_peer_takes_over_at_once() {
+fn given_graceful_shutdown_then_everything_is_released_before_shutdone_and_peer_takes_over_at_once()
+{
     let mut p = Pair::settled(AutoFailback::On);
     let before = p.sent_types(0).len();
     p.feed(0, Event::Command(Command::Shutdown));
@@ -436,11 +560,17 @@ fn given_graceful_shutdown_then_everything_is_released_before_shutdone_and_peer_
     // every group is stopped, also G2 which never ran on n1 (stop is idempotent)
     assert!(p.first_op(0, "stop", G1).is_some() && p.first_op(0, "stop", G2).is_some());
     let n1 = p.sent_types(0)[before..].to_vec();
-    assert!(n1[0].starts_with("resource none stable=Some(false) info=Some(\"shutdown\")"), "{n1:?}");
+    assert!(
+        n1[0].starts_with("resource none stable=Some(false) info=Some(\"shutdown\")"),
+        "{n1:?}"
+    );
     assert_eq!(n1.last().unwrap(), "Shutdone");
     assert_eq!(p.running(1), vec![G1, G2]);
     let took = p.first_op(1, "start", G1).unwrap();
-    assert!(took.since(asked) < Duration::from_millis(500), "no deadtime wait after shutdone");
+    assert!(
+        took.since(asked) < Duration::from_millis(500),
+        "no deadtime wait after shutdone"
+    );
 }
 
 #[test]
@@ -450,10 +580,19 @@ fn given_a_failed_start_then_the_group_is_given_up_and_handed_to_the_peer() {
     p.boot(0);
     p.boot(1);
     p.run_for(14.0);
-    assert!(p.noted(0, "giving up group IPaddr::10.77.0.10/24: start failed").is_some());
-    assert!(p.first_op(0, "stop", G1).is_some(), "partial start is stopped");
+    assert!(p
+        .noted(0, "giving up group IPaddr::10.77.0.10/24: start failed")
+        .is_some());
+    assert!(
+        p.first_op(0, "stop", G1).is_some(),
+        "partial start is stopped"
+    );
     assert!(p.running(0).is_empty());
-    assert_eq!(p.running(1), vec![G1, G2], "peer took the failed group's set at once (heartbeat: after 30 s)");
+    assert_eq!(
+        p.running(1),
+        vec![G1, G2],
+        "peer took the failed group's set at once (heartbeat: after 30 s)"
+    );
 }
 
 #[test]
@@ -484,7 +623,11 @@ fn given_reqnodes_then_repnodes_lists_every_configured_node() {
     };
     p.feed(0, ev);
     assert!(p.n[0].log.sent.iter().any(|(_, m)| *m
-        == Message::RepNodes { dest: "n2".into(), nodes: vec!["n1".into(), "n2".into()], deleted: vec![] }));
+        == Message::RepNodes {
+            dest: "n2".into(),
+            nodes: vec!["n1".into(), "n2".into()],
+            deleted: vec![]
+        }));
 }
 
 #[test]
@@ -497,14 +640,19 @@ fn given_a_running_node_then_next_deadline_is_never_later_than_the_next_keepaliv
     let s = c.status();
     assert_eq!(s.rscstatus, "local");
     assert_eq!(s.nodes[1].status, NodeStatus::Active);
-    assert!(serde_json::to_string(&s).unwrap().contains("\"owner\":\"n2\""));
+    assert!(serde_json::to_string(&s)
+        .unwrap()
+        .contains("\"owner\":\"n2\""));
 }
 
 #[test]
 fn given_reload_with_a_new_group_then_its_preferred_node_starts_it() {
     let mut p = Pair::settled(AutoFailback::On);
     let mut np = params("n1", AutoFailback::On);
-    np.groups.push(GroupSpec { key: "httpd".into(), preferred: "n1".into() });
+    np.groups.push(GroupSpec {
+        key: "httpd".into(),
+        preferred: "n1".into(),
+    });
     p.feed(0, Event::Reload(np));
     p.run_for(1.0);
     assert_eq!(p.running(0), vec![G1, "httpd"]);
@@ -521,7 +669,10 @@ fn given_link_loss_on_one_medium_then_only_that_link_is_reported_dead() {
     // n2's packets arrive on eth1 only from now on
     for _ in 0..8 {
         p.run_for(1.0);
-        let ev = Event::HeardDuplicate { from: "n2".into(), link: LinkId("bcast eth1".into()) };
+        let ev = Event::HeardDuplicate {
+            from: "n2".into(),
+            link: LinkId("bcast eth1".into()),
+        };
         p.feed(0, ev);
     }
     assert!(p.noted(0, "link n2:bcast eth1").is_none());
@@ -534,7 +685,10 @@ fn given_link_loss_on_one_medium_then_only_that_link_is_reported_dead() {
             from: "n2".into(),
             link: LinkId("bcast eth1".into()),
             generation: p.n[1].generation,
-            msg: Message::Status { status: NodeStatus::Active, deadtime: Duration::from_secs(5) },
+            msg: Message::Status {
+                status: NodeStatus::Active,
+                deadtime: Duration::from_secs(5),
+            },
         };
         p.feed(0, ev);
     }
