@@ -445,6 +445,13 @@ async fn heartbeat_loop(
     Ok(())
 }
 
+/// The core retries a failed stop itself (every second, heartbeat's
+/// HA_STOPRETRYMAX semantics), so each request is one attempt per resource.
+const ONE_ATTEMPT: StopRetry = StopRetry {
+    attempts: 1,
+    pause: Duration::ZERO,
+};
+
 /// Upper bound on a graceful shutdown (stops of every group plus the handoff).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -491,6 +498,7 @@ impl Node {
                     }
                     notes.push(line);
                 }
+                Action::Announce(key) => self.reannounce(key),
                 Action::Exit => self.exit = true,
             }
         }
@@ -530,10 +538,27 @@ impl Node {
             // One operation at a time per group, whatever the core asks.
             let _serial = group.lock.lock().await;
             let report = match op {
-                Op::Start => resources::start_group(&group.resources, StopRetry::default()).await,
-                Op::Stop => resources::stop_group(&group.resources, StopRetry::default()).await,
+                Op::Start => resources::start_group(&group.resources, ONE_ATTEMPT).await,
+                Op::Stop => resources::stop_group(&group.resources, ONE_ATTEMPT).await,
             };
             let _ = tx.send(GroupDone { key, op, report }).await;
+        });
+    }
+
+    /// Refresh neighbours' view of a group that runs here: `start` is
+    /// idempotent, and on a running address IPaddr only announces it again.
+    fn reannounce(&mut self, key: String) {
+        let Some(group) = self.groups.get(&key).cloned() else {
+            return;
+        };
+        tracing::info!("re-announcing group {key} ({})", group.describe(Op::Start));
+        self.ops.spawn(async move {
+            let _serial = group.lock.lock().await;
+            for r in &group.resources {
+                if let Err(e) = r.start().await {
+                    tracing::warn!("re-announcing {}: {e}", r.name());
+                }
+            }
         });
     }
 

@@ -250,6 +250,29 @@ impl Cluster {
         }
     }
 
+    /// Wait until node `i` sees a settled cluster (both stable, not in
+    /// transition): heartbeat refuses a standby hand-shake "in flux", and
+    /// so does wasmbeat.
+    fn wait_settled(&self, i: usize, limit: Duration) {
+        let settled = support::wait_for(limit, Duration::from_millis(50), || {
+            let (code, out) = self.cli(i, &["status", "--json"]);
+            let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+            let c = &v["cluster"];
+            (code == 0
+                && c["rscstatus"] != "transition"
+                && c["standby"].is_null()
+                && c["nodes"]
+                    .as_array()?
+                    .iter()
+                    .all(|n| n["status"] == "active" && n["stable"] == true))
+            .then_some(())
+        });
+        if settled.is_none() {
+            self.dump_logs();
+            panic!("cluster did not settle within {limit:?}");
+        }
+    }
+
     /// Start node1 alone (it takes everything after initdead), then node2.
     fn boot(&mut self, t: Timings) {
         self.start(0);
@@ -338,9 +361,11 @@ fn fast_timings_failover_failback_commands_and_crashes() {
     assert!(c.log_text(1).contains("split brain"));
 
     // Standby on node1 hands the group to node2; takeover brings it back.
+    c.wait_settled(0, bound);
     let (code, out) = c.cli(0, &["standby", "all"]);
     assert_eq!(code, 0, "{out}");
     c.expect_serving(1, bound, "standby all on node1");
+    c.wait_settled(0, bound);
     let (code, out) = c.cli(0, &["takeover", "all"]);
     assert_eq!(code, 0, "{out}");
     c.expect_serving(0, bound, "takeover all on node1");

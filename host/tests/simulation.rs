@@ -553,6 +553,17 @@ impl Sim {
                         self.names[i], n.level, n.what, n.why
                     ));
                 }
+                Action::Announce(g) => {
+                    // A re-announcement must come from a node that really runs the group.
+                    if self.nodes[i].truth.get(&g) != Some(&Truth::Running) {
+                        self.fail(format!(
+                            "{} re-announced {g} without running it ({:?})",
+                            self.names[i],
+                            self.nodes[i].truth.get(&g)
+                        ));
+                    }
+                    self.log(format!("{} ANNOUNCE {g}", self.names[i]));
+                }
                 Action::Exit => {
                     let held: Vec<String> = self.nodes[i]
                         .truth

@@ -57,6 +57,9 @@ struct Group {
     removed: bool,
     /// Taken over from a dead/left/restarted node: auto_failback gives it back home.
     taken_over: bool,
+    /// We keep this group after a split brain while the peer still runs its copy: once the
+    /// peer has released it, neighbours that learnt the peer's MAC must be told again.
+    reannounce: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -193,6 +196,7 @@ fn new_group(g: &GroupSpec) -> Group {
         stop_anyway: false,
         removed: false,
         taken_over: false,
+        reannounce: false,
     }
 }
 
@@ -1991,7 +1995,22 @@ impl Cluster {
             }
             let pname = self.peers[pi].name.clone();
             for gi in 0..self.groups.len() {
-                if !self.groups[gi].want || !self.peer_runs(&self.peers[pi], gi) {
+                if !self.groups[gi].want {
+                    continue;
+                }
+                if !self.peer_runs(&self.peers[pi], gi) {
+                    if self.groups[gi].reannounce && self.groups[gi].run == Run::Running {
+                        self.groups[gi].reannounce = false;
+                        let key = self.groups[gi].key.clone();
+                        self.out.push(Action::Announce(key.clone()));
+                        self.notify(
+                            Level::Info,
+                            format!("split brain settled: re-announcing {key}"),
+                            format!(
+                                "{pname} released its copy; neighbours that followed its announcements are pointed back here"
+                            ),
+                        );
+                    }
                     continue;
                 }
                 if self.groups[gi].run == Run::Stopped {
@@ -2009,6 +2028,10 @@ impl Cluster {
                     let pos = |n: &str| self.p.nodes.iter().position(|x| x == n);
                     pos(&pname) < pos(&local)
                 };
+                if !peer_is_rightful {
+                    // We keep it; the peer releases its copy (see above).
+                    self.groups[gi].reannounce = true;
+                }
                 if peer_is_rightful {
                     let g = &mut self.groups[gi];
                     g.want = false;

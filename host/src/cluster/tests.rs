@@ -126,6 +126,7 @@ impl Pair {
                         .push((now.plus(Duration::from_millis(100)), g, Op::Stop));
                 }
                 Action::Notify(n) => node.log.notes.push((now, n)),
+                Action::Announce(g) => node.log.ops.push((now, "announce", g)),
                 Action::Exit => {
                     node.log.exited = true;
                     node.c = None;
