@@ -4,6 +4,8 @@
 //! processes are ended by the PID recorded when they were spawned.
 #![allow(dead_code)]
 
+pub mod cable;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
