@@ -9,12 +9,11 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use support::{wait_for, Netns};
 
-const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
+use wasmbeat::lab::heartbeat::HEARTBEAT;
 
 const HA_CF: &str = "deadtime 5\nwarntime 10\ninitdead 15\nbcast eth0\nauto_failback on\nnode node1\nnode node2\nuse_logd yes\n";
 const HARESOURCES: &str = "node1 IPaddr::100.200.230.1/100.200.230.6 named httpd mysqld\n";
@@ -151,25 +150,11 @@ fn heartbeat_accepts(root: &Path) -> Option<bool> {
     ns.ip(&["addr", "add", "10.77.31.1/24", "brd", "+", "dev", "eth0"]);
     ns.ip(&["link", "set", "eth0", "up"]);
     ns.ip(&["link", "set", "eth1", "up"]);
-    let r = root.display();
-    let script = format!(
-        "mount --bind {r}/run /run && mkdir -p /run/heartbeat/ccm /run/heartbeat/crm && \
-         mount --bind {r}/lib /var/lib/heartbeat && mount --bind {r}/etc /etc/ha.d && \
-         hostname node1 && exec {HEARTBEAT} -f >{r}/out 2>&1"
-    );
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "-m",
-        "-u",
-        "-p",
-        "--fork",
-        "--kill-child",
-        "--mount-proc",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    ns.spawn(cmd);
+    ns.spawn(wasmbeat::lab::heartbeat::node_command(
+        root,
+        "node1",
+        Some(&root.join("out")),
+    ));
     let out = root.join("out");
     // Dropping `ns` SIGKILLs unshare, whose --kill-child takes heartbeat's
     // whole PID namespace with it. heartbeat prints "Configuration

@@ -13,7 +13,7 @@ use support::cable::Cable;
 use support::{lab_available, wait_for, Lab, Netns};
 use wasmbeat::wire::identity::{GenMethod, Identity};
 
-const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
+use wasmbeat::lab::heartbeat::HEARTBEAT;
 const KEY: &str = "wasmbeat-test-key";
 const HB_NODE: &str = "node1";
 const WB_NODE: &str = "node2";
@@ -72,29 +72,7 @@ fn heartbeat_tree(root: &Path, authkeys_line: &str, media: &str) {
 /// recorded PID is `unshare`, which takes the whole PID namespace down
 /// with it when killed.
 fn spawn_heartbeat(ns: &Netns, root: &Path) -> u32 {
-    let script = format!(
-        "set -e\n\
-         mount --bind {r}/run /run\n\
-         mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/resource-agents /run/lock\n\
-         mount --bind {r}/lib /var/lib/heartbeat\n\
-         mount --bind {r}/etc /etc/ha.d\n\
-         hostname {HB_NODE}\n\
-         exec {HEARTBEAT} -f\n",
-        r = root.display()
-    );
-    let mut c = Command::new("unshare");
-    c.args([
-        "-m",
-        "-u",
-        "-p",
-        "--fork",
-        "--kill-child",
-        "--mount-proc",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    ns.spawn(c)
+    ns.spawn(wasmbeat::lab::heartbeat::node_command(root, HB_NODE, None))
 }
 
 /// `cl_status ARGS` inside heartbeat's mount, UTS and PID namespaces

@@ -4,6 +4,7 @@
 //! on drop (also on panic); processes are ended by the PID recorded when they
 //! were spawned.
 
+pub mod heartbeat;
 pub mod http;
 
 use std::fs::File;
