@@ -93,11 +93,26 @@ fn spawn_error(program: &str, e: std::io::Error) -> CapError {
     }
 }
 
+/// Stderr kept per spawned process (the tail, where the reason for an
+/// exit usually is).
+pub const SPAWN_STDERR_TAIL: usize = 8 * 1024;
+
+#[derive(Default)]
+struct Spawned {
+    /// `Some` once reaped: (exit code, signal).
+    exit: Option<(Option<i32>, Option<i32>)>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
 /// Processes spawned by one resource, alive or reaped, shared by all the
 /// resource's operations (start spawns, stop signals).
 #[derive(Clone, Default)]
 pub struct ProcessTable {
-    alive: Arc<Mutex<HashMap<u32, bool>>>,
+    procs: Arc<Mutex<HashMap<u32, Spawned>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ProcessTable {
@@ -106,38 +121,85 @@ impl ProcessTable {
         ProcessTable::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, bool>> {
-        self.alive.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Spawn a long-running program; a background task reaps it so it
-    /// never lingers as a zombie. Must run inside a tokio runtime.
+    /// never lingers as a zombie, and another keeps the tail of its stderr.
+    /// Must run inside a tokio runtime.
     pub fn spawn(&self, program: &str, args: &[String]) -> Result<u32, CapError> {
         let mut child = command(program, args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| spawn_error(program, e))?;
         let pid = child
             .id()
             .ok_or_else(|| CapError::Failed(format!("{program} exited at once")))?;
-        self.lock().insert(pid, true);
+        let tail = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut err) = child.stderr.take() {
+            let tail = Arc::clone(&tail);
+            // Reads until every holder of the pipe (also forked children)
+            // closes it, so a chatty server never blocks on a full pipe.
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match err.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            let mut t = lock(&tail);
+                            t.extend_from_slice(&buf[..n]);
+                            let excess = t.len().saturating_sub(SPAWN_STDERR_TAIL);
+                            t.drain(..excess);
+                        }
+                    }
+                }
+            });
+        }
+        lock(&self.procs).insert(
+            pid,
+            Spawned {
+                exit: None,
+                stderr: tail,
+            },
+        );
         let table = self.clone();
         tokio::spawn(async move {
-            let _ = child.wait().await;
-            table.lock().insert(pid, false);
+            use std::os::unix::process::ExitStatusExt;
+            let status = child.wait().await;
+            let exit = match status {
+                Ok(s) => (s.code(), s.signal()),
+                Err(_) => (None, None),
+            };
+            if let Some(p) = lock(&table.procs).get_mut(&pid) {
+                p.exit = Some(exit);
+            }
         });
         Ok(pid)
     }
 
     /// Whether `pid` was spawned through this table.
     pub fn owns(&self, pid: u32) -> bool {
-        self.lock().contains_key(&pid)
+        lock(&self.procs).contains_key(&pid)
     }
 
     /// Whether `pid` was spawned here and has not been reaped.
     pub fn is_alive(&self, pid: u32) -> bool {
-        self.lock().get(&pid).copied().unwrap_or(false)
+        lock(&self.procs)
+            .get(&pid)
+            .is_some_and(|p| p.exit.is_none())
+    }
+
+    /// How a process spawned here ended (None while it runs or if it is
+    /// not ours), with the tail of its stderr.
+    pub fn exit_of(&self, pid: u32) -> Option<RunOutput> {
+        let procs = lock(&self.procs);
+        let p = procs.get(&pid)?;
+        let (exit_code, signal) = p.exit?;
+        let stderr = lock(&p.stderr).clone();
+        Some(RunOutput {
+            exit_code,
+            signal,
+            stdout: Vec::new(),
+            stderr,
+        })
     }
 
     /// Send `signal` to a live process spawned here.
@@ -145,16 +207,91 @@ impl ProcessTable {
         if !self.is_alive(pid) {
             return Err(CapError::Failed(format!("process {pid} is not running")));
         }
-        let pid_t = libc::pid_t::try_from(pid)
-            .map_err(|_| CapError::InvalidArgs(format!("bad pid {pid}")))?;
-        // SAFETY: plain syscall. The PID is one we spawned and had not seen
-        // reaped a moment ago, so recycling is only possible in that window.
-        if unsafe { libc::kill(pid_t, signal) } != 0 {
-            return Err(CapError::Failed(format!(
-                "signal {signal} to {pid}: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        Ok(())
+        kill(pid, signal)
+    }
+}
+
+/// `kill(2)` with the error mapped.
+pub(crate) fn kill(pid: u32, signal: i32) -> Result<(), CapError> {
+    let pid_t =
+        libc::pid_t::try_from(pid).map_err(|_| CapError::InvalidArgs(format!("bad pid {pid}")))?;
+    if pid_t <= 0 {
+        return Err(CapError::InvalidArgs(format!("bad pid {pid}")));
+    }
+    // SAFETY: plain syscall on a positive PID the caller has vetted.
+    if unsafe { libc::kill(pid_t, signal) } != 0 {
+        return Err(CapError::Failed(format!(
+            "signal {signal} to {pid}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+/// What `/proc` says about a process: identity (start time, so a
+/// recycled PID is told apart) and liveness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    pub start_time: u64,
+    /// Whether it has exited but not been reaped (state `Z`) or is dead (`X`).
+    pub zombie: bool,
+    /// The executable (`/proc/PID/exe`), without a ` (deleted)` suffix.
+    pub exe: Option<std::path::PathBuf>,
+}
+
+/// Look a process up in `/proc`; None if there is no such PID.
+pub fn proc_info(pid: u32) -> Option<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after
+    // the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); field 22 is rest[19].
+    let state = *fields.first()?;
+    let start_time = fields.get(19)?.parse().ok()?;
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| {
+            let s = p.to_string_lossy();
+            match s.strip_suffix(" (deleted)") {
+                Some(t) => std::path::PathBuf::from(t),
+                None => p,
+            }
+        });
+    Some(ProcInfo {
+        start_time,
+        zombie: state == "Z" || state == "X",
+        exe,
+    })
+}
+
+/// Parse a pid file's content: the first line, a positive decimal PID.
+pub fn parse_pidfile(text: &str) -> Option<u32> {
+    let pid: u32 = text.lines().next()?.trim().parse().ok()?;
+    (pid > 0 && pid <= i32::MAX as u32).then_some(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pidfile_content() {
+        assert_eq!(parse_pidfile("1234\n"), Some(1234));
+        assert_eq!(parse_pidfile(" 77 \nextra"), Some(77));
+        assert_eq!(parse_pidfile(""), None);
+        assert_eq!(parse_pidfile("0"), None);
+        assert_eq!(parse_pidfile("-1"), None);
+        assert_eq!(parse_pidfile("abc"), None);
+        assert_eq!(parse_pidfile("99999999999"), None);
+    }
+
+    #[test]
+    fn own_process_is_found_in_proc() {
+        let me = proc_info(std::process::id()).unwrap();
+        assert!(!me.zombie);
+        assert!(me.exe.is_some());
+        assert!(proc_info(u32::MAX - 1).is_none());
     }
 }
