@@ -103,7 +103,8 @@ impl Server {
                 )));
             }
         }
-        if self.port_open() {
+        // A server that just died may hold its port for a moment longer.
+        if !wait_until(PORT_GRACE, || !self.port_open()) {
             return Err(Error::Failed(format!(
                 "{} is not running according to {}, but something already listens at {}; \
                  is another server (or another node's) using that address?",

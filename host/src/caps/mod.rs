@@ -363,7 +363,7 @@ impl Caps {
         }
         tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
             "signal {signal} to pid {pid}");
-        process::kill(pid, signal)
+        process::signal_leader(pid, signal)
     }
 
     /// Whether a process this resource spawned, or found through a pid

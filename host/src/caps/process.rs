@@ -28,14 +28,14 @@ pub struct RunOutput {
     pub stderr: Vec<u8>,
 }
 
+/// The only environment variable programs get.
+const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 fn command(program: &str, args: &[String]) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(program);
     c.args(args)
         .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
+        .env("PATH", SAFE_PATH)
         .stdin(Stdio::null())
         .current_dir("/");
     c
@@ -121,37 +121,48 @@ impl ProcessTable {
         ProcessTable::default()
     }
 
-    /// Spawn a long-running program; a background task reaps it so it
+    /// Spawn a long-running program; a background thread reaps it so it
     /// never lingers as a zombie, and another keeps the tail of its stderr.
-    /// Must run inside a tokio runtime.
+    /// Threads rather than tasks: the server outlives the async runtime of
+    /// the operation that started it (the CLI, a test, a daemon reload).
     pub fn spawn(&self, program: &str, args: &[String]) -> Result<u32, CapError> {
-        let mut child = command(program, args)
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            // Its own process group: signals to wasmbeat's group (a Ctrl-C)
+            // do not reach it, and SIGKILL can take its workers with it.
+            .process_group(0)
+            .env_clear()
+            .env("PATH", SAFE_PATH)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .current_dir("/")
             .spawn()
             .map_err(|e| spawn_error(program, e))?;
-        let pid = child
-            .id()
-            .ok_or_else(|| CapError::Failed(format!("{program} exited at once")))?;
+        let pid = child.id();
         let tail = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut err) = child.stderr.take() {
             let tail = Arc::clone(&tail);
             // Reads until every holder of the pipe (also forked children)
             // closes it, so a chatty server never blocks on a full pipe.
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                loop {
-                    match err.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            let mut t = lock(&tail);
-                            t.extend_from_slice(&buf[..n]);
-                            let excess = t.len().saturating_sub(SPAWN_STDERR_TAIL);
-                            t.drain(..excess);
+            let _ = std::thread::Builder::new()
+                .name(format!("stderr-{pid}"))
+                .spawn(move || {
+                    use std::io::Read;
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        match err.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => {
+                                let mut t = lock(&tail);
+                                t.extend_from_slice(&buf[..n]);
+                                let excess = t.len().saturating_sub(SPAWN_STDERR_TAIL);
+                                t.drain(..excess);
+                            }
                         }
                     }
-                }
-            });
+                });
         }
         lock(&self.procs).insert(
             pid,
@@ -161,17 +172,23 @@ impl ProcessTable {
             },
         );
         let table = self.clone();
-        tokio::spawn(async move {
-            use std::os::unix::process::ExitStatusExt;
-            let status = child.wait().await;
-            let exit = match status {
-                Ok(s) => (s.code(), s.signal()),
-                Err(_) => (None, None),
-            };
-            if let Some(p) = lock(&table.procs).get_mut(&pid) {
-                p.exit = Some(exit);
-            }
-        });
+        let reaper = std::thread::Builder::new()
+            .name(format!("reap-{pid}"))
+            .spawn(move || {
+                use std::os::unix::process::ExitStatusExt;
+                let exit = match child.wait() {
+                    Ok(s) => (s.code(), s.signal()),
+                    Err(_) => (None, None),
+                };
+                if let Some(p) = lock(&table.procs).get_mut(&pid) {
+                    p.exit = Some(exit);
+                }
+            });
+        if let Err(e) = reaper {
+            // Without a reaper the exit would never be seen: undo the start.
+            kill(pid, libc::SIGKILL).ok();
+            return Err(CapError::Failed(format!("cannot watch {program}: {e}")));
+        }
         Ok(pid)
     }
 
@@ -207,7 +224,7 @@ impl ProcessTable {
         if !self.is_alive(pid) {
             return Err(CapError::Failed(format!("process {pid} is not running")));
         }
-        kill(pid, signal)
+        signal_leader(pid, signal)
     }
 }
 
@@ -228,6 +245,20 @@ pub(crate) fn kill(pid: u32, signal: i32) -> Result<(), CapError> {
     Ok(())
 }
 
+/// Signal a process; SIGKILL to a process-group leader goes to its whole
+/// group, so a server's workers do not outlive it (they would keep its
+/// port open).
+pub(crate) fn signal_leader(pid: u32, signal: i32) -> Result<(), CapError> {
+    kill(pid, signal)?;
+    if signal == libc::SIGKILL && proc_info(pid).is_some_and(|i| i.pgid == pid) {
+        let group = -(libc::pid_t::try_from(pid)
+            .map_err(|_| CapError::InvalidArgs(format!("bad pid {pid}")))?);
+        // SAFETY: plain syscall; the group is led by a process we vetted.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+    }
+    Ok(())
+}
+
 /// What `/proc` says about a process: identity (start time, so a
 /// recycled PID is told apart) and liveness.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +267,8 @@ pub struct ProcInfo {
     pub start_time: u64,
     /// Whether it has exited but not been reaped (state `Z`) or is dead (`X`).
     pub zombie: bool,
+    /// Its process group (`/proc/PID/stat` field 5).
+    pub pgid: u32,
     /// The executable (`/proc/PID/exe`), without a ` (deleted)` suffix.
     pub exe: Option<std::path::PathBuf>,
 }
@@ -250,6 +283,7 @@ pub fn proc_info(pid: u32) -> Option<ProcInfo> {
     // rest[0] is field 3 (state); field 22 is rest[19].
     let state = *fields.first()?;
     let start_time = fields.get(19)?.parse().ok()?;
+    let pgid = fields.get(2)?.parse().ok()?;
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
         .map(|p| {
@@ -262,6 +296,7 @@ pub fn proc_info(pid: u32) -> Option<ProcInfo> {
     Some(ProcInfo {
         start_time,
         zombie: state == "Z" || state == "X",
+        pgid,
         exe,
     })
 }
@@ -291,6 +326,7 @@ mod tests {
     fn own_process_is_found_in_proc() {
         let me = proc_info(std::process::id()).unwrap();
         assert!(!me.zombie);
+        assert!(me.pgid > 0);
         assert!(me.exe.is_some());
         assert!(proc_info(u32::MAX - 1).is_none());
     }
