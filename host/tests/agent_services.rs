@@ -178,12 +178,16 @@ fn ungranted_script_is_refused_with_the_grant_to_add() {
         .arg(dir.path())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("haresources:1"), "{text}");
     assert!(text.contains("[lsb.other]"), "{text}");
     assert!(text.contains("LSB script"), "{text}");
-    assert!(!text.contains("no agent named \"wbsvc\""), "the granted one resolves: {text}");
+    assert!(
+        !text.contains("no agent named \"wbsvc\""),
+        "the granted one resolves: {text}"
+    );
 }
 
 #[test]
@@ -203,6 +207,10 @@ fn policy_errors_are_reported_by_check_with_file_and_line() {
         .arg(dir.path())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("agents.toml:2: programs: \"apache2\" is not an absolute path"), "{text}");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("agents.toml:2: programs: \"apache2\" is not an absolute path"),
+        "{text}"
+    );
 }

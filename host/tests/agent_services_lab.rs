@@ -79,7 +79,12 @@ struct Reaper(Vec<std::path::PathBuf>);
 impl Drop for Reaper {
     fn drop(&mut self) {
         // SIGTERM first: servers take their worker processes down with them.
-        let pids: Vec<u32> = self.0.iter().filter_map(|f| pid_in(f)).filter(|p| alive(*p)).collect();
+        let pids: Vec<u32> = self
+            .0
+            .iter()
+            .filter_map(|f| pid_in(f))
+            .filter(|p| alive(*p))
+            .collect();
         for &pid in &pids {
             // SAFETY: plain syscall on the PID our server wrote.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
@@ -101,8 +106,13 @@ impl Drop for Reaper {
 async fn assert_running(r: &Resource) {
     assert_eq!(r.monitor().await.unwrap(), Status::Running);
     let t0 = Instant::now();
-    r.start().await.expect("start on a started resource succeeds");
-    assert!(t0.elapsed() < Duration::from_secs(3), "second start restarted it");
+    r.start()
+        .await
+        .expect("start on a started resource succeeds");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "second start restarted it"
+    );
 }
 
 /// Common checks after stop: process gone, port closed, not running, idempotent stop.
@@ -161,7 +171,13 @@ fn named_serves_dns_to_a_client_namespace() {
     let dig = || {
         let out = client.exec(
             "dig",
-            &["+short", "+time=1", "+tries=1", "@10.77.71.1", "www.wasmbeat.test"],
+            &[
+                "+short",
+                "+time=1",
+                "+tries=1",
+                "@10.77.71.1",
+                "www.wasmbeat.test",
+            ],
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
@@ -198,14 +214,20 @@ fn named_serves_dns_to_a_client_namespace() {
         assert_stopped(&r, pid).await;
     });
     let after = dig();
-    assert!(!after.contains("10.77.72.80"), "named still answers after stop: {after}");
+    assert!(
+        !after.contains("10.77.72.80"),
+        "named still answers after stop: {after}"
+    );
     assert!(!tcp_open(client, "10.77.71.1:53"));
 
     // Wrong binary: not installed, exit 5, naming the path.
     let bad = format!("{token}::binary=/nonexistent/sbin/named");
     let (code, err) = cli(node, &conf.0, &bad, "start");
     assert_eq!(code, 5, "{err}");
-    assert!(err.contains("/nonexistent/sbin/named") && err.contains("bind9"), "{err}");
+    assert!(
+        err.contains("/nonexistent/sbin/named") && err.contains("bind9"),
+        "{err}"
+    );
 
     // A policy that replaces the grant without the program: denied, naming it.
     let policy = format!(
@@ -258,7 +280,9 @@ fn apache_on_two_nodes_serves_each_nodes_page() {
     let conf = conf_dir("");
     let rt = runtime();
     // Two nodes on one machine, same port, own paths: no collision.
-    let dirs: Vec<TempDir> = (0..2).map(|i| owned_dir(&format!("apache{i}"), "www-data")).collect();
+    let dirs: Vec<TempDir> = (0..2)
+        .map(|i| owned_dir(&format!("apache{i}"), "www-data"))
+        .collect();
     let _reaper = Reaper(dirs.iter().map(|d| d.0.join("apache.pid")).collect());
     let mut resources = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
@@ -299,7 +323,10 @@ fn apache_on_two_nodes_serves_each_nodes_page() {
     let bad = "httpd::10.77.73.1:80::binary=/nonexistent/apache2";
     let (code, err) = cli(&lab.nodes[0], &conf.0, bad, "start");
     assert_eq!(code, 5, "{err}");
-    assert!(err.contains("/nonexistent/apache2") && err.contains("apache2"), "{err}");
+    assert!(
+        err.contains("/nonexistent/apache2") && err.contains("apache2"),
+        "{err}"
+    );
     eprintln!("apache test took {:?}", t0.elapsed());
 }
 
@@ -358,7 +385,11 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
     let d = owned_dir("mysqld", "mysql");
     let dir = d.0.display().to_string();
     std::fs::create_dir(d.0.join("data")).unwrap();
-    assert!(Command::new("chown").args(["mysql", &format!("{dir}/data")]).status().unwrap().success());
+    assert!(Command::new("chown")
+        .args(["mysql", &format!("{dir}/data")])
+        .status()
+        .unwrap()
+        .success());
     // Small buffers: a test server, started twice in a few seconds.
     std::fs::write(
         d.0.join("my.cnf"),
@@ -377,7 +408,10 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
         assert_eq!(r.monitor().await.unwrap(), Status::NotRunning);
         let s0 = Instant::now();
         r.start().await.unwrap();
-        eprintln!("mysqld first start (with mariadb-install-db) took {:?}", s0.elapsed());
+        eprintln!(
+            "mysqld first start (with mariadb-install-db) took {:?}",
+            s0.elapsed()
+        );
         assert_running(&r).await;
         r
     });
@@ -391,10 +425,25 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = client.exec(
         "mariadb",
-        &["-h", "10.77.75.1", "-P", "3306", "-u", "wb", "-ppw", "-N", "-e", "SELECT 6*7"],
+        &[
+            "-h",
+            "10.77.75.1",
+            "-P",
+            "3306",
+            "-u",
+            "wb",
+            "-ppw",
+            "-N",
+            "-e",
+            "SELECT 6*7",
+        ],
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -415,7 +464,16 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
     });
     let out = client.exec(
         "mariadb",
-        &["-h", "10.77.75.1", "-u", "wb", "-ppw", "-N", "-e", "SELECT 1"],
+        &[
+            "-h",
+            "10.77.75.1",
+            "-u",
+            "wb",
+            "-ppw",
+            "-N",
+            "-e",
+            "SELECT 1",
+        ],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
     let pid = pid_in(&pidf).unwrap();
@@ -428,7 +486,10 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
     let bad = format!("{token}::binary=/nonexistent/mariadbd");
     let (code, err) = cli(node, &conf.0, &bad, "start");
     assert_eq!(code, 5, "{err}");
-    assert!(err.contains("/nonexistent/mariadbd") && err.contains("mariadb-server"), "{err}");
+    assert!(
+        err.contains("/nonexistent/mariadbd") && err.contains("mariadb-server"),
+        "{err}"
+    );
 
     // The initialiser is a separate grant: without it an empty datadir is denied.
     std::fs::create_dir(d.0.join("data2")).unwrap();

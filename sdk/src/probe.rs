@@ -18,7 +18,12 @@ pub fn tcp_connect(target: SocketAddr, timeout: Duration) -> Result<Duration, Er
 }
 
 /// `GET path` with `Host: host`; the response's status code.
-pub fn http_get(target: SocketAddr, host: &str, path: &str, timeout: Duration) -> Result<u16, Error> {
+pub fn http_get(
+    target: SocketAddr,
+    host: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<u16, Error> {
     wit::http_get(&target.to_string(), host, path, ms(timeout))
 }
 
@@ -35,7 +40,12 @@ pub mod qtype {
 }
 
 /// One DNS query over UDP; any well-formed response is returned.
-pub fn dns_query(target: SocketAddr, name: &str, qtype: u16, timeout: Duration) -> Result<DnsAnswer, Error> {
+pub fn dns_query(
+    target: SocketAddr,
+    name: &str,
+    qtype: u16,
+    timeout: Duration,
+) -> Result<DnsAnswer, Error> {
     wit::dns_query(&target.to_string(), name, qtype, ms(timeout))
 }
 

@@ -140,7 +140,9 @@ impl Server {
                     // Monitor and stop find the server through its pid
                     // file; a server writing elsewhere would be orphaned.
                     let named = wait_until(
-                        self.start_timeout.saturating_sub(t0.elapsed()).max(Duration::from_secs(1)),
+                        self.start_timeout
+                            .saturating_sub(t0.elapsed())
+                            .max(Duration::from_secs(1)),
                         || matches!(self.running_pid(), Ok(Some(p)) if p == pid),
                     );
                     if !named {
@@ -278,6 +280,8 @@ pub fn require_file(what: &str, path: &str) -> Result<(), Error> {
     match inspect(path)? {
         PathKind::File => Ok(()),
         PathKind::Missing => Err(Error::NotInstalled(format!("{what} {path} does not exist"))),
-        _ => Err(Error::NotConfigured(format!("{what} {path} is not a regular file"))),
+        _ => Err(Error::NotConfigured(format!(
+            "{what} {path} is not a regular file"
+        ))),
     }
 }

@@ -35,7 +35,12 @@ fn conf(args: &Args) -> Result<Conf, Error> {
         }
     };
     let (d_conf, d_pid, d_bin, package) = if nginx {
-        ("/etc/nginx/nginx.conf", "/run/nginx.pid", "/usr/sbin/nginx", "nginx-light")
+        (
+            "/etc/nginx/nginx.conf",
+            "/run/nginx.pid",
+            "/usr/sbin/nginx",
+            "nginx-light",
+        )
     } else {
         (
             "/etc/apache2/apache2.conf",
@@ -47,8 +52,14 @@ fn conf(args: &Args) -> Result<Conf, Error> {
     let config = service::abs_path(args, "config", d_conf)?;
     let pid_file = service::abs_path(args, "pid_file", d_pid)?;
     let user: String = args.get_or("user", "www-data".to_string())?;
-    if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(Error::InvalidArgs(format!("parameter user={user:?} is not a user name")));
+    if user.is_empty()
+        || !user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(Error::InvalidArgs(format!(
+            "parameter user={user:?} is not a user name"
+        )));
     }
     let status_path: String = args.get_or("status_path", "/".to_string())?;
     if !status_path.starts_with('/') {
@@ -62,7 +73,12 @@ fn conf(args: &Args) -> Result<Conf, Error> {
         .unwrap_or("/")
         .to_string();
     let server_args: Vec<String> = if nginx {
-        vec!["-c".into(), config.clone(), "-g".into(), "daemon off;".into()]
+        vec![
+            "-c".into(),
+            config.clone(),
+            "-g".into(),
+            "daemon off;".into(),
+        ]
     } else {
         let define = |k: &str, v: &str| ["-C".to_string(), format!("Define {k} {v}")];
         let mut a = Vec::new();
@@ -101,7 +117,12 @@ fn conf(args: &Args) -> Result<Conf, Error> {
 
 fn http_probe(c: &Conf) -> service::ProbeResult {
     let host = c.server.listen.ip().to_string();
-    match probe::http_get(c.server.listen, &host, &c.status_path, Duration::from_secs(2)) {
+    match probe::http_get(
+        c.server.listen,
+        &host,
+        &c.status_path,
+        Duration::from_secs(2),
+    ) {
         // 5xx: the server is up but cannot serve; not healthy.
         Ok(code) if code >= 500 => Err(format!("GET {} answered {code}", c.status_path)),
         Ok(code) => Ok(format!("GET {} answered {code}", c.status_path)),

@@ -47,7 +47,10 @@ fn call(c: &Conf, op: &str, timeout: Duration) -> Result<Output, Error> {
     let mut argv: Vec<&str> = c.args.iter().map(String::as_str).collect();
     argv.push(op);
     process::run(&c.script, &argv, timeout).map_err(|e| match e {
-        Error::Timeout => Error::Failed(format!("{} {op} did not finish within {timeout:?}", c.script)),
+        Error::Timeout => Error::Failed(format!(
+            "{} {op} did not finish within {timeout:?}",
+            c.script
+        )),
         other => other,
     })
 }
@@ -75,10 +78,18 @@ fn status(c: &Conf) -> Result<Status, Error> {
         Some(0) => Ok(Status::Running),
         Some(3) => Ok(Status::NotRunning),
         Some(1) | Some(2) => {
-            log::warn(&format!("{} status: dead but pid/lock file exists ({})", c.script, detail(&out)));
+            log::warn(&format!(
+                "{} status: dead but pid/lock file exists ({})",
+                c.script,
+                detail(&out)
+            ));
             Ok(Status::Failed)
         }
-        _ => Err(Error::Failed(format!("{} status failed ({})", c.script, detail(&out)))),
+        _ => Err(Error::Failed(format!(
+            "{} status failed ({})",
+            c.script,
+            detail(&out)
+        ))),
     }
 }
 
@@ -92,7 +103,10 @@ impl Agent for Lsb {
         )
         .param(Param::string("script", "the script (set by the host from agents.toml)").required());
         for n in ARGS {
-            m = m.param(Param::string(n, "argument passed before the operation, as heartbeat does"));
+            m = m.param(Param::string(
+                n,
+                "argument passed before the operation, as heartbeat does",
+            ));
         }
         m.param(Param::integer("timeout", "seconds each script call may take").default("15"))
     }
@@ -110,10 +124,34 @@ impl Agent for Lsb {
         let out = call(&c, "start", c.timeout)?;
         match out.exit_code {
             Some(0) => {}
-            Some(2) => return Err(Error::InvalidArgs(format!("{} start: {}", c.script, detail(&out)))),
-            Some(5) => return Err(Error::NotInstalled(format!("{} start: {}", c.script, detail(&out)))),
-            Some(6) => return Err(Error::NotConfigured(format!("{} start: {}", c.script, detail(&out)))),
-            _ => return Err(Error::Failed(format!("{} start failed ({})", c.script, detail(&out)))),
+            Some(2) => {
+                return Err(Error::InvalidArgs(format!(
+                    "{} start: {}",
+                    c.script,
+                    detail(&out)
+                )))
+            }
+            Some(5) => {
+                return Err(Error::NotInstalled(format!(
+                    "{} start: {}",
+                    c.script,
+                    detail(&out)
+                )))
+            }
+            Some(6) => {
+                return Err(Error::NotConfigured(format!(
+                    "{} start: {}",
+                    c.script,
+                    detail(&out)
+                )))
+            }
+            _ => {
+                return Err(Error::Failed(format!(
+                    "{} start failed ({})",
+                    c.script,
+                    detail(&out)
+                )))
+            }
         }
         if status(&c)? == Status::NotRunning {
             return Err(Error::Failed(format!(
@@ -138,7 +176,11 @@ impl Agent for Lsb {
             ));
             return Ok(());
         }
-        Err(Error::Failed(format!("{} stop failed ({})", c.script, detail(&out))))
+        Err(Error::Failed(format!(
+            "{} stop failed ({})",
+            c.script,
+            detail(&out)
+        )))
     }
 
     fn monitor(args: &Args) -> Result<Status, Error> {

@@ -36,8 +36,14 @@ fn conf(args: &Args) -> Result<Conf, Error> {
     let pid_file = service::abs_path(args, "pid_file", "/run/mysqld/mysqld.pid")?;
     let socket = service::abs_path(args, "socket", "/run/mysqld/mysqld.sock")?;
     let user: String = args.get_or("user", "mysql".to_string())?;
-    if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(Error::InvalidArgs(format!("parameter user={user:?} is not a user name")));
+    if user.is_empty()
+        || !user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(Error::InvalidArgs(format!(
+            "parameter user={user:?} is not a user name"
+        )));
     }
     let server = Server {
         name: "mariadbd".into(),
@@ -71,14 +77,19 @@ fn conf(args: &Args) -> Result<Conf, Error> {
 fn greeting_probe(s: &Server) -> service::ProbeResult {
     match probe::mysql_handshake(s.listen, Duration::from_secs(2)) {
         Ok(MysqlGreeting::Handshake(v)) => Ok(format!("server version {v}")),
-        Ok(MysqlGreeting::Refused((code, msg))) => Ok(format!("up, refuses this host ({code}: {msg})")),
+        Ok(MysqlGreeting::Refused((code, msg))) => {
+            Ok(format!("up, refuses this host ({code}: {msg})"))
+        }
         Err(e) => Err(format!("MySQL greeting: {e:?}")),
     }
 }
 
 /// Create the system tables in an empty datadir (part of the first start).
 fn initialise(c: &Conf, budget: Duration) -> Result<(), Error> {
-    log::info(&format!("{} is empty: initialising it with {}", c.datadir, c.install_db));
+    log::info(&format!(
+        "{} is empty: initialising it with {}",
+        c.datadir, c.install_db
+    ));
     let out = process::run(
         &c.install_db,
         &[

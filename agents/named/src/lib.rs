@@ -22,7 +22,9 @@ fn server(args: &Args) -> Result<(Server, String), Error> {
     let config = service::abs_path(args, "config", "/etc/bind/named.conf")?;
     let user: String = args.get_or("user", "bind".to_string())?;
     if user.is_empty() || user.starts_with('-') {
-        return Err(Error::InvalidArgs(format!("parameter user={user:?} is not a user name")));
+        return Err(Error::InvalidArgs(format!(
+            "parameter user={user:?} is not a user name"
+        )));
     }
     let probe_name: String = args.get_or("probe_name", "localhost".to_string())?;
     let s = Server {
@@ -47,7 +49,11 @@ fn dns_probe(s: &Server, name: &str) -> service::ProbeResult {
             "{name} answered rcode {} with {} record(s){}",
             a.rcode,
             a.answers,
-            if a.authoritative { ", authoritative" } else { "" }
+            if a.authoritative {
+                ", authoritative"
+            } else {
+                ""
+            }
         )),
         Err(e) => Err(format!("DNS query for {name}: {e:?}")),
     }
@@ -61,14 +67,32 @@ impl Agent for Named {
             "BIND 9 name server (Debian bind9). Started in the foreground as USER with CONFIG; \
              healthy when a DNS query to listen is answered.",
         )
-        .param(Param::string("listen", "ip:port named answers on (probed; must match listen-on)").default("127.0.0.1:53"))
+        .param(
+            Param::string(
+                "listen",
+                "ip:port named answers on (probed; must match listen-on)",
+            )
+            .default("127.0.0.1:53"),
+        )
         .param(Param::string("config", "named.conf").default("/etc/bind/named.conf"))
-        .param(Param::string("pid_file", "pid file the configuration writes (options { pid-file })").default("/run/named/named.pid"))
+        .param(
+            Param::string(
+                "pid_file",
+                "pid file the configuration writes (options { pid-file })",
+            )
+            .default("/run/named/named.pid"),
+        )
         .param(Param::string("user", "user named drops privileges to (-u)").default("bind"))
         .param(Param::string("binary", "the named binary").default("/usr/sbin/named"))
-        .param(Param::string("probe_name", "name queried (type A) to check health").default("localhost"))
+        .param(
+            Param::string("probe_name", "name queried (type A) to check health")
+                .default("localhost"),
+        )
         .param(Param::integer("start_timeout", "seconds until named must answer").default("15"))
-        .param(Param::integer("stop_timeout", "seconds of clean shutdown before SIGKILL").default("15"))
+        .param(
+            Param::integer("stop_timeout", "seconds of clean shutdown before SIGKILL")
+                .default("15"),
+        )
     }
 
     fn validate(args: &Args) -> Result<(), Error> {
@@ -78,7 +102,10 @@ impl Agent for Named {
     fn start(args: &Args) -> Result<(), Error> {
         let (s, name) = server(args)?;
         if s.running_pid()?.is_none() {
-            service::require_file("named configuration", args.raw("config").unwrap_or("/etc/bind/named.conf"))?;
+            service::require_file(
+                "named configuration",
+                args.raw("config").unwrap_or("/etc/bind/named.conf"),
+            )?;
         }
         s.start(&|| dns_probe(&s, &name))
     }

@@ -144,7 +144,10 @@ impl Grant {
         ));
         parts.extend(list(
             "programs",
-            self.programs.iter().map(|p| p.display().to_string()).collect(),
+            self.programs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
         ));
         parts.extend(list(
             "probe",
@@ -152,7 +155,10 @@ impl Grant {
         ));
         parts.extend(list(
             "pidfiles",
-            self.pidfiles.iter().map(|p| p.display().to_string()).collect(),
+            self.pidfiles
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
         ));
         parts.extend(list(
             "paths",
@@ -236,52 +242,72 @@ pub fn bind_params<'a>(params: &[&'a str], args: &[String]) -> HashMap<&'a str, 
 /// datadir initialiser), probe its listen address, read its pid file and
 /// inspect its configuration file (and data directory): exactly what its
 /// arguments, or the Debian defaults, name.
-fn service_grant(agent: &str, args: &[String]) -> Result<Grant, GrantError> {
-    let (params, listen, programs, pidfile, paths): (
-        &[&str],
-        &str,
-        Vec<(&str, &str)>,
-        &str,
-        Vec<(&str, &str)>,
-    );
-    let nginx;
+/// Debian defaults of one service agent's grant-relevant parameters:
+/// (parameter, default) pairs.
+struct ServiceDefaults {
+    params: &'static [&'static str],
+    listen: &'static str,
+    programs: &'static [(&'static str, &'static str)],
+    pidfile: &'static str,
+    paths: &'static [(&'static str, &'static str)],
+}
+
+fn service_defaults(agent: &str, args: &[String]) -> ServiceDefaults {
     match agent {
-        "named" => {
-            params = NAMED_PARAMS;
-            listen = "127.0.0.1:53";
-            programs = vec![("binary", "/usr/sbin/named")];
-            pidfile = "/run/named/named.pid";
-            paths = vec![("config", "/etc/bind/named.conf")];
-        }
+        "named" => ServiceDefaults {
+            params: NAMED_PARAMS,
+            listen: "127.0.0.1:53",
+            programs: &[("binary", "/usr/sbin/named")],
+            pidfile: "/run/named/named.pid",
+            paths: &[("config", "/etc/bind/named.conf")],
+        },
         "httpd" => {
-            params = HTTPD_PARAMS;
-            let b = bind_params(params, args);
-            nginx = b.get("server").map(String::as_str) == Some("nginx");
-            listen = "127.0.0.1:80";
+            let nginx = bind_params(HTTPD_PARAMS, args)
+                .get("server")
+                .map(String::as_str)
+                == Some("nginx");
             if nginx {
-                programs = vec![("binary", "/usr/sbin/nginx")];
-                pidfile = "/run/nginx.pid";
-                paths = vec![("config", "/etc/nginx/nginx.conf")];
+                ServiceDefaults {
+                    params: HTTPD_PARAMS,
+                    listen: "127.0.0.1:80",
+                    programs: &[("binary", "/usr/sbin/nginx")],
+                    pidfile: "/run/nginx.pid",
+                    paths: &[("config", "/etc/nginx/nginx.conf")],
+                }
             } else {
-                programs = vec![("binary", "/usr/sbin/apache2")];
-                pidfile = "/run/apache2/apache2.pid";
-                paths = vec![("config", "/etc/apache2/apache2.conf")];
+                ServiceDefaults {
+                    params: HTTPD_PARAMS,
+                    listen: "127.0.0.1:80",
+                    programs: &[("binary", "/usr/sbin/apache2")],
+                    pidfile: "/run/apache2/apache2.pid",
+                    paths: &[("config", "/etc/apache2/apache2.conf")],
+                }
             }
         }
-        _ => {
-            params = MYSQLD_PARAMS;
-            listen = "127.0.0.1:3306";
-            programs = vec![
+        _ => ServiceDefaults {
+            params: MYSQLD_PARAMS,
+            listen: "127.0.0.1:3306",
+            programs: &[
                 ("binary", "/usr/sbin/mariadbd"),
                 ("install_db", "/usr/bin/mariadb-install-db"),
-            ];
-            pidfile = "/run/mysqld/mysqld.pid";
-            paths = vec![
+            ],
+            pidfile: "/run/mysqld/mysqld.pid",
+            paths: &[
                 ("config", "/etc/mysql/my.cnf"),
                 ("datadir", "/var/lib/mysql"),
-            ];
-        }
+            ],
+        },
     }
+}
+
+fn service_grant(agent: &str, args: &[String]) -> Result<Grant, GrantError> {
+    let ServiceDefaults {
+        params,
+        listen,
+        programs,
+        pidfile,
+        paths,
+    } = service_defaults(agent, args);
     let b = bind_params(params, args);
     let get = |p: &str, d: &str| b.get(p).cloned().unwrap_or_else(|| d.to_string());
     let bad = |param: &str, value: String, why: &str| GrantError::BadParam {

@@ -17,9 +17,7 @@ pub async fn tcp_connect(target: SocketAddr, timeout: Duration) -> Result<Durati
 
 /// Reject request paths that could smuggle a second request or header.
 fn valid_http_path(path: &str) -> bool {
-    path.starts_with('/')
-        && path.len() <= 1024
-        && path.bytes().all(|b| b.is_ascii_graphic())
+    path.starts_with('/') && path.len() <= 1024 && path.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Reject Host values that are not a plain host name, address or `[v6]:port`.

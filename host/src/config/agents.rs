@@ -85,7 +85,9 @@ impl std::fmt::Display for Resolution {
                 ..
             } => f.write_str("built-in (planned)"),
             Resolution::Wasm { path } => write!(f, "{}", path.display()),
-            Resolution::Lsb { path } => write!(f, "LSB script {} (granted in agents.toml)", path.display()),
+            Resolution::Lsb { path } => {
+                write!(f, "LSB script {} (granted in agents.toml)", path.display())
+            }
         }
     }
 }
@@ -135,11 +137,18 @@ pub fn resolve_policy(
 ) -> Result<Resolution, ResolveError> {
     match resolve_with(agent, config_dir, BUILTIN_AGENTS) {
         Err(ResolveError::NotFound {
-            name, mut tried, script, ..
+            name,
+            mut tried,
+            script,
+            ..
         }) => match policy.lsb_script(&name, config_dir) {
             Some(Ok(path)) => Ok(Resolution::Lsb { path }),
             Some(Err(paths)) => {
-                tried.extend(paths.iter().map(|p| format!("{} (granted in agents.toml)", p.display())));
+                tried.extend(
+                    paths
+                        .iter()
+                        .map(|p| format!("{} (granted in agents.toml)", p.display())),
+                );
                 Err(ResolveError::NotFound {
                     name,
                     tried,

@@ -116,7 +116,12 @@ impl Parser<'_> {
                 Some(s) => out.push(s.to_string()),
                 None => {
                     let l = self.line(v.span()).or(line);
-                    self.error(l, key, format!("{key}: a {} is not a string", v.type_name()), "");
+                    self.error(
+                        l,
+                        key,
+                        format!("{key}: a {} is not a string", v.type_name()),
+                        "",
+                    );
                 }
             }
         }
@@ -152,12 +157,7 @@ impl Parser<'_> {
                 "replace" | "netlink_read" => match item.as_bool() {
                     Some(b) if key == "replace" => g.replace = b,
                     Some(b) => g.netlink_read = b,
-                    None => self.error(
-                        line,
-                        key,
-                        format!("{key} must be true or false"),
-                        "",
-                    ),
+                    None => self.error(line, key, format!("{key} must be true or false"), ""),
                 },
                 "programs" => g.programs = self.abs_paths(item, key, line),
                 "pidfiles" => g.pidfiles = self.abs_paths(item, key, line),
@@ -432,9 +432,15 @@ script = "/opt/legacy/init"
         let text = "[resource.httpd]\nprograms = [\"apache2\"]\nprobe = [\"x:1\"]\nbogus = 1\n[lsb.a]\nscript = \"rel\"\n[other.x]\n";
         let (_, d) = Policy::parse(text);
         let lines: Vec<Option<usize>> = d.iter().map(|d| d.line).collect();
-        assert_eq!(lines, vec![Some(2), Some(3), Some(4), Some(6), Some(7)], "{d:#?}");
+        assert_eq!(
+            lines,
+            vec![Some(2), Some(3), Some(4), Some(6), Some(7)],
+            "{d:#?}"
+        );
         assert!(d.iter().all(|d| d.file == FILE && d.is_error()));
-        assert!(d[0].to_string().starts_with("agents.toml:2: programs: \"apache2\""));
+        assert!(d[0]
+            .to_string()
+            .starts_with("agents.toml:2: programs: \"apache2\""));
     }
 
     #[test]

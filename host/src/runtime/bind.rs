@@ -76,9 +76,18 @@ pub fn resolve_agent(
             agent: a,
             script: None,
         }),
-        Err(LoadError::NotFound { name, path, builtins }) => {
+        Err(LoadError::NotFound {
+            name,
+            path,
+            builtins,
+        }) => {
             let AgentRef::Name(n) = agent else {
-                return Err(LoadError::NotFound { name, path, builtins }.into());
+                return Err(LoadError::NotFound {
+                    name,
+                    path,
+                    builtins,
+                }
+                .into());
             };
             match policy.lsb_script(n, config_dir) {
                 Some(Ok(script)) => Ok(Resolved {
@@ -98,7 +107,12 @@ pub fn resolve_agent(
                         script,
                         policy_file: config_dir.join(policy::FILE),
                     }),
-                    None => Err(LoadError::NotFound { name, path, builtins }.into()),
+                    None => Err(LoadError::NotFound {
+                        name,
+                        path,
+                        builtins,
+                    }
+                    .into()),
                 },
             }
         }
