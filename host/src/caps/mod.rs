@@ -508,3 +508,113 @@ impl Caps {
         probe::mysql_handshake(addr, timeout).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn caps(grant: Grant) -> Caps {
+        Caps::new(
+            Caller {
+                agent: "t".into(),
+                resource: "t::1".into(),
+            },
+            Arc::new(grant),
+            ProcessTable::new(),
+            Announcer::new(),
+        )
+    }
+
+    #[test]
+    fn pidfile_lookup_is_vetted_and_ignores_other_programs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("x.pid");
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        let pf = pidfile.display().to_string();
+        let me = std::fs::read_link("/proc/self/exe").unwrap();
+
+        let mut c = caps(Grant::none());
+        let e = c.pidfile_pid(&pf).unwrap_err();
+        assert!(
+            matches!(&e, CapError::Denied(m) if m.contains("pidfiles") && m.contains("t::1")),
+            "{e}"
+        );
+        // Granted pid file naming a process that runs no granted program: stale.
+        let mut c = caps(Grant {
+            pidfiles: vec![pidfile.clone()],
+            programs: vec![PathBuf::from("/usr/sbin/named")],
+            ..Grant::none()
+        });
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
+        assert!(
+            c.signal(std::process::id(), 0).is_err(),
+            "not found, not signallable"
+        );
+        let mut c = caps(Grant {
+            pidfiles: vec![pidfile.clone()],
+            programs: vec![me],
+            ..Grant::none()
+        });
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), Some(std::process::id()));
+        assert!(c.is_alive(std::process::id()));
+        c.signal(std::process::id(), 0)
+            .expect("signal 0 to a found process");
+        std::fs::write(&pidfile, "garbage").unwrap();
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
+        std::fs::remove_file(&pidfile).unwrap();
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
+    }
+
+    #[test]
+    fn inspect_is_vetted() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        let f = d.join("file");
+        let c = caps(Grant {
+            paths: vec![d.clone(), f.clone()],
+            ..Grant::none()
+        });
+        let ds = d.display().to_string();
+        let fs = f.display().to_string();
+        assert_eq!(c.inspect(&ds).unwrap(), PathKind::EmptyDirectory);
+        assert_eq!(c.inspect(&fs).unwrap(), PathKind::Missing);
+        std::fs::write(&f, "x").unwrap();
+        assert_eq!(c.inspect(&fs).unwrap(), PathKind::File);
+        assert_eq!(c.inspect(&ds).unwrap(), PathKind::Directory);
+        assert!(matches!(c.inspect("/etc/shadow"), Err(CapError::Denied(_))));
+        assert!(matches!(c.inspect("relative"), Err(CapError::Denied(_))));
+    }
+
+    #[test]
+    fn probes_outside_the_grant_are_denied_before_any_packet() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut c = caps(Grant {
+            probe_targets: vec!["127.0.0.1:9".parse().unwrap()],
+            ..Grant::none()
+        });
+        rt.block_on(async {
+            let t = Duration::from_millis(100);
+            let e = c.http_get("127.0.0.1:80", "x", "/", t).await.unwrap_err();
+            assert!(
+                matches!(&e, CapError::Denied(m) if m.contains("probe = [\"127.0.0.1:80\"]")),
+                "{e}"
+            );
+            assert!(matches!(
+                c.dns_query("127.0.0.1:53", "x", 1, t).await,
+                Err(CapError::Denied(_))
+            ));
+            assert!(matches!(
+                c.mysql_handshake("127.0.0.1:3306", t).await,
+                Err(CapError::Denied(_))
+            ));
+            assert!(matches!(
+                c.spawn("/bin/sh", &[]),
+                Err(CapError::Denied(m)) if m.contains("programs = [\"/bin/sh\"]")
+            ));
+        });
+    }
+}

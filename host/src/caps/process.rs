@@ -149,14 +149,23 @@ impl ProcessTable {
             let _ = std::thread::Builder::new()
                 .name(format!("stderr-{pid}"))
                 .spawn(move || {
-                    use std::io::Read;
-                    let mut buf = [0u8; 4096];
+                    use std::io::{BufRead, Read};
+                    // Each line also goes to wasmbeat's log: a server run
+                    // in the foreground has no other place to report to.
+                    let mut r = std::io::BufReader::new(err);
+                    let mut line = Vec::new();
                     loop {
-                        match err.read(&mut buf) {
+                        line.clear();
+                        match r.by_ref().take(4096).read_until(b'\n', &mut line) {
                             Ok(0) | Err(_) => return,
-                            Ok(n) => {
+                            Ok(_) => {
+                                let text = String::from_utf8_lossy(&line);
+                                let text = text.trim_end();
+                                if !text.is_empty() {
+                                    tracing::info!(target: "wasmbeat::server", pid, "{text}");
+                                }
                                 let mut t = lock(&tail);
-                                t.extend_from_slice(&buf[..n]);
+                                t.extend_from_slice(&line);
                                 let excess = t.len().saturating_sub(SPAWN_STDERR_TAIL);
                                 t.drain(..excess);
                             }
