@@ -142,7 +142,7 @@ impl ProcessTable {
             .map_err(|e| spawn_error(program, e))?;
         let pid = child.id();
         let tail = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut err) = child.stderr.take() {
+        if let Some(err) = child.stderr.take() {
             let tail = Arc::clone(&tail);
             // Reads until every holder of the pipe (also forked children)
             // closes it, so a chatty server never blocks on a full pipe.
