@@ -206,6 +206,12 @@ fn named_serves_dns_to_a_client_namespace() {
     assert_eq!(dig(), "10.77.72.80");
     let pid = pid_in(&pidf).expect("named wrote its pid file");
     assert_ne!(pid, crashed);
+    // Alive but not answering (frozen): failed, not running or not-running.
+    // SAFETY: plain syscalls on the PID our named wrote.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    let frozen = block_on_in(node, || async { r.monitor().await });
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    assert_eq!(frozen.unwrap(), Status::Failed);
     block_on_in(node, || async {
         assert_running(&r).await;
         let s0 = Instant::now();
