@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The main job: a local two-node failover demo in network namespaces.
+# Extra arguments go to `wasmbeat demo` (e.g. --auto-failback off, --keep).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release -p wasmbeat
-exec target/release/wasmbeat demo "$@"
+# The dev profile (Cranelift itself is optimised, see Cargo.toml) shares its
+# build with scripts/test.sh and builds in a fraction of a release build's time.
+cargo build -p wasmbeat
+exec target/debug/wasmbeat demo "$@"

@@ -5,3 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace --all-targets -- --test-threads=2
+# The agents (wasm32-wasip2 crates) have their own workspace; their pure
+# logic and the SDK's doc example run on the host target.
+(cd agents && cargo test --workspace)

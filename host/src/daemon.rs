@@ -22,6 +22,7 @@ use crate::config::{self, Config};
 use crate::control::{self, Request, Response, RuntimePaths, Scope};
 use crate::logging::{self, LogTargets};
 use crate::pidfile::PidFile;
+use crate::resources::monitor::{MonitorSpec, RestartBudget, Verdict};
 use crate::resources::{self, GroupReport, StopRetry};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::transport::{self, MediumSpec, Transport};
@@ -216,6 +217,28 @@ fn log_targets(cfg: &Config) -> LogTargets {
     }
 }
 
+/// A finished monitor probe or local restart of one resource.
+struct MonitorDone {
+    key: String,
+    index: usize,
+    outcome: MonitorOutcome,
+}
+
+enum MonitorOutcome {
+    /// The probe ran: whether the resource runs (Err: the probe itself failed).
+    Probed(Result<bool, String>),
+    /// A local restart (stop + start) finished.
+    Restarted(Result<(), String>),
+}
+
+/// Monitoring state of one resource.
+struct Watch {
+    spec: MonitorSpec,
+    budget: RestartBudget,
+    next_due: Instant,
+    busy: bool,
+}
+
 /// A finished group operation, sent from the ops runtime to the loop.
 struct GroupDone {
     key: String,
@@ -295,6 +318,10 @@ struct Node {
     reports: BTreeMap<String, (Op, GroupReport)>,
     runtime: Runtime,
     generation: u64,
+    /// Monitoring of groups that run here, by group key (index = resource).
+    watches: BTreeMap<String, Vec<Option<Watch>>>,
+    monitor_specs: BTreeMap<String, Vec<Option<MonitorSpec>>>,
+    monitor_tx: mpsc::Sender<MonitorDone>,
     exit: bool,
 }
 
@@ -341,6 +368,8 @@ async fn heartbeat_loop(
 
     let started = Instant::now();
     let (done_tx, mut done_rx) = mpsc::channel(64);
+    let (monitor_tx, mut monitor_rx) = mpsc::channel(64);
+    let monitor_specs = agents::monitor_specs(&cfg);
     let params = cluster_params(&cfg, generation);
     tracing::info!(
         "wasmbeat {} starting as {} (generation {generation}) in a cluster of {}; keepalive {:?}, deadtime {:?}, initdead {:?}, auto_failback {:?}; media: {}; {} resource group(s)",
@@ -367,6 +396,9 @@ async fn heartbeat_loop(
         reports: BTreeMap::new(),
         runtime,
         generation,
+        watches: BTreeMap::new(),
+        monitor_specs,
+        monitor_tx,
         exit: false,
     };
     node.feed(Event::Tick);
@@ -379,6 +411,7 @@ async fn heartbeat_loop(
             Some(inbound) = transport.recv() => node.on_packet(&inbound.data, inbound.link),
             _ = tick.tick() => node.on_tick(),
             Some(done) = done_rx.recv() => node.on_group_done(done),
+            Some(done) = monitor_rx.recv() => node.on_monitor_done(done),
             Some((req, reply)) = ctl_rx.recv() => {
                 let answer = node.on_control(req);
                 let _ = reply.send(answer);
@@ -411,6 +444,13 @@ async fn heartbeat_loop(
     );
     Ok(())
 }
+
+/// The core retries a failed stop itself (every second, heartbeat's
+/// HA_STOPRETRYMAX semantics), so each request is one attempt per resource.
+const ONE_ATTEMPT: StopRetry = StopRetry {
+    attempts: 1,
+    pause: Duration::ZERO,
+};
 
 /// Upper bound on a graceful shutdown (stops of every group plus the handoff).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
@@ -458,6 +498,7 @@ impl Node {
                     }
                     notes.push(line);
                 }
+                Action::Announce(key) => self.reannounce(key),
                 Action::Exit => self.exit = true,
             }
         }
@@ -489,16 +530,35 @@ impl Node {
             Op::Start => "starting",
             Op::Stop => "stopping",
         };
+        // Monitoring covers groups that run here; any operation pauses it.
+        self.watches.remove(&key);
         tracing::info!("{verb} group {key} ({})", group.describe(op));
         let tx = self.done_tx.clone();
         self.ops.spawn(async move {
             // One operation at a time per group, whatever the core asks.
             let _serial = group.lock.lock().await;
             let report = match op {
-                Op::Start => resources::start_group(&group.resources, StopRetry::default()).await,
-                Op::Stop => resources::stop_group(&group.resources, StopRetry::default()).await,
+                Op::Start => resources::start_group(&group.resources, ONE_ATTEMPT).await,
+                Op::Stop => resources::stop_group(&group.resources, ONE_ATTEMPT).await,
             };
             let _ = tx.send(GroupDone { key, op, report }).await;
+        });
+    }
+
+    /// Refresh neighbours' view of a group that runs here: `start` is
+    /// idempotent, and on a running address IPaddr only announces it again.
+    fn reannounce(&mut self, key: String) {
+        let Some(group) = self.groups.get(&key).cloned() else {
+            return;
+        };
+        tracing::info!("re-announcing group {key} ({})", group.describe(Op::Start));
+        self.ops.spawn(async move {
+            let _serial = group.lock.lock().await;
+            for r in &group.resources {
+                if let Err(e) = r.start().await {
+                    tracing::warn!("re-announcing {}: {e}", r.name());
+                }
+            }
         });
     }
 
@@ -508,18 +568,17 @@ impl Node {
             Op::Start => "started",
             Op::Stop => "stopped",
         };
-        if report.ok {
-            tracing::info!(
-                "group {key} {verb} in {:.1} ms: {}",
-                report.elapsed.as_secs_f64() * 1000.0,
-                report.summary()
-            );
-        } else {
+        // The core logs the outcome (with this detail) as a state change;
+        // failures also get the full step list here.
+        if !report.ok {
             tracing::error!(
-                "group {key} could not be {verb}: {}; {}",
+                "group {key} could not be {verb}: {}; steps: {}",
                 report.failure.as_deref().unwrap_or("unknown failure"),
                 report.summary()
             );
+        }
+        if report.ok && op == Op::Start {
+            self.watch(&key);
         }
         let detail = report.failure.clone().unwrap_or_else(|| report.summary());
         let ok = report.ok;
@@ -547,6 +606,134 @@ impl Node {
         let events = self.endpoint.handle_timeout(Instant::now());
         self.on_wire_events(events);
         self.feed(Event::Tick);
+        self.run_due_monitors();
+    }
+
+    /// Start monitoring a group that now runs here (fresh restart budgets).
+    fn watch(&mut self, key: &str) {
+        let Some(specs) = self.monitor_specs.get(key) else {
+            return;
+        };
+        let now = Instant::now();
+        let watches = specs
+            .iter()
+            .map(|spec| {
+                spec.map(|spec| Watch {
+                    spec,
+                    budget: RestartBudget::new(spec.max_restarts),
+                    next_due: now + spec.interval,
+                    busy: false,
+                })
+            })
+            .collect();
+        self.watches.insert(key.to_string(), watches);
+    }
+
+    fn run_due_monitors(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for (key, watches) in self.watches.iter_mut() {
+            for (index, w) in watches.iter_mut().enumerate() {
+                if let Some(w) = w {
+                    if !w.busy && w.next_due <= now {
+                        w.busy = true;
+                        due.push((key.clone(), index));
+                    }
+                }
+            }
+        }
+        for (key, index) in due {
+            self.spawn_resource_task(key, index, false);
+        }
+    }
+
+    /// Probe (or, with `restart`, stop and start) one resource of a group,
+    /// holding the group's lock so it never overlaps a group operation.
+    fn spawn_resource_task(&self, key: String, index: usize, restart: bool) {
+        let Some(group) = self.groups.get(&key).cloned() else {
+            return;
+        };
+        let tx = self.monitor_tx.clone();
+        self.ops.spawn(async move {
+            let _serial = group.lock.lock().await;
+            let r = &group.resources[index];
+            let outcome = if restart {
+                let stopped = r.stop().await;
+                MonitorOutcome::Restarted(match stopped {
+                    Ok(()) => r.start().await,
+                    Err(e) => Err(format!("stop failed: {e}")),
+                })
+            } else {
+                MonitorOutcome::Probed(r.monitor().await)
+            };
+            let _ = tx
+                .send(MonitorDone {
+                    key,
+                    index,
+                    outcome,
+                })
+                .await;
+        });
+    }
+
+    fn on_monitor_done(&mut self, done: MonitorDone) {
+        let MonitorDone {
+            key,
+            index,
+            outcome,
+        } = done;
+        let Some(Some(w)) = self.watches.get_mut(&key).and_then(|ws| ws.get_mut(index)) else {
+            // The group was stopped or restarted meanwhile: stale result.
+            return;
+        };
+        let name = self.groups[&key].resources[index].name().to_string();
+        w.busy = false;
+        w.next_due = Instant::now() + w.spec.interval;
+        let running = match outcome {
+            MonitorOutcome::Probed(Ok(running)) => running,
+            MonitorOutcome::Probed(Err(e)) => {
+                tracing::warn!("monitor of {name} (group {key}) failed: {e}");
+                false
+            }
+            MonitorOutcome::Restarted(Ok(())) => {
+                tracing::info!("{name} (group {key}) restarted locally after a failed monitor");
+                return;
+            }
+            MonitorOutcome::Restarted(Err(e)) => {
+                tracing::error!("local restart of {name} (group {key}) failed: {e}");
+                false
+            }
+        };
+        match w.budget.on_probe(running) {
+            Verdict::Healthy => {}
+            Verdict::Restart { attempt, max } => {
+                tracing::warn!(
+                    "{name} (group {key}) is not running: restarting it here (restart {attempt} of {max})"
+                );
+                w.busy = true;
+                self.spawn_resource_task(key, index, true);
+            }
+            Verdict::GiveUp { restarts } => {
+                self.watches.remove(&key);
+                let local = self
+                    .cfg
+                    .resources
+                    .groups
+                    .iter()
+                    .any(|g| g.key == key && g.preferred_node == self.cfg.local_node);
+                let which = if local {
+                    cluster::Which::Local
+                } else {
+                    cluster::Which::Foreign
+                };
+                tracing::error!(
+                    "{name} (group {key}) keeps failing after {restarts} local restart(s): handing {} groups to the peer (standby {})",
+                    which.as_str(),
+                    which.as_str()
+                );
+                self.feed(Event::Command(cluster::Command::Standby(which)));
+            }
+        }
     }
 
     fn on_wire_events(&mut self, events: Vec<wire::Event>) {

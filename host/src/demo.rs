@@ -163,6 +163,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
     ));
 
     let mut logs = Vec::new();
+    let mut daemons = Vec::new();
     for (i, name) in ["node1", "node2"].iter().enumerate() {
         let dir = work.join(name);
         write_config(&dir, opts)?;
@@ -170,77 +171,100 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         responder.args(["http-responder", "--listen", "0.0.0.0:80", "--body", name]);
         lab.nodes[i].spawn(&responder)?;
         let log = work.join(format!("{name}.log"));
-        let mut daemon = Command::new("sh");
-        daemon.args([
-            "-c",
-            &format!(
-                "exec {} run --config-dir {} --node {name} --runtime-dir {} 2>>{}",
-                exe.display(),
-                dir.display(),
-                work.join(format!("{name}.run")).display(),
-                log.display()
-            ),
-        ]);
-        lab.nodes[i].spawn(&daemon)?;
+        daemons.push(start_daemon(&lab, i, &exe, &work, &log)?);
         logs.push(log);
         t.note(format!(
             "{name}: wasmbeat daemon and HTTP responder started"
         ));
     }
+    t.note("both nodes started together: as heartbeat, each waits 10 s (RQSTDELAY) before taking its own groups");
 
-    let startup_limit = opts.deadtime * 4 + Duration::from_secs(20);
-    match poll_until(&lab, "node1", startup_limit)? {
-        Some(_) => t.note(format!(
-            "client reaches node1 through the VIP (held by {})",
-            holders(&lab)
-        )),
-        None => {
-            print_logs(&logs);
-            return Err(DemoError::Timeout(format!(
-                "node1 did not serve the VIP within {:?} of start",
-                startup_limit
-            )));
-        }
+    let startup_limit = opts.deadtime * 4 + Duration::from_secs(30);
+    if poll_until(&lab, "node1", startup_limit)?.is_none() {
+        print_logs(&logs);
+        return Err(DemoError::Timeout(format!(
+            "node1 did not serve the VIP within {startup_limit:?} of start"
+        )));
     }
+    t.note(format!(
+        "client reaches node1 through the VIP (held by {})",
+        holders(&lab)
+    ));
 
+    // 1. Pull the plug: node2 must take over after deadtime.
     lab.set_link(0, false)?;
     let pulled = Instant::now();
     t.note("pulled node1's plug (its port on the bridge is down)");
     let limit = opts.deadtime * 3 + Duration::from_secs(10);
-    match poll_until(&lab, "node2", limit)? {
-        Some(at) => t.note(format!(
-            "client reaches node2 through the VIP: service gap {} ms after the plug was pulled (deadtime {} ms)",
-            at.duration_since(pulled).as_millis(),
-            opts.deadtime.as_millis()
-        )),
-        None => {
-            print_logs(&logs);
-            return Err(DemoError::Timeout(format!(
-                "node2 did not take over the VIP within {limit:?}"
-            )));
-        }
-    }
+    let at = expect(
+        &lab,
+        &logs,
+        "node2",
+        limit,
+        "node2 did not take over the VIP",
+    )?;
+    t.note(format!(
+        "client reaches node2 through the VIP: service gap {} ms after the plug was pulled (deadtime {} ms)",
+        at.duration_since(pulled).as_millis(),
+        opts.deadtime.as_millis()
+    ));
 
+    // 2. Plug back in: both held the VIP (split brain); one must let go.
     lab.set_link(0, true)?;
     let restored = Instant::now();
-    t.note("node1's plug is back");
+    t.note("node1's plug is back: both nodes ran the VIP while apart (split brain)");
+    let at = expect(
+        &lab,
+        &logs,
+        "node1",
+        limit,
+        "the split brain did not settle on node1",
+    )?;
+    wait_single_holder(&lab, limit)?;
+    t.note(format!(
+        "split brain settled without a restart: node1 (preferred) keeps the VIP, node2 released it; client on node1 {} ms after the plug came back; VIP now on {}",
+        at.duration_since(restored).as_millis(),
+        holders(&lab)
+    ));
+
+    // 3. Power failure and reboot of node1: auto_failback decides.
+    lab.nodes[0].kill(daemons[0], libc::SIGKILL);
+    lab.set_link(0, false)?;
+    // A reboot loses every address the dead daemon had configured.
+    let _ = lab.nodes[0].ip(&["addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
+    let crashed = Instant::now();
+    t.note("node1 lost power (daemon killed with SIGKILL, link down, VIP gone)");
+    let at = expect(
+        &lab,
+        &logs,
+        "node2",
+        limit,
+        "node2 did not take over after node1's crash",
+    )?;
+    t.note(format!(
+        "client reaches node2: service gap {} ms after node1 died",
+        at.duration_since(crashed).as_millis()
+    ));
+    lab.set_link(0, true)?;
+    daemons[0] = start_daemon(&lab, 0, &exe, &work, &logs[0])?;
+    let rebooted = Instant::now();
+    t.note("node1 rebooted: link up, wasmbeat started again");
     if opts.auto_failback {
-        match poll_until(&lab, "node1", limit)? {
-            Some(at) => t.note(format!(
-                "auto_failback on: client reaches node1 again, {} ms after the plug came back",
-                at.duration_since(restored).as_millis()
-            )),
-            None => {
-                print_logs(&logs);
-                return Err(DemoError::Timeout(format!(
-                    "VIP did not fail back to node1 within {limit:?}"
-                )));
-            }
-        }
-    } else {
-        std::thread::sleep(opts.deadtime * 2);
+        let at = expect(
+            &lab,
+            &logs,
+            "node1",
+            limit,
+            "VIP did not fail back to node1",
+        )?;
         t.note(format!(
-            "auto_failback off: VIP stays where it is (held by {})",
+            "auto_failback on: VIP back on node1 {} ms after its daemon started",
+            at.duration_since(rebooted).as_millis()
+        ));
+    } else {
+        std::thread::sleep(opts.deadtime * 4 + Duration::from_secs(3));
+        t.note(format!(
+            "auto_failback off: VIP stays on {} (node1 idles until node2 fails or is told to stand by)",
             holders(&lab)
         ));
     }
@@ -264,12 +288,81 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
     Ok(())
 }
 
+fn start_daemon(
+    lab: &Lab,
+    i: usize,
+    exe: &Path,
+    work: &Path,
+    log: &Path,
+) -> Result<u32, DemoError> {
+    let name = format!("node{}", i + 1);
+    let mut daemon = Command::new("sh");
+    // `exec` keeps the recorded PID the daemon's own.
+    daemon.args([
+        "-c",
+        &format!(
+            "exec {} run --config-dir {} --node {name} --runtime-dir {} 2>>{}",
+            exe.display(),
+            work.join(&name).display(),
+            work.join(format!("{name}.run")).display(),
+            log.display()
+        ),
+    ]);
+    Ok(lab.nodes[i].spawn(&daemon)?)
+}
+
+/// Poll until `who` answers at the VIP, or fail with `what` and the logs.
+fn expect(
+    lab: &Lab,
+    logs: &[PathBuf],
+    who: &str,
+    limit: Duration,
+    what: &str,
+) -> Result<Instant, DemoError> {
+    match poll_until(lab, who, limit)? {
+        Some(at) => Ok(at),
+        None => {
+            print_logs(logs);
+            Err(DemoError::Timeout(format!("{what} within {limit:?}")))
+        }
+    }
+}
+
+/// Wait until exactly one node has the VIP configured.
+fn wait_single_holder(lab: &Lab, limit: Duration) -> Result<(), DemoError> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(DemoError::Interrupted);
+        }
+        let n = (0..2)
+            .filter(|i| lab.nodes[*i].has_addr("eth0", VIP))
+            .count();
+        if n == 1 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(DemoError::Timeout(format!(
+        "the VIP is still on {} after {limit:?}",
+        holders(lab)
+    )))
+}
+
 fn print_logs(logs: &[PathBuf]) {
     for log in logs {
         let name = log.file_stem().unwrap_or_default().to_string_lossy();
         if let Ok(text) = std::fs::read_to_string(log) {
-            for line in text.lines() {
-                println!("  {name} | {line}");
+            // State changes are logged by the daemon module; agent and
+            // medium details stay in the files.
+            for line in text.lines().filter(|l| {
+                l.contains("wasmbeat::daemon:") || l.contains(" WARN ") || l.contains("ERROR")
+            }) {
+                let line = line.split_once("Z ").map(|(ts, rest)| {
+                    let time = ts.rsplit('T').next().unwrap_or(ts);
+                    format!("{time} {}", rest.replace("wasmbeat::daemon: ", ""))
+                });
+                println!("  {name} | {}", line.as_deref().unwrap_or(""));
             }
         }
     }

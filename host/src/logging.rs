@@ -53,6 +53,7 @@ fn facility_code(name: &str) -> Option<u8> {
         "news" => 7,
         "uucp" => 8,
         "cron" => 9,
+        "ftp" => 11,
         "authpriv" => 10,
         "local0" => 16,
         "local1" => 17,
@@ -167,7 +168,9 @@ pub fn init(targets: &LogTargets) -> Result<Vec<String>, LoggingError> {
     let mut notes = Vec::new();
     let stderr_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_filter(stderr_filter);
 

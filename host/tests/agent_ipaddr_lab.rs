@@ -305,6 +305,33 @@ fn cli_runs_operations_with_ocf_exit_codes_and_finishes_announcing() {
     assert_eq!(run("IPaddr::10.77.99.9", "start").0, Some(6));
     assert_eq!(run("nosuchagent::x", "start").0, Some(5));
     assert_eq!(run("", "start").0, Some(2));
+    // Every run after the first mapped the one compiled component from the cache.
+    let cached: Vec<_> = std::fs::read_dir(&cache.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    // Not root: the kernel refuses, which is OCF's insufficient privilege.
+    let out = a.exec(
+        "setpriv",
+        &[
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            bin,
+            "agent",
+            tok,
+            "start",
+            "--no-cache",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!a.addrs("eth0").contains("10.77.65.10"));
     let (code, xml, _) = run("IPaddr", "meta-data");
     assert_eq!(code, Some(0));
     assert!(

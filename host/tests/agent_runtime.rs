@@ -110,6 +110,11 @@ fn infinite_loop_times_out_within_twice_its_deadline() {
         );
         // The instance is discarded; the agent still answers other operations.
         assert_eq!(res.monitor().await.unwrap(), Status::NotRunning);
+        // A panic is a typed crash error carrying the agent's message.
+        match res.stop().await {
+            Err(AgentError::Trap(m)) => assert!(m.contains("looper refuses to stop"), "{m}"),
+            other => panic!("expected a trap, got {other:?}"),
+        }
     });
 }
 

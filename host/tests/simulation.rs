@@ -5,7 +5,7 @@
 //! crashes and restarts, graceful shutdowns, standby/takeover commands, and the duration and
 //! outcome of every simulated resource operation. Invariants are checked after every step.
 //!
-//! `WASMBEAT_SIM_SEEDS=N` runs seeds 0..N (default 150); `WASMBEAT_SIM_SEED=N` runs one
+//! `WASMBEAT_SIM_SEEDS=N` runs seeds 0..N (default 400); `WASMBEAT_SIM_SEED=N` runs one
 //! seed and prints its full trace. A failing seed prints the tail of its trace and the
 //! command that replays it.
 //!
@@ -132,7 +132,44 @@ struct Expect {
     cmd: Command,
 }
 
+/// How often each scenario happened, summed over all seeds (proof that they are exercised).
+#[derive(Default, Debug)]
+struct Coverage {
+    crashes: u64,
+    fast_restarts_detected: u64,
+    deaths_declared: u64,
+    false_deaths: u64,
+    split_brains_logged: u64,
+    split_brain_releases: u64,
+    heals_watched: u64,
+    shutdowns: u64,
+    commands: u64,
+    handoffs_completed: u64,
+    failed_starts: u64,
+    failed_stops: u64,
+    starts: u64,
+}
+
+impl Coverage {
+    fn add(&mut self, o: &Coverage) {
+        self.crashes += o.crashes;
+        self.fast_restarts_detected += o.fast_restarts_detected;
+        self.deaths_declared += o.deaths_declared;
+        self.false_deaths += o.false_deaths;
+        self.split_brains_logged += o.split_brains_logged;
+        self.split_brain_releases += o.split_brain_releases;
+        self.heals_watched += o.heals_watched;
+        self.shutdowns += o.shutdowns;
+        self.commands += o.commands;
+        self.handoffs_completed += o.handoffs_completed;
+        self.failed_starts += o.failed_starts;
+        self.failed_stops += o.failed_stops;
+        self.starts += o.starts;
+    }
+}
+
 struct Sim {
+    cov: Coverage,
     seed: u64,
     rng: Rng,
     k: Knobs,
@@ -153,6 +190,8 @@ struct Sim {
     last_command: Option<Millis>,
     last_heal: Option<Millis>,
     pure: bool,
+    /// last failed operation per group
+    group_failed_at: BTreeMap<String, Millis>,
     expects: Vec<Expect>,
     heal_watch: Vec<(Millis, Vec<String>)>,
     split_watch: Vec<Millis>,
@@ -235,6 +274,7 @@ impl Sim {
             })
             .collect();
         Sim {
+            cov: Coverage::default(),
             seed,
             rng,
             k,
@@ -252,6 +292,7 @@ impl Sim {
             last_command: None,
             last_heal: None,
             pure,
+            group_failed_at: BTreeMap::new(),
             expects: Vec::new(),
             heal_watch: Vec::new(),
             split_watch: Vec::new(),
@@ -421,6 +462,7 @@ impl Sim {
                     }
                     self.check_start_order(i, &g);
                     self.nodes[i].truth.insert(g.clone(), Truth::Starting);
+                    self.cov.starts += 1;
                     self.log(format!("{} START {g}", self.names[i]));
                     let ok = !self.rng.chance(self.k.start_fail);
                     let d = self.rng.range(1, self.k.max_op);
@@ -462,29 +504,46 @@ impl Sim {
                     );
                 }
                 Action::Notify(n) => {
-                    if n.level == Level::Crit && n.what.contains("split brain") {
+                    if n.level == Level::Crit && n.what.starts_with("split brain:") {
                         self.split_logged_at.push(self.now);
+                        self.cov.split_brains_logged += 1;
                     }
-                    if n.what.ends_with("declared dead") {
+                    if n.what.starts_with("split brain resolution") {
+                        self.cov.split_brain_releases += 1;
+                    }
+                    if n.what.contains("without being declared dead") {
+                        self.cov.fast_restarts_detected += 1;
+                    }
+                    if n.what.ends_with(" declared dead") {
+                        self.cov.deaths_declared += 1;
+                    }
+                    if n.what.starts_with("standby takeover complete") {
+                        self.cov.handoffs_completed += 1;
+                    }
+                    if n.what.starts_with("node ") && n.what.ends_with(" declared dead") {
                         // A peer declared dead while it runs and the path works (lost
                         // statuses): the same situation as a partition that healed at once.
                         for j in 0..self.names.len() {
                             if j != i
                                 && self.alive(j)
-                                && n.what.contains(&self.names[j])
+                                && n.what == format!("node {} declared dead", self.names[j])
                                 && self.can_talk(i, j)
+                                // the same incarnation was up during the whole silence
+                                && self.nodes[j].booted_at.0 + self.k.deadtime + 2 * self.k.keepalive < self.now.0
                             {
                                 self.talk_since[i][j] = self.now;
                                 self.talk_since[j][i] = self.now;
                                 self.last_heal = Some(self.now);
                                 self.disturb();
-                                let running: Vec<String> = self
-                                    .k
-                                    .groups
-                                    .iter()
-                                    .map(|g| g.key.clone())
-                                    .filter(|g| !self.running_on(g).is_empty())
-                                    .collect();
+                                let since = Millis(self.now.0.saturating_sub(self.k.deadtime * 2));
+                                let running = self.serving_groups(since);
+                                // a planned hand-off (failback, standby) interrupted by the
+                                // false death moves groups by design
+                                if self.handoff_in_progress() {
+                                    continue;
+                                }
+                                self.cov.false_deaths += 1;
+                                self.cov.heals_watched += 1;
                                 self.heal_watch.push((self.now, running));
                             }
                         }
@@ -493,6 +552,17 @@ impl Sim {
                         "{} [{:?}] {} -- {}",
                         self.names[i], n.level, n.what, n.why
                     ));
+                }
+                Action::Announce(g) => {
+                    // A re-announcement must come from a node that really runs the group.
+                    if self.nodes[i].truth.get(&g) != Some(&Truth::Running) {
+                        self.fail(format!(
+                            "{} re-announced {g} without running it ({:?})",
+                            self.names[i],
+                            self.nodes[i].truth.get(&g)
+                        ));
+                    }
+                    self.log(format!("{} ANNOUNCE {g}", self.names[i]));
                 }
                 Action::Exit => {
                     let held: Vec<String> = self.nodes[i]
@@ -670,6 +740,33 @@ impl Sim {
             .collect()
     }
 
+    /// Groups whose service must survive a heal. Legacy mode has no resource reports, so
+    /// there only groups running on their preferred node are guaranteed continuity.
+    fn serving_groups(&self, since: Millis) -> Vec<String> {
+        self.k
+            .groups
+            .iter()
+            // a group that failed meanwhile may legitimately move home (failback) at heal
+            .filter(|g| self.group_failed_at.get(&g.key).is_none_or(|t| *t < since))
+            .filter(|g| {
+                let on = self.running_on(&g.key);
+                if self.k.mode == AutoFailback::Legacy {
+                    on.iter().any(|&i| self.names[i] == g.preferred)
+                } else {
+                    !on.is_empty()
+                }
+            })
+            .map(|g| g.key.clone())
+            .collect()
+    }
+
+    fn handoff_in_progress(&self) -> bool {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.cluster.as_ref())
+            .any(|c| c.status().standby.is_some())
+    }
+
     fn any_failure_since(&self, t: Millis) -> bool {
         self.nodes
             .iter()
@@ -814,6 +911,10 @@ impl Sim {
             if self.now.0 > healed.0 + bound || self.last_disturbance > healed {
                 continue;
             }
+            // an operator command just before the heal legitimately moves groups
+            if self.last_command.is_some_and(|c| c.0 + bound > healed.0) {
+                continue;
+            }
             for g in &running {
                 if self.running_on(g).is_empty()
                     && self
@@ -940,6 +1041,12 @@ impl Sim {
                     (Op::Stop, false) => Truth::Running,
                 };
                 if !ok {
+                    if op == Op::Start {
+                        self.cov.failed_starts += 1;
+                    } else {
+                        self.cov.failed_stops += 1;
+                    }
+                    self.group_failed_at.insert(group.clone(), self.now);
                     self.nodes[node].failures_since_boot.push(self.now);
                     self.disturb();
                 }
@@ -987,6 +1094,7 @@ impl Sim {
                     "{} CRASH (power loss: everything on it stops)",
                     self.names[i]
                 ));
+                self.cov.crashes += 1;
                 let node = &mut self.nodes[i];
                 node.cluster = None;
                 node.inc += 1;
@@ -1049,6 +1157,7 @@ impl Sim {
                     None => (0..LINKS.len()).collect(),
                 };
                 let could = self.can_talk(a, b);
+                let talked_before = self.talk_since[a][b];
                 for &l in &links {
                     self.cut[a][b][l] -= 1;
                     self.cut[b][a][l] -= 1;
@@ -1069,21 +1178,22 @@ impl Sim {
                         && self.nodes[b].booted_at < started
                         && !self.nodes[a].shutting_down
                         && !self.nodes[b].shutting_down;
+                    // they must have known each other before the partition (statuses exchanged)
+                    let knew = talked_before.0 + 2 * self.k.keepalive + 4 * self.k.max_delay + 500
+                        < started.0;
                     if both_alive_through
+                        && knew
                         && self.now.0 - started.0 > self.k.deadtime + self.k.max_delay * 4 + 500
                         && self.last_disturbance <= started
                     {
                         self.split_watch.push(self.now);
                     }
-                    let running: Vec<String> = self
-                        .k
-                        .groups
-                        .iter()
-                        .map(|g| g.key.clone())
-                        .filter(|g| !self.running_on(g).is_empty())
-                        .collect();
+                    let running = self.serving_groups(started);
                     self.disturb();
-                    if both_alive_through {
+                    // continuity is promised for a cluster that had settled before the cut
+                    let settled_before = talked_before.0 + self.handoff_bound() < started.0;
+                    if both_alive_through && settled_before && !self.handoff_in_progress() {
+                        self.cov.heals_watched += 1;
                         self.heal_watch.push((self.now, running));
                     }
                 }
@@ -1095,7 +1205,9 @@ impl Sim {
                 self.log(format!("{} COMMAND {cmd:?}", self.names[i]));
                 if cmd == Command::Shutdown {
                     self.nodes[i].shutting_down = true;
+                    self.cov.shutdowns += 1;
                 } else {
+                    self.cov.commands += 1;
                     self.last_command = Some(self.now);
                     let b = 30_000
                         + 4 * self.k.max_op
@@ -1135,28 +1247,48 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64, verbose: bool) {
+fn run_seed(seed: u64, verbose: bool) -> Coverage {
     let mut sim = Sim::new(seed, verbose);
     if verbose {
         println!("seed {seed}: {:?}", sim.k);
     }
     sim.run();
+    sim.cov
 }
 
 #[test]
 fn simulated_clusters_keep_every_invariant() {
     if let Ok(s) = std::env::var("WASMBEAT_SIM_SEED") {
         let seed: u64 = s.parse().expect("WASMBEAT_SIM_SEED must be a number");
-        run_seed(seed, true);
+        let cov = run_seed(seed, true);
+        println!("seed {seed} passed: {cov:?}");
         return;
     }
     let n: u64 = std::env::var("WASMBEAT_SIM_SEEDS")
         .ok()
         .map(|s| s.parse().expect("WASMBEAT_SIM_SEEDS must be a number"))
-        .unwrap_or(150);
+        .unwrap_or(400);
     let start = std::time::Instant::now();
+    let mut cov = Coverage::default();
     for seed in 0..n {
-        run_seed(seed, false);
+        cov.add(&run_seed(seed, false));
     }
     println!("{n} seeds passed in {:.1} s", start.elapsed().as_secs_f64());
+    println!("scenarios exercised: {cov:#?}");
+    // the generator must keep producing the interesting cases, or the invariants prove little
+    if n >= 200 {
+        assert!(
+            cov.split_brains_logged > 0 && cov.split_brain_releases > 0,
+            "{cov:?}"
+        );
+        assert!(
+            cov.fast_restarts_detected > 0 && cov.false_deaths > 0,
+            "{cov:?}"
+        );
+        assert!(
+            cov.handoffs_completed > 0 && cov.failed_starts > 0 && cov.shutdowns > 0,
+            "{cov:?}"
+        );
+        assert!(cov.heals_watched > 0 && cov.crashes > 0, "{cov:?}");
+    }
 }

@@ -10,6 +10,7 @@ use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::cable::Cable;
 use support::{lab_available, wait_for, Lab};
 use wasmbeat::wire::auth::{AuthKey, AuthMethod, Keyring};
 use wasmbeat::wire::identity::Identity;
@@ -244,71 +245,6 @@ fn mcast_heartbeats() {
     assert_eq!(drops(&dir.0, "beta", "auth_failed"), 0);
 }
 
-/// Two pty pairs joined master-to-master by relay threads: a null-modem cable.
-struct Cable {
-    slaves: [PathBuf; 2],
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Cable {
-    fn new() -> Cable {
-        use nix::pty::openpty;
-        use std::os::fd::{AsRawFd, OwnedFd};
-        let a = openpty(None, None).unwrap();
-        let b = openpty(None, None).unwrap();
-        let name =
-            |fd: &OwnedFd| std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
-        let slaves = [name(&a.slave), name(&b.slave)];
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let ma = std::sync::Arc::new(std::fs::File::from(a.master));
-        let mb = std::sync::Arc::new(std::fs::File::from(b.master));
-        // Keep the slave ends open so the masters never see a hang-up.
-        let keep = std::sync::Arc::new((a.slave, b.slave));
-        let mut threads = Vec::new();
-        for (from, to) in [(ma.clone(), mb.clone()), (mb, ma)] {
-            let stop = stop.clone();
-            let keep = keep.clone();
-            threads.push(std::thread::spawn(move || {
-                use std::io::{Read, Write};
-                let _keep = keep;
-                let mut buf = [0u8; 4096];
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let mut pfd = libc::pollfd {
-                        fd: from.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                    // SAFETY: poll on one valid fd.
-                    if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
-                        continue;
-                    }
-                    match (&*from).read(&mut buf) {
-                        Ok(n) if n > 0 => {
-                            let _ = (&*to).write_all(&buf[..n]);
-                        }
-                        _ => std::thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-            }));
-        }
-        Cable {
-            slaves,
-            stop,
-            threads,
-        }
-    }
-}
-
-impl Drop for Cable {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
 /// Children killed by their recorded PID on drop (also on panic).
 struct Procs(Vec<std::process::Child>);
 impl Drop for Procs {
@@ -361,4 +297,67 @@ fn serial_heartbeats_over_a_pty_pair() {
     );
     assert_eq!(drops(&dir.0, "alpha", "auth_failed"), 0);
     drop(procs);
+}
+
+/// Redundant media (bcast + serial): every message arrives twice and one
+/// copy is suppressed as a duplicate; pulling the Ethernet plug takes only
+/// that link down and the peer stays alive over serial (heartbeat's rule:
+/// a node is alive while any link hears it).
+#[test]
+fn redundant_media_survive_a_pulled_plug() {
+    if !lab_available("transport_lab::redundant") {
+        return;
+    }
+    let cable = Cable::new();
+    let lab = Lab::new("tr", &["10.77.5.1/24", "10.77.5.2/24"]);
+    let dir = TempDir::new("tr");
+    for (i, node) in ["alpha", "beta"].iter().enumerate() {
+        let media = vec![
+            "bcast eth0".to_string(),
+            format!("serial {} 115200", cable.slaves[i].display()),
+        ];
+        lab.nodes[i].spawn(peer_cmd(node, &media, &dir.0, &[]));
+    }
+    let d = &dir.0;
+    let serial = cable.slaves[0].display().to_string();
+    let both = wait_for(Duration::from_secs(15), Duration::from_millis(100), || {
+        let v = view(d, "alpha")?;
+        let p = &v["peers"][0];
+        (p["status"] == "active" && p["links"]["eth0"] == "up" && p["links"][&serial] == "up")
+            .then_some(())
+    });
+    assert!(
+        both.is_some(),
+        "both links never up: {:?}",
+        view(d, "alpha")
+    );
+    assert!(
+        drops(d, "alpha", "duplicate") > 0,
+        "second copies must be suppressed"
+    );
+
+    lab.set_link(0, false);
+    let one = wait_for(Duration::from_secs(8), Duration::from_millis(100), || {
+        let v = view(d, "alpha")?;
+        let p = &v["peers"][0];
+        (p["links"]["eth0"] == "dead").then(|| v.clone())
+    });
+    let v = one.unwrap_or_else(|| panic!("eth0 never went dead: {:?}", view(d, "alpha")));
+    assert_eq!(v["peers"][0]["links"][&serial], "up", "{v}");
+    assert_eq!(
+        v["peers"][0]["status"], "active",
+        "peer must stay alive over serial: {v}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(peer_status(d, "alpha").as_deref(), Some("active"));
+
+    lab.set_link(0, true);
+    let back = wait_for(Duration::from_secs(8), Duration::from_millis(100), || {
+        (view(d, "alpha")?["peers"][0]["links"]["eth0"] == "up").then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "eth0 never came back: {:?}",
+        view(d, "alpha")
+    );
 }

@@ -61,6 +61,8 @@ fn status_is_stamped_signed_and_delivered() {
     );
     // The classic copy (serial) is accepted too, as a duplicate of the same seq.
     assert_eq!(b.receive(&p.classic, 0, now), Err(DropReason::Duplicate));
+    assert_eq!(b.media(), vec![("eth0".to_string(), true)]);
+    assert_eq!(a.media(), vec![("eth0".to_string(), false)]);
     let view = &b.peers(now)[0];
     assert!(view.alive && view.status.as_deref() == Some("up") && view.deadtime_ms == Some(5000));
     assert!(!b.peers(now + Duration::from_secs(6))[0].alive);
@@ -154,6 +156,7 @@ fn acks_gaps_retransmission_and_restart() {
     pump(&mut a, &mut b, t0);
     let acks: Vec<_> = drain(&mut b);
     assert_eq!(acks.len(), 2, "one ACK per 10 messages");
+    assert_eq!(b.stats().acks_sent, 2);
     for p in &acks {
         a.receive(p, 0, t0).unwrap();
     }
@@ -190,6 +193,16 @@ fn acks_gaps_retransmission_and_restart() {
             .count();
     }
     assert_eq!(delivered, 2);
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(
+        (
+            sb.rexmit_requested,
+            sa.rexmit_received,
+            sa.resent,
+            sb.gaps_filled
+        ),
+        (2, 2, 2, 2)
+    );
     // Asking for something never sent gets a NAK.
     let mut req = Message::new(T_REXMIT);
     req.push_str(F_DEST, "alpha")
@@ -246,6 +259,8 @@ fn reqnodes_and_repnodes() {
         .iter()
         .any(|e| matches!(e, Event::NodeList { nodes, .. } if nodes == &["alpha", "beta"])));
     assert!(a.nodes_exchanged());
+    assert_eq!(b.stats().reqnodes_answered, 1);
+    assert_eq!(a.stats().repnodes_received, 1);
 }
 
 #[test]

@@ -17,6 +17,13 @@ const VIP: &str = "10.77.70.10";
 const TOKEN_ARG: &str = "10.77.70.10/24/eth0";
 
 fn main() -> Result<()> {
+    // RUST_LOG=debug shows per-operation timings and capability calls.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()

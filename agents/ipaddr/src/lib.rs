@@ -329,8 +329,14 @@ impl Agent for IpAddrAgent {
         let ip = plan.spec.ip;
         if let Some(a) = addrs.iter().find(|a| a.address == ip) {
             if a.link_name == plan.nic {
-                log::info(&format!("{ip} is already configured on {}", plan.nic));
-                return Ok(());
+                // Already up: announce again anyway. A start on a running
+                // address is how the host refreshes neighbours after a
+                // split brain, when they may have learnt the peer's MAC.
+                log::info(&format!(
+                    "{ip} is already configured on {}; announcing it again",
+                    plan.nic
+                ));
+                return announce(&plan.nic, ip, count, interval);
             }
             return Err(Error::Failed(format!(
                 "{ip} is already configured on {}, not on {}",
@@ -350,15 +356,7 @@ impl Agent for IpAddrAgent {
             label,
         })?;
         log::info(&format!("added {ip}/{} on {}", plan.prefix, plan.nic));
-        match net::announce(&plan.nic, ip, count, interval) {
-            Ok(()) => Ok(()),
-            // The address is up and works; neighbours just learn it later.
-            Err(Error::Failed(m)) => {
-                log::warn(&format!("{ip} is up but could not be announced: {m}"));
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        announce(&plan.nic, ip, count, interval)
     }
 
     fn stop(args: &Args) -> Result<(), Error> {
@@ -405,6 +403,29 @@ mod tests {
         assert!(spec("100.200.230.1/100.200.230.6").is_err());
         assert!(spec("fd77::1/64/eth0").is_ok());
         assert!(spec("fd77::1/129").is_err());
+        let s = spec("10.0.0.1/24/eth0:web").unwrap();
+        assert_eq!(
+            (s.nic.as_deref(), s.label.as_deref()),
+            (Some("eth0"), Some("eth0:web"))
+        );
+        assert_eq!(
+            spec("10.0.0.1/24/eth0/-").unwrap().broadcast,
+            Broadcast::None
+        );
+        assert!(spec("10.0.0.1/24/10.0.0.255/10.0.0.1").is_err());
+        assert!(spec("10.0.0.1//eth0").is_err());
+        assert_eq!(spec("10.0.0.1/255.255.255.252").unwrap().prefix, Some(30));
+        assert_eq!(spec("10.0.0.1/0.0.0.0").unwrap().prefix, Some(0));
+        let both = Args::new(vec![
+            ("ip".into(), "10.0.0.1/24".into()),
+            ("cidr_netmask".into(), "16".into()),
+        ]);
+        assert!(matches!(parse_spec(&both), Err(Error::InvalidArgs(_))));
+        let same = Args::new(vec![
+            ("ip".into(), "10.0.0.1/24".into()),
+            ("cidr_netmask".into(), "255.255.255.0".into()),
+        ]);
+        assert_eq!(parse_spec(&same).unwrap().prefix, Some(24));
         let split = Args::new(vec![
             ("ip".into(), "fd77".into()),
             ("cidr_netmask".into(), "10/64/eth0".into()),
@@ -412,5 +433,18 @@ mod tests {
         let s = parse_spec(&split).unwrap();
         assert_eq!(s.ip, "fd77::10".parse::<IpAddr>().unwrap());
         assert_eq!((s.prefix, s.nic.as_deref()), (Some(64), Some("eth0")));
+    }
+}
+
+/// Announce `ip` on `nic`; a failed announcement is only a warning, since
+/// the address is up and works (neighbours just learn it later).
+fn announce(nic: &str, ip: IpAddr, count: u32, interval: Duration) -> Result<(), Error> {
+    match net::announce(nic, ip, count, interval) {
+        Ok(()) => Ok(()),
+        Err(Error::Failed(m)) => {
+            log::warn(&format!("{ip} is up but could not be announced: {m}"));
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }

@@ -90,8 +90,24 @@ fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, body: &[u8]) -> u16 {
 /// A raw socket bound to one interface's frames, created in the calling
 /// thread's network namespace.
 struct FrameSender {
-    socket: Socket,
+    socket: Option<Socket>,
     ifindex: u32,
+}
+
+impl Drop for FrameSender {
+    fn drop(&mut self) {
+        // Closing a packet socket waits for an RCU grace period
+        // (synchronize_net in packet_release, ~10 ms), which would stall
+        // the operation or the executor thread; close it elsewhere.
+        if let Some(s) = self.socket.take() {
+            let spawned = std::thread::Builder::new()
+                .name("wasmbeat-close".into())
+                .spawn(move || drop(s));
+            if let Err(e) = spawned {
+                tracing::debug!("closing packet socket inline: {e}");
+            }
+        }
+    }
 }
 
 impl FrameSender {
@@ -106,7 +122,10 @@ impl FrameSender {
                 e
             }
         })?;
-        Ok(FrameSender { socket, ifindex })
+        Ok(FrameSender {
+            socket: Some(socket),
+            ifindex,
+        })
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
@@ -129,7 +148,10 @@ impl FrameSender {
                 Ok(())
             })?
         };
-        self.socket.send_to(frame, &addr).map(|_| ())
+        match &self.socket {
+            Some(s) => s.send_to(frame, &addr).map(|_| ()),
+            None => Err(io::Error::other("packet socket already closed")),
+        }
     }
 
     /// One repetition: ARP request+reply, or one NA.

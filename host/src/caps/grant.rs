@@ -397,21 +397,18 @@ fn ipaddr_grant(args: &[String]) -> Result<Grant, GrantError> {
         && positional.len() > 1
         && head(&joined).parse::<std::net::Ipv6Addr>().is_ok();
     let ip_arg: &str = if rejoined { &joined } else { ip_arg };
-    let mut fields = ip_arg.split('/');
-    let ip: IpAddr = fields
-        .next()
-        .unwrap_or_default()
-        .parse()
+    // The same IP/CIDR/IFACE/BROADCAST rules `wasmbeat check` applies.
+    let parsed = crate::config::ipaddr_args::parse(ip_arg)
         .map_err(|_| GrantError::BadIp(ip_arg.to_string()))?;
-    let _mask = fields.next();
-    let nic = match fields.next() {
-        Some(f) if !f.starts_with(|c: char| c.is_ascii_digit()) && !f.is_empty() => Some(f),
-        _ if rejoined => None,
-        _ => get("nic"),
+    let ip = parsed.ip;
+    let nic = match parsed.iface {
+        Some(n) => Some(n),
+        None if rejoined => None,
+        // heartbeat also accepts `nic:label`; the label is not an interface.
+        None => get("nic").map(|n| n.split(':').next().unwrap_or(n).to_string()),
     };
-    // heartbeat also accepts `nic:label`; the label is not an interface.
     let iface = match nic {
-        Some(n) => IfaceRule::Named(n.split(':').next().unwrap_or(n).to_string()),
+        Some(n) => IfaceRule::Named(n),
         None => IfaceRule::OnSubnet,
     };
     Ok(Grant {

@@ -74,6 +74,9 @@ pub struct Caps {
     procs: ProcessTable,
     announcer: Announcer,
     netlink: Option<rtnetlink::Handle>,
+    // Links do not change under an operation in ways that matter (agents
+    // cannot create or rename them), so one dump serves the whole call.
+    links: Option<Vec<LinkInfo>>,
     /// Processes found through granted pid files in this operation, with
     /// their start time so a recycled PID is never signalled.
     found: HashMap<u32, u64>,
@@ -100,6 +103,7 @@ impl Caps {
             procs,
             announcer,
             netlink: None,
+            links: None,
             found: HashMap::new(),
         }
     }
@@ -141,8 +145,17 @@ impl Caps {
     /// All links (needs `netlink_read`).
     pub async fn list_links(&mut self) -> Result<Vec<LinkInfo>, CapError> {
         self.require_read()?;
+        self.links().await
+    }
+
+    async fn links(&mut self) -> Result<Vec<LinkInfo>, CapError> {
+        if let Some(l) = &self.links {
+            return Ok(l.clone());
+        }
         let h = self.handle()?;
-        netlink::list_links(&h).await
+        let l = netlink::list_links(&h).await?;
+        self.links = Some(l.clone());
+        Ok(l)
     }
 
     /// All addresses (needs `netlink_read`).
@@ -153,8 +166,7 @@ impl Caps {
     }
 
     async fn link_by_name(&mut self, name: &str) -> Result<LinkInfo, CapError> {
-        let h = self.handle()?;
-        netlink::list_links(&h)
+        self.links()
             .await?
             .into_iter()
             .find(|l| l.name == name)
@@ -290,7 +302,14 @@ impl Caps {
         let interval = interval.clamp(Duration::from_millis(10), Duration::from_secs(10));
         self.announcer
             .announce(link.index, mac, ip, count, interval)
-            .map_err(|e| CapError::Failed(format!("announcing {ip} on {link_name}: {e}")))
+            .map_err(|e| {
+                let msg = format!("announcing {ip} on {link_name}: {e}");
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    CapError::Denied(msg)
+                } else {
+                    CapError::Failed(msg)
+                }
+            })
     }
 
     /// The policy-file line that would grant `what`, for denial messages.

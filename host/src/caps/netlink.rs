@@ -68,7 +68,8 @@ fn nl_err(what: &str, e: rtnetlink::Error) -> CapError {
     if let rtnetlink::Error::NetlinkError(m) = &e {
         let io = m.to_io();
         if io.kind() == std::io::ErrorKind::PermissionDenied {
-            return CapError::Failed(format!(
+            // The kernel, not the grant, refused: OCF's "insufficient privilege".
+            return CapError::Denied(format!(
                 "{what}: {io} (managing addresses needs CAP_NET_ADMIN, i.e. root)"
             ));
         }

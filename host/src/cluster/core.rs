@@ -55,8 +55,11 @@ struct Group {
     stop_anyway: bool,
     /// Removed by a reload; dropped once stopped.
     removed: bool,
-    /// Already logged a split-brain release for this group since the last heal.
-    resolved: bool,
+    /// Taken over from a dead/left/restarted node: auto_failback gives it back home.
+    taken_over: bool,
+    /// We keep this group after a split brain while the peer still runs its copy: once the
+    /// peer has released it, neighbours that learnt the peer's MAC must be told again.
+    reannounce: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -147,7 +150,6 @@ pub struct Cluster {
     rstate: RState,
     standby: Standby,
     pending: Option<Pending>,
-    needs_failback: bool,
     starting_sent_at: Option<Millis>,
     force_report: bool,
     report_info: Option<String>,
@@ -193,7 +195,8 @@ fn new_group(g: &GroupSpec) -> Group {
         stop_retry_at: None,
         stop_anyway: false,
         removed: false,
-        resolved: false,
+        taken_over: false,
+        reannounce: false,
     }
 }
 
@@ -232,7 +235,6 @@ impl Cluster {
             rstate: RState::Init,
             standby: Standby::Not,
             pending: None,
-            needs_failback: false,
             starting_sent_at: None,
             force_report: false,
             report_info: None,
@@ -714,7 +716,7 @@ impl Cluster {
             }
         }
         if dead {
-            self.peer_came_back();
+            self.peer_came_back(pi);
         }
         let p = &mut self.peers[pi];
         p.last_status = Some(now);
@@ -732,12 +734,9 @@ impl Cluster {
     /// A peer we considered dead speaks again (restart, late start, healed partition). If
     /// both of us served groups meanwhile, only an exchange of reports reveals it: send ours
     /// (nice_failback) or ask for our own groups back (legacy).
-    fn peer_came_back(&mut self) {
+    fn peer_came_back(&mut self, returning: usize) {
         if !self.comm_up || self.shutting_down {
             return;
-        }
-        for g in &mut self.groups {
-            g.resolved = false;
         }
         if self.nice() {
             if self.rstate == RState::Stable {
@@ -747,11 +746,40 @@ impl Cluster {
             }
             self.force_report = true;
         } else {
+            // Ask back only what we serve: the peer then drops its duplicate while we keep
+            // serving. An own group we do not run stays with the peer (pulling it would stop
+            // a working copy); it comes home at the next comm-up, as in heartbeat.
             let local = self.p.local.clone();
             for gi in self.groups_of(&local, RscHold::Local) {
-                let key = self.groups[gi].key.clone();
+                let g = &mut self.groups[gi];
+                match g.run {
+                    Run::Running | Run::Starting => {}
+                    Run::Stopped => {
+                        g.want = false;
+                        continue;
+                    }
+                    Run::Stopping => continue,
+                }
+                let key = g.key.clone();
                 self.legacy_req.insert(key.clone(), self.now);
                 self.send(Message::IpRequest { key });
+            }
+            // The returning node may never have noticed anything (only we declared it dead)
+            // and then never asks: hand its groups back ourselves, the legacy way (release,
+            // then ip-request-resp tells it to take them; taking a running group is a no-op).
+            let back: Vec<(usize, String)> = (0..self.groups.len())
+                .filter(|&gi| self.groups[gi].preferred != local && self.holds_here(gi))
+                .filter_map(|gi| {
+                    let pref = self.groups[gi].preferred.clone();
+                    self.peer_index(&pref)
+                        .filter(|&pi| self.alive(pi) || pi == returning)
+                        .map(|_| (gi, pref))
+                })
+                .collect();
+            for (gi, pref) in back {
+                self.groups[gi].want = false;
+                let key = self.groups[gi].key.clone();
+                self.legacy_resp.insert(key, pref);
             }
         }
     }
@@ -916,6 +944,11 @@ impl Cluster {
             self.groups[gi].retry_at = None;
         }
         let keys = self.want_groups(&gis);
+        for &gi in &gis {
+            if keys.contains(&self.groups[gi].key) {
+                self.groups[gi].taken_over = true;
+            }
+        }
         let name = self.peers[pi].name.clone();
         let policy = match self.p.auto_failback {
             AutoFailback::On => {
@@ -927,8 +960,6 @@ impl Cluster {
             }
         };
         if !keys.is_empty() {
-            // heartbeat: rsc_needs_failback after a takeover; nothing taken, nothing to give back
-            self.needs_failback = self.p.auto_failback == AutoFailback::On;
             self.notify(
                 Level::Warn,
                 format!("taking over group(s) {}", list(&keys)),
@@ -998,7 +1029,9 @@ impl Cluster {
             }
             let all: Vec<usize> = (0..self.groups.len()).collect();
             let keys = self.want_groups(&all);
-            self.needs_failback = self.p.auto_failback == AutoFailback::On;
+            for g in &mut self.groups {
+                g.taken_over = keys.contains(&g.key) && g.preferred != self.p.local;
+            }
             self.force_report = true;
             self.notify(
                 Level::Warn,
@@ -1320,6 +1353,8 @@ impl Cluster {
                     let g = &mut self.groups[gi];
                     g.retry_at = None;
                     g.failed = None;
+                    // handed over by its owner, not taken from a dead node: no failback
+                    g.taken_over = false;
                 }
                 let keys = self.want_groups(&gis);
                 self.standby = Standby::Taking {
@@ -1469,8 +1504,7 @@ impl Cluster {
     fn on_command(&mut self, c: Command) {
         match c {
             Command::Shutdown => self.begin_shutdown(),
-            Command::Standby(which) | Command::Takeover(which) if !self.nice() => {
-                let _ = which;
+            Command::Standby(_) | Command::Takeover(_) if !self.nice() => {
                 self.notify(
                     Level::Warn,
                     format!("{c:?} refused"),
@@ -1581,6 +1615,9 @@ impl Cluster {
             (Run::Stopping, Op::Stop) if ok => {
                 let g = &mut self.groups[gi];
                 g.run = Run::Stopped;
+                if !g.want {
+                    g.taken_over = false;
+                }
                 g.stop_failures = 0;
                 g.stop_retry_at = None;
                 self.notify(
@@ -1833,11 +1870,12 @@ impl Cluster {
         }
         if self.nice() && self.rstate == RState::Stable {
             self.settle_duplicates();
+            self.reconcile();
+            // the peer must see us stable before it gets an ask_resources from us
+            self.report_if_changed();
             self.failure_push();
             self.auto_failback();
             self.start_pending();
-            self.reconcile();
-            self.report_if_changed();
         }
         if !self.nice() {
             self.legacy_answer();
@@ -1851,6 +1889,9 @@ impl Cluster {
                 && self.groups[gi].want
                 && self.peer_still_runs(gi);
             let g = &mut self.groups[gi];
+            if !g.want && g.run == Run::Stopped {
+                g.taken_over = false;
+            }
             match g.run {
                 Run::Stopped if g.stop_anyway => {
                     g.stop_anyway = false;
@@ -1954,7 +1995,22 @@ impl Cluster {
             }
             let pname = self.peers[pi].name.clone();
             for gi in 0..self.groups.len() {
-                if !self.groups[gi].want || !self.peer_runs(&self.peers[pi], gi) {
+                if !self.groups[gi].want {
+                    continue;
+                }
+                if !self.peer_runs(&self.peers[pi], gi) {
+                    if self.groups[gi].reannounce && self.groups[gi].run == Run::Running {
+                        self.groups[gi].reannounce = false;
+                        let key = self.groups[gi].key.clone();
+                        self.out.push(Action::Announce(key.clone()));
+                        self.notify(
+                            Level::Info,
+                            format!("split brain settled: re-announcing {key}"),
+                            format!(
+                                "{pname} released its copy; neighbours that followed its announcements are pointed back here"
+                            ),
+                        );
+                    }
                     continue;
                 }
                 if self.groups[gi].run == Run::Stopped {
@@ -1972,12 +2028,15 @@ impl Cluster {
                     let pos = |n: &str| self.p.nodes.iter().position(|x| x == n);
                     pos(&pname) < pos(&local)
                 };
+                if !peer_is_rightful {
+                    // We keep it; the peer releases its copy (see above).
+                    self.groups[gi].reannounce = true;
+                }
                 if peer_is_rightful {
                     let g = &mut self.groups[gi];
                     g.want = false;
                     let key = g.key.clone();
-                    if !g.resolved {
-                        g.resolved = true;
+                    {
                         self.notify(
                             Level::Crit,
                             format!("split brain resolution: releasing {key}"),
@@ -2023,19 +2082,25 @@ impl Cluster {
         self.request_standby(set, format!("start of {key} failed here"));
     }
 
+    /// heartbeat's rsc_needs_failback, derived from state: groups taken over from their
+    /// home go back (as one `foreign` hand-shake) once the home node is back and stable.
     fn auto_failback(&mut self) {
-        if !self.needs_failback || self.p.auto_failback != AutoFailback::On {
+        if self.p.auto_failback != AutoFailback::On {
             return;
         }
         if self.pending.is_some() || !self.locally_stable() {
             return;
         }
         let local = self.p.local.clone();
+        // Only groups taken over from their home go back; a group that is here because an
+        // operator put it here stays (the hand-shake moves the whole foreign set).
         let foreign_held: Vec<usize> = (0..self.groups.len())
-            .filter(|&gi| self.groups[gi].preferred != local && self.holds_here(gi))
+            .filter(|&gi| {
+                let g = &self.groups[gi];
+                g.preferred != local && g.taken_over && self.holds_here(gi)
+            })
             .collect();
         if foreign_held.is_empty() {
-            self.needs_failback = false;
             return;
         }
         let home_ready: Vec<String> = foreign_held
@@ -2051,7 +2116,6 @@ impl Cluster {
             })
             .collect();
         if let Some(home) = home_ready.first() {
-            self.needs_failback = false;
             self.request_standby(
                 RscHold::Foreign,
                 format!("auto_failback on: {home} is back and stable"),

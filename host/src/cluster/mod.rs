@@ -432,6 +432,10 @@ pub enum Action {
     StopGroup(String),
     /// Log / expose this transition.
     Notify(StateChange),
+    /// Announce this running group's addresses again (gratuitous ARP / unsolicited NA):
+    /// after a split brain the peer's copy taught neighbours the peer's MAC. Not a
+    /// restart: no resource is stopped or started.
+    Announce(String),
     /// Graceful shutdown finished: the daemon may exit.
     Exit,
 }

@@ -1,1 +1,699 @@
-//! Scenario tests for the heartbeat rules, one per rule.
+//! Scenario tests for the heartbeat rules, one per rule, written as
+//! "given ..., when ..., then ..." on a tiny two-node harness with instant, reliable links
+//! (the randomized, lossy version is `host/tests/simulation.rs`).
+
+use super::*;
+
+const G1: &str = "IPaddr::10.77.0.10/24";
+const G2: &str = "IPaddr::10.77.0.20/24";
+
+fn params(local: &str, mode: AutoFailback) -> ClusterParams {
+    ClusterParams {
+        local: local.into(),
+        nodes: vec!["n1".into(), "n2".into()],
+        keepalive: Duration::from_secs(1),
+        deadtime: Duration::from_secs(5),
+        warntime: Duration::from_millis(2500),
+        initdead: Duration::from_secs(12),
+        auto_failback: mode,
+        groups: vec![
+            GroupSpec {
+                key: G1.into(),
+                preferred: "n1".into(),
+            },
+            GroupSpec {
+                key: G2.into(),
+                preferred: "n2".into(),
+            },
+        ],
+        generation: if local == "n1" { 100 } else { 200 },
+    }
+}
+
+/// What one simulated node did, as seen from outside.
+#[derive(Default)]
+struct Log {
+    sent: Vec<(Millis, Message)>,
+    ops: Vec<(Millis, &'static str, String)>,
+    notes: Vec<(Millis, StateChange)>,
+    exited: bool,
+}
+
+struct Node {
+    c: Option<Cluster>,
+    generation: u64,
+    running: Vec<String>,
+    pending: Vec<(Millis, String, Op)>,
+    fail_starts: Vec<String>,
+    log: Log,
+}
+
+/// Two nodes on instant links; resource operations take 100 ms.
+struct Pair {
+    now: Millis,
+    mode: AutoFailback,
+    n: [Node; 2],
+    cut: bool,
+    inbox: Vec<(usize, usize, u64, Message)>,
+}
+
+impl Pair {
+    fn new(mode: AutoFailback) -> Pair {
+        let mk = |name: &str| Node {
+            c: None,
+            generation: params(name, mode).generation,
+            running: Vec::new(),
+            pending: Vec::new(),
+            fail_starts: Vec::new(),
+            log: Log::default(),
+        };
+        Pair {
+            now: Millis(0),
+            mode,
+            n: [mk("n1"), mk("n2")],
+            cut: false,
+            inbox: Vec::new(),
+        }
+    }
+
+    fn name(i: usize) -> &'static str {
+        ["n1", "n2"][i]
+    }
+
+    fn boot(&mut self, i: usize) {
+        self.n[i].generation += 1;
+        let mut p = params(Self::name(i), self.mode);
+        p.generation = self.n[i].generation;
+        self.n[i].c = Some(Cluster::new(p, self.now));
+        self.n[i].log.exited = false;
+        self.feed(i, Event::Tick);
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.n[i].c = None;
+        self.n[i].running.clear();
+        self.n[i].pending.clear();
+        self.inbox.retain(|(to, from, _, _)| *to != i && *from != i);
+    }
+
+    fn feed(&mut self, i: usize, ev: Event) {
+        let now = self.now;
+        let Some(c) = self.n[i].c.as_mut() else {
+            return;
+        };
+        for a in c.handle(now, ev) {
+            let node = &mut self.n[i];
+            match a {
+                Action::Send(m) => {
+                    node.log.sent.push((now, m.clone()));
+                    if !self.cut {
+                        self.inbox.push((1 - i, i, node.generation, m));
+                    }
+                }
+                Action::StartGroup(g) => {
+                    assert!(
+                        !node.running.contains(&g),
+                        "{g} started twice on {}",
+                        Self::name(i)
+                    );
+                    node.log.ops.push((now, "start", g.clone()));
+                    node.pending
+                        .push((now.plus(Duration::from_millis(100)), g, Op::Start));
+                }
+                Action::StopGroup(g) => {
+                    node.log.ops.push((now, "stop", g.clone()));
+                    node.pending
+                        .push((now.plus(Duration::from_millis(100)), g, Op::Stop));
+                }
+                Action::Notify(n) => node.log.notes.push((now, n)),
+                Action::Announce(g) => node.log.ops.push((now, "announce", g)),
+                Action::Exit => {
+                    node.log.exited = true;
+                    node.c = None;
+                }
+            }
+        }
+    }
+
+    /// Delivers messages and operation results and ticks both nodes, in 10 ms steps.
+    fn run_for(&mut self, secs: f64) {
+        let end = self.now.plus(Duration::from_secs_f64(secs));
+        while self.now < end {
+            while !self.inbox.is_empty() {
+                let (to, from, generation, msg) = self.inbox.remove(0);
+                let ev = Event::Heard {
+                    from: Self::name(from).into(),
+                    link: LinkId("bcast eth0".into()),
+                    generation,
+                    msg,
+                };
+                self.feed(to, ev);
+            }
+            for i in 0..2 {
+                let due: Vec<(Millis, String, Op)> = self.n[i]
+                    .pending
+                    .iter()
+                    .filter(|p| p.0 <= self.now)
+                    .cloned()
+                    .collect();
+                self.n[i].pending.retain(|p| p.0 > self.now);
+                for (_, g, op) in due {
+                    let ok = !(op == Op::Start && self.n[i].fail_starts.contains(&g));
+                    if op == Op::Start && ok {
+                        self.n[i].running.push(g.clone());
+                    }
+                    if op == Op::Stop {
+                        self.n[i].running.retain(|x| *x != g);
+                    }
+                    self.feed(
+                        i,
+                        Event::ResourceResult {
+                            group: g,
+                            op,
+                            ok,
+                            detail: if ok {
+                                "ok".into()
+                            } else {
+                                "IPaddr: address in use".into()
+                            },
+                        },
+                    );
+                }
+                let due = self.n[i]
+                    .c
+                    .as_ref()
+                    .and_then(|c| c.next_deadline())
+                    .is_some_and(|d| d <= self.now);
+                if due {
+                    self.feed(i, Event::Tick);
+                }
+            }
+            self.now = self.now.plus(Duration::from_millis(10));
+        }
+    }
+
+    fn running(&self, i: usize) -> Vec<&str> {
+        let mut v: Vec<&str> = self.n[i].running.iter().map(|s| s.as_str()).collect();
+        v.sort();
+        v
+    }
+
+    fn noted(&self, i: usize, text: &str) -> Option<Millis> {
+        self.n[i]
+            .log
+            .notes
+            .iter()
+            .find(|(_, n)| n.what.contains(text) || n.why.contains(text))
+            .map(|(t, _)| *t)
+    }
+
+    fn first_op(&self, i: usize, op: &str, g: &str) -> Option<Millis> {
+        self.n[i]
+            .log
+            .ops
+            .iter()
+            .find(|(_, o, k)| *o == op && k == g)
+            .map(|(t, _, _)| *t)
+    }
+
+    fn sent_types(&self, i: usize) -> Vec<String> {
+        self.n[i]
+            .log
+            .sent
+            .iter()
+            .filter(|(_, m)| !matches!(m, Message::Status { .. }))
+            .map(|(_, m)| match m {
+                Message::AskResources { hold, step } => {
+                    format!("ask_resources {} {step:?}", hold.as_str())
+                }
+                Message::Resource {
+                    hold, stable, info, ..
+                } => {
+                    format!("resource {} stable={stable:?} info={info:?}", hold.as_str())
+                }
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// Both nodes booted together and settled: n1 runs G1, n2 runs G2.
+    fn settled(mode: AutoFailback) -> Pair {
+        let mut p = Pair::new(mode);
+        p.boot(0);
+        p.boot(1);
+        p.run_for(15.0);
+        assert_eq!(p.running(0), vec![G1]);
+        assert_eq!(p.running(1), vec![G2]);
+        p
+    }
+}
+
+#[test]
+fn given_both_nodes_start_together_then_each_takes_its_own_group_after_rqstdelay() {
+    let mut p = Pair::new(AutoFailback::On);
+    p.boot(0);
+    p.boot(1);
+    p.run_for(9.5);
+    assert!(
+        p.running(0).is_empty() && p.running(1).is_empty(),
+        "nothing before RQSTDELAY (10 s)"
+    );
+    p.run_for(1.0);
+    assert_eq!(p.first_op(0, "start", G1).map(|t| t.0), Some(10_000));
+    p.run_for(1.0);
+    assert_eq!(p.running(0), vec![G1]);
+    assert_eq!(p.running(1), vec![G2]);
+    let kinds = p.sent_types(0);
+    assert_eq!(kinds[0], "Starting");
+    assert!(
+        kinds[1].starts_with("resource none stable=Some(false)"),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn given_status_timeline_then_init_with_longer_dt_then_up_then_active_at_comm_up() {
+    let mut p = Pair::new(AutoFailback::On);
+    p.boot(0);
+    p.run_for(2.0);
+    let statuses: Vec<(NodeStatus, Duration)> = p.n[0]
+        .log
+        .sent
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Message::Status { status, deadtime } => Some((*status, *deadtime)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses[0],
+        (NodeStatus::Init, Duration::from_secs(7)),
+        "dt = deadtime + 2 s at start"
+    );
+    assert_eq!(statuses[1].0, NodeStatus::Up);
+    p.boot(1);
+    p.run_for(4.0);
+    let last = p.n[0].log.sent.iter().rev().find_map(|(_, m)| match m {
+        Message::Status { status, deadtime } => Some((*status, *deadtime)),
+        _ => None,
+    });
+    assert_eq!(last, Some((NodeStatus::Active, Duration::from_secs(5))));
+}
+
+#[test]
+fn given_node_starts_alone_then_after_initdead_it_fences_nothing_and_takes_all_groups() {
+    let mut p = Pair::new(AutoFailback::On);
+    p.boot(0);
+    p.run_for(11.9);
+    assert!(p.running(0).is_empty(), "waits for initdead (12 s)");
+    p.run_for(1.0);
+    assert_eq!(p.running(0), vec![G1, G2]);
+    assert!(p.noted(0, "node n2 declared dead").is_some());
+    assert!(p.n[0].log.sent.iter().any(|(_, m)| matches!(
+        m,
+        Message::Stonith { node, result: StonithResult::NotConfigured } if node == "n2"
+    )));
+}
+
+#[test]
+fn given_n1_active_and_n2_silent_for_deadtime_then_n1_takes_g2() {
+    let mut p = Pair::settled(AutoFailback::On);
+    p.crash(1);
+    let crashed = p.now;
+    p.run_for(4.0);
+    assert_eq!(p.running(0), vec![G1], "not before the advertised dt (5 s)");
+    p.run_for(2.0);
+    assert_eq!(p.running(0), vec![G1, G2]);
+    let dead_at = p.noted(0, "node n2 declared dead").unwrap();
+    let silence = dead_at.since(crashed);
+    assert!(
+        silence >= Duration::from_secs(4) && silence <= Duration::from_secs(5),
+        "{silence:?}"
+    );
+    let why = &p.n[0]
+        .log
+        .notes
+        .iter()
+        .find(|(_, n)| n.what.contains("taking over"))
+        .unwrap()
+        .1;
+    assert!(why.why.contains("auto_failback on"), "{why:?}");
+}
+
+#[test]
+fn given_peer_advertises_a_longer_dt_then_it_is_timed_out_with_that_dt() {
+    let mut p = Pair::settled(AutoFailback::On);
+    // n2 restarts with deadtime 20 s; n1 keeps 5 s
+    p.crash(1);
+    p.n[1].generation += 1;
+    let mut params2 = params("n2", AutoFailback::On);
+    params2.deadtime = Duration::from_secs(20);
+    params2.generation = p.n[1].generation;
+    p.n[1].c = Some(Cluster::new(params2, p.now));
+    p.feed(1, Event::Tick);
+    p.run_for(10.0);
+    p.crash(1);
+    p.run_for(15.0);
+    assert!(
+        p.noted(0, "node n2 declared dead").is_none(),
+        "n1 must wait n2's dt=20 s, not its own 5 s"
+    );
+    p.run_for(6.0);
+    assert!(p.noted(0, "node n2 declared dead").is_some());
+}
+
+#[test]
+fn given_heartbeats_arrive_late_then_a_warning_names_the_interval() {
+    let mut p = Pair::settled(AutoFailback::On);
+    let name = LinkId("bcast eth0".into());
+    // n1 hears n2's status only every 3 s (warntime 2.5 s)
+    p.cut = true;
+    p.crash(1);
+    for _ in 0..2 {
+        p.run_for(3.0);
+        let ev = Event::Heard {
+            from: "n2".into(),
+            link: name.clone(),
+            generation: p.n[1].generation,
+            msg: Message::Status {
+                status: NodeStatus::Active,
+                deadtime: Duration::from_secs(5),
+            },
+        };
+        p.feed(0, ev);
+    }
+    assert!(p.noted(0, "late heartbeat from n2: interval").is_some());
+    assert!(p.noted(0, "declared dead").is_none());
+}
+
+#[test]
+fn given_peer_restarts_faster_than_deadtime_then_its_groups_are_taken_over_and_failed_back() {
+    let mut p = Pair::settled(AutoFailback::On);
+    p.crash(1);
+    p.run_for(1.0);
+    p.boot(1);
+    p.run_for(0.5);
+    assert!(p.noted(0, "restarted (generation 201 -> 202)").is_some());
+    assert!(
+        p.first_op(0, "start", G2).is_some(),
+        "n1 took G2: a restarted node runs nothing"
+    );
+    p.run_for(10.0);
+    assert_eq!(p.running(0), vec![G1]);
+    assert_eq!(p.running(1), vec![G2], "auto_failback on brought G2 home");
+}
+
+#[test]
+fn given_a_message_from_a_new_generation_before_its_status_then_it_is_dropped() {
+    let mut p = Pair::settled(AutoFailback::On);
+    let before = p.n[0].log.sent.len();
+    let ev = Event::Heard {
+        from: "n2".into(),
+        link: LinkId("bcast eth0".into()),
+        generation: 999,
+        msg: Message::Starting,
+    };
+    p.feed(0, ev);
+    assert!(p.n[0].log.sent[before..]
+        .iter()
+        .all(|(_, m)| matches!(m, Message::Status { .. })));
+    let ev = Event::Heard {
+        from: "n2".into(),
+        link: LinkId("bcast eth0".into()),
+        generation: 1,
+        msg: Message::Shutdone,
+    };
+    p.feed(0, ev);
+    assert!(
+        p.noted(0, "shut down").is_none(),
+        "older generation: replay, ignored"
+    );
+}
+
+#[test]
+fn given_auto_failback_on_when_preferred_node_returns_then_group_goes_home_in_order() {
+    let mut p = Pair::settled(AutoFailback::On);
+    p.crash(1);
+    p.run_for(7.0);
+    assert_eq!(p.running(0), vec![G1, G2]);
+    p.boot(1);
+    p.run_for(5.0);
+    assert_eq!(p.running(0), vec![G1]);
+    assert_eq!(p.running(1), vec![G2]);
+    // ordering: n2 starts G2 only after n1's stop of G2 completed (100 ms op)
+    let stopped = p
+        .first_op(0, "stop", G2)
+        .unwrap()
+        .plus(Duration::from_millis(100));
+    let started = p.n[1]
+        .log
+        .ops
+        .iter()
+        .rev()
+        .find(|(_, o, k)| *o == "start" && k == G2)
+        .unwrap()
+        .0;
+    assert!(
+        started >= stopped,
+        "start {started} before stop finished {stopped}"
+    );
+    let n1 = p.sent_types(0);
+    assert!(n1.iter().any(|s| s == "ask_resources foreign Me"), "{n1:?}");
+    assert!(
+        n1.iter().any(|s| s == "ask_resources foreign Done"),
+        "{n1:?}"
+    );
+    assert!(p
+        .sent_types(1)
+        .iter()
+        .any(|s| s == "ask_resources foreign Other"));
+}
+
+#[test]
+fn given_auto_failback_off_when_preferred_node_returns_then_group_stays() {
+    let mut p = Pair::settled(AutoFailback::Off);
+    p.crash(1);
+    p.run_for(7.0);
+    p.boot(1);
+    p.run_for(20.0);
+    assert_eq!(p.running(0), vec![G1, G2]);
+    assert!(p.running(1).is_empty());
+    assert!(p.noted(1, "initial resource acquisition: (none)").is_some());
+}
+
+#[test]
+fn given_standby_all_on_n1_then_n2_holds_everything_after_the_three_step_handshake() {
+    let mut p = Pair::settled(AutoFailback::On);
+    p.feed(0, Event::Command(Command::Standby(Which::All)));
+    p.run_for(2.0);
+    assert!(p.running(0).is_empty());
+    assert_eq!(p.running(1), vec![G1, G2]);
+    let n1 = p.sent_types(0);
+    let me = n1.iter().position(|s| s == "ask_resources all Me").unwrap();
+    let rel = n1
+        .iter()
+        .position(|s| s.contains("info=Some(\"standby\")"))
+        .unwrap();
+    let done = n1
+        .iter()
+        .position(|s| s == "ask_resources all Done")
+        .unwrap();
+    assert!(me < rel && rel < done, "{n1:?}");
+    assert_eq!(p.running(1), vec![G1, G2]);
+    // and it stays: standby is not undone by auto_failback
+    p.run_for(20.0);
+    assert!(p.running(0).is_empty());
+}
+
+#[test]
+fn given_hb_takeover_on_n2_then_n1_goes_standby_for_the_complement() {
+    let mut p = Pair::settled(AutoFailback::Off);
+    p.feed(1, Event::Command(Command::Takeover(Which::Foreign)));
+    p.run_for(2.0);
+    assert_eq!(p.running(1), vec![G1, G2]);
+    assert!(p.running(0).is_empty());
+    assert!(
+        p.sent_types(0)
+            .iter()
+            .any(|s| s == "ask_resources local Me"),
+        "n2's foreign = n1's local"
+    );
+}
+
+#[test]
+fn given_legacy_mode_then_standby_is_refused() {
+    let mut p = Pair::settled(AutoFailback::Legacy);
+    p.feed(0, Event::Command(Command::Standby(Which::All)));
+    p.run_for(2.0);
+    assert!(p
+        .noted(0, "standby mode only implemented when nice_failback is on")
+        .is_some());
+    assert_eq!(p.running(0), vec![G1]);
+}
+
+#[test]
+fn given_legacy_mode_when_preferred_node_returns_then_ip_request_pulls_its_group_back() {
+    let mut p = Pair::settled(AutoFailback::Legacy);
+    p.crash(1);
+    p.run_for(7.0);
+    assert_eq!(p.running(0), vec![G1, G2]);
+    p.boot(1);
+    p.run_for(3.0);
+    assert!(p.n[1]
+        .log
+        .sent
+        .iter()
+        .any(|(_, m)| *m == Message::IpRequest { key: G2.into() }));
+    assert!(p.n[0].log.sent.iter().any(|(_, m)| matches!(m, Message::IpRequestResp { dest, key, weown: true } if dest == "n2" && key == G2)));
+    assert_eq!(p.running(0), vec![G1]);
+    assert_eq!(p.running(1), vec![G2]);
+}
+
+#[test]
+fn given_graceful_shutdown_then_everything_is_released_before_shutdone_and_peer_takes_over_at_once()
+{
+    let mut p = Pair::settled(AutoFailback::On);
+    let before = p.sent_types(0).len();
+    p.feed(0, Event::Command(Command::Shutdown));
+    let asked = p.now;
+    p.run_for(1.0);
+    assert!(p.n[0].log.exited);
+    // every group is stopped, also G2 which never ran on n1 (stop is idempotent)
+    assert!(p.first_op(0, "stop", G1).is_some() && p.first_op(0, "stop", G2).is_some());
+    let n1 = p.sent_types(0)[before..].to_vec();
+    assert!(
+        n1[0].starts_with("resource none stable=Some(false) info=Some(\"shutdown\")"),
+        "{n1:?}"
+    );
+    assert_eq!(n1.last().unwrap(), "Shutdone");
+    assert_eq!(p.running(1), vec![G1, G2]);
+    let took = p.first_op(1, "start", G1).unwrap();
+    assert!(
+        took.since(asked) < Duration::from_millis(500),
+        "no deadtime wait after shutdone"
+    );
+}
+
+#[test]
+fn given_a_failed_start_then_the_group_is_given_up_and_handed_to_the_peer() {
+    let mut p = Pair::new(AutoFailback::On);
+    p.n[0].fail_starts.push(G1.into());
+    p.boot(0);
+    p.boot(1);
+    p.run_for(14.0);
+    assert!(p
+        .noted(0, "giving up group IPaddr::10.77.0.10/24: start failed")
+        .is_some());
+    assert!(
+        p.first_op(0, "stop", G1).is_some(),
+        "partial start is stopped"
+    );
+    assert!(p.running(0).is_empty());
+    assert_eq!(
+        p.running(1),
+        vec![G1, G2],
+        "peer took the failed group's set at once (heartbeat: after 30 s)"
+    );
+}
+
+#[test]
+fn given_a_partition_longer_than_deadtime_then_split_brain_is_logged_and_healed_without_outage() {
+    let mut p = Pair::settled(AutoFailback::On);
+    p.cut = true;
+    p.run_for(8.0);
+    assert_eq!(p.running(0), vec![G1, G2], "both took everything");
+    assert_eq!(p.running(1), vec![G1, G2]);
+    p.cut = false;
+    p.run_for(4.0);
+    assert!(p.noted(0, "split brain").is_some() && p.noted(1, "split brain").is_some());
+    assert_eq!(p.running(0), vec![G1]);
+    assert_eq!(p.running(1), vec![G2]);
+    // the preferred owners never stopped their groups
+    assert!(p.first_op(0, "stop", G1).is_none());
+    assert!(p.first_op(1, "stop", G2).is_none());
+}
+
+#[test]
+fn given_reqnodes_then_repnodes_lists_every_configured_node() {
+    let mut p = Pair::settled(AutoFailback::On);
+    let ev = Event::Heard {
+        from: "n2".into(),
+        link: LinkId("bcast eth0".into()),
+        generation: p.n[1].generation,
+        msg: Message::ReqNodes { dest: "n1".into() },
+    };
+    p.feed(0, ev);
+    assert!(p.n[0].log.sent.iter().any(|(_, m)| *m
+        == Message::RepNodes {
+            dest: "n2".into(),
+            nodes: vec!["n1".into(), "n2".into()],
+            deleted: vec![]
+        }));
+}
+
+#[test]
+fn given_a_running_node_then_next_deadline_is_never_later_than_the_next_keepalive() {
+    let p = Pair::settled(AutoFailback::On);
+    let c = p.n[0].c.as_ref().unwrap();
+    let d = c.next_deadline().unwrap();
+    assert!(d > p.now.plus(Duration::from_millis(0)) || d == p.now);
+    assert!(d <= p.now.plus(Duration::from_secs(1)));
+    let s = c.status();
+    assert_eq!(s.rscstatus, "local");
+    assert_eq!(s.nodes[1].status, NodeStatus::Active);
+    assert!(serde_json::to_string(&s)
+        .unwrap()
+        .contains("\"owner\":\"n2\""));
+}
+
+#[test]
+fn given_reload_with_a_new_group_then_its_preferred_node_starts_it() {
+    let mut p = Pair::settled(AutoFailback::On);
+    let mut np = params("n1", AutoFailback::On);
+    np.groups.push(GroupSpec {
+        key: "httpd".into(),
+        preferred: "n1".into(),
+    });
+    p.feed(0, Event::Reload(np));
+    p.run_for(1.0);
+    assert_eq!(p.running(0), vec![G1, "httpd"]);
+    let mut np = params("n1", AutoFailback::On);
+    np.groups.retain(|g| g.key == G2);
+    p.feed(0, Event::Reload(np));
+    p.run_for(1.0);
+    assert!(p.running(0).is_empty(), "removed groups are stopped");
+}
+
+#[test]
+fn given_link_loss_on_one_medium_then_only_that_link_is_reported_dead() {
+    let mut p = Pair::settled(AutoFailback::On);
+    // n2's packets arrive on eth1 only from now on
+    for _ in 0..8 {
+        p.run_for(1.0);
+        let ev = Event::HeardDuplicate {
+            from: "n2".into(),
+            link: LinkId("bcast eth1".into()),
+        };
+        p.feed(0, ev);
+    }
+    assert!(p.noted(0, "link n2:bcast eth1").is_none());
+    // eth0 carried everything in this harness; cut it and keep eth1 alive by hand
+    p.cut = true;
+    p.crash(1);
+    for _ in 0..4 {
+        p.run_for(1.0);
+        let ev = Event::Heard {
+            from: "n2".into(),
+            link: LinkId("bcast eth1".into()),
+            generation: p.n[1].generation,
+            msg: Message::Status {
+                status: NodeStatus::Active,
+                deadtime: Duration::from_secs(5),
+            },
+        };
+        p.feed(0, ev);
+    }
+    p.run_for(3.0);
+    assert!(p.noted(0, "link n2:bcast eth0 dead").is_some());
+    assert!(p.noted(0, "declared dead").is_none());
+}

@@ -364,28 +364,15 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "apiauth",
         "wasmbeat has no heartbeat client API socket; its control socket is root-only",
     ),
-    (
-        "use_logd",
-        "wasmbeat logs through its own logger to stderr/journald, not via ha_logd",
-    ),
-    (
-        "logfile",
-        "wasmbeat logs through its own logger to stderr/journald; redirect its output instead",
-    ),
-    (
-        "debugfile",
-        "wasmbeat logs through its own logger to stderr/journald; use RUST_LOG=debug instead",
-    ),
-    (
-        "logfacility",
-        "wasmbeat logs through its own logger to stderr/journald, not via syslog facilities",
-    ),
     ("conn_logd_time", "wasmbeat does not use ha_logd"),
     (
         "debug",
         "wasmbeat's log level is set with RUST_LOG (e.g. RUST_LOG=debug)",
     ),
-    ("rtprio", "wasmbeat does not switch to realtime scheduling"),
+    (
+        "rtprio",
+        "wasmbeat picks the middle SCHED_RR priority itself",
+    ),
     ("memreserve", "wasmbeat does not pre-lock memory"),
     ("coredumps", "core dumps follow the system's settings"),
     ("coreroot", "core dumps follow the system's settings"),
@@ -976,16 +963,6 @@ impl Reader {
             }
             "realtime" => {
                 if let Some(b) = self.boolean(no, col, name, v) {
-                    if b {
-                        self.warn(
-                            Code::NotImplemented,
-                            no,
-                            col,
-                            v,
-                            "realtime on is accepted but wasmbeat does not switch to SCHED_FIFO or lock memory".into(),
-                            "",
-                        );
-                    }
                     self.realtime = Some(b);
                 }
             }

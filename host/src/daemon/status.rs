@@ -54,6 +54,7 @@ pub(super) fn snapshot(node: &Node) -> Value {
         "cluster": serde_json::to_value(node.core.status()).unwrap_or(Value::Null),
         "peers": peers,
         "packets": { "accepted": counters.accepted(), "dropped": drops },
+        "session": serde_json::to_value(node.endpoint.stats()).unwrap_or(Value::Null),
         "last_group_operations": reports,
     })
 }

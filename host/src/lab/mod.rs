@@ -153,7 +153,9 @@ impl Netns {
                 let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(pos) = children.iter().position(|c| c.id() == pid) {
                     if let Ok(Some(status)) = children[pos].try_wait() {
-                        children.remove(pos);
+                        // try_wait above already reaped it.
+                        #[allow(clippy::zombie_processes)]
+                        let _reaped = children.remove(pos);
                         return Some(status.code().unwrap_or(-1));
                     }
                 } else {

@@ -184,7 +184,7 @@ impl GroupReport {
             .iter()
             .map(|s| format!("{} {} ({:.1} ms)", s.resource, s.outcome, ms(s.elapsed)))
             .collect();
-        format!("{} in {:.1} ms", steps.join(", "), ms(self.elapsed))
+        format!("{}; total {:.1} ms", steps.join(", "), ms(self.elapsed))
     }
 }
 

@@ -4,6 +4,7 @@
 //! first failed start, stop right-to-left retrying a failing stop).
 
 pub mod group;
+pub mod monitor;
 
 pub use group::{
     start_group, stop_group, GroupOp, GroupReport, Resource, ResourceFuture, StepReport, StopRetry,

@@ -229,7 +229,7 @@ impl Drop for ActiveGuard {
 }
 
 impl Ticker {
-    fn start(engine: Engine, tick: Duration) -> Arc<Ticker> {
+    fn start(engine: Engine, tick: Duration) -> std::io::Result<Arc<Ticker>> {
         let t = Arc::new(Ticker {
             state: Mutex::new((0, false)),
             cv: Condvar::new(),
@@ -249,9 +249,8 @@ impl Ticker {
                 }
                 std::thread::sleep(tick);
                 engine.increment_epoch();
-            })
-            .expect("spawning the epoch thread");
-        t
+            })?;
+        Ok(t)
     }
 
     fn active(self: &Arc<Self>) -> ActiveGuard {
@@ -296,7 +295,8 @@ impl Runtime {
             .map_err(|e| LoadError::Setup(format!("{e:#}")))?;
         ResourceAgent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Setup(format!("{e:#}")))?;
-        let ticker = Ticker::start(engine.clone(), config.epoch_tick);
+        let ticker = Ticker::start(engine.clone(), config.epoch_tick)
+            .map_err(|e| LoadError::Setup(format!("starting the epoch thread: {e}")))?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -322,9 +322,7 @@ impl Runtime {
         match agent {
             AgentRef::Name(name) => {
                 if let Some(bytes) = builtin::lookup(name) {
-                    let mut a = self.load_bytes(name, bytes)?;
-                    Arc::get_mut(&mut a.inner).expect("fresh agent").builtin = true;
-                    return Ok(a);
+                    return self.load_component(name, bytes, true);
                 }
                 let path = rd.join(format!("{name}.wasm"));
                 if !path.exists() {
@@ -376,6 +374,15 @@ impl Runtime {
 
     /// Load an agent from component bytes.
     pub fn load_bytes(&self, name: &str, wasm: &[u8]) -> Result<LoadedAgent, LoadError> {
+        self.load_component(name, wasm, false)
+    }
+
+    fn load_component(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        builtin: bool,
+    ) -> Result<LoadedAgent, LoadError> {
         let inner = &self.inner;
         let (component, cache_use): (Component, CacheUse) =
             cache::load(&inner.engine, inner.config.cache_dir.as_deref(), name, wasm)?;
@@ -390,7 +397,7 @@ impl Runtime {
                 name: name.to_string(),
                 pre,
                 cache_use,
-                builtin: false,
+                builtin,
                 meta: tokio::sync::OnceCell::new(),
                 rt: self.clone(),
             }),
@@ -778,6 +785,30 @@ mod tests {
             bind_args(&meta(), &s(&["ip=1", "ip=2"])),
             Err(AgentError::InvalidArgs(_))
         ));
+    }
+
+    #[test]
+    fn runtime_and_operations_can_move_across_tokio_tasks() {
+        fn send<T: Send + Sync>(_: &T) {}
+        fn send_fut<F: std::future::Future + Send>(_: F) {}
+        let rt = Runtime::new(RuntimeConfig {
+            cache_dir: None,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        send(&rt);
+        let agent = rt.load_bytes("IPaddr", builtin::IPADDR).unwrap();
+        send(&agent);
+        send_fut(agent.meta_data());
+        send_fut(agent.instance_for("x", &[], Grant::none()));
+        send_fut(rt.wait_background());
+        fn resource_ops(r: &Resource) {
+            send_fut(r.start());
+            send_fut(r.stop());
+            send_fut(r.monitor());
+            send_fut(r.validate());
+        }
+        let _ = resource_ops;
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub struct Transport {
     send_errors: Vec<Arc<AtomicU64>>,
     rx: mpsc::Receiver<Inbound>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    udp_classic: bool,
 }
 
 impl Drop for Transport {
@@ -149,6 +150,7 @@ impl Transport {
             send_errors: Vec::new(),
             rx,
             tasks: Vec::new(),
+            udp_classic: false,
         };
         for (link, spec) in specs.iter().enumerate() {
             t.names.push(spec.link_name());
@@ -173,6 +175,12 @@ impl Transport {
         Ok(t)
     }
 
+    /// Send the classic text form on UDP media too, as heartbeat before
+    /// cluster-glue 1.0.10 did (default: netstring, like stock 3.0.6).
+    pub fn set_udp_classic(&mut self, classic: bool) {
+        self.udp_classic = classic;
+    }
+
     /// Link names, indexed like [`Inbound::link`].
     pub fn names(&self) -> &[String] {
         &self.names
@@ -183,14 +191,35 @@ impl Transport {
     pub async fn send(&self, pkt: &OutPacket) {
         for (i, s) in self.senders.iter().enumerate() {
             let r = match s {
-                Sender::Udp(sock, dest) => sock.send_to(&pkt.netstring, *dest).await.map(|_| ()),
-                Sender::Serial(q) => q
-                    .try_send(pkt.classic.clone())
-                    .map_err(|e| std::io::Error::other(e.to_string())),
+                Sender::Udp(sock, dest) => {
+                    let bytes = if self.udp_classic {
+                        &pkt.classic
+                    } else {
+                        &pkt.netstring
+                    };
+                    sock.send_to(bytes, *dest).await.map(|_| ())
+                }
+                Sender::Serial(q) => {
+                    // No trailing NUL on a serial line: heartbeat's reader
+                    // wants `>>>` alone on a line, and a NUL before the next
+                    // message's `>>>` makes it skip that message.
+                    let text: Arc<[u8]> = match pkt.classic.strip_suffix(b"\0") {
+                        Some(t) => t.into(),
+                        None => pkt.classic.clone(),
+                    };
+                    q.try_send(text)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                }
             };
             if let Err(e) = r {
-                self.send_errors[i].fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(link = %self.names[i], error = %e, t = %pkt.msg_type, "write error on medium");
+                let n = self.send_errors[i].fetch_add(1, Ordering::Relaxed) + 1;
+                // A dead medium fails every keepalive; warn on the 1st, 2nd,
+                // 4th, 8th... error instead of flooding the log.
+                if n.is_power_of_two() {
+                    tracing::warn!(link = %self.names[i], error = %e, errors = n, "write error on medium");
+                } else {
+                    tracing::debug!(link = %self.names[i], error = %e, t = %pkt.msg_type, "write error on medium");
+                }
             }
         }
     }

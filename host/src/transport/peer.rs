@@ -25,6 +25,12 @@ pub struct PeerOptions {
     pub initdead: Duration,
     /// Where to write the JSON view (atomically, about every 250 ms).
     pub view_file: Option<PathBuf>,
+    /// Test hook: discard every Nth received packet (simulated loss, to
+    /// exercise the peer's retransmission).
+    pub drop_inbound_every: Option<u32>,
+    /// Test hook: do not transmit every Nth sequenced message (it stays in
+    /// history, so the peer must ask for it with NS_rexmit).
+    pub skip_send_every: Option<u32>,
 }
 
 /// One peer as this node sees it.
@@ -59,6 +65,8 @@ pub struct View {
     pub accepted: u64,
     /// Drops by reason.
     pub drops: BTreeMap<String, u64>,
+    /// Reliable-delivery counters.
+    pub session: crate::wire::SessionStats,
 }
 
 fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Instant) -> View {
@@ -95,6 +103,7 @@ fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Insta
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
+        session: ep.stats(),
     }
 }
 
@@ -126,6 +135,7 @@ pub async fn run(
     let mut last_view = start;
     let mut last_seen: BTreeMap<String, String> = BTreeMap::new();
     let deadtime_ms = opts.deadtime.as_millis() as u64;
+    let mut inbound = 0u64;
     loop {
         let now;
         tokio::select! {
@@ -149,6 +159,10 @@ pub async fn run(
             }
             Some(inb) = tr.recv() => {
                 now = Instant::now();
+                inbound += 1;
+                if opts.drop_inbound_every.is_some_and(|n| nth(inbound, n)) {
+                    continue;
+                }
                 match ep.receive(&inb.data, inb.link, now) {
                     Ok(events) => for e in &events { log_event(&ep, e) },
                     Err(reason) => tracing::trace!(?reason, from = ?inb.from, "packet dropped"),
@@ -174,6 +188,14 @@ pub async fn run(
             if p.msg_type != T_STATUS {
                 tracing::debug!(t = %p.msg_type, seq = ?p.seq, "sending");
             }
+            // Never skip the first messages: a (re)started node's first
+            // status must arrive for the peer to adopt its generation.
+            if let (Some(n), Some(seq)) = (opts.skip_send_every, p.seq) {
+                if seq > n as u64 && nth(seq, n) && !p.resend {
+                    tracing::info!(seq, "test hook: not transmitting");
+                    continue;
+                }
+            }
             tr.send(&p).await;
         }
         if now.duration_since(last_view) >= Duration::from_millis(250) {
@@ -190,6 +212,12 @@ pub async fn run(
             }
         }
     }
+}
+
+/// True for every `n`th `k` (test hooks).
+#[allow(clippy::manual_is_multiple_of)] // u64::is_multiple_of is newer than our MSRV (1.85)
+fn nth(k: u64, n: u32) -> bool {
+    n > 0 && k % n as u64 == 0
 }
 
 fn log_event(ep: &Endpoint, e: &Event) {
@@ -243,12 +271,21 @@ pub struct WirePeerArgs {
     /// Do not advertise protocol=1 (heartbeat then disables flow control).
     #[arg(long)]
     pub no_flow_control: bool,
+    /// Send the classic text form on UDP media (as pre-1.0.10 glue did).
+    #[arg(long)]
+    pub udp_classic: bool,
     /// Omit the inner classic auth field (msgfmt netstring).
     #[arg(long)]
     pub netstring_only: bool,
     /// Run the heartbeat path SCHED_RR with memory locked.
     #[arg(long)]
     pub realtime: bool,
+    /// Test hook: discard every Nth received packet.
+    #[arg(long, hide = true)]
+    pub drop_inbound_every: Option<u32>,
+    /// Test hook: withhold every Nth sequenced message (peer must ask again).
+    #[arg(long, hide = true)]
+    pub skip_send_every: Option<u32>,
     /// Largest accepted packet in bytes (default heartbeat's MAXMSG).
     #[arg(long, default_value_t = crate::wire::codec::MAXMSG)]
     pub max_message: usize,
@@ -324,13 +361,16 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
     });
     tracing::info!(node = %args.node, generation = identity.generation, "wire peer starting");
     rt.block_on(async move {
-        let tr = super::Transport::open(&specs, args.udpport).await?;
+        let mut tr = super::Transport::open(&specs, args.udpport).await?;
+        tr.set_udp_classic(args.udp_classic);
         let ep = Endpoint::new(cfg, identity);
         let opts = PeerOptions {
             keepalive: Duration::from_millis(args.keepalive_ms),
             deadtime: Duration::from_millis(args.deadtime_ms),
             initdead: Duration::from_millis(args.initdead_ms),
             view_file: args.view.clone(),
+            drop_inbound_every: args.drop_inbound_every.filter(|n| *n > 1),
+            skip_send_every: args.skip_send_every.filter(|n| *n > 1),
         };
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -32,7 +32,11 @@ fn baud_rate(baud: u32) -> Option<BaudRate> {
     })
 }
 
-/// Open and configure a tty; returns the outgoing queue and the tasks.
+/// The outgoing queue of a serial medium and its reader/writer tasks.
+pub type SerialHandles = (mpsc::Sender<Arc<[u8]>>, Vec<tokio::task::JoinHandle<()>>);
+
+/// Open a tty and configure it as heartbeat does (raw 8N1, CRTSCTS,
+/// CLOCAL, ISTRIP, IGNCR) at `baud`.
 pub fn open_tty(device: &Path, baud: u32) -> Result<OwnedFd, TransportError> {
     let err = |why: String| TransportError::Serial {
         device: device.display().to_string(),
@@ -66,7 +70,7 @@ pub fn open(
     baud: u32,
     link: usize,
     tx: mpsc::Sender<Inbound>,
-) -> Result<(mpsc::Sender<Arc<[u8]>>, Vec<tokio::task::JoinHandle<()>>), TransportError> {
+) -> Result<SerialHandles, TransportError> {
     let fd = open_tty(device, baud)?;
     // SAFETY: the fd is an OwnedFd we just opened; nothing else closes or
     // re-registers it while the AsyncFd owns it.

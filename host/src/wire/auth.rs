@@ -160,10 +160,9 @@ impl Keyring {
         let (n, digest) = codec::parse_auth_token(token).ok_or(AuthError::Malformed)?;
         let key = self.slot(n).ok_or(AuthError::UnknownSlot(n))?;
         let want = key.method.digest(data);
-        // Compare in constant time; heartbeat's own %lx crc has no leading
-        // zeros, so compare case-insensitively on equal lengths only.
-        let got = digest.to_ascii_lowercase();
-        if want.len() == got.len() && constant_eq(want.as_bytes(), got.as_bytes()) {
+        // Exact, case-sensitive comparison (heartbeat compares the strings
+        // as they are; it only ever prints lowercase hex), in constant time.
+        if want.len() == digest.len() && constant_eq(want.as_bytes(), digest.as_bytes()) {
             Ok(())
         } else {
             Err(AuthError::Mismatch(n))

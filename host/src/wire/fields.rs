@@ -57,6 +57,39 @@ pub const T_REQNODES: &str = "reqnodes";
 /// Node-list reply.
 pub const T_REPNODES: &str = "repnodes";
 
+/// nice_failback: "I just came up, tell me what you hold".
+pub const T_STARTING: &str = "starting";
+/// nice_failback resource report (`rsc_hold`, `rtype`, `isstable`, `info`).
+pub const T_RESOURCE: &str = "resource";
+/// Standby protocol (`rsc_hold`, `info` = me/other/done).
+pub const T_ASK_RESOURCES: &str = "ask_resources";
+/// Written by hb_takeover (`rsc_hold`).
+pub const T_HB_TAKEOVER: &str = "hb_takeover";
+/// Last message of a graceful stop (`st=dead`).
+pub const T_SHUTDONE: &str = "shutdone";
+/// Fencing outcome (`node`, `result`).
+pub const T_STONITH: &str = "stonith";
+/// Legacy: please release this group (`ipaddr`).
+pub const T_IP_REQUEST: &str = "ip-request";
+/// Legacy: go-ahead (`dest`, `ipaddr`, `weown`, `ok`).
+pub const T_IP_REQUEST_RESP: &str = "ip-request-resp";
+/// `none`/`local`/`foreign`/`all` (`failback` in hb_takeover).
+pub const F_RSC_HOLD: &str = "rsc_hold";
+/// `full` in a complete resource report.
+pub const F_RTYPE: &str = "rtype";
+/// `1`/`0`: the sender's resource state is stable.
+pub const F_ISSTABLE: &str = "isstable";
+/// Node name field of `stonith`.
+pub const F_NODE: &str = "node";
+/// Result field of `stonith`.
+pub const F_RESULT: &str = "result";
+/// Group key of the legacy protocol.
+pub const F_IPADDR: &str = "ipaddr";
+/// `yes`/`no` in `ip-request-resp`.
+pub const F_WEOWN: &str = "weown";
+/// `OK` in `ip-request-resp`.
+pub const F_OK: &str = "ok";
+
 /// Flow-control protocol version we advertise (heartbeat sends `1`).
 pub const PROTOCOL_VERSION: &str = "1";
 

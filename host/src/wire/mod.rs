@@ -6,6 +6,40 @@
 //! [`fields::Header::parse`] -> [`replay::PeerSeq::check`]; the
 //! [`session::Endpoint`] runs all of it and counts every drop by reason in
 //! [`DropCounters`].
+//!
+//! # Mapping to the failover core
+//!
+//! The core's typed messages map to [`Message`] by field name; constants
+//! for every R1 type and field are in [`fields`]. Outgoing: build only the
+//! type-specific fields, in heartbeat's order, and hand the message to
+//! [`Endpoint::send`], which appends `protocol` (status), `destuuid`,
+//! `src`, `srcuuid`, `seq`, `hg`, `ts`, `ld`, `ttl`, `auth` and signs:
+//!
+//! ```text
+//! Status { st, deadtime }  -> Endpoint::status_message(st, deadtime_ms)   t=status st dt(hex ms)
+//! Starting                 -> Message::new("starting")
+//! Resource { hold, full, stable, info }
+//!                          -> t=resource rsc_hold [rtype=full] [isstable=1|0] [info]
+//! AskResources { hold, info } -> t=ask_resources rsc_hold info(me|other|done)
+//! HbTakeover { hold }      -> t=hb_takeover rsc_hold
+//! Shutdone                 -> t=shutdone st=dead
+//! Stonith { node, result } -> t=stonith node result
+//! IpRequest { key }        -> t=ip-request ipaddr
+//! IpRequestResp { dest, key, weown } -> dest t=ip-request-resp ipaddr weown ok=OK
+//! ```
+//!
+//! Incoming: [`Event::Message`] carries the parsed [`fields::Header`]
+//! (`src`, `generation`, `seq`, `dest`, ...) and the [`Message`]; read the
+//! type's fields with [`Message::get_str`] / [`Message::get_hex`].
+//!
+//! Handled entirely in the session layer (never passed up): `NS_ackmsg`,
+//! `NS_rexmit`, `NS_nak_rexmit`, `reqnodes` (answered with `repnodes`).
+//! Passed up: `status` (after the session noted `st`, `dt`, `protocol`),
+//! `repnodes` (as [`Event::NodeList`]), and every other type, including
+//! unknown ones (heartbeat hands those to rc.d scripts; the core may
+//! ignore them). Also reported: [`Event::PeerRestarted`],
+//! [`Event::LinkUp`]/[`Event::LinkDown`] per (node, medium),
+//! [`Event::Lost`] and [`Event::FlowControlDisabled`].
 
 pub mod auth;
 pub mod codec;
@@ -19,7 +53,7 @@ pub mod typed;
 pub use auth::{AuthKey, AuthMethod, Keyring};
 pub use codec::{DecodeError, Format, Limits};
 pub use message::{Field, Message, Value};
-pub use session::{Endpoint, EndpointConfig, Event, OutPacket};
+pub use session::{Endpoint, EndpointConfig, Event, OutPacket, PeerView, SessionStats};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

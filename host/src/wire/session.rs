@@ -92,6 +92,8 @@ pub struct OutPacket {
     pub msg_type: String,
     /// Its sequence number, if sequenced.
     pub seq: Option<u64>,
+    /// True when this is a retransmission from history.
+    pub resend: bool,
 }
 
 /// Something the caller (core / daemon) should know about.
@@ -176,6 +178,31 @@ pub struct PeerView {
     pub acked: u64,
 }
 
+/// Counters of the reliable-delivery machinery, for status and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SessionStats {
+    /// `NS_ackmsg` sent.
+    pub acks_sent: u64,
+    /// `NS_ackmsg` received for us.
+    pub acks_received: u64,
+    /// `NS_rexmit` requests sent for our gaps.
+    pub rexmit_requested: u64,
+    /// `NS_rexmit` requests received.
+    pub rexmit_received: u64,
+    /// Own messages resent from history.
+    pub resent: u64,
+    /// `NS_nak_rexmit` sent.
+    pub naks_sent: u64,
+    /// Gaps filled by a late or retransmitted message.
+    pub gaps_filled: u64,
+    /// Peer messages given up on.
+    pub lost: u64,
+    /// `reqnodes` answered with `repnodes`.
+    pub reqnodes_answered: u64,
+    /// `repnodes` received.
+    pub repnodes_received: u64,
+}
+
 #[derive(Debug)]
 struct Peer {
     uuid: Option<[u8; 16]>,
@@ -212,6 +239,8 @@ pub struct Endpoint {
     reqnodes: Option<(String, Instant)>,
     nodes_exchanged: bool,
     counters: Arc<DropCounters>,
+    stats: SessionStats,
+    uuid_clash_warned: bool,
 }
 
 fn wall_secs() -> u64 {
@@ -267,12 +296,19 @@ impl Endpoint {
             reqnodes: None,
             nodes_exchanged: false,
             counters: Arc::new(DropCounters::default()),
+            stats: SessionStats::default(),
+            uuid_clash_warned: false,
         }
     }
 
     /// The drop counters (shareable with a status reporter).
     pub fn counters(&self) -> Arc<DropCounters> {
         self.counters.clone()
+    }
+
+    /// Reliable-delivery counters.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
     }
 
     /// Local node name.
@@ -343,8 +379,8 @@ impl Endpoint {
                 msg.push_bin(F_DESTUUID, &u);
             }
         }
-        msg.push_str(F_SRC, &self.cfg.node.clone());
-        msg.push_bin(F_SRCUUID, &self.uuid.clone());
+        msg.push_str(F_SRC, &self.cfg.node);
+        msg.push_bin(F_SRCUUID, &self.uuid);
         let seq = if sequenced {
             let s = self.next_seq;
             self.next_seq += 1;
@@ -393,6 +429,7 @@ impl Endpoint {
             classic: codec::encode_classic(&with_auth).into(),
             msg_type,
             seq,
+            resend: false,
         }
     }
 
@@ -447,8 +484,14 @@ impl Endpoint {
             tracing::debug!(error = %e, "dropping message with bad standard fields");
             DropReason::BadHeader
         })?;
-        if header.src == self.cfg.node || header.srcuuid == Some(self.uuid) {
+        if header.src == self.cfg.node {
             return Err(DropReason::OwnMessage);
+        }
+        if header.srcuuid == Some(self.uuid) && !self.uuid_clash_warned {
+            // Usually a cloned state directory; heartbeat would confuse the
+            // two nodes (it looks nodes up by UUID first).
+            self.uuid_clash_warned = true;
+            tracing::warn!(node = %header.src, "peer uses our node UUID (copied hb_uuid?)");
         }
         let mut events = Vec::new();
         let max_delay = self.cfg.max_rexmit_delay;
@@ -497,6 +540,7 @@ impl Endpoint {
             }
             SeqVerdict::Accept { gap, filled } => {
                 if *filled {
+                    self.stats.gaps_filled += 1;
                     if let Some(s) = header.seq {
                         peer.rexmit.remove(&s);
                     }
@@ -522,6 +566,7 @@ impl Endpoint {
                     let mut ack = Message::new(T_ACKMSG);
                     ack.push_str(F_DEST, &header.src)
                         .push_str(F_ACKSEQ, &format!("{s:x}"));
+                    self.stats.acks_sent += 1;
                     self.send(ack, now);
                 }
             }
@@ -562,6 +607,7 @@ impl Endpoint {
                 });
             }
             T_ACKMSG => {
+                self.stats.acks_received += 1;
                 if let Some(a) = msg.get_hex(F_ACKSEQ) {
                     // Late/out-of-order ACKs and ACKs of seqs we never sent are ignored.
                     if a < self.next_seq && a > peer.acked {
@@ -573,6 +619,7 @@ impl Endpoint {
                 if let (Some(first), Some(last)) = (msg.get_dec(F_FIRSTSEQ), msg.get_dec(F_LASTSEQ))
                 {
                     let src = header.src.clone();
+                    self.stats.rexmit_received += 1;
                     self.answer_rexmit(&src, first, last, now);
                 }
             }
@@ -581,6 +628,7 @@ impl Endpoint {
                     if peer.seq.give_up(s) {
                         peer.rexmit.remove(&s);
                         tracing::warn!(node = %header.src, seq = s, "irretrievably lost packet");
+                        self.stats.lost += 1;
                         events.push(Event::Lost {
                             node: header.src.clone(),
                             seq: s,
@@ -600,6 +648,7 @@ impl Endpoint {
                     .push_str(F_TYPE, T_REPNODES)
                     .push_str(F_NODELIST, &list)
                     .push_str(F_DELNODELIST, " ");
+                self.stats.reqnodes_answered += 1;
                 self.send(rep, now);
             }
             T_REPNODES => {
@@ -610,6 +659,7 @@ impl Endpoint {
                         .map(str::to_ascii_lowercase)
                         .collect()
                 };
+                self.stats.repnodes_received += 1;
                 if self
                     .reqnodes
                     .as_ref()
@@ -642,7 +692,10 @@ impl Endpoint {
             if let Some(h) = self.history.iter_mut().find(|h| h.seq == s) {
                 if now.duration_since(h.last_sent) >= MIN_RESEND_INTERVAL {
                     h.last_sent = now;
-                    self.out.push_back(h.packet.clone());
+                    self.stats.resent += 1;
+                    let mut again = h.packet.clone();
+                    again.resend = true;
+                    self.out.push_back(again);
                 }
             } else {
                 let oldest = self.history.front().map(|h| h.seq).unwrap_or(self.next_seq);
@@ -655,6 +708,7 @@ impl Endpoint {
                 nak.push_str(F_DEST, to)
                     .push_str(F_FIRSTSEQ, &format!("{s:x}"))
                     .push_str(F_INFO, why);
+                self.stats.naks_sent += 1;
                 self.send(nak, now);
             }
         }
@@ -713,6 +767,7 @@ impl Endpoint {
                 }
             }
             for s in lost {
+                self.stats.lost += 1;
                 p.rexmit.remove(&s);
                 p.seq.give_up(s);
                 events.push(Event::Lost {
@@ -731,6 +786,7 @@ impl Endpoint {
             }
         }
         for (to, s) in requests {
+            self.stats.rexmit_requested += 1;
             let mut m = Message::new(T_REXMIT);
             m.push_str(F_DEST, &to)
                 .push_str(F_FIRSTSEQ, &s.to_string())
@@ -767,6 +823,16 @@ impl Endpoint {
                     .collect(),
                 acked: p.acked,
             })
+            .collect()
+    }
+
+    /// Per medium: (name, up), up while it hears at least one peer.
+    pub fn media(&self) -> Vec<(String, bool)> {
+        self.cfg
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), self.peers.values().any(|p| p.link_up[i])))
             .collect()
     }
 

@@ -4,6 +4,8 @@
 //! processes are ended by the PID recorded when they were spawned.
 #![allow(dead_code)]
 
+pub mod cable;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -133,6 +135,41 @@ impl Netns {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Send `signal` to a process spawned through this namespace (by its
+    /// recorded PID); false if no such child is recorded.
+    pub fn signal(&self, pid: u32, signal: i32) -> bool {
+        let children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        if children.iter().any(|c| c.id() == pid) {
+            // SAFETY: kill(2) on a child we spawned and have not reaped.
+            unsafe { libc::kill(pid as i32, signal) };
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Wait (bounded) for a spawned process to exit and reap it; its exit
+    /// code (-1 when killed by a signal), or None if it is still running.
+    pub fn wait_exit(&self, pid: u32, limit: std::time::Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        loop {
+            {
+                let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+                let i = children.iter().position(|c| c.id() == pid)?;
+                if let Ok(Some(status)) = children[i].try_wait() {
+                    // try_wait above already reaped it.
+                    #[allow(clippy::zombie_processes)]
+                    let _reaped = children.remove(i);
+                    return Some(status.code().unwrap_or(-1));
+                }
+            }
+            if start.elapsed() >= limit {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 

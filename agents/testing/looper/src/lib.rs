@@ -1,4 +1,5 @@
-//! Hostile test agent: `start` spins forever (the runtime must time it out).
+//! Hostile test agent: `start` spins forever (the runtime must time it
+//! out); `stop` panics (the runtime must report a crash, not die).
 use wasmbeat_sdk::{export_agent, Agent, Args, Error, Meta, Status};
 
 struct Looper;
@@ -14,7 +15,7 @@ impl Agent for Looper {
         }
     }
     fn stop(_: &Args) -> Result<(), Error> {
-        Ok(())
+        panic!("looper refuses to stop")
     }
     fn monitor(_: &Args) -> Result<Status, Error> {
         Ok(Status::NotRunning)

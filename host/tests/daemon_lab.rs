@@ -1,0 +1,569 @@
+//! End to end: two `wasmbeat run` daemons and a client in network
+//! namespaces on one bridge, the classic recipe adapted to the lab (a VIP,
+//! and an HTTP responder on each node answering with the node's name). The
+//! client checks who answers at the VIP; both namespaces are checked for
+//! who has the VIP configured.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Lab, TempDir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
+const VIP: &str = "10.77.0.100";
+const VIP2: &str = "10.77.0.101";
+
+/// Lab timings written to ha.cf.
+#[derive(Clone, Copy)]
+struct Timings {
+    keepalive: &'static str,
+    deadtime: &'static str,
+    warntime: &'static str,
+    initdead: &'static str,
+    /// deadtime as a Duration, for bounds.
+    dead: Duration,
+}
+
+const FAST: Timings = Timings {
+    keepalive: "100ms",
+    deadtime: "500ms",
+    warntime: "300ms",
+    initdead: "1",
+    dead: Duration::from_millis(500),
+};
+
+/// The classic recipe's timings (deadtime 5, warntime 10), initdead scaled
+/// down from 15 to the minimum heartbeat accepts (= deadtime).
+const CLASSIC: Timings = Timings {
+    keepalive: "1",
+    deadtime: "5",
+    warntime: "10",
+    initdead: "5",
+    dead: Duration::from_secs(5),
+};
+
+struct Cluster {
+    lab: Lab,
+    dir: TempDir,
+    daemons: [Option<u32>; 2],
+    vips: Vec<&'static str>,
+}
+
+fn cache_dir() -> PathBuf {
+    // Shared by every test: compile the agents once.
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-cache")
+}
+
+impl Cluster {
+    fn new(
+        tag: &str,
+        t: Timings,
+        auto_failback: &str,
+        haresources: &str,
+        vips: &[&'static str],
+    ) -> Cluster {
+        let lab = Lab::new(tag, &["10.77.0.1/24", "10.77.0.2/24", "10.77.0.10/24"]);
+        let dir = TempDir::new(tag);
+        for (i, name) in ["node1", "node2"].iter().enumerate() {
+            let cfg = dir.0.join(name);
+            std::fs::create_dir_all(&cfg).unwrap();
+            std::fs::write(
+                cfg.join("ha.cf"),
+                format!(
+                    "keepalive {}\ndeadtime {}\nwarntime {}\ninitdead {}\nudpport 694\nbcast eth0\nauto_failback {auto_failback}\nnode node1\nnode node2\nlogfile {}\n",
+                    t.keepalive,
+                    t.deadtime,
+                    t.warntime,
+                    t.initdead,
+                    dir.0.join(format!("{name}.ha-log")).display()
+                ),
+            )
+            .unwrap();
+            std::fs::write(cfg.join("haresources"), haresources).unwrap();
+            std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha1 lab-test-key\n").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+            let mut responder = Command::new(BIN);
+            responder.args(["http-responder", "--listen", "0.0.0.0:80", "--body", name]);
+            lab.nodes[i].spawn(responder);
+        }
+        Cluster {
+            lab,
+            dir,
+            daemons: [None, None],
+            vips: vips.to_vec(),
+        }
+    }
+
+    fn name(i: usize) -> String {
+        format!("node{}", i + 1)
+    }
+
+    fn config_dir(&self, i: usize) -> PathBuf {
+        self.dir.0.join(Self::name(i))
+    }
+
+    fn runtime_dir(&self, i: usize) -> PathBuf {
+        self.dir.0.join(format!("{}.run", Self::name(i)))
+    }
+
+    fn log(&self, i: usize) -> PathBuf {
+        self.dir.0.join(format!("{}.log", Self::name(i)))
+    }
+
+    fn start(&mut self, i: usize) {
+        let name = Self::name(i);
+        let mut daemon = Command::new("sh");
+        daemon.args([
+            "-c",
+            &format!(
+                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
+                self.config_dir(i).display(),
+                self.runtime_dir(i).display(),
+                cache_dir().display(),
+                self.log(i).display()
+            ),
+        ]);
+        daemon.env("RUST_LOG", "info");
+        self.daemons[i] = Some(self.lab.nodes[i].spawn(daemon));
+    }
+
+    fn kill(&self, i: usize, signal: i32) {
+        let pid = self.daemons[i].expect("daemon running");
+        assert!(self.lab.nodes[i].signal(pid, signal));
+    }
+
+    /// Wait (bounded) for the daemon we signalled to exit; its exit code.
+    fn wait_exit(&mut self, i: usize, limit: Duration) -> Option<i32> {
+        let pid = self.daemons[i]?;
+        let code = self.lab.nodes[i].wait_exit(pid, limit);
+        if code.is_some() {
+            self.daemons[i] = None;
+        }
+        code
+    }
+
+    /// Which nodes have `vip` configured.
+    fn holders_of(&self, vip: &str) -> Vec<usize> {
+        (0..2)
+            .filter(|i| {
+                self.lab.nodes[*i]
+                    .addrs("eth0")
+                    .split_whitespace()
+                    .any(|w| w.split('/').next() == Some(vip))
+            })
+            .collect()
+    }
+
+    /// Wait until exactly node `i` holds every VIP and the client reaches it.
+    fn expect_serving(&self, i: usize, limit: Duration, why: &str) -> Duration {
+        let start = Instant::now();
+        let name = Self::name(i);
+        let ok = support::wait_for(limit, Duration::from_millis(10), || {
+            let exclusive = self.vips.iter().all(|v| self.holders_of(v) == vec![i]);
+            (exclusive
+                && self
+                    .vips
+                    .iter()
+                    .all(|v| self.client_get(v).as_deref() == Some(name.as_str())))
+            .then_some(())
+        });
+        if ok.is_none() {
+            self.dump_logs();
+            panic!(
+                "{why}: expected {name} alone to serve {:?} within {limit:?}; holders: {:?}",
+                self.vips,
+                self.vips
+                    .iter()
+                    .map(|v| self.holders_of(v))
+                    .collect::<Vec<_>>()
+            );
+        }
+        start.elapsed()
+    }
+
+    /// Wait until the client reaches node `i` at the VIP (whoever else may
+    /// also hold it: during a partition both nodes do, by design).
+    fn expect_client_reaches(&self, i: usize, limit: Duration, why: &str) -> Duration {
+        let start = Instant::now();
+        let name = Self::name(i);
+        if support::wait_for(limit, Duration::from_millis(10), || {
+            (self.client_get(VIP).as_deref() == Some(name.as_str())).then_some(())
+        })
+        .is_none()
+        {
+            self.dump_logs();
+            panic!("{why}: client did not reach {name} at {VIP} within {limit:?}");
+        }
+        start.elapsed()
+    }
+
+    /// GET / at `vip` from the client namespace.
+    fn client_get(&self, vip: &str) -> Option<String> {
+        let addr: SocketAddr = format!("{vip}:80").parse().unwrap();
+        support::in_netns(&self.lab.nodes[2], || http_get(addr))
+    }
+
+    /// The MAC the client's neighbour table has for the VIP.
+    fn client_neighbour_mac(&self) -> String {
+        let out = self.lab.nodes[2].ip(&["neigh", "show", VIP]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn cli(&self, i: usize, args: &[&str]) -> (i32, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--config-dir")
+            .arg(self.config_dir(i))
+            .arg("--runtime-dir")
+            .arg(self.runtime_dir(i))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn log_text(&self, i: usize) -> String {
+        std::fs::read_to_string(self.log(i)).unwrap_or_default()
+    }
+
+    fn dump_logs(&self) {
+        for i in 0..2 {
+            eprintln!("----- {} log -----\n{}", Self::name(i), self.log_text(i));
+        }
+    }
+
+    /// Wait until node `i` sees a settled cluster (both stable, not in
+    /// transition): heartbeat refuses a standby hand-shake "in flux", and
+    /// so does wasmbeat.
+    fn wait_settled(&self, i: usize, limit: Duration) {
+        let settled = support::wait_for(limit, Duration::from_millis(50), || {
+            let (code, out) = self.cli(i, &["status", "--json"]);
+            let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+            let c = &v["cluster"];
+            (code == 0
+                && c["rscstatus"] != "transition"
+                && c["standby"].is_null()
+                && c["nodes"]
+                    .as_array()?
+                    .iter()
+                    .all(|n| n["status"] == "active" && n["stable"] == true))
+            .then_some(())
+        });
+        if settled.is_none() {
+            self.dump_logs();
+            panic!("cluster did not settle within {limit:?}");
+        }
+    }
+
+    /// Start node1 alone (it takes everything after initdead), then node2.
+    fn boot(&mut self, t: Timings) {
+        self.start(0);
+        self.expect_serving(
+            0,
+            t.dead * 4 + Duration::from_secs(20),
+            "node1 alone after initdead",
+        );
+        self.start(1);
+        // node2 joins a stable node1: nothing moves.
+        wait_until_log(
+            self,
+            1,
+            "communication up",
+            t.dead * 4 + Duration::from_secs(10),
+        );
+    }
+}
+
+fn wait_until_log(c: &Cluster, i: usize, needle: &str, limit: Duration) {
+    if support::wait_for(limit, Duration::from_millis(50), || {
+        c.log_text(i).contains(needle).then_some(())
+    })
+    .is_none()
+    {
+        c.dump_logs();
+        panic!("node{} never logged {needle:?} within {limit:?}", i + 1);
+    }
+}
+
+fn http_get(addr: SocketAddr) -> Option<String> {
+    let timeout = Duration::from_millis(100);
+    let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+    }
+}
+
+fn mac_of(c: &Cluster, i: usize) -> String {
+    c.lab.nodes[i].mac("eth0")
+}
+
+fn single_group() -> String {
+    format!("node1 IPaddr::{VIP}/24/eth0\n")
+}
+
+/// Failover, failback, standby, takeover, kill -9, graceful stop, with
+/// `auto_failback on` at the fast timings.
+#[test]
+fn fast_timings_failover_failback_commands_and_crashes() {
+    if !support::lab_available("fast_timings_failover_failback_commands_and_crashes") {
+        return;
+    }
+    let t = FAST;
+    let mut c = Cluster::new("e2efast", t, "on", &single_group(), &[VIP]);
+    c.boot(t);
+    c.expect_serving(0, Duration::from_secs(2), "after node2 joined");
+    assert_eq!(c.client_neighbour_mac(), mac_of(&c, 0));
+    let bound = t.dead * 3 + Duration::from_secs(3);
+
+    // Pull node1's plug: node2 takes over; the client follows node2's MAC.
+    c.lab.set_link(0, false);
+    let gap = c.expect_client_reaches(1, bound, "node1 link down");
+    eprintln!("link-down failover: client on node2 after {gap:?}");
+    assert_eq!(
+        c.client_neighbour_mac(),
+        mac_of(&c, 1),
+        "gratuitous ARP moved the client"
+    );
+    assert!(c.log_text(1).contains("node node1 declared dead"));
+
+    // Plug back: the split brain settles on node1 (preferred) without a restart.
+    c.lab.set_link(0, true);
+    c.expect_serving(0, bound, "node1 link back (auto_failback on)");
+    assert_eq!(c.client_neighbour_mac(), mac_of(&c, 0));
+    assert!(c.log_text(1).contains("split brain"));
+
+    // Standby on node1 hands the group to node2; takeover brings it back.
+    c.wait_settled(0, bound);
+    let (code, out) = c.cli(0, &["standby", "all"]);
+    assert_eq!(code, 0, "{out}");
+    c.expect_serving(1, bound, "standby all on node1");
+    c.wait_settled(0, bound);
+    let (code, out) = c.cli(0, &["takeover", "all"]);
+    assert_eq!(code, 0, "{out}");
+    c.expect_serving(0, bound, "takeover all on node1");
+
+    // Status shows both nodes active and the owner.
+    let (code, status) = c.cli(1, &["status", "--json"]);
+    assert_eq!(code, 0, "{status}");
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let nodes = v["cluster"]["nodes"].as_array().unwrap();
+    assert!(nodes.iter().all(|n| n["status"] == "active"), "{status}");
+    assert_eq!(v["cluster"]["groups"][0]["owner"], "node1", "{status}");
+
+    // kill -9 node1's daemon: node2 takes over after deadtime. The dead
+    // daemon cannot remove its VIP, so the client must follow node2's ARP.
+    c.kill(0, libc::SIGKILL);
+    assert!(c.wait_exit(0, Duration::from_secs(5)).is_some());
+    let gap = c.expect_client_reaches(1, bound, "node1 killed with SIGKILL");
+    eprintln!("kill -9 failover: client on node2 after {gap:?}");
+    assert_eq!(c.client_neighbour_mac(), mac_of(&c, 1));
+
+    // node1 comes back (VIP still configured from before the crash):
+    // auto_failback returns the group and node2 lets go.
+    c.start(0);
+    c.expect_serving(
+        0,
+        bound + Duration::from_secs(5),
+        "node1 restarted (auto_failback on)",
+    );
+
+    // Graceful stop of node1: node2 takes over on shutdone, before deadtime.
+    let stopped = Instant::now();
+    c.kill(0, libc::SIGTERM);
+    c.expect_serving(1, bound, "node1 stopped gracefully");
+    let handoff = stopped.elapsed();
+    assert_eq!(
+        c.wait_exit(0, Duration::from_secs(10)),
+        Some(0),
+        "graceful stop exits 0"
+    );
+    eprintln!("graceful handoff: {handoff:?}");
+    assert!(c.log_text(0).contains("left the cluster"));
+
+    // The control CLI says clearly that node1's daemon is gone.
+    let (code, out) = c.cli(0, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("not running"), "{out}");
+}
+
+/// With the classic recipe's deadtime, a graceful stop hands over well
+/// before deadtime (on shutdone), and pulling the plug takes about deadtime.
+#[test]
+fn classic_timings_graceful_handoff_beats_deadtime() {
+    if !support::lab_available("classic_timings_graceful_handoff_beats_deadtime") {
+        return;
+    }
+    let t = CLASSIC;
+    let mut c = Cluster::new("e2eclassic", t, "on", &single_group(), &[VIP]);
+    c.boot(t);
+    c.expect_serving(0, Duration::from_secs(3), "after node2 joined");
+
+    c.lab.set_link(0, false);
+    let gap = c.expect_client_reaches(1, t.dead * 2 + Duration::from_secs(5), "link down");
+    eprintln!("classic link-down failover: {gap:?}");
+    assert!(
+        gap >= t.dead - Duration::from_millis(1500),
+        "took over before deadtime: {gap:?}"
+    );
+    c.lab.set_link(0, true);
+    c.expect_serving(0, t.dead * 2 + Duration::from_secs(5), "link back");
+
+    let stopped = Instant::now();
+    c.kill(0, libc::SIGTERM);
+    c.expect_serving(1, t.dead, "graceful stop must hand over before deadtime");
+    let handoff = stopped.elapsed();
+    eprintln!(
+        "classic graceful handoff: {handoff:?} (deadtime {:?})",
+        t.dead
+    );
+    assert!(
+        handoff < t.dead / 2,
+        "handoff {handoff:?} not well before deadtime"
+    );
+    assert_eq!(c.wait_exit(0, Duration::from_secs(10)), Some(0));
+}
+
+/// `auto_failback off`: after node1 crashes and returns, the group stays on
+/// node2; two VIPs in one group move together.
+#[test]
+fn auto_failback_off_keeps_two_vips_on_the_survivor() {
+    if !support::lab_available("auto_failback_off_keeps_two_vips_on_the_survivor") {
+        return;
+    }
+    let t = FAST;
+    let haresources = format!("node1 IPaddr::{VIP}/24/eth0 IPaddr::{VIP2}/24/eth0\n");
+    let mut c = Cluster::new("e2eoff", t, "off", &haresources, &[VIP, VIP2]);
+    c.boot(t);
+    c.expect_serving(0, Duration::from_secs(2), "two VIPs on node1");
+    let bound = t.dead * 3 + Duration::from_secs(3);
+
+    // Power loss on node1: daemon killed and its addresses gone (reboot).
+    c.kill(0, libc::SIGKILL);
+    c.wait_exit(0, Duration::from_secs(5));
+    for v in [VIP, VIP2] {
+        c.lab.nodes[0].ip(&["addr", "del", &format!("{v}/24"), "dev", "eth0"]);
+    }
+    c.expect_serving(1, bound, "node1 crashed");
+    c.start(0);
+    wait_until_log(&c, 0, "communication up", bound);
+    // Give auto_failback every chance to (wrongly) move the group back.
+    std::thread::sleep(t.dead * 4);
+    c.expect_serving(
+        1,
+        Duration::from_secs(1),
+        "auto_failback off: group stays on node2",
+    );
+}
+
+/// A reload that changes nothing keeps the VIP up: the client never misses
+/// an answer while SIGHUP and `wasmbeat reload` are processed.
+#[test]
+fn reload_without_changes_keeps_the_vip_up() {
+    if !support::lab_available("reload_without_changes_keeps_the_vip_up") {
+        return;
+    }
+    let t = FAST;
+    let mut c = Cluster::new("e2ereload", t, "on", &single_group(), &[VIP]);
+    c.boot(t);
+    c.expect_serving(0, Duration::from_secs(2), "before reload");
+
+    let addr: SocketAddr = format!("{VIP}:80").parse().unwrap();
+    let client = &c.lab.nodes[2];
+    let poller = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            support::in_netns(client, || {
+                let start = Instant::now();
+                let (mut ok, mut missed) = (0u32, 0u32);
+                while start.elapsed() < Duration::from_secs(3) {
+                    match http_get(addr).as_deref() {
+                        Some("node1") => ok += 1,
+                        _ => missed += 1,
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                (ok, missed)
+            })
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        c.kill(0, libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(500));
+        let (code, out) = c.cli(0, &["reload"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("configuration reloaded"), "{out}");
+        h.join().unwrap()
+    });
+    let (ok, missed) = poller;
+    assert!(ok > 50, "too few answers: {ok}");
+    assert_eq!(
+        missed, 0,
+        "the client missed {missed} answers during reload"
+    );
+    assert!(
+        !c.log_text(0).contains("stopping group"),
+        "reload stopped the group"
+    );
+
+    // A broken reload keeps the running configuration and says why.
+    std::fs::write(
+        c.config_dir(0).join("ha.cf"),
+        "deadtime five\nnode node1\nnode node2\nbcast eth0\n",
+    )
+    .unwrap();
+    let (code, out) = c.cli(0, &["reload"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("running configuration kept"), "{out}");
+    assert!(out.contains("ha.cf"), "{out}");
+    c.expect_serving(0, Duration::from_secs(1), "after a failed reload");
+}
+
+/// A second daemon on the same config dir is refused.
+#[test]
+fn second_instance_on_the_same_config_is_refused() {
+    if !support::lab_available("second_instance_on_the_same_config_is_refused") {
+        return;
+    }
+    let mut c = Cluster::new("e2epid", FAST, "on", &single_group(), &[VIP]);
+    c.start(0);
+    wait_until_log(&c, 0, "starting as node1", Duration::from_secs(30));
+    let out = c.lab.nodes[0]
+        .command(BIN)
+        .args(["run", "--node", "node1", "--config-dir"])
+        .arg(c.config_dir(0))
+        .arg("--runtime-dir")
+        .arg(c.runtime_dir(0))
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("already runs for this configuration"), "{err}");
+}

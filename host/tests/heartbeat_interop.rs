@@ -1,0 +1,492 @@
+//! Interop with a real Debian heartbeat 3.0.6 node: heartbeat runs in its
+//! own network, mount, UTS and PID namespaces (private /etc/ha.d, /run,
+//! /var/lib/heartbeat), wasmbeat's wire peer in another network namespace,
+//! joined by a bridge. Run alone with `cargo test --test heartbeat_interop`.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::cable::Cable;
+use support::{lab_available, wait_for, Lab, Netns};
+use wasmbeat::wire::identity::{GenMethod, Identity};
+
+const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
+const KEY: &str = "wasmbeat-test-key";
+const HB_NODE: &str = "node1";
+const WB_NODE: &str = "node2";
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write(path: &Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Prepare heartbeat's private /etc/ha.d, /run and /var/lib/heartbeat.
+const HB_BCAST: &str = "udpport 694\nbcast eth0\n";
+
+/// `media` are ha.cf medium lines (with udpport/baud before them).
+fn heartbeat_tree(root: &Path, authkeys_line: &str, media: &str) {
+    for d in ["etc", "run", "lib/cores"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    // Keep the packaged harc, rc.d, resource.d and shellfuncs.
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg("/etc/ha.d/.")
+        .arg(root.join("etc"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    write(
+        &root.join("etc/ha.cf"),
+        &format!(
+            "logfile {log}\nlogfacility none\nkeepalive 1\ndeadtime 5\nwarntime 3\ninitdead 10\n\
+             {media}auto_failback on\nrealtime off\nnode {HB_NODE}\nnode {WB_NODE}\ncrm off\n",
+            log = root.join("ha-log").display()
+        ),
+        0o644,
+    );
+    write(
+        &root.join("etc/authkeys"),
+        &format!("auth 1\n{authkeys_line}\n"),
+        0o600,
+    );
+    write(
+        &root.join("etc/haresources"),
+        "# no resources: this test is about the wire\n",
+        0o644,
+    );
+}
+
+/// Spawn heartbeat in `ns` inside fresh mount/UTS/PID namespaces; the
+/// recorded PID is `unshare`, which takes the whole PID namespace down
+/// with it when killed.
+fn spawn_heartbeat(ns: &Netns, root: &Path) -> u32 {
+    let script = format!(
+        "set -e\n\
+         mount --bind {r}/run /run\n\
+         mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/resource-agents /run/lock\n\
+         mount --bind {r}/lib /var/lib/heartbeat\n\
+         mount --bind {r}/etc /etc/ha.d\n\
+         hostname {HB_NODE}\n\
+         exec {HEARTBEAT} -f\n",
+        r = root.display()
+    );
+    let mut c = Command::new("unshare");
+    c.args([
+        "-m",
+        "-u",
+        "-p",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    ns.spawn(c)
+}
+
+/// `cl_status ARGS` inside heartbeat's mount, UTS and PID namespaces
+/// (heartbeat rejects API clients whose PID it cannot see). `unshare_pid`
+/// is the recorded PID; heartbeat is its only child.
+fn cl_status(unshare_pid: u32, args: &[&str]) -> Option<String> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children")).ok()?;
+    let hb: u32 = children.split_whitespace().next()?.parse().ok()?;
+    let out = Command::new("nsenter")
+        .args(["-t", &hb.to_string(), "-m", "-u", "-p", "cl_status"])
+        .args(args)
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn wire_peer(root: &Path, extra: &[&str]) -> Command {
+    wire_peer_auth(root, &format!("1:sha1:{KEY}"), extra)
+}
+
+fn wire_peer_auth(root: &Path, auth: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmbeat"));
+    c.args([
+        "wire-peer",
+        "--node",
+        WB_NODE,
+        "--nodes",
+        &format!("{HB_NODE},{WB_NODE}"),
+    ])
+    .arg("--auth")
+    .arg(auth)
+    .args(["--keepalive-ms", "1000", "--deadtime-ms", "5000"])
+    .args(["--initdead-ms", "10000"])
+    .arg("--state-dir")
+    .arg(root.join("wb-state"))
+    .arg("--view")
+    .arg(root.join("wb-view.json"))
+    .args(extra)
+    .env("RUST_LOG", "info");
+    if !extra.contains(&"--medium") {
+        c.args(["--medium", "bcast eth0"]);
+    }
+    c
+}
+
+fn wb_view(root: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(root.join("wb-view.json")).ok()?).ok()
+}
+
+/// Wait until every named session counter of wasmbeat's view is >= 1.
+fn wait_session(root: &Path, counters: &[&str], limit: Duration) -> Option<Value> {
+    wait_for(limit, Duration::from_millis(250), || {
+        let v = wb_view(root)?;
+        counters
+            .iter()
+            .all(|c| v["session"][c].as_u64().unwrap_or(0) >= 1)
+            .then(|| v["session"].clone())
+    })
+}
+
+fn wb_view_of_hb(root: &Path) -> Option<String> {
+    let s = std::fs::read_to_string(root.join("wb-view.json")).ok()?;
+    let v: Value = serde_json::from_str(&s).ok()?;
+    v["peers"][0]["status"].as_str().map(str::to_string)
+}
+
+fn hb_log(root: &Path) -> String {
+    std::fs::read_to_string(root.join("ha-log")).unwrap_or_default()
+}
+
+/// Lines of heartbeat's log that complain about authentication or protocol.
+fn complaints(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            [
+                "authentication",
+                "authtoken",
+                "replay",
+                "bad node",
+                "irretrievably",
+                "hist queue",
+                "flow control disabled",
+                "nak",
+                "bad packet",
+                "message format",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
+        })
+        .collect()
+}
+
+fn heartbeat_available(test: &str) -> bool {
+    if !lab_available(test) {
+        return false;
+    }
+    if !Path::new(HEARTBEAT).exists() {
+        if std::env::var("WASMBEAT_REQUIRE_LAB").as_deref() == Ok("1") {
+            panic!("{HEARTBEAT} missing (apt-get install heartbeat) but WASMBEAT_REQUIRE_LAB=1");
+        }
+        eprintln!("SKIP {test}: {HEARTBEAT} not installed");
+        return false;
+    }
+    true
+}
+
+/// Quick handshake with a given authkeys method / wire form: both sides
+/// see each other active and heartbeat logs no complaint.
+fn handshake(tag: &str, authkeys_line: &str, auth_arg: &str, media: &str, extra: &[&str]) {
+    let root =
+        TempDir(std::env::temp_dir().join(format!("wb-interop-{tag}-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&root.0);
+    heartbeat_tree(&root.0, authkeys_line, media);
+    let r = &root.0;
+    let lab = Lab::new(tag, &["10.77.6.1/24", "10.77.6.2/24"]);
+    let _wb = lab.nodes[1].spawn(wire_peer_auth(r, auth_arg, extra));
+    let hb = spawn_heartbeat(&lab.nodes[0], r);
+    let ok = wait_for(Duration::from_secs(40), Duration::from_millis(250), || {
+        (cl_status(hb, &["nodestatus", WB_NODE]).as_deref() == Some("active")
+            && cl_status(hb, &["nodestatus", HB_NODE]).as_deref() == Some("active"))
+        .then_some(())
+    });
+    require(ok, &format!("{tag}: heartbeat did not accept wasmbeat"), r);
+    let ok = wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
+        (wb_view_of_hb(r).as_deref() == Some("active")).then_some(())
+    });
+    require(ok, &format!("{tag}: wasmbeat did not accept heartbeat"), r);
+    let v = wb_view(r).unwrap();
+    assert_eq!(v["drops"]["auth_failed"], 0, "{tag}: {v}");
+    let log = hb_log(r);
+    let bad = complaints(&log);
+    assert!(
+        bad.is_empty(),
+        "{tag}: heartbeat complained:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn heartbeat_interop_md5() {
+    if heartbeat_available("heartbeat_interop_md5") {
+        handshake(
+            "hm",
+            &format!("1 md5 {KEY}"),
+            &format!("1:md5:{KEY}"),
+            HB_BCAST,
+            &[],
+        );
+    }
+}
+
+#[test]
+fn heartbeat_interop_crc() {
+    if heartbeat_available("heartbeat_interop_crc") {
+        handshake("hc", "1 crc", "1:crc", HB_BCAST, &[]);
+    }
+}
+
+/// The classic text form (what serial links carry and pre-1.0.10 nodes
+/// send on UDP), and netstring without the inner auth field.
+#[test]
+fn heartbeat_interop_classic_and_netstring_only() {
+    if heartbeat_available("heartbeat_interop_forms") {
+        handshake(
+            "hk",
+            &format!("1 sha1 {KEY}"),
+            &format!("1:sha1:{KEY}"),
+            HB_BCAST,
+            &["--udp-classic"],
+        );
+        handshake(
+            "hn",
+            &format!("1 sha1 {KEY}"),
+            &format!("1:sha1:{KEY}"),
+            HB_BCAST,
+            &["--netstring-only"],
+        );
+    }
+}
+
+/// Serial: heartbeat and wasmbeat on the two ends of a pty null-modem
+/// cable (classic text form, paced fragments).
+#[test]
+fn heartbeat_interop_serial() {
+    if !heartbeat_available("heartbeat_interop_serial") {
+        return;
+    }
+    let cable = Cable::new();
+    let hb_media = format!("baud 115200\nserial {}\n", cable.slaves[0].display());
+    let wb_medium = format!("serial {} 115200", cable.slaves[1].display());
+    handshake(
+        "hs",
+        &format!("1 sha1 {KEY}"),
+        &format!("1:sha1:{KEY}"),
+        &hb_media,
+        &["--medium", &wb_medium],
+    );
+    drop(cable);
+}
+
+fn require(cond: Option<impl Sized>, what: &str, root: &Path) {
+    if cond.is_none() {
+        let log = hb_log(root);
+        let tail: Vec<&str> = log
+            .lines()
+            .filter(|l| !l.contains("api_"))
+            .rev()
+            .take(60)
+            .collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!("{what}\n--- heartbeat log (tail) ---\n{}", tail.join("\n"));
+    }
+}
+
+#[test]
+fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
+    if !heartbeat_available("heartbeat_interop") {
+        return;
+    }
+    let root = TempDir(std::env::temp_dir().join(format!("wb-interop-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&root.0);
+    heartbeat_tree(&root.0, &format!("1 sha1 {KEY}"), HB_BCAST);
+    let r = &root.0;
+    // heartbeat's state files written by our identity code: heartbeat must
+    // adopt our UUID and continue our generation.
+    let ours = Identity::load_or_create(&r.join("lib"), GenMethod::File).unwrap();
+    // Declared after `root` so it drops first: processes die before files go.
+    let lab = Lab::new("hi", &["10.77.6.1/24", "10.77.6.2/24"]);
+    // wasmbeat first, so that heartbeat, when it starts and hears a live
+    // peer, must ask it for the node list (reqnodes) before comm-up.
+    let mut wb = lab.nodes[1].spawn(wire_peer(r, &[]));
+    let up = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        wb_view(r)
+    });
+    assert!(up.is_some(), "wasmbeat wire peer did not start");
+    let t0 = Instant::now();
+    let hb = spawn_heartbeat(&lab.nodes[0], r);
+
+    // heartbeat accepts wasmbeat as an active node ...
+    let ok = wait_for(Duration::from_secs(40), Duration::from_millis(250), || {
+        (cl_status(hb, &["nodestatus", WB_NODE]).as_deref() == Some("active")).then_some(())
+    });
+    require(ok, "heartbeat never reported the wasmbeat node active", r);
+    eprintln!("heartbeat sees {WB_NODE} active after {:?}", t0.elapsed());
+    // ... and reaches comm-up itself, which needs our repnodes answer.
+    let ok = wait_for(Duration::from_secs(20), Duration::from_millis(250), || {
+        (cl_status(hb, &["nodestatus", HB_NODE]).as_deref() == Some("active")).then_some(())
+    });
+    require(
+        ok,
+        "heartbeat never went active (reqnodes/repnodes exchange failed?)",
+        r,
+    );
+    assert_eq!(
+        cl_status(hb, &["hblinkstatus", WB_NODE, "eth0"]).as_deref(),
+        Some("up")
+    );
+    // wasmbeat sees heartbeat active.
+    let ok = wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
+        (wb_view_of_hb(r).as_deref() == Some("active")).then_some(())
+    });
+    require(ok, "wasmbeat never saw heartbeat active", r);
+    // Reliable delivery: heartbeat asked us for the node list (we answered),
+    // and ACKs flow both ways (each side ACKs one in ten sequenced messages).
+    let s = wait_session(
+        r,
+        &["reqnodes_answered", "acks_sent", "acks_received"],
+        Duration::from_secs(30),
+    );
+    let what = format!(
+        "no reqnodes answered or no ACKs exchanged with heartbeat: {:?}",
+        wb_view(r)
+    );
+    require(s.as_ref(), &what, r);
+    eprintln!("session after the first run: {}", s.unwrap());
+
+    // Stop wasmbeat: heartbeat declares it dead after our advertised dt (5 s).
+    let t_kill = Instant::now();
+    assert!(lab.nodes[1].kill(wb));
+    let dead = wait_for(Duration::from_secs(15), Duration::from_millis(200), || {
+        (cl_status(hb, &["nodestatus", WB_NODE]).as_deref() == Some("dead"))
+            .then_some(t_kill.elapsed())
+    });
+    require(
+        dead,
+        "heartbeat never declared the stopped wasmbeat node dead",
+        r,
+    );
+    eprintln!(
+        "heartbeat declared {WB_NODE} dead {:?} after kill",
+        dead.unwrap()
+    );
+    assert!(
+        dead.unwrap() >= Duration::from_secs(3),
+        "declared dead too early: {dead:?}"
+    );
+
+    // Restart wasmbeat (new generation from the persisted file): accepted
+    // again. This run loses every 6th packet from heartbeat and withholds
+    // every 4th of its own sequenced messages, so both sides must
+    // retransmit on request.
+    wb = lab.nodes[1].spawn(wire_peer(
+        r,
+        &["--drop-inbound-every", "6", "--skip-send-every", "4"],
+    ));
+    let ok = wait_for(Duration::from_secs(30), Duration::from_millis(250), || {
+        (cl_status(hb, &["nodestatus", WB_NODE]).as_deref() == Some("active")).then_some(())
+    });
+    require(
+        ok,
+        "heartbeat did not accept the restarted wasmbeat node",
+        r,
+    );
+    let ok = wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
+        (wb_view_of_hb(r).as_deref() == Some("active")).then_some(())
+    });
+    require(ok, "restarted wasmbeat never saw heartbeat active", r);
+    let s = wait_session(
+        r,
+        &[
+            "rexmit_requested",
+            "gaps_filled",
+            "rexmit_received",
+            "resent",
+        ],
+        Duration::from_secs(40),
+    );
+    let what = format!(
+        "retransmission with heartbeat did not happen both ways: {:?}",
+        wb_view(r).map(|v| v["session"].clone())
+    );
+    require(s.as_ref(), &what, r);
+    eprintln!("session with induced loss: {}", s.unwrap());
+    assert_eq!(
+        cl_status(hb, &["nodestatus", WB_NODE]).as_deref(),
+        Some("active")
+    );
+
+    // Stop heartbeat: wasmbeat declares it dead after heartbeat's dt.
+    let t_kill = Instant::now();
+    assert!(lab.nodes[0].kill(hb));
+    let dead = wait_for(Duration::from_secs(15), Duration::from_millis(100), || {
+        (wb_view_of_hb(r).as_deref() == Some("dead")).then_some(t_kill.elapsed())
+    });
+    require(
+        dead,
+        "wasmbeat never declared the stopped heartbeat node dead",
+        r,
+    );
+    eprintln!(
+        "wasmbeat declared {HB_NODE} dead {:?} after kill",
+        dead.unwrap()
+    );
+    assert!(
+        dead.unwrap() >= Duration::from_secs(3),
+        "declared dead too early: {dead:?}"
+    );
+    lab.nodes[1].kill(wb);
+
+    // heartbeat's log: no authentication / protocol complaints about us.
+    let log = hb_log(r);
+    assert!(
+        log.contains(WB_NODE),
+        "heartbeat log is empty or unrelated:\n{log}"
+    );
+    let bad = complaints(&log);
+    assert!(bad.is_empty(), "heartbeat complained:\n{}", bad.join("\n"));
+    if std::env::var_os("WASMBEAT_SHOW_HB_LOG").is_some() {
+        eprintln!("--- heartbeat log ---\n{log}");
+    }
+    assert!(
+        log.contains(&format!("Heartbeat generation: {}", ours.generation + 1)),
+        "heartbeat did not continue the generation we wrote ({})",
+        ours.generation
+    );
+    assert!(
+        !log.contains("No uuid found"),
+        "heartbeat did not adopt the hb_uuid we wrote"
+    );
+    // ... and we read back what heartbeat wrote.
+    let back = Identity::load_or_create(&r.join("lib"), GenMethod::File).unwrap();
+    assert_eq!(
+        (back.uuid, back.generation),
+        (ours.uuid, ours.generation + 2)
+    );
+    let restarted = log
+        .lines()
+        .any(|l| l.contains("restart on node") && l.contains(WB_NODE));
+    eprintln!(
+        "heartbeat log: {} lines, restart of {WB_NODE} noticed: {restarted}",
+        log.lines().count()
+    );
+}
