@@ -4,7 +4,7 @@
 # uses. Idempotent; skips what is already there.
 set -euo pipefail
 
-want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools)
+want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools curl bind9 bind9-dnsutils apache2 nginx-light mariadb-server mariadb-client)
 missing=()
 for p in "${want_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -90,7 +90,8 @@ enum Command {
         /// The operation.
         #[arg(value_enum)]
         op: CliOp,
-        /// heartbeat configuration directory (agents in `resource.d/`).
+        /// heartbeat configuration directory (agents in `resource.d/`,
+        /// grants in `agents.toml`).
         #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
         config_dir: PathBuf,
         /// Cache of compiled agents.

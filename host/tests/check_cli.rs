@@ -49,7 +49,7 @@ fn recipe_passes_with_a_summary_and_warnings() {
         "bcast eth0 (UDP port 694)",
         "auth:          key 1 (sha1)",
         "1. IPaddr [built-in] ip=100.200.230.1 cidr_netmask=31",
-        "2. named [built-in (planned)]",
+        "2. named [built-in]",
         "ha.cf:2:10: warning: warntime 10 is not less than deadtime 5",
         "haresources:1:7: warning: IPaddr argument \"100.200.230.1/100.200.230.6\": heartbeat reads the second field 100.200.230.6 as a netmask",
         "OK: this configuration would run",

@@ -3,7 +3,7 @@
 //! An agent is a WebAssembly component (target `wasm32-wasip2`) exporting
 //! the `wasmbeat:agent/agent` interface. With this crate it is a type
 //! implementing [`Agent`] plus one [`export_agent!`] line; the host
-//! capabilities (netlink, announce, process, probe, log) are plain Rust
+//! capabilities (netlink, announce, process, files, probe, log) are plain Rust
 //! functions with `std` types. Every capability call is vetted by the host
 //! against the resource's grant: a call outside it returns
 //! [`Error::Denied`] and changes nothing.
@@ -53,10 +53,12 @@ pub mod bindings {
 
 pub use bindings::wasmbeat::agent::types::{Error, Meta, Param, ParamType, Status};
 
+pub mod files;
 pub mod log;
 pub mod net;
 pub mod probe;
 pub mod process;
+pub mod service;
 
 /// A resource agent: the operations heartbeat's resource scripts offer.
 ///

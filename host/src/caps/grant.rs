@@ -1,9 +1,15 @@
 //! What a resource may do: the grant every capability call is checked
 //! against. The default grant is nothing; built-in agents get a grant
-//! derived from their own resource arguments.
+//! derived from their own resource arguments (the addresses, programs,
+//! probe targets and files the administrator wrote or the Debian defaults),
+//! and the policy file (`agents.toml`) can extend or replace it per agent
+//! and per resource.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::config::policy::GrantSpec;
 
 /// Which interface a granted address may be configured on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +41,10 @@ pub struct Grant {
     pub programs: Vec<PathBuf>,
     /// Targets it may probe.
     pub probe_targets: Vec<SocketAddr>,
+    /// Pid files it may read to find its server (`process.pidfile-pid`).
+    pub pidfiles: Vec<PathBuf>,
+    /// Paths it may inspect (`files.inspect`): kind and emptiness only.
+    pub paths: Vec<PathBuf>,
 }
 
 /// Why a default grant could not be derived from a resource's arguments.
@@ -46,6 +56,18 @@ pub enum GrantError {
     /// IPaddr was given no address.
     #[error("IPaddr needs an address argument (IP[/CIDR[/IFACE[/BROADCAST]]])")]
     ArgCount(usize),
+    /// A service agent parameter the grant depends on is unusable.
+    #[error("{agent}: parameter {param}={value:?} {why}")]
+    BadParam {
+        /// Agent name.
+        agent: String,
+        /// Parameter name.
+        param: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 impl Grant {
@@ -65,9 +87,259 @@ impl Grant {
     pub fn builtin_default(agent: &str, args: &[String]) -> Result<Grant, GrantError> {
         match agent {
             "IPaddr" | "IPaddr2" => ipaddr_grant(args),
+            "named" | "httpd" | "mysqld" => service_grant(agent, args),
             _ => Ok(Grant::none()),
         }
     }
+
+    /// The grant of an LSB/heartbeat script the policy file granted: it
+    /// may run exactly that script.
+    pub fn lsb_script(script: &Path) -> Grant {
+        Grant {
+            programs: vec![script.to_path_buf()],
+            ..Grant::none()
+        }
+    }
+
+    /// Apply one policy-file section: with `replace` it becomes the grant,
+    /// otherwise its entries are added.
+    pub fn apply(&mut self, spec: &GrantSpec) {
+        if spec.replace {
+            *self = Grant::none();
+        }
+        self.netlink_read |= spec.netlink_read;
+        for ip in &spec.addresses {
+            if self.address(*ip).is_none() {
+                self.addresses.push(AddressGrant {
+                    ip: *ip,
+                    iface: IfaceRule::OnSubnet,
+                });
+            }
+        }
+        fn add<T: Clone + PartialEq>(to: &mut Vec<T>, from: &[T]) {
+            for x in from {
+                if !to.contains(x) {
+                    to.push(x.clone());
+                }
+            }
+        }
+        add(&mut self.programs, &spec.programs);
+        add(&mut self.probe_targets, &spec.probe);
+        add(&mut self.pidfiles, &spec.pidfiles);
+        add(&mut self.paths, &spec.paths);
+    }
+
+    /// One line per granted item, for `wasmbeat check` and denials.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.netlink_read {
+            parts.push("netlink read".to_string());
+        }
+        let list = |name: &str, v: Vec<String>| -> Option<String> {
+            (!v.is_empty()).then(|| format!("{name} {}", v.join(", ")))
+        };
+        parts.extend(list(
+            "addresses",
+            self.addresses.iter().map(|a| a.ip.to_string()).collect(),
+        ));
+        parts.extend(list(
+            "programs",
+            self.programs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        ));
+        parts.extend(list(
+            "probe",
+            self.probe_targets.iter().map(|p| p.to_string()).collect(),
+        ));
+        parts.extend(list(
+            "pidfiles",
+            self.pidfiles
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        ));
+        parts.extend(list(
+            "paths",
+            self.paths.iter().map(|p| p.display().to_string()).collect(),
+        ));
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// The parameters of the built-in service agents in positional order, with
+/// the Debian defaults the grant is derived from. They must match the
+/// agents' `meta-data` (a runtime test checks that).
+pub const NAMED_PARAMS: &[&str] = &[
+    "listen",
+    "config",
+    "pid_file",
+    "user",
+    "binary",
+    "probe_name",
+    "start_timeout",
+    "stop_timeout",
+];
+
+/// See [`NAMED_PARAMS`].
+pub const HTTPD_PARAMS: &[&str] = &[
+    "listen",
+    "server",
+    "config",
+    "pid_file",
+    "binary",
+    "user",
+    "status_path",
+    "start_timeout",
+    "stop_timeout",
+];
+
+/// See [`NAMED_PARAMS`].
+pub const MYSQLD_PARAMS: &[&str] = &[
+    "listen",
+    "datadir",
+    "config",
+    "pid_file",
+    "socket",
+    "user",
+    "binary",
+    "install_db",
+    "start_timeout",
+    "stop_timeout",
+];
+
+/// Bind arguments to parameter names exactly as the runtime does
+/// (`name=value` for a declared name, else the next unbound parameter).
+/// Arguments beyond the parameters are ignored here; the runtime rejects
+/// them when it binds.
+pub fn bind_params<'a>(params: &[&'a str], args: &[String]) -> HashMap<&'a str, String> {
+    let mut bound: HashMap<&'a str, String> = HashMap::new();
+    let mut next = 0usize;
+    for a in args {
+        if let Some((k, v)) = a.split_once('=') {
+            if let Some(p) = params.iter().find(|p| **p == k) {
+                bound.entry(p).or_insert_with(|| v.to_string());
+                continue;
+            }
+        }
+        while next < params.len() && bound.contains_key(params[next]) {
+            next += 1;
+        }
+        if let Some(p) = params.get(next) {
+            bound.insert(p, a.clone());
+            next += 1;
+        }
+    }
+    bound
+}
+
+/// A service agent may run its server binary (and, for mysqld, the
+/// datadir initialiser), probe its listen address, read its pid file and
+/// inspect its configuration file (and data directory): exactly what its
+/// arguments, or the Debian defaults, name.
+/// Debian defaults of one service agent's grant-relevant parameters:
+/// (parameter, default) pairs.
+struct ServiceDefaults {
+    params: &'static [&'static str],
+    listen: &'static str,
+    programs: &'static [(&'static str, &'static str)],
+    pidfile: &'static str,
+    paths: &'static [(&'static str, &'static str)],
+}
+
+fn service_defaults(agent: &str, args: &[String]) -> ServiceDefaults {
+    match agent {
+        "named" => ServiceDefaults {
+            params: NAMED_PARAMS,
+            listen: "127.0.0.1:53",
+            programs: &[("binary", "/usr/sbin/named")],
+            pidfile: "/run/named/named.pid",
+            paths: &[("config", "/etc/bind/named.conf")],
+        },
+        "httpd" => {
+            let nginx = bind_params(HTTPD_PARAMS, args)
+                .get("server")
+                .map(String::as_str)
+                == Some("nginx");
+            if nginx {
+                ServiceDefaults {
+                    params: HTTPD_PARAMS,
+                    listen: "127.0.0.1:80",
+                    programs: &[("binary", "/usr/sbin/nginx")],
+                    pidfile: "/run/nginx.pid",
+                    paths: &[("config", "/etc/nginx/nginx.conf")],
+                }
+            } else {
+                ServiceDefaults {
+                    params: HTTPD_PARAMS,
+                    listen: "127.0.0.1:80",
+                    programs: &[("binary", "/usr/sbin/apache2")],
+                    pidfile: "/run/apache2/apache2.pid",
+                    paths: &[("config", "/etc/apache2/apache2.conf")],
+                }
+            }
+        }
+        _ => ServiceDefaults {
+            params: MYSQLD_PARAMS,
+            listen: "127.0.0.1:3306",
+            programs: &[
+                ("binary", "/usr/sbin/mariadbd"),
+                ("install_db", "/usr/bin/mariadb-install-db"),
+            ],
+            pidfile: "/run/mysqld/mysqld.pid",
+            paths: &[
+                ("config", "/etc/mysql/my.cnf"),
+                ("datadir", "/var/lib/mysql"),
+            ],
+        },
+    }
+}
+
+fn service_grant(agent: &str, args: &[String]) -> Result<Grant, GrantError> {
+    let ServiceDefaults {
+        params,
+        listen,
+        programs,
+        pidfile,
+        paths,
+    } = service_defaults(agent, args);
+    let b = bind_params(params, args);
+    let get = |p: &str, d: &str| b.get(p).cloned().unwrap_or_else(|| d.to_string());
+    let bad = |param: &str, value: String, why: &str| GrantError::BadParam {
+        agent: agent.to_string(),
+        param: param.to_string(),
+        value,
+        why: why.to_string(),
+    };
+    let path = |p: &str, d: &str| -> Result<PathBuf, GrantError> {
+        let v = get(p, d);
+        if v.starts_with('/') && !v.split('/').any(|c| c == "..") {
+            Ok(PathBuf::from(v))
+        } else {
+            Err(bad(p, v, "must be an absolute path without '..'"))
+        }
+    };
+    let l = get("listen", listen);
+    let target: SocketAddr = l
+        .parse()
+        .map_err(|_| bad("listen", l.clone(), "is not ip:port (e.g. 10.0.0.10:80)"))?;
+    let mut g = Grant {
+        probe_targets: vec![target],
+        pidfiles: vec![path("pid_file", pidfile)?],
+        ..Grant::none()
+    };
+    for (p, d) in programs {
+        g.programs.push(path(p, d)?);
+    }
+    for (p, d) in paths {
+        g.paths.push(path(p, d)?);
+    }
+    Ok(g)
 }
 
 /// IPaddr may touch exactly the address of its own argument, on the
@@ -142,8 +414,7 @@ fn ipaddr_grant(args: &[String]) -> Result<Grant, GrantError> {
     Ok(Grant {
         netlink_read: true,
         addresses: vec![AddressGrant { ip, iface }],
-        programs: Vec::new(),
-        probe_targets: Vec::new(),
+        ..Grant::none()
     })
 }
 
@@ -206,6 +477,64 @@ mod tests {
             Grant::builtin_default("IPaddr2", &[]),
             Err(GrantError::ArgCount(0))
         ));
-        assert_eq!(Grant::builtin_default("httpd", &[]).unwrap(), Grant::none());
+        assert_eq!(Grant::builtin_default("lsb", &[]).unwrap(), Grant::none());
+        assert_eq!(Grant::builtin_default("other", &[]).unwrap(), Grant::none());
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn service_defaults_are_debian_paths() {
+        let g = Grant::builtin_default("httpd", &[]).unwrap();
+        assert_eq!(g.programs, vec![PathBuf::from("/usr/sbin/apache2")]);
+        assert_eq!(g.probe_targets, vec!["127.0.0.1:80".parse().unwrap()]);
+        assert_eq!(g.pidfiles, vec![PathBuf::from("/run/apache2/apache2.pid")]);
+        assert!(!g.netlink_read && g.addresses.is_empty());
+        let g = Grant::builtin_default("httpd", &s(&["10.77.0.10:8080", "nginx"])).unwrap();
+        assert_eq!(g.programs, vec![PathBuf::from("/usr/sbin/nginx")]);
+        assert_eq!(g.probe_targets, vec!["10.77.0.10:8080".parse().unwrap()]);
+        let g = Grant::builtin_default("mysqld", &s(&["datadir=/srv/db"])).unwrap();
+        assert_eq!(
+            g.programs,
+            vec![
+                PathBuf::from("/usr/sbin/mariadbd"),
+                PathBuf::from("/usr/bin/mariadb-install-db")
+            ]
+        );
+        assert!(g.paths.contains(&PathBuf::from("/srv/db")));
+        let g = Grant::builtin_default("named", &s(&["binary=/opt/bind/sbin/named"])).unwrap();
+        assert_eq!(g.programs, vec![PathBuf::from("/opt/bind/sbin/named")]);
+    }
+
+    #[test]
+    fn service_grant_rejects_unusable_parameters() {
+        for args in [
+            &["listen=localhost"][..],
+            &["binary=named"],
+            &["pid_file=/run/../etc/shadow"],
+        ] {
+            let e = Grant::builtin_default("named", &s(args)).unwrap_err();
+            assert!(matches!(e, GrantError::BadParam { .. }), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn policy_sections_extend_or_replace() {
+        let mut g = Grant::builtin_default("httpd", &[]).unwrap();
+        g.apply(&GrantSpec {
+            programs: vec!["/usr/sbin/apache2ctl".into()],
+            ..GrantSpec::default()
+        });
+        assert_eq!(g.programs.len(), 2);
+        g.apply(&GrantSpec {
+            replace: true,
+            probe: vec!["10.0.0.1:80".parse().unwrap()],
+            ..GrantSpec::default()
+        });
+        assert!(g.programs.is_empty() && g.pidfiles.is_empty());
+        assert_eq!(g.describe(), "probe 10.0.0.1:80");
+        assert_eq!(Grant::none().describe(), "nothing");
     }
 }

@@ -10,6 +10,7 @@ pub mod netlink;
 pub mod probe;
 pub mod process;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +19,23 @@ use std::time::Duration;
 pub use announce::Announcer;
 pub use grant::{AddressGrant, Grant, GrantError, IfaceRule};
 pub use netlink::{AddrInfo, LinkInfo};
+pub use probe::{DnsAnswer, MysqlGreeting};
 pub use process::{ProcessTable, RunOutput};
+
+/// What `files.inspect` reports about a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// Nothing there.
+    Missing,
+    /// A regular file.
+    File,
+    /// A directory without entries.
+    EmptyDirectory,
+    /// A directory with entries.
+    Directory,
+    /// Socket, device, fifo.
+    Other,
+}
 
 /// A capability call failed (maps 1:1 to the WIT `error` variant).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +77,9 @@ pub struct Caps {
     // Links do not change under an operation in ways that matter (agents
     // cannot create or rename them), so one dump serves the whole call.
     links: Option<Vec<LinkInfo>>,
+    /// Processes found through granted pid files in this operation, with
+    /// their start time so a recycled PID is never signalled.
+    found: HashMap<u32, u64>,
 }
 
 fn parse_ip(text: &str) -> Result<IpAddr, CapError> {
@@ -84,6 +104,7 @@ impl Caps {
             announcer,
             netlink: None,
             links: None,
+            found: HashMap::new(),
         }
     }
 
@@ -291,12 +312,24 @@ impl Caps {
             })
     }
 
+    /// The policy-file line that would grant `what`, for denial messages.
+    fn grant_hint(&self, key: &str, value: &str) -> String {
+        format!(
+            "add {key} = [\"{value}\"] to [resource.\"{}\"] in agents.toml",
+            self.caller.resource
+        )
+    }
+
     fn vet_program(&self, op: &str, program: &str) -> Result<(), CapError> {
         let p = Path::new(program);
         if p.is_absolute() && self.grant.programs.iter().any(|g| g == p) {
             Ok(())
         } else {
-            Err(self.deny(format!("{op} {program}: program not granted")))
+            Err(self.deny(format!(
+                "{op} {program}: program not granted to {} ({})",
+                self.caller.resource,
+                self.grant_hint("programs", program)
+            )))
         }
     }
 
@@ -308,28 +341,146 @@ impl Caps {
         timeout: Duration,
     ) -> Result<RunOutput, CapError> {
         self.vet_program("run", program)?;
+        tracing::debug!(agent = %self.caller.agent, resource = %self.caller.resource,
+            "run {program} {}", args.join(" "));
         process::run(program, args, timeout).await
     }
 
     /// Spawn a granted program; the resource may later signal it.
     pub fn spawn(&mut self, program: &str, args: &[String]) -> Result<u32, CapError> {
         self.vet_program("spawn", program)?;
-        self.procs.spawn(program, args)
+        let pid = self.procs.spawn(program, args)?;
+        tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
+            "spawned {program} {} as pid {pid}", args.join(" "));
+        Ok(pid)
     }
 
-    /// Signal a process this resource spawned.
+    /// Whether a process found through a pid file in this operation is
+    /// still that same process and alive.
+    fn found_alive(&self, pid: u32) -> bool {
+        match (self.found.get(&pid), process::proc_info(pid)) {
+            (Some(start), Some(info)) => info.start_time == *start && !info.zombie,
+            _ => false,
+        }
+    }
+
+    /// Signal a process this resource spawned or found through a granted
+    /// pid file in this operation.
     pub fn signal(&mut self, pid: u32, signal: i32) -> Result<(), CapError> {
-        if !self.procs.owns(pid) {
+        if self.procs.owns(pid) {
+            tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
+                "signal {signal} to pid {pid}");
+            return self.procs.signal(pid, signal);
+        }
+        if !self.found.contains_key(&pid) {
             return Err(self.deny(format!(
-                "signal {signal} to pid {pid}: not spawned by this resource"
+                "signal {signal} to pid {pid}: not spawned by this resource nor found through its pid files"
             )));
         }
-        self.procs.signal(pid, signal)
+        if !self.found_alive(pid) {
+            return Err(CapError::Failed(format!("process {pid} is not running")));
+        }
+        tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
+            "signal {signal} to pid {pid}");
+        process::signal_leader(pid, signal)
     }
 
-    /// Whether a process this resource spawned is alive (false for others).
+    /// Whether a process this resource spawned, or found through a pid
+    /// file in this operation, is alive (false for others).
     pub fn is_alive(&self, pid: u32) -> bool {
-        self.procs.is_alive(pid)
+        if self.procs.owns(pid) {
+            self.procs.is_alive(pid)
+        } else {
+            self.found_alive(pid)
+        }
+    }
+
+    /// How a process this resource spawned ended (None while it runs).
+    pub fn spawned_exit(&self, pid: u32) -> Option<RunOutput> {
+        self.procs.exit_of(pid)
+    }
+
+    /// The live process recorded in a granted pid file, if it runs a
+    /// granted program (or was spawned by this resource).
+    pub fn pidfile_pid(&mut self, pidfile: &str) -> Result<Option<u32>, CapError> {
+        let path = Path::new(pidfile);
+        if !path.is_absolute() || !self.grant.pidfiles.iter().any(|g| g == path) {
+            return Err(self.deny(format!(
+                "read pid file {pidfile}: not granted to {} ({})",
+                self.caller.resource,
+                self.grant_hint("pidfiles", pidfile)
+            )));
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CapError::Failed(format!("reading {pidfile}: {e}"))),
+        };
+        let Some(pid) = process::parse_pidfile(&text) else {
+            tracing::debug!(resource = %self.caller.resource, "{pidfile} holds no PID");
+            return Ok(None);
+        };
+        let Some(info) = process::proc_info(pid) else {
+            return Ok(None);
+        };
+        if info.zombie {
+            return Ok(None);
+        }
+        let ours = self.procs.is_alive(pid);
+        let granted_exe = info
+            .exe
+            .as_ref()
+            .is_some_and(|exe| self.grant.programs.iter().any(|g| g == exe));
+        if !ours && !granted_exe {
+            // A stale pid file whose PID now belongs to something else.
+            tracing::info!(resource = %self.caller.resource,
+                "{pidfile} names pid {pid}, which runs {:?}, not a granted program: treated as stale",
+                info.exe);
+            return Ok(None);
+        }
+        self.found.insert(pid, info.start_time);
+        Ok(Some(pid))
+    }
+
+    /// What is at a granted path (kind and emptiness only).
+    pub fn inspect(&self, path: &str) -> Result<PathKind, CapError> {
+        let p = Path::new(path);
+        if !p.is_absolute() || !self.grant.paths.iter().any(|g| g == p) {
+            return Err(self.deny(format!(
+                "inspect {path}: not granted to {} ({})",
+                self.caller.resource,
+                self.grant_hint("paths", path)
+            )));
+        }
+        match std::fs::metadata(p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PathKind::Missing),
+            Err(e) => Err(CapError::Failed(format!("inspecting {path}: {e}"))),
+            Ok(m) if m.is_file() => Ok(PathKind::File),
+            Ok(m) if m.is_dir() => {
+                let mut entries = std::fs::read_dir(p)
+                    .map_err(|e| CapError::Failed(format!("listing {path}: {e}")))?;
+                Ok(if entries.next().is_none() {
+                    PathKind::EmptyDirectory
+                } else {
+                    PathKind::Directory
+                })
+            }
+            Ok(_) => Ok(PathKind::Other),
+        }
+    }
+
+    fn probe_target(&self, probe: &str, target: &str) -> Result<SocketAddr, CapError> {
+        let addr: SocketAddr = target
+            .parse()
+            .map_err(|_| CapError::InvalidArgs(format!("{target:?} is not ip:port")))?;
+        if !self.grant.probe_targets.contains(&addr) {
+            return Err(self.deny(format!(
+                "{probe} {addr}: target not granted to {} ({})",
+                self.caller.resource,
+                self.grant_hint("probe", &addr.to_string())
+            )));
+        }
+        Ok(addr)
     }
 
     /// TCP-connect to a granted target.
@@ -338,12 +489,151 @@ impl Caps {
         target: &str,
         timeout: Duration,
     ) -> Result<Duration, CapError> {
-        let addr: SocketAddr = target
-            .parse()
-            .map_err(|_| CapError::InvalidArgs(format!("{target:?} is not ip:port")))?;
-        if !self.grant.probe_targets.contains(&addr) {
-            return Err(self.deny(format!("tcp-connect {addr}: target not granted")));
-        }
+        let addr = self.probe_target("tcp-connect", target)?;
         probe::tcp_connect(addr, timeout).await
+    }
+
+    /// HTTP GET against a granted target; the status code.
+    pub async fn http_get(
+        &mut self,
+        target: &str,
+        host: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<u16, CapError> {
+        let addr = self.probe_target("http-get", target)?;
+        probe::http_get(addr, host, path, timeout).await
+    }
+
+    /// DNS query to a granted target.
+    pub async fn dns_query(
+        &mut self,
+        target: &str,
+        name: &str,
+        qtype: u16,
+        timeout: Duration,
+    ) -> Result<DnsAnswer, CapError> {
+        let addr = self.probe_target("dns-query", target)?;
+        probe::dns_query(addr, name, qtype, timeout).await
+    }
+
+    /// MySQL greeting from a granted target.
+    pub async fn mysql_handshake(
+        &mut self,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<MysqlGreeting, CapError> {
+        let addr = self.probe_target("mysql-handshake", target)?;
+        probe::mysql_handshake(addr, timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn caps(grant: Grant) -> Caps {
+        Caps::new(
+            Caller {
+                agent: "t".into(),
+                resource: "t::1".into(),
+            },
+            Arc::new(grant),
+            ProcessTable::new(),
+            Announcer::new(),
+        )
+    }
+
+    #[test]
+    fn pidfile_lookup_is_vetted_and_ignores_other_programs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("x.pid");
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        let pf = pidfile.display().to_string();
+        let me = std::fs::read_link("/proc/self/exe").unwrap();
+
+        let mut c = caps(Grant::none());
+        let e = c.pidfile_pid(&pf).unwrap_err();
+        assert!(
+            matches!(&e, CapError::Denied(m) if m.contains("pidfiles") && m.contains("t::1")),
+            "{e}"
+        );
+        // Granted pid file naming a process that runs no granted program: stale.
+        let mut c = caps(Grant {
+            pidfiles: vec![pidfile.clone()],
+            programs: vec![PathBuf::from("/usr/sbin/named")],
+            ..Grant::none()
+        });
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
+        assert!(
+            c.signal(std::process::id(), 0).is_err(),
+            "not found, not signallable"
+        );
+        let mut c = caps(Grant {
+            pidfiles: vec![pidfile.clone()],
+            programs: vec![me],
+            ..Grant::none()
+        });
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), Some(std::process::id()));
+        assert!(c.is_alive(std::process::id()));
+        c.signal(std::process::id(), 0)
+            .expect("signal 0 to a found process");
+        std::fs::write(&pidfile, "garbage").unwrap();
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
+        std::fs::remove_file(&pidfile).unwrap();
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
+    }
+
+    #[test]
+    fn inspect_is_vetted() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        let f = d.join("file");
+        let c = caps(Grant {
+            paths: vec![d.clone(), f.clone()],
+            ..Grant::none()
+        });
+        let ds = d.display().to_string();
+        let fs = f.display().to_string();
+        assert_eq!(c.inspect(&ds).unwrap(), PathKind::EmptyDirectory);
+        assert_eq!(c.inspect(&fs).unwrap(), PathKind::Missing);
+        std::fs::write(&f, "x").unwrap();
+        assert_eq!(c.inspect(&fs).unwrap(), PathKind::File);
+        assert_eq!(c.inspect(&ds).unwrap(), PathKind::Directory);
+        assert!(matches!(c.inspect("/etc/shadow"), Err(CapError::Denied(_))));
+        assert!(matches!(c.inspect("relative"), Err(CapError::Denied(_))));
+    }
+
+    #[test]
+    fn probes_outside_the_grant_are_denied_before_any_packet() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut c = caps(Grant {
+            probe_targets: vec!["127.0.0.1:9".parse().unwrap()],
+            ..Grant::none()
+        });
+        rt.block_on(async {
+            let t = Duration::from_millis(100);
+            let e = c.http_get("127.0.0.1:80", "x", "/", t).await.unwrap_err();
+            assert!(
+                matches!(&e, CapError::Denied(m) if m.contains("probe = [\"127.0.0.1:80\"]")),
+                "{e}"
+            );
+            assert!(matches!(
+                c.dns_query("127.0.0.1:53", "x", 1, t).await,
+                Err(CapError::Denied(_))
+            ));
+            assert!(matches!(
+                c.mysql_handshake("127.0.0.1:3306", t).await,
+                Err(CapError::Denied(_))
+            ));
+            assert!(matches!(
+                c.spawn("/bin/sh", &[]),
+                Err(CapError::Denied(m)) if m.contains("programs = [\"/bin/sh\"]")
+            ));
+        });
     }
 }

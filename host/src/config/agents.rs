@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::policy::Policy;
 use super::token::AgentRef;
 
 /// Whether a built-in agent ships today.
@@ -36,15 +37,15 @@ pub const BUILTIN_AGENTS: &[BuiltinAgent] = &[
     },
     BuiltinAgent {
         name: "named",
-        status: BuiltinStatus::Planned,
+        status: BuiltinStatus::Available,
     },
     BuiltinAgent {
         name: "httpd",
-        status: BuiltinStatus::Planned,
+        status: BuiltinStatus::Available,
     },
     BuiltinAgent {
         name: "mysqld",
-        status: BuiltinStatus::Planned,
+        status: BuiltinStatus::Available,
     },
 ];
 
@@ -64,6 +65,12 @@ pub enum Resolution {
         /// Its path.
         path: PathBuf,
     },
+    /// A heartbeat/LSB script granted in agents.toml, run by the built-in
+    /// `lsb` agent.
+    Lsb {
+        /// The script.
+        path: PathBuf,
+    },
 }
 
 impl std::fmt::Display for Resolution {
@@ -78,6 +85,9 @@ impl std::fmt::Display for Resolution {
                 ..
             } => f.write_str("built-in (planned)"),
             Resolution::Wasm { path } => write!(f, "{}", path.display()),
+            Resolution::Lsb { path } => {
+                write!(f, "LSB script {} (granted in agents.toml)", path.display())
+            }
         }
     }
 }
@@ -92,8 +102,12 @@ pub enum ResolveError {
         name: String,
         /// Places tried, in order.
         tried: Vec<String>,
-        /// A heartbeat shell script of that name, which wasmbeat does not run.
+        /// A heartbeat shell script of that name, which wasmbeat runs only
+        /// when agents.toml grants it.
         script: Option<PathBuf>,
+        /// Whether agents.toml has an `[lsb.NAME]` grant (then no script
+        /// was found where it points).
+        granted: bool,
     },
     /// A `.wasm` path that does not exist.
     #[error("agent file {} does not exist", path.display())]
@@ -108,9 +122,49 @@ pub fn resource_dir(config_dir: &Path) -> PathBuf {
     config_dir.join("resource.d")
 }
 
-/// Resolve against [`BUILTIN_AGENTS`].
+/// Resolve against [`BUILTIN_AGENTS`] with no policy file.
 pub fn resolve(agent: &AgentRef, config_dir: &Path) -> Result<Resolution, ResolveError> {
     resolve_with(agent, config_dir, BUILTIN_AGENTS)
+}
+
+/// Resolve as wasmbeat runs it: built-in, `resource.d/NAME.wasm`, then a
+/// heartbeat/LSB script (heartbeat's order: `resource.d/NAME`, then
+/// `/etc/init.d/NAME`) if and only if `policy` grants it with `[lsb.NAME]`.
+pub fn resolve_policy(
+    agent: &AgentRef,
+    config_dir: &Path,
+    policy: &Policy,
+) -> Result<Resolution, ResolveError> {
+    match resolve_with(agent, config_dir, BUILTIN_AGENTS) {
+        Err(ResolveError::NotFound {
+            name,
+            mut tried,
+            script,
+            ..
+        }) => match policy.lsb_script(&name, config_dir) {
+            Some(Ok(path)) => Ok(Resolution::Lsb { path }),
+            Some(Err(paths)) => {
+                tried.extend(
+                    paths
+                        .iter()
+                        .map(|p| format!("{} (granted in agents.toml)", p.display())),
+                );
+                Err(ResolveError::NotFound {
+                    name,
+                    tried,
+                    script,
+                    granted: true,
+                })
+            }
+            None => Err(ResolveError::NotFound {
+                name,
+                tried,
+                script,
+                granted: false,
+            }),
+        },
+        other => other,
+    }
 }
 
 /// Resolve a token's agent: a bare name is a built-in, else
@@ -134,12 +188,9 @@ pub fn resolve_with(
                 return Ok(Resolution::Wasm { path: wasm });
             }
             // heartbeat would have run a shell script from these places.
-            let script = [
-                resource_dir(config_dir).join(name),
-                Path::new("/etc/init.d").join(name),
-            ]
-            .into_iter()
-            .find(|p| p.is_file());
+            let script = super::policy::script_candidates(name, config_dir)
+                .into_iter()
+                .find(|p| p.is_file());
             Err(ResolveError::NotFound {
                 name: name.clone(),
                 tried: vec![
@@ -147,6 +198,7 @@ pub fn resolve_with(
                     wasm.display().to_string(),
                 ],
                 script,
+                granted: false,
             })
         }
         AgentRef::WasmPath(p) => {
@@ -176,7 +228,7 @@ mod tests {
         let r = resolve(&AgentRef::Name("IPaddr".into()), dir.path()).unwrap();
         assert_eq!(r.to_string(), "built-in");
         let r = resolve(&AgentRef::Name("httpd".into()), dir.path()).unwrap();
-        assert_eq!(r.to_string(), "built-in (planned)");
+        assert_eq!(r.to_string(), "built-in");
         let r = resolve(&AgentRef::Name("mine".into()), dir.path()).unwrap();
         assert!(matches!(r, Resolution::Wasm { .. }));
         let r = resolve(&AgentRef::WasmPath("mine.wasm".into()), dir.path()).unwrap();
@@ -189,5 +241,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, ResolveError::MissingWasm { .. }));
+    }
+
+    #[test]
+    fn scripts_resolve_only_when_granted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let rd = dir.path().join("resource.d");
+        std::fs::create_dir(&rd).unwrap();
+        let script = rd.join("legacy");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let name = AgentRef::Name("legacy".into());
+        let e = resolve_policy(&name, dir.path(), &Policy::default()).unwrap_err();
+        assert!(
+            matches!(&e, ResolveError::NotFound { script: Some(s), granted: false, .. } if *s == script),
+            "{e:?}"
+        );
+        let (p, _) = Policy::parse("[lsb.legacy]\n");
+        assert_eq!(
+            resolve_policy(&name, dir.path(), &p).unwrap(),
+            Resolution::Lsb { path: script }
+        );
+        let (p, _) = Policy::parse("[lsb.other]\n");
+        let e = resolve_policy(&AgentRef::Name("other".into()), dir.path(), &p).unwrap_err();
+        assert!(matches!(e, ResolveError::NotFound { granted: true, .. }));
+        assert!(e.to_string().contains("granted in agents.toml"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ use super::diag::{has_errors, Code, Diagnostic, Severity};
 use super::hacf::{AutoFailback, HaCf, Medium};
 use super::haresources::{Haresources, FILE};
 use super::ipaddr_args::{self, IpaddrArgsError};
+use super::policy::Policy;
 use super::token::{AgentRef, ResourceToken};
 use super::Loaded;
 
@@ -52,7 +53,11 @@ fn is_ipaddr(token: &ResourceToken) -> bool {
 }
 
 /// Resolve every resource of every group (missing agents give `resolution: None`).
-pub fn resolve_groups(dir: &Path, res: &Haresources) -> Vec<Vec<ResolvedResource>> {
+pub fn resolve_groups(
+    dir: &Path,
+    res: &Haresources,
+    policy: &Policy,
+) -> Vec<Vec<ResolvedResource>> {
     res.groups
         .iter()
         .map(|g| {
@@ -61,7 +66,7 @@ pub fn resolve_groups(dir: &Path, res: &Haresources) -> Vec<Vec<ResolvedResource
                 .map(|t| ResolvedResource {
                     text: t.text.clone(),
                     agent: t.agent.display_name(),
-                    resolution: agents::resolve(&t.agent, dir).ok(),
+                    resolution: agents::resolve_policy(&t.agent, dir, policy).ok(),
                     params: named_params(t),
                 })
                 .collect()
@@ -70,13 +75,13 @@ pub fn resolve_groups(dir: &Path, res: &Haresources) -> Vec<Vec<ResolvedResource
 }
 
 /// Diagnostics for agent resolution and IPaddr arguments, one per problem.
-pub fn resource_diagnostics(dir: &Path, res: &Haresources) -> Vec<Diagnostic> {
+pub fn resource_diagnostics(dir: &Path, res: &Haresources, policy: &Policy) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for g in &res.groups {
         for (i, t) in g.resources.iter().enumerate() {
             let (line, col) = g.positions.get(i).copied().unwrap_or((g.line, 1));
             let at = |d: Diagnostic| d.col(col).text(t.text.clone());
-            if let Err(e) = agents::resolve(&t.agent, dir) {
+            if let Err(e) = agents::resolve_policy(&t.agent, dir, policy) {
                 out.push(at(unresolved(line, &e)));
             }
             if is_ipaddr(t) {
@@ -90,20 +95,29 @@ pub fn resource_diagnostics(dir: &Path, res: &Haresources) -> Vec<Diagnostic> {
 fn unresolved(line: usize, e: &ResolveError) -> Diagnostic {
     let d = Diagnostic::error(Code::UnresolvedAgent, FILE, Some(line), e.to_string());
     match e {
-        ResolveError::NotFound { name, script, .. } => {
+        ResolveError::NotFound {
+            granted: true,
+            name,
+            ..
+        } => d.hint(format!(
+            "agents.toml grants [lsb.{name}] but no executable script was found there; install the script or set script = \"/path\" in that section"
+        )),
+        ResolveError::NotFound {
+            name,
+            script: Some(s),
+            ..
+        } => d.hint(format!(
+            "heartbeat would run the script {}; wasmbeat runs it as an LSB script ({} start|stop|status) only when granted: add the section [lsb.{name}] to {} in the configuration directory, or use a built-in or Wasm agent",
+            s.display(),
+            s.display(),
+            super::policy::FILE
+        )),
+        ResolveError::NotFound { name, .. } => {
             let builtins: Vec<&str> = agents::BUILTIN_AGENTS.iter().map(|b| b.name).collect();
-            let mut hint = format!(
+            d.hint(format!(
                 "build a Wasm agent and install it as resource.d/{name}.wasm, or use a built-in agent ({})",
                 builtins.join(", ")
-            );
-            if let Some(s) = script {
-                let _ = write!(
-                    hint,
-                    "; heartbeat would have run the shell script {}, but wasmbeat only runs sandboxed Wasm agents",
-                    s.display()
-                );
-            }
-            d.hint(hint)
+            ))
         }
         ResolveError::MissingWasm { .. } => d.hint(
             "relative .wasm names are looked up in <config-dir>/resource.d/; give an absolute path or install the file there",
@@ -290,7 +304,7 @@ pub fn check(dir: &Path, node_override: Option<&str>) -> Report {
     let groups = loaded
         .resources
         .as_ref()
-        .map(|r| resolve_groups(dir, r))
+        .map(|r| resolve_groups(dir, r, &loaded.policy))
         .unwrap_or_default();
     Report {
         dir: dir.to_path_buf(),

@@ -85,6 +85,8 @@ pub enum Code {
     WasmbeatOnly,
     /// A network interface or device named in the files is absent on this machine.
     MissingDevice,
+    /// agents.toml: a malformed section or grant.
+    BadPolicy,
 }
 
 /// One problem in one file, at a line (and column where useful).

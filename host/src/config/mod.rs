@@ -9,6 +9,7 @@ pub mod duration;
 pub mod hacf;
 pub mod haresources;
 pub mod ipaddr_args;
+pub mod policy;
 pub mod token;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ pub use authkeys::{AuthKey, AuthKeys, AuthMethod, Secret};
 pub use diag::{Code, Diagnostic, Diagnostics, Severity};
 pub use hacf::{AutoFailback, HaCf, Medium};
 pub use haresources::{Haresources, ResourceGroup};
+pub use policy::Policy;
 pub use token::{AgentRef, ResourceToken};
 
 /// heartbeat's configuration directory.
@@ -36,6 +38,8 @@ pub struct Config {
     pub auth: AuthKeys,
     /// This node's name (lowercased), one of `ha.nodes`.
     pub local_node: String,
+    /// agents.toml (empty when absent).
+    pub policy: Policy,
 }
 
 /// This node's name as heartbeat finds it: `<config-dir>/nodeinfo` if that
@@ -68,6 +72,8 @@ pub struct Loaded {
     pub auth: Option<AuthKeys>,
     /// This node's name, if known.
     pub local_node: Option<String>,
+    /// agents.toml (empty when absent or unusable).
+    pub policy: Policy,
     /// Every diagnostic, in file order: ha.cf, haresources, authkeys, cross-checks.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -123,6 +129,8 @@ impl Loaded {
                 .hint("list resource groups there, e.g. \"node1 10.0.0.10 httpd\""),
             );
         }
+        let (policy, d) = Policy::load(dir);
+        diags.extend(d);
         let auth = match AuthKeys::load(&dir.join(authkeys::FILE)) {
             Ok((a, d)) => {
                 diags.extend(d);
@@ -176,13 +184,14 @@ impl Loaded {
             }
         }
         if let Some(r) = &resources {
-            diags.extend(check::resource_diagnostics(dir, r));
+            diags.extend(check::resource_diagnostics(dir, r, &policy));
         }
         Loaded {
             ha,
             resources,
             auth,
             local_node,
+            policy,
             diagnostics: diags,
         }
     }
@@ -208,6 +217,7 @@ impl Config {
                     resources: l.resources.unwrap_or_default(),
                     auth,
                     local_node,
+                    policy: l.policy,
                 },
                 l.diagnostics,
             )),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::caps::Grant;
 use crate::cluster::Op;
 use crate::config::{Config, ResourceGroup};
 use crate::resources::monitor::MonitorSpec;
@@ -64,19 +63,9 @@ async fn load_group(
 ) -> Result<GroupResources, String> {
     let mut resources: Vec<Box<dyn Resource>> = Vec::new();
     for token in &group.resources {
-        let agent = runtime
-            .load(&token.agent, &cfg.dir)
-            .map_err(|e| format!("haresources line {}: {}: {e}", group.line, token.text))?;
-        let grant = if agent.is_builtin() {
-            Grant::builtin_default(agent.name(), &token.args)
-                .map_err(|e| format!("haresources line {}: {}: {e}", group.line, token.text))?
-        } else {
-            // Policy-file grants for external agents come with agents.toml;
-            // until then an external agent runs with nothing granted.
-            Grant::none()
-        };
-        let instance = agent
-            .instance_for(&token.text, &token.args, grant)
+        // Built-in default grant plus agents.toml; heartbeat/LSB scripts
+        // only when agents.toml grants them.
+        let instance = runtime::bind::bind_resource(runtime, token, &cfg.dir, &cfg.policy)
             .await
             .map_err(|e| format!("haresources line {}: {}: {e}", group.line, token.text))?;
         resources.push(Box::new(AgentResource(instance)));

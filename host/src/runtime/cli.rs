@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::{AgentError, Meta, Runtime, RuntimeConfig, Status};
-use crate::caps::Grant;
+use super::{bind, AgentError, Meta, Runtime, RuntimeConfig, Status};
+use crate::config::policy::Policy;
 use crate::config::token::ResourceToken;
 
 /// OCF exit codes used by the CLI.
@@ -70,18 +70,22 @@ pub async fn agent_command(token: &str, op: CliOp, opts: &AgentCliOptions) -> i3
             return exit::ERR_GENERIC;
         }
     };
-    let agent = match rt.load(&token.agent, &opts.config_dir) {
-        Ok(a) => a,
+    let (policy, diags) = Policy::load(&opts.config_dir);
+    if crate::config::diag::has_errors(&diags) {
+        for d in &diags {
+            eprintln!("wasmbeat agent: {d}");
+        }
+        return exit::ERR_CONFIGURED;
+    }
+    let resolved = match bind::resolve_agent(&rt, &token.agent, &opts.config_dir, &policy) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("wasmbeat agent: {e}");
-            return match e {
-                super::LoadError::NotFound { .. } => exit::ERR_INSTALLED,
-                _ => exit::ERR_GENERIC,
-            };
+            return e.ocf_exit_code();
         }
     };
     if op == CliOp::MetaData {
-        return match agent.meta_data().await {
+        return match resolved.agent.meta_data().await {
             Ok(m) => {
                 print!("{}", meta_xml(&m));
                 exit::OK
@@ -89,22 +93,12 @@ pub async fn agent_command(token: &str, op: CliOp, opts: &AgentCliOptions) -> i3
             Err(e) => report(&token, "meta-data", &e),
         };
     }
-    let grant = if agent.is_builtin() {
-        match Grant::builtin_default(agent.name(), &token.args) {
-            Ok(g) => g,
-            Err(e) => {
-                eprintln!("wasmbeat agent: {token}: {e}");
-                return exit::ERR_ARGS;
-            }
-        }
-    } else {
-        // Policy-file grants for external agents are wired in by the daemon's
-        // configuration; by hand they run with nothing granted.
-        Grant::none()
-    };
-    let res = match agent.instance_for(&token.text, &token.args, grant).await {
+    let res = match bind::bind_resource(&rt, &token, &opts.config_dir, &policy).await {
         Ok(r) => r,
-        Err(e) => return report(&token, "bind", &e),
+        Err(e) => {
+            eprintln!("wasmbeat agent: {token}: {e}");
+            return e.ocf_exit_code();
+        }
     };
     let code = match op {
         CliOp::Start => res

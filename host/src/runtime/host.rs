@@ -8,7 +8,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::caps::{CapError, Caps};
+use crate::caps::{CapError, Caps, MysqlGreeting, PathKind, RunOutput};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -18,7 +18,7 @@ wasmtime::component::bindgen!({
 });
 
 use wasmbeat::agent::types::Error as WitError;
-use wasmbeat::agent::{announce, log, netlink, probe, process, types};
+use wasmbeat::agent::{announce, files, log, netlink, probe, process, types};
 
 impl From<CapError> for WitError {
     fn from(e: CapError) -> WitError {
@@ -205,12 +205,7 @@ impl process::Host for HostState {
             .caps
             .run(&program, &args, Duration::from_millis(timeout_ms.into()))
             .await?;
-        Ok(process::Output {
-            exit_code: out.exit_code,
-            signal: out.signal,
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+        Ok(output(out))
     }
 
     async fn spawn(&mut self, program: String, args: Vec<String>) -> Result<u32, WitError> {
@@ -224,6 +219,35 @@ impl process::Host for HostState {
     async fn is_alive(&mut self, pid: u32) -> bool {
         self.caps.is_alive(pid)
     }
+
+    async fn pidfile_pid(&mut self, pidfile: String) -> Result<Option<u32>, WitError> {
+        Ok(self.caps.pidfile_pid(&pidfile)?)
+    }
+
+    async fn spawned_exit(&mut self, pid: u32) -> Option<process::Output> {
+        self.caps.spawned_exit(pid).map(output)
+    }
+}
+
+fn output(out: RunOutput) -> process::Output {
+    process::Output {
+        exit_code: out.exit_code,
+        signal: out.signal,
+        stdout: out.stdout,
+        stderr: out.stderr,
+    }
+}
+
+impl files::Host for HostState {
+    async fn inspect(&mut self, path: String) -> Result<files::PathKind, WitError> {
+        Ok(match self.caps.inspect(&path)? {
+            PathKind::Missing => files::PathKind::Missing,
+            PathKind::File => files::PathKind::File,
+            PathKind::EmptyDirectory => files::PathKind::EmptyDirectory,
+            PathKind::Directory => files::PathKind::Directory,
+            PathKind::Other => files::PathKind::Other,
+        })
+    }
 }
 
 impl probe::Host for HostState {
@@ -233,5 +257,63 @@ impl probe::Host for HostState {
             .tcp_connect(&target, Duration::from_millis(timeout_ms.into()))
             .await?;
         Ok(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    async fn http_get(
+        &mut self,
+        target: String,
+        host: String,
+        path: String,
+        timeout_ms: u32,
+    ) -> Result<u16, WitError> {
+        Ok(self
+            .caps
+            .http_get(
+                &target,
+                &host,
+                &path,
+                Duration::from_millis(timeout_ms.into()),
+            )
+            .await?)
+    }
+
+    async fn dns_query(
+        &mut self,
+        target: String,
+        name: String,
+        qtype: u16,
+        timeout_ms: u32,
+    ) -> Result<probe::DnsAnswer, WitError> {
+        let a = self
+            .caps
+            .dns_query(
+                &target,
+                &name,
+                qtype,
+                Duration::from_millis(timeout_ms.into()),
+            )
+            .await?;
+        Ok(probe::DnsAnswer {
+            rcode: a.rcode,
+            authoritative: a.authoritative,
+            answers: a.answers,
+        })
+    }
+
+    async fn mysql_handshake(
+        &mut self,
+        target: String,
+        timeout_ms: u32,
+    ) -> Result<probe::MysqlGreeting, WitError> {
+        Ok(
+            match self
+                .caps
+                .mysql_handshake(&target, Duration::from_millis(timeout_ms.into()))
+                .await?
+            {
+                MysqlGreeting::Handshake(v) => probe::MysqlGreeting::Handshake(v),
+                MysqlGreeting::Refused(c, m) => probe::MysqlGreeting::Refused((c, m)),
+            },
+        )
     }
 }

@@ -13,6 +13,7 @@
 //! rt.wait_background().await;   // pending ARP announcements
 //! ```
 
+pub mod bind;
 pub mod builtin;
 pub mod cache;
 pub mod cli;
