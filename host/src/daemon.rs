@@ -858,6 +858,7 @@ impl Node {
             self.groups.insert(key, group);
         }
         let params = cluster_params(&cfg, self.generation);
+        self.monitor_specs = agents::monitor_specs(&cfg);
         self.cfg = cfg;
         let notes = self.feed(Event::Reload(params));
         let text = format!(

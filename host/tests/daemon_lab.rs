@@ -567,3 +567,50 @@ fn second_instance_on_the_same_config_is_refused() {
     assert!(!out.status.success());
     assert!(err.contains("already runs for this configuration"), "{err}");
 }
+
+/// Resource monitoring (agents.toml `monitor`/`restarts`): a VIP removed
+/// behind the daemon's back is restored locally; once the restart budget is
+/// spent the group moves to the peer.
+#[test]
+fn monitored_resource_is_restarted_then_handed_over() {
+    if !support::lab_available("monitored_resource_is_restarted_then_handed_over") {
+        return;
+    }
+    let t = FAST;
+    let mut c = Cluster::new("e2emon", t, "on", &single_group(), &[VIP]);
+    for i in 0..2 {
+        std::fs::write(
+            c.config_dir(i).join("agents.toml"),
+            "[agent.IPaddr]\nmonitor = \"200ms\"\nrestarts = 2\n",
+        )
+        .unwrap();
+    }
+    c.boot(t);
+    c.expect_serving(0, Duration::from_secs(2), "before the failures");
+    let vanish = |c: &Cluster| {
+        c.lab.nodes[0].ip(&["addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
+    };
+    for n in 1..=2 {
+        vanish(&c);
+        let back = c.expect_serving(0, Duration::from_secs(3), "restored locally");
+        eprintln!("failure {n}: VIP restored on node1 after {back:?}");
+    }
+    assert_eq!(
+        c.log_text(0)
+            .matches("restarted locally after a failed monitor")
+            .count(),
+        2,
+        "{}",
+        c.log_text(0)
+    );
+    vanish(&c);
+    let moved = c.expect_serving(
+        1,
+        Duration::from_secs(5),
+        "budget spent: group goes to node2",
+    );
+    eprintln!("third failure: group on node2 after {moved:?}");
+    assert!(c
+        .log_text(0)
+        .contains("keeps failing after 2 local restart(s)"));
+}

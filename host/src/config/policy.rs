@@ -36,7 +36,7 @@ use super::diag::{Code, Diagnostic};
 /// The file name inside the configuration directory.
 pub const FILE: &str = "agents.toml";
 
-/// Grants of one policy section.
+/// Grants (and monitoring settings) of one policy section.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantSpec {
     /// Replace the grant so far instead of adding to it.
@@ -55,6 +55,13 @@ pub struct GrantSpec {
     pub netlink_read: bool,
     /// Line of the section header, for messages.
     pub line: usize,
+    /// `monitor = "10"`: probe the resource this often while its group runs
+    /// here (heartbeat time syntax). Not a grant: resource monitoring is a
+    /// wasmbeat extension, off unless set.
+    pub monitor: Option<std::time::Duration>,
+    /// `restarts = 3`: local restarts after failed probes before the group
+    /// is handed to the peer.
+    pub restarts: Option<u32>,
 }
 
 /// Permission to run one heartbeat/LSB script.
@@ -188,11 +195,33 @@ impl Parser<'_> {
                         }
                     }
                 }
+                "monitor" => match item
+                    .as_str()
+                    .map(super::duration::parse_duration)
+                    .or_else(|| item.as_integer().map(|n| Ok(std::time::Duration::from_secs(n.max(0) as u64))))
+                {
+                    Some(Ok(d)) if !d.is_zero() => g.monitor = Some(d),
+                    _ => self.error(
+                        line,
+                        key,
+                        "monitor must be a positive interval".to_string(),
+                        "write e.g. monitor = \"10\" (seconds) or monitor = \"500ms\"",
+                    ),
+                },
+                "restarts" => match item.as_integer().and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) => g.restarts = Some(n),
+                    None => self.error(
+                        line,
+                        key,
+                        "restarts must be a whole number >= 0".to_string(),
+                        "write e.g. restarts = 3",
+                    ),
+                },
                 other => self.error(
                     line,
                     other,
                     format!("unknown grant {other:?}"),
-                    "grants are replace, programs, probe, pidfiles, paths, addresses, netlink_read",
+                    "keys are replace, programs, probe, pidfiles, paths, addresses, netlink_read, monitor, restarts",
                 ),
             }
         }
@@ -405,6 +434,26 @@ netlink_read = true
 [lsb.legacy]
 script = "/opt/legacy/init"
 "#;
+
+    #[test]
+    fn monitor_settings_parse_and_bad_values_name_their_line() {
+        let (p, d) = Policy::parse("[agent.IPaddr]\nmonitor = \"500ms\"\nrestarts = 2\n[resource.\"httpd\"]\nmonitor = 10\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(
+            p.agents["IPaddr"].monitor,
+            Some(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(p.agents["IPaddr"].restarts, Some(2));
+        assert_eq!(
+            p.resources["httpd"].monitor,
+            Some(std::time::Duration::from_secs(10))
+        );
+        let (_, d) = Policy::parse("[agent.x]\nmonitor = \"soon\"\nrestarts = -1\n");
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].line, Some(2));
+        assert!(d[0].message.contains("monitor must be a positive interval"));
+        assert_eq!(d[1].line, Some(3));
+    }
 
     #[test]
     fn sample_parses() {

@@ -109,9 +109,34 @@ pub async fn load_some(
     Ok(out)
 }
 
-/// Monitor settings per group, per resource (None: not monitored), from the
-/// agent policy file; empty when nothing is monitored (heartbeat's default).
+/// Monitor settings per group, per resource (None: not monitored), from
+/// agents.toml's `monitor`/`restarts` keys (the most specific section
+/// wins); empty when nothing is monitored, heartbeat's behaviour.
 pub fn monitor_specs(cfg: &Config) -> BTreeMap<String, Vec<Option<MonitorSpec>>> {
-    let _ = cfg;
-    BTreeMap::new()
+    /// Local restarts before giving the group up, when `restarts` is unset.
+    const DEFAULT_RESTARTS: u32 = 3;
+    let mut out = BTreeMap::new();
+    for g in &cfg.resources.groups {
+        let specs: Vec<Option<MonitorSpec>> = g
+            .resources
+            .iter()
+            .map(|t| {
+                let sections = cfg.policy.sections_for(&t.agent.display_name(), &t.text);
+                let interval = sections.iter().rev().find_map(|s| s.monitor)?;
+                let max_restarts = sections
+                    .iter()
+                    .rev()
+                    .find_map(|s| s.restarts)
+                    .unwrap_or(DEFAULT_RESTARTS);
+                Some(MonitorSpec {
+                    interval,
+                    max_restarts,
+                })
+            })
+            .collect();
+        if specs.iter().any(Option::is_some) {
+            out.insert(g.key.clone(), specs);
+        }
+    }
+    out
 }
