@@ -98,6 +98,12 @@ fn write_config(dir: &Path, opts: &DemoOptions) -> std::io::Result<()> {
         format!("auth 1\n1 sha1 demo-{}\n", std::process::id()),
     )?;
     std::fs::set_permissions(&authkeys, std::fs::Permissions::from_mode(0o600))?;
+    // Resource monitoring is off by default (heartbeat never noticed a dead
+    // resource); the demo turns it on for the VIP.
+    std::fs::write(
+        dir.join("agents.toml"),
+        "[agent.IPaddr]\nmonitor = \"200ms\"\nrestarts = 3\n",
+    )?;
     Ok(())
 }
 
@@ -227,7 +233,17 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         holders(&lab)
     ));
 
-    // 3. Power failure and reboot of node1: auto_failback decides.
+    // 3. Someone removes the VIP behind wasmbeat's back: monitoring restores it.
+    lab.nodes[0].ip(&["addr", "del", &format!("{VIP}/24"), "dev", "eth0"])?;
+    let removed = Instant::now();
+    t.note("an operator deleted the VIP on node1 by hand (resource monitoring is on in the demo)");
+    let at = expect(&lab, &logs, "node1", limit, "monitoring did not restore the VIP")?;
+    t.note(format!(
+        "node1's monitor noticed and restarted IPaddr locally: client on node1 again {} ms later",
+        at.duration_since(removed).as_millis()
+    ));
+
+    // 4. Power failure and reboot of node1: auto_failback decides.
     lab.nodes[0].kill(daemons[0], libc::SIGKILL);
     lab.set_link(0, false)?;
     // A reboot loses every address the dead daemon had configured.
