@@ -188,26 +188,6 @@ fn media_specs(cfg: &Config) -> Vec<MediumSpec> {
         .collect()
 }
 
-fn keyring(cfg: &Config) -> Result<wire::Keyring, wire::auth::AuthError> {
-    let keys = cfg
-        .auth
-        .keys
-        .iter()
-        .map(|k| wire::AuthKey {
-            index: k.index,
-            method: match &k.method {
-                config::AuthMethod::Crc => wire::AuthMethod::Crc,
-                config::AuthMethod::Md5(s) => wire::AuthMethod::Md5(s.as_bytes().to_vec()),
-                config::AuthMethod::Sha1(s) => wire::AuthMethod::Sha1(s.as_bytes().to_vec()),
-                config::AuthMethod::HmacSha256(s) => {
-                    wire::AuthMethod::HmacSha256(s.as_bytes().to_vec())
-                }
-            },
-        })
-        .collect();
-    wire::Keyring::new(cfg.auth.active_index, keys)
-}
-
 fn log_targets(cfg: &Config) -> LogTargets {
     LogTargets {
         logfile: cfg.ha.logfile.as_ref().map(PathBuf::from),
@@ -349,7 +329,12 @@ async fn heartbeat_loop(
     let links: Vec<String> = specs.iter().map(medium_label).collect();
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
     let link_refs: Vec<&str> = links.iter().map(String::as_str).collect();
-    let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, keyring(&cfg)?, &link_refs);
+    let mut ecfg = EndpointConfig::new(
+        &cfg.local_node,
+        &nodes,
+        wire::Keyring::from_authkeys(&cfg.auth)?,
+        &link_refs,
+    );
     ecfg.deadtime = cfg.ha.deadtime;
     ecfg.hopfudge = cfg.ha.hopfudge;
     ecfg.classic_auth_field = cfg.ha.msgfmt == config::hacf::MsgFmt::Classic;

@@ -297,6 +297,9 @@ pub enum WirePeerError {
     /// Bad `--auth`.
     #[error("bad --auth {0:?}: expected N:method[:secret]")]
     Auth(String),
+    /// The key slot cannot form a keyring.
+    #[error(transparent)]
+    Keyring(#[from] crate::wire::auth::AuthError),
     /// Identity files.
     #[error(transparent)]
     Identity(#[from] crate::wire::identity::IdentityError),
@@ -308,9 +311,9 @@ pub enum WirePeerError {
     Runtime(std::io::Error),
 }
 
-/// Parse `N:method[:secret]` into an authkeys slot.
-pub fn parse_auth(s: &str) -> Result<crate::wire::AuthKey, WirePeerError> {
-    use crate::wire::AuthMethod;
+/// Parse `N:method[:secret]` into a one-key authkeys whose key is active.
+pub fn parse_auth(s: &str) -> Result<crate::config::AuthKeys, WirePeerError> {
+    use crate::config::{AuthKey, AuthKeys, AuthMethod, Secret};
     let bad = || WirePeerError::Auth(s.to_string());
     let mut it = s.splitn(3, ':');
     let index: u8 = it
@@ -319,7 +322,7 @@ pub fn parse_auth(s: &str) -> Result<crate::wire::AuthKey, WirePeerError> {
         .filter(|n| *n <= 15)
         .ok_or_else(bad)?;
     let method = it.next().ok_or_else(bad)?;
-    let secret = it.next().map(|k| k.as_bytes().to_vec());
+    let secret = it.next().map(Secret::new);
     let method = match (method, secret) {
         ("crc", None) => AuthMethod::Crc,
         ("md5", Some(k)) => AuthMethod::Md5(k),
@@ -327,14 +330,23 @@ pub fn parse_auth(s: &str) -> Result<crate::wire::AuthKey, WirePeerError> {
         ("hmac-sha256", Some(k)) => AuthMethod::HmacSha256(k),
         _ => return Err(bad()),
     };
-    Ok(crate::wire::AuthKey { index, method })
+    Ok(AuthKeys {
+        active_index: index,
+        method: method.clone(),
+        // Line 0: the key came from the command line, not an authkeys file.
+        keys: vec![AuthKey {
+            index,
+            method,
+            line: 0,
+        }],
+    })
 }
 
 /// Run the wire peer on a current-thread runtime until SIGTERM/SIGINT.
 pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
     use crate::wire::identity::{GenMethod, Identity};
     use crate::wire::{EndpointConfig, Keyring};
-    let key = parse_auth(&args.auth)?;
+    let auth = parse_auth(&args.auth)?;
     let specs = args
         .media
         .iter()
@@ -344,7 +356,7 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
     let names: Vec<String> = specs.iter().map(|s| s.link_name()).collect();
     let nodes: Vec<&str> = args.nodes.iter().map(String::as_str).collect();
     let links: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut cfg = EndpointConfig::new(&args.node, &nodes, Keyring::single(key), &links);
+    let mut cfg = EndpointConfig::new(&args.node, &nodes, Keyring::from_authkeys(&auth)?, &links);
     cfg.deadtime = Duration::from_millis(args.deadtime_ms);
     cfg.flow_control = !args.no_flow_control;
     cfg.classic_auth_field = !args.netstring_only;
