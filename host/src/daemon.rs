@@ -25,7 +25,7 @@ use crate::pidfile::PidFile;
 use crate::resources::monitor::{MonitorSpec, RestartBudget, Verdict};
 use crate::resources::{self, GroupReport, StopRetry};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::transport::{self, MediumSpec, Transport};
+use crate::transport::{self, Transport};
 use crate::wire::{self, Endpoint, EndpointConfig};
 
 pub use agents::GroupResources;
@@ -149,63 +149,21 @@ pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
     }
 }
 
-fn media_specs(cfg: &Config) -> Vec<MediumSpec> {
+/// The media the transport can carry; the rest (IPv6 for now) are skipped
+/// with a warning instead of failing the whole node.
+fn usable_media(cfg: &Config) -> Vec<config::Medium> {
     cfg.ha
         .media
         .iter()
-        .filter_map(|m| match m {
-            config::Medium::Bcast { iface, .. } => Some(MediumSpec::Bcast {
-                iface: iface.clone(),
-            }),
-            config::Medium::Ucast { iface, peer, .. } => Some(MediumSpec::Ucast {
-                iface: iface.clone(),
-                peer: *peer,
-            }),
-            config::Medium::Mcast {
-                iface,
-                group: std::net::IpAddr::V4(group),
-                port,
-                ttl,
-                loop_,
-            } => Some(MediumSpec::Mcast {
-                iface: iface.clone(),
-                group: *group,
-                port: *port,
-                ttl: *ttl,
-                loopback: *loop_,
-            }),
-            config::Medium::Mcast { iface, group, .. } => {
-                tracing::warn!(
-                    "mcast6 on {iface} group {group} is not supported yet; medium skipped"
-                );
-                None
+        .filter(|m| match transport::check_supported(m) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("{e}; medium skipped");
+                false
             }
-            config::Medium::Serial { device, baud } => Some(MediumSpec::Serial {
-                device: PathBuf::from(device),
-                baud: *baud,
-            }),
         })
+        .cloned()
         .collect()
-}
-
-fn keyring(cfg: &Config) -> Result<wire::Keyring, wire::auth::AuthError> {
-    let keys = cfg
-        .auth
-        .keys
-        .iter()
-        .map(|k| wire::AuthKey {
-            index: k.index,
-            method: match &k.method {
-                config::AuthMethod::Crc => wire::AuthMethod::Crc,
-                config::AuthMethod::Md5(s) => wire::AuthMethod::Md5(s.as_bytes().to_vec()),
-                config::AuthMethod::Sha1(s) => wire::AuthMethod::Sha1(s.as_bytes().to_vec()),
-                config::AuthMethod::HmacSha256(s) => {
-                    wire::AuthMethod::HmacSha256(s.as_bytes().to_vec())
-                }
-            },
-        })
-        .collect();
-    wire::Keyring::new(cfg.auth.active_index, keys)
 }
 
 fn log_targets(cfg: &Config) -> LogTargets {
@@ -344,12 +302,17 @@ async fn heartbeat_loop(
         },
     )?;
     let generation = identity.generation;
-    let specs = media_specs(&cfg);
-    let mut transport = Transport::open(&specs, cfg.ha.udpport).await?;
-    let links: Vec<String> = specs.iter().map(medium_label).collect();
+    let media = usable_media(&cfg);
+    let mut transport = Transport::open(&media).await?;
+    let links: Vec<String> = media.iter().map(transport::medium_label).collect();
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
     let link_refs: Vec<&str> = links.iter().map(String::as_str).collect();
-    let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, keyring(&cfg)?, &link_refs);
+    let mut ecfg = EndpointConfig::new(
+        &cfg.local_node,
+        &nodes,
+        wire::Keyring::from_authkeys(&cfg.auth)?,
+        &link_refs,
+    );
     ecfg.deadtime = cfg.ha.deadtime;
     ecfg.hopfudge = cfg.ha.hopfudge;
     ecfg.classic_auth_field = cfg.ha.msgfmt == config::hacf::MsgFmt::Classic;
@@ -454,15 +417,6 @@ const ONE_ATTEMPT: StopRetry = StopRetry {
 
 /// Upper bound on a graceful shutdown (stops of every group plus the handoff).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
-
-fn medium_label(spec: &MediumSpec) -> String {
-    match spec {
-        MediumSpec::Bcast { iface } => format!("bcast {iface}"),
-        MediumSpec::Ucast { iface, peer } => format!("ucast {iface} {peer}"),
-        MediumSpec::Mcast { iface, group, .. } => format!("mcast {iface} {group}"),
-        MediumSpec::Serial { device, .. } => format!("serial {}", device.display()),
-    }
-}
 
 impl Node {
     fn now(&self) -> Millis {

@@ -237,7 +237,13 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
     lab.nodes[0].ip(&["addr", "del", &format!("{VIP}/24"), "dev", "eth0"])?;
     let removed = Instant::now();
     t.note("an operator deleted the VIP on node1 by hand (resource monitoring is on in the demo)");
-    let at = expect(&lab, &logs, "node1", limit, "monitoring did not restore the VIP")?;
+    let at = expect(
+        &lab,
+        &logs,
+        "node1",
+        limit,
+        "monitoring did not restore the VIP",
+    )?;
     t.note(format!(
         "node1's monitor noticed and restarted IPaddr locally: client on node1 again {} ms later",
         at.duration_since(removed).as_millis()

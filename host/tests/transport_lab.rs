@@ -12,7 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::cable::Cable;
 use support::{lab_available, wait_for, Lab};
-use wasmbeat::wire::auth::{AuthKey, AuthMethod, Keyring};
+use wasmbeat::config::{AuthMethod, Secret};
+use wasmbeat::wire::auth::Keyring;
 use wasmbeat::wire::identity::Identity;
 use wasmbeat::wire::{codec, Endpoint, EndpointConfig, Message};
 
@@ -151,10 +152,7 @@ fn bcast_heartbeats_bad_packets_and_peer_death() {
     let mut cfg = EndpointConfig::new(
         "beta",
         &["alpha", "beta"],
-        Keyring::single(AuthKey {
-            index: 1,
-            method: AuthMethod::Sha1(b"guess".to_vec()),
-        }),
+        Keyring::single(1, AuthMethod::Sha1(Secret::new("guess"))),
         &["eth0"],
     );
     cfg.flow_control = true;

@@ -1,7 +1,8 @@
 //! The wire codec and authentication against real heartbeat 3.0.6 packets
 //! (spec §5.9: the lab capture, key `wasmbeat-test-key`, `auth 1 / 1 sha1`).
 
-use wasmbeat::wire::auth::{classic_auth_data, AuthKey, AuthMethod, Keyring};
+use wasmbeat::config::{AuthMethod, Secret};
+use wasmbeat::wire::auth::{classic_auth_data, Keyring};
 use wasmbeat::wire::codec::{self, Format, Limits};
 use wasmbeat::wire::fields::{Header, F_AUTH};
 
@@ -57,10 +58,7 @@ fn udp_payloads(data: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn keyring(secret: &[u8]) -> Keyring {
-    Keyring::single(AuthKey {
-        index: 1,
-        method: AuthMethod::Sha1(secret.to_vec()),
-    })
+    Keyring::single(1, AuthMethod::Sha1(Secret::new(secret)))
 }
 
 #[test]

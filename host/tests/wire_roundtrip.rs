@@ -2,7 +2,8 @@
 //! decoder never panics on arbitrary or mutated input.
 
 use proptest::prelude::*;
-use wasmbeat::wire::auth::{AuthKey, AuthMethod, Keyring};
+use wasmbeat::config::{AuthMethod, Secret};
+use wasmbeat::wire::auth::Keyring;
 use wasmbeat::wire::codec::{self, Limits};
 use wasmbeat::wire::{Field, Message, Value};
 
@@ -36,10 +37,7 @@ fn message() -> impl Strategy<Value = Message> {
 }
 
 fn ring() -> Keyring {
-    Keyring::single(AuthKey {
-        index: 3,
-        method: AuthMethod::HmacSha256(b"k".to_vec()),
-    })
+    Keyring::single(3, AuthMethod::HmacSha256(Secret::new("k")))
 }
 
 proptest! {

@@ -2,16 +2,14 @@
 //! ACKs, retransmission, reqnodes/repnodes and every drop reason.
 
 use std::time::{Duration, Instant};
-use wasmbeat::wire::auth::{AuthKey, AuthMethod, Keyring};
+use wasmbeat::config::{AuthMethod, Secret};
+use wasmbeat::wire::auth::Keyring;
 use wasmbeat::wire::fields::*;
 use wasmbeat::wire::identity::Identity;
 use wasmbeat::wire::{codec, DropReason, Endpoint, EndpointConfig, Event, Message};
 
 fn ring(secret: &str) -> Keyring {
-    Keyring::single(AuthKey {
-        index: 1,
-        method: AuthMethod::Sha1(secret.as_bytes().to_vec()),
-    })
+    Keyring::single(1, AuthMethod::Sha1(Secret::new(secret)))
 }
 
 fn endpoint(name: &str, generation: u64, secret: &str) -> Endpoint {

@@ -2,15 +2,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wasmbeat::wire::auth::{AuthKey, AuthMethod, Keyring};
+use wasmbeat::config::{AuthMethod, Secret};
+use wasmbeat::wire::auth::Keyring;
 use wasmbeat::wire::codec::{self, Limits};
 use wasmbeat::wire::fields::Header;
 
 fuzz_target!(|data: &[u8]| {
-    let ring = Keyring::single(AuthKey {
-        index: 1,
-        method: AuthMethod::Sha1(b"fuzz".to_vec()),
-    });
+    let ring = Keyring::single(1, AuthMethod::Sha1(Secret::new("fuzz")));
     if let Ok(frame) = codec::decode(data, &Limits::default()) {
         let _ = ring.verify(&frame, data);
         let _ = Header::parse(&frame.message);

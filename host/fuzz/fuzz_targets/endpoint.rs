@@ -5,12 +5,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
-use wasmbeat::wire::auth::{AuthKey, AuthMethod, Keyring};
+use wasmbeat::config::AuthMethod;
+use wasmbeat::wire::auth::Keyring;
 use wasmbeat::wire::identity::Identity;
 use wasmbeat::wire::{Endpoint, EndpointConfig};
 
 fuzz_target!(|data: &[u8]| {
-    let ring = Keyring::single(AuthKey { index: 1, method: AuthMethod::Crc });
+    let ring = Keyring::single(1, AuthMethod::Crc);
     let cfg = EndpointConfig::new("a", &["a", "b"], ring, &["eth0"]);
     let mut ep = Endpoint::new(cfg, Identity { uuid: [1; 16], generation: 5 });
     let now = Instant::now();

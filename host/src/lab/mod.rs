@@ -106,6 +106,17 @@ impl Netns {
         c
     }
 
+    /// Run `program` inside the namespace to completion, whatever its exit
+    /// status (the caller judges the output).
+    pub fn exec(&self, program: &str, args: &[&str]) -> Result<Output, LabError> {
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        cmd.output().map_err(|source| LabError::Spawn {
+            cmd: describe(&cmd),
+            source,
+        })
+    }
+
     /// Spawn `cmd` inside the namespace; it is killed by its recorded PID
     /// when the namespace is dropped (or earlier through [`Netns::kill`]).
     pub fn spawn(&self, cmd: &Command) -> Result<u32, LabError> {
@@ -133,17 +144,33 @@ impl Netns {
     }
 
     /// Send `signal` to a process this namespace spawned (by recorded PID);
-    /// with SIGKILL also reap it. Unknown PIDs are ignored.
-    pub fn kill(&self, pid: u32, signal: i32) {
-        let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(pos) = children.iter().position(|c| c.id() == pid) {
-            // SAFETY: kill(2) on a child we spawned and have not reaped yet.
-            unsafe { libc::kill(pid as i32, signal) };
-            if signal == libc::SIGKILL {
+    /// with SIGKILL also reap it. False (and nothing sent) for a PID this
+    /// namespace did not spawn or has already reaped.
+    pub fn kill(&self, pid: u32, signal: i32) -> bool {
+        if !self.signal(pid, signal) {
+            return false;
+        }
+        if signal == libc::SIGKILL {
+            let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(pos) = children.iter().position(|c| c.id() == pid) {
                 let mut child = children.remove(pos);
                 let _ = child.wait();
             }
         }
+        true
+    }
+
+    /// Only send `signal` to a process this namespace spawned (by recorded
+    /// PID), leaving it recorded so [`Netns::wait_exit`] can reap it and
+    /// report its exit. False for a PID not spawned here or already reaped.
+    pub fn signal(&self, pid: u32, signal: i32) -> bool {
+        let children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        if !children.iter().any(|c| c.id() == pid) {
+            return false;
+        }
+        // SAFETY: kill(2) on a child we spawned and have not reaped yet.
+        unsafe { libc::kill(pid as i32, signal) };
+        true
     }
 
     /// Wait (bounded) for a spawned process to exit; returns its exit code.
@@ -192,12 +219,17 @@ impl Netns {
         })
     }
 
+    /// Addresses configured on `dev`, as `ip -br addr show dev DEV` prints them.
+    pub fn addrs(&self, dev: &str) -> Result<String, LabError> {
+        let out = self.ip(&["-br", "addr", "show", "dev", dev])?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Whether `addr` (without prefix) is configured on `dev`.
     pub fn has_addr(&self, dev: &str, addr: &str) -> bool {
-        self.ip(&["-br", "addr", "show", "dev", dev])
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
+        self.addrs(dev)
+            .map(|a| {
+                a.split_whitespace()
                     .any(|w| w.split('/').next() == Some(addr))
             })
             .unwrap_or(false)
@@ -230,11 +262,15 @@ impl Drop for Netns {
 
 /// An L2 lab: a switch namespace with bridge `br0`, and node namespaces
 /// each joined to it by a veth pair whose inside end is `eth0`.
+///
+/// Fields drop in declaration order, so the nodes (and their processes) go
+/// before the switch; having no `Drop` impl lets callers take the
+/// namespaces apart (the test helpers wrap each one).
 pub struct Lab {
-    /// The namespace holding the bridge.
-    pub switch: Netns,
     /// The node namespaces, in the order their addresses were given.
     pub nodes: Vec<Netns>,
+    /// The namespace holding the bridge.
+    pub switch: Netns,
 }
 
 impl Lab {
@@ -269,13 +305,6 @@ impl Lab {
         self.switch
             .ip(&["link", "set", &port, if up { "up" } else { "down" }])
             .map(|_| ())
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        // Nodes first (their processes die with them), then the switch.
-        self.nodes.clear();
     }
 }
 

@@ -10,65 +10,50 @@ pub mod realtime;
 pub mod serial;
 pub mod udp;
 
+use crate::config::Medium;
 use crate::wire::OutPacket;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Heartbeat's default `udpport` (IANA ha-cluster).
-pub const DEFAULT_UDPPORT: u16 = 694;
-/// Heartbeat's default serial `baud`.
-pub const DEFAULT_BAUD: u32 = 19200;
-
-/// One medium line of ha.cf.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MediumSpec {
-    /// `bcast IFACE`: UDP to the interface's broadcast address on udpport.
-    Bcast {
-        /// Interface name.
-        iface: String,
-    },
-    /// `ucast IFACE PEER`: UDP to one peer on udpport.
-    Ucast {
-        /// Interface name.
-        iface: String,
-        /// Peer address.
-        peer: IpAddr,
-    },
-    /// `mcast IFACE GROUP PORT TTL LOOP`.
-    Mcast {
-        /// Interface name.
-        iface: String,
-        /// IPv4 multicast group.
-        group: Ipv4Addr,
-        /// UDP port (not udpport).
-        port: u16,
-        /// Multicast TTL (heartbeat accepts 0..=4).
-        ttl: u8,
-        /// Loop own packets back.
-        loopback: bool,
-    },
-    /// `serial DEVICE` at `baud`.
-    Serial {
-        /// TTY device path.
-        device: PathBuf,
-        /// Line speed.
-        baud: u32,
-    },
+/// The link name heartbeat shows (`cl_status listhblinks`): the interface
+/// for UDP media, the device path for serial.
+pub fn link_name(medium: &Medium) -> String {
+    match medium {
+        Medium::Bcast { iface, .. } | Medium::Ucast { iface, .. } | Medium::Mcast { iface, .. } => {
+            iface.clone()
+        }
+        Medium::Serial { device, .. } => device.clone(),
+    }
 }
 
-impl MediumSpec {
-    /// The link name heartbeat shows (`cl_status listhblinks`): the
-    /// interface for UDP media, the device path for serial.
-    pub fn link_name(&self) -> String {
-        match self {
-            MediumSpec::Bcast { iface }
-            | MediumSpec::Ucast { iface, .. }
-            | MediumSpec::Mcast { iface, .. } => iface.clone(),
-            MediumSpec::Serial { device, .. } => device.display().to_string(),
+/// The label the daemon shows for a link: the medium kind, the link name
+/// and, for ucast/mcast, the peer or group (`bcast eth0`, `ucast eth0 10.0.0.2`).
+pub fn medium_label(medium: &Medium) -> String {
+    let name = link_name(medium);
+    match medium {
+        Medium::Bcast { .. } => format!("bcast {name}"),
+        Medium::Ucast { peer, .. } => format!("ucast {name} {peer}"),
+        Medium::Mcast { group, .. } => format!("mcast {name} {group}"),
+        Medium::Serial { .. } => format!("serial {name}"),
+    }
+}
+
+/// Whether [`Transport::open`] can carry this medium at all; IPv6 media
+/// (`ucast6`/`mcast6`) are refused here rather than failing on every send.
+pub fn check_supported(medium: &Medium) -> Result<(), TransportError> {
+    match medium {
+        Medium::Ucast {
+            peer: IpAddr::V6(_),
+            ..
         }
+        | Medium::Mcast {
+            group: IpAddr::V6(_),
+            ..
+        } => Err(TransportError::Unsupported(medium_label(medium))),
+        _ => Ok(()),
     }
 }
 
@@ -104,12 +89,15 @@ pub enum TransportError {
     /// Invalid medium description.
     #[error("bad medium spec {0:?}")]
     BadSpec(String),
+    /// A medium this transport cannot carry yet.
+    #[error("{0}: IPv6 media (ucast6/mcast6) are not supported yet")]
+    Unsupported(String),
 }
 
 /// A received packet.
 #[derive(Debug)]
 pub struct Inbound {
-    /// Index of the medium (order of the specs).
+    /// Index of the medium (order of the media).
     pub link: usize,
     /// The raw packet.
     pub data: Vec<u8>,
@@ -141,8 +129,9 @@ impl Drop for Transport {
 }
 
 impl Transport {
-    /// Open every medium (must run inside a tokio runtime).
-    pub async fn open(specs: &[MediumSpec], udpport: u16) -> Result<Transport, TransportError> {
+    /// Open every medium (must run inside a tokio runtime). UDP media use
+    /// the port each ha.cf line recorded (the `udpport` in effect there).
+    pub async fn open(media: &[Medium]) -> Result<Transport, TransportError> {
         let (tx, rx) = mpsc::channel(1024);
         let mut t = Transport {
             names: Vec::new(),
@@ -152,17 +141,18 @@ impl Transport {
             tasks: Vec::new(),
             udp_classic: false,
         };
-        for (link, spec) in specs.iter().enumerate() {
-            t.names.push(spec.link_name());
+        for (link, spec) in media.iter().enumerate() {
+            check_supported(spec)?;
+            t.names.push(link_name(spec));
             t.send_errors.push(Arc::new(AtomicU64::new(0)));
             match spec {
-                MediumSpec::Serial { device, baud } => {
-                    let (sender, tasks) = serial::open(device, *baud, link, tx.clone())?;
+                Medium::Serial { device, baud } => {
+                    let (sender, tasks) = serial::open(Path::new(device), *baud, link, tx.clone())?;
                     t.senders.push(Sender::Serial(sender));
                     t.tasks.extend(tasks);
                 }
                 udp_spec => {
-                    let m = udp::open(udp_spec, udpport)?;
+                    let m = udp::open(udp_spec)?;
                     let recv = Arc::new(m.recv);
                     let tx = tx.clone();
                     t.tasks
@@ -238,82 +228,47 @@ impl Transport {
     }
 }
 
-impl std::str::FromStr for MediumSpec {
-    type Err = TransportError;
-
-    /// Parse the ha.cf forms `bcast eth0`, `ucast eth0 10.0.0.2`,
-    /// `mcast eth0 239.0.0.1 694 1 0`, `serial /dev/ttyS0 [baud]`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || TransportError::BadSpec(s.to_string());
-        let w: Vec<&str> = s.split_whitespace().collect();
-        match w.as_slice() {
-            ["bcast", iface] => Ok(MediumSpec::Bcast {
-                iface: iface.to_string(),
-            }),
-            ["ucast", iface, peer] => Ok(MediumSpec::Ucast {
-                iface: iface.to_string(),
-                peer: peer.parse().map_err(|_| bad())?,
-            }),
-            ["mcast", iface, group, port, ttl, lp] => {
-                let group: Ipv4Addr = group.parse().map_err(|_| bad())?;
-                let ttl: u8 = ttl.parse().map_err(|_| bad())?;
-                if !group.is_multicast() || ttl > 4 {
-                    return Err(bad());
-                }
-                Ok(MediumSpec::Mcast {
-                    iface: iface.to_string(),
-                    group,
-                    port: port.parse().map_err(|_| bad())?,
-                    ttl,
-                    loopback: match *lp {
-                        "0" => false,
-                        "1" => true,
-                        _ => return Err(bad()),
-                    },
-                })
-            }
-            ["serial", dev] => Ok(MediumSpec::Serial {
-                device: dev.into(),
-                baud: DEFAULT_BAUD,
-            }),
-            ["serial", dev, baud] => Ok(MediumSpec::Serial {
-                device: dev.into(),
-                baud: baud.parse().map_err(|_| bad())?,
-            }),
-            _ => Err(bad()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_medium_lines() {
-        assert_eq!(
-            "mcast eth0 239.0.0.1 694 1 0"
-                .parse::<MediumSpec>()
-                .unwrap(),
-            MediumSpec::Mcast {
-                iface: "eth0".into(),
-                group: "239.0.0.1".parse().unwrap(),
-                port: 694,
-                ttl: 1,
-                loopback: false
-            }
-        );
-        assert!("mcast eth0 10.0.0.1 694 1 0".parse::<MediumSpec>().is_err());
-        assert!("mcast eth0 239.0.0.1 694 5 0"
-            .parse::<MediumSpec>()
-            .is_err());
-        assert!("ucast eth0 nothost".parse::<MediumSpec>().is_err());
-        assert_eq!(
-            "serial /dev/ttyS0"
-                .parse::<MediumSpec>()
-                .unwrap()
-                .link_name(),
-            "/dev/ttyS0"
-        );
+    fn labels_and_ipv6_refusal() {
+        let bcast = Medium::Bcast {
+            iface: "eth0".into(),
+            port: 694,
+        };
+        assert_eq!(link_name(&bcast), "eth0");
+        assert_eq!(medium_label(&bcast), "bcast eth0");
+        let serial = Medium::Serial {
+            device: "/dev/ttyS0".into(),
+            baud: 19200,
+        };
+        assert_eq!(link_name(&serial), "/dev/ttyS0");
+        assert_eq!(medium_label(&serial), "serial /dev/ttyS0");
+        let ucast = Medium::Ucast {
+            iface: "eth0".into(),
+            peer: "10.0.0.2".parse().unwrap(),
+            port: 694,
+        };
+        assert_eq!(medium_label(&ucast), "ucast eth0 10.0.0.2");
+        check_supported(&ucast).unwrap();
+        let mcast6 = Medium::Mcast {
+            iface: "eth0".into(),
+            group: "ff02::77".parse().unwrap(),
+            port: 694,
+            ttl: 1,
+            loop_: false,
+        };
+        assert!(matches!(
+            check_supported(&mcast6),
+            Err(TransportError::Unsupported(l)) if l == "mcast eth0 ff02::77"
+        ));
+        let ucast6 = Medium::Ucast {
+            iface: "eth0".into(),
+            peer: "fd77::2".parse().unwrap(),
+            port: 694,
+        };
+        assert!(check_supported(&ucast6).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! makes no resource decisions (that is the core's job).
 
 use super::Transport;
+use crate::config::{HaCf, Medium};
 use crate::wire::fields::T_STATUS;
 use crate::wire::session::TICK;
 use crate::wire::{Endpoint, Event};
@@ -251,7 +252,7 @@ pub struct WirePeerArgs {
     #[arg(long = "medium", required = true)]
     pub media: Vec<String>,
     /// ha.cf udpport.
-    #[arg(long, default_value_t = super::DEFAULT_UDPPORT)]
+    #[arg(long, default_value_t = crate::config::hacf::DEFAULT_UDPPORT)]
     pub udpport: u16,
     /// keepalive in ms.
     #[arg(long, default_value_t = 1000)]
@@ -297,6 +298,9 @@ pub enum WirePeerError {
     /// Bad `--auth`.
     #[error("bad --auth {0:?}: expected N:method[:secret]")]
     Auth(String),
+    /// The key slot cannot form a keyring.
+    #[error(transparent)]
+    Keyring(#[from] crate::wire::auth::AuthError),
     /// Identity files.
     #[error(transparent)]
     Identity(#[from] crate::wire::identity::IdentityError),
@@ -308,9 +312,9 @@ pub enum WirePeerError {
     Runtime(std::io::Error),
 }
 
-/// Parse `N:method[:secret]` into an authkeys slot.
-pub fn parse_auth(s: &str) -> Result<crate::wire::AuthKey, WirePeerError> {
-    use crate::wire::AuthMethod;
+/// Parse `N:method[:secret]` into a one-key authkeys whose key is active.
+pub fn parse_auth(s: &str) -> Result<crate::config::AuthKeys, WirePeerError> {
+    use crate::config::{AuthKey, AuthKeys, AuthMethod, Secret};
     let bad = || WirePeerError::Auth(s.to_string());
     let mut it = s.splitn(3, ':');
     let index: u8 = it
@@ -319,7 +323,7 @@ pub fn parse_auth(s: &str) -> Result<crate::wire::AuthKey, WirePeerError> {
         .filter(|n| *n <= 15)
         .ok_or_else(bad)?;
     let method = it.next().ok_or_else(bad)?;
-    let secret = it.next().map(|k| k.as_bytes().to_vec());
+    let secret = it.next().map(Secret::new);
     let method = match (method, secret) {
         ("crc", None) => AuthMethod::Crc,
         ("md5", Some(k)) => AuthMethod::Md5(k),
@@ -327,24 +331,53 @@ pub fn parse_auth(s: &str) -> Result<crate::wire::AuthKey, WirePeerError> {
         ("hmac-sha256", Some(k)) => AuthMethod::HmacSha256(k),
         _ => return Err(bad()),
     };
-    Ok(crate::wire::AuthKey { index, method })
+    Ok(AuthKeys {
+        active_index: index,
+        method: method.clone(),
+        // Line 0: the key came from the command line, not an authkeys file.
+        keys: vec![AuthKey {
+            index,
+            method,
+            line: 0,
+        }],
+    })
+}
+
+/// Parse one `--medium` line with the ha.cf reader, so wire-peer accepts
+/// exactly the medium lines ha.cf does; `udpport` is in effect for it. The
+/// wire-peer shorthand `serial DEVICE BAUD` sets that line's baud.
+pub fn parse_medium(line: &str, udpport: u16) -> Result<Medium, super::TransportError> {
+    let bad = || super::TransportError::BadSpec(line.to_string());
+    let text = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["serial", device, baud] => format!("baud {baud}\nserial {device}\n"),
+        _ => format!("udpport {udpport}\n{line}\n"),
+    };
+    let (ha, diags) = HaCf::parse(&text);
+    // Whole-file diagnostics (no node lines, ...) do not concern one line.
+    if diags.iter().any(|d| d.is_error() && d.line.is_some()) {
+        return Err(bad());
+    }
+    match ha.media.as_slice() {
+        [medium] => Ok(medium.clone()),
+        _ => Err(bad()),
+    }
 }
 
 /// Run the wire peer on a current-thread runtime until SIGTERM/SIGINT.
 pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
     use crate::wire::identity::{GenMethod, Identity};
     use crate::wire::{EndpointConfig, Keyring};
-    let key = parse_auth(&args.auth)?;
-    let specs = args
+    let auth = parse_auth(&args.auth)?;
+    let media = args
         .media
         .iter()
-        .map(|m| m.parse::<super::MediumSpec>())
+        .map(|m| parse_medium(m, args.udpport))
         .collect::<Result<Vec<_>, _>>()?;
     let identity = Identity::load_or_create(&args.state_dir, GenMethod::File)?;
-    let names: Vec<String> = specs.iter().map(|s| s.link_name()).collect();
+    let names: Vec<String> = media.iter().map(super::link_name).collect();
     let nodes: Vec<&str> = args.nodes.iter().map(String::as_str).collect();
     let links: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut cfg = EndpointConfig::new(&args.node, &nodes, Keyring::single(key), &links);
+    let mut cfg = EndpointConfig::new(&args.node, &nodes, Keyring::from_authkeys(&auth)?, &links);
     cfg.deadtime = Duration::from_millis(args.deadtime_ms);
     cfg.flow_control = !args.no_flow_control;
     cfg.classic_auth_field = !args.netstring_only;
@@ -361,7 +394,7 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
     });
     tracing::info!(node = %args.node, generation = identity.generation, "wire peer starting");
     rt.block_on(async move {
-        let mut tr = super::Transport::open(&specs, args.udpport).await?;
+        let mut tr = super::Transport::open(&media).await?;
         tr.set_udp_classic(args.udp_classic);
         let ep = Endpoint::new(cfg, identity);
         let opts = PeerOptions {
@@ -383,4 +416,52 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
         tracing::info!("wire peer stopped");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medium_lines_parse_as_in_ha_cf() {
+        assert_eq!(
+            parse_medium("mcast eth0 239.0.0.1 694 1 0", 700).unwrap(),
+            Medium::Mcast {
+                iface: "eth0".into(),
+                group: "239.0.0.1".parse().unwrap(),
+                port: 694,
+                ttl: 1,
+                loop_: false
+            }
+        );
+        assert_eq!(
+            parse_medium("bcast eth0", 700).unwrap(),
+            Medium::Bcast {
+                iface: "eth0".into(),
+                port: 700
+            }
+        );
+        assert!(parse_medium("mcast eth0 10.0.0.1 694 1 0", 694).is_err());
+        assert!(parse_medium("mcast eth0 239.0.0.1 694 5 0", 694).is_err());
+        assert!(parse_medium("ucast eth0 nothost", 694).is_err());
+        assert!(parse_medium("node alpha", 694).is_err());
+        assert!(parse_medium("bcast eth0", 0).is_err());
+        let serial = parse_medium("serial /dev/ttyS0", 694).unwrap();
+        assert_eq!(super::super::link_name(&serial), "/dev/ttyS0");
+        assert_eq!(
+            serial,
+            Medium::Serial {
+                device: "/dev/ttyS0".into(),
+                baud: crate::config::hacf::DEFAULT_BAUD
+            }
+        );
+        assert_eq!(
+            parse_medium("serial /dev/ttyS1 115200", 694).unwrap(),
+            Medium::Serial {
+                device: "/dev/ttyS1".into(),
+                baud: 115200
+            }
+        );
+        assert!(parse_medium("serial /dev/ttyS1 fast", 694).is_err());
+    }
 }

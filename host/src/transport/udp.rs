@@ -2,10 +2,11 @@
 //! use (spec §5.1): a receive socket bound to the port (and device), and a
 //! separate send socket.
 
-use super::{Inbound, MediumSpec, TransportError};
+use super::{Inbound, TransportError};
+use crate::config::Medium;
 use crate::wire::codec::MAXMSG;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -42,7 +43,7 @@ pub fn iface_v4(iface: &str) -> Result<(Ipv4Addr, Option<Ipv4Addr>), TransportEr
 }
 
 fn sock_err<'a>(
-    medium: &'a MediumSpec,
+    medium: &'a Medium,
     op: &'static str,
 ) -> impl FnOnce(std::io::Error) -> TransportError + 'a {
     move |source| TransportError::Socket {
@@ -52,7 +53,7 @@ fn sock_err<'a>(
     }
 }
 
-fn udp_socket(spec: &MediumSpec) -> Result<Socket, TransportError> {
+fn udp_socket(spec: &Medium) -> Result<Socket, TransportError> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(sock_err(spec, "socket"))?;
     s.set_nonblocking(true)
@@ -60,11 +61,11 @@ fn udp_socket(spec: &MediumSpec) -> Result<Socket, TransportError> {
     Ok(s)
 }
 
-fn into_tokio(spec: &MediumSpec, s: Socket) -> Result<UdpSocket, TransportError> {
+fn into_tokio(spec: &Medium, s: Socket) -> Result<UdpSocket, TransportError> {
     UdpSocket::from_std(s.into()).map_err(sock_err(spec, "register with tokio"))
 }
 
-fn set_dontroute(spec: &MediumSpec, s: &Socket) -> Result<(), TransportError> {
+fn set_dontroute(spec: &Medium, s: &Socket) -> Result<(), TransportError> {
     let on: libc::c_int = 1;
     // SAFETY: plain setsockopt on a valid fd with a c_int option value.
     let rc = unsafe {
@@ -86,7 +87,7 @@ fn set_dontroute(spec: &MediumSpec, s: &Socket) -> Result<(), TransportError> {
 
 /// Bound to 0.0.0.0:port on the device, as heartbeat's bcast/ucast readers.
 fn port_listener(
-    spec: &MediumSpec,
+    spec: &Medium,
     iface: &str,
     port: u16,
     reuse_port: bool,
@@ -111,15 +112,15 @@ fn port_listener(
 }
 
 /// Open a bcast/ucast/mcast medium.
-pub fn open(spec: &MediumSpec, udpport: u16) -> Result<UdpMedium, TransportError> {
+pub fn open(spec: &Medium) -> Result<UdpMedium, TransportError> {
     match spec {
-        MediumSpec::Bcast { iface } => {
+        Medium::Bcast { iface, port } => {
             let (_, brd) = iface_v4(iface)?;
             let brd = brd.ok_or_else(|| TransportError::Interface {
                 iface: iface.clone(),
                 why: "no broadcast address (add it with `brd +`)".into(),
             })?;
-            let recv = port_listener(spec, iface, udpport, false)?;
+            let recv = port_listener(spec, iface, *port, false)?;
             let send = udp_socket(spec)?;
             send.set_broadcast(true)
                 .map_err(sock_err(spec, "SO_BROADCAST"))?;
@@ -129,11 +130,15 @@ pub fn open(spec: &MediumSpec, udpport: u16) -> Result<UdpMedium, TransportError
             Ok(UdpMedium {
                 send: into_tokio(spec, send)?,
                 recv: into_tokio(spec, recv)?,
-                dest: SocketAddr::new(brd.into(), udpport),
+                dest: SocketAddr::new(brd.into(), *port),
             })
         }
-        MediumSpec::Ucast { iface, peer } => {
-            let recv = port_listener(spec, iface, udpport, true)?;
+        Medium::Ucast {
+            iface,
+            peer: peer @ IpAddr::V4(_),
+            port,
+        } => {
+            let recv = port_listener(spec, iface, *port, true)?;
             let send = udp_socket(spec)?;
             // IPTOS_LOWDELAY, as heartbeat's ucast writer.
             send.set_tos_v4(0x10).map_err(sock_err(spec, "IP_TOS"))?;
@@ -142,15 +147,15 @@ pub fn open(spec: &MediumSpec, udpport: u16) -> Result<UdpMedium, TransportError
             Ok(UdpMedium {
                 send: into_tokio(spec, send)?,
                 recv: into_tokio(spec, recv)?,
-                dest: SocketAddr::new(*peer, udpport),
+                dest: SocketAddr::new(*peer, *port),
             })
         }
-        MediumSpec::Mcast {
+        Medium::Mcast {
             iface,
-            group,
+            group: IpAddr::V4(group),
             port,
             ttl,
-            loopback,
+            loop_,
         } => {
             let (addr, _) = iface_v4(iface)?;
             let recv = udp_socket(spec)?;
@@ -165,7 +170,7 @@ pub fn open(spec: &MediumSpec, udpport: u16) -> Result<UdpMedium, TransportError
                 .map_err(sock_err(spec, "IP_MULTICAST_IF"))?;
             send.set_multicast_ttl_v4(*ttl as u32)
                 .map_err(sock_err(spec, "IP_MULTICAST_TTL"))?;
-            send.set_multicast_loop_v4(*loopback)
+            send.set_multicast_loop_v4(*loop_)
                 .map_err(sock_err(spec, "IP_MULTICAST_LOOP"))?;
             Ok(UdpMedium {
                 send: into_tokio(spec, send)?,
@@ -173,9 +178,10 @@ pub fn open(spec: &MediumSpec, udpport: u16) -> Result<UdpMedium, TransportError
                 dest: SocketAddr::new((*group).into(), *port),
             })
         }
-        MediumSpec::Serial { .. } => {
-            Err(TransportError::BadSpec("serial is not a UDP medium".into()))
+        Medium::Ucast { .. } | Medium::Mcast { .. } => {
+            Err(TransportError::Unsupported(super::medium_label(spec)))
         }
+        Medium::Serial { .. } => Err(TransportError::BadSpec("serial is not a UDP medium".into())),
     }
 }
 

@@ -9,77 +9,29 @@
 use super::codec::{self, classic_line, Format, Frame};
 use super::fields::F_AUTH;
 use super::message::Message;
+use crate::config::{AuthKey, AuthKeys, AuthMethod, Secret};
 use hmac::{Hmac, Mac};
 
-/// An authkeys method with its secret.
-#[derive(Clone, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// Unkeyed CRC-32 (POSIX cksum polynomial, no length): integrity only.
-    Crc,
-    /// HMAC-MD5 with this key.
-    Md5(Vec<u8>),
-    /// HMAC-SHA1 with this key (what stock installs use).
-    Sha1(Vec<u8>),
-    /// HMAC-SHA-256 with this key. **wasmbeat-only**: heartbeat 3.0.6 has no
-    /// such method, so a cluster containing a heartbeat node must not use it.
-    HmacSha256(Vec<u8>),
-}
-
-impl std::fmt::Debug for AuthMethod {
-    // Never print secrets into logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+/// The lowercase hex digest of `data` under `method`, as heartbeat prints it.
+///
+/// The method and its secret come from `config::authkeys` so there is one
+/// parsed representation of a key; only the cryptography lives here.
+pub fn digest(method: &AuthMethod, data: &[u8]) -> String {
+    fn hmac<M: Mac + hmac::digest::KeyInit>(key: &Secret, data: &[u8]) -> String {
+        let mut m = <M as Mac>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+        m.update(data);
+        hex::encode(m.finalize().into_bytes())
     }
-}
-
-impl AuthMethod {
-    /// The authkeys method name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            AuthMethod::Crc => "crc",
-            AuthMethod::Md5(_) => "md5",
-            AuthMethod::Sha1(_) => "sha1",
-            AuthMethod::HmacSha256(_) => "hmac-sha256",
+    match method {
+        AuthMethod::Crc => {
+            const CKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_CKSUM);
+            // heartbeat formats with %lx: no leading zeros.
+            format!("{:x}", CKSUM.checksum(data))
         }
+        AuthMethod::Md5(k) => hmac::<Hmac<md5::Md5>>(k, data),
+        AuthMethod::Sha1(k) => hmac::<Hmac<sha1::Sha1>>(k, data),
+        AuthMethod::HmacSha256(k) => hmac::<Hmac<sha2::Sha256>>(k, data),
     }
-
-    /// The lowercase hex digest of `data` as heartbeat prints it.
-    pub fn digest(&self, data: &[u8]) -> String {
-        match self {
-            AuthMethod::Crc => {
-                const CKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_CKSUM);
-                // heartbeat formats with %lx: no leading zeros.
-                format!("{:x}", CKSUM.checksum(data))
-            }
-            AuthMethod::Md5(k) => {
-                let mut m =
-                    <Hmac<md5::Md5> as Mac>::new_from_slice(k).expect("HMAC takes any key length");
-                m.update(data);
-                hex::encode(m.finalize().into_bytes())
-            }
-            AuthMethod::Sha1(k) => {
-                let mut m = <Hmac<sha1::Sha1> as Mac>::new_from_slice(k)
-                    .expect("HMAC takes any key length");
-                m.update(data);
-                hex::encode(m.finalize().into_bytes())
-            }
-            AuthMethod::HmacSha256(k) => {
-                let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(k)
-                    .expect("HMAC takes any key length");
-                m.update(data);
-                hex::encode(m.finalize().into_bytes())
-            }
-        }
-    }
-}
-
-/// One authkeys slot: `N method [secret]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthKey {
-    /// Slot number (0..=15).
-    pub index: u8,
-    /// Method and secret.
-    pub method: AuthMethod,
 }
 
 /// Why a message failed authentication.
@@ -124,11 +76,21 @@ impl Keyring {
         Ok(Keyring { active, keys })
     }
 
-    /// A keyring with a single key, which is active.
-    pub fn single(key: AuthKey) -> Keyring {
+    /// The keyring an authkeys file describes: `auth N` signs, every key verifies.
+    pub fn from_authkeys(auth: &AuthKeys) -> Result<Keyring, AuthError> {
+        Keyring::new(auth.active_index, auth.keys.clone())
+    }
+
+    /// A keyring with a single key in slot `index`, which is active.
+    pub fn single(index: u8, method: AuthMethod) -> Keyring {
         Keyring {
-            active: key.index,
-            keys: vec![key],
+            active: index,
+            // Line 0: the key was not read from an authkeys file.
+            keys: vec![AuthKey {
+                index,
+                method,
+                line: 0,
+            }],
         }
     }
 
@@ -147,7 +109,7 @@ impl Keyring {
     /// `"N hexdigest"` for `data` with the active key.
     pub fn sign(&self, data: &[u8]) -> String {
         let k = self.active();
-        format!("{} {}", k.index, k.method.digest(data))
+        format!("{} {}", k.index, digest(&k.method, data))
     }
 
     /// Check a `"N hexdigest"` token against `data`.
@@ -157,12 +119,12 @@ impl Keyring {
     /// sign with different slots during a key rotation; using slot N's key
     /// accepts exactly what a correctly configured peer sends.)
     pub fn verify_token(&self, token: &str, data: &[u8]) -> Result<(), AuthError> {
-        let (n, digest) = codec::parse_auth_token(token).ok_or(AuthError::Malformed)?;
+        let (n, got) = codec::parse_auth_token(token).ok_or(AuthError::Malformed)?;
         let key = self.slot(n).ok_or(AuthError::UnknownSlot(n))?;
-        let want = key.method.digest(data);
+        let want = digest(&key.method, data);
         // Exact, case-sensitive comparison (heartbeat compares the strings
         // as they are; it only ever prints lowercase hex), in constant time.
-        if want.len() == digest.len() && constant_eq(want.as_bytes(), digest.as_bytes()) {
+        if want.len() == got.len() && constant_eq(want.as_bytes(), got.as_bytes()) {
             Ok(())
         } else {
             Err(AuthError::Mismatch(n))
@@ -213,27 +175,27 @@ mod tests {
     #[test]
     fn crc_matches_cksum_without_length() {
         // CRC-32/CKSUM check value for "123456789" (no length appended).
-        assert_eq!(AuthMethod::Crc.digest(b"123456789"), "765e7680");
+        assert_eq!(digest(&AuthMethod::Crc, b"123456789"), "765e7680");
         // Leading zeros are dropped like %lx (digest of "" is !0 = ffffffff).
-        assert_eq!(AuthMethod::Crc.digest(b""), "ffffffff");
+        assert_eq!(digest(&AuthMethod::Crc, b""), "ffffffff");
     }
 
     #[test]
     fn hmacs_match_rfc_vectors() {
         // RFC 2202 test case 2.
-        let k = b"Jefe".to_vec();
+        let k = Secret::new("Jefe");
         let d = b"what do ya want for nothing?";
         assert_eq!(
-            AuthMethod::Md5(k.clone()).digest(d),
+            digest(&AuthMethod::Md5(k.clone()), d),
             "750c783e6ab0b503eaa86e310a5db738"
         );
         assert_eq!(
-            AuthMethod::Sha1(k.clone()).digest(d),
+            digest(&AuthMethod::Sha1(k.clone()), d),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
         );
         // RFC 4231 test case 2.
         assert_eq!(
-            AuthMethod::HmacSha256(k).digest(d),
+            digest(&AuthMethod::HmacSha256(k), d),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
@@ -245,11 +207,13 @@ mod tests {
             vec![
                 AuthKey {
                     index: 1,
-                    method: AuthMethod::Sha1(b"old".to_vec()),
+                    method: AuthMethod::Sha1(Secret::new("old")),
+                    line: 2,
                 },
                 AuthKey {
                     index: 2,
-                    method: AuthMethod::Md5(b"new".to_vec()),
+                    method: AuthMethod::Md5(Secret::new("new")),
+                    line: 3,
                 },
             ],
         )
@@ -257,7 +221,7 @@ mod tests {
         let tok = ring.sign(b"x");
         assert!(tok.starts_with("2 "));
         ring.verify_token(&tok, b"x").unwrap();
-        let old = format!("1 {}", AuthMethod::Sha1(b"old".to_vec()).digest(b"x"));
+        let old = format!("1 {}", digest(&AuthMethod::Sha1(Secret::new("old")), b"x"));
         ring.verify_token(&old, b"x").unwrap();
         assert_eq!(ring.verify_token(&tok, b"y"), Err(AuthError::Mismatch(2)));
         assert_eq!(
@@ -266,5 +230,22 @@ mod tests {
         );
         assert_eq!(ring.verify_token("zz", b"x"), Err(AuthError::Malformed));
         assert!(Keyring::new(5, vec![]).is_err());
+    }
+
+    #[test]
+    fn keyring_from_authkeys_file() {
+        let (a, _) = AuthKeys::parse("auth 2\n1 sha1 old\n2 md5 new\n").unwrap();
+        let ring = Keyring::from_authkeys(&a).unwrap();
+        let tok = ring.sign(b"x");
+        assert_eq!(
+            tok,
+            format!("2 {}", digest(&AuthMethod::Md5(Secret::new("new")), b"x"))
+        );
+        let old = format!("1 {}", digest(&AuthMethod::Sha1(Secret::new("old")), b"x"));
+        ring.verify_token(&old, b"x").unwrap();
+        assert!(
+            !format!("{ring:?}").contains("old"),
+            "secrets must not leak into logs"
+        );
     }
 }

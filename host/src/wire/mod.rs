@@ -50,7 +50,7 @@ pub mod replay;
 pub mod session;
 pub mod typed;
 
-pub use auth::{AuthKey, AuthMethod, Keyring};
+pub use auth::Keyring;
 pub use codec::{DecodeError, Format, Limits};
 pub use message::{Field, Message, Value};
 pub use session::{Endpoint, EndpointConfig, Event, OutPacket, PeerView, SessionStats};
