@@ -120,7 +120,11 @@ impl Drop for Bench {
         for i in 0..2 {
             self.kill(i);
         }
-        let _ = std::fs::remove_dir_all(&self.work);
+        if std::env::var_os("WBB_KEEP").is_some() {
+            println!("kept {}", self.work.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
     }
 }
 
@@ -315,6 +319,11 @@ impl Bench {
                 c
             }
             Kind::Keepalived => {
+                // A reboot clears /run: stale pid files of a SIGKILLed
+                // keepalived make it refuse to start when a PID was reused.
+                for f in ["k.pid", "v.pid"] {
+                    let _ = std::fs::remove_file(dir.join(f));
+                }
                 let mut c = Command::new("sh");
                 c.args([
                     "-c",
@@ -329,7 +338,8 @@ impl Bench {
             Kind::Heartbeat => {
                 // Private /etc/ha.d, /run and /var/lib/heartbeat per node;
                 // the recorded PID is `unshare`, whose PID namespace dies
-                // with it.
+                // with it. The shell stays PID 1 of that namespace: heartbeat
+                // re-execs itself after a split brain and must not be init.
                 let script = format!(
                     "set -e\n\
                      mount --bind {r}/run /run\n\
@@ -337,7 +347,7 @@ impl Bench {
                      mount --bind {r}/lib /var/lib/heartbeat\n\
                      mount --bind {r}/etc /etc/ha.d\n\
                      hostname {name}\n\
-                     exec {HEARTBEAT} -f\n",
+                     {HEARTBEAT} -f\n",
                     r = dir.display()
                 );
                 let mut c = Command::new("unshare");
@@ -385,7 +395,14 @@ impl Bench {
         };
         let mut procs = tree(root);
         if self.spec.kind == Kind::Heartbeat {
-            procs.retain(|(pid, ..)| *pid != root);
+            // Not ours to count: `unshare` and the shell that is PID 1.
+            let init: Vec<u32> =
+                std::fs::read_to_string(format!("/proc/{root}/task/{root}/children"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
+            procs.retain(|(pid, ..)| *pid != root && !init.contains(pid));
         }
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
@@ -507,8 +524,8 @@ struct Row {
     errors: Vec<String>,
 }
 
-fn bench_system(spec: &Spec, bin: &Path, o: &Options) -> Result<Row> {
-    let mut row = Row::default();
+/// Fills `row` as it goes, so an abort keeps what was measured.
+fn bench_system(spec: &Spec, bin: &Path, o: &Options, row: &mut Row) -> Result<()> {
     let mut b = Bench::new(spec, bin)?;
     let limit = spec.deadtime * 4 + Duration::from_secs(30);
     // A client whose ARP entry still names the other node's MAC reaches
@@ -567,42 +584,8 @@ fn bench_system(spec: &Spec, bin: &Path, o: &Options) -> Result<Row> {
         pct(s0, s1)
     );
 
-    // Link-down failover and failback.
-    for run in 0..o.runs {
-        interrupted()?;
-        let r = (|| -> Result<()> {
-            let t0 = Instant::now();
-            b.lab.set_link(0, false)?;
-            let Some(at) = b.first_answer("node2", limit)? else {
-                bail!("node2 did not take over after link down");
-            };
-            let fo = ms(at.duration_since(t0));
-            let t1 = Instant::now();
-            b.lab.set_link(0, true)?;
-            let Some(at) = b.first_answer("node1", back)? else {
-                bail!("service did not return to node1 within {back:?} after link up");
-            };
-            let fb = ms(at.duration_since(t1));
-            row.linkdown_failover_ms.push(fo);
-            row.linkdown_failback_ms.push(fb);
-            println!(
-                "  {} link-down run {}: failover {fo:.0} ms, failback {fb:.0} ms",
-                spec.label,
-                run + 1
-            );
-            Ok(())
-        })();
-        if let Err(e) = r {
-            let _ = b.lab.set_link(0, true);
-            if std::env::var_os("WBB_VERBOSE").is_some() {
-                println!("{}", b.log_tail());
-            }
-            row.errors.push(format!("link-down run {}: {e:#}", run + 1));
-            println!("  {} link-down run {}: {e:#}", spec.label, run + 1);
-        }
-        b.settle_on_node1(back).with_context(|| b.log_tail())?;
-    }
-
+    // SIGKILL first: a partition that heals can leave heartbeat 3.0.6
+    // unable to settle (it restarts itself), which ends the row.
     // SIGKILL of node1's daemon; then node1 "reboots": the stale VIP is
     // removed and the daemon started again.
     for run in 0..o.runs {
@@ -640,6 +623,42 @@ fn bench_system(spec: &Spec, bin: &Path, o: &Options) -> Result<Row> {
         b.settle_on_node1(back).with_context(|| b.log_tail())?;
     }
 
+    // Link-down failover and failback.
+    for run in 0..o.runs {
+        interrupted()?;
+        let r = (|| -> Result<()> {
+            let t0 = Instant::now();
+            b.lab.set_link(0, false)?;
+            let Some(at) = b.first_answer("node2", limit)? else {
+                bail!("node2 did not take over after link down");
+            };
+            let fo = ms(at.duration_since(t0));
+            let t1 = Instant::now();
+            b.lab.set_link(0, true)?;
+            let Some(at) = b.first_answer("node1", back)? else {
+                bail!("service did not return to node1 within {back:?} after link up");
+            };
+            let fb = ms(at.duration_since(t1));
+            row.linkdown_failover_ms.push(fo);
+            row.linkdown_failback_ms.push(fb);
+            println!(
+                "  {} link-down run {}: failover {fo:.0} ms, failback {fb:.0} ms",
+                spec.label,
+                run + 1
+            );
+            Ok(())
+        })();
+        if let Err(e) = r {
+            let _ = b.lab.set_link(0, true);
+            if std::env::var_os("WBB_VERBOSE").is_some() {
+                println!("{}", b.log_tail());
+            }
+            row.errors.push(format!("link-down run {}: {e:#}", run + 1));
+            println!("  {} link-down run {}: {e:#}", spec.label, run + 1);
+        }
+        b.settle_on_node1(back).with_context(|| b.log_tail())?;
+    }
+
     if spec.stress && !o.stress.is_zero() {
         match stress(&b, o.stress) {
             Ok(r) => {
@@ -652,7 +671,7 @@ fn bench_system(spec: &Spec, bin: &Path, o: &Options) -> Result<Row> {
             Err(e) => row.errors.push(format!("stress: {e:#}")),
         }
     }
-    Ok(row)
+    Ok(())
 }
 
 /// Saturate both cores and drop 1% of frames between the nodes for `d`;
@@ -873,16 +892,11 @@ pub fn main(args: &[&str]) -> Result<()> {
             continue;
         }
         println!("{}:", spec.label);
-        let row = match bench_system(&spec, &bin, &o) {
-            Ok(r) => r,
-            Err(e) => {
-                println!("  {}: aborted: {e:#}", spec.label);
-                Row {
-                    errors: vec![format!("aborted: {e:#}")],
-                    ..Row::default()
-                }
-            }
-        };
+        let mut row = Row::default();
+        if let Err(e) = bench_system(&spec, &bin, &o, &mut row) {
+            println!("  {}: aborted: {e:#}", spec.label);
+            row.errors.push(format!("aborted: {e:#}"));
+        }
         interrupted()?;
         results.push((spec, row));
     }
