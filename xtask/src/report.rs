@@ -106,7 +106,7 @@ fn markdown(r: &Report, rows: &[(Spec, Value)]) -> String {
                 .into_iter()
                 .filter_map(|e| {
                     e.as_str()
-                        .map(|e| format!("- {}: {}", spec.label, e.lines().next().unwrap_or("")))
+                        .map(|e| format!("- {}: {}", spec.label, headline(e)))
                 })
         })
         .collect();
@@ -117,6 +117,21 @@ fn markdown(r: &Report, rows: &[(Spec, Value)]) -> String {
     }
     s.push_str(&targets(rows));
     s
+}
+
+/// One line of an error for the table: the cause, not a log banner.
+fn headline(e: &str) -> String {
+    let first = e.lines().next().unwrap_or("");
+    if first.contains("(last 15 lines)") {
+        let last = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        format!(
+            "{} {}",
+            first.split("---").next().unwrap_or(""),
+            last.trim_start_matches(": ")
+        )
+    } else {
+        first.to_string()
+    }
 }
 
 fn p95(v: &Value, key: &str) -> Option<f64> {
@@ -245,6 +260,8 @@ fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
                 String::new()
             }
         })
+        .x_labels(16)
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("ms from the event to the first answer from node2")
         .label_style(("sans-serif", 14))
         .draw()?;
