@@ -93,7 +93,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn hb_time(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d.as_millis().is_multiple_of(1000) {
         format!("{}", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())
@@ -955,4 +955,24 @@ pub fn fmt_cell(v: &Value) -> String {
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
     fmt_summary(&arr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_is_nearest_rank() {
+        assert_eq!(summary(&[]), None);
+        assert_eq!(summary(&[5.0]), Some([5.0, 5.0, 5.0, 5.0]));
+        let v: Vec<f64> = (1..=20).rev().map(f64::from).collect();
+        // 20 samples: median is the 10th, p95 the 19th smallest.
+        assert_eq!(summary(&v), Some([1.0, 10.0, 19.0, 20.0]));
+    }
+
+    #[test]
+    fn heartbeat_times_keep_whole_seconds_plain() {
+        assert_eq!(hb_time(Duration::from_secs(5)), "5");
+        assert_eq!(hb_time(Duration::from_millis(200)), "200ms");
+    }
 }

@@ -218,7 +218,7 @@ fn forward(fds: &[OwnedFd], loss: f64, stop: &AtomicBool, fwd: &AtomicU64, drp: 
                     &mut len,
                 )
             };
-            if got <= 0 || from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if got <= 0 || from.sll_pkttype == libc::PACKET_OUTGOING {
                 // Our own transmissions on this port come back as outgoing.
                 continue;
             }
