@@ -13,6 +13,10 @@ use wasmbeat::caps::Grant;
 use wasmbeat::config::token::ResourceToken;
 use wasmbeat::runtime::{Runtime, RuntimeConfig, Status};
 
+mod failover;
+mod hub;
+mod report;
+
 const VIP: &str = "10.77.70.10";
 const TOKEN_ARG: &str = "10.77.70.10/24/eth0";
 
@@ -33,7 +37,10 @@ fn main() -> Result<()> {
     {
         ["bench", "agent"] => bench_agent(30),
         ["bench", "agent", n] => bench_agent(n.parse().context("iterations")?),
-        _ => bail!("usage: cargo run --release -p xtask -- bench agent [ITERATIONS]"),
+        ["bench", rest @ ..] => failover::main(rest),
+        _ => bail!(
+            "usage: cargo run --release -p xtask -- bench agent [ITERATIONS] | bench [--quick] ..."
+        ),
     }
 }
 
