@@ -104,8 +104,8 @@ impl Classic {
         std::fs::read_to_string(self.log(i)).unwrap_or_default()
     }
     fn dump_logs(&self) {
-        for i in 0..2 {
-            eprintln!("----- {} log -----\n{}", NODES[i], self.log_text(i));
+        for (i, node) in NODES.iter().enumerate() {
+            eprintln!("----- {node} log -----\n{}", self.log_text(i));
         }
     }
 
@@ -419,7 +419,7 @@ fn classic_line_fails_over_and_back_and_recovers_a_crashed_web_server() {
         base: base.clone(),
         daemons: [None, None],
     };
-    for i in 0..2 {
+    for (i, node) in NODES.iter().enumerate() {
         let cfg = c.cfg(i);
         std::fs::create_dir_all(&cfg).unwrap();
         std::fs::write(
@@ -427,7 +427,7 @@ fn classic_line_fails_over_and_back_and_recovers_a_crashed_web_server() {
             format!(
                 "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 1\nudpport 694\n\
                  bcast eth0\nauto_failback on\nnode node1\nnode node2\nlogfile {}\n",
-                base.join(format!("{}.ha-log", NODES[i])).display()
+                base.join(format!("{node}.ha-log")).display()
             ),
         )
         .unwrap();
