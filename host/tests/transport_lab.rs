@@ -221,9 +221,11 @@ fn bcast_heartbeats_bad_packets_and_peer_death() {
     );
     // Link state is updated on the session's 50 ms tick, the peer's
     // liveness when the view is written: allow one tick between them.
-    let link_dead = wait_for(Duration::from_millis(500), Duration::from_millis(50), || {
-        (view(d, "alpha")?["peers"][0]["links"]["eth0"] == "dead").then_some(())
-    });
+    let link_dead = wait_for(
+        Duration::from_millis(500),
+        Duration::from_millis(50),
+        || (view(d, "alpha")?["peers"][0]["links"]["eth0"] == "dead").then_some(()),
+    );
     assert!(
         link_dead.is_some(),
         "eth0 still up after beta was declared dead: {:?}",
