@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what wasmbeat's build, tests and demo need on a fresh Debian
+# Installs what wasmbeat's build, tests, demo and benchmarks need on a fresh Debian
 # machine: the wasm32-wasip2 Rust target and the Debian packages the lab
 # uses. Idempotent; skips what is already there.
 set -euo pipefail
 
-want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools curl bind9 bind9-dnsutils apache2 nginx-light mariadb-server mariadb-client)
+want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools curl bind9 bind9-dnsutils apache2 nginx-light mariadb-server mariadb-client keepalived ethtool)
 missing=()
 for p in "${want_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
