@@ -370,9 +370,17 @@ async fn heartbeat_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut shutdown_started: Option<Instant> = None;
     loop {
+        // The core's own deadline (a peer's death, the next heartbeat) is
+        // honoured to the millisecond; the session tick only bounds it.
+        let core_due = node
+            .core
+            .next_deadline()
+            .map(|m| tokio::time::Instant::from_std(node.started + Duration::from_millis(m.0)))
+            .unwrap_or_else(|| tokio::time::Instant::now() + wire::session::TICK);
         tokio::select! {
             Some(inbound) = transport.recv() => node.on_packet(&inbound.data, inbound.link),
             _ = tick.tick() => node.on_tick(),
+            _ = tokio::time::sleep_until(core_due) => { node.feed(Event::Tick); }
             Some(done) = done_rx.recv() => node.on_group_done(done),
             Some(done) = monitor_rx.recv() => node.on_monitor_done(done),
             Some((req, reply)) = ctl_rx.recv() => {
