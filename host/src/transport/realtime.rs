@@ -70,7 +70,10 @@ pub fn apply(cfg: &RealtimeConfig) -> Result<Option<RealtimeStatus>, RealtimeErr
             source: std::io::Error::last_os_error(),
         });
     }
-    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+    // MCL_ONFAULT: lock pages as they are touched instead of faulting in
+    // every mapping up front (wasmtime and thread stacks reserve far more
+    // than they use); what the heartbeat path touches still never swaps.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) } != 0 {
         return Err(RealtimeError::Mlock(std::io::Error::last_os_error()));
     }
     Ok(Some(RealtimeStatus {
