@@ -24,7 +24,7 @@ use crate::hub::LossyHub;
 
 const NODE_ADDRS: [&str; 3] = ["10.77.80.1/24", "10.77.80.2/24", "10.77.80.10/24"];
 const VIP: &str = "10.77.80.100";
-const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
+use wasmbeat::lab::heartbeat::HEARTBEAT;
 const KEEPALIVED: &str = "/usr/sbin/keepalived";
 /// Client probe cadence: a new HTTP request every 10 ms.
 const PROBE_EVERY: Duration = Duration::from_millis(10);
@@ -337,32 +337,8 @@ impl Bench {
             }
             Kind::Heartbeat => {
                 // Private /etc/ha.d, /run and /var/lib/heartbeat per node;
-                // the recorded PID is `unshare`, whose PID namespace dies
-                // with it. The shell stays PID 1 of that namespace: heartbeat
-                // re-execs itself after a split brain and must not be init.
-                let script = format!(
-                    "set -e\n\
-                     mount --bind {r}/run /run\n\
-                     mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/rsctmp /run/resource-agents /run/lock\n\
-                     mount --bind {r}/lib /var/lib/heartbeat\n\
-                     mount --bind {r}/etc /etc/ha.d\n\
-                     hostname {name}\n\
-                     {HEARTBEAT} -f\n",
-                    r = dir.display()
-                );
-                let mut c = Command::new("unshare");
-                c.args([
-                    "-m",
-                    "-u",
-                    "-p",
-                    "--fork",
-                    "--kill-child",
-                    "--mount-proc",
-                    "sh",
-                    "-c",
-                    &script,
-                ]);
-                c
+                // the recorded PID is `unshare`, whose PID namespace dies with it.
+                wasmbeat::lab::heartbeat::node_command(&dir, &name, None)
             }
         };
         self.pids[i] = Some(self.lab.nodes[i].spawn(&cmd)?);

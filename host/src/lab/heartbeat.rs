@@ -14,7 +14,9 @@ pub const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
 /// `/var/lib/heartbeat` (the caller creates those three); with `output`,
 /// heartbeat's stdout and stderr go to that file. Spawn it inside a
 /// network namespace; killing the recorded PID (`unshare`) takes the whole
-/// PID namespace, heartbeat's children included, down with it.
+/// PID namespace, heartbeat's children included, down with it. The shell
+/// stays PID 1 of that namespace (no `exec`): heartbeat re-executes itself
+/// after a split brain and must not be the namespace's init.
 pub fn node_command(root: &Path, hostname: &str, output: Option<&Path>) -> Command {
     let redirect = output
         .map(|o| format!(" >{} 2>&1", o.display()))
@@ -22,11 +24,11 @@ pub fn node_command(root: &Path, hostname: &str, output: Option<&Path>) -> Comma
     let script = format!(
         "set -e\n\
          mount --bind {r}/run /run\n\
-         mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/resource-agents /run/lock\n\
+         mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/rsctmp /run/resource-agents /run/lock\n\
          mount --bind {r}/lib /var/lib/heartbeat\n\
          mount --bind {r}/etc /etc/ha.d\n\
          hostname {hostname}\n\
-         exec {HEARTBEAT} -f{redirect}\n",
+         {HEARTBEAT} -f{redirect}\n",
         r = root.display()
     );
     let mut c = Command::new("unshare");
