@@ -383,6 +383,19 @@ impl Agent for IpAddrAgent {
 
 export_agent!(IpAddrAgent);
 
+/// Announce `ip` on `nic`; a failed announcement is only a warning, since
+/// the address is up and works (neighbours just learn it later).
+fn announce(nic: &str, ip: IpAddr, count: u32, interval: Duration) -> Result<(), Error> {
+    match net::announce(nic, ip, count, interval) {
+        Ok(()) => Ok(()),
+        Err(Error::Failed(m)) => {
+            log::warn(&format!("{ip} is up but could not be announced: {m}"));
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,18 +446,5 @@ mod tests {
         let s = parse_spec(&split).unwrap();
         assert_eq!(s.ip, "fd77::10".parse::<IpAddr>().unwrap());
         assert_eq!((s.prefix, s.nic.as_deref()), (Some(64), Some("eth0")));
-    }
-}
-
-/// Announce `ip` on `nic`; a failed announcement is only a warning, since
-/// the address is up and works (neighbours just learn it later).
-fn announce(nic: &str, ip: IpAddr, count: u32, interval: Duration) -> Result<(), Error> {
-    match net::announce(nic, ip, count, interval) {
-        Ok(()) => Ok(()),
-        Err(Error::Failed(m)) => {
-            log::warn(&format!("{ip} is up but could not be announced: {m}"));
-            Ok(())
-        }
-        Err(e) => Err(e),
     }
 }
