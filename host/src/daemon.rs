@@ -444,10 +444,8 @@ impl Node {
         for action in actions {
             match action {
                 Action::Send(msg) => {
-                    if !wire::typed::session_owned(&msg) {
-                        self.endpoint
-                            .send(wire::typed::to_wire(&msg), Instant::now());
-                    }
+                    self.endpoint
+                        .send(wire::typed::to_wire(&msg), Instant::now());
                 }
                 Action::StartGroup(key) => self.run_group(key, Op::Start),
                 Action::StopGroup(key) => self.run_group(key, Op::Stop),

@@ -1075,17 +1075,6 @@ impl Cluster {
                     self.on_ip_response(pi, key, weown);
                 }
             }
-            Message::ReqNodes { dest } => {
-                if dest == self.p.local {
-                    let nodes = self.p.nodes.clone();
-                    self.send(Message::RepNodes {
-                        dest: name,
-                        nodes,
-                        deleted: Vec::new(),
-                    });
-                }
-            }
-            Message::RepNodes { .. } => {}
         }
     }
 

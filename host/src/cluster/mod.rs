@@ -315,20 +315,6 @@ pub enum Message {
         /// `weown`: whether the sender held (and released) the group.
         weown: bool,
     },
-    /// `t=reqnodes dest=<node>`: ask a peer for its node list (heartbeat, at start).
-    ReqNodes {
-        /// `dest`
-        dest: String,
-    },
-    /// `t=repnodes dest=<node> nodelist="a b " delnodelist=" "`: answer to `reqnodes`.
-    RepNodes {
-        /// `dest`
-        dest: String,
-        /// `nodelist`
-        nodes: Vec<String>,
-        /// `delnodelist`
-        deleted: Vec<String>,
-    },
 }
 
 /// An administrator's request (control socket / CLI).

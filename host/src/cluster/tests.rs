@@ -614,24 +614,6 @@ fn given_a_partition_longer_than_deadtime_then_split_brain_is_logged_and_healed_
 }
 
 #[test]
-fn given_reqnodes_then_repnodes_lists_every_configured_node() {
-    let mut p = Pair::settled(AutoFailback::On);
-    let ev = Event::Heard {
-        from: "n2".into(),
-        link: LinkId("bcast eth0".into()),
-        generation: p.n[1].generation,
-        msg: Message::ReqNodes { dest: "n1".into() },
-    };
-    p.feed(0, ev);
-    assert!(p.n[0].log.sent.iter().any(|(_, m)| *m
-        == Message::RepNodes {
-            dest: "n2".into(),
-            nodes: vec!["n1".into(), "n2".into()],
-            deleted: vec![]
-        }));
-}
-
-#[test]
 fn given_a_running_node_then_next_deadline_is_never_later_than_the_next_keepalive() {
     let p = Pair::settled(AutoFailback::On);
     let c = p.n[0].c.as_ref().unwrap();

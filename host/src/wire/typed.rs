@@ -16,8 +16,6 @@ const T_SHUTDONE: &str = "shutdone";
 const T_STONITH: &str = "stonith";
 const T_IP_REQUEST: &str = "ip-request";
 const T_IP_REQUEST_RESP: &str = "ip-request-resp";
-const T_REQNODES: &str = "reqnodes";
-const T_REPNODES: &str = "repnodes";
 
 const F_RSC_HOLD: &str = "rsc_hold";
 const F_RTYPE: &str = "rtype";
@@ -28,14 +26,6 @@ const F_RESULT: &str = "result";
 const F_IPADDR: &str = "ipaddr";
 const F_WEOWN: &str = "weown";
 const F_OK: &str = "ok";
-const F_NODELIST: &str = "nodelist";
-const F_DELNODELIST: &str = "delnodelist";
-
-/// Whether the session layer ([`super::Endpoint`]) owns this message type,
-/// so the daemon must not send the core's version of it.
-pub fn session_owned(msg: &Typed) -> bool {
-    matches!(msg, Typed::ReqNodes { .. } | Typed::RepNodes { .. })
-}
 
 /// The heartbeat message for a typed core message (type-specific fields
 /// only; the session stamps and signs it).
@@ -110,29 +100,6 @@ pub fn to_wire(msg: &Typed) -> Message {
                 .push_str(F_IPADDR, key)
                 .push_str(F_WEOWN, if *weown { "yes" } else { "no" })
                 .push_str(F_OK, "OK");
-            m
-        }
-        Typed::ReqNodes { dest } => {
-            let mut m = Message::new(T_REQNODES);
-            m.push_str(F_DEST, dest);
-            m
-        }
-        Typed::RepNodes {
-            dest,
-            nodes,
-            deleted,
-        } => {
-            let mut m = Message::new(T_REPNODES);
-            let list = |v: &[String]| {
-                if v.is_empty() {
-                    " ".to_string()
-                } else {
-                    v.iter().map(|n| format!("{n} ")).collect()
-                }
-            };
-            m.push_str(F_DEST, dest)
-                .push_str(F_NODELIST, &list(nodes))
-                .push_str(F_DELNODELIST, &list(deleted));
             m
         }
     }
@@ -217,14 +184,6 @@ pub fn from_wire(m: &Message) -> Option<Typed> {
             key: m.get_str(F_IPADDR)?.to_string(),
             weown: m.get_str(F_WEOWN) == Some("yes"),
         },
-        T_REQNODES => Typed::ReqNodes {
-            dest: m.get_str(F_DEST)?.to_ascii_lowercase(),
-        },
-        T_REPNODES => Typed::RepNodes {
-            dest: m.get_str(F_DEST)?.to_ascii_lowercase(),
-            nodes: words(m.get_str(F_NODELIST)?),
-            deleted: words(m.get_str(F_DELNODELIST).unwrap_or(" ")),
-        },
         _ => return None,
     })
 }
@@ -295,13 +254,6 @@ mod tests {
             (arb_name(), "[A-Za-z]+::[0-9.]{1,15}", any::<bool>())
                 .prop_map(|(dest, key, weown)| { Typed::IpRequestResp { dest, key, weown } }),
             "[A-Za-z]+::[0-9.]{1,15}".prop_map(|key| Typed::IpRequest { key }),
-            (arb_name(), proptest::collection::vec(arb_name(), 1..4)).prop_map(|(dest, nodes)| {
-                Typed::RepNodes {
-                    dest,
-                    nodes,
-                    deleted: vec![],
-                }
-            }),
         ]
     }
 
