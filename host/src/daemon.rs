@@ -131,11 +131,7 @@ pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
         deadtime: cfg.ha.deadtime,
         warntime: cfg.ha.warntime,
         initdead: cfg.ha.initdead,
-        auto_failback: match cfg.ha.auto_failback {
-            config::AutoFailback::On => cluster::AutoFailback::On,
-            config::AutoFailback::Off => cluster::AutoFailback::Off,
-            config::AutoFailback::Legacy => cluster::AutoFailback::Legacy,
-        },
+        auto_failback: cfg.ha.auto_failback,
         groups: cfg
             .resources
             .groups

@@ -58,17 +58,8 @@ impl std::fmt::Display for LinkId {
     }
 }
 
-/// ha.cf `auto_failback`: which resource protocol runs and whether groups go home.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AutoFailback {
-    /// nice_failback protocol; a group returns to its preferred node when that node is back.
-    On,
-    /// nice_failback protocol; a group stays where it runs.
-    Off,
-    /// the old `ip-request` protocol: the preferred node always pulls its groups back.
-    Legacy,
-}
+/// ha.cf `auto_failback` (the config type: the core only reads it).
+pub use crate::config::AutoFailback;
 
 /// One haresources line: the group key (its first resource) and the node it prefers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
