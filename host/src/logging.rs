@@ -40,33 +40,6 @@ pub enum LoggingError {
     },
 }
 
-/// Syslog facility numbers (RFC 5424) for heartbeat's facility names.
-fn facility_code(name: &str) -> Option<u8> {
-    Some(match name {
-        "kern" => 0,
-        "user" => 1,
-        "mail" => 2,
-        "daemon" => 3,
-        "auth" => 4,
-        "syslog" => 5,
-        "lpr" => 6,
-        "news" => 7,
-        "uucp" => 8,
-        "cron" => 9,
-        "ftp" => 11,
-        "authpriv" => 10,
-        "local0" => 16,
-        "local1" => 17,
-        "local2" => 18,
-        "local3" => 19,
-        "local4" => 20,
-        "local5" => 21,
-        "local6" => 22,
-        "local7" => 23,
-        _ => return None,
-    })
-}
-
 /// A writer that appends to a shared file, one event at a time.
 #[derive(Clone)]
 struct SharedFile(Arc<Mutex<File>>);
@@ -195,7 +168,7 @@ pub fn init(targets: &LogTargets) -> Result<Vec<String>, LoggingError> {
 
     let facility = match targets.facility.as_deref() {
         Some("none") => None,
-        Some(name) => match facility_code(name) {
+        Some(name) => match crate::config::hacf::syslog_facility_code(name) {
             Some(code) => Some(code),
             None => {
                 notes.push(format!(
@@ -246,9 +219,12 @@ mod tests {
 
     #[test]
     fn facilities_map_to_syslog_codes() {
-        assert_eq!(facility_code("local0"), Some(16));
-        assert_eq!(facility_code("daemon"), Some(3));
-        assert_eq!(facility_code("bogus"), None);
+        assert_eq!(
+            crate::config::hacf::syslog_facility_code("local0"),
+            Some(16)
+        );
+        assert_eq!(crate::config::hacf::syslog_facility_code("daemon"), Some(3));
+        assert_eq!(crate::config::hacf::syslog_facility_code("bogus"), None);
     }
 
     #[test]

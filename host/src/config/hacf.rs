@@ -389,11 +389,33 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_config_writes", "Pacemaker-only directive"),
 ];
 
-/// Facility names heartbeat accepts for `logfacility` (plus `none`).
-pub const SYSLOG_FACILITIES: &[&str] = &[
-    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user",
-    "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "none",
-];
+/// Syslog facility numbers (RFC 5424) for the `logfacility` names heartbeat
+/// accepts (`none`, also accepted, turns syslog off and has no number).
+pub fn syslog_facility_code(name: &str) -> Option<u8> {
+    Some(match name {
+        "kern" => 0,
+        "user" => 1,
+        "mail" => 2,
+        "daemon" => 3,
+        "auth" => 4,
+        "syslog" => 5,
+        "lpr" => 6,
+        "news" => 7,
+        "uucp" => 8,
+        "cron" => 9,
+        "ftp" => 11,
+        "authpriv" => 10,
+        "local0" => 16,
+        "local1" => 17,
+        "local2" => 18,
+        "local3" => 19,
+        "local4" => 20,
+        "local5" => 21,
+        "local6" => 22,
+        "local7" => 23,
+        _ => return None,
+    })
+}
 
 /// A token with its 1-based column.
 type Tok<'a> = (usize, &'a str);
@@ -938,7 +960,7 @@ impl Reader {
             "logfile" => self.logfile = Some(v.to_string()),
             "debugfile" => self.debugfile = Some(v.to_string()),
             "logfacility" => {
-                if !SYSLOG_FACILITIES.contains(&v) {
+                if v != "none" && syslog_facility_code(v).is_none() {
                     self.err(
                         Code::BadValue,
                         no,
