@@ -366,8 +366,8 @@ async fn heartbeat_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut shutdown_started: Option<Instant> = None;
     loop {
-        // The core's own deadline (a peer's death, the next heartbeat) is
-        // honoured to the millisecond; the session tick only bounds it.
+        // The core is ticked exactly at its own deadline (a peer's death,
+        // the next heartbeat), not on every session tick.
         let core_due = node
             .core
             .next_deadline()
@@ -558,10 +558,11 @@ impl Node {
         self.on_wire_events(events);
     }
 
+    /// The session's periodic work (retransmissions, link timeouts) and
+    /// due monitors; the core is ticked at its own deadline in the loop.
     fn on_tick(&mut self) {
         let events = self.endpoint.handle_timeout(Instant::now());
         self.on_wire_events(events);
-        self.feed(Event::Tick);
         self.run_due_monitors();
     }
 
