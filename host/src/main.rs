@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use wasmbeat::control::{Request, Response, RuntimePaths, Scope};
-use wasmbeat::runtime::cli::{agent_command, AgentCliOptions, CliOp};
+use wasmbeat::runtime::cli::{agent_command, agent_test_command, AgentCliOptions, CliOp};
+use wasmbeat::runtime::scratch_net;
 use wasmbeat::runtime::RuntimeConfig;
 
 /// Active/passive IP failover daemon compatible with Linux-HA heartbeat.
@@ -83,13 +84,23 @@ enum Command {
         target: Target,
     },
     /// Run one resource-agent operation by hand, like heartbeat's
-    /// `/etc/ha.d/resource.d/IPaddr 10.0.0.1 start`. Exit codes follow OCF.
+    /// `/etc/ha.d/resource.d/IPaddr 10.0.0.1 start` (exit codes follow OCF),
+    /// or check an agent with the conformance sequence (`test`).
+    #[command(
+        override_usage = "wasmbeat agent [OPTIONS] <TOKEN> <OP>\n       wasmbeat agent [OPTIONS] test <TOKEN>"
+    )]
     Agent {
         /// A haresources resource token, e.g. `IPaddr::10.0.0.1/24/eth0`.
         token: String,
-        /// The operation.
-        #[arg(value_enum)]
-        op: CliOp,
+        /// start, stop, status, monitor, meta-data, validate, or test (run
+        /// the conformance sequence: meta-data, validate, monitor, start,
+        /// start again, stop, stop again, deadlines).
+        op: String,
+        /// With `test`: run in the current network namespace instead of a
+        /// throw-away one (which has lo and wbtest0 with 192.0.2.1/24 and
+        /// 2001:db8::1/64).
+        #[arg(long)]
+        in_place: bool,
         /// heartbeat configuration directory (agents in `resource.d/`,
         /// grants in `agents.toml`).
         #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
@@ -129,6 +140,29 @@ enum Command {
         #[arg(long)]
         body: String,
     },
+}
+
+/// What `wasmbeat agent A B` asks for.
+enum AgentInvocation {
+    /// `TOKEN OP`.
+    Op(String, CliOp),
+    /// `test TOKEN` or `TOKEN test`.
+    Test(String),
+}
+
+/// `wasmbeat agent test TOKEN` reads naturally, `TOKEN OP` is heartbeat's
+/// order; an agent actually named `test` still works with an operation.
+fn agent_invocation(first: String, second: &str) -> anyhow::Result<AgentInvocation> {
+    use clap::ValueEnum;
+    let op = CliOp::from_str(second, false);
+    Ok(match op {
+        Ok(op) => AgentInvocation::Op(first, op),
+        Err(_) if second == "test" => AgentInvocation::Test(first),
+        Err(_) if first == "test" => AgentInvocation::Test(second.to_string()),
+        Err(_) => anyhow::bail!(
+            "unknown operation {second:?}: use start, stop, status, monitor, meta-data, validate or test"
+        ),
+    })
 }
 
 /// Which running daemon a control command talks to.
@@ -234,6 +268,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Agent {
             token,
             op,
+            in_place,
             config_dir,
             cache_dir,
             no_cache,
@@ -255,11 +290,29 @@ fn main() -> anyhow::Result<ExitCode> {
                 config_dir,
                 runtime,
             };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let code = rt.block_on(agent_command(&token, op, &opts));
-            drop(rt);
+            let code = match agent_invocation(token, &op)? {
+                AgentInvocation::Op(token, op) => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(agent_command(&token, op, &opts)),
+                AgentInvocation::Test(token) => {
+                    let context = if in_place {
+                        "current network namespace".to_string()
+                    } else {
+                        // Before the runtime starts any thread: only
+                        // threads started later inherit the namespace.
+                        scratch_net::enter()?;
+                        scratch_net::describe()
+                    };
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    if !in_place {
+                        rt.block_on(scratch_net::populate())?;
+                    }
+                    rt.block_on(agent_test_command(&token, &opts, &context))
+                }
+            };
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
         Command::Check {

@@ -118,6 +118,21 @@ fn lsb_agent_runs_a_granted_script_with_lsb_semantics() {
 }
 
 #[test]
+fn lsb_agent_passes_the_conformance_sequence() {
+    let dir = config_dir("[lsb.wbsvc]\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
+        .args(["agent", "--no-cache", "--in-place", "--config-dir"])
+        .arg(dir.path())
+        .args(["test", "wbsvc::web1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("PASSED: 11 steps"), "{stdout}");
+    assert!(!dir.path().join("resource.d/wbsvc.state").exists());
+}
+
+#[test]
 fn lsb_script_failures_map_to_lsb_exit_codes() {
     let dir = config_dir("[lsb.broken]\n");
     let p = dir.path().join("resource.d/broken");

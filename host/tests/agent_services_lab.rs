@@ -136,6 +136,27 @@ fn cli(ns: &Netns, conf: &Path, token: &str, op: &str) -> (i32, String) {
     )
 }
 
+/// `wasmbeat agent test --in-place TOKEN` inside `ns` (where the server's
+/// address is): the conformance sequence passes.
+fn assert_conformant(ns: &Netns, conf: &Path, token: &str) {
+    let out = ns
+        .command(env!("CARGO_BIN_EXE_wasmbeat"))
+        .args(["agent", "--no-cache", "--in-place", "--config-dir"])
+        .arg(conf)
+        .args(["test", token])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("PASSED: 11 steps"), "{stdout}");
+}
+
 #[test]
 fn named_serves_dns_to_a_client_namespace() {
     if !support::lab_available("named_serves_dns_to_a_client_namespace") {
@@ -225,6 +246,7 @@ fn named_serves_dns_to_a_client_namespace() {
         "named still answers after stop: {after}"
     );
     assert!(!tcp_open(client, "10.77.71.1:53"));
+    assert_conformant(node, &conf.0, &token);
 
     // Wrong binary: not installed, exit 5, naming the path.
     let bad = format!("{token}::binary=/nonexistent/sbin/named");
@@ -325,6 +347,12 @@ fn apache_on_two_nodes_serves_each_nodes_page() {
     }
     // The other node's server was untouched until its own stop.
     assert_eq!(curl(client, "http://10.77.73.2/"), "");
+    let dir0 = dirs[0].0.display().to_string();
+    assert_conformant(
+        &lab.nodes[0],
+        &conf.0,
+        &format!("httpd::10.77.73.1:80::apache::{dir0}/httpd.conf::{dir0}/apache.pid"),
+    );
 
     let bad = "httpd::10.77.73.1:80::binary=/nonexistent/apache2";
     let (code, err) = cli(&lab.nodes[0], &conf.0, bad, "start");
@@ -378,6 +406,7 @@ fn nginx_is_selected_by_parameter() {
         assert_stopped(&r, pid).await;
     });
     assert!(!tcp_open(client, "10.77.74.1:8080"));
+    assert_conformant(node, &conf.0, &token);
 }
 
 #[test]
@@ -488,6 +517,7 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
         assert_stopped(&r, pid).await;
     });
     assert!(!tcp_open(client, "10.77.75.1:3306"));
+    assert_conformant(node, &conf.0, &token);
 
     let bad = format!("{token}::binary=/nonexistent/mariadbd");
     let (code, err) = cli(node, &conf.0, &bad, "start");

@@ -138,7 +138,11 @@ impl Caps {
         if self.grant.netlink_read {
             Ok(())
         } else {
-            Err(self.deny("listing links and addresses is not granted".into()))
+            Err(self.deny(format!(
+                "listing links and addresses is not granted to {} (add netlink_read = true to \
+                 [resource.\"{}\"] or [agent.{}] in agents.toml)",
+                self.caller.resource, self.caller.resource, self.caller.agent
+            )))
         }
     }
 
@@ -177,7 +181,10 @@ impl Caps {
     /// address is granted, and on the named interface if the grant names one.
     fn vet_ip(&self, op: &str, link_name: &str, ip: IpAddr) -> Result<IfaceRule, CapError> {
         let Some(g) = self.grant.address(ip) else {
-            return Err(self.deny(format!("{op} {ip} on {link_name}: address not granted")));
+            return Err(self.deny(format!(
+                "{op} {ip} on {link_name}: address not granted ({})",
+                self.grant_hint("addresses", &ip.to_string())
+            )));
         };
         match &g.iface {
             IfaceRule::Named(n) if n != link_name => {
@@ -315,8 +322,9 @@ impl Caps {
     /// The policy-file line that would grant `what`, for denial messages.
     fn grant_hint(&self, key: &str, value: &str) -> String {
         format!(
-            "add {key} = [\"{value}\"] to [resource.\"{}\"] in agents.toml",
-            self.caller.resource
+            "add {key} = [\"{value}\"] to [resource.\"{}\"] in agents.toml, \
+             or to [agent.{}] for all its resources",
+            self.caller.resource, self.caller.agent
         )
     }
 

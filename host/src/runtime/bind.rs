@@ -154,16 +154,22 @@ pub async fn bind_resource(
     let resolved = resolve_agent(rt, &token.agent, config_dir, policy)?;
     let grant = grant_for(&resolved, token, policy)?;
     tracing::debug!(resource = %token.text, agent = %resolved.agent.name(), grant = %grant.describe(), "bound");
-    let args: Vec<String> = match &resolved.script {
-        Some(script) => std::iter::once(format!("script={}", script.display()))
-            .chain(token.args.iter().cloned())
-            .collect(),
-        None => token.args.clone(),
-    };
+    let args = agent_args(&resolved, token);
     Ok(resolved
         .agent
         .instance_for(&token.text, &args, grant)
         .await?)
+}
+
+/// The arguments the agent receives: the token's, preceded by
+/// `script=PATH` for the LSB agent.
+pub fn agent_args(resolved: &Resolved, token: &ResourceToken) -> Vec<String> {
+    match &resolved.script {
+        Some(script) => std::iter::once(format!("script={}", script.display()))
+            .chain(token.args.iter().cloned())
+            .collect(),
+        None => token.args.clone(),
+    }
 }
 
 impl Runtime {

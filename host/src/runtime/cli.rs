@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::{bind, AgentError, Meta, Runtime, RuntimeConfig, Status};
+use super::{bind, conformance, AgentError, Meta, Runtime, RuntimeConfig, Status};
 use crate::config::policy::Policy;
 use crate::config::token::ResourceToken;
 
@@ -53,36 +53,56 @@ pub struct AgentCliOptions {
     pub runtime: RuntimeConfig,
 }
 
-/// Run one operation; returns the process exit code. Messages go to
-/// stderr, results (status word, meta-data) to stdout.
-pub async fn agent_command(token: &str, op: CliOp, opts: &AgentCliOptions) -> i32 {
-    let token = match ResourceToken::parse(token) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("wasmbeat agent: {e}");
-            return exit::ERR_ARGS;
-        }
-    };
-    let rt = match Runtime::new(opts.runtime.clone()) {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("wasmbeat agent: {e}");
-            return exit::ERR_GENERIC;
-        }
-    };
+/// What every `wasmbeat agent` command needs: the parsed token, a
+/// runtime, agents.toml and the resolved agent. Errors are printed; the
+/// exit code is returned.
+struct Prepared {
+    token: ResourceToken,
+    rt: Runtime,
+    policy: Policy,
+    resolved: bind::Resolved,
+}
+
+fn prepare(token: &str, opts: &AgentCliOptions) -> Result<Prepared, i32> {
+    let token = ResourceToken::parse(token).map_err(|e| {
+        eprintln!("wasmbeat agent: {e}");
+        exit::ERR_ARGS
+    })?;
+    let rt = Runtime::new(opts.runtime.clone()).map_err(|e| {
+        eprintln!("wasmbeat agent: {e}");
+        exit::ERR_GENERIC
+    })?;
     let (policy, diags) = Policy::load(&opts.config_dir);
     if crate::config::diag::has_errors(&diags) {
         for d in &diags {
             eprintln!("wasmbeat agent: {d}");
         }
-        return exit::ERR_CONFIGURED;
+        return Err(exit::ERR_CONFIGURED);
     }
-    let resolved = match bind::resolve_agent(&rt, &token.agent, &opts.config_dir, &policy) {
-        Ok(r) => r,
-        Err(e) => {
+    let resolved =
+        bind::resolve_agent(&rt, &token.agent, &opts.config_dir, &policy).map_err(|e| {
             eprintln!("wasmbeat agent: {e}");
-            return e.ocf_exit_code();
-        }
+            e.ocf_exit_code()
+        })?;
+    Ok(Prepared {
+        token,
+        rt,
+        policy,
+        resolved,
+    })
+}
+
+/// Run one operation; returns the process exit code. Messages go to
+/// stderr, results (status word, meta-data) to stdout.
+pub async fn agent_command(token: &str, op: CliOp, opts: &AgentCliOptions) -> i32 {
+    let Prepared {
+        token,
+        rt,
+        policy,
+        resolved,
+    } = match prepare(token, opts) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     if op == CliOp::MetaData {
         return match resolved.agent.meta_data().await {
@@ -140,6 +160,63 @@ pub async fn agent_command(token: &str, op: CliOp, opts: &AgentCliOptions) -> i3
     // must not cut them off.
     rt.wait_background().await;
     code
+}
+
+/// `wasmbeat agent test TOKEN`: the conformance sequence (see
+/// [`conformance`]); prints one line per step and returns 0 only when no
+/// step failed. `context` names where it runs (the scratch namespace or
+/// the current one) for the header.
+pub async fn agent_test_command(token: &str, opts: &AgentCliOptions, context: &str) -> i32 {
+    let Prepared {
+        token,
+        rt,
+        policy,
+        resolved,
+    } = match prepare(token, opts) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let origin = match (&token.agent, resolved.agent.is_builtin()) {
+        (_, true) => "built-in".to_string(),
+        (crate::config::token::AgentRef::WasmPath(p), _) => p.display().to_string(),
+        (crate::config::token::AgentRef::Name(n), _) => opts
+            .config_dir
+            .join("resource.d")
+            .join(format!("{n}.wasm"))
+            .display()
+            .to_string(),
+    };
+    println!("wasmbeat agent test {token} ({origin}; {context})");
+    let mut report = conformance::Report::default();
+    let args = bind::agent_args(&resolved, &token);
+    let t0 = std::time::Instant::now();
+    let meta = resolved.agent.meta_data().await;
+    let meta_ok = conformance::meta_step(&mut report, meta, t0.elapsed(), &args).await;
+    if meta_ok {
+        let bound = match bind::grant_for(&resolved, &token, &policy) {
+            Ok(grant) => resolved
+                .agent
+                .instance_for(&token.text, &args, grant)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match bound {
+            Ok(res) => {
+                report = conformance::run_sequence(report, &res, &opts.runtime.deadlines).await;
+            }
+            Err(e) => conformance::skip_rest(&mut report, &format!("cannot bind: {e}")),
+        }
+    } else {
+        conformance::skip_rest(&mut report, "meta-data failed");
+    }
+    rt.wait_background().await;
+    print!("{}", report.render());
+    if report.passed() {
+        exit::OK
+    } else {
+        exit::ERR_GENERIC
+    }
 }
 
 fn report(token: &ResourceToken, op: &str, e: &AgentError) -> i32 {

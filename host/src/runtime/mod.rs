@@ -17,7 +17,9 @@ pub mod bind;
 pub mod builtin;
 pub mod cache;
 pub mod cli;
+pub mod conformance;
 mod host;
+pub mod scratch_net;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

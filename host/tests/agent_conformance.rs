@@ -1,0 +1,189 @@
+//! `wasmbeat agent test`: the built-in IPaddr passes in the throw-away
+//! namespace (and leaves the caller's namespace alone); deliberately
+//! broken agents fail at the step that names their bug.
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::TempDir;
+
+fn agent_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("WASMBEAT_AGENTS_DIR")).join(file)
+}
+
+/// Grants for the broken agents (the `.wasm` file stem names the agent).
+const POLICY: &str = "\
+[agent.broken_sloppy]
+netlink_read = true
+addresses = [\"192.0.2.50\"]
+[agent.broken_sluggish]
+netlink_read = true
+addresses = [\"192.0.2.51\"]
+";
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+}
+
+impl Outcome {
+    /// The verdict word (PASS/FAIL/...) of step `name`.
+    fn verdict(&self, name: &str) -> &str {
+        self.line(name).split_whitespace().next().unwrap_or("")
+    }
+
+    fn line(&self, name: &str) -> &str {
+        // "  VERDICT  <name padded to 17> <time>  <detail>"
+        self.stdout
+            .lines()
+            .find(|l| l.get(8..25).map(str::trim) == Some(name))
+            .unwrap_or_else(|| panic!("no step {name:?} in:\n{}", self.stdout))
+    }
+
+    fn failed_steps(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("FAIL "))
+            .map(|l| l.to_string())
+            .collect()
+    }
+}
+
+fn agent_test(conf: &Path, token: &str, extra: &[&str]) -> Outcome {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
+        .args(["agent", "--no-cache", "--config-dir"])
+        .arg(conf)
+        .args(extra)
+        .args(["test", token])
+        .output()
+        .unwrap();
+    let o = Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    };
+    eprintln!("$ wasmbeat agent test {token}\n{}", o.stdout);
+    o
+}
+
+fn conf() -> TempDir {
+    let d = TempDir::new("conformance");
+    std::fs::write(d.0.join("agents.toml"), POLICY).unwrap();
+    d
+}
+
+#[test]
+fn builtin_ipaddr_passes_without_touching_this_namespace() {
+    if !support::lab_available("builtin_ipaddr_passes_without_touching_this_namespace") {
+        return;
+    }
+    let c = conf();
+    // Run from a namespace of our own so "this namespace" is observable.
+    let ns = support::Netns::new("conf");
+    for token in [
+        "IPaddr::192.0.2.10",
+        "IPaddr2::192.0.2.11/24/wbtest0",
+        "IPaddr::2001:db8::10/64",
+    ] {
+        let out = ns
+            .command(env!("CARGO_BIN_EXE_wasmbeat"))
+            .args(["agent", "--no-cache", "--config-dir"])
+            .arg(&c.0)
+            .args(["test", token])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{token}:\n{stdout}");
+        assert!(stdout.contains("PASSED: 11 steps, no failure"), "{stdout}");
+        assert_eq!(stdout.matches("  PASS  ").count(), 11, "{stdout}");
+    }
+    let links = String::from_utf8_lossy(&ns.ip(&["-o", "link"]).stdout).into_owned();
+    assert!(!links.contains("wbtest0"), "test link leaked: {links}");
+    assert!(!ns.addrs("lo").contains("192.0.2."));
+}
+
+#[test]
+fn not_idempotent_agent_fails_at_start_again() {
+    if !support::lab_available("not_idempotent_agent_fails_at_start_again") {
+        return;
+    }
+    let c = conf();
+    let token = format!("{}::192.0.2.50", agent_path("broken_sloppy.wasm").display());
+    let o = agent_test(&c.0, &token, &[]);
+    assert_eq!(o.code, 1);
+    assert_eq!(o.verdict("start"), "PASS");
+    assert_eq!(o.verdict("start again"), "FAIL");
+    assert!(o.line("start again").contains("idempotent"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("the first is \"start again\""),
+        "{}",
+        o.stdout
+    );
+    // The rest of the sequence still ran, and stop cleaned up.
+    assert_eq!(o.verdict("stop"), "PASS");
+    assert_eq!(o.verdict("monitor stopped 2"), "PASS");
+}
+
+#[test]
+fn lying_monitor_fails_before_start() {
+    if !support::lab_available("lying_monitor_fails_before_start") {
+        return;
+    }
+    let c = conf();
+    let o = agent_test(
+        &c.0,
+        &agent_path("broken_liar.wasm").display().to_string(),
+        &[],
+    );
+    assert_eq!(o.code, 1);
+    assert_eq!(o.failed_steps().len(), 1, "{}", o.stdout);
+    assert_eq!(o.verdict("monitor stopped"), "FAIL");
+    assert!(o.line("monitor stopped").contains("not-running (OCF 7)"));
+    // It never starts what it claims is already running.
+    assert_eq!(o.verdict("start"), "SKIP");
+}
+
+#[test]
+fn undeclared_parameter_fails_at_meta_data() {
+    if !support::lab_available("undeclared_parameter_fails_at_meta_data") {
+        return;
+    }
+    let c = conf();
+    let token = format!(
+        "{}::192.0.2.9",
+        agent_path("broken_undeclared.wasm").display()
+    );
+    let o = agent_test(&c.0, &token, &[]);
+    assert_eq!(o.code, 1);
+    assert_eq!(o.verdict("meta-data"), "FAIL");
+    assert!(
+        o.line("meta-data").contains("declares no parameter"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(o.verdict("validate"), "SKIP");
+}
+
+#[test]
+fn slow_start_fails_only_the_deadline_check() {
+    if !support::lab_available("slow_start_fails_only_the_deadline_check") {
+        return;
+    }
+    let c = conf();
+    let token = format!(
+        "{}::192.0.2.51::delay_ms=300",
+        agent_path("broken_sluggish.wasm").display()
+    );
+    // 300 ms of a 20 s deadline: fine.
+    let o = agent_test(&c.0, &token, &[]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    // 300 ms of a 0.5 s deadline: every step works, but too close.
+    let o = agent_test(&c.0, &token, &["--timeout", "0.5"]);
+    assert_eq!(o.code, 1);
+    let failed = o.failed_steps();
+    assert_eq!(failed.len(), 1, "{}", o.stdout);
+    assert!(
+        failed[0].contains("deadlines") && failed[0].contains("start took"),
+        "{failed:?}"
+    );
+}
