@@ -297,7 +297,7 @@ impl Run<'_> {
 fn monitor_verdict(r: &Result<Status, AgentError>, expect: Expect) -> (Verdict, String) {
     match (r, expect) {
         (Ok(Status::Running), Expect::Running) | (Ok(Status::NotRunning), Expect::Stopped) => {
-            (Verdict::Pass, format!("{}", status_word(r)))
+            (Verdict::Pass, status_word(r).to_string())
         }
         (Ok(Status::Running), Expect::Stopped) => (
             Verdict::Fail,
