@@ -68,7 +68,11 @@ fi
 
 mkdir -p "$OUT_DIR"
 rm -rf "$BINDINGS"
-"$TOOLS/bin/wit-bindgen" c "$ROOT/wit" --world resource-agent --out-dir "$BINDINGS" >/dev/null
+# Quiet unless it fails (it reports every file it writes on stderr).
+if ! log="$("$TOOLS/bin/wit-bindgen" c "$ROOT/wit" --world resource-agent --out-dir "$BINDINGS" 2>&1)"; then
+    echo "$log" >&2
+    die "wit-bindgen c failed"
+fi
 
 # -mexec-model=reactor: crt1-reactor.o, exports instead of main.
 # The *_component_type.o carries the world in a custom section that

@@ -21,6 +21,7 @@ NGINX=/usr/sbin/nginx
 [ -x "$NGINX" ] || { echo "lab-test: $NGINX missing: apt-get install nginx-light" >&2; exit 2; }
 
 T="$(mktemp -d /tmp/c-nginx-lab.XXXXXX)"
+chmod 755 "$T" # nginx workers run as nobody and serve $T/www
 cleanup() {
     # Any nginx left by a failed step: by its recorded pid, then the netns.
     if [ -s "$T/nginx.pid" ]; then kill -KILL "$(cat "$T/nginx.pid")" 2>/dev/null || true; fi
@@ -31,11 +32,18 @@ trap cleanup EXIT
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-ip -n "$NS" link add wbh-c-dummy type dummy
-ip -n "$NS" addr add "$IP/24" dev wbh-c-dummy
-ip -n "$NS" link set wbh-c-dummy up
+# A veth pair inside the namespace carries the address (some kernels, e.g.
+# sandboxes, have no dummy link type; veth works everywhere).
+ip -n "$NS" link add wbc0 type veth peer name wbc1
+ip -n "$NS" addr add "$IP/24" dev wbc0
+ip -n "$NS" link set wbc0 up
+ip -n "$NS" link set wbc1 up
 
-mkdir -p "$T/conf" "$T/cache" "$T/www"
+mkdir -p "$T/conf/resource.d" "$T/cache" "$T/www"
+# Installed the heartbeat way, as resource.d/NAME.wasm: haresources then
+# says nginx-c::..., and the grant section is [agent.nginx-c] (the host keys
+# grants of a .wasm agent by its file name, not by its meta-data name).
+cp "$AGENT" "$T/conf/resource.d/nginx-c.wasm"
 echo "nginx-c lab" >"$T/www/index.html"
 # Temp paths set explicitly so nginx touches nothing under /var/lib/nginx;
 # no error_log: Debian's nginx logs to stderr, which the host keeps.
@@ -63,7 +71,7 @@ probe = ["$IP:$PORT"]
 paths = ["$T/nginx.conf", "$T/missing.conf", "$NGINX"]
 EOF
 
-TOKEN="$AGENT::$T/nginx.conf::$T/nginx.pid::$IP:$PORT::/"
+TOKEN="nginx-c::$T/nginx.conf::$T/nginx.pid::$IP:$PORT::/"
 pass=0
 fail=0
 # run EXPECTED_RC OP [TOKEN]
@@ -86,7 +94,7 @@ http_check() {
     ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/$IP/$PORT && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && head -1 <&3" \
         >"$T/http" 2>/dev/null && grep -q ' 200 ' "$T/http" && got=1
     if [ "$got" = "$want" ]; then pass=$((pass + 1)); echo "ok   http answers=$got"
-    else fail=$((fail + 1)); echo "FAIL http answers=$got (expected $want)"; fi
+    else fail=$((fail + 1)); echo "FAIL http answers=$got (expected $want): $(cat "$T/http")"; fi
 }
 
 run 0 meta-data
@@ -115,10 +123,10 @@ grep -q 'no_such_directive' "$T/out" || { fail=$((fail + 1)); echo "FAIL start e
 run 7 monitor
 cp "$T/good.conf" "$T/nginx.conf"
 # A configuration file that does not exist: not-installed (OCF 5).
-run 5 validate "$AGENT::$T/missing.conf::$T/nginx.pid::$IP:$PORT::/"
+run 5 validate "nginx-c::$T/missing.conf::$T/nginx.pid::$IP:$PORT::/"
 # Malformed arguments: invalid-args (OCF 2).
-run 2 validate "$AGENT::relative.conf::$T/nginx.pid::$IP:$PORT::/"
-run 2 validate "$AGENT::$T/nginx.conf::$T/nginx.pid::$IP::/"
+run 2 validate "nginx-c::relative.conf::$T/nginx.pid::$IP:$PORT::/"
+run 2 validate "nginx-c::$T/nginx.conf::$T/nginx.pid::$IP::/"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
