@@ -431,20 +431,30 @@ static bool port_open(const struct conf *c) {
   return false;
 }
 
+/* Pauses of a wait: 5, 10, 20, 40, 80, 100, 100 ... ms. nginx usually
+ * starts or exits within tens of ms, and failover time is what an HA
+ * cluster is judged by. */
+static void backoff(int *pause) {
+  sleep_ms(*pause);
+  *pause = *pause * 2 < POLL_MS ? *pause * 2 : POLL_MS;
+}
+
 static bool wait_gone(uint32_t pid, int ms) {
   int64_t until = now_ms() + ms;
+  int pause = 5;
   while (is_alive(pid)) {
     if (now_ms() >= until) return false;
-    sleep_ms(POLL_MS);
+    backoff(&pause);
   }
   return true;
 }
 
 static bool wait_port_closed(const struct conf *c, int ms) {
   int64_t until = now_ms() + ms;
+  int pause = 5;
   while (port_open(c)) {
     if (now_ms() >= until) return false;
-    sleep_ms(POLL_MS);
+    backoff(&pause);
   }
   return true;
 }
@@ -593,6 +603,8 @@ static bool do_start(const struct conf *c, error_t *err) {
   if (!wasmbeat_agent_process_spawn(&prog, &l, &pid, &e)) return installed_error(err, &e, c);
 
   int64_t until = now_ms() + START_MS;
+  /* A refused connection costs nothing: poll fast first. */
+  int pause = 5;
   for (;;) {
     wasmbeat_agent_process_output_t out;
     if (wasmbeat_agent_process_spawned_exit(pid, &out)) {
@@ -614,7 +626,7 @@ static bool do_start(const struct conf *c, error_t *err) {
       free(why);
       return false;
     }
-    sleep_ms(POLL_MS);
+    backoff(&pause);
   }
   /* Monitor and stop find nginx through the pid file only; nginx writes it
    * before it accepts, but make sure rather than orphan a server. */

@@ -78,7 +78,7 @@ fi
 # The *_component_type.o carries the world in a custom section that
 # `component new` reads; --strip-debug drops DWARF only, keeping it.
 "$CC" --target=wasm32-wasi --sysroot="$WASI_SYSROOT" -mexec-model=reactor \
-    -O2 -Wall -Werror -I"$BINDINGS" \
+    -O2 -Wall -Wextra -Werror -I"$BINDINGS" \
     -Wl,--strip-debug \
     -o "$CORE" \
     "$HERE/agent.c" "$BINDINGS/resource_agent.c" "$BINDINGS/resource_agent_component_type.o"

@@ -65,7 +65,7 @@ http {
 EOF
 cat >"$T/conf/agents.toml" <<EOF
 [agent.nginx-c]
-programs = ["$NGINX"]
+programs = ["$NGINX", "$T/fake-nginx"]
 pidfiles = ["$T/nginx.pid"]
 probe = ["$IP:$PORT"]
 paths = ["$T/nginx.conf", "$T/missing.conf", "$NGINX"]
@@ -114,6 +114,31 @@ run 0 stop
 http_check 0
 run 7 monitor
 run 0 stop
+
+# Alive but not answering (master and worker frozen): monitor says failed
+# (OCF 1); stop escalates from SIGQUIT to SIGKILL of the process group.
+run 0 start
+master=$(cat "$T/nginx.pid")
+workers=$(pgrep -P "$master" | tr '\n' ' ')
+kill -STOP "$master" $workers
+run 1 monitor
+t0=$(date +%s)
+run 0 stop
+echo "     stop of a frozen nginx took $(( $(date +%s) - t0 )) s (SIGQUIT grace 10 s, then SIGKILL)"
+for p in $master $workers; do
+    if [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status"; then
+        fail=$((fail + 1)); echo "FAIL pid $p survived stop"
+    fi
+done
+run 7 monitor
+
+# nginx -t passes but the server dies at once: the start error carries its
+# stderr (process.spawned-exit). A stand-in binary plays that nginx.
+printf '#!/bin/sh\ncase "$1" in -t) exit 0;; esac\necho "nginx: [emerg] stand-in server failure" >&2\nexit 1\n' \
+    >"$T/fake-nginx"
+chmod 755 "$T/fake-nginx"
+run 1 start "$TOKEN::$T/fake-nginx"
+grep -q 'stand-in server failure' "$T/out" || { fail=$((fail + 1)); echo "FAIL start error lacks the server's stderr"; }
 
 # A configuration nginx -t rejects: not-configured (OCF 6), nothing left running.
 cp "$T/nginx.conf" "$T/good.conf"
