@@ -41,7 +41,11 @@ if [[ ! -x "$tool" ]] || [[ "$("$tool" --version 2>/dev/null)" != "componentize-
         || die "pip could not install componentize-py==$COMPONENTIZE_PY_VERSION (is PyPI reachable?)"
 fi
 
-inputs=("$here"/*.py "$root/wit/agent.wit" "${BASH_SOURCE[0]}")
+# The agent's own modules: exactly these are bundled (componentize-py takes
+# every file in the directories of its python path, so the lab and test
+# files beside them are kept out by building from a staging copy).
+modules=(app.py conf.py)
+inputs=("${modules[@]/#/$here/}" "$root/wit/agent.wit" "${BASH_SOURCE[0]}")
 stale=1
 if [[ -f "$out" ]]; then
     stale=0
@@ -54,9 +58,10 @@ if (( stale )); then
     echo "build.sh: componentize-py $COMPONENTIZE_PY_VERSION -> $out"
     tmp="$out.tmp.$$"
     trap 'rm -f "$tmp"' EXIT
-    # -p: the agent's own modules (app.py, conf.py); the test module is
-    # not imported by app.py, so it is not bundled.
-    (cd "$here" && "$tool" -d "$root/wit" -w resource-agent componentize app -p "$here" -o "$tmp")
+    stage="$out_dir/python-tcpservice.src"
+    rm -rf "$stage" && mkdir -p "$stage"
+    cp "${inputs[@]:0:${#modules[@]}}" "$stage/"
+    (cd "$stage" && "$tool" -d "$root/wit" -w resource-agent componentize app -p "$stage" -o "$tmp")
     mv -f "$tmp" "$out"
     trap - EXIT
 else

@@ -3,8 +3,8 @@
 # inside a network namespace of its own (root needed):
 #   agents/examples/python-tcpservice/lab.sh
 # Env: WASMBEAT (the wasmbeat binary; default: target/{release,debug}/wasmbeat
-# of this repo), KEEP=1 keeps the temp dir. Builds the component first.
-# The server is testsrv.py run by Debian's python3.11; only addresses in
+# of this repo), KEEP=1 keeps the temp dir, VERBOSE=1 prints every output. Builds the component first.
+# The server is lab_server.py run by Debian's python3.11; only addresses in
 # 10.77.91.0/24 inside the namespace are used.
 set -uo pipefail
 
@@ -46,7 +46,7 @@ ip -n "$ns" link set wbpy0 up
 ip -n "$ns" link set wbpy1 up
 
 mkdir -p "$D/cfg" "$D/cache" "$D/run"
-cp "$here/testsrv.py" "$D/testsrv.py"
+cp "$here/lab_server.py" "$D/lab_server.py"
 pidf="$D/run/tcpservice.pid"
 # [agent.NAME]: NAME is the .wasm file's stem for agents given by path.
 cat > "$D/cfg/agents.toml" <<EOF
@@ -69,6 +69,7 @@ check() { # check NAME WANT_RC TOKEN OP [REGEX]
     run "$tok" "$op"
     if [[ $rc == "$want" ]] && { [[ -z "$re" ]] || grep -Eq -- "$re" <<<"$out"; }; then
         pass=$((pass + 1)); echo "ok   $name (rc $rc)"
+        [[ "${VERBOSE:-0}" == 1 ]] && grep -v '^ *<' <<<"$out" | sed 's/^/     | /'
     else
         failn=$((failn + 1)); echo "FAIL $name: rc $rc, want $want${re:+ and /$re/}"; sed 's/^/     | /' <<<"$out" | tail -8
     fi
@@ -80,7 +81,7 @@ verdict() { # verdict NAME CMD...: pass when CMD succeeds
 secs() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(secs)" 'BEGIN { printf "%.3f", b - a }'; }
 
-srv_args="$D/testsrv.py,10.77.91.1,18080,$pidf"
+srv_args="$D/lab_server.py,10.77.91.1,18080,$pidf"
 T="$wasm::$py::10.77.91.1:18080::$srv_args::$pidf"
 echo "component: $wasm ($(stat -c %s "$wasm") bytes)"
 echo "token: $T"
@@ -109,7 +110,7 @@ check "stop (second)" 0 "$T" stop
 
 # A server that dies at once: start fails with its exit status and stderr.
 check "start of a crashing program: failed with its stderr" 1 \
-    "$wasm::$py::10.77.91.1:18080::$srv_args,fail::$pidf" start 'exit code 3.*cannot open /etc/testsrv.conf'
+    "$wasm::$py::10.77.91.1:18080::$srv_args,fail::$pidf" start 'exit code 3.*cannot open /etc/lab_server.conf'
 check "monitor after the crash: not running" 7 "$T" monitor
 
 # A server ignoring SIGTERM: stop escalates to SIGKILL after stop_timeout.
@@ -126,7 +127,7 @@ check "monitor: failed (process alive, port closed)" 1 "$TC" monitor
 check "stop of the deaf server" 0 "$TC" stop 'stopped in'
 
 # Someone else's server on the port (its pid file is not ours).
-ip netns exec "$ns" "$py" "$D/testsrv.py" 10.77.91.1 18080 "$D/foreign.pid" &
+ip netns exec "$ns" "$py" "$D/lab_server.py" 10.77.91.1 18080 "$D/foreign.pid" &
 foreign=$!
 for _ in $(seq 50); do [[ -s "$D/foreign.pid" ]] && break; sleep 0.1; done
 check "start refuses a foreign listener" 1 "$T" start 'another server'

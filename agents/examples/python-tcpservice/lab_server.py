@@ -1,5 +1,5 @@
 """A small TCP server for lab.sh, run by the tcpservice agent as
-`/usr/bin/python3.11 testsrv.py HOST PORT PIDFILE [MODE]`.
+`/usr/bin/python3.11 lab_server.py HOST PORT PIDFILE [MODE]`.
 
 It writes PIDFILE, accepts and closes connections, and on SIGTERM removes
 PIDFILE and exits 0. MODE makes it misbehave the ways a real server does:
@@ -20,7 +20,7 @@ host, port, pidfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 mode = sys.argv[4] if len(sys.argv) > 4 else "normal"
 
 if mode == "fail":
-    sys.stderr.write("testsrv: cannot open /etc/testsrv.conf: No such file or directory\n")
+    sys.stderr.write("lab_server: cannot open /etc/lab_server.conf: No such file or directory\n")
     sys.exit(3)
 
 
