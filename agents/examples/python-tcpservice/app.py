@@ -225,8 +225,12 @@ class Service:
         while True:
             out = process.spawned_exit(pid)
             if out is not None:
-                raise fail("%s exited during start (%s)%s"
-                           % (c.program, how(out), stderr_tail(out.stderr)))
+                # Exit 0 before the port opened is the classic daemonizing
+                # server: its child lives on where no operation can see it.
+                hint = ("; it must run in the foreground (pass its no-daemon/foreground "
+                        "option in args)" if out.exit_code == 0 else "")
+                raise fail("%s exited during start (%s)%s%s"
+                           % (c.program, how(out), stderr_tail(out.stderr), hint))
             ok, detail = self.probe_detail()
             if ok:
                 break

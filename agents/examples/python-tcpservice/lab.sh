@@ -3,7 +3,8 @@
 # inside a network namespace of its own (root needed):
 #   agents/examples/python-tcpservice/lab.sh
 # Env: WASMBEAT (the wasmbeat binary; default: target/{release,debug}/wasmbeat
-# of this repo), KEEP=1 keeps the temp dir, VERBOSE=1 prints every output. Builds the component first.
+# of this repo), KEEP=1 keeps the temp dir, VERBOSE=1 prints every output.
+# Builds the component first.
 # The server is lab_server.py run by Debian's python3.11; only addresses in
 # 10.77.91.0/24 inside the namespace are used.
 set -uo pipefail
@@ -69,7 +70,7 @@ check() { # check NAME WANT_RC TOKEN OP [REGEX]
     run "$tok" "$op"
     if [[ $rc == "$want" ]] && { [[ -z "$re" ]] || grep -Eq -- "$re" <<<"$out"; }; then
         pass=$((pass + 1)); echo "ok   $name (rc $rc)"
-        [[ "${VERBOSE:-0}" == 1 ]] && grep -v '^ *<' <<<"$out" | sed 's/^/     | /'
+        if [[ "${VERBOSE:-0}" == 1 ]]; then grep -v "^ *<" <<<"$out" | sed "s/^/     | /"; fi
     else
         failn=$((failn + 1)); echo "FAIL $name: rc $rc, want $want${re:+ and /$re/}"; sed 's/^/     | /' <<<"$out" | tail -8
     fi
