@@ -222,6 +222,10 @@ class Service:
                     "program %s is not installed (%s)" % (c.program, e.value.value)))
             raise
         last = "no probe yet"
+        # Most servers listen within tens of milliseconds: poll fast first
+        # (10, 20, 40, 80 ms), then every POLL_S, so start returns as soon
+        # as the port opens without busy-probing a slow server.
+        delay = 0.01
         while True:
             out = process.spawned_exit(pid)
             if out is not None:
@@ -241,7 +245,8 @@ class Service:
                            "(last probe: %s); killed it again%s"
                            % (c.program, pid, c.target, c.start_timeout, last,
                               self.exit_note(pid)))
-            time.sleep(POLL_S)
+            time.sleep(delay)
+            delay = min(POLL_S, delay * 2)
 
         if c.pidfile is not None:
             # monitor and stop of later operations find the server only

@@ -114,6 +114,20 @@ check "start of a crashing program: failed with its stderr" 1 \
     "$wasm::$py::10.77.91.1:18080::$srv_args,fail::$pidf" start 'exit code 3.*cannot open /etc/lab_server.conf'
 check "monitor after the crash: not running" 7 "$T" monitor
 
+# A server that never opens target: start gives up after start_timeout and
+# kills it (nothing of it may remain in the namespace).
+check "start of a server listening elsewhere: failed after start_timeout" 1 \
+    "$wasm::$py::10.77.91.1:18080::$D/lab_server.py,10.77.91.1,18081,$pidf::$pidf::start_timeout=1" \
+    start 'did not accept connections .* within 1 s.*killed it again'
+verdict "no process left after the failed start" test -z "$(ip netns pids "$ns")"
+
+# A server writing its pid elsewhere: later operations could not find it.
+check "pidfile the program does not write: not configured" 6 \
+    "$wasm::$py::10.77.91.1:18080::$D/lab_server.py,10.77.91.1,18080,$D/run/other.pid::$pidf::start_timeout=2" \
+    start 'does not name it'
+verdict "no process left after it" test -z "$(ip netns pids "$ns")"
+check "ungranted pidfile: denied" 4 "$T.x" monitor 'pidfiles'
+
 # A server ignoring SIGTERM: stop escalates to SIGKILL after stop_timeout.
 TI="$wasm::$py::10.77.91.1:18080::$srv_args,ignore-term::$pidf::stop_timeout=1"
 check "start (ignores SIGTERM)" 0 "$TI" start
