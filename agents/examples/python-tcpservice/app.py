@@ -287,10 +287,15 @@ class Service:
                 info("%s is not running (nothing answers at %s)" % (c.program, c.target))
                 return
             if c.pidfile is not None:
-                # Same identity rule as monitor and start: not ours to kill.
-                warn("%s answers, but %s names no live %s: not this resource's server, "
-                     "left alone" % (c.target, c.pidfile, c.program))
-                return
+                # Not ours to kill (same identity rule as monitor and start),
+                # but stop promises that target is no longer served here;
+                # saying so while it answers would hide a second server.
+                raise fail("%s still accepts connections, but %s names no live %s, so stop "
+                           "has no process to signal: either another server holds the "
+                           "address, or program is not the executable that runs (the host "
+                           "matches the pid file's process by /proc/PID/exe, so a symlink "
+                           "such as /usr/bin/python3 must be given and granted as the file "
+                           "it points to)" % (c.target, c.pidfile, c.program))
             raise fail("%s still accepts connections, but without a pidfile no operation "
                        "after start can find the server's process; set pidfile= (and "
                        "grant it in agents.toml) so stop can signal it" % c.target)
