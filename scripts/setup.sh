@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what wasmbeat's build, tests, demo and benchmarks need on a fresh Debian
-# machine: the wasm32-wasip2 Rust target and the Debian packages the lab
-# uses. Idempotent; skips what is already there.
+# machine: the wasm32-wasip2 Rust target, the Debian packages the lab
+# uses, and the toolchains of the example agents (Python: python3-venv for
+# componentize-py; C: clang, lld, wasi-libc and wasm32 compiler-rt). Idempotent; skips what is already there.
 set -euo pipefail
 
-want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools curl bind9 bind9-dnsutils apache2 nginx-light mariadb-server mariadb-client keepalived ethtool)
+want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools curl bind9 bind9-dnsutils apache2 nginx-light mariadb-server mariadb-client keepalived ethtool
+  python3 python3-venv clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
 missing=()
 for p in "${want_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

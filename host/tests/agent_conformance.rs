@@ -187,3 +187,101 @@ fn slow_start_fails_only_the_deadline_check() {
         "{failed:?}"
     );
 }
+
+/// `agent test` with the shared compile cache (the Python agent takes
+/// seconds to compile) and `conf` as config dir.
+fn example_test(conf: &Path, token: &str) -> Outcome {
+    let cache = support::shared_agent_cache();
+    let cache = cache.display().to_string();
+    agent_test(conf, token, &["--cache-dir", &cache])
+}
+
+fn assert_passed(o: &Outcome) {
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert!(
+        o.stdout.contains("PASSED: 11 steps, no failure"),
+        "{}",
+        o.stdout
+    );
+}
+
+/// The Python example (componentize-py) runs a TCP server with a pid file
+/// in the throw-away namespace and passes the whole sequence.
+#[test]
+fn python_example_agent_passes() {
+    if !support::lab_available("python_example_agent_passes") {
+        return;
+    }
+    let Some(wasm) = support::example_agent("python-tcpservice.wasm") else {
+        return;
+    };
+    let d = TempDir::new("pyconf");
+    let dir = d.0.display().to_string();
+    let server = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../agents/examples/python-tcpservice/lab_server.py")
+        .canonicalize()
+        .unwrap();
+    // The grant names /usr/bin/python3, a symlink on Debian: the host
+    // recognises the server it points to.
+    std::fs::write(
+        d.0.join("agents.toml"),
+        format!(
+            "[agent.python-tcpservice]\nprograms = [\"/usr/bin/python3\"]\nprobe = [\"192.0.2.1:18080\"]\n\
+             pidfiles = [\"{dir}/ts.pid\"]\npaths = [\"/usr/bin/python3\"]\nnetlink_read = true\n"
+        ),
+    )
+    .unwrap();
+    let token = format!(
+        "{}::/usr/bin/python3::192.0.2.1:18080::{},192.0.2.1,18080,{dir}/ts.pid::{dir}/ts.pid",
+        wasm.display(),
+        server.display()
+    );
+    let o = example_test(&d.0, &token);
+    assert_passed(&o);
+    assert!(o.line("meta-data").contains("tcpservice"), "{}", o.stdout);
+    assert!(!d.0.join("ts.pid").exists(), "server left running");
+}
+
+/// The C example (wit-bindgen c + wasm-tools) runs nginx in the throw-away
+/// namespace and passes the whole sequence.
+#[test]
+fn c_example_agent_passes() {
+    if !support::lab_available("c_example_agent_passes") {
+        return;
+    }
+    let Some(wasm) = support::example_agent("c-nginx.wasm") else {
+        return;
+    };
+    let d = TempDir::new("cconf");
+    // nginx workers run as nobody and must read the document root.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = d.0.display().to_string();
+    std::fs::create_dir(d.0.join("www")).unwrap();
+    std::fs::write(d.0.join("www/index.html"), "nginx-c here").unwrap();
+    std::fs::write(
+        d.0.join("nginx.conf"),
+        format!(
+            "worker_processes 1;\nevents {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; \
+             fastcgi_temp_path {dir}/fastcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;\n\
+             server {{ listen 192.0.2.1:18081; root {dir}/www; }} }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.0.join("agents.toml"),
+        format!(
+            "[agent.c-nginx]\nprograms = [\"/usr/sbin/nginx\"]\nprobe = [\"192.0.2.1:18081\"]\n\
+             pidfiles = [\"{dir}/nginx.pid\"]\npaths = [\"{dir}/nginx.conf\"]\n"
+        ),
+    )
+    .unwrap();
+    let token = format!(
+        "{}::{dir}/nginx.conf::{dir}/nginx.pid::192.0.2.1:18081",
+        wasm.display()
+    );
+    let o = example_test(&d.0, &token);
+    assert_passed(&o);
+    assert!(o.line("meta-data").contains("nginx-c"), "{}", o.stdout);
+}

@@ -31,10 +31,6 @@ fn answers(i: usize) -> [String; 3] {
     ]
 }
 
-fn cache_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-cache")
-}
-
 fn pid_in(file: &Path) -> Option<u32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
@@ -120,7 +116,7 @@ impl Classic {
             cfg = self.cfg(i).display(),
             node = NODES[i],
             run = self.base.join(format!("run{}", i + 1)).display(),
-            cache = cache_dir().display(),
+            cache = support::shared_agent_cache().display(),
             log = self.log(i).display(),
         );
         let mut daemon = Command::new("unshare");

@@ -54,11 +54,6 @@ struct Cluster {
     vips: Vec<&'static str>,
 }
 
-fn cache_dir() -> PathBuf {
-    // Shared by every test: compile the agents once.
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-cache")
-}
-
 impl Cluster {
     fn new(
         tag: &str,
@@ -126,7 +121,7 @@ impl Cluster {
                 "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
                 self.config_dir(i).display(),
                 self.runtime_dir(i).display(),
-                cache_dir().display(),
+                support::shared_agent_cache().display(),
                 self.log(i).display()
             ),
         ]);

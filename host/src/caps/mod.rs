@@ -320,6 +320,7 @@ impl Caps {
     }
 
     /// The policy-file line that would grant `what`, for denial messages.
+    /// The grant hint for a denied call: the agents.toml key to add.
     fn grant_hint(&self, key: &str, value: &str) -> String {
         format!(
             "add {key} = [\"{value}\"] to [resource.\"{}\"] in agents.toml, \
@@ -438,7 +439,7 @@ impl Caps {
         let granted_exe = info
             .exe
             .as_ref()
-            .is_some_and(|exe| self.grant.programs.iter().any(|g| g == exe));
+            .is_some_and(|exe| self.grant.programs.iter().any(|g| same_program(g, exe)));
         if !ours && !granted_exe {
             // A stale pid file whose PID now belongs to something else.
             tracing::info!(resource = %self.caller.resource,
@@ -536,6 +537,13 @@ impl Caps {
     }
 }
 
+/// Whether the running executable `exe` (from /proc/PID/exe, always the
+/// resolved file) is the granted program `granted`, which an administrator
+/// may have written as a symlink such as /usr/bin/python3.
+fn same_program(granted: &Path, exe: &Path) -> bool {
+    granted == exe || std::fs::canonicalize(granted).is_ok_and(|c| c == exe)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,6 +586,16 @@ mod tests {
             c.signal(std::process::id(), 0).is_err(),
             "not found, not signallable"
         );
+        // A granted symlink (/usr/bin/python3 -> python3.11) names the
+        // program it points to, which is what /proc/PID/exe shows.
+        let link = dir.path().join("me-link");
+        std::os::unix::fs::symlink(&me, &link).unwrap();
+        let mut c = caps(Grant {
+            pidfiles: vec![pidfile.clone()],
+            programs: vec![link],
+            ..Grant::none()
+        });
+        assert_eq!(c.pidfile_pid(&pf).unwrap(), Some(std::process::id()));
         let mut c = caps(Grant {
             pidfiles: vec![pidfile.clone()],
             programs: vec![me],

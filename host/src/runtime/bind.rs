@@ -152,9 +152,18 @@ pub async fn bind_resource(
     policy: &Policy,
 ) -> Result<Resource, BindError> {
     let resolved = resolve_agent(rt, &token.agent, config_dir, policy)?;
-    let grant = grant_for(&resolved, token, policy)?;
+    bind_resolved(&resolved, token, policy).await
+}
+
+/// Bind a token to an agent already resolved (and loaded) for it.
+pub async fn bind_resolved(
+    resolved: &Resolved,
+    token: &ResourceToken,
+    policy: &Policy,
+) -> Result<Resource, BindError> {
+    let grant = grant_for(resolved, token, policy)?;
     tracing::debug!(resource = %token.text, agent = %resolved.agent.name(), grant = %grant.describe(), "bound");
-    let args = agent_args(&resolved, token);
+    let args = agent_args(resolved, token);
     Ok(resolved
         .agent
         .instance_for(&token.text, &args, grant)

@@ -113,7 +113,7 @@ pub async fn agent_command(token: &str, op: CliOp, opts: &AgentCliOptions) -> i3
             Err(e) => report(&token, "meta-data", &e),
         };
     }
-    let res = match bind::bind_resource(&rt, &token, &opts.config_dir, &policy).await {
+    let res = match bind::bind_resolved(&resolved, &token, &policy).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("wasmbeat agent: {token}: {e}");
@@ -193,14 +193,9 @@ pub async fn agent_test_command(token: &str, opts: &AgentCliOptions, context: &s
     let meta = resolved.agent.meta_data().await;
     let meta_ok = conformance::meta_step(&mut report, meta, t0.elapsed(), &args).await;
     if meta_ok {
-        let bound = match bind::grant_for(&resolved, &token, &policy) {
-            Ok(grant) => resolved
-                .agent
-                .instance_for(&token.text, &args, grant)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let bound = bind::bind_resolved(&resolved, &token, &policy)
+            .await
+            .map_err(|e| e.to_string());
         match bound {
             Ok(res) => {
                 report = conformance::run_sequence(report, &res, &opts.runtime.deadlines).await;

@@ -189,3 +189,31 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// An example agent in another language built by scripts/build-examples.sh
+/// into `target/examples/` (`python-tcpservice.wasm`, `c-nginx.wasm`). None
+/// (the test is skipped) when it has not been built, unless
+/// WASMBEAT_REQUIRE_LAB is set (CI): then a missing example fails.
+pub fn example_agent(file: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/examples")
+        .join(file);
+    if p.is_file() {
+        return Some(p);
+    }
+    let msg = format!(
+        "example agent {} not built: run scripts/build-examples.sh",
+        p.display()
+    );
+    if std::env::var_os("WASMBEAT_REQUIRE_LAB").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("skipping: {msg}");
+    None
+}
+
+/// Cache of compiled agents shared by every test binary: the Python
+/// example takes seconds to compile, once.
+pub fn shared_agent_cache() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-cache")
+}
