@@ -555,7 +555,7 @@ fn second_instance_on_the_same_config_is_refused() {
         .arg("--runtime-dir")
         .arg(c.runtime_dir(0))
         .arg("--cache-dir")
-        .arg(cache_dir())
+        .arg(support::shared_agent_cache())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
