@@ -1,6 +1,8 @@
 //! End to end with the full classic haresources line: a VIP, named, Apache
 //! and MariaDB in one group on two `wasmbeat run` daemons, and a client
-//! namespace that asks DNS, HTTP and MySQL at the VIP who answers.
+//! namespace that asks DNS, HTTP and MySQL at the VIP who answers. Also the
+//! example agents in Python and C, referenced by `.wasm` path, failing
+//! over with a VIP in the same way.
 //!
 //! Both nodes run on one machine but haresources must be the same text on
 //! both, so every server path names a common directory (`srv`) over which
@@ -123,6 +125,29 @@ impl Classic {
         daemon.args(["-m", "--propagation", "private", "sh", "-c", &script]);
         daemon.env("RUST_LOG", "info");
         self.daemons[i] = Some(self.lab.nodes[i].spawn(daemon));
+    }
+
+    /// The same ha.cf (fast lab timings), haresources, authkeys and
+    /// agents.toml for both nodes.
+    fn write_configs(&self, haresources: &str, agents_toml: &str) {
+        for (i, node) in NODES.iter().enumerate() {
+            let cfg = self.cfg(i);
+            std::fs::create_dir_all(&cfg).unwrap();
+            std::fs::write(
+                cfg.join("ha.cf"),
+                format!(
+                    "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 1\nudpport 694\n\
+                     bcast eth0\nauto_failback on\nnode node1\nnode node2\nlogfile {}\n",
+                    self.base.join(format!("{node}.ha-log")).display()
+                ),
+            )
+            .unwrap();
+            std::fs::write(cfg.join("haresources"), haresources).unwrap();
+            std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha1 lab-test-key\n").unwrap();
+            std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+            std::fs::write(cfg.join("agents.toml"), agents_toml).unwrap();
+        }
     }
 
     fn holders(&self) -> Vec<usize> {
@@ -415,28 +440,10 @@ fn classic_line_fails_over_and_back_and_recovers_a_crashed_web_server() {
         base: base.clone(),
         daemons: [None, None],
     };
-    for (i, node) in NODES.iter().enumerate() {
-        let cfg = c.cfg(i);
-        std::fs::create_dir_all(&cfg).unwrap();
-        std::fs::write(
-            cfg.join("ha.cf"),
-            format!(
-                "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 1\nudpport 694\n\
-                 bcast eth0\nauto_failback on\nnode node1\nnode node2\nlogfile {}\n",
-                base.join(format!("{node}.ha-log")).display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(cfg.join("haresources"), &haresources).unwrap();
-        std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha1 lab-test-key\n").unwrap();
-        std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
-        std::fs::write(
-            cfg.join("agents.toml"),
-            "[agent.httpd]\nmonitor = \"500ms\"\nrestarts = 1\n",
-        )
-        .unwrap();
-    }
+    c.write_configs(
+        &haresources,
+        "[agent.httpd]\nmonitor = \"500ms\"\nrestarts = 1\n",
+    );
     let start_order: Vec<&String> = names.iter().collect();
     let stop_order: Vec<&String> = names.iter().rev().collect();
     let describe = |order: &[&String]| {
@@ -591,4 +598,163 @@ fn classic_line_fails_over_and_back_and_recovers_a_crashed_web_server() {
     assert_eq!(c.stop_daemon(1, Duration::from_secs(60)), Some(0));
     assert!(c.server_pids(0).is_empty() && c.server_pids(1).is_empty());
     eprintln!("classic line test took {:?}", t0.elapsed());
+}
+
+/// The example agents' pid files, relative to a node's server directory.
+const EXAMPLE_PID_FILES: [&str; 2] = ["ts/ts.pid", "web/nginx.pid"];
+
+/// How many of the examples' servers node `i` runs (pid files naming live
+/// processes).
+fn examples_running(c: &Classic, i: usize) -> usize {
+    EXAMPLE_PID_FILES
+        .iter()
+        .filter_map(|f| pid_in(&c.srv(i).join(f)))
+        .filter(|p| alive(*p))
+        .count()
+}
+
+/// Whether the client reaches node `i`'s nginx and the TCP service at the VIP.
+fn examples_client_sees(c: &Classic, i: usize) -> bool {
+    let out = c.lab.nodes[2].exec(
+        "curl",
+        &["-s", "--max-time", "1", &format!("http://{VIP}:18081/")],
+    );
+    let tcp: std::net::SocketAddr = format!("{VIP}:18080").parse().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == NODES[i]
+        && c.lab.nodes[2].run_inside(move || {
+            std::net::TcpStream::connect_timeout(&tcp, Duration::from_millis(500)).is_ok()
+        })
+}
+
+/// Wait until node `i` runs both example servers and the client reaches them.
+fn expect_examples(c: &Classic, i: usize, limit: Duration, why: &str) -> Duration {
+    let start = Instant::now();
+    if support::wait_for(limit, Duration::from_millis(100), || {
+        (examples_client_sees(c, i) && examples_running(c, i) == 2).then_some(())
+    })
+    .is_none()
+    {
+        c.dump_logs();
+        panic!(
+            "{why}: {} did not serve both examples within {limit:?}",
+            NODES[i]
+        );
+    }
+    start.elapsed()
+}
+
+/// The example agents written in Python (tcpservice: a TCP server with a
+/// pid file) and C (nginx-c), referenced from haresources by `.wasm` path
+/// after a VIP: node1 runs both; link down → node2 starts both; link back →
+/// node2 stops its copies; graceful stops leave no server behind.
+#[test]
+fn python_and_c_agents_fail_over_by_wasm_path() {
+    if !support::lab_available("python_and_c_agents_fail_over_by_wasm_path") {
+        return;
+    }
+    let (Some(py), Some(cn)) = (
+        support::example_agent("python-tcpservice.wasm"),
+        support::example_agent("c-nginx.wasm"),
+    ) else {
+        return;
+    };
+    let t0 = Instant::now();
+    let dir = TempDir::new("examples");
+    let base = dir.0.clone();
+    // nginx workers (nobody) must reach the document root.
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let common = base.join("srv").display().to_string();
+    std::fs::create_dir_all(&common).unwrap();
+    let server_py = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../agents/examples/python-tcpservice/lab_server.py");
+    let mut reaper = Reaper(Vec::new());
+    for (i, node) in NODES.iter().enumerate() {
+        let srv = base.join(format!("srv{}", i + 1));
+        std::fs::create_dir_all(srv.join("ts")).unwrap();
+        std::fs::copy(&server_py, srv.join("ts/lab_server.py")).unwrap();
+        let web = srv.join("web");
+        std::fs::create_dir_all(web.join("www")).unwrap();
+        std::fs::write(web.join("www/index.html"), node).unwrap();
+        let w = format!("{common}/web");
+        std::fs::write(
+            web.join("nginx.conf"),
+            format!(
+                "worker_processes 1;\nevents {{ worker_connections 64; }}\n\
+                 http {{ access_log off; client_body_temp_path {w}/body; proxy_temp_path {w}/proxy; \
+                 fastcgi_temp_path {w}/fastcgi; uwsgi_temp_path {w}/uwsgi; scgi_temp_path {w}/scgi;\n\
+                 server {{ listen {VIP}:18081; root {w}/www; }} }}\n"
+            ),
+        )
+        .unwrap();
+        for d in [&srv, &srv.join("ts"), &web, &web.join("www")] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        reaper
+            .0
+            .extend(EXAMPLE_PID_FILES.iter().map(|f| srv.join(f)));
+    }
+    let py_token = format!(
+        "{}::/usr/bin/python3::{VIP}:18080::{common}/ts/lab_server.py,{VIP},18080,{common}/ts/ts.pid::{common}/ts/ts.pid",
+        py.display()
+    );
+    let c_token = format!(
+        "{}::{common}/web/nginx.conf::{common}/web/nginx.pid::{VIP}:18081",
+        cn.display()
+    );
+    let lab = Lab::new(
+        "examples",
+        &["10.77.0.1/24", "10.77.0.2/24", "10.77.0.10/24"],
+    );
+    let mut c = Classic {
+        lab,
+        base: base.clone(),
+        daemons: [None, None],
+    };
+    c.write_configs(
+        &format!("node1 IPaddr::{VIP}/24/eth0 {py_token} {c_token}\n"),
+        &format!(
+            "[agent.python-tcpservice]\nprograms = [\"/usr/bin/python3\"]\nprobe = [\"{VIP}:18080\"]\n\
+             pidfiles = [\"{common}/ts/ts.pid\"]\nnetlink_read = true\n\
+             [agent.c-nginx]\nprograms = [\"/usr/sbin/nginx\"]\nprobe = [\"{VIP}:18081\"]\n\
+             pidfiles = [\"{common}/web/nginx.pid\"]\npaths = [\"{common}/web/nginx.conf\"]\n"
+        ),
+    );
+    c.start(0);
+    // The first load may compile the Python agent (seconds).
+    let took = expect_examples(&c, 0, Duration::from_secs(90), "node1 alone");
+    eprintln!("node1 serves both example agents after {took:?}");
+    assert_eq!(c.holders(), vec![0]);
+    c.start(1);
+    c.wait_log(1, "communication up", 1, Duration::from_secs(60));
+    assert_eq!(
+        examples_running(&c, 1),
+        0,
+        "node2 runs example servers while passive"
+    );
+
+    c.lab.set_link(0, false);
+    let took = expect_examples(&c, 1, Duration::from_secs(30), "node1 link down");
+    eprintln!("link down: node2 serves both example agents after {took:?}");
+    assert!(c.log_text(1).contains("node node1 declared dead"));
+
+    c.lab.set_link(0, true);
+    let took = expect_examples(&c, 0, Duration::from_secs(30), "node1 link back");
+    eprintln!("link back: node1 serves again after {took:?}");
+    assert!(
+        support::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
+            (examples_running(&c, 1) == 0).then_some(())
+        })
+        .is_some(),
+        "node2 did not stop its copies of the example servers"
+    );
+    assert_eq!(examples_running(&c, 0), 2, "node1 kept its servers");
+
+    assert_eq!(c.stop_daemon(1, Duration::from_secs(30)), Some(0));
+    assert_eq!(c.stop_daemon(0, Duration::from_secs(30)), Some(0));
+    assert_eq!(
+        examples_running(&c, 0) + examples_running(&c, 1),
+        0,
+        "a server outlived its daemon"
+    );
+    eprintln!("example agents failover test took {:?}", t0.elapsed());
 }
