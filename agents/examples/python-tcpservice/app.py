@@ -293,9 +293,8 @@ class Service:
                 raise fail("%s still accepts connections, but %s names no live %s, so stop "
                            "has no process to signal: either another server holds the "
                            "address, or program is not the executable that runs (the host "
-                           "matches the pid file's process by /proc/PID/exe, so a symlink "
-                           "such as /usr/bin/python3 must be given and granted as the file "
-                           "it points to)" % (c.target, c.pidfile, c.program))
+                           "matches the pid file's process by /proc/PID/exe against the "
+                           "granted program, symlinks resolved)" % (c.target, c.pidfile, c.program))
             raise fail("%s still accepts connections, but without a pidfile no operation "
                        "after start can find the server's process; set pidfile= (and "
                        "grant it in agents.toml) so stop can signal it" % c.target)
