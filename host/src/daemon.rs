@@ -200,6 +200,10 @@ struct GroupDone {
     report: GroupReport,
 }
 
+/// Shortest and longest sleep of the session/monitor timer.
+const TIMER_MIN: Duration = Duration::from_millis(1);
+const TIMER_MAX: Duration = Duration::from_secs(1);
+
 /// Give heap memory freed after agent work back to the kernel. glibc
 /// keeps freed blocks in per-thread arenas indefinitely; a daemon that
 /// idles for months should not carry the peak of its last compile or
@@ -233,6 +237,8 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(crate::runtime::DEFAULT_CACHE_DIR)),
         ),
+        // Cranelift's code and heap stay out of the daemon's memory.
+        compiler: std::env::current_exe().ok(),
         ..RuntimeConfig::default()
     })
     .map_err(|e| DaemonError::Agents(e.to_string()))?;
@@ -376,21 +382,29 @@ async fn heartbeat_loop(
     };
     node.feed(Event::Tick);
 
-    let mut tick = tokio::time::interval(wire::session::TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut shutdown_started: Option<Instant> = None;
     loop {
-        // The core is ticked exactly at its own deadline (a peer's death,
-        // the next heartbeat), not on every session tick.
+        // One timer for the earliest of the core's deadline (a peer's
+        // death, the next heartbeat) and the session's/monitors' next work:
+        // a single near timer never needs tokio's coarse-wheel cascades,
+        // which cost an extra wake-up per heartbeat.
         let core_due = node
             .core
             .next_deadline()
             .map(|m| tokio::time::Instant::from_std(node.started + Duration::from_millis(m.0)))
-            .unwrap_or_else(|| tokio::time::Instant::now() + wire::session::TICK);
+            .unwrap_or_else(|| tokio::time::Instant::now() + TIMER_MAX);
+        let timer_due = node.next_timer();
         tokio::select! {
             Some(inbound) = transport.recv() => node.on_packet(&inbound.data, inbound.link),
-            _ = tick.tick() => node.on_tick(),
-            _ = tokio::time::sleep_until(core_due) => { node.feed(Event::Tick); }
+            _ = tokio::time::sleep_until(core_due.min(timer_due)) => {
+                let now = tokio::time::Instant::now();
+                if now >= timer_due {
+                    node.on_tick();
+                }
+                if now >= core_due {
+                    node.feed(Event::Tick);
+                }
+            }
             Some(done) = done_rx.recv() => node.on_group_done(done),
             Some(done) = monitor_rx.recv() => node.on_monitor_done(done),
             Some((req, reply)) = ctl_rx.recv() => {
@@ -576,6 +590,31 @@ impl Node {
 
     /// The session's periodic work (retransmissions, link timeouts) and
     /// due monitors; the core is ticked at its own deadline in the loop.
+    /// When the session (retransmissions, link deadlines) or a resource
+    /// monitor next needs the loop. Woken only for work: at keepalive 50 ms
+    /// a fixed 50 ms tick was a third of the idle daemon's wake-ups.
+    fn next_timer(&self) -> tokio::time::Instant {
+        let now = Instant::now();
+        let monitors = self
+            .watches
+            .values()
+            .flatten()
+            .flatten()
+            .filter(|w| !w.busy)
+            .map(|w| w.next_due)
+            .min();
+        let due = [self.endpoint.next_timeout(now), monitors]
+            .into_iter()
+            .flatten()
+            .min()
+            // Bounds: never spin on a deadline that is already due, and
+            // look again at least once a second whatever happens.
+            .map_or(now + TIMER_MAX, |d| {
+                d.clamp(now + TIMER_MIN, now + TIMER_MAX)
+            });
+        tokio::time::Instant::from_std(due)
+    }
+
     fn on_tick(&mut self) {
         let events = self.endpoint.handle_timeout(Instant::now());
         self.on_wire_events(events);

@@ -127,6 +127,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compile an agent component (stdin) into the cache; the daemon runs
+    /// this in a child process on a cache miss.
+    #[command(hide = true)]
+    CompileAgent {
+        /// The cache directory.
+        #[arg(long)]
+        cache_dir: PathBuf,
+    },
     /// Bare wire peer for interop tests: heartbeats and protocol answers only.
     #[command(hide = true)]
     WirePeer(wasmbeat::transport::peer::WirePeerArgs),
@@ -322,6 +330,13 @@ fn main() -> anyhow::Result<ExitCode> {
         } => {
             init_stderr_logging();
             check(&config_dir, node.as_deref(), json)
+        }
+        Command::CompileAgent { cache_dir } => {
+            use std::io::Read as _;
+            let mut wasm = Vec::new();
+            std::io::stdin().read_to_end(&mut wasm)?;
+            wasmbeat::runtime::compile_into_cache(&cache_dir, &wasm)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::WirePeer(args) => {
             init_stderr_logging();

@@ -35,6 +35,44 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// The daemon's way: a cache miss is compiled by `wasmbeat compile-agent`
+/// in a child process (this process never runs Cranelift) into the same
+/// cache file an in-process compile would write; a broken helper falls
+/// back to compiling here.
+#[test]
+fn cache_miss_is_compiled_by_a_child_process() {
+    let cache = support::TempDir::new("childcache");
+    let rt = Runtime::new(RuntimeConfig {
+        compiler: Some(PathBuf::from(env!("CARGO_BIN_EXE_wasmbeat"))),
+        ..config(Some(&cache))
+    })
+    .unwrap();
+    let a = rt.load(&AgentRef::Name("IPaddr".into()), &cache.0).unwrap();
+    assert_eq!(a.cache_use(), CacheUse::Miss);
+    assert_eq!(block_on(a.meta_data()).unwrap().name, "IPaddr");
+    let written: Vec<_> = std::fs::read_dir(&cache.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    // An in-process runtime finds the child's file: same key, same engine.
+    let rt2 = Runtime::new(config(Some(&cache))).unwrap();
+    let b = rt2
+        .load(&AgentRef::Name("IPaddr".into()), &cache.0)
+        .unwrap();
+    assert_eq!(b.cache_use(), CacheUse::Hit);
+
+    let other = support::TempDir::new("childcache-broken");
+    let rt3 = Runtime::new(RuntimeConfig {
+        compiler: Some(PathBuf::from("/nonexistent/wasmbeat")),
+        ..config(Some(&other))
+    })
+    .unwrap();
+    let c = rt3.load(&AgentRef::Name("named".into()), &other.0).unwrap();
+    assert_eq!(c.cache_use(), CacheUse::Miss, "compiled here instead");
+    assert_eq!(block_on(c.meta_data()).unwrap().name, "named");
+}
+
 #[test]
 fn second_load_uses_the_compiled_component_cache() {
     let cache = support::TempDir::new("cache");

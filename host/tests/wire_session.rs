@@ -169,6 +169,13 @@ fn acks_gaps_retransmission_and_restart() {
     a.send(m, t0);
     pump(&mut a, &mut b, t0);
     drain(&mut b);
+    // The gap schedules a wake-up for its request, well before link death.
+    let due = b.next_timeout(t0).expect("a retransmission is pending");
+    assert!(
+        due > t0 && due <= t0 + Duration::from_millis(250),
+        "{:?}",
+        due - t0
+    );
     let t1 = t0 + Duration::from_millis(300);
     b.handle_timeout(t1);
     let reqs = drain(&mut b);
@@ -285,4 +292,31 @@ fn peer_without_protocol_disables_flow_control() {
     a.send(Endpoint::status_message("up", 5000), now);
     let f = codec::decode(&drain(&mut a)[0], &Default::default()).unwrap();
     assert!(!f.message.has("protocol"));
+}
+
+/// An idle endpoint needs no wake-ups until a link can go quiet: the
+/// driver sleeps until exactly then, and the link-down comes on time.
+#[test]
+fn next_timeout_is_the_link_deadline_and_nothing_when_idle() {
+    let t0 = Instant::now();
+    let mut a = endpoint("alpha", 100, "s");
+    let mut b = endpoint("beta", 200, "s");
+    assert_eq!(b.next_timeout(t0), None, "nothing heard, nothing pending");
+    a.send(Endpoint::status_message("up", 5000), t0);
+    pump(&mut a, &mut b, t0);
+    drain(&mut b);
+    // The peer advertised dt=5000 ms: its link is due to go down then.
+    assert_eq!(b.next_timeout(t0), Some(t0 + Duration::from_secs(5)));
+    let just_before = t0 + Duration::from_millis(4999);
+    assert!(b.handle_timeout(just_before).is_empty());
+    let ev = b.handle_timeout(t0 + Duration::from_secs(5));
+    assert!(
+        matches!(&ev[..], [Event::LinkDown { link: 0, .. }]),
+        "{ev:?}"
+    );
+    assert_eq!(
+        b.next_timeout(t0 + Duration::from_secs(5)),
+        None,
+        "link down, nothing left to time"
+    );
 }

@@ -33,12 +33,16 @@ pub fn cache_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
     dir.join(format!("{hex}-{:016x}.cwasm", h.finish()))
 }
 
-/// Load `wasm` as a component, through the cache in `dir` if given.
+/// Load `wasm` as a component, through the cache in `dir` if given. On a
+/// miss, `child` (the wasmbeat binary) compiles it into the cache in a
+/// separate process when given, so the compiler's code and heap never
+/// become part of a long-running daemon's memory.
 pub fn load(
     engine: &Engine,
     dir: Option<&Path>,
     name: &str,
     wasm: &[u8],
+    child: Option<&Path>,
 ) -> Result<(Component, CacheUse), LoadError> {
     let compile = || {
         Component::new(engine, wasm).map_err(|e| LoadError::Invalid {
@@ -59,6 +63,23 @@ pub fn load(
             Err(e) => {
                 tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}")
             }
+        }
+    }
+    if let Some(program) = child {
+        match compile_in_child(program, dir, wasm) {
+            Ok(()) => {
+                // SAFETY: as above; the child wrote it with `store`.
+                match unsafe { Component::deserialize_file(engine, &path) } {
+                    Ok(c) => return Ok((c, CacheUse::Miss)),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), "component compiled by the helper process is unusable, compiling here: {e:#}")
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                agent = name,
+                "compiling in a helper process failed, compiling here: {e}"
+            ),
         }
     }
     let component = compile()?;
@@ -84,4 +105,45 @@ fn store(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> 
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Run `program compile-agent --cache-dir DIR` with the component on stdin.
+fn compile_in_child(program: &Path, dir: &Path, wasm: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .arg("compile-agent")
+        .arg("--cache-dir")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let written = child.stdin.take().expect("stdin is piped").write_all(wasm);
+    let out = child.wait_with_output()?;
+    written?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// The `compile-agent` helper: compile `wasm` with `engine` into the cache
+/// in `dir`, where a daemon using the same engine settings finds it.
+pub fn compile_into(engine: &Engine, dir: &Path, wasm: &[u8]) -> Result<PathBuf, LoadError> {
+    let component = Component::new(engine, wasm).map_err(|e| LoadError::Invalid {
+        name: "component".to_string(),
+        reason: format!("{e:#}"),
+    })?;
+    let path = cache_path(engine, dir, wasm);
+    store(dir, &path, &component).map_err(|source| LoadError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }

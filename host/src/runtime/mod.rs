@@ -77,6 +77,9 @@ pub struct RuntimeConfig {
     /// How often a running agent is interrupted to check its deadline and
     /// let other tasks run (default 10 ms).
     pub epoch_tick: Duration,
+    /// The wasmbeat binary to compile cache misses in a child process
+    /// (`compile-agent`); None compiles in this process.
+    pub compiler: Option<PathBuf>,
 }
 
 /// Default cache directory for compiled components.
@@ -89,6 +92,7 @@ impl Default for RuntimeConfig {
             memory_limit: 64 << 20,
             deadlines: Deadlines::default(),
             epoch_tick: Duration::from_millis(10),
+            compiler: None,
         }
     }
 }
@@ -280,6 +284,21 @@ impl Drop for Inner {
 }
 
 /// The agent runtime (cheap to clone; one per daemon).
+/// The engine every runtime and the `compile-agent` helper use: equal
+/// settings give equal cache keys.
+fn engine() -> Result<Engine, LoadError> {
+    let mut wc = Config::new();
+    wc.epoch_interruption(true);
+    wc.wasm_component_model(true);
+    Engine::new(&wc).map_err(|e| LoadError::Setup(format!("{e:#}")))
+}
+
+/// `wasmbeat compile-agent`: compile the component `wasm` into the cache in
+/// `dir` (the daemon runs this in a child process on a cache miss).
+pub fn compile_into_cache(dir: &Path, wasm: &[u8]) -> Result<PathBuf, LoadError> {
+    cache::compile_into(&engine()?, dir, wasm)
+}
+
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
@@ -288,10 +307,7 @@ pub struct Runtime {
 impl Runtime {
     /// Set up the engine and the host imports.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, LoadError> {
-        let mut wc = Config::new();
-        wc.epoch_interruption(true);
-        wc.wasm_component_model(true);
-        let engine = Engine::new(&wc).map_err(|e| LoadError::Setup(format!("{e:#}")))?;
+        let engine = engine()?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Setup(format!("{e:#}")))?;
@@ -386,8 +402,13 @@ impl Runtime {
         builtin: bool,
     ) -> Result<LoadedAgent, LoadError> {
         let inner = &self.inner;
-        let (component, cache_use): (Component, CacheUse) =
-            cache::load(&inner.engine, inner.config.cache_dir.as_deref(), name, wasm)?;
+        let (component, cache_use): (Component, CacheUse) = cache::load(
+            &inner.engine,
+            inner.config.cache_dir.as_deref(),
+            name,
+            wasm,
+            inner.config.compiler.as_deref(),
+        )?;
         let invalid = |e: wasmtime::Error| LoadError::Invalid {
             name: name.to_string(),
             reason: format!("{e:#}"),

@@ -64,7 +64,10 @@ pub fn apply(cfg: &RealtimeConfig) -> Result<Option<RealtimeStatus>, RealtimeErr
         sched_priority: prio,
     };
     // pid 0 = the calling thread on Linux: only the heartbeat thread gets RR.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) } != 0 {
+    // RESET_ON_FORK: programs it starts (an agent compile, a server) run
+    // at normal priority, never starving the node at RT priority.
+    let policy = libc::SCHED_RR | libc::SCHED_RESET_ON_FORK;
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
         return Err(RealtimeError::Scheduler {
             prio,
             source: std::io::Error::last_os_error(),

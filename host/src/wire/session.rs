@@ -33,7 +33,8 @@ pub const MIN_RESEND_INTERVAL: Duration = Duration::from_millis(240);
 pub const REXMIT_GIVE_UP: Duration = Duration::from_secs(10);
 /// Period of `reqnodes` repeats until a `repnodes` arrives.
 pub const REQNODES_INTERVAL: Duration = Duration::from_secs(1);
-/// How often the driver should call [`Endpoint::handle_timeout`].
+/// How often a simple driver calls [`Endpoint::handle_timeout`] (the daemon
+/// sleeps until [`Endpoint::next_timeout`] instead).
 pub const TICK: Duration = Duration::from_millis(50);
 
 /// Static settings of an endpoint.
@@ -241,6 +242,8 @@ pub struct Endpoint {
     counters: Arc<DropCounters>,
     stats: SessionStats,
     uuid_clash_warned: bool,
+    /// The last /proc/loadavg line sent in `ld`, and when it was read.
+    loadavg: Option<(Instant, String)>,
 }
 
 fn wall_secs() -> u64 {
@@ -257,6 +260,11 @@ fn loadavg() -> String {
         .and_then(|s| s.lines().next().map(str::to_string))
         .unwrap_or_else(|| "n/a".to_string())
 }
+
+/// How long a read of /proc/loadavg is reused. The kernel recomputes it
+/// every 5 s; reading it for every heartbeat (20 a second at keepalive
+/// 50 ms) was a third of the idle daemon's system calls.
+const LOADAVG_REUSE: Duration = Duration::from_secs(1);
 
 impl Endpoint {
     /// A session for `cfg`, with this start's identity.
@@ -298,6 +306,7 @@ impl Endpoint {
             counters: Arc::new(DropCounters::default()),
             stats: SessionStats::default(),
             uuid_clash_warned: false,
+            loadavg: None,
         }
     }
 
@@ -392,7 +401,15 @@ impl Endpoint {
         msg.push_str(F_HG, &format!("{:x}", self.generation));
         msg.push_str(F_TS, &format!("{:x}", wall_secs()));
         if sequenced {
-            msg.push_str(F_LD, &loadavg());
+            let fresh = self
+                .loadavg
+                .as_ref()
+                .is_some_and(|(at, _)| now.saturating_duration_since(*at) < LOADAVG_REUSE);
+            if !fresh {
+                self.loadavg = Some((now, loadavg()));
+            }
+            let ld = self.loadavg.as_ref().map_or("n/a", |(_, l)| l.as_str());
+            msg.push_str(F_LD, ld);
         }
         msg.push_str(
             F_TTL,
@@ -748,7 +765,7 @@ impl Endpoint {
     }
 
     /// Timers: retransmission requests, `reqnodes` repeats, link timeouts.
-    /// Call about every [`TICK`].
+    /// Call at [`Endpoint::next_timeout`], or simply about every [`TICK`].
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Event> {
         let mut events = Vec::new();
         let mut requests = Vec::new();
@@ -800,6 +817,38 @@ impl Endpoint {
             }
         }
         events
+    }
+
+    /// When [`Endpoint::handle_timeout`] next has work to do: a
+    /// retransmission to request or give up, a link going quiet, a reqnodes
+    /// retry. None when nothing is pending, so an idle endpoint costs no
+    /// wake-ups between packets.
+    pub fn next_timeout(&self, now: Instant) -> Option<Instant> {
+        let default_dt = self.cfg.deadtime;
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        for p in self.peers.values() {
+            let dt = p.dt_ms.map(Duration::from_millis).unwrap_or(default_dt);
+            let alive = p.last_status.is_some_and(|t| now.duration_since(t) < dt);
+            for (first, due) in p.rexmit.values() {
+                // Give-up is strictly after REXMIT_GIVE_UP.
+                at(*first + REXMIT_GIVE_UP + Duration::from_millis(1));
+                // A request is only sent to a live peer; a dead one's due
+                // requests wait for its next packet, which recomputes this.
+                if alive || *due > now {
+                    at(*due);
+                }
+            }
+            for (i, heard) in p.link_heard.iter().enumerate() {
+                if p.link_up[i] {
+                    at(heard.map_or(now, |h| h + dt));
+                }
+            }
+        }
+        if let Some((_, due)) = &self.reqnodes {
+            at(*due);
+        }
+        next
     }
 
     /// The current view of every peer.
