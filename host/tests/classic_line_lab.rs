@@ -127,6 +127,19 @@ impl Classic {
         self.daemons[i] = Some(self.lab.nodes[i].spawn(daemon));
     }
 
+    /// Two nodes and a client on a bridge, with the same configuration
+    /// written for both nodes under `base`; no daemon started yet.
+    fn new(tag: &str, base: &Path, haresources: &str, agents_toml: &str) -> Classic {
+        let lab = Lab::new(tag, &["10.77.0.1/24", "10.77.0.2/24", "10.77.0.10/24"]);
+        let c = Classic {
+            lab,
+            base: base.to_path_buf(),
+            daemons: [None, None],
+        };
+        c.write_configs(haresources, agents_toml);
+        c
+    }
+
     /// The same ha.cf (fast lab timings), haresources, authkeys and
     /// agents.toml for both nodes.
     fn write_configs(&self, haresources: &str, agents_toml: &str) {
@@ -431,16 +444,9 @@ fn classic_line_fails_over_and_back_and_recovers_a_crashed_web_server() {
 
     let names = group_names(&common);
     let haresources = format!("node1 {}\n", names.join(" "));
-    let lab = Lab::new(
+    let mut c = Classic::new(
         "classic",
-        &["10.77.0.1/24", "10.77.0.2/24", "10.77.0.10/24"],
-    );
-    let mut c = Classic {
-        lab,
-        base: base.clone(),
-        daemons: [None, None],
-    };
-    c.write_configs(
+        &base,
         &haresources,
         "[agent.httpd]\nmonitor = \"500ms\"\nrestarts = 1\n",
     );
@@ -713,16 +719,9 @@ fn python_and_c_agents_fail_over_by_wasm_path() {
         "{}::{common}/web/nginx.conf::{common}/web/nginx.pid::{VIP}:18081",
         cn.display()
     );
-    let lab = Lab::new(
+    let mut c = Classic::new(
         "examples",
-        &["10.77.0.1/24", "10.77.0.2/24", "10.77.0.10/24"],
-    );
-    let mut c = Classic {
-        lab,
-        base: base.clone(),
-        daemons: [None, None],
-    };
-    c.write_configs(
+        &base,
         &format!("node1 IPaddr::{VIP}/24/eth0 {py_token} {c_token}\n"),
         &format!(
             "[agent.python-tcpservice]\nprograms = [\"/usr/bin/python3\"]\nprobe = [\"{VIP}:18080\"]\n\
