@@ -738,6 +738,16 @@ fn specs(o: &Options) -> Vec<Spec> {
             deadtime: m(200),
             stress: true,
         },
+        // keepalived's backup declares the master down 3 x advert_int +
+        // (256 - priority) / 256 x advert_int after its last advert: 180 ms
+        // at 0.05 and priority 100. This row gives wasmbeat that window.
+        Spec {
+            label: "wasmbeat matched (keepalive 50ms, deadtime 180ms)".into(),
+            kind: Kind::Wasmbeat,
+            interval: m(50),
+            deadtime: m(180),
+            stress: true,
+        },
         Spec {
             label: "keepalived advert_int 0.05".into(),
             kind: Kind::Keepalived,
