@@ -75,6 +75,29 @@ fn config_dir(policy: &str) -> tempfile::TempDir {
     d
 }
 
+/// `wasmbeat check` on `dir` (which holds agents.toml and resource.d/) with
+/// a minimal ha.cf and authkeys and the given haresources: exit code and
+/// everything it printed.
+fn check(dir: &Path, haresources: &str) -> (Option<i32>, String) {
+    std::fs::write(
+        dir.join("ha.cf"),
+        "deadtime 5\nbcast eth0\nauto_failback on\nnode node1\nnode node2\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("haresources"), haresources).unwrap();
+    let ak = dir.join("authkeys");
+    std::fs::write(&ak, "auth 1\n1 sha1 secret\n").unwrap();
+    std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
+        .args(["check", "--node", "node1", "--config-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
 #[test]
 fn lsb_agent_runs_a_granted_script_with_lsb_semantics() {
     let dir = config_dir("[lsb.wbsvc]\n");
@@ -179,23 +202,8 @@ fn ungranted_script_is_refused_with_the_grant_to_add() {
     assert!(!dir.path().join("resource.d/other.state.log").exists());
 
     // `wasmbeat check` says the same, at the haresources line.
-    std::fs::write(
-        dir.path().join("ha.cf"),
-        "deadtime 5\nbcast eth0\nauto_failback on\nnode node1\nnode node2\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("haresources"), "node1 wbsvc other::x\n").unwrap();
-    let ak = dir.path().join("authkeys");
-    std::fs::write(&ak, "auth 1\n1 sha1 secret\n").unwrap();
-    std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
-        .args(["check", "--node", "node1", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{text}");
+    let (code, text) = check(dir.path(), "node1 wbsvc other::x\n");
+    assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("haresources:1"), "{text}");
     assert!(text.contains("[lsb.other]"), "{text}");
     assert!(text.contains("LSB script"), "{text}");
@@ -208,22 +216,7 @@ fn ungranted_script_is_refused_with_the_grant_to_add() {
 #[test]
 fn policy_errors_are_reported_by_check_with_file_and_line() {
     let dir = config_dir("[resource.\"httpd\"]\nprograms = [\"apache2\"]\n");
-    std::fs::write(
-        dir.path().join("ha.cf"),
-        "deadtime 5\nbcast eth0\nauto_failback on\nnode node1\nnode node2\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("haresources"), "node1 httpd\n").unwrap();
-    let ak = dir.path().join("authkeys");
-    std::fs::write(&ak, "auth 1\n1 sha1 secret\n").unwrap();
-    std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
-        .args(["check", "--node", "node1", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let (_, text) = check(dir.path(), "node1 httpd\n");
     assert!(
         text.contains("agents.toml:2: programs: \"apache2\" is not an absolute path"),
         "{text}"

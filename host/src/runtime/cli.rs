@@ -191,7 +191,7 @@ pub async fn agent_test_command(token: &str, opts: &AgentCliOptions, context: &s
     let args = bind::agent_args(&resolved, &token);
     let t0 = std::time::Instant::now();
     let meta = resolved.agent.meta_data().await;
-    let meta_ok = conformance::meta_step(&mut report, meta, t0.elapsed(), &args).await;
+    let meta_ok = conformance::meta_step(&mut report, meta, t0.elapsed(), &args);
     if meta_ok {
         let bound = bind::bind_resolved(&resolved, &token, &policy)
             .await

@@ -393,8 +393,9 @@ fn deadline_step(timings: &[(Op, Duration)], deadlines: &Deadlines) -> Step {
     }
 }
 
-/// Meta-data step: fetch and check; returns the check for binding.
-pub async fn meta_step(
+/// Meta-data step: check what the agent described against the token's
+/// arguments; false when the rest of the sequence cannot run.
+pub fn meta_step(
     report: &mut Report,
     meta: Result<Meta, AgentError>,
     elapsed: Duration,
