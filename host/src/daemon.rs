@@ -9,6 +9,7 @@
 
 mod agents;
 pub mod status;
+mod wake_timer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -383,21 +384,24 @@ async fn heartbeat_loop(
     node.feed(Event::Tick);
 
     let mut shutdown_started: Option<Instant> = None;
+    let mut wake = wake_timer::WakeTimer::new().map_err(DaemonError::Async)?;
     loop {
         // One timer for the earliest of the core's deadline (a peer's
-        // death, the next heartbeat) and the session's/monitors' next work:
-        // a single near timer never needs tokio's coarse-wheel cascades,
-        // which cost an extra wake-up per heartbeat.
+        // death, the next heartbeat) and the session's/monitors' next work,
+        // on a timerfd: one wake-up per deadline (see wake_timer).
         let core_due = node
             .core
             .next_deadline()
-            .map(|m| tokio::time::Instant::from_std(node.started + Duration::from_millis(m.0)))
-            .unwrap_or_else(|| tokio::time::Instant::now() + TIMER_MAX);
+            .map(|m| node.started + Duration::from_millis(m.0))
+            .unwrap_or_else(|| Instant::now() + TIMER_MAX);
         let timer_due = node.next_timer();
+        wake.arm(core_due.min(timer_due))
+            .map_err(DaemonError::Async)?;
         tokio::select! {
             Some(inbound) = transport.recv() => node.on_packet(&inbound.data, inbound.link),
-            _ = tokio::time::sleep_until(core_due.min(timer_due)) => {
-                let now = tokio::time::Instant::now();
+            fired = wake.expired() => {
+                fired.map_err(DaemonError::Async)?;
+                let now = Instant::now();
                 if now >= timer_due {
                     node.on_tick();
                 }
@@ -593,7 +597,7 @@ impl Node {
     /// When the session (retransmissions, link deadlines) or a resource
     /// monitor next needs the loop. Woken only for work: at keepalive 50 ms
     /// a fixed 50 ms tick was a third of the idle daemon's wake-ups.
-    fn next_timer(&self) -> tokio::time::Instant {
+    fn next_timer(&self) -> Instant {
         let now = Instant::now();
         let monitors = self
             .watches
@@ -603,7 +607,7 @@ impl Node {
             .filter(|w| !w.busy)
             .map(|w| w.next_due)
             .min();
-        let due = [self.endpoint.next_timeout(now), monitors]
+        [self.endpoint.next_timeout(now), monitors]
             .into_iter()
             .flatten()
             .min()
@@ -611,8 +615,7 @@ impl Node {
             // look again at least once a second whatever happens.
             .map_or(now + TIMER_MAX, |d| {
                 d.clamp(now + TIMER_MIN, now + TIMER_MAX)
-            });
-        tokio::time::Instant::from_std(due)
+            })
     }
 
     fn on_tick(&mut self) {
