@@ -234,6 +234,37 @@ fn bcast_heartbeats_bad_packets_and_peer_death() {
 }
 
 #[test]
+fn bcast_on_an_address_without_brd_reaches_the_peer() {
+    if !lab_available("transport_lab::bcast_without_brd") {
+        return;
+    }
+    // `ip addr add A/N dev D` without `brd +`, as many hand-made setups
+    // do: getifaddrs then reports the node's own address as broadcast.
+    let lab = Lab::new("tn", &["10.77.5.1/24", "10.77.5.2/24"]);
+    for (i, node) in lab.nodes.iter().enumerate() {
+        node.ip(&["addr", "flush", "dev", "eth0"]);
+        node.ip(&[
+            "addr",
+            "add",
+            &format!("10.77.5.{}/24", i + 1),
+            "dev",
+            "eth0",
+        ]);
+        let shown = node.ip(&["-4", "addr", "show", "dev", "eth0"]);
+        let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+        let inet = shown.lines().find(|l| l.contains("inet ")).unwrap_or("");
+        assert!(!inet.contains("brd"), "{shown}");
+    }
+    let dir = TempDir::new("tn");
+    let _pids: Vec<u32> = ["alpha", "beta"]
+        .iter()
+        .enumerate()
+        .map(|(i, node)| lab.nodes[i].spawn(peer_cmd(node, &["bcast eth0".into()], &dir.0, &[])))
+        .collect();
+    assert_mutually_active(&dir.0, "eth0");
+}
+
+#[test]
 fn ucast_heartbeats() {
     if !lab_available("transport_lab::ucast") {
         return;

@@ -42,6 +42,24 @@ pub fn iface_v4(iface: &str) -> Result<(Ipv4Addr, Option<Ipv4Addr>), TransportEr
     Err(err("no IPv4 address (missing interface?)"))
 }
 
+/// Where bcast heartbeats go: the interface's broadcast address, or the
+/// link's limited broadcast when it has none. `ip addr add A/N dev D`
+/// without `brd +` leaves none, and getifaddrs then reports the
+/// interface's own address: sending there (as heartbeat does with the
+/// 0.0.0.0 it gets) reaches only this host, so both nodes would go active.
+fn bcast_destination(iface: &str, addr: Ipv4Addr, brd: Option<Ipv4Addr>) -> Ipv4Addr {
+    match brd {
+        Some(b) if b != addr && !b.is_unspecified() => b,
+        _ => {
+            tracing::warn!(
+                "{iface} has no broadcast address; sending bcast heartbeats to 255.255.255.255 on {iface} \
+                 (give {addr} one with `ip addr ... brd +` to use the subnet's)"
+            );
+            Ipv4Addr::BROADCAST
+        }
+    }
+}
+
 fn sock_err<'a>(
     medium: &'a Medium,
     op: &'static str,
@@ -115,11 +133,8 @@ fn port_listener(
 pub fn open(spec: &Medium) -> Result<UdpMedium, TransportError> {
     match spec {
         Medium::Bcast { iface, port } => {
-            let (_, brd) = iface_v4(iface)?;
-            let brd = brd.ok_or_else(|| TransportError::Interface {
-                iface: iface.clone(),
-                why: "no broadcast address (add it with `brd +`)".into(),
-            })?;
+            let (addr, brd) = iface_v4(iface)?;
+            let brd = bcast_destination(iface, addr, brd);
             let recv = port_listener(spec, iface, *port, false)?;
             let send = udp_socket(spec)?;
             send.set_broadcast(true)
@@ -206,6 +221,22 @@ pub async fn receive_loop(sock: Arc<UdpSocket>, link: usize, tx: mpsc::Sender<In
                 tracing::warn!(link, error = %e, "UDP receive error");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bcast_goes_to_the_interface_broadcast_or_the_limited_one() {
+        let addr = Ipv4Addr::new(10, 0, 0, 1);
+        let subnet = Ipv4Addr::new(10, 0, 0, 255);
+        assert_eq!(bcast_destination("eth0", addr, Some(subnet)), subnet);
+        // No `brd`: getifaddrs echoes the address itself (or nothing).
+        for brd in [Some(addr), Some(Ipv4Addr::UNSPECIFIED), None] {
+            assert_eq!(bcast_destination("eth0", addr, brd), Ipv4Addr::BROADCAST);
         }
     }
 }
