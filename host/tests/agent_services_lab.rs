@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use support::{block_on_in, Lab, Netns, TempDir};
 use wasmbeat::config::policy::Policy;
 use wasmbeat::config::token::ResourceToken;
+use wasmbeat::lab::services;
 use wasmbeat::runtime::bind::bind_resource;
 use wasmbeat::runtime::{AgentError, Deadlines, Resource, Runtime, RuntimeConfig, Status};
 
@@ -169,17 +170,12 @@ fn named_serves_dns_to_a_client_namespace() {
     let dir = d.0.display().to_string();
     std::fs::write(
         d.0.join("named.conf"),
-        format!(
-            "options {{ directory \"{dir}\"; pid-file \"{dir}/named.pid\"; listen-on port 53 {{ 10.77.71.1; }}; \
-             listen-on-v6 {{ none; }}; recursion no; session-keyfile none; }};\n\
-             controls {{ }};\n\
-             zone \"wasmbeat.test\" {{ type primary; file \"{dir}/db.test\"; }};\n"
-        ),
+        services::named_conf(&dir, "10.77.71.1"),
     )
     .unwrap();
     std::fs::write(
         d.0.join("db.test"),
-        "$TTL 60\n@ IN SOA ns.wasmbeat.test. root.wasmbeat.test. 1 60 60 60 60\n@ IN NS ns\nns IN A 10.77.71.1\nwww IN A 10.77.72.80\n",
+        services::named_zone("10.77.71.1", "10.77.72.80"),
     )
     .unwrap();
     let pidf = d.0.join("named.pid");
@@ -280,16 +276,7 @@ fn named_serves_dns_to_a_client_namespace() {
 fn apache_conf(dir: &str, listen: &str, page: &str) -> String {
     std::fs::create_dir_all(format!("{dir}/www")).unwrap();
     std::fs::write(format!("{dir}/www/index.html"), page).unwrap();
-    format!(
-        "ServerRoot /etc/apache2\nServerName wasmbeat-test\nListen {listen}\n\
-         LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so\n\
-         LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n\
-         LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so\n\
-         User ${{APACHE_RUN_USER}}\nGroup ${{APACHE_RUN_GROUP}}\n\
-         DefaultRuntimeDir {dir}\nPidFile /nonexistent/overridden.pid\nMutex file:{dir} default\n\
-         ErrorLog {dir}/error.log\nDocumentRoot {dir}/www\nDirectoryIndex index.html\n\
-         <Directory {dir}/www>\n  Require all granted\n</Directory>\n"
-    )
+    services::apache_conf(dir, listen)
 }
 
 fn curl(ns: &Netns, url: &str) -> String {
@@ -428,7 +415,7 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
     // Small buffers: a test server, started twice in a few seconds.
     std::fs::write(
         d.0.join("my.cnf"),
-        "[mysqld]\nskip-name-resolve\ninnodb_buffer_pool_size=16M\ninnodb_log_file_size=8M\nperformance_schema=OFF\nskip-log-bin\n",
+        format!("[mysqld]\n{}", services::MARIADB_SMALL),
     )
     .unwrap();
     let pidf = d.0.join("mysqld.pid");

@@ -17,6 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{Lab, TempDir};
+use wasmbeat::lab::services;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
 const VIP: &str = "10.77.0.100";
@@ -44,17 +45,7 @@ fn alive(pid: u32) -> bool {
 }
 
 fn chown(user: &str, path: &Path) {
-    let out = Command::new("chown")
-        .arg("-R")
-        .arg(user)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chown {user} {}: {out:?}",
-        path.display()
-    );
+    services::chown(user, path).unwrap();
 }
 
 /// Kill (SIGKILL, whole process group: the agents start each server in its
@@ -311,21 +302,12 @@ fn write_servers(srv: &Path, common: &str, i: usize) {
     std::fs::create_dir_all(&named).unwrap();
     std::fs::write(
         named.join("named.conf"),
-        format!(
-            "options {{ directory \"{common}/named\"; pid-file \"{common}/named/named.pid\"; \
-             listen-on port 53 {{ {VIP}; }}; listen-on-v6 {{ none; }}; recursion no; \
-             session-keyfile none; }};\ncontrols {{ }};\n\
-             zone \"wasmbeat.test\" {{ type primary; file \"{common}/named/db.test\"; }};\n"
-        ),
+        services::named_conf(&format!("{common}/named"), VIP),
     )
     .unwrap();
     std::fs::write(
         named.join("db.test"),
-        format!(
-            "$TTL 60\n@ IN SOA ns.wasmbeat.test. root.wasmbeat.test. 1 60 60 60 60\n@ IN NS ns\n\
-             ns IN A {VIP}\nwww IN A {}\n",
-            answers(i)[0]
-        ),
+        services::named_zone(VIP, &answers(i)[0]),
     )
     .unwrap();
     chown("bind", &named);
@@ -333,27 +315,16 @@ fn write_servers(srv: &Path, common: &str, i: usize) {
     let web = srv.join("web");
     std::fs::create_dir_all(web.join("www")).unwrap();
     std::fs::write(web.join("www/index.html"), NODES[i]).unwrap();
-    let w = format!("{common}/web");
     std::fs::write(
         web.join("httpd.conf"),
-        format!(
-            "ServerRoot /etc/apache2\nServerName wasmbeat-test\nListen {VIP}:80\n\
-             LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so\n\
-             LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n\
-             LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so\n\
-             User ${{APACHE_RUN_USER}}\nGroup ${{APACHE_RUN_GROUP}}\n\
-             DefaultRuntimeDir {w}\nPidFile /nonexistent/overridden.pid\nMutex file:{w} default\n\
-             ErrorLog {w}/error.log\nDocumentRoot {w}/www\nDirectoryIndex index.html\n\
-             <Directory {w}/www>\n  Require all granted\n</Directory>\n"
-        ),
+        services::apache_conf(&format!("{common}/web"), &format!("{VIP}:80")),
     )
     .unwrap();
     chown("www-data", &web);
 
     let sql = srv.join("sql");
     std::fs::create_dir_all(sql.join("data")).unwrap();
-    let small = "skip-name-resolve\ninnodb_buffer_pool_size=16M\ninnodb_log_file_size=8M\n\
-                 performance_schema=OFF\nskip-log-bin\n";
+    let small = services::MARIADB_SMALL;
     // The client's account is (re)created at every server start, so the
     // datadir can be initialised ahead of time without a running server.
     std::fs::write(

@@ -38,7 +38,8 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-fn interrupted() -> Result<()> {
+/// Fails once SIGINT/SIGTERM arrived, so every loop ends and labs are torn down.
+pub fn interrupted() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         bail!("interrupted; lab torn down");
     }
@@ -101,8 +102,8 @@ fn hb_time(d: Duration) -> String {
 }
 
 /// The configured initdead: the same for wasmbeat and heartbeat.
-fn initdead(s: &Spec) -> Duration {
-    (s.deadtime * 2).max(Duration::from_secs(2))
+fn initdead(deadtime: Duration) -> Duration {
+    (deadtime * 2).max(Duration::from_secs(2))
 }
 
 /// A lab with one system's two daemons; kills their process trees on drop
@@ -180,10 +181,154 @@ fn tree(root: u32) -> Vec<(u32, u64, u64)> {
 
 /// Footprint of one daemon at one moment.
 #[derive(Debug, Clone, Copy, Default)]
-struct Snapshot {
-    processes: usize,
-    cpu_ticks: u64,
-    rss_kib: u64,
+pub struct Snapshot {
+    /// Processes counted.
+    pub processes: usize,
+    /// utime + stime, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident set, KiB.
+    pub rss_kib: u64,
+}
+
+/// The directory a node's ha.cf, haresources and authkeys go in: the
+/// config dir itself for wasmbeat; for heartbeat a copy of the packaged
+/// /etc/ha.d (harc, rc.d, resource.d, shellfuncs) plus the run and lib
+/// directories its namespace binds. authkeys is written here.
+pub fn config_dir(kind: Kind, dir: &Path) -> Result<PathBuf> {
+    let etc = if kind == Kind::Heartbeat {
+        for d in ["etc", "run", "lib/cores"] {
+            std::fs::create_dir_all(dir.join(d))?;
+        }
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg("/etc/ha.d/.")
+            .arg(dir.join("etc"))
+            .status()?;
+        if !st.success() {
+            bail!("copying /etc/ha.d failed: {st}");
+        }
+        dir.join("etc")
+    } else {
+        dir.to_path_buf()
+    };
+    let ak = etc.join("authkeys");
+    std::fs::write(&ak, "auth 1\n1 sha1 wasmbeat-bench\n")?;
+    std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600))?;
+    Ok(etc)
+}
+
+/// ha.cf for a two-node bcast cluster on eth0 with these timings; the
+/// same for wasmbeat and heartbeat but for heartbeat's logging lines.
+pub fn ha_cf(kind: Kind, keepalive: Duration, deadtime: Duration, log: &Path) -> String {
+    let extra = if kind == Kind::Heartbeat {
+        format!(
+            "logfile {}\nlogfacility none\nrealtime off\ncrm off\n",
+            log.display()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{extra}keepalive {}\ndeadtime {}\nwarntime {}\ninitdead {}\nudpport 694\n\
+         bcast eth0\nauto_failback on\nnode node1\nnode node2\n",
+        hb_time(keepalive),
+        hb_time(deadtime),
+        hb_time(deadtime / 2),
+        hb_time(initdead(deadtime)),
+    )
+}
+
+/// The command that runs node `name`'s daemon (config under `dir`, log to
+/// `log`, scratch under `work`); its PID roots the daemon's process tree.
+pub fn daemon_command(
+    kind: Kind,
+    bin: &Path,
+    work: &Path,
+    dir: &Path,
+    name: &str,
+    log: &Path,
+) -> Command {
+    match kind {
+        Kind::Wasmbeat => {
+            let mut c = Command::new("sh");
+            // `exec` keeps the recorded PID the daemon's own.
+            c.args([
+                "-c",
+                &format!(
+                    "exec {} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
+                    bin.display(),
+                    dir.display(),
+                    work.join(format!("{name}.run")).display(),
+                    work.join("agent-cache").display(),
+                    log.display()
+                ),
+            ]);
+            c.env("RUST_LOG", "info");
+            c
+        }
+        Kind::Keepalived => {
+            // A reboot clears /run: stale pid files of a SIGKILLed
+            // keepalived make it refuse to start when a PID was reused.
+            for f in ["k.pid", "v.pid"] {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                &format!(
+                    "exec {KEEPALIVED} -n -l -D -P -f {d}/keepalived.conf -p {d}/k.pid -r {d}/v.pid >>{l} 2>&1",
+                    d = dir.display(),
+                    l = log.display()
+                ),
+            ]);
+            c
+        }
+        Kind::Heartbeat => {
+            // Private /etc/ha.d, /run and /var/lib/heartbeat per node;
+            // the recorded PID is `unshare`, whose PID namespace dies with it.
+            wasmbeat::lab::heartbeat::node_command(dir, name, None)
+        }
+    }
+}
+
+/// SIGKILL the process tree rooted at `root` (spawned through `ns`) at
+/// once: stop every process first so none can notice its parent dying
+/// and shut down gracefully.
+pub fn kill_tree(ns: &wasmbeat::lab::Netns, root: u32) {
+    let procs = tree(root);
+    for (pid, ..) in &procs {
+        // SAFETY: signalling processes of the tree we started.
+        unsafe { libc::kill(*pid as i32, libc::SIGSTOP) };
+    }
+    for (pid, ..) in &procs {
+        // SAFETY: as above.
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+    // Reaps the root (our child).
+    ns.kill(root, libc::SIGKILL);
+}
+
+/// The daemon's own processes under `root` (its tree, less `unshare`, the
+/// namespace's shell, resource scripts and the services it started):
+/// those running the daemon's binary.
+pub fn daemon_footprint(kind: Kind, bin: &Path, root: u32) -> Snapshot {
+    let exe = match kind {
+        Kind::Wasmbeat => bin.to_path_buf(),
+        Kind::Heartbeat => PathBuf::from(HEARTBEAT),
+        Kind::Keepalived => PathBuf::from(KEEPALIVED),
+    };
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let procs: Vec<(u32, u64, u64)> = tree(root)
+        .into_iter()
+        .filter(|(pid, ..)| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    Snapshot {
+        processes: procs.len(),
+        cpu_ticks: procs.iter().map(|p| p.1).sum(),
+        rss_kib: procs.iter().map(|p| p.2 * page / 1024).sum(),
+    }
 }
 
 impl Bench {
@@ -233,49 +378,15 @@ impl Bench {
         let name = Self::name(i);
         match s.kind {
             Kind::Wasmbeat | Kind::Heartbeat => {
-                let etc = if s.kind == Kind::Heartbeat {
-                    for d in ["etc", "run", "lib/cores"] {
-                        std::fs::create_dir_all(dir.join(d))?;
-                    }
-                    // Keep the packaged harc, rc.d, resource.d, shellfuncs.
-                    let st = Command::new("cp")
-                        .arg("-a")
-                        .arg("/etc/ha.d/.")
-                        .arg(dir.join("etc"))
-                        .status()?;
-                    if !st.success() {
-                        bail!("copying /etc/ha.d failed: {st}");
-                    }
-                    dir.join("etc")
-                } else {
-                    dir.clone()
-                };
-                let extra = if s.kind == Kind::Heartbeat {
-                    format!(
-                        "logfile {}\nlogfacility none\nrealtime off\ncrm off\n",
-                        self.log(i).display()
-                    )
-                } else {
-                    String::new()
-                };
+                let etc = config_dir(s.kind, &dir)?;
                 std::fs::write(
                     etc.join("ha.cf"),
-                    format!(
-                        "{extra}keepalive {}\ndeadtime {}\nwarntime {}\ninitdead {}\nudpport 694\n\
-                         bcast eth0\nauto_failback on\nnode node1\nnode node2\n",
-                        hb_time(s.interval),
-                        hb_time(s.deadtime),
-                        hb_time(s.deadtime / 2),
-                        hb_time(initdead(s)),
-                    ),
+                    ha_cf(s.kind, s.interval, s.deadtime, &self.log(i)),
                 )?;
                 std::fs::write(
                     etc.join("haresources"),
                     format!("node1 IPaddr::{VIP}/24/eth0\n"),
                 )?;
-                let ak = etc.join("authkeys");
-                std::fs::write(&ak, "auth 1\n1 sha1 wasmbeat-bench\n")?;
-                std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600))?;
             }
             Kind::Keepalived => {
                 let prio = if i == 0 { 150 } else { 100 };
@@ -300,47 +411,7 @@ impl Bench {
         let name = Self::name(i);
         let dir = self.dir(i);
         let log = self.log(i);
-        let cmd = match self.spec.kind {
-            Kind::Wasmbeat => {
-                let mut c = Command::new("sh");
-                // `exec` keeps the recorded PID the daemon's own.
-                c.args([
-                    "-c",
-                    &format!(
-                        "exec {} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
-                        self.bin.display(),
-                        dir.display(),
-                        self.work.join(format!("{name}.run")).display(),
-                        self.work.join("agent-cache").display(),
-                        log.display()
-                    ),
-                ]);
-                c.env("RUST_LOG", "info");
-                c
-            }
-            Kind::Keepalived => {
-                // A reboot clears /run: stale pid files of a SIGKILLed
-                // keepalived make it refuse to start when a PID was reused.
-                for f in ["k.pid", "v.pid"] {
-                    let _ = std::fs::remove_file(dir.join(f));
-                }
-                let mut c = Command::new("sh");
-                c.args([
-                    "-c",
-                    &format!(
-                        "exec {KEEPALIVED} -n -l -D -P -f {d}/keepalived.conf -p {d}/k.pid -r {d}/v.pid >>{l} 2>&1",
-                        d = dir.display(),
-                        l = log.display()
-                    ),
-                ]);
-                c
-            }
-            Kind::Heartbeat => {
-                // Private /etc/ha.d, /run and /var/lib/heartbeat per node;
-                // the recorded PID is `unshare`, whose PID namespace dies with it.
-                wasmbeat::lab::heartbeat::node_command(&dir, &name, None)
-            }
-        };
+        let cmd = daemon_command(self.spec.kind, &self.bin, &self.work, &dir, &name, &log);
         self.pids[i] = Some(self.lab.nodes[i].spawn(&cmd)?);
         Ok(())
     }
@@ -348,44 +419,16 @@ impl Bench {
     /// SIGKILL node i's whole daemon tree at once: stop every process first
     /// so none can notice its parent dying and shut down gracefully.
     fn kill(&mut self, i: usize) {
-        let Some(root) = self.pids[i].take() else {
-            return;
-        };
-        let procs = tree(root);
-        for (pid, ..) in &procs {
-            // SAFETY: signalling processes of the tree we started.
-            unsafe { libc::kill(*pid as i32, libc::SIGSTOP) };
+        if let Some(root) = self.pids[i].take() {
+            kill_tree(&self.lab.nodes[i], root);
         }
-        for (pid, ..) in &procs {
-            // SAFETY: as above.
-            unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
-        }
-        // Reaps the root (our child).
-        self.lab.nodes[i].kill(root, libc::SIGKILL);
     }
 
     /// The daemon's own processes (without our `unshare` wrapper).
     fn snapshot(&self, i: usize) -> Snapshot {
-        let Some(root) = self.pids[i] else {
-            return Snapshot::default();
-        };
-        let mut procs = tree(root);
-        if self.spec.kind == Kind::Heartbeat {
-            // Not ours to count: `unshare` and the shell that is PID 1.
-            let init: Vec<u32> =
-                std::fs::read_to_string(format!("/proc/{root}/task/{root}/children"))
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect();
-            procs.retain(|(pid, ..)| *pid != root && !init.contains(pid));
-        }
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-        Snapshot {
-            processes: procs.len(),
-            cpu_ticks: procs.iter().map(|p| p.1).sum(),
-            rss_kib: procs.iter().map(|p| p.2 * page / 1024).sum(),
+        match self.pids[i] {
+            Some(root) => daemon_footprint(self.spec.kind, &self.bin, root),
+            None => Snapshot::default(),
         }
     }
 
@@ -539,7 +582,7 @@ fn bench_system(spec: &Spec, bin: &Path, o: &Options, row: &mut Row) -> Result<(
     );
     b.start(1)?;
     // node2 joins; give it initdead plus a few deadtimes to see node1.
-    std::thread::sleep(initdead(spec) + spec.deadtime * 2 + Duration::from_secs(1));
+    std::thread::sleep(initdead(spec.deadtime) + spec.deadtime * 2 + Duration::from_secs(1));
     b.settle_on_node1(back).with_context(|| b.log_tail())?;
 
     // Footprint: both daemons idle in a healthy cluster.
@@ -897,6 +940,32 @@ pub fn main(args: &[&str]) -> Result<()> {
         interrupted()?;
         results.push((spec, row));
     }
+    let mut four = Vec::new();
+    for kind in [Kind::Wasmbeat, Kind::Heartbeat] {
+        let name = if kind == Kind::Wasmbeat {
+            "wasmbeat"
+        } else {
+            "heartbeat 3.0.6"
+        };
+        let label = format!("{name} four resources");
+        if !(o.only.is_empty() || o.only.iter().any(|w| label.contains(w.as_str()))) {
+            continue;
+        }
+        let servers = ["/usr/sbin/named", "/usr/sbin/apache2", "/usr/sbin/mariadbd"];
+        if !available(kind) || !servers.iter().all(|b| Path::new(b).exists()) {
+            println!("{label}: not installed, skipped");
+            continue;
+        }
+        println!("{label}:");
+        match crate::footprint::run(kind, &bin, o.idle) {
+            Ok(v) => four.push(v),
+            Err(e) => {
+                println!("  {label}: failed: {e:#}");
+                four.push(json!({"label": label, "system": format!("{kind:?}"), "errors": [format!("{e:#}")]}));
+            }
+        }
+        interrupted()?;
+    }
     let date = today();
     let report = crate::report::Report {
         file: file.unwrap_or_else(|| date.clone()),
@@ -912,7 +981,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         .iter()
         .map(|(s, r)| (s.clone(), row_json(s, r)))
         .collect();
-    crate::report::write(&report, &rows, &o.out_dir)
+    crate::report::write(&report, &rows, &four, &o.out_dir)
 }
 
 fn row_json(s: &Spec, r: &Row) -> Value {
@@ -924,7 +993,7 @@ fn row_json(s: &Spec, r: &Row) -> Value {
         "system": format!("{:?}", s.kind),
         "interval_ms": ms(s.interval),
         "deadtime_ms": ms(s.deadtime),
-        "initdead_ms": if s.kind == Kind::Keepalived { Value::Null } else { json!(ms(initdead(s))) },
+        "initdead_ms": if s.kind == Kind::Keepalived { Value::Null } else { json!(ms(initdead(s.deadtime))) },
         "start_to_serving_ms": r.start_to_serving_ms,
         "linkdown_failover_ms": r.linkdown_failover_ms,
         "linkdown_failover": sum(&r.linkdown_failover_ms),

@@ -14,6 +14,7 @@ use wasmbeat::config::token::ResourceToken;
 use wasmbeat::runtime::{Runtime, RuntimeConfig, Status};
 
 mod failover;
+mod footprint;
 mod hub;
 mod report;
 

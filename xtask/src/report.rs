@@ -34,15 +34,9 @@ fn f(v: &Value) -> Option<f64> {
     v.as_f64()
 }
 
-fn markdown(r: &Report, rows: &[(Spec, Value)]) -> String {
+/// The failover and two-node footprint tables.
+fn failover_tables(rows: &[(Spec, Value)]) -> String {
     let mut s = String::new();
-    s.push_str(&format!(
-        "## Failover benchmark, {}\n\nMachine: {}. {} runs per scenario, {} s idle window, {} s stress; whole run {:.1} min.\n",
-        r.date, r.machine, r.runs, r.idle_s, r.stress_s, r.minutes
-    ));
-    if !r.note.is_empty() {
-        s.push_str(&format!("\n**Note:** {}\n", r.note));
-    }
     s.push_str(
         "\nClient-visible times in ms as min / median / p95 / max: from the event to the first HTTP answer \
          through the VIP from the expected node (a new probe every 10 ms from the client namespace).\n\n\
@@ -96,6 +90,49 @@ fn markdown(r: &Report, rows: &[(Spec, Value)]) -> String {
             stress
         ));
     }
+    s
+}
+
+fn markdown(r: &Report, rows: &[(Spec, Value)], four: &[Value]) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "## Failover benchmark, {}\n\nMachine: {}. {} runs per scenario, {} s idle window, {} s stress; whole run {:.1} min.\n",
+        r.date, r.machine, r.runs, r.idle_s, r.stress_s, r.minutes
+    ));
+    if !r.note.is_empty() {
+        s.push_str(&format!("\n**Note:** {}\n", r.note));
+    }
+    if !rows.is_empty() {
+        s.push_str(&failover_tables(rows));
+    }
+    if !four.is_empty() {
+        s.push_str(
+            "\nFootprint with the classic four-resource group running on one node (haresources \
+             `node1 IPaddr::VIP named httpd mysqld`; real BIND, Apache and MariaDB serving a client; \
+             classic timings). Counted: the daemon's own processes; the servers and resource scripts \
+             are the same work under both systems.\n\n\
+             | system | processes | RSS KiB (MiB) | idle CPU % | start → all four serving (ms) |\n\
+             |---|---|---|---|---|\n",
+        );
+        for v in four {
+            let label = v["label"].as_str().unwrap_or("?");
+            match (
+                v["processes"].as_u64(),
+                v["rss_kib"].as_u64(),
+                f(&v["cpu_percent"]),
+            ) {
+                (Some(p), Some(k), Some(c)) => s.push_str(&format!(
+                    "| {label} | {p} | {k} ({:.1}) | {c:.2} | {:.0} |\n",
+                    k as f64 / 1024.0,
+                    f(&v["start_to_all_serving_ms"]).unwrap_or(f64::NAN)
+                )),
+                _ => s.push_str(&format!(
+                    "| {label} | failed: {} | | | |\n",
+                    v["errors"][0].as_str().map(headline).unwrap_or_default()
+                )),
+            }
+        }
+    }
     let errors: Vec<String> = rows
         .iter()
         .flat_map(|(spec, v)| {
@@ -115,7 +152,7 @@ fn markdown(r: &Report, rows: &[(Spec, Value)]) -> String {
         s.push_str(&errors.join("\n"));
         s.push('\n');
     }
-    s.push_str(&targets(rows));
+    s.push_str(&targets(rows, four));
     s
 }
 
@@ -139,7 +176,7 @@ fn p95(v: &Value, key: &str) -> Option<f64> {
 }
 
 /// The issue's targets, checked against the measured numbers.
-fn targets(rows: &[(Spec, Value)]) -> String {
+fn targets(rows: &[(Spec, Value)], four: &[Value]) -> String {
     let mut s = String::from("\nTargets:\n\n");
     let find = |kind: Kind, fast: bool| {
         rows.iter()
@@ -185,6 +222,17 @@ fn targets(rows: &[(Spec, Value)]) -> String {
                 if a <= b { "met" } else { "NOT met" }
             ));
         }
+    }
+    let four_rss = |system: &str| {
+        four.iter()
+            .find(|v| v["system"] == system)
+            .and_then(|v| v["rss_kib"].as_u64())
+    };
+    if let (Some(a), Some(b)) = (four_rss("Wasmbeat"), four_rss("Heartbeat")) {
+        s.push_str(&format!(
+            "- four resources running, RSS: wasmbeat {a} KiB vs heartbeat 3.0.6 {b} KiB: {}\n",
+            if a <= b { "met" } else { "NOT met" }
+        ));
     }
     for (spec, v) in rows.iter().filter(|(sp, _)| sp.kind == Kind::Wasmbeat) {
         for side in ["active", "standby"] {
@@ -285,9 +333,9 @@ fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
 }
 
 /// Print the table and write `<dir>/<date>.md`, `.json` and `.png`.
-pub fn write(r: &Report, rows: &[(Spec, Value)], dir: &Path) -> Result<()> {
+pub fn write(r: &Report, rows: &[(Spec, Value)], four: &[Value], dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let md = markdown(r, rows);
+    let md = markdown(r, rows, four);
     println!("\n{md}");
     let base = dir.join(&r.file);
     let png = base.with_extension("png");
@@ -307,6 +355,7 @@ pub fn write(r: &Report, rows: &[(Spec, Value)], dir: &Path) -> Result<()> {
         "date": r.date, "machine": r.machine, "note": r.note, "runs": r.runs,
         "idle_s": r.idle_s, "stress_s": r.stress_s, "minutes": r.minutes,
         "rows": rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        "four_resources": four,
     });
     std::fs::write(
         base.with_extension("json"),

@@ -6,6 +6,7 @@
 
 pub mod heartbeat;
 pub mod http;
+pub mod services;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
