@@ -55,6 +55,22 @@ fn owned_dir(tag: &str, user: &str) -> TempDir {
     d
 }
 
+/// Whether every thread of `pid` is in state T (stopped).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('T'))
+            })
+            .unwrap_or(false)
+    })
+}
+
 fn pid_in(file: &Path) -> Option<u32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
@@ -226,6 +242,12 @@ fn named_serves_dns_to_a_client_namespace() {
     // Alive but not answering (frozen): failed, not running or not-running.
     // SAFETY: plain syscalls on the PID our named wrote.
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    // SIGSTOP reaches each of named's threads on its own: one still running
+    // could answer the probe, so wait until all of them are stopped.
+    support::wait_for(Duration::from_secs(5), Duration::from_millis(5), || {
+        all_threads_stopped(pid).then_some(())
+    })
+    .expect("named stopped");
     let frozen = block_on_in(node, || async { r.monitor().await });
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
     assert_eq!(frozen.unwrap(), Status::Failed);

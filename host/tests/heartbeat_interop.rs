@@ -36,17 +36,7 @@ const HB_BCAST: &str = "udpport 694\nbcast eth0\n";
 
 /// `media` are ha.cf medium lines (with udpport/baud before them).
 fn heartbeat_tree(root: &Path, authkeys_line: &str, media: &str) {
-    for d in ["etc", "run", "lib/cores"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    // Keep the packaged harc, rc.d, resource.d and shellfuncs.
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg("/etc/ha.d/.")
-        .arg(root.join("etc"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    wasmbeat::lab::heartbeat::prepare_root(root).unwrap();
     write(
         &root.join("etc/ha.cf"),
         &format!(

@@ -191,22 +191,11 @@ pub struct Snapshot {
 }
 
 /// The directory a node's ha.cf, haresources and authkeys go in: the
-/// config dir itself for wasmbeat; for heartbeat a copy of the packaged
-/// /etc/ha.d (harc, rc.d, resource.d, shellfuncs) plus the run and lib
-/// directories its namespace binds. authkeys is written here.
+/// config dir itself for wasmbeat; for heartbeat the etc of a root made
+/// like a package install (`prepare_root`). authkeys is written here.
 pub fn config_dir(kind: Kind, dir: &Path) -> Result<PathBuf> {
     let etc = if kind == Kind::Heartbeat {
-        for d in ["etc", "run", "lib/cores"] {
-            std::fs::create_dir_all(dir.join(d))?;
-        }
-        let st = Command::new("cp")
-            .arg("-a")
-            .arg("/etc/ha.d/.")
-            .arg(dir.join("etc"))
-            .status()?;
-        if !st.success() {
-            bail!("copying /etc/ha.d failed: {st}");
-        }
+        wasmbeat::lab::heartbeat::prepare_root(dir)?;
         dir.join("etc")
     } else {
         dir.to_path_buf()
@@ -843,7 +832,8 @@ fn available(kind: Kind) -> bool {
     }
 }
 
-fn machine() -> String {
+/// CPU, cores, kernel and load average, for the reports.
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -864,7 +854,8 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, Linux {kernel}, load average at start {load}")
 }
 
-fn today() -> String {
+/// Today's UTC date (YYYY-MM-DD).
+pub fn today() -> String {
     let out = Command::new("date").args(["-u", "+%Y-%m-%d"]).output();
     out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|_| "undated".into())

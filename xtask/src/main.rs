@@ -132,11 +132,25 @@ fn stats(v: &[Duration]) -> (f64, f64) {
     (at(0.5), at(0.95))
 }
 
-fn print_row(name: &str, s: &Samples) {
-    let (sm, sp) = stats(&s.start);
-    let (mm, mp) = stats(&s.monitor);
-    let (tm, tp) = stats(&s.stop);
-    println!("{name:<38} {sm:>8.3} {sp:>8.3}   {mm:>8.3} {mp:>8.3}   {tm:>8.3} {tp:>8.3}");
+/// The agent benchmark's output: printed as it goes and kept for the
+/// results file.
+#[derive(Default)]
+struct Out(Vec<String>);
+
+impl Out {
+    fn line(&mut self, l: String) {
+        println!("{l}");
+        self.0.push(l);
+    }
+
+    fn row(&mut self, name: &str, s: &Samples) {
+        let (sm, sp) = stats(&s.start);
+        let (mm, mp) = stats(&s.monitor);
+        let (tm, tp) = stats(&s.stop);
+        self.line(format!(
+            "{name:<38} {sm:>8.3} {sp:>8.3}   {mm:>8.3} {mp:>8.3}   {tm:>8.3} {tp:>8.3}"
+        ));
+    }
 }
 
 fn vip_present(ns: &str) -> bool {
@@ -253,14 +267,17 @@ fn bench_agent(n: usize) -> Result<()> {
     let cache = std::env::temp_dir().join(format!("wasmbeat-bench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cache);
 
-    println!("IPaddr {TOKEN_ARG}: {n} start/monitor/stop rounds per row, times in ms");
-    println!(
+    let mut out = Out::default();
+    out.line(format!(
+        "IPaddr {TOKEN_ARG}: {n} start/monitor/stop rounds per row, median and p95 in ms"
+    ));
+    out.line(format!(
         "{:<38} {:>8} {:>8}   {:>8} {:>8}   {:>8} {:>8}",
         "", "start", "p95", "monitor", "p95", "stop", "p95"
-    );
+    ));
 
     let s = in_process(&pair.a, n, &cache)?;
-    print_row("wasmbeat in-process (incl. 1st ARP)", &s);
+    out.row("wasmbeat in-process (incl. 1st ARP)", &s);
 
     let bin_s = bin.to_string_lossy().into_owned();
     let cache_s = cache.to_string_lossy().into_owned();
@@ -273,7 +290,7 @@ fn bench_agent(n: usize) -> Result<()> {
         &[&bin_s, "agent", &tok],
         &["--cache-dir", &cache_s],
     )?;
-    print_row("wasmbeat agent CLI (warm cache, 1 ARP)", &s);
+    out.row("wasmbeat agent CLI (warm cache, 1 ARP)", &s);
 
     let mut base = Vec::new();
     for _ in 0..n {
@@ -291,15 +308,29 @@ fn bench_agent(n: usize) -> Result<()> {
         ),
     ] {
         if !Path::new(script).exists() {
-            println!("{name:<38} (not installed: apt-get install heartbeat resource-agents)");
+            out.line(format!(
+                "{name:<38} (not installed: apt-get install heartbeat resource-agents)"
+            ));
             continue;
         }
         match external(&pair.a, n, &[script, TOKEN_ARG], &[]) {
-            Ok(s) => print_row(name, &s),
-            Err(e) => println!("{name:<38} failed: {e:#}"),
+            Ok(s) => out.row(name, &s),
+            Err(e) => out.line(format!("{name:<38} failed: {e:#}")),
         }
     }
-    println!("(every CLI/script row includes `ip netns exec` overhead: /bin/true takes {bm:.3} ms median, {bp:.3} ms p95)");
+    out.line(format!("(every CLI/script row includes `ip netns exec` overhead: /bin/true takes {bm:.3} ms median, {bp:.3} ms p95)"));
+    let file = PathBuf::from("bench/results").join(format!("{}-agent.md", failover::today()));
+    std::fs::create_dir_all("bench/results")?;
+    std::fs::write(
+        &file,
+        format!(
+            "## Agent operations, {}\n\n`xtask bench agent {n}` on {}.\n\n```\n{}\n```\n",
+            failover::today(),
+            failover::machine(),
+            out.0.join("\n")
+        ),
+    )?;
+    println!("wrote {}", file.display());
     let _ = std::fs::remove_dir_all(&cache);
     Ok(())
 }

@@ -9,9 +9,57 @@ use std::process::Command;
 /// Debian's heartbeat daemon binary.
 pub const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
 
+/// Create `root/etc`, `root/run` and `root/lib` for [`node_command`] as a
+/// package install leaves them: the packaged /etc/ha.d (harc, rc.d,
+/// resource.d, shellfuncs) and /var/lib/heartbeat's directories with their
+/// owners (cores/root, cores/nobody, cores/hacluster, ccm, ...). Without
+/// cores/root, heartbeat's children cannot chdir after the re-exec that
+/// follows a healed partition, and the node never comes back.
+pub fn prepare_root(root: &Path) -> Result<(), super::LabError> {
+    for d in ["etc", "run", "lib"] {
+        std::fs::create_dir_all(root.join(d)).map_err(|source| super::LabError::Spawn {
+            cmd: format!("mkdir {}", root.join(d).display()),
+            source,
+        })?;
+    }
+    super::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg("/etc/ha.d/.")
+            .arg(root.join("etc")),
+    )?;
+    // The directories only: no state (hb_uuid, host caches) of the host's.
+    copy_dirs(Path::new("/var/lib/heartbeat"), &root.join("lib")).map_err(|source| {
+        super::LabError::Spawn {
+            cmd: format!(
+                "copying /var/lib/heartbeat's directories to {}",
+                root.display()
+            ),
+            source,
+        }
+    })
+}
+
+/// Recreate the directory tree under `from` in `to` with the same modes
+/// and owners, leaving files out.
+fn copy_dirs(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(from)?;
+    std::fs::create_dir_all(to)?;
+    std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_dirs(&entry.path(), &to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
 /// The command that runs heartbeat in the foreground as node `hostname`
 /// with `root/etc` as `/etc/ha.d`, `root/run` as `/run` and `root/lib` as
-/// `/var/lib/heartbeat` (the caller creates those three); with `output`,
+/// `/var/lib/heartbeat` (made by [`prepare_root`]); with `output`,
 /// heartbeat's stdout and stderr go to that file. Spawn it inside a
 /// network namespace; killing the recorded PID (`unshare`) takes the whole
 /// PID namespace, heartbeat's children included, down with it. The shell
