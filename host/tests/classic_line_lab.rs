@@ -89,6 +89,18 @@ impl Classic {
     fn log(&self, i: usize) -> PathBuf {
         self.base.join(format!("{}.log", NODES[i]))
     }
+    /// Whether node i logs, within 30 s, a group summary line (the one
+    /// with the total) naming `order` in that order.
+    fn summary_logged(&self, i: usize, order: &[&String]) -> bool {
+        support::wait_for(Duration::from_secs(30), Duration::from_millis(50), || {
+            self.log_text(i)
+                .lines()
+                .any(|l| l.contains("total") && in_order(l, order))
+                .then_some(())
+        })
+        .is_some()
+    }
+
     fn log_text(&self, i: usize) -> String {
         std::fs::read_to_string(self.log(i)).unwrap_or_default()
     }
@@ -468,13 +480,7 @@ fn classic_line_fails_over_and_back_and_recovers_a_crashed_web_server() {
     // The clients' answers can come before the last start returns (the
     // agent still probes): wait for the group's summary line.
     assert!(
-        support::wait_for(Duration::from_secs(30), Duration::from_millis(50), || {
-            c.log_text(1)
-                .lines()
-                .any(|l| l.contains("total") && in_order(l, &start_order))
-                .then_some(())
-        })
-        .is_some(),
+        c.summary_logged(1, &start_order),
         "node2's step summary lists the four starts in order"
     );
     assert_eq!(c.server_pids(1).len(), 3, "node2 runs all three servers");
@@ -503,13 +509,7 @@ fn classic_line_fails_over_and_back_and_recovers_a_crashed_web_server() {
         "node2 stop order"
     );
     assert!(
-        support::wait_for(Duration::from_secs(30), Duration::from_millis(50), || {
-            c.log_text(1)
-                .lines()
-                .any(|l| l.contains("total") && in_order(l, &stop_order))
-                .then_some(())
-        })
-        .is_some(),
+        c.summary_logged(1, &stop_order),
         "node2's step summary lists the four stops in reverse order"
     );
     assert_eq!(c.server_pids(0).len(), 3, "node1 kept all three servers");
