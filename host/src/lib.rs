@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod demo;
+pub mod grant;
 pub mod lab;
 pub mod logging;
 pub mod pidfile;

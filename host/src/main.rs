@@ -126,6 +126,13 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Cache of compiled agents (the agents are loaded to compute each
+        /// resource's effective grant).
+        #[arg(long, default_value = wasmbeat::runtime::DEFAULT_CACHE_DIR)]
+        cache_dir: PathBuf,
+        /// Skip loading the agents: no effective grants in the report.
+        #[arg(long)]
+        no_grants: bool,
     },
     /// Compile an agent component (stdin) into the cache; the daemon runs
     /// this in a child process on a cache miss.
@@ -217,8 +224,29 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     wasmbeat::config::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
-fn check(config_dir: &Path, node: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    let report = wasmbeat::config::check::check(config_dir, node);
+fn check(
+    config_dir: &Path,
+    node: Option<&str>,
+    json: bool,
+    grants_with_cache: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut report = wasmbeat::config::check::check(config_dir, node);
+    if let (Some(cache_dir), Some(res)) = (grants_with_cache, &report.loaded.resources) {
+        let rt = wasmbeat::runtime::Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache_dir),
+            compiler: std::env::current_exe().ok(),
+            ..RuntimeConfig::default()
+        })?;
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        report.grants = tokio.block_on(wasmbeat::runtime::bind::explain_grants(
+            &rt,
+            config_dir,
+            &res.groups,
+            &report.loaded.policy,
+        ));
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
@@ -327,9 +355,16 @@ fn main() -> anyhow::Result<ExitCode> {
             config_dir,
             node,
             json,
+            cache_dir,
+            no_grants,
         } => {
             init_stderr_logging();
-            check(&config_dir, node.as_deref(), json)
+            check(
+                &config_dir,
+                node.as_deref(),
+                json,
+                (!no_grants).then_some(cache_dir),
+            )
         }
         Command::CompileAgent { cache_dir } => {
             use std::io::Read as _;

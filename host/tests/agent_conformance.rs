@@ -221,21 +221,19 @@ fn python_example_agent_passes() {
         .join("../agents/examples/python-tcpservice/lab_server.py")
         .canonicalize()
         .unwrap();
-    // The grant names /usr/bin/python3, a symlink on Debian: the host
-    // recognises the server it points to.
+    // The command runs /usr/bin/python3, a symlink on Debian: the host
+    // recognises the server it points to. An interpreter is granted only
+    // with its whole command line written out, as here.
     std::fs::write(
         d.0.join("agents.toml"),
         format!(
-            "[agent.python-tcpservice]\nprograms = [\"/usr/bin/python3\"]\nprobe = [\"192.0.2.1:18080\"]\n\
-             pidfiles = [\"{dir}/ts.pid\"]\npaths = [\"/usr/bin/python3\"]\nnetlink_read = true\n"
+            "[agent.python-tcpservice]\naccept_declared = true\n\
+             commands.server = [\"/usr/bin/python3\", \"{}\", \"192.0.2.1\", \"18080\", \"{dir}/ts.pid\"]\n",
+            server.display()
         ),
     )
     .unwrap();
-    let token = format!(
-        "{}::/usr/bin/python3::192.0.2.1:18080::{},192.0.2.1,18080,{dir}/ts.pid::{dir}/ts.pid",
-        wasm.display(),
-        server.display()
-    );
+    let token = format!("{}::192.0.2.1:18080::{dir}/ts.pid", wasm.display());
     let o = example_test(&d.0, &token);
     assert_passed(&o);
     assert!(o.line("meta-data").contains("tcpservice"), "{}", o.stdout);
@@ -271,10 +269,9 @@ fn c_example_agent_passes() {
     .unwrap();
     std::fs::write(
         d.0.join("agents.toml"),
-        format!(
-            "[agent.c-nginx]\nprograms = [\"/usr/sbin/nginx\"]\nprobe = [\"192.0.2.1:18081\"]\n\
-             pidfiles = [\"{dir}/nginx.pid\"]\npaths = [\"{dir}/nginx.conf\"]\n"
-        ),
+        // Its two nginx command lines, pid file, config and probe target,
+        // as the agent declares them, bound to this token's parameters.
+        "[agent.c-nginx]\naccept_declared = true\n",
     )
     .unwrap();
     let token = format!(

@@ -7,8 +7,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{block_on_in, Lab, Netns};
-use wasmbeat::caps::Grant;
 use wasmbeat::config::token::ResourceToken;
+use wasmbeat::grant::Policy;
+use wasmbeat::runtime::bind::{bind_resource, BindError};
 use wasmbeat::runtime::{AgentError, Resource, Runtime, RuntimeConfig, Status};
 
 fn runtime() -> Runtime {
@@ -19,14 +20,21 @@ fn runtime() -> Runtime {
     .unwrap()
 }
 
-/// Bind a haresources token to the IPaddr agent with its built-in grant.
+/// Bind a haresources token to the IPaddr agent with its built-in grant
+/// (its declared needs bound to the token's arguments), as the daemon does.
 async fn resource(rt: &Runtime, token: &str) -> Result<Resource, AgentError> {
     let t = ResourceToken::parse(token).unwrap();
-    let agent = rt
-        .load(&t.agent, std::path::Path::new("/nonexistent"))
-        .unwrap();
-    let grant = Grant::builtin_default(agent.name(), &t.args).unwrap();
-    agent.instance_for(&t.text, &t.args, grant).await
+    bind_resource(
+        rt,
+        &t,
+        std::path::Path::new("/nonexistent"),
+        &Policy::default(),
+    )
+    .await
+    .map_err(|e| match e {
+        BindError::Agent(a) => a,
+        other => AgentError::InvalidArgs(other.to_string()),
+    })
 }
 
 fn neigh(ns: &Netns, ip: &str) -> String {

@@ -1,15 +1,15 @@
-//! Service agents without a lab: their parameters match the host's grant
-//! derivation, the LSB agent runs a granted script with LSB semantics, and
-//! an ungranted script is refused with the grant to add (also by `check`).
+//! Service agents without a lab: their declared needs become their default
+//! grant bound to the resource's parameters, the LSB agent runs a granted
+//! script with LSB semantics, and an ungranted script is refused with the
+//! grant to add (also by `check`).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use wasmbeat::caps::grant::{HTTPD_PARAMS, MYSQLD_PARAMS, NAMED_PARAMS};
-use wasmbeat::config::policy::Policy;
-use wasmbeat::config::token::{AgentRef, ResourceToken};
-use wasmbeat::runtime::bind::{bind_resource, BindError};
+use wasmbeat::config::token::ResourceToken;
+use wasmbeat::grant::Policy;
+use wasmbeat::runtime::bind::{bind_resource, grant_for, resolve_agent, BindError};
 use wasmbeat::runtime::{AgentError, Runtime, RuntimeConfig, Status};
 
 fn runtime() -> Runtime {
@@ -28,24 +28,143 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-#[test]
-fn grant_derivation_binds_the_agents_own_parameters() {
-    let rt = runtime();
+/// The grant the daemon would give `token` with no agents.toml.
+fn default_grant(rt: &Runtime, token: &str) -> Result<wasmbeat::grant::Grant, BindError> {
+    let t = ResourceToken::parse(token).unwrap();
+    let policy = Policy::default();
     block_on(async {
-        for (name, params) in [
-            ("named", NAMED_PARAMS),
-            ("httpd", HTTPD_PARAMS),
-            ("mysqld", MYSQLD_PARAMS),
-        ] {
-            let agent = rt
-                .load(&AgentRef::Name(name.into()), Path::new("/nonexistent"))
-                .unwrap();
-            assert!(agent.is_builtin());
-            let meta = agent.meta_data().await.unwrap();
-            let names: Vec<&str> = meta.params.iter().map(|p| p.name.as_str()).collect();
-            assert_eq!(names, params, "{name}: meta-data and grant.rs disagree");
-        }
-    });
+        let resolved = resolve_agent(rt, &t.agent, Path::new("/nonexistent"), &policy)?;
+        assert!(resolved.agent.is_builtin());
+        grant_for(&resolved, &t, &policy).await
+    })
+}
+
+#[test]
+fn builtin_agents_get_exactly_their_declared_commands_and_files() {
+    let rt = runtime();
+    let g = default_grant(&rt, "httpd").unwrap();
+    let server = g
+        .command("server")
+        .expect("httpd declares its server command");
+    assert_eq!(server.argv[0], "/usr/sbin/apache2");
+    assert!(
+        server
+            .argv
+            .contains(&"Define APACHE_RUN_USER www-data".to_string()),
+        "{:?}",
+        server.argv
+    );
+    assert!(
+        server
+            .argv
+            .contains(&"PidFile /run/apache2/apache2.pid".to_string()),
+        "{:?}",
+        server.argv
+    );
+    assert_eq!(g.commands.len(), 1);
+    assert_eq!(g.pidfiles, [Path::new("/run/apache2/apache2.pid")]);
+    assert_eq!(g.paths, [Path::new("/etc/apache2/apache2.conf")]);
+    assert_eq!(g.probes, ["127.0.0.1:80".parse().unwrap()]);
+    assert!(!g.netlink_read && g.addresses.is_empty());
+
+    let g = default_grant(&rt, "httpd::10.77.0.10:8080::nginx::/srv/web/nginx.conf").unwrap();
+    assert_eq!(
+        g.command("server").unwrap().argv,
+        [
+            "/usr/sbin/nginx",
+            "-c",
+            "/srv/web/nginx.conf",
+            "-g",
+            "daemon off;"
+        ]
+    );
+    assert_eq!(g.pidfiles, [Path::new("/run/nginx.pid")]);
+    assert_eq!(g.probes, ["10.77.0.10:8080".parse().unwrap()]);
+
+    let g = default_grant(&rt, "mysqld::datadir=/srv/db").unwrap();
+    let names: Vec<&str> = g.commands.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["server", "install-db"]);
+    assert!(g
+        .command("server")
+        .unwrap()
+        .argv
+        .contains(&"--datadir=/srv/db".to_string()));
+    assert!(g
+        .command("server")
+        .unwrap()
+        .argv
+        .contains(&"--bind-address=127.0.0.1".to_string()));
+    assert!(g
+        .command("server")
+        .unwrap()
+        .argv
+        .contains(&"--port=3306".to_string()));
+    assert!(g.paths.contains(&Path::new("/srv/db").to_path_buf()));
+
+    let g = default_grant(&rt, "named::binary=/opt/bind/sbin/named").unwrap();
+    assert_eq!(
+        g.command("server").unwrap().argv,
+        [
+            "/opt/bind/sbin/named",
+            "-f",
+            "-u",
+            "bind",
+            "-c",
+            "/etc/bind/named.conf"
+        ]
+    );
+    let caps: Vec<&str> = g
+        .command("server")
+        .unwrap()
+        .capabilities
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    assert!(
+        caps.contains(&"net-bind-service") && !caps.contains(&"sys-admin"),
+        "{caps:?}"
+    );
+
+    let g = default_grant(&rt, "IPaddr::10.77.0.10/24/eth0").unwrap();
+    assert!(g.netlink_read && g.commands.is_empty());
+    assert_eq!(g.addresses.len(), 1);
+    assert_eq!(g.addresses[0].spec.nic.as_deref(), Some("eth0"));
+}
+
+/// The attacks of the sandbox issue on the built-in httpd grant: the
+/// parameters fill the command line, so they must not be able to bend it.
+#[test]
+fn service_parameters_cannot_bend_their_command_lines() {
+    let rt = runtime();
+    for token in [
+        "httpd::user=-X",
+        "httpd::config=/etc/apache2/x.conf|Include",
+        "httpd::binary=/bin/sh",
+        "httpd::binary=/usr/bin/python3",
+        "named::user=bind\"",
+        "named::config=relative.conf",
+        "mysqld::listen=localhost:3306",
+        "httpd::pid_file=/run/../etc/shadow",
+    ] {
+        let e = default_grant(&rt, token)
+            .err()
+            .unwrap_or_else(|| panic!("{token}: bound"));
+        assert!(
+            matches!(e, BindError::Agent(_) | BindError::Grant(_)),
+            "{token}: {e}"
+        );
+    }
+    // Positive control: the same parameters with sane values bind.
+    default_grant(&rt, "httpd::user=web::binary=/usr/sbin/apache2").unwrap();
+    // A dotted netmask that is not contiguous: IPaddr (heartbeat's findif)
+    // makes a /31 of it; IPaddr2 refuses it, as heartbeat's IPaddr2 does.
+    let g = default_grant(&rt, "IPaddr::100.200.230.1/100.200.230.6").unwrap();
+    assert_eq!(
+        g.addresses[0].spec.prefix(g.addresses[0].rule),
+        Ok(Some(31))
+    );
+    let e = default_grant(&rt, "IPaddr2::100.200.230.1/100.200.230.6").unwrap_err();
+    assert!(e.to_string().contains("not a valid netmask"), "{e}");
 }
 
 /// A heartbeat-style script keeping its state in a file next to it.
@@ -215,10 +334,17 @@ fn ungranted_script_is_refused_with_the_grant_to_add() {
 
 #[test]
 fn policy_errors_are_reported_by_check_with_file_and_line() {
-    let dir = config_dir("[resource.\"httpd\"]\nprograms = [\"apache2\"]\n");
-    let (_, text) = check(dir.path(), "node1 httpd\n");
+    let dir = config_dir(
+        "[resource.\"httpd\"]\ncommands.server = [\"apache2\"]\nprograms = [\"/usr/sbin/apache2\"]\n",
+    );
+    let (code, text) = check(dir.path(), "node1 httpd\n");
+    assert_ne!(code, Some(0), "{text}");
     assert!(
-        text.contains("agents.toml:2: programs: \"apache2\" is not an absolute path"),
+        text.contains("agents.toml:2: command server: \"apache2\" is not an absolute program path"),
+        "{text}"
+    );
+    assert!(
+        text.contains("agents.toml:3: programs is no longer a grant"),
         "{text}"
     );
 }

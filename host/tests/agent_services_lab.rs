@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{block_on_in, Lab, Netns, TempDir};
-use wasmbeat::config::policy::Policy;
 use wasmbeat::config::token::ResourceToken;
+use wasmbeat::grant::Policy;
 use wasmbeat::lab::services;
 use wasmbeat::runtime::bind::bind_resource;
 use wasmbeat::runtime::{AgentError, Deadlines, Resource, Runtime, RuntimeConfig, Status};
@@ -275,7 +275,7 @@ fn named_serves_dns_to_a_client_namespace() {
         "{err}"
     );
 
-    // A policy that replaces the grant without the program: denied, naming it.
+    // A policy that replaces the grant without the command: denied, naming it.
     let policy = format!(
         "[resource.\"{token}\"]\nreplace = true\nprobe = [\"10.77.71.1:53\"]\npidfiles = [\"{dir}/named.pid\"]\npaths = [\"{dir}/named.conf\"]\n"
     );
@@ -284,7 +284,7 @@ fn named_serves_dns_to_a_client_namespace() {
         let r = bind(&rt, &token, &strict.0).await.unwrap();
         let e = r.start().await.unwrap_err();
         assert!(
-            matches!(&e, AgentError::Denied(m) if m.contains("/usr/sbin/named") && m.contains("programs")),
+            matches!(&e, AgentError::Denied(m) if m.contains("command \"server\"") && m.contains("commands.server = [")),
             "{e}"
         );
         assert_eq!(e.ocf_exit_code(), 4);
@@ -536,13 +536,13 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
         "{err}"
     );
 
-    // The initialiser is a separate grant: without it an empty datadir is denied.
+    // The initialiser is a separate command: without it an empty datadir is denied.
     std::fs::create_dir(d.0.join("data2")).unwrap();
     let token2 = format!(
         "mysqld::10.77.75.1:3306::{dir}/data2::{dir}/my.cnf::{dir}/mysqld.pid::{dir}/mysqld.sock"
     );
     let policy = format!(
-        "[resource.\"{token2}\"]\nreplace = true\nprograms = [\"/usr/sbin/mariadbd\"]\nprobe = [\"10.77.75.1:3306\"]\n\
+        "[resource.\"{token2}\"]\nreplace = true\nprobe = [\"10.77.75.1:3306\"]\n\
          pidfiles = [\"{dir}/mysqld.pid\"]\npaths = [\"{dir}/my.cnf\", \"{dir}/data2\"]\n"
     );
     let strict = conf_dir(&policy);
@@ -550,7 +550,7 @@ fn mysqld_initialises_its_datadir_and_serves_a_client_namespace() {
         let r = bind(&rt, &token2, &strict.0).await.unwrap();
         let e = r.start().await.unwrap_err();
         assert!(
-            matches!(&e, AgentError::Denied(m) if m.contains("mariadb-install-db")),
+            matches!(&e, AgentError::Denied(m) if m.contains("command \"install-db\"")),
             "{e}"
         );
     });

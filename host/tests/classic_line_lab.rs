@@ -682,10 +682,7 @@ fn python_and_c_agents_fail_over_by_wasm_path() {
             .0
             .extend(EXAMPLE_PID_FILES.iter().map(|f| srv.join(f)));
     }
-    let py_token = format!(
-        "{}::/usr/bin/python3::{VIP}:18080::{common}/ts/lab_server.py,{VIP},18080,{common}/ts/ts.pid::{common}/ts/ts.pid",
-        py.display()
-    );
+    let py_token = format!("{}::{VIP}:18080::{common}/ts/ts.pid", py.display());
     let c_token = format!(
         "{}::{common}/web/nginx.conf::{common}/web/nginx.pid::{VIP}:18081",
         cn.display()
@@ -694,11 +691,13 @@ fn python_and_c_agents_fail_over_by_wasm_path() {
         "examples",
         &base,
         &format!("node1 IPaddr::{VIP}/24/eth0 {py_token} {c_token}\n"),
+        // The Python agent's server command is the administrator's (an
+        // interpreter with its whole command line written out); the C agent
+        // declares its two nginx command lines, which the admin accepts.
         &format!(
-            "[agent.python-tcpservice]\nprograms = [\"/usr/bin/python3\"]\nprobe = [\"{VIP}:18080\"]\n\
-             pidfiles = [\"{common}/ts/ts.pid\"]\nnetlink_read = true\n\
-             [agent.c-nginx]\nprograms = [\"/usr/sbin/nginx\"]\nprobe = [\"{VIP}:18081\"]\n\
-             pidfiles = [\"{common}/web/nginx.pid\"]\npaths = [\"{common}/web/nginx.conf\"]\n"
+            "[agent.python-tcpservice]\naccept_declared = true\n\
+             commands.server = [\"/usr/bin/python3\", \"{common}/ts/lab_server.py\", \"{VIP}\", \"18080\", \"{common}/ts/ts.pid\"]\n\
+             [agent.c-nginx]\naccept_declared = true\n"
         ),
     );
     c.start(0);

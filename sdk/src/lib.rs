@@ -51,7 +51,11 @@ pub mod bindings {
     });
 }
 
-pub use bindings::wasmbeat::agent::types::{Error, Meta, Param, ParamType, Status};
+pub use bindings::wasmbeat::agent::types::{
+    AddressParams, Command, Error, Meta, Needs, Param, ParamType, Status,
+};
+/// The IPaddr grammar, argument binding and value types the host uses.
+pub use wasmbeat_args as args;
 
 pub mod files;
 pub mod log;
@@ -138,13 +142,14 @@ impl Args {
 }
 
 impl Meta {
-    /// Start a description with no parameters.
+    /// Start a description with no parameters and no needs.
     pub fn new(name: &str, version: &str, description: &str) -> Meta {
         Meta {
             name: name.into(),
             version: version.into(),
             description: description.into(),
             params: Vec::new(),
+            needs: Vec::new(),
         }
     }
 
@@ -152,6 +157,120 @@ impl Meta {
     pub fn param(mut self, p: Param) -> Meta {
         self.params.push(p);
         self
+    }
+
+    /// Append a block of needs (a built-in agent's default grant; shown to
+    /// the administrator by `wasmbeat check` for any other agent).
+    pub fn needs(mut self, n: Needs) -> Meta {
+        self.needs.push(n);
+        self
+    }
+}
+
+impl Needs {
+    /// Needs that always apply.
+    pub fn new() -> Needs {
+        Needs {
+            when: Vec::new(),
+            netlink_read: false,
+            addresses: Vec::new(),
+            commands: Vec::new(),
+            pidfiles: Vec::new(),
+            probes: Vec::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    /// Apply only when parameter `param` has one of `values` (its default
+    /// when absent).
+    pub fn when(mut self, param: &str, values: &[&str]) -> Needs {
+        self.when
+            .push((param.into(), values.iter().map(|v| v.to_string()).collect()));
+        self
+    }
+
+    /// Listing links and addresses.
+    pub fn netlink_read(mut self) -> Needs {
+        self.netlink_read = true;
+        self
+    }
+
+    /// The address held by these parameters (IPaddr grammar).
+    pub fn address(mut self, a: AddressParams) -> Needs {
+        self.addresses.push(a);
+        self
+    }
+
+    /// A command (see [`Command::new`]).
+    pub fn command(mut self, c: Command) -> Needs {
+        self.commands.push(c);
+        self
+    }
+
+    /// A pid file template, e.g. `{pid_file}`.
+    pub fn pidfile(mut self, template: &str) -> Needs {
+        self.pidfiles.push(template.into());
+        self
+    }
+
+    /// A probe target template, e.g. `{listen}`.
+    pub fn probe(mut self, template: &str) -> Needs {
+        self.probes.push(template.into());
+        self
+    }
+
+    /// An inspectable path template, e.g. `{config}`.
+    pub fn path(mut self, template: &str) -> Needs {
+        self.paths.push(template.into());
+        self
+    }
+}
+
+impl Default for Needs {
+    fn default() -> Needs {
+        Needs::new()
+    }
+}
+
+impl Command {
+    /// A command `name` running `argv` (templates: `{param}`,
+    /// `{param|default}`, or a whole element `{param?}`), with no
+    /// capabilities.
+    pub fn new(name: &str, description: &str, argv: &[&str]) -> Command {
+        Command {
+            name: name.into(),
+            description: description.into(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            capabilities: Vec::new(),
+        }
+    }
+
+    /// The Linux capabilities the process keeps (`net-bind-service`, ...).
+    pub fn capabilities(mut self, caps: &[&str]) -> Command {
+        self.capabilities = caps.iter().map(|c| c.to_string()).collect();
+        self
+    }
+}
+
+impl AddressParams {
+    /// The OCF names IPaddr uses: `ip`, `cidr_netmask`, `nic`, `broadcast`.
+    pub fn ipaddr() -> AddressParams {
+        AddressParams {
+            ip: "ip".into(),
+            cidr_netmask: Some("cidr_netmask".into()),
+            nic: Some("nic".into()),
+            broadcast: Some("broadcast".into()),
+        }
+    }
+
+    /// A single parameter holding `IP[/MASK[/NIC[/BROADCAST]]]`.
+    pub fn single(param: &str) -> AddressParams {
+        AddressParams {
+            ip: param.into(),
+            cidr_netmask: None,
+            nic: None,
+            broadcast: None,
+        }
     }
 }
 
@@ -181,7 +300,28 @@ impl Param {
         Param::of(name, description, ParamType::Boolean)
     }
 
-    /// Document the default value.
+    /// An absolute-path parameter (safe characters only, no `..`).
+    pub fn path(name: &str, description: &str) -> Param {
+        Param::of(name, description, ParamType::Path)
+    }
+
+    /// An IP address parameter.
+    pub fn address(name: &str, description: &str) -> Param {
+        Param::of(name, description, ParamType::Address)
+    }
+
+    /// An `ip:port` parameter.
+    pub fn endpoint(name: &str, description: &str) -> Param {
+        Param::of(name, description, ParamType::Endpoint)
+    }
+
+    /// A name parameter (user, group, DNS name).
+    pub fn name(name: &str, description: &str) -> Param {
+        Param::of(name, description, ParamType::Name)
+    }
+
+    /// The value used when the parameter is absent (a valid value of its
+    /// type: command templates use it).
     pub fn default(mut self, value: &str) -> Param {
         self.default = Some(value.into());
         self

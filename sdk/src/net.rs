@@ -45,36 +45,35 @@ impl Address {
     }
 }
 
-/// Whether `a` and `b` agree on their first `prefix` bits (false across families).
-pub fn same_subnet(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
-    match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let p = u32::from(prefix.min(32));
-            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let p = u32::from(prefix.min(128));
-            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
-    }
-}
+pub use wasmbeat_args::address::same_subnet;
 
-/// An address to add.
+/// How the host configured (or would configure) a granted address: the
+/// interface, prefix, broadcast and label come from the grant and the
+/// node's existing addresses, never from the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewAddress {
-    /// Interface to add it on.
+pub struct Assignment {
+    /// The interface.
     pub link_name: String,
     /// The address.
     pub address: IpAddr,
     /// Prefix length.
     pub prefix_len: u8,
-    /// IPv4 broadcast (None: the usual host-bits-set one for prefixes < 31).
+    /// IPv4 broadcast, if any.
     pub broadcast: Option<Ipv4Addr>,
-    /// IPv4 label (`eth0:0`).
+    /// IPv4 label (`eth0:0`), if any.
     pub label: Option<String>,
+}
+
+fn assignment(a: netlink::Assignment) -> Result<Assignment, Error> {
+    Ok(Assignment {
+        address: a.address.parse().map_err(|_| {
+            Error::Failed(format!("host returned a malformed address {:?}", a.address))
+        })?,
+        link_name: a.link_name,
+        prefix_len: a.prefix_len,
+        broadcast: a.broadcast.and_then(|b| b.parse().ok()),
+        label: a.label,
+    })
 }
 
 /// All interfaces.
@@ -111,31 +110,29 @@ pub fn addresses() -> Result<Vec<Address>, Error> {
         .collect()
 }
 
-/// Add an address (the host checks it against the resource's grant).
-pub fn add_address(a: &NewAddress) -> Result<(), Error> {
-    netlink::add_address(&netlink::NewAddress {
-        link_name: a.link_name.clone(),
-        address: a.address.to_string(),
-        prefix_len: a.prefix_len,
-        broadcast: a.broadcast.map(|b| b.to_string()),
-        label: a.label.clone(),
-    })
+/// What [`add_address`] would configure for the granted `address`,
+/// changing nothing: `not-configured` when no interface fits.
+pub fn plan_address(address: IpAddr) -> Result<Assignment, Error> {
+    assignment(netlink::plan_address(&address.to_string())?)
 }
 
-/// Remove an address from an interface.
-pub fn remove_address(link_name: &str, address: IpAddr, prefix_len: u8) -> Result<(), Error> {
-    netlink::remove_address(link_name, &address.to_string(), prefix_len)
+/// Configure the granted `address` as the host plans it.
+pub fn add_address(address: IpAddr) -> Result<Assignment, Error> {
+    assignment(netlink::add_address(&address.to_string())?)
 }
 
-/// Announce `address` on `link_name` (gratuitous ARP / unsolicited NA):
-/// `count` repetitions `interval` apart; the first is sent before this
-/// returns, the rest in the background by the host.
-pub fn announce(
-    link_name: &str,
-    address: IpAddr,
-    count: u32,
-    interval: Duration,
-) -> Result<(), Error> {
+/// Remove the granted `address` wherever its grant allows; how many
+/// copies were removed (0: it was not configured).
+pub fn remove_address(address: IpAddr) -> Result<u32, Error> {
+    netlink::remove_address(&address.to_string())
+}
+
+/// Announce the granted `address`, configured on this node, on the
+/// interface carrying it (gratuitous ARP / unsolicited NA): `count`
+/// repetitions `interval` apart; the first is sent before this returns,
+/// the rest in the background by the host. Each address has a budget of
+/// repetitions; beyond it the host answers [`Error::Denied`].
+pub fn announce(address: IpAddr, count: u32, interval: Duration) -> Result<(), Error> {
     let ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX);
-    wit_announce::announce(link_name, &address.to_string(), count, ms)
+    wit_announce::announce(&address.to_string(), count, ms)
 }

@@ -1,4 +1,7 @@
-//! Programs on the host (only those granted to the resource).
+//! Commands on the host: only those granted to the resource, by name. The
+//! command line is fixed by the grant (the agent's declaration filled from
+//! the administrator's parameters, or agents.toml); the agent cannot add
+//! arguments. What the resource starts runs confined and is stopped with it.
 
 use std::time::Duration;
 
@@ -23,16 +26,15 @@ fn ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
-/// Run `program` to completion, killing it after `timeout`.
-pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<Output, Error> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    wit::run(program, &args, ms(timeout))
+/// Run the granted command `command` to completion; after `timeout` it
+/// and everything it started are killed and [`Error::Timeout`] returned.
+pub fn run(command: &str, timeout: Duration) -> Result<Output, Error> {
+    wit::run(command, ms(timeout))
 }
 
-/// Start a long-running program; returns its PID.
-pub fn spawn(program: &str, args: &[&str]) -> Result<u32, Error> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    wit::spawn(program, &args)
+/// Start the granted long-running command `command`; returns its PID.
+pub fn spawn(command: &str) -> Result<u32, Error> {
+    wit::spawn(command)
 }
 
 /// Send a signal to a process this resource spawned or found with
@@ -47,7 +49,8 @@ pub fn is_alive(pid: u32) -> bool {
     wit::is_alive(pid)
 }
 
-/// The live process a granted pid file names, if it runs a granted program.
+/// The live process a granted pid file names, if it belongs to this
+/// resource (started by it, or running one of its commands' programs).
 pub fn pidfile_pid(pidfile: &str) -> Result<Option<u32>, Error> {
     wit::pidfile_pid(pidfile)
 }

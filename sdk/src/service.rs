@@ -27,10 +27,9 @@ pub type ProbeResult = Result<String, String>;
 pub struct Server {
     /// Name for messages (`named`, `apache2`, `mariadbd`).
     pub name: String,
-    /// Absolute path of the server binary.
-    pub binary: String,
-    /// Arguments that keep it in the foreground with this resource's paths.
-    pub args: Vec<String>,
+    /// The granted command that runs it in the foreground with this
+    /// resource's paths (the agent declares it, e.g. `server`).
+    pub command: String,
     /// The pid file the server writes.
     pub pid_file: String,
     /// Where it listens (probed; must close on stop).
@@ -111,12 +110,14 @@ impl Server {
                 self.name, self.pid_file, self.listen
             )));
         }
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        log::info(&format!("starting {} {}", self.binary, args.join(" ")));
-        let pid = process::spawn(&self.binary, &args).map_err(|e| match e {
+        log::info(&format!(
+            "starting {} (command {})",
+            self.name, self.command
+        ));
+        let pid = process::spawn(&self.command).map_err(|e| match e {
             Error::NotInstalled(m) => Error::NotInstalled(format!(
-                "{} binary {} is not installed ({m}); install the Debian package {} or set binary=",
-                self.name, self.binary, self.package
+                "{} is not installed ({m}); install the Debian package {} or set binary=",
+                self.name, self.package
             )),
             other => other,
         })?;

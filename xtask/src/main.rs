@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use wasmbeat::caps::Grant;
 use wasmbeat::config::token::ResourceToken;
 use wasmbeat::runtime::{Runtime, RuntimeConfig, Status};
 
@@ -172,9 +171,13 @@ fn in_process(ns: &str, n: usize, cache: &Path) -> Result<Samples> {
                 ..RuntimeConfig::default()
             })?;
             let t = ResourceToken::parse(&format!("IPaddr::{TOKEN_ARG}"))?;
-            let agent = runtime.load(&t.agent, Path::new("/etc/ha.d"))?;
-            let grant = Grant::builtin_default(agent.name(), &t.args)?;
-            let res = agent.instance_for(&t.text, &t.args, grant).await?;
+            let res = wasmbeat::runtime::bind::bind_resource(
+                &runtime,
+                &t,
+                Path::new("/etc/ha.d"),
+                &wasmbeat::grant::Policy::default(),
+            )
+            .await?;
             let mut s = Samples::default();
             for i in 0..n + 2 {
                 let t0 = Instant::now();

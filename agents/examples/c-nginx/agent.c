@@ -10,11 +10,16 @@
  *
  * Life cycle:
  *   start    pid file names a live nginx that answers: nothing to do.
- *            Otherwise `nginx -t` (a broken configuration is not-configured
- *            with nginx's own message), then
+ *            Otherwise the command `config-test` (`nginx -t`; a broken
+ *            configuration is not-configured with nginx's own message), then
+ *            the command `server`,
  *            `nginx -c CONFIG -e stderr -g "daemon off; pid PIDFILE;"`:
  *            foreground, so the host owns the process and keeps its stderr;
  *            the pid directive is forced so monitor and stop find it again.
+ *            The agent declares both command lines in its meta-data; the
+ *            host fills them from the resource's parameters (after the
+ *            administrator accepts them in agents.toml) and the agent only
+ *            asks for them by name.
  *            Start returns once GET PATH at URL answers and the pid file
  *            names the spawned master, or fails with the reason.
  *   monitor  running: live process + HTTP answer below 500; not-running: no
@@ -44,7 +49,7 @@ typedef resource_agent_string_t str_t;
 typedef wasmbeat_agent_types_error_t error_t;
 
 #define AGENT_NAME "nginx-c"
-#define AGENT_VERSION "0.1.0"
+#define AGENT_VERSION "0.2.0"
 
 /* Signal numbers of Linux (the host's), not of WASI. */
 #define SIG_KILL 9
@@ -495,13 +500,6 @@ static bool check_config_file(const struct conf *c, error_t *err) {
   return true;
 }
 
-/* The argument list [binary args...] for process.run/spawn (borrowed). */
-static void argv_of(resource_agent_list_string_t *l, str_t *buf, const char **v, size_t n) {
-  for (size_t i = 0; i < n; i++) resource_agent_string_set(&buf[i], v[i]);
-  l->ptr = buf;
-  l->len = n;
-}
-
 static bool installed_error(error_t *err, error_t *e, const struct conf *c) {
   if (e->tag == E_INSTALLED) {
     char *t = error_text(e);
@@ -517,17 +515,13 @@ static bool installed_error(error_t *err, error_t *e, const struct conf *c) {
   return false;
 }
 
-/* `nginx -t` with the exact arguments start will use. */
+/* The command `config-test`: `nginx -t` with the arguments start uses. */
 static bool config_test(const struct conf *c, error_t *err) {
-  const char *v[] = {"-t", "-q", "-c", c->config, "-e", "stderr", "-g", c->globals};
-  str_t buf[8];
-  resource_agent_list_string_t l;
-  argv_of(&l, buf, v, 8);
-  str_t prog;
-  resource_agent_string_set(&prog, c->binary);
+  str_t name;
+  resource_agent_string_set(&name, "config-test");
   wasmbeat_agent_process_output_t out;
   error_t e;
-  if (!wasmbeat_agent_process_run(&prog, &l, CONFIG_TEST_MS, &out, &e)) return installed_error(err, &e, c);
+  if (!wasmbeat_agent_process_run(&name, CONFIG_TEST_MS, &out, &e)) return installed_error(err, &e, c);
   bool ok = out.exit_code.is_some && out.exit_code.val == 0;
   if (!ok) {
     char *tail = stderr_tail(&out.stderr_, 3);
@@ -592,15 +586,11 @@ static bool do_start(const struct conf *c, error_t *err) {
                 c->pidfile, c->url);
   if (!check_config_file(c, err) || !config_test(c, err)) return false;
 
-  const char *v[] = {"-c", c->config, "-e", "stderr", "-g", c->globals};
-  str_t buf[6];
-  resource_agent_list_string_t l;
-  argv_of(&l, buf, v, 6);
-  str_t prog;
-  resource_agent_string_set(&prog, c->binary);
+  str_t name;
+  resource_agent_string_set(&name, "server");
   error_t e;
-  say(LOG_INFO, "starting %s -c %s -e stderr -g \"%s\"", c->binary, c->config, c->globals);
-  if (!wasmbeat_agent_process_spawn(&prog, &l, &pid, &e)) return installed_error(err, &e, c);
+  say(LOG_INFO, "starting %s -c %s -e stderr -g \"%s\" (command server)", c->binary, c->config, c->globals);
+  if (!wasmbeat_agent_process_spawn(&name, &pid, &e)) return installed_error(err, &e, c);
 
   int64_t until = now_ms() + START_MS;
   /* A refused connection costs nothing: poll fast first. */
@@ -718,10 +708,27 @@ static bool do_validate(const struct conf *c, error_t *err) {
 
 static void set_str(str_t *s, const char *v) { resource_agent_string_dup(s, v); }
 
-static void param(wasmbeat_agent_types_param_t *p, const char *name, const char *desc, const char *def, bool required) {
+/* A heap list of heap copies of `v`. */
+static void strings(resource_agent_list_string_t *l, const char *const *v, size_t n) {
+  l->ptr = calloc(n, sizeof *l->ptr);
+  if (!l->ptr) abort();
+  for (size_t i = 0; i < n; i++) set_str(&l->ptr[i], v[i]);
+  l->len = n;
+}
+
+static void command(wasmbeat_agent_types_command_t *c, const char *name, const char *desc, const char *const *argv,
+                    size_t argc, const char *const *caps, size_t ncaps) {
+  set_str(&c->name, name);
+  set_str(&c->description, desc);
+  strings(&c->argv, argv, argc);
+  strings(&c->capabilities, caps, ncaps);
+}
+
+static void param(wasmbeat_agent_types_param_t *p, const char *name, const char *desc,
+                  wasmbeat_agent_types_param_type_t type, const char *def, bool required) {
   set_str(&p->name, name);
   set_str(&p->description, desc);
-  p->type = WASMBEAT_AGENT_TYPES_PARAM_TYPE_STRING;
+  p->type = type;
   p->default_.is_some = def != NULL;
   if (def) set_str(&p->default_.val, def);
   p->required = required;
@@ -733,20 +740,47 @@ void exports_wasmbeat_agent_agent_meta_data(exports_wasmbeat_agent_agent_meta_t 
   set_str(&ret->description,
           "nginx run in the foreground (nginx -c config -e stderr -g \"daemon off; pid PIDFILE;\"), written in C. "
           "Start checks the configuration with nginx -t first; healthy when GET path at url gets an HTTP answer "
-          "below 500; stop is SIGQUIT (graceful), then SIGKILL. Grants needed: programs = [binary], "
-          "pidfiles = [pidfile], probe = [url]; paths = [config] lets validate and start check the file.");
+          "below 500; stop is SIGQUIT (graceful), then SIGKILL. Its needs (two commands, its pid file, its "
+          "probe target and config) are granted with accept_declared = true in agents.toml.");
   size_t n = 5;
   wasmbeat_agent_types_param_t *ps = calloc(n, sizeof *ps);
   if (!ps) abort();
   param(&ps[0], "config",
-        "absolute path of nginx.conf; it must not set pid or daemon (the agent passes both with -g)", NULL, true);
+        "absolute path of nginx.conf; it must not set pid or daemon (the agent passes both with -g)",
+        WASMBEAT_AGENT_TYPES_PARAM_TYPE_PATH, NULL, true);
   param(&ps[1], "pidfile", "pid file nginx is told to write (-g \"pid ...;\"); how monitor and stop find it",
-        "/run/nginx.pid", false);
-  param(&ps[2], "url", "ip:port probed with HTTP (must be where the configuration listens)", "127.0.0.1:80", false);
-  param(&ps[3], "path", "HTTP path requested by the health probe", "/", false);
-  param(&ps[4], "binary", "nginx binary", "/usr/sbin/nginx", false);
+        WASMBEAT_AGENT_TYPES_PARAM_TYPE_PATH, "/run/nginx.pid", false);
+  param(&ps[2], "url", "ip:port probed with HTTP (must be where the configuration listens)",
+        WASMBEAT_AGENT_TYPES_PARAM_TYPE_ENDPOINT, "127.0.0.1:80", false);
+  param(&ps[3], "path", "HTTP path requested by the health probe", WASMBEAT_AGENT_TYPES_PARAM_TYPE_STRING, "/",
+        false);
+  param(&ps[4], "binary", "nginx binary", WASMBEAT_AGENT_TYPES_PARAM_TYPE_PATH, "/usr/sbin/nginx", false);
   ret->params.ptr = ps;
   ret->params.len = n;
+
+  /* What the host runs for it: both command lines as templates ({name} is
+   * the resource's parameter), nginx keeping the capabilities to bind its
+   * port and run its workers as another user. */
+  static const char *const test_argv[] = {"{binary}", "-t", "-q", "-c", "{config}", "-e", "stderr",
+                                          "-g", "daemon off; pid {pidfile};"};
+  static const char *const server_argv[] = {"{binary}", "-c", "{config}", "-e", "stderr",
+                                            "-g", "daemon off; pid {pidfile};"};
+  static const char *const caps[] = {"net-bind-service", "setuid", "setgid", "kill", "chown", "dac-override"};
+  wasmbeat_agent_types_needs_t *nd = calloc(1, sizeof *nd);
+  wasmbeat_agent_types_command_t *cmds = calloc(2, sizeof *cmds);
+  if (!nd || !cmds) abort();
+  command(&cmds[0], "config-test", "nginx -t with the arguments start uses", test_argv,
+          sizeof test_argv / sizeof test_argv[0], caps, sizeof caps / sizeof caps[0]);
+  command(&cmds[1], "server", "nginx in the foreground", server_argv, sizeof server_argv / sizeof server_argv[0],
+          caps, sizeof caps / sizeof caps[0]);
+  nd->commands.ptr = cmds;
+  nd->commands.len = 2;
+  static const char *const pidfiles[] = {"{pidfile}"}, *const probes[] = {"{url}"}, *const paths[] = {"{config}"};
+  strings(&nd->pidfiles, pidfiles, 1);
+  strings(&nd->probes, probes, 1);
+  strings(&nd->paths, paths, 1);
+  ret->needs.ptr = nd;
+  ret->needs.len = 1;
 }
 
 /* Parse the arguments, run one operation, free what the export owns. */

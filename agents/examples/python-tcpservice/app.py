@@ -2,12 +2,14 @@
 server program that runs in the foreground.
 
 Built with componentize-py against wit/agent.wit (world resource-agent);
-see build.sh. Like every agent it has no ambient authority: it runs
-`program`, reads `pidfile`, probes `target` and inspects paths only as far
-as the resource's grant in agents.toml allows.
+see build.sh. Like every agent it has no ambient authority: it runs the
+command `server`, reads `pidfile`, probes `target` and inspects paths only
+as far as the resource's grant in agents.toml allows. The server's command
+line is the administrator's (`commands.server = [...]` in agents.toml);
+the agent only asks for it by name.
 
-- start: a no-op when the service is already up; otherwise spawns
-  `program args...` and returns once `target` accepts TCP connections (and,
+- start: a no-op when the service is already up; otherwise spawns the
+  command `server` and returns once `target` accepts TCP connections (and,
   with a pidfile, once the pidfile names the spawned process). If the
   program exits first, the error carries its exit status and stderr tail.
 - monitor: running when `target` answers and the server process (when one
@@ -21,11 +23,14 @@ import time
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import files, log, netlink, probe, process, types
+from wit_world.imports import log, netlink, probe, process, types
 
 import conf as conf_mod
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
+
+# What messages call the server (its program is the administrator's choice).
+SERVER = "the server"
 
 SIGTERM = 15
 SIGKILL = 9
@@ -158,14 +163,14 @@ class Service:
                 # not name is not ours (start refuses to take it over).
                 if self.port_open_here():
                     warn("%s answers, but %s names no live %s: not this resource's server"
-                         % (c.target, c.pidfile, c.program))
+                         % (c.target, c.pidfile, SERVER))
                 return types.Status.NOT_RUNNING
             # No pidfile: the port is the only evidence there is.
             return types.Status.RUNNING if self.port_open_here() else types.Status.NOT_RUNNING
         ok, detail = self.probe_detail()
         if ok:
             return types.Status.RUNNING
-        warn("%s runs as pid %d but %s does not answer: %s" % (c.program, pid, c.target, detail))
+        warn("%s runs as pid %d but %s does not answer: %s" % (SERVER, pid, c.target, detail))
         return types.Status.FAILED
 
     def start(self):
@@ -187,11 +192,11 @@ class Service:
                 ok, detail = self.probe_detail()
                 if ok:
                     info("%s already running as pid %d and answering at %s"
-                         % (c.program, pid, c.target))
+                         % (SERVER, pid, c.target))
                     return
                 if time.monotonic() >= deadline:
                     raise fail("%s runs as pid %d (from %s) but %s does not answer after "
-                               "%d s: %s" % (c.program, pid, c.pidfile, c.target,
+                               "%d s: %s" % (SERVER, pid, c.pidfile, c.target,
                                              c.start_timeout, detail))
                 time.sleep(POLL_S)
             info("pid %d from %s exited while start waited for it; starting anew"
@@ -211,15 +216,15 @@ class Service:
             if not wait_until(grace, lambda: not self.port_open()):
                 raise fail("%s already accepts connections, but %s names no live %s: "
                            "another server (or another node) uses that address"
-                           % (c.target, c.pidfile, c.program))
+                           % (c.target, c.pidfile, SERVER))
 
-        info("starting %s %s" % (c.program, " ".join(c.args)))
+        info("starting the command %s" % c.command)
         try:
-            pid = process.spawn(c.program, c.args)
+            pid = process.spawn(c.command)
         except Err as e:
             if isinstance(e.value, types.Error_NotInstalled):
                 raise Err(types.Error_NotInstalled(
-                    "program %s is not installed (%s)" % (c.program, e.value.value)))
+                    "the server program is not installed (%s)" % e.value.value))
             raise
         last = "no probe yet"
         # Most servers listen within tens of milliseconds: poll fast first
@@ -231,10 +236,10 @@ class Service:
             if out is not None:
                 # Exit 0 before the port opened is the classic daemonizing
                 # server: its child lives on where no operation can see it.
-                hint = ("; it must run in the foreground (pass its no-daemon/foreground "
-                        "option in args)" if out.exit_code == 0 else "")
+                hint = ("; it must run in the foreground (give it its no-daemon/foreground "
+                        "option in the command line)" if out.exit_code == 0 else "")
                 raise fail("%s exited during start (%s)%s%s"
-                           % (c.program, how(out), stderr_tail(out.stderr), hint))
+                           % (SERVER, how(out), stderr_tail(out.stderr), hint))
             ok, detail = self.probe_detail()
             if ok:
                 break
@@ -243,7 +248,7 @@ class Service:
                 self.kill_spawned(pid)
                 raise fail("%s (pid %d) did not accept connections at %s within %d s "
                            "(last probe: %s); killed it again%s"
-                           % (c.program, pid, c.target, c.start_timeout, last,
+                           % (SERVER, pid, c.target, c.start_timeout, last,
                               self.exit_note(pid)))
             time.sleep(delay)
             delay = min(POLL_S, delay * 2)
@@ -257,12 +262,12 @@ class Service:
                 raise Err(types.Error_NotConfigured(
                     "%s answers at %s but %s does not name it (pid %d) after %d s; "
                     "pidfile must be the file the program writes; killed it again"
-                    % (c.program, c.target, c.pidfile, pid, c.start_timeout)))
+                    % (SERVER, c.target, c.pidfile, pid, c.start_timeout)))
         else:
             warn("no pidfile: a later stop cannot find pid %d; set pidfile= "
                  "(and grant it) so wasmbeat can stop this server" % pid)
         info("%s started as pid %d in %.2f s: %s at %s"
-             % (c.program, pid, time.monotonic() - t0, detail, c.target))
+             % (SERVER, pid, time.monotonic() - t0, detail, c.target))
 
     def kill_spawned(self, pid):
         """Remove a server that never became healthy: no clean shutdown is
@@ -284,7 +289,7 @@ class Service:
         pid = self.known_pid()
         if pid is None:
             if not self.port_open_here():
-                info("%s is not running (nothing answers at %s)" % (c.program, c.target))
+                info("%s is not running (nothing answers at %s)" % (SERVER, c.target))
                 return
             if c.pidfile is not None:
                 # Not ours to kill (same identity rule as monitor and start),
@@ -292,13 +297,14 @@ class Service:
                 # saying so while it answers would hide a second server.
                 raise fail("%s still accepts connections, but %s names no live %s, so stop "
                            "has no process to signal: either another server holds the "
-                           "address, or program is not the executable that runs (the host "
-                           "matches the pid file's process by /proc/PID/exe against the "
-                           "granted program, symlinks resolved)" % (c.target, c.pidfile, c.program))
+                           "address, or the granted command's program is not the executable "
+                           "that runs (the host matches the pid file's process by its cgroup, "
+                           "or by /proc/PID/exe against the command's program)"
+                           % (c.target, c.pidfile, SERVER))
             raise fail("%s still accepts connections, but without a pidfile no operation "
                        "after start can find the server's process; set pidfile= (and "
                        "grant it in agents.toml) so stop can signal it" % c.target)
-        info("stopping %s (pid %d) with SIGTERM" % (c.program, pid))
+        info("stopping %s (pid %d) with SIGTERM" % (SERVER, pid))
         try:
             process.signal(pid, SIGTERM)
         except Err as e:
@@ -307,38 +313,25 @@ class Service:
             debug("pid %d exited before SIGTERM: %s" % (pid, error_kind(e)))
         if not wait_until(c.stop_timeout, lambda: not process.is_alive(pid)):
             warn("%s (pid %d) still running %d s after SIGTERM; sending SIGKILL"
-                 % (c.program, pid, c.stop_timeout))
+                 % (SERVER, pid, c.stop_timeout))
             try:
                 process.signal(pid, SIGKILL)
             except Err:
                 pass  # it may exit between the check and the signal
             if not wait_until(KILL_GRACE_S, lambda: not process.is_alive(pid)):
-                raise fail("%s (pid %d) survived SIGKILL for %d s" % (c.program, pid, KILL_GRACE_S))
+                raise fail("%s (pid %d) survived SIGKILL for %d s" % (SERVER, pid, KILL_GRACE_S))
         if not wait_until(PORT_GRACE_S, lambda: not self.port_open()):
             raise fail("%s (pid %d) is gone but %s still accepts connections "
-                       "(a child process left holding the port?)" % (c.program, pid, c.target))
-        info("%s (pid %d) stopped in %.2f s" % (c.program, pid, time.monotonic() - t0))
+                       "(a child process left holding the port?)" % (SERVER, pid, c.target))
+        info("%s (pid %d) stopped in %.2f s" % (SERVER, pid, time.monotonic() - t0))
 
     def validate(self):
-        """Arguments were parsed already; check the program when the grant
-        lets the agent look (paths = [program]); skip it otherwise."""
+        """Arguments were parsed already (the host checked their types); a
+        missing pidfile is only worth a warning."""
         c = self.c
-        try:
-            kind = files.inspect(c.program)
-        except Err as e:
-            if isinstance(e.value, types.Error_Denied):
-                debug("not checking that %s exists: not in the resource's paths grant" % c.program)
-            else:
-                raise
-        else:
-            if kind == files.PathKind.MISSING:
-                raise Err(types.Error_NotInstalled("program %s does not exist" % c.program))
-            if kind != files.PathKind.FILE:
-                raise Err(types.Error_NotConfigured(
-                    "program %s is not a regular file (%s)" % (c.program, kind.name.lower())))
         if c.pidfile is None:
             warn("no pidfile: stop can only stop a server started in the same operation; "
-                 "set pidfile= if %s can write one" % c.program)
+                 "set pidfile= if %s can write one" % SERVER)
 
 
 def how(out):
@@ -385,7 +378,17 @@ PTYPE = {
     "string": types.ParamType.STRING,
     "integer": types.ParamType.INTEGER,
     "boolean": types.ParamType.BOOLEAN,
+    "path": types.ParamType.PATH,
+    "endpoint": types.ParamType.ENDPOINT,
+    "name": types.ParamType.NAME,
 }
+
+# What the agent asks of the host, shown by `wasmbeat check`. Its server
+# command is not declared: the program is the administrator's choice (often
+# an interpreter, which only an administrator may grant), written as
+# `commands.server = [...]` in agents.toml.
+NEEDS = [types.Needs(when=[], netlink_read=True, addresses=[], commands=[],
+                     pidfiles=["{pidfile}"], probes=["{target}"], paths=[])]
 
 
 class Agent(exports.Agent):
@@ -401,6 +404,7 @@ class Agent(exports.Agent):
             params=[types.Param(name=n, description=d, type=PTYPE[t], default=dft,
                                 required=req)
                     for n, d, t, dft, req in conf_mod.PARAMS],
+            needs=NEEDS,
         )
 
     @guarded

@@ -15,27 +15,28 @@ STOP_TIMEOUT_MAX = 10
 
 # (name, description, type, default, required), in positional order:
 # haresources arguments `tcpservice.wasm::a::b` bind to these in order.
+# Types are the WIT param-type names; the host checks values against them.
 PARAMS = [
-    ("program",
-     "absolute path of the server binary, run in the foreground (it must not daemonize)",
-     "string", None, True),
     ("target",
      "ip:port ([v6]:port) that accepts TCP connections when the service is up",
-     "string", None, True),
-    ("args",
-     "arguments for program, separated by blanks or commas (haresources tokens "
-     "cannot hold blanks: write args=-m,http.server,8080 there)",
-     "string", "", False),
+     "endpoint", None, True),
     ("pidfile",
-     "pid file the program writes; needed to find (monitor, stop) a server "
+     "pid file the server writes; needed to find (monitor, stop) a server "
      "started by an earlier operation or an earlier wasmbeat",
-     "string", None, False),
+     "path", None, False),
     ("start_timeout",
      "seconds start waits for target to accept connections (1-%d)" % START_TIMEOUT_MAX,
      "integer", "10", False),
     ("stop_timeout",
      "seconds stop waits after SIGTERM before SIGKILL (1-%d)" % STOP_TIMEOUT_MAX,
      "integer", "5", False),
+    # The server's command line is the administrator's (agents.toml
+    # `commands.NAME = [...]`): the agent asks for it by name and passes no
+    # arguments of its own, so it cannot turn the server into a shell.
+    ("command",
+     "name of the granted command that runs the server in the foreground "
+     "(agents.toml commands.NAME)",
+     "name", "server", False),
 ]
 
 PARAM_NAMES = [p[0] for p in PARAMS]
@@ -48,17 +49,16 @@ class ConfError(Exception):
 class Conf:
     """The parsed, checked parameters of one resource."""
 
-    def __init__(self, program, target, host, port, ip, args, pidfile,
-                 start_timeout, stop_timeout):
-        self.program = program
+    def __init__(self, target, host, port, ip, pidfile, start_timeout, stop_timeout,
+                 command):
         self.target = target          # normalised "ip:port" / "[v6]:port"
         self.host = host              # the address part, as text
         self.port = port
         self.ip = ip                  # ipaddress.IPv4Address / IPv6Address
-        self.args = args              # list of str
         self.pidfile = pidfile        # str or None
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.command = command        # name of the granted command
 
 
 def abs_path(name, value):
@@ -106,12 +106,6 @@ def integer(name, value, lo, hi):
     return n
 
 
-def split_args(value):
-    # Blanks (the natural form, and what `wasmbeat agent` passes through)
-    # or commas (the only separator a haresources token can carry).
-    return [a for a in value.replace(",", " ").split() if a]
-
-
 def parse(pairs):
     """Check the (name, value) pairs the host bound; raise ConfError."""
     given = {}
@@ -124,21 +118,26 @@ def parse(pairs):
     for name, _, _, _, required in PARAMS:
         if required and not given.get(name):
             raise ConfError("tcpservice needs parameter %s" % name)
-    program = abs_path("program", given["program"])
     target, ip, port = parse_target(given["target"])
     pidfile = given.get("pidfile") or None
     if pidfile is not None:
         abs_path("pidfile", pidfile)
     return Conf(
-        program=program,
         target=target,
         host=str(ip),
         port=port,
         ip=ip,
-        args=split_args(given.get("args", "")),
         pidfile=pidfile,
         start_timeout=integer("start_timeout", given.get("start_timeout", "10"),
                               1, START_TIMEOUT_MAX),
         stop_timeout=integer("stop_timeout", given.get("stop_timeout", "5"),
                              1, STOP_TIMEOUT_MAX),
+        command=command_name(given.get("command", "server")),
     )
+
+
+def command_name(value):
+    if not value or not all(ch.isalnum() or ch in "-_" for ch in value):
+        raise ConfError("parameter command=%r is not a command name (letters, digits, - and _)"
+                        % value)
+    return value

@@ -19,8 +19,8 @@ if [[ -z "$wb_bin" ]]; then
     done
 fi
 [[ -x "$wb_bin" ]] || { echo "lab.sh: no wasmbeat binary: set WASMBEAT=/path/to/wasmbeat" >&2; exit 1; }
-# The grant must name the executable itself: pidfile-pid compares the
-# granted programs with /proc/PID/exe (python3 is a symlink).
+# The command runs Debian's python3.11 (a granted command names its program
+# exactly; the host resolves symlinks when it recognises the server).
 py=/usr/bin/python3.11
 [[ -x "$py" ]] || { echo "lab.sh: $py missing (Debian: apt-get install python3.11)" >&2; exit 1; }
 
@@ -50,13 +50,21 @@ mkdir -p "$D/cfg" "$D/cache" "$D/run"
 cp "$here/lab_server.py" "$D/lab_server.py"
 pidf="$D/run/tcpservice.pid"
 # [agent.NAME]: NAME is the .wasm file's stem for agents given by path.
+# Each server variant is a command line the administrator grants; the
+# agent's `command` parameter picks one by name. accept_declared grants
+# what the agent declares for the resource (its probe target, pid file).
+srv="$D/lab_server.py"
 cat > "$D/cfg/agents.toml" <<EOF
 [agent.python-tcpservice]
-programs = ["$py", "/usr/bin/wbh-py-no-such-server"]
-probe = ["10.77.91.1:18080", "10.77.91.2:18080"]
-pidfiles = ["$pidf"]
-paths = ["$py", "/usr/bin/wbh-py-no-such-server"]
-netlink_read = true
+accept_declared = true
+commands.server = ["$py", "$srv", "10.77.91.1", "18080", "$pidf"]
+commands.crash = ["$py", "$srv", "10.77.91.1", "18080", "$pidf", "fail"]
+commands.elsewhere = ["$py", "$srv", "10.77.91.1", "18081", "$pidf"]
+commands.other-pid = ["$py", "$srv", "10.77.91.1", "18080", "$D/run/other.pid"]
+commands.ignore-term = ["$py", "$srv", "10.77.91.1", "18080", "$pidf", "ignore-term"]
+commands.close-after = ["$py", "$srv", "10.77.91.1", "18080", "$pidf", "close-after"]
+commands.http = ["$py", "-m", "http.server", "18080", "--bind", "10.77.91.1"]
+commands.missing = ["/usr/bin/wbh-py-no-such-server"]
 EOF
 
 pass=0 failn=0
@@ -82,8 +90,7 @@ verdict() { # verdict NAME CMD...: pass when CMD succeeds
 secs() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(secs)" 'BEGIN { printf "%.3f", b - a }'; }
 
-srv_args="$D/lab_server.py,10.77.91.1,18080,$pidf"
-T="$wasm::$py::10.77.91.1:18080::$srv_args::$pidf"
+T="$wasm::10.77.91.1:18080::$pidf"
 echo "component: $wasm ($(stat -c %s "$wasm") bytes)"
 echo "token: $T"
 
@@ -92,7 +99,7 @@ echo "     cold meta-data (compile + run): $(elapsed "$t") s"
 run "$T" meta-data
 order=$(grep -o 'parameter name="[a-z_]*"' <<<"$out" | sed 's/.*="\(.*\)"/\1/' | tr '\n' ' ')
 verdict "meta-data declares the parameters in positional order" \
-    test "$order" = "program target args pidfile start_timeout stop_timeout "
+    test "$order" = "target pidfile start_timeout stop_timeout command "
 check "validate" 0 "$T" validate
 check "monitor before start: not running" 7 "$T" monitor
 t=$(secs); check "start" 0 "$T" start 'started as pid'
@@ -111,31 +118,31 @@ check "stop (second)" 0 "$T" stop
 
 # A server that dies at once: start fails with its exit status and stderr.
 check "start of a crashing program: failed with its stderr" 1 \
-    "$wasm::$py::10.77.91.1:18080::$srv_args,fail::$pidf" start 'exit code 3.*cannot open /etc/lab_server.conf'
+    "$T::command=crash" start 'exit code 3.*cannot open /etc/lab_server.conf'
 check "monitor after the crash: not running" 7 "$T" monitor
 
 # A server that never opens target: start gives up after start_timeout and
 # kills it (nothing of it may remain in the namespace).
 check "start of a server listening elsewhere: failed after start_timeout" 1 \
-    "$wasm::$py::10.77.91.1:18080::$D/lab_server.py,10.77.91.1,18081,$pidf::$pidf::start_timeout=1" \
+    "$T::start_timeout=1::command=elsewhere" \
     start 'did not accept connections .* within 1 s.*killed it again'
 verdict "no process left after the failed start" test -z "$(ip netns pids "$ns")"
 
 # A server writing its pid elsewhere: later operations could not find it.
 check "pidfile the program does not write: not configured" 6 \
-    "$wasm::$py::10.77.91.1:18080::$D/lab_server.py,10.77.91.1,18080,$D/run/other.pid::$pidf::start_timeout=2" \
+    "$T::start_timeout=2::command=other-pid" \
     start 'does not name it'
 verdict "no process left after it" test -z "$(ip netns pids "$ns")"
 check "ungranted pidfile: denied" 4 "$T.x" monitor 'pidfiles'
 
 # A server ignoring SIGTERM: stop escalates to SIGKILL after stop_timeout.
-TI="$wasm::$py::10.77.91.1:18080::$srv_args,ignore-term::$pidf::stop_timeout=1"
+TI="$T::stop_timeout=1::command=ignore-term"
 check "start (ignores SIGTERM)" 0 "$TI" start
 check "stop escalates to SIGKILL" 0 "$TI" stop 'sending SIGKILL'
 check "monitor after SIGKILL: not running" 7 "$TI" monitor
 
 # Alive but deaf: the listener closes, the process stays.
-TC="$wasm::$py::10.77.91.1:18080::$srv_args,close-after::$pidf"
+TC="$T::command=close-after"
 check "start (closes its port after 1 s)" 0 "$TC" start
 sleep 2
 check "monitor: failed (process alive, port closed)" 1 "$TC" monitor
@@ -153,12 +160,12 @@ kill "$foreign" 2>/dev/null; wait "$foreign" 2>/dev/null
 
 # Service address not on this node (the IPaddr resource is not up here).
 check "start on a target address not on this node: not configured" 6 \
-    "$wasm::$py::10.77.91.2:18080::$srv_args::$pidf" start 'not configured on this node'
-check "monitor on it: not running" 7 "$wasm::$py::10.77.91.2:18080::$srv_args::$pidf" monitor
+    "$wasm::10.77.91.2:18080::$pidf" start 'not configured on this node'
+check "monitor on it: not running" 7 "$wasm::10.77.91.2:18080::$pidf" monitor
 
 # Without a pidfile: start/monitor work from the port; stop cannot find
 # the process and says how to fix it.
-TN="$wasm::$py::10.77.91.1:18080::-m,http.server,18080,--bind,10.77.91.1"
+TN="$wasm::10.77.91.1:18080::command=http"
 check "no pidfile: start" 0 "$TN" start 'started as pid'
 check "no pidfile: monitor running" 0 "$TN" monitor
 check "no pidfile: start again" 0 "$TN" start 'already answers'
@@ -168,14 +175,12 @@ sleep 0.5
 check "no pidfile: stop once the server is gone" 0 "$TN" stop
 
 # Argument errors (OCF 2) and a missing program (OCF 5).
-check "target without port" 2 "$wasm::$py::10.77.91.1" validate 'not ip:port'
-check "relative program" 2 "$wasm::python3::10.77.91.1:18080" validate 'absolute path'
+check "target without port" 2 "$wasm::10.77.91.1" validate 'not a valid endpoint'
 check "start_timeout out of range" 2 "$T::start_timeout=99" validate 'between 1 and 15'
-check "start_timeout not a number" 2 "$T::start_timeout=ten" validate 'not an integer'
-check "wildcard target" 2 "$wasm::$py::0.0.0.0:18080" validate 'not an address a client'
-check "missing program: not installed" 5 "$wasm::/usr/bin/wbh-py-no-such-server::10.77.91.1:18080" validate 'does not exist'
-check "missing program at start: not installed" 5 "$wasm::/usr/bin/wbh-py-no-such-server::10.77.91.1:18080" start
-check "ungranted program: denied" 4 "$wasm::/usr/bin/socat::10.77.91.1:18080" start 'programs'
+check "start_timeout not a number" 2 "$T::start_timeout=ten" validate 'not a valid integer'
+check "wildcard target" 2 "$wasm::0.0.0.0:18080" validate 'not an address a client'
+check "missing program at start: not installed" 5 "$T::command=missing" start
+check "ungranted command: denied" 4 "$T::command=socat" start 'commands.socat'
 
 echo "$pass passed, $failn failed"
 [[ $failn == 0 ]]

@@ -1,8 +1,8 @@
 //! The generic `lsb` agent: runs a heartbeat resource script or an LSB
 //! init script as heartbeat does (`SCRIPT [ARGS...] start|stop|status`),
 //! with LSB exit-code semantics. The host hands it only scripts that
-//! agents.toml grants (`[lsb.NAME]`), and the script is the only program
-//! it may run.
+//! agents.toml grants (`[lsb.NAME]`); its three commands run exactly that
+//! script with the resource's arguments and `start`, `stop` or `status`.
 //!
 //! - `status`: 0 running, 3 not running, 1/2 (dead, pid/lock file left)
 //!   failed; a script exiting 0 while printing "not running" (heartbeat's
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use wasmbeat_sdk::process::{self, Output};
 use wasmbeat_sdk::service;
-use wasmbeat_sdk::{export_agent, log, Agent, Args, Error, Meta, Param, Status};
+use wasmbeat_sdk::{export_agent, log, Agent, Args, Command, Error, Meta, Needs, Param, Status};
 
 struct Lsb;
 
@@ -24,29 +24,29 @@ const ARGS: [&str; 5] = ["arg1", "arg2", "arg3", "arg4", "arg5"];
 
 struct Conf {
     script: String,
-    args: Vec<String>,
     timeout: Duration,
 }
 
 fn conf(args: &Args) -> Result<Conf, Error> {
-    let script = service::abs_path(args, "script", "")?;
-    let mut a = Vec::new();
-    for n in ARGS {
-        if let Some(v) = args.raw(n) {
-            a.push(v.to_string());
-        }
-    }
     Ok(Conf {
-        script,
-        args: a,
+        script: service::abs_path(args, "script", "")?,
         timeout: service::seconds(args, "timeout", 15)?,
     })
 }
 
+/// `SCRIPT [ARG1..ARG5] OP`: the arguments heartbeat passes, then the operation.
+fn script_command(op: &str) -> Command {
+    let mut argv = vec!["{script}".to_string()];
+    argv.extend(ARGS.iter().map(|a| format!("{{{a}?}}")));
+    argv.push(op.to_string());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    // An init script does what init does; agents.toml's [lsb.NAME]
+    // capabilities narrow it.
+    Command::new(op, &format!("the script's {op}"), &argv).capabilities(&["all"])
+}
+
 fn call(c: &Conf, op: &str, timeout: Duration) -> Result<Output, Error> {
-    let mut argv: Vec<&str> = c.args.iter().map(String::as_str).collect();
-    argv.push(op);
-    process::run(&c.script, &argv, timeout).map_err(|e| match e {
+    process::run(op, timeout).map_err(|e| match e {
         Error::Timeout => Error::Failed(format!(
             "{} {op} did not finish within {timeout:?}",
             c.script
@@ -101,7 +101,7 @@ impl Agent for Lsb {
             "Runs a heartbeat resource script or LSB init script granted in agents.toml: \
              SCRIPT [ARGS...] start|stop|status, with LSB exit codes.",
         )
-        .param(Param::string("script", "the script (set by the host from agents.toml)").required());
+        .param(Param::path("script", "the script (set by the host from agents.toml)").required());
         for n in ARGS {
             m = m.param(Param::string(
                 n,
@@ -109,6 +109,12 @@ impl Agent for Lsb {
             ));
         }
         m.param(Param::integer("timeout", "seconds each script call may take").default("15"))
+            .needs(
+                Needs::new()
+                    .command(script_command("start"))
+                    .command(script_command("stop"))
+                    .command(script_command("status")),
+            )
     }
 
     fn validate(args: &Args) -> Result<(), Error> {

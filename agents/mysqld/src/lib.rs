@@ -17,7 +17,7 @@ use wasmbeat_sdk::files::{self, PathKind};
 use wasmbeat_sdk::probe::{self, MysqlGreeting};
 use wasmbeat_sdk::process::{self, sig};
 use wasmbeat_sdk::service::{self, Server};
-use wasmbeat_sdk::{export_agent, log, Agent, Args, Error, Meta, Param, Status};
+use wasmbeat_sdk::{export_agent, log, Agent, Args, Command, Error, Meta, Needs, Param, Status};
 
 struct Mysqld;
 
@@ -26,40 +26,18 @@ struct Conf {
     config: String,
     datadir: String,
     user: String,
-    install_db: String,
 }
 
+const DATADIR: &str = "/var/lib/mysql";
+const CONFIG: &str = "/etc/mysql/my.cnf";
+const PID_FILE: &str = "/run/mysqld/mysqld.pid";
+
 fn conf(args: &Args) -> Result<Conf, Error> {
-    let listen = service::socket_addr(args, "listen", "127.0.0.1:3306")?;
-    let datadir = service::abs_path(args, "datadir", "/var/lib/mysql")?;
-    let config = service::abs_path(args, "config", "/etc/mysql/my.cnf")?;
-    let pid_file = service::abs_path(args, "pid_file", "/run/mysqld/mysqld.pid")?;
-    let socket = service::abs_path(args, "socket", "/run/mysqld/mysqld.sock")?;
-    let user: String = args.get_or("user", "mysql".to_string())?;
-    if user.is_empty()
-        || !user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(Error::InvalidArgs(format!(
-            "parameter user={user:?} is not a user name"
-        )));
-    }
     let server = Server {
         name: "mariadbd".into(),
-        binary: service::abs_path(args, "binary", "/usr/sbin/mariadbd")?,
-        // --defaults-file must come first; the rest override the file.
-        args: vec![
-            format!("--defaults-file={config}"),
-            format!("--datadir={datadir}"),
-            format!("--pid-file={pid_file}"),
-            format!("--socket={socket}"),
-            format!("--bind-address={}", listen.ip()),
-            format!("--port={}", listen.port()),
-            format!("--user={user}"),
-        ],
-        pid_file,
-        listen,
+        command: "server".into(),
+        pid_file: service::abs_path(args, "pid_file", PID_FILE)?,
+        listen: service::socket_addr(args, "listen", "127.0.0.1:3306")?,
         stop_signal: sig::TERM,
         start_timeout: service::seconds(args, "start_timeout", 18)?,
         stop_timeout: service::seconds(args, "stop_timeout", 15)?,
@@ -67,11 +45,65 @@ fn conf(args: &Args) -> Result<Conf, Error> {
     };
     Ok(Conf {
         server,
-        config,
-        datadir,
-        user,
-        install_db: service::abs_path(args, "install_db", "/usr/bin/mariadb-install-db")?,
+        config: service::abs_path(args, "config", CONFIG)?,
+        datadir: service::abs_path(args, "datadir", DATADIR)?,
+        user: args.get_or("user", "mysql".to_string())?,
     })
+}
+
+/// The server and the datadir initialiser, with the resource's paths.
+/// mariadbd binds its port and switches to USER itself; the initialiser
+/// (a shell script run by path, its arguments fixed) creates the system
+/// tables as USER.
+fn needs() -> Needs {
+    let caps = [
+        "net-bind-service",
+        "setuid",
+        "setgid",
+        "chown",
+        "dac-override",
+        "fowner",
+        "kill",
+        "sys-resource",
+    ];
+    Needs::new()
+        .command(
+            Command::new(
+                "server",
+                "mariadbd in the foreground with this resource's paths",
+                &[
+                    "{binary}",
+                    "--defaults-file={config}",
+                    "--datadir={datadir}",
+                    "--pid-file={pid_file}",
+                    "--socket={socket}",
+                    "--bind-address={listen:host}",
+                    "--port={listen:port}",
+                    "--user={user}",
+                ],
+            )
+            .capabilities(&caps),
+        )
+        .command(
+            Command::new(
+                "install-db",
+                "initialise an empty datadir",
+                &[
+                    "{install_db}",
+                    "--defaults-file={config}",
+                    "--datadir={datadir}",
+                    "--user={user}",
+                    "--auth-root-authentication-method=socket",
+                    "--skip-test-db",
+                    "--skip-name-resolve",
+                ],
+            )
+            .capabilities(&caps),
+        )
+        .pidfile("{pid_file}")
+        .path("{config}")
+        .path("{datadir}")
+        .probe("{listen}")
 }
 
 fn greeting_probe(s: &Server) -> service::ProbeResult {
@@ -86,26 +118,10 @@ fn greeting_probe(s: &Server) -> service::ProbeResult {
 
 /// Create the system tables in an empty datadir (part of the first start).
 fn initialise(c: &Conf, budget: Duration) -> Result<(), Error> {
-    log::info(&format!(
-        "{} is empty: initialising it with {}",
-        c.datadir, c.install_db
-    ));
-    let out = process::run(
-        &c.install_db,
-        &[
-            &format!("--defaults-file={}", c.config),
-            &format!("--datadir={}", c.datadir),
-            &format!("--user={}", c.user),
-            "--auth-root-authentication-method=socket",
-            "--skip-test-db",
-            "--skip-name-resolve",
-        ],
-        budget,
-    )
-    .map_err(|e| match e {
+    log::info(&format!("{} is empty: initialising it", c.datadir));
+    let out = process::run("install-db", budget).map_err(|e| match e {
         Error::NotInstalled(m) => Error::NotInstalled(format!(
-            "{} is not installed ({m}); install mariadb-server or set install_db=",
-            c.install_db
+            "the datadir initialiser is not installed ({m}); install mariadb-server or set install_db="
         )),
         Error::Timeout => Error::Failed(format!(
             "initialising {} took longer than {budget:?}; raise start_timeout",
@@ -115,8 +131,7 @@ fn initialise(c: &Conf, budget: Duration) -> Result<(), Error> {
     })?;
     if out.exit_code != Some(0) {
         return Err(Error::Failed(format!(
-            "{} --datadir={} failed ({}): {}",
-            c.install_db,
+            "initialising {} failed ({}): {}",
             c.datadir,
             out.how(),
             out.last_line()
@@ -133,16 +148,17 @@ impl Agent for Mysqld {
             "MariaDB/MySQL server (Debian mariadb-server) with its own datadir, pid file, socket and \
              address; an empty datadir is initialised on start; healthy when the server greets at listen.",
         )
-        .param(Param::string("listen", "ip:port (--bind-address, --port; probed)").default("127.0.0.1:3306"))
-        .param(Param::string("datadir", "data directory (initialised when empty)").default("/var/lib/mysql"))
-        .param(Param::string("config", "option file (--defaults-file)").default("/etc/mysql/my.cnf"))
-        .param(Param::string("pid_file", "pid file (--pid-file)").default("/run/mysqld/mysqld.pid"))
-        .param(Param::string("socket", "unix socket (--socket)").default("/run/mysqld/mysqld.sock"))
-        .param(Param::string("user", "user the server runs as (--user)").default("mysql"))
-        .param(Param::string("binary", "server binary").default("/usr/sbin/mariadbd"))
-        .param(Param::string("install_db", "datadir initialiser").default("/usr/bin/mariadb-install-db"))
+        .param(Param::endpoint("listen", "ip:port (--bind-address, --port; probed)").default("127.0.0.1:3306"))
+        .param(Param::path("datadir", "data directory (initialised when empty)").default(DATADIR))
+        .param(Param::path("config", "option file (--defaults-file)").default(CONFIG))
+        .param(Param::path("pid_file", "pid file (--pid-file)").default(PID_FILE))
+        .param(Param::path("socket", "unix socket (--socket)").default("/run/mysqld/mysqld.sock"))
+        .param(Param::name("user", "user the server runs as (--user)").default("mysql"))
+        .param(Param::path("binary", "server binary").default("/usr/sbin/mariadbd"))
+        .param(Param::path("install_db", "datadir initialiser").default("/usr/bin/mariadb-install-db"))
         .param(Param::integer("start_timeout", "seconds for start, datadir initialisation included").default("18"))
         .param(Param::integer("stop_timeout", "seconds of clean shutdown before SIGKILL").default("15"))
+        .needs(needs())
     }
 
     fn validate(args: &Args) -> Result<(), Error> {

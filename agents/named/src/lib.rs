@@ -14,24 +14,19 @@ use std::time::Duration;
 use wasmbeat_sdk::probe::{self, qtype};
 use wasmbeat_sdk::process::sig;
 use wasmbeat_sdk::service::{self, Server};
-use wasmbeat_sdk::{export_agent, Agent, Args, Error, Meta, Param, Status};
+use wasmbeat_sdk::{export_agent, Agent, Args, Command, Error, Meta, Needs, Param, Status};
 
 struct Named;
 
+const CONFIG: &str = "/etc/bind/named.conf";
+const PID_FILE: &str = "/run/named/named.pid";
+
 fn server(args: &Args) -> Result<(Server, String), Error> {
-    let config = service::abs_path(args, "config", "/etc/bind/named.conf")?;
-    let user: String = args.get_or("user", "bind".to_string())?;
-    if user.is_empty() || user.starts_with('-') {
-        return Err(Error::InvalidArgs(format!(
-            "parameter user={user:?} is not a user name"
-        )));
-    }
     let probe_name: String = args.get_or("probe_name", "localhost".to_string())?;
     let s = Server {
         name: "named".into(),
-        binary: service::abs_path(args, "binary", "/usr/sbin/named")?,
-        args: vec!["-f".into(), "-u".into(), user, "-c".into(), config],
-        pid_file: service::abs_path(args, "pid_file", "/run/named/named.pid")?,
+        command: "server".into(),
+        pid_file: service::abs_path(args, "pid_file", PID_FILE)?,
         listen: service::socket_addr(args, "listen", "127.0.0.1:53")?,
         stop_signal: sig::TERM,
         start_timeout: service::seconds(args, "start_timeout", 15)?,
@@ -68,30 +63,53 @@ impl Agent for Named {
              healthy when a DNS query to listen is answered.",
         )
         .param(
-            Param::string(
+            Param::endpoint(
                 "listen",
                 "ip:port named answers on (probed; must match listen-on)",
             )
             .default("127.0.0.1:53"),
         )
-        .param(Param::string("config", "named.conf").default("/etc/bind/named.conf"))
+        .param(Param::path("config", "named.conf").default(CONFIG))
         .param(
-            Param::string(
+            Param::path(
                 "pid_file",
                 "pid file the configuration writes (options { pid-file })",
             )
-            .default("/run/named/named.pid"),
+            .default(PID_FILE),
         )
-        .param(Param::string("user", "user named drops privileges to (-u)").default("bind"))
-        .param(Param::string("binary", "the named binary").default("/usr/sbin/named"))
+        .param(Param::name("user", "user named drops privileges to (-u)").default("bind"))
+        .param(Param::path("binary", "the named binary").default("/usr/sbin/named"))
         .param(
-            Param::string("probe_name", "name queried (type A) to check health")
-                .default("localhost"),
+            Param::name("probe_name", "name queried (type A) to check health").default("localhost"),
         )
         .param(Param::integer("start_timeout", "seconds until named must answer").default("15"))
         .param(
             Param::integer("stop_timeout", "seconds of clean shutdown before SIGKILL")
                 .default("15"),
+        )
+        .needs(
+            Needs::new()
+                // named drops to USER itself, keeping what it needs of
+                // these (port 53, raising its file limits).
+                .command(
+                    Command::new(
+                        "server",
+                        "named in the foreground as USER with CONFIG",
+                        &["{binary}", "-f", "-u", "{user}", "-c", "{config}"],
+                    )
+                    .capabilities(&[
+                        "net-bind-service",
+                        "setuid",
+                        "setgid",
+                        "sys-resource",
+                        "chown",
+                        "dac-override",
+                        "kill",
+                    ]),
+                )
+                .pidfile("{pid_file}")
+                .path("{config}")
+                .probe("{listen}"),
         )
     }
 
@@ -104,7 +122,7 @@ impl Agent for Named {
         if s.running_pid()?.is_none() {
             service::require_file(
                 "named configuration",
-                args.raw("config").unwrap_or("/etc/bind/named.conf"),
+                &service::abs_path(args, "config", CONFIG)?,
             )?;
         }
         s.start(&|| dns_probe(&s, &name))

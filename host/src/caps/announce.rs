@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::task::JoinHandle;
@@ -174,10 +174,55 @@ impl FrameSender {
     }
 }
 
+/// Repetitions an address may be announced with in a burst: six starts of
+/// heartbeat's default five, enough for a failover and a few split-brain
+/// re-announcements.
+pub const BURST: u32 = 30;
+/// Repetitions regained per second after a burst.
+pub const REFILL_PER_SEC: u32 = 1;
+
+/// Per-address announcement budget (a token bucket): an agent looping on
+/// `announce` cannot flood its link (10,000 ARP frames a second were seen
+/// before this existed).
+#[derive(Debug, Default)]
+pub struct Budget {
+    buckets: HashMap<IpAddr, (f64, Instant)>,
+}
+
+/// The budget of an address is used up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exhausted {
+    /// Repetitions available now.
+    pub available: u32,
+    /// When the asked-for count will be available.
+    pub wait: Duration,
+}
+
+impl Budget {
+    /// Take `count` repetitions for `ip` at `now`, or say when they will be there.
+    pub fn spend(&mut self, ip: IpAddr, count: u32, now: Instant) -> Result<(), Exhausted> {
+        let (tokens, at) = self.buckets.entry(ip).or_insert((f64::from(BURST), now));
+        let elapsed = now.saturating_duration_since(*at).as_secs_f64();
+        *tokens = (*tokens + elapsed * f64::from(REFILL_PER_SEC)).min(f64::from(BURST));
+        *at = now;
+        let want = f64::from(count.min(BURST));
+        if *tokens + 1e-9 >= want {
+            *tokens -= want;
+            Ok(())
+        } else {
+            Err(Exhausted {
+                available: *tokens as u32,
+                wait: Duration::from_secs_f64((want - *tokens) / f64::from(REFILL_PER_SEC)),
+            })
+        }
+    }
+}
+
 /// Owner of the background announcement tasks of one runtime.
 #[derive(Clone, Default)]
 pub struct Announcer {
     tasks: Arc<Mutex<HashMap<IpAddr, JoinHandle<()>>>>,
+    budget: Arc<Mutex<Budget>>,
 }
 
 impl Announcer {
@@ -228,6 +273,14 @@ impl Announcer {
         Ok(())
     }
 
+    /// Take `count` repetitions of `ip`'s budget.
+    pub fn spend(&self, ip: IpAddr, count: u32) -> Result<(), Exhausted> {
+        self.budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .spend(ip, count, Instant::now())
+    }
+
     /// Stop announcing `ip` (its address was removed; heartbeat's stop
     /// likewise kills a still-running send_arp).
     pub fn cancel(&self, ip: IpAddr) {
@@ -268,6 +321,28 @@ impl Announcer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_allows_bursts_then_refills_slowly() {
+        let mut b = Budget::default();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..6 {
+            b.spend(ip, 5, t0).unwrap();
+        }
+        let e = b.spend(ip, 1, t0).unwrap_err();
+        assert_eq!(e.available, 0);
+        assert_eq!(e.wait, Duration::from_secs(1));
+        // Another address has its own budget.
+        b.spend(other, 5, t0).unwrap();
+        // A loop of single announcements gets one per second.
+        b.spend(ip, 1, t0 + Duration::from_secs(1)).unwrap();
+        assert!(b.spend(ip, 1, t0 + Duration::from_millis(1500)).is_err());
+        // Refilled after a quiet spell, never beyond the burst.
+        b.spend(ip, 30, t0 + Duration::from_secs(120)).unwrap();
+        assert!(b.spend(ip, 1, t0 + Duration::from_secs(120)).is_err());
+    }
 
     const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 

@@ -1,23 +1,29 @@
 //! Vetted host capabilities for agents: netlink (addresses), announce
-//! (gratuitous ARP / unsolicited NA), process, probe. Every call goes
-//! through [`Caps`], which checks it against the calling resource's
+//! (gratuitous ARP / unsolicited NA), process, files, probe. Every call
+//! goes through [`Caps`], which checks it against the calling resource's
 //! [`Grant`] before it touches the system; a denied call is logged with
-//! the agent and resource name and returned as [`CapError::Denied`].
+//! the agent and resource name and returned as [`CapError::Denied`] naming
+//! the agents.toml key that would allow it. Nothing the agent passes is
+//! executed or configured as given: commands come whole from the grant,
+//! and an address's interface, prefix, broadcast and label are derived
+//! from the grant and the node's addresses.
 
 pub mod announce;
-pub mod grant;
 pub mod netlink;
 pub mod probe;
 pub mod process;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use wasmbeat_args::address::{self, Configured, Plan, PlanError};
+
+use crate::grant::{explain, AddressGrant, Grant};
+
 pub use announce::Announcer;
-pub use grant::{AddressGrant, Grant, GrantError, IfaceRule};
 pub use netlink::{AddrInfo, LinkInfo};
 pub use probe::{DnsAnswer, MysqlGreeting};
 pub use process::{ProcessTable, RunOutput};
@@ -46,6 +52,9 @@ pub enum CapError {
     /// Something needed is missing (interface, program).
     #[error("not installed: {0}")]
     NotInstalled(String),
+    /// The request cannot work on this node as configured.
+    #[error("not configured: {0}")]
+    NotConfigured(String),
     /// Outside the resource's grant.
     #[error("denied: {0}")]
     Denied(String),
@@ -113,13 +122,20 @@ impl Caps {
         &self.caller
     }
 
-    fn deny(&self, what: String) -> CapError {
+    /// Refuse a call: logged once here, returned to the agent with the
+    /// agents.toml line that would allow it.
+    fn deny(&self, what: String, grant_key: &str) -> CapError {
+        let msg = format!(
+            "{what}: not granted to {} ({})",
+            self.caller.resource,
+            explain::hint(&self.caller.resource, &self.caller.agent, grant_key)
+        );
         tracing::warn!(
             agent = %self.caller.agent,
             resource = %self.caller.resource,
-            "denied: {what}"
+            "denied: {msg}"
         );
-        CapError::Denied(what)
+        CapError::Denied(msg)
     }
 
     fn handle(&mut self) -> Result<rtnetlink::Handle, CapError> {
@@ -138,11 +154,10 @@ impl Caps {
         if self.grant.netlink_read {
             Ok(())
         } else {
-            Err(self.deny(format!(
-                "listing links and addresses is not granted to {} (add netlink_read = true to \
-                 [resource.\"{}\"] or [agent.{}] in agents.toml)",
-                self.caller.resource, self.caller.resource, self.caller.agent
-            )))
+            Err(self.deny(
+                "listing links and addresses".to_string(),
+                "netlink_read = true",
+            ))
         }
     }
 
@@ -169,6 +184,102 @@ impl Caps {
         netlink::list_addresses(&h).await
     }
 
+    /// The address grant for `ip`, or a denial.
+    fn granted_address(&self, op: &str, ip: IpAddr) -> Result<AddressGrant, CapError> {
+        self.grant.address(ip).cloned().ok_or_else(|| {
+            self.deny(
+                format!("{op} address {ip}"),
+                &format!("addresses = [\"{ip}/PREFIX/IFACE\"]"),
+            )
+        })
+    }
+
+    /// The node's addresses with their interface names.
+    async fn configured(&mut self) -> Result<Vec<Configured>, CapError> {
+        let links = self.links().await?;
+        let h = self.handle()?;
+        Ok(netlink::list_addresses(&h)
+            .await?
+            .into_iter()
+            .map(|a| Configured {
+                link: links
+                    .iter()
+                    .find(|l| l.index == a.link_index)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default(),
+                ip: a.ip,
+                prefix: a.prefix_len,
+                broadcast: a.broadcast,
+                label: a.label,
+            })
+            .collect())
+    }
+
+    /// How a granted address goes on this node (findif's choice, from the
+    /// grant; nothing from the caller).
+    pub async fn plan_address(&mut self, ip: &str) -> Result<Plan, CapError> {
+        let ip = parse_ip(ip)?;
+        let g = self.granted_address("plan", ip)?;
+        let names: Vec<String> = self.links().await?.into_iter().map(|l| l.name).collect();
+        let configured = self.configured().await?;
+        address::plan(&g.spec, g.rule, &names, &configured).map_err(|e| match e {
+            PlanError::Address(e) => CapError::InvalidArgs(format!("granted address {ip}: {e}")),
+            // As heartbeat's IPaddr2: a missing nic is a configuration error (OCF 6).
+            PlanError::NoSuchInterface(_) | PlanError::NoSubnet(_) | PlanError::NoNetmask(..) => {
+                CapError::NotConfigured(e.to_string())
+            }
+        })
+    }
+
+    /// Add a granted address as planned.
+    pub async fn add_address(&mut self, ip: &str) -> Result<Plan, CapError> {
+        let plan = self.plan_address(ip).await?;
+        if let Some(a) = self.configured().await?.iter().find(|a| a.ip == plan.ip) {
+            return Err(CapError::Failed(format!(
+                "{} is already configured on {}",
+                plan.ip, a.link
+            )));
+        }
+        let link = self.link_by_name(&plan.nic).await?;
+        let h = self.handle()?;
+        tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
+            "adding {}/{} on {}", plan.ip, plan.prefix, plan.nic);
+        netlink::add_address(
+            &h,
+            link.index,
+            plan.ip,
+            plan.prefix,
+            plan.broadcast,
+            plan.label.clone(),
+        )
+        .await?;
+        Ok(plan)
+    }
+
+    /// Remove a granted address from the interfaces its grant allows;
+    /// the number removed. Also stops its pending announcements.
+    pub async fn remove_address(&mut self, ip: &str) -> Result<u32, CapError> {
+        let ip = parse_ip(ip)?;
+        let g = self.granted_address("remove", ip)?;
+        self.announcer.cancel(ip);
+        let links = self.links().await?;
+        let h = self.handle()?;
+        let mut removed = 0;
+        for a in netlink::list_addresses(&h).await? {
+            let Some(link) = links.iter().find(|l| l.index == a.link_index) else {
+                continue;
+            };
+            if a.ip != ip || !g.allows_link(&link.name) {
+                continue;
+            }
+            tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
+                "removing {ip}/{} from {}", a.prefix_len, link.name);
+            netlink::remove_address(&h, a.link_index, ip, a.prefix_len).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     async fn link_by_name(&mut self, name: &str) -> Result<LinkInfo, CapError> {
         self.links()
             .await?
@@ -177,140 +288,57 @@ impl Caps {
             .ok_or_else(|| CapError::NotInstalled(format!("no interface named {name:?}")))
     }
 
-    /// The part of the address check that needs no system access: the
-    /// address is granted, and on the named interface if the grant names one.
-    fn vet_ip(&self, op: &str, link_name: &str, ip: IpAddr) -> Result<IfaceRule, CapError> {
-        let Some(g) = self.grant.address(ip) else {
-            return Err(self.deny(format!(
-                "{op} {ip} on {link_name}: address not granted ({})",
-                self.grant_hint("addresses", &ip.to_string())
-            )));
-        };
-        match &g.iface {
-            IfaceRule::Named(n) if n != link_name => {
-                Err(self.deny(format!("{op} {ip} on {link_name}: only granted on {n}")))
-            }
-            rule => Ok(rule.clone()),
-        }
-    }
-
-    /// The rest of the address check: with [`IfaceRule::OnSubnet`], the
-    /// link must have an address whose subnet contains `ip`. `adding`
-    /// excludes the address itself (a VIP must not vouch for its own
-    /// interface).
-    async fn vet_subnet(
-        &mut self,
-        op: &str,
-        rule: &IfaceRule,
-        link: &LinkInfo,
-        ip: IpAddr,
-        adding: bool,
-    ) -> Result<(), CapError> {
-        if *rule != IfaceRule::OnSubnet {
-            return Ok(());
-        }
-        let h = self.handle()?;
-        let on_subnet = netlink::list_addresses(&h).await?.iter().any(|a| {
-            a.link_index == link.index && !(adding && a.ip == ip) && a.subnet_contains(ip)
-        });
-        if on_subnet {
-            Ok(())
-        } else {
-            Err(self.deny(format!(
-                "{op} {ip} on {}: no address of that interface has a subnet containing {ip}",
-                link.name
-            )))
-        }
-    }
-
-    /// Add an address, if granted.
-    pub async fn add_address(
-        &mut self,
-        link_name: &str,
-        ip: &str,
-        prefix_len: u8,
-        broadcast: Option<&str>,
-        label: Option<&str>,
-    ) -> Result<(), CapError> {
-        let ip = parse_ip(ip)?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        if prefix_len > max {
-            return Err(CapError::InvalidArgs(format!(
-                "prefix length {prefix_len} > {max}"
-            )));
-        }
-        let broadcast: Option<Ipv4Addr> = match broadcast {
-            None => None,
-            Some(b) => Some(b.parse().map_err(|_| {
-                CapError::InvalidArgs(format!("broadcast {b:?} is not an IPv4 address"))
-            })?),
-        };
-        if let Some(l) = label {
-            if ip.is_ipv6() || !l.starts_with(link_name) || l.len() > 15 {
-                return Err(CapError::InvalidArgs(format!(
-                    "label {l:?}: labels are IPv4-only, start with the interface name and fit 15 bytes"
-                )));
-            }
-        }
-        let rule = self.vet_ip("add", link_name, ip)?;
-        let link = self.link_by_name(link_name).await?;
-        self.vet_subnet("add", &rule, &link, ip, true).await?;
-        let h = self.handle()?;
-        tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
-            "adding {ip}/{prefix_len} on {link_name}");
-        netlink::add_address(
-            &h,
-            link.index,
-            ip,
-            prefix_len,
-            broadcast,
-            label.map(String::from),
-        )
-        .await
-    }
-
-    /// Remove an address, if granted; also stops its pending announcements.
-    pub async fn remove_address(
-        &mut self,
-        link_name: &str,
-        ip: &str,
-        prefix_len: u8,
-    ) -> Result<(), CapError> {
-        let ip = parse_ip(ip)?;
-        let rule = self.vet_ip("remove", link_name, ip)?;
-        let link = self.link_by_name(link_name).await?;
-        self.vet_subnet("remove", &rule, &link, ip, false).await?;
-        self.announcer.cancel(ip);
-        let h = self.handle()?;
-        tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
-            "removing {ip}/{prefix_len} from {link_name}");
-        netlink::remove_address(&h, link.index, ip, prefix_len).await
-    }
-
-    /// Announce a granted address on its interface.
+    /// Announce a granted address that is configured here, within its budget.
     pub async fn announce(
         &mut self,
-        link_name: &str,
         ip: &str,
         count: u32,
         interval: Duration,
     ) -> Result<(), CapError> {
         let ip = parse_ip(ip)?;
-        let rule = self.vet_ip("announce", link_name, ip)?;
-        let link = self.link_by_name(link_name).await?;
-        self.vet_subnet("announce", &rule, &link, ip, false).await?;
+        let g = self.granted_address("announce", ip)?;
+        let links = self.links().await?;
+        let h = self.handle()?;
+        let carrier = netlink::list_addresses(&h)
+            .await?
+            .into_iter()
+            .filter(|a| a.ip == ip)
+            .find_map(|a| {
+                links
+                    .iter()
+                    .find(|l| l.index == a.link_index && g.allows_link(&l.name))
+                    .cloned()
+            });
+        let Some(link) = carrier else {
+            return Err(CapError::NotConfigured(format!(
+                "{ip} is not configured on this node: only addresses this node carries are announced"
+            )));
+        };
         let mac: [u8; 6] = link.mac.as_slice().try_into().map_err(|_| {
             CapError::Failed(format!(
-                "{link_name} has no Ethernet address to announce from"
+                "{} has no Ethernet address to announce from",
+                link.name
             ))
         })?;
         // Bounded so a buggy agent cannot flood the link for hours.
         let count = count.min(100);
         let interval = interval.clamp(Duration::from_millis(10), Duration::from_secs(10));
+        if let Err(e) = self.announcer.spend(ip, count) {
+            let msg = format!(
+                "announce {ip} {count} time(s): its announcement budget ({} in a burst, {} more \
+                 per second) is used up; {} available, the rest in {:.1} s",
+                announce::BURST,
+                announce::REFILL_PER_SEC,
+                e.available,
+                e.wait.as_secs_f64()
+            );
+            tracing::warn!(agent = %self.caller.agent, resource = %self.caller.resource, "denied: {msg}");
+            return Err(CapError::Denied(msg));
+        }
         self.announcer
             .announce(link.index, mac, ip, count, interval)
             .map_err(|e| {
-                let msg = format!("announcing {ip} on {link_name}: {e}");
+                let msg = format!("announcing {ip} on {}: {e}", link.name);
                 if e.kind() == std::io::ErrorKind::PermissionDenied {
                     CapError::Denied(msg)
                 } else {
@@ -319,48 +347,30 @@ impl Caps {
             })
     }
 
-    /// The policy-file line that would grant `what`, for denial messages.
-    /// The grant hint for a denied call: the agents.toml key to add.
-    fn grant_hint(&self, key: &str, value: &str) -> String {
-        format!(
-            "add {key} = [\"{value}\"] to [resource.\"{}\"] in agents.toml, \
-             or to [agent.{}] for all its resources",
-            self.caller.resource, self.caller.agent
-        )
+    /// The granted command `name`, or a denial.
+    fn command(&self, op: &str, name: &str) -> Result<crate::grant::CommandGrant, CapError> {
+        self.grant.command(name).cloned().ok_or_else(|| {
+            self.deny(
+                format!("{op} command {name:?}"),
+                &format!("commands.{name} = [\"/absolute/program\", \"arg\", ...]"),
+            )
+        })
     }
 
-    fn vet_program(&self, op: &str, program: &str) -> Result<(), CapError> {
-        let p = Path::new(program);
-        if p.is_absolute() && self.grant.programs.iter().any(|g| g == p) {
-            Ok(())
-        } else {
-            Err(self.deny(format!(
-                "{op} {program}: program not granted to {} ({})",
-                self.caller.resource,
-                self.grant_hint("programs", program)
-            )))
-        }
-    }
-
-    /// Run a granted program to completion.
-    pub async fn run(
-        &mut self,
-        program: &str,
-        args: &[String],
-        timeout: Duration,
-    ) -> Result<RunOutput, CapError> {
-        self.vet_program("run", program)?;
+    /// Run a granted command to completion.
+    pub async fn run(&mut self, name: &str, timeout: Duration) -> Result<RunOutput, CapError> {
+        let c = self.command("run", name)?;
         tracing::debug!(agent = %self.caller.agent, resource = %self.caller.resource,
-            "run {program} {}", args.join(" "));
-        process::run(program, args, timeout).await
+            "run {name}: {}", c.argv.join(" "));
+        process::run(&c.argv[0], &c.argv[1..], timeout).await
     }
 
-    /// Spawn a granted program; the resource may later signal it.
-    pub fn spawn(&mut self, program: &str, args: &[String]) -> Result<u32, CapError> {
-        self.vet_program("spawn", program)?;
-        let pid = self.procs.spawn(program, args)?;
+    /// Spawn a granted command; the resource may later signal it.
+    pub fn spawn(&mut self, name: &str) -> Result<u32, CapError> {
+        let c = self.command("spawn", name)?;
+        let pid = self.procs.spawn(&c.argv[0], &c.argv[1..])?;
         tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
-            "spawned {program} {} as pid {pid}", args.join(" "));
+            "spawned {name} as pid {pid}: {}", c.argv.join(" "));
         Ok(pid)
     }
 
@@ -382,9 +392,12 @@ impl Caps {
             return self.procs.signal(pid, signal);
         }
         if !self.found.contains_key(&pid) {
-            return Err(self.deny(format!(
-                "signal {signal} to pid {pid}: not spawned by this resource nor found through its pid files"
-            )));
+            let msg = format!(
+                "signal {signal} to pid {pid}: not spawned by {} nor found through its pid files",
+                self.caller.resource
+            );
+            tracing::warn!(agent = %self.caller.agent, resource = %self.caller.resource, "denied: {msg}");
+            return Err(CapError::Denied(msg));
         }
         if !self.found_alive(pid) {
             return Err(CapError::Failed(format!("process {pid} is not running")));
@@ -413,12 +426,11 @@ impl Caps {
     /// granted program (or was spawned by this resource).
     pub fn pidfile_pid(&mut self, pidfile: &str) -> Result<Option<u32>, CapError> {
         let path = Path::new(pidfile);
-        if !path.is_absolute() || !self.grant.pidfiles.iter().any(|g| g == path) {
-            return Err(self.deny(format!(
-                "read pid file {pidfile}: not granted to {} ({})",
-                self.caller.resource,
-                self.grant_hint("pidfiles", pidfile)
-            )));
+        if !self.grant.pidfile(path) {
+            return Err(self.deny(
+                format!("read pid file {pidfile}"),
+                &format!("pidfiles = [\"{pidfile}\"]"),
+            ));
         }
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -436,10 +448,12 @@ impl Caps {
             return Ok(None);
         }
         let ours = self.procs.is_alive(pid);
-        let granted_exe = info
-            .exe
-            .as_ref()
-            .is_some_and(|exe| self.grant.programs.iter().any(|g| same_program(g, exe)));
+        let granted_exe = info.exe.as_ref().is_some_and(|exe| {
+            self.grant
+                .commands
+                .iter()
+                .any(|c| same_program(c.program(), exe))
+        });
         if !ours && !granted_exe {
             // A stale pid file whose PID now belongs to something else.
             tracing::info!(resource = %self.caller.resource,
@@ -454,12 +468,8 @@ impl Caps {
     /// What is at a granted path (kind and emptiness only).
     pub fn inspect(&self, path: &str) -> Result<PathKind, CapError> {
         let p = Path::new(path);
-        if !p.is_absolute() || !self.grant.paths.iter().any(|g| g == p) {
-            return Err(self.deny(format!(
-                "inspect {path}: not granted to {} ({})",
-                self.caller.resource,
-                self.grant_hint("paths", path)
-            )));
+        if !self.grant.path(p) {
+            return Err(self.deny(format!("inspect {path}"), &format!("paths = [\"{path}\"]")));
         }
         match std::fs::metadata(p) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PathKind::Missing),
@@ -482,12 +492,8 @@ impl Caps {
         let addr: SocketAddr = target
             .parse()
             .map_err(|_| CapError::InvalidArgs(format!("{target:?} is not ip:port")))?;
-        if !self.grant.probe_targets.contains(&addr) {
-            return Err(self.deny(format!(
-                "{probe} {addr}: target not granted to {} ({})",
-                self.caller.resource,
-                self.grant_hint("probe", &addr.to_string())
-            )));
+        if !self.grant.probe(addr) {
+            return Err(self.deny(format!("{probe} {addr}"), &format!("probe = [\"{addr}\"]")));
         }
         Ok(addr)
     }
@@ -547,7 +553,16 @@ fn same_program(granted: &Path, exe: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+
+    fn server(program: &Path) -> crate::grant::CommandGrant {
+        crate::grant::CommandGrant {
+            name: "server".into(),
+            argv: vec![program.display().to_string()],
+            capabilities: Vec::new(),
+            user: None,
+            origin: crate::grant::Origin::Direct,
+        }
+    }
 
     fn caps(grant: Grant) -> Caps {
         Caps::new(
@@ -572,13 +587,13 @@ mod tests {
         let mut c = caps(Grant::none());
         let e = c.pidfile_pid(&pf).unwrap_err();
         assert!(
-            matches!(&e, CapError::Denied(m) if m.contains("pidfiles") && m.contains("t::1")),
+            matches!(&e, CapError::Denied(m) if m.contains("pidfiles = [") && m.contains("t::1")),
             "{e}"
         );
         // Granted pid file naming a process that runs no granted program: stale.
         let mut c = caps(Grant {
             pidfiles: vec![pidfile.clone()],
-            programs: vec![PathBuf::from("/usr/sbin/named")],
+            commands: vec![server(Path::new("/usr/sbin/named"))],
             ..Grant::none()
         });
         assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
@@ -592,13 +607,13 @@ mod tests {
         std::os::unix::fs::symlink(&me, &link).unwrap();
         let mut c = caps(Grant {
             pidfiles: vec![pidfile.clone()],
-            programs: vec![link],
+            commands: vec![server(&link)],
             ..Grant::none()
         });
         assert_eq!(c.pidfile_pid(&pf).unwrap(), Some(std::process::id()));
         let mut c = caps(Grant {
             pidfiles: vec![pidfile.clone()],
-            programs: vec![me],
+            commands: vec![server(&me)],
             ..Grant::none()
         });
         assert_eq!(c.pidfile_pid(&pf).unwrap(), Some(std::process::id()));
@@ -638,7 +653,7 @@ mod tests {
             .build()
             .unwrap();
         let mut c = caps(Grant {
-            probe_targets: vec!["127.0.0.1:9".parse().unwrap()],
+            probes: vec!["127.0.0.1:9".parse().unwrap()],
             ..Grant::none()
         });
         rt.block_on(async {
@@ -657,9 +672,10 @@ mod tests {
                 Err(CapError::Denied(_))
             ));
             assert!(matches!(
-                c.spawn("/bin/sh", &[]),
-                Err(CapError::Denied(m)) if m.contains("programs = [\"/bin/sh\"]")
+                c.spawn("shell"),
+                Err(CapError::Denied(m)) if m.contains("commands.shell = [")
             ));
+            assert!(matches!(c.run("shell", t).await, Err(CapError::Denied(_))));
         });
     }
 }

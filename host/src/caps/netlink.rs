@@ -43,24 +43,7 @@ pub struct AddrInfo {
 impl AddrInfo {
     /// Whether `ip` lies in this address's subnet.
     pub fn subnet_contains(&self, ip: IpAddr) -> bool {
-        same_subnet(self.ip, ip, self.prefix_len)
-    }
-}
-
-/// Whether `a` and `b` agree on their first `prefix` bits (false across families).
-pub fn same_subnet(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
-    match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let p = u32::from(prefix.min(32));
-            let mask = u32::MAX.checked_shl(32 - p).unwrap_or(0);
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let p = u32::from(prefix.min(128));
-            let mask = u128::MAX.checked_shl(128 - p).unwrap_or(0);
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
+        wasmbeat_args::address::same_subnet(self.ip, ip, self.prefix_len)
     }
 }
 
@@ -203,22 +186,4 @@ pub async fn remove_address(
         .execute()
         .await
         .map_err(|e| nl_err(&format!("removing {ip}/{prefix_len}"), e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subnet_matching() {
-        let a: IpAddr = "10.77.0.1".parse().unwrap();
-        assert!(same_subnet(a, "10.77.0.200".parse().unwrap(), 24));
-        assert!(!same_subnet(a, "10.77.1.1".parse().unwrap(), 24));
-        assert!(same_subnet(a, "1.2.3.4".parse().unwrap(), 0));
-        assert!(!same_subnet(a, "10.77.0.2".parse().unwrap(), 32));
-        let b: IpAddr = "fd77::1".parse().unwrap();
-        assert!(same_subnet(b, "fd77::ffff".parse().unwrap(), 64));
-        assert!(!same_subnet(b, "fd78::1".parse().unwrap(), 64));
-        assert!(!same_subnet(a, b, 0));
-    }
 }

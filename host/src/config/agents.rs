@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::policy::Policy;
 use super::token::AgentRef;
+use crate::grant::policy::{self, Policy};
+use wasmbeat_args::address::MaskRule;
 
 /// Whether a built-in agent ships today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -23,6 +24,9 @@ pub struct BuiltinAgent {
     pub name: &'static str,
     /// Whether it ships today.
     pub status: BuiltinStatus,
+    /// How it reads a dotted netmask that is not contiguous: heartbeat's
+    /// IPaddr guesses (findif), IPaddr2 refuses.
+    pub mask_rule: MaskRule,
 }
 
 /// The built-in agents. The runtime may pass its own list to [`resolve_with`].
@@ -30,24 +34,38 @@ pub const BUILTIN_AGENTS: &[BuiltinAgent] = &[
     BuiltinAgent {
         name: "IPaddr",
         status: BuiltinStatus::Available,
+        mask_rule: MaskRule::Findif,
     },
     BuiltinAgent {
         name: "IPaddr2",
         status: BuiltinStatus::Available,
+        mask_rule: MaskRule::Strict,
     },
     BuiltinAgent {
         name: "named",
         status: BuiltinStatus::Available,
+        mask_rule: MaskRule::Strict,
     },
     BuiltinAgent {
         name: "httpd",
         status: BuiltinStatus::Available,
+        mask_rule: MaskRule::Strict,
     },
     BuiltinAgent {
         name: "mysqld",
         status: BuiltinStatus::Available,
+        mask_rule: MaskRule::Strict,
     },
 ];
+
+/// How the agent called `name` in haresources reads a non-contiguous
+/// netmask (strict for every agent but heartbeat's IPaddr).
+pub fn mask_rule(name: &str) -> MaskRule {
+    BUILTIN_AGENTS
+        .iter()
+        .find(|b| b.name == name)
+        .map_or(MaskRule::Strict, |b| b.mask_rule)
+}
 
 /// Where a resource's agent was found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -188,7 +206,7 @@ pub fn resolve_with(
                 return Ok(Resolution::Wasm { path: wasm });
             }
             // heartbeat would have run a shell script from these places.
-            let script = super::policy::script_candidates(name, config_dir)
+            let script = policy::script_candidates(name, config_dir)
                 .into_iter()
                 .find(|p| p.is_file());
             Err(ResolveError::NotFound {

@@ -10,10 +10,10 @@ use super::agents::{self, Resolution, ResolveError};
 use super::diag::{has_errors, Code, Diagnostic, Severity};
 use super::hacf::{AutoFailback, HaCf, Medium};
 use super::haresources::{Haresources, FILE};
-use super::ipaddr_args::{self, IpaddrArgsError};
-use super::policy::Policy;
 use super::token::{AgentRef, ResourceToken};
 use super::Loaded;
+use crate::grant::Policy;
+use wasmbeat_args::address::{AddressError, AddressSpec, Broadcast, MaskRule};
 
 /// A resource with its agent and parameters by name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -32,12 +32,8 @@ pub struct ResolvedResource {
 /// Parameters by name for a resource token.
 pub fn named_params(token: &ResourceToken) -> Vec<(String, String)> {
     if is_ipaddr(token) {
-        if let Some(a) = token.args.first().and_then(|a| ipaddr_args::parse(a).ok()) {
-            return a
-                .named_params()
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+        if let Some(a) = token.args.first().and_then(|a| AddressSpec::parse(a).ok()) {
+            return ipaddr_named_params(&a);
         }
     }
     token
@@ -46,6 +42,29 @@ pub fn named_params(token: &ResourceToken) -> Vec<(String, String)> {
         .enumerate()
         .map(|(i, a)| (format!("arg{}", i + 1), a.clone()))
         .collect()
+}
+
+/// IPaddr's OCF-style parameters (`ip`, `cidr_netmask`, `nic`,
+/// `broadcast`) for an address as heartbeat's IPaddr reads it; absent ones
+/// are omitted.
+fn ipaddr_named_params(a: &AddressSpec) -> Vec<(String, String)> {
+    let mut v = vec![("ip".to_string(), a.ip.to_string())];
+    if let Ok(Some(p)) = a.prefix(MaskRule::Findif) {
+        v.push(("cidr_netmask".into(), p.to_string()));
+    }
+    if let Some(n) = &a.nic {
+        let nic = match &a.label {
+            Some(l) => format!("{n}:{l}"),
+            None => n.clone(),
+        };
+        v.push(("nic".into(), nic));
+    }
+    match a.broadcast {
+        Broadcast::Auto => {}
+        Broadcast::Off => v.push(("broadcast".into(), "-".into())),
+        Broadcast::Addr(b) => v.push(("broadcast".into(), b.to_string())),
+    }
+    v
 }
 
 fn is_ipaddr(token: &ResourceToken) -> bool {
@@ -110,7 +129,7 @@ fn unresolved(line: usize, e: &ResolveError) -> Diagnostic {
             "heartbeat would run the script {}; wasmbeat runs it as an LSB script ({} start|stop|status) only when granted: add the section [lsb.{name}] to {} in the configuration directory, or use a built-in or Wasm agent",
             s.display(),
             s.display(),
-            super::policy::FILE
+            crate::grant::policy::FILE
         )),
         ResolveError::NotFound { name, .. } => {
             let builtins: Vec<&str> = agents::BUILTIN_AGENTS.iter().map(|b| b.name).collect();
@@ -145,11 +164,15 @@ fn ipaddr_diagnostic(line: usize, t: &ResourceToken) -> Option<Diagnostic> {
         }
     }
     let arg = &t.args[0];
-    let a = match ipaddr_args::parse(arg) {
+    let a = match AddressSpec::parse(arg) {
         Ok(a) => a,
         Err(e) => {
             let hint = match e {
-                IpaddrArgsError::TooManyFields(_) | IpaddrArgsError::BadIface(_) => {
+                AddressError::TooManyFields(_)
+                | AddressError::BadIface(_)
+                | AddressError::EmptyField(_)
+                | AddressError::FieldAfterBroadcast(_)
+                | AddressError::LabelOnV6(_) => {
                     "the form is IP[/MASK[/NIC[/BROADCAST]]]".to_string()
                 }
                 _ => example,
@@ -159,7 +182,7 @@ fn ipaddr_diagnostic(line: usize, t: &ResourceToken) -> Option<Diagnostic> {
     };
     let mask = a.noncontiguous_mask()?;
     let ip = a.ip;
-    let prefix = a.prefix.unwrap_or(32);
+    let prefix = a.prefix(MaskRule::Findif).ok().flatten().unwrap_or(32);
     let what = format!(
         "{agent} argument {arg:?}: heartbeat reads the second field {mask} as a netmask (not a gateway or peer address), and {mask} is not a valid netmask (its one bits are not contiguous)"
     );
@@ -226,6 +249,21 @@ pub struct Report {
     pub loaded: Loaded,
     /// Resolved resources per group (parallel to `loaded.resources.groups`).
     pub groups: Vec<Vec<ResolvedResource>>,
+    /// Each resource's effective grant (parallel to `groups`), when the
+    /// caller could load the agents to compute it; empty otherwise.
+    pub grants: Vec<Vec<GrantText>>,
+    /// What confinement this machine can apply to what agents start,
+    /// one line per item (empty when not asked).
+    pub confinement: Vec<String>,
+}
+
+/// One resource's effective grant, as `check` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantText {
+    /// One line per granted item.
+    Lines(Vec<String>),
+    /// Why it could not be computed (the daemon would refuse the group).
+    Error(String),
 }
 
 /// Warnings for interfaces and devices the files name but this machine lacks
@@ -268,8 +306,8 @@ pub fn host_diagnostics(ha: &HaCf, res: Option<&Haresources>, net: &Path) -> Vec
             if let Some(iface) = t
                 .args
                 .first()
-                .and_then(|a| ipaddr_args::parse(a).ok())
-                .and_then(|a| a.iface)
+                .and_then(|a| AddressSpec::parse(a).ok())
+                .and_then(|a| a.nic)
             {
                 missing(&iface, FILE, Some(g.line), format!("nic of {}", t.text));
             }
@@ -310,6 +348,8 @@ pub fn check(dir: &Path, node_override: Option<&str>) -> Report {
         dir: dir.to_path_buf(),
         loaded,
         groups,
+        grants: Vec::new(),
+        confinement: Vec::new(),
     }
 }
 
@@ -363,9 +403,15 @@ fn timings(ha: &HaCf) -> String {
 }
 
 impl Report {
-    /// True when the configuration would run (no errors).
+    /// True when the configuration would run (no errors, and every grant
+    /// that was computed could be).
     pub fn ok(&self) -> bool {
         !has_errors(&self.loaded.diagnostics)
+            && !self
+                .grants
+                .iter()
+                .flatten()
+                .any(|g| matches!(g, GrantText::Error(_)))
     }
 
     /// The human-readable report.
@@ -400,7 +446,7 @@ impl Report {
         }
         if let Some(r) = &l.resources {
             let _ = writeln!(s, "resource groups: {}", r.groups.len());
-            for (g, res) in r.groups.iter().zip(&self.groups) {
+            for (gi, (g, res)) in r.groups.iter().zip(&self.groups).enumerate() {
                 let mine = if l.local_node.as_deref() == Some(g.preferred_node.as_str()) {
                     " = this node"
                 } else {
@@ -427,8 +473,24 @@ impl Report {
                         how,
                         params.join(" ")
                     );
+                    match self.grants.get(gi).and_then(|g| g.get(i)) {
+                        Some(GrantText::Lines(lines)) => {
+                            for (k, line) in lines.iter().enumerate() {
+                                let head = if k == 0 { "may:" } else { "" };
+                                let _ = writeln!(s, "       {head:<5}{line}");
+                            }
+                        }
+                        Some(GrantText::Error(e)) => {
+                            let _ = writeln!(s, "       grant error: {e}");
+                        }
+                        None => {}
+                    }
                 }
             }
+        }
+        for (k, line) in self.confinement.iter().enumerate() {
+            let label = if k == 0 { "confinement:" } else { "" };
+            let _ = writeln!(s, "{label:<15}{line}");
         }
         let errors = l.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = l.diagnostics.len() - errors;
@@ -459,21 +521,29 @@ impl Report {
                 r.groups
                     .iter()
                     .zip(&self.groups)
-                    .map(|(g, res)| {
+                    .enumerate()
+                    .map(|(gi, (g, res))| {
                         let resources: Vec<Value> = res
                             .iter()
-                            .map(|rr| {
+                            .enumerate()
+                            .map(|(i, rr)| {
                                 let params: serde_json::Map<String, Value> = rr
                                     .params
                                     .iter()
                                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                                     .collect();
-                                json!({
+                                let mut v = json!({
                                     "text": rr.text,
                                     "agent": rr.agent,
                                     "resolution": rr.resolution,
                                     "params": params,
-                                })
+                                });
+                                match self.grants.get(gi).and_then(|g| g.get(i)) {
+                                    Some(GrantText::Lines(l)) => v["grant"] = json!(l),
+                                    Some(GrantText::Error(e)) => v["grant_error"] = json!(e),
+                                    None => {}
+                                }
+                                v
                             })
                             .collect();
                         json!({
@@ -486,7 +556,7 @@ impl Report {
                     .collect()
             })
             .unwrap_or_default();
-        json!({
+        let mut v = json!({
             "ok": self.ok(),
             "config_dir": self.dir,
             "local_node": l.local_node,
@@ -499,7 +569,11 @@ impl Report {
                 "keys": a.keys.iter().map(|k| json!({"index": k.index, "method": k.method.name()})).collect::<Vec<_>>(),
             })),
             "diagnostics": l.diagnostics,
-        })
+        });
+        if !self.confinement.is_empty() {
+            v["confinement"] = json!(self.confinement);
+        }
+        v
     }
 }
 

@@ -8,18 +8,17 @@ pub mod diag;
 pub mod duration;
 pub mod hacf;
 pub mod haresources;
-pub mod ipaddr_args;
-pub mod policy;
+
 pub mod token;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::grant::Policy;
 pub use agents::{Resolution, BUILTIN_AGENTS};
 pub use authkeys::{AuthKey, AuthKeys, AuthMethod, Secret};
 pub use diag::{Code, Diagnostic, Diagnostics, Severity};
 pub use hacf::{AutoFailback, HaCf, Medium};
 pub use haresources::{Haresources, ResourceGroup};
-pub use policy::Policy;
 pub use token::{AgentRef, ResourceToken};
 
 /// heartbeat's configuration directory.

@@ -5,10 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{builtin, AgentError, LoadError, LoadedAgent, Resource, Runtime};
-use crate::caps::{Grant, GrantError};
-use crate::config::policy::{self, Policy};
+use super::{
+    agent_decl, bind_args, builtin, AgentError, LoadError, LoadedAgent, Resource, Runtime,
+};
+use crate::config::agents::mask_rule;
+use crate::config::check::GrantText;
 use crate::config::token::{AgentRef, ResourceToken};
+use crate::grant::policy::{self, Policy};
+use crate::grant::{self, Grant, GrantError, Subject};
 
 /// Why a resource could not be bound to an agent.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +20,8 @@ pub enum BindError {
     /// The agent could not be found or loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// The built-in default grant could not be derived from the arguments.
+    /// The grant could not be computed (a bad parameter value for a
+    /// template, a bad agents.toml item).
     #[error("{0}")]
     Grant(#[from] GrantError),
     /// The agent rejected the arguments or failed to describe itself.
@@ -120,27 +125,34 @@ pub fn resolve_agent(
     }
 }
 
-/// The grant a resource runs under.
-pub fn grant_for(
+/// The grant a resource runs under: its agent's declared needs if the
+/// agent is built in, then agents.toml, bound to the resource's arguments.
+pub async fn grant_for(
     resolved: &Resolved,
     token: &ResourceToken,
     policy: &Policy,
 ) -> Result<Grant, BindError> {
-    let mut grant = match &resolved.script {
-        Some(script) => Grant::lsb_script(script),
-        None if resolved.agent.is_builtin() => {
-            Grant::builtin_default(resolved.agent.name(), &token.args)?
-        }
-        None => Grant::none(),
-    };
-    let agent_name = match &resolved.script {
+    let meta = resolved.agent.meta_data().await?;
+    let bound = bind_args(&meta, &agent_args(resolved, token))?;
+    let decl = agent_decl(&meta);
+    let agent_key = match &resolved.script {
         Some(_) => token.agent.display_name(),
         None => resolved.agent.name().to_string(),
     };
-    for spec in policy.sections_for(&agent_name, &token.text) {
-        grant.apply(spec);
-    }
-    Ok(grant)
+    let lsb = match (&resolved.script, &token.agent) {
+        (Some(_), AgentRef::Name(n)) => policy.lsb.get_key_value(n.as_str()),
+        _ => None,
+    };
+    let subject = Subject {
+        agent: &decl,
+        builtin: resolved.agent.is_builtin(),
+        agent_key: &agent_key,
+        resource: &token.text,
+        bound: &bound,
+        mask_rule: mask_rule(&token.agent.display_name()),
+        lsb: lsb.map(|(k, v)| (k.as_str(), v)),
+    };
+    Ok(grant::resolve(subject, policy)?)
 }
 
 /// Bind a haresources token: resolve its agent, compute its grant, bind
@@ -161,13 +173,40 @@ pub async fn bind_resolved(
     token: &ResourceToken,
     policy: &Policy,
 ) -> Result<Resource, BindError> {
-    let grant = grant_for(resolved, token, policy)?;
+    let grant = grant_for(resolved, token, policy).await?;
     tracing::debug!(resource = %token.text, agent = %resolved.agent.name(), grant = %grant.describe(), "bound");
     let args = agent_args(resolved, token);
     Ok(resolved
         .agent
         .instance_for(&token.text, &args, grant)
         .await?)
+}
+
+/// Every resource's effective grant, as `wasmbeat check` shows it: the
+/// agent is resolved and loaded (its meta-data declares its needs) and the
+/// grant computed exactly as the daemon will.
+pub async fn explain_grants(
+    rt: &Runtime,
+    config_dir: &Path,
+    groups: &[crate::config::ResourceGroup],
+    policy: &Policy,
+) -> Vec<Vec<GrantText>> {
+    let mut out = Vec::new();
+    for g in groups {
+        let mut lines = Vec::new();
+        for token in &g.resources {
+            let grant = match resolve_agent(rt, &token.agent, config_dir, policy) {
+                Ok(resolved) => grant_for(&resolved, token, policy).await,
+                Err(e) => Err(e),
+            };
+            lines.push(match grant {
+                Ok(g) => GrantText::Lines(g.lines()),
+                Err(e) => GrantText::Error(e.to_string()),
+            });
+        }
+        out.push(lines);
+    }
+    out
 }
 
 /// The arguments the agent receives: the token's, preceded by

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::{bind, conformance, AgentError, Meta, Runtime, RuntimeConfig, Status};
-use crate::config::policy::Policy;
 use crate::config::token::ResourceToken;
+use crate::grant::Policy;
 
 /// OCF exit codes used by the CLI.
 pub mod exit {
@@ -250,10 +250,12 @@ pub fn meta_xml(m: &Meta) -> String {
     );
     let _ = writeln!(x, "  <parameters>");
     for p in &m.params {
+        // OCF knows string, integer and boolean; the narrower wasmbeat
+        // types are strings there.
         let ty = match p.type_ {
-            super::ParamType::String => "string",
             super::ParamType::Integer => "integer",
             super::ParamType::Boolean => "boolean",
+            _ => "string",
         };
         let _ = writeln!(
             x,

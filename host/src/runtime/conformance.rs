@@ -11,7 +11,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::{bind_args, AgentError, Deadlines, Meta, Op, ParamType, Resource, Status};
+use super::{
+    bind_args, value_type, AgentError, AgentOp, Deadlines, Meta, ParamType, Resource, Status,
+};
+use crate::grant::template::Template;
 
 /// Outcome of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,21 +149,74 @@ fn valid_param_name(name: &str) -> bool {
 }
 
 fn value_fits(ty: ParamType, v: &str) -> bool {
-    match ty {
-        ParamType::String => true,
-        ParamType::Integer => v.parse::<i64>().is_ok(),
-        ParamType::Boolean => matches!(
-            v.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "1" | "0"
-        ),
-    }
+    wasmbeat_args::value::check(value_type(ty), v).is_ok()
 }
 
 fn type_name(ty: ParamType) -> &'static str {
-    match ty {
-        ParamType::String => "string",
-        ParamType::Integer => "integer",
-        ParamType::Boolean => "boolean",
+    value_type(ty).as_str()
+}
+
+/// Problems in the agent's declared needs: templates that do not parse or
+/// name undeclared parameters, unknown capabilities, duplicate commands.
+fn check_needs(meta: &Meta, errors: &mut Vec<String>) {
+    let declared = |n: &str| meta.params.iter().any(|p| p.name == n);
+    let template = |what: &str, t: &str, errors: &mut Vec<String>| match Template::parse(t) {
+        Ok(t) => {
+            for n in t.names().filter(|n| !declared(n)) {
+                errors.push(format!("{what} {t}: {{{n}}} is not a declared parameter"));
+            }
+        }
+        Err(e) => errors.push(format!("{what}: {e}")),
+    };
+    for needs in &meta.needs {
+        for (p, _) in &needs.when {
+            if !declared(p) {
+                errors.push(format!(
+                    "needs: condition on {p:?}, which is not a declared parameter"
+                ));
+            }
+        }
+        for (i, c) in needs.commands.iter().enumerate() {
+            if needs.commands[..i].iter().any(|d| d.name == c.name) {
+                errors.push(format!(
+                    "command {:?} is declared twice in one needs block",
+                    c.name
+                ));
+            }
+            if c.argv.is_empty() {
+                errors.push(format!("command {:?} has no argv", c.name));
+            }
+            for a in &c.argv {
+                template(&format!("command {}:", c.name), a, errors);
+            }
+            if let Err(e) = crate::grant::capability::parse_list(&c.capabilities) {
+                errors.push(format!("command {:?}: {e}", c.name));
+            }
+        }
+        for (what, list) in [
+            ("pid file", &needs.pidfiles),
+            ("probe", &needs.probes),
+            ("path", &needs.paths),
+        ] {
+            for t in list {
+                template(what, t, errors);
+            }
+        }
+        for a in &needs.addresses {
+            for p in [
+                Some(&a.ip),
+                a.cidr_netmask.as_ref(),
+                a.nic.as_ref(),
+                a.broadcast.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !declared(p) {
+                    errors.push(format!("address: {p:?} is not a declared parameter"));
+                }
+            }
+        }
     }
 }
 
@@ -208,20 +264,9 @@ pub fn check_meta(meta: &Meta, args: &[String]) -> MetaCheck {
             }
         }
     }
+    check_needs(meta, &mut c.errors);
     match bind_args(meta, args) {
-        Ok(bound) => {
-            for (name, value) in &bound {
-                if let Some(p) = meta.params.iter().find(|p| p.name == *name) {
-                    if !value_fits(p.type_, value) {
-                        c.errors.push(format!(
-                            "argument {name}={value:?} is not a {} as the meta-data declares",
-                            type_name(p.type_)
-                        ));
-                    }
-                }
-            }
-            c.bound = bound;
-        }
+        Ok(bound) => c.bound = bound,
         Err(e) => c.errors.push(match meta.params.len() {
             0 if !args.is_empty() => format!(
                 "{} argument(s) given but the meta-data declares no parameter to bind them to; \
@@ -251,16 +296,16 @@ enum Expect {
 struct Run<'a> {
     res: &'a Resource,
     report: Report,
-    timings: Vec<(Op, Duration)>,
+    timings: Vec<(AgentOp, Duration)>,
 }
 
 impl Run<'_> {
-    async fn unit(&mut self, op: Op, name: &'static str, rule: &str) -> bool {
+    async fn unit(&mut self, op: AgentOp, name: &'static str, rule: &str) -> bool {
         let t0 = Instant::now();
         let r = match op {
-            Op::Validate => self.res.validate().await,
-            Op::Start => self.res.start().await,
-            Op::Stop => self.res.stop().await,
+            AgentOp::Validate => self.res.validate().await,
+            AgentOp::Start => self.res.start().await,
+            AgentOp::Stop => self.res.stop().await,
             _ => unreachable!("unit steps are validate, start and stop"),
         };
         let elapsed = t0.elapsed();
@@ -282,7 +327,7 @@ impl Run<'_> {
         let t0 = Instant::now();
         let r = self.res.monitor().await;
         let elapsed = t0.elapsed();
-        self.timings.push((Op::Monitor, elapsed));
+        self.timings.push((AgentOp::Monitor, elapsed));
         let (verdict, detail) = monitor_verdict(&r, expect);
         self.report.steps.push(Step {
             name,
@@ -338,15 +383,15 @@ fn status_word(r: &Result<Status, AgentError>) -> &'static str {
 
 /// The deadline step: the slowest run of each operation against its
 /// deadline.
-fn deadline_step(timings: &[(Op, Duration)], deadlines: &Deadlines) -> Step {
-    let deadline_of = |op: Op| match op {
-        Op::MetaData => deadlines.meta_data,
-        Op::Validate => deadlines.validate,
-        Op::Start => deadlines.start,
-        Op::Stop => deadlines.stop,
-        Op::Monitor => deadlines.monitor,
+fn deadline_step(timings: &[(AgentOp, Duration)], deadlines: &Deadlines) -> Step {
+    let deadline_of = |op: AgentOp| match op {
+        AgentOp::MetaData => deadlines.meta_data,
+        AgentOp::Validate => deadlines.validate,
+        AgentOp::Start => deadlines.start,
+        AgentOp::Stop => deadlines.stop,
+        AgentOp::Monitor => deadlines.monitor,
     };
-    let mut worst: Vec<(Op, Duration)> = Vec::new();
+    let mut worst: Vec<(AgentOp, Duration)> = Vec::new();
     for &(op, d) in timings {
         match worst.iter_mut().find(|(o, _)| *o == op) {
             Some(w) => w.1 = w.1.max(d),
@@ -467,7 +512,7 @@ pub async fn run_sequence(report: Report, res: &Resource, deadlines: &Deadlines)
         timings: Vec::new(),
     };
     run.unit(
-        Op::Validate,
+        AgentOp::Validate,
         "validate",
         "validate must accept arguments that work",
     )
@@ -485,7 +530,7 @@ pub async fn run_sequence(report: Report, res: &Resource, deadlines: &Deadlines)
         }
     } else {
         let started = run
-            .unit(Op::Start, "start", "start must bring the resource up")
+            .unit(AgentOp::Start, "start", "start must bring the resource up")
             .await;
         if started {
             run.monitor("monitor started", Expect::Running).await;
@@ -494,7 +539,7 @@ pub async fn run_sequence(report: Report, res: &Resource, deadlines: &Deadlines)
                 .push("monitor started", Verdict::Skip, "start failed");
         }
         run.unit(
-            Op::Start,
+            AgentOp::Start,
             "start again",
             "start on a started resource must succeed (idempotent), as heartbeat restarts groups that are partly up",
         )
@@ -505,11 +550,11 @@ pub async fn run_sequence(report: Report, res: &Resource, deadlines: &Deadlines)
             run.report
                 .push("monitor again", Verdict::Skip, "start failed");
         }
-        run.unit(Op::Stop, "stop", "stop must take the resource down")
+        run.unit(AgentOp::Stop, "stop", "stop must take the resource down")
             .await;
         run.monitor("monitor stopped 2", Expect::Stopped).await;
         run.unit(
-            Op::Stop,
+            AgentOp::Stop,
             "stop again",
             "stop on a stopped resource must succeed (idempotent), or a failover after a partial stop never completes",
         )
@@ -546,6 +591,7 @@ mod tests {
             version: "1.0.0".into(),
             description: "x".into(),
             params,
+            needs: Vec::new(),
         }
     }
 
@@ -590,7 +636,53 @@ mod tests {
             &meta(vec![param("n", ParamType::Integer, None, false)]),
             &s(&["x"]),
         );
-        assert!(c.errors[0].contains("not a integer"), "{:?}", c.errors);
+        assert!(
+            c.errors[0].contains("not a valid integer"),
+            "{:?}",
+            c.errors
+        );
+    }
+
+    #[test]
+    fn bad_needs_are_errors() {
+        use crate::runtime::host::wasmbeat::agent::types::{Command, Needs};
+        let mut m = meta(vec![param("config", ParamType::Path, None, false)]);
+        let cmd = |name: &str, argv: &[&str], caps: &[&str]| Command {
+            name: name.into(),
+            description: String::new(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            capabilities: caps.iter().map(|a| a.to_string()).collect(),
+        };
+        m.needs.push(Needs {
+            when: vec![("server".into(), vec!["x".into()])],
+            netlink_read: false,
+            addresses: Vec::new(),
+            commands: vec![
+                cmd(
+                    "a",
+                    &["/usr/sbin/x", "-c", "{config}"],
+                    &["net-bind-service"],
+                ),
+                cmd("a", &["/usr/sbin/x", "{nope}"], &["root"]),
+                cmd("b", &[], &[]),
+            ],
+            pidfiles: vec!["{config".into()],
+            probes: Vec::new(),
+            paths: Vec::new(),
+        });
+        let c = check_meta(&m, &[]);
+        let e = c.errors.join("\n");
+        assert_eq!(c.errors.len(), 6, "{e}");
+        for want in [
+            "condition on \"server\"",
+            "declared twice",
+            "{nope}",
+            "not a Linux capability",
+            "no argv",
+            "without a closing",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
     }
 
     #[test]
@@ -630,16 +722,16 @@ mod tests {
         };
         let ok = deadline_step(
             &[
-                (Op::Start, Duration::from_millis(400)),
-                (Op::Monitor, Duration::from_millis(3)),
+                (AgentOp::Start, Duration::from_millis(400)),
+                (AgentOp::Monitor, Duration::from_millis(3)),
             ],
             &d,
         );
         assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
         let slow = deadline_step(
             &[
-                (Op::Start, Duration::from_millis(100)),
-                (Op::Start, Duration::from_millis(600)),
+                (AgentOp::Start, Duration::from_millis(100)),
+                (AgentOp::Start, Duration::from_millis(600)),
             ],
             &d,
         );

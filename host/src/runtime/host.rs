@@ -25,6 +25,7 @@ impl From<CapError> for WitError {
         match e {
             CapError::InvalidArgs(m) => WitError::InvalidArgs(m),
             CapError::NotInstalled(m) => WitError::NotInstalled(m),
+            CapError::NotConfigured(m) => WitError::NotConfigured(m),
             CapError::Denied(m) => WitError::Denied(m),
             CapError::Timeout => WitError::Timeout,
             CapError::Failed(m) => WitError::Failed(m),
@@ -148,68 +149,54 @@ impl netlink::Host for HostState {
             .collect())
     }
 
-    async fn add_address(&mut self, a: netlink::NewAddress) -> Result<(), WitError> {
-        Ok(self
-            .caps
-            .add_address(
-                &a.link_name,
-                &a.address,
-                a.prefix_len,
-                a.broadcast.as_deref(),
-                a.label.as_deref(),
-            )
-            .await?)
+    async fn plan_address(&mut self, address: String) -> Result<netlink::Assignment, WitError> {
+        Ok(assignment(self.caps.plan_address(&address).await?))
     }
 
-    async fn remove_address(
-        &mut self,
-        link_name: String,
-        address: String,
-        prefix_len: u8,
-    ) -> Result<(), WitError> {
-        Ok(self
-            .caps
-            .remove_address(&link_name, &address, prefix_len)
-            .await?)
+    async fn add_address(&mut self, address: String) -> Result<netlink::Assignment, WitError> {
+        Ok(assignment(self.caps.add_address(&address).await?))
+    }
+
+    async fn remove_address(&mut self, address: String) -> Result<u32, WitError> {
+        Ok(self.caps.remove_address(&address).await?)
+    }
+}
+
+fn assignment(p: wasmbeat_args::address::Plan) -> netlink::Assignment {
+    netlink::Assignment {
+        link_name: p.nic,
+        address: p.ip.to_string(),
+        prefix_len: p.prefix,
+        broadcast: p.broadcast.map(|b| b.to_string()),
+        label: p.label,
     }
 }
 
 impl announce::Host for HostState {
     async fn announce(
         &mut self,
-        link_name: String,
         address: String,
         count: u32,
         interval_ms: u32,
     ) -> Result<(), WitError> {
         Ok(self
             .caps
-            .announce(
-                &link_name,
-                &address,
-                count,
-                Duration::from_millis(interval_ms.into()),
-            )
+            .announce(&address, count, Duration::from_millis(interval_ms.into()))
             .await?)
     }
 }
 
 impl process::Host for HostState {
-    async fn run(
-        &mut self,
-        program: String,
-        args: Vec<String>,
-        timeout_ms: u32,
-    ) -> Result<process::Output, WitError> {
+    async fn run(&mut self, command: String, timeout_ms: u32) -> Result<process::Output, WitError> {
         let out = self
             .caps
-            .run(&program, &args, Duration::from_millis(timeout_ms.into()))
+            .run(&command, Duration::from_millis(timeout_ms.into()))
             .await?;
         Ok(output(out))
     }
 
-    async fn spawn(&mut self, program: String, args: Vec<String>) -> Result<u32, WitError> {
-        Ok(self.caps.spawn(&program, &args)?)
+    async fn spawn(&mut self, command: String) -> Result<u32, WitError> {
+        Ok(self.caps.spawn(&command)?)
     }
 
     async fn signal(&mut self, pid: u32, signal: i32) -> Result<(), WitError> {

@@ -31,9 +31,13 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::caps::{Announcer, Caller, Caps, Grant, ProcessTable};
+use crate::caps::{Announcer, Caller, Caps, ProcessTable};
 use crate::config::token::AgentRef;
+use crate::grant::needs::{AddressParams, AgentDecl, CommandDecl, Needs, ParamDecl};
+use crate::grant::Grant;
 use host::{HostState, MemLimiter, ResourceAgent, ResourceAgentPre};
+use wasmbeat_args::bind::Declared;
+use wasmbeat_args::value::ValueType;
 
 pub use cache::CacheUse;
 pub use host::wasmbeat::agent::types::{Meta, Param, ParamType, Status};
@@ -97,9 +101,9 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// An agent operation.
+/// An operation an agent exports (a group's start/stop is `cluster::Op`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub enum AgentOp {
     /// `meta-data`.
     MetaData,
     /// `validate`.
@@ -112,14 +116,14 @@ pub enum Op {
     Monitor,
 }
 
-impl fmt::Display for Op {
+impl fmt::Display for AgentOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Op::MetaData => "meta-data",
-            Op::Validate => "validate",
-            Op::Start => "start",
-            Op::Stop => "stop",
-            Op::Monitor => "monitor",
+            AgentOp::MetaData => "meta-data",
+            AgentOp::Validate => "validate",
+            AgentOp::Start => "start",
+            AgentOp::Stop => "stop",
+            AgentOp::Monitor => "monitor",
         })
     }
 }
@@ -146,7 +150,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// Not a component, or it imports something the host does not offer.
-    #[error("agent {name:?} is not a usable wasmbeat:agent@0.1.0 component: {reason}")]
+    #[error("agent {name:?} is not a usable wasmbeat:agent@0.2.0 component: {reason}")]
     Invalid {
         /// Agent name.
         name: String,
@@ -462,7 +466,7 @@ impl LoadedAgent {
     }
 
     /// Whether this is an agent embedded in the binary (only those get
-    /// built-in default grants, see [`Grant::builtin_default`]).
+    /// their declared needs as a default grant, see [`crate::grant::resolve`]).
     pub fn is_builtin(&self) -> bool {
         self.inner.builtin
     }
@@ -487,7 +491,7 @@ impl LoadedAgent {
                     ProcessTable::new(),
                     self.inner.rt.inner.announcer.clone(),
                 );
-                self.run_op(Op::MetaData, caps, Vec::new())
+                self.run_op(AgentOp::MetaData, caps, Vec::new())
                     .await
                     .map(|r| match r {
                         OpResult::Meta(m) => m,
@@ -524,18 +528,18 @@ impl LoadedAgent {
 
     async fn run_op(
         &self,
-        op: Op,
+        op: AgentOp,
         caps: Caps,
         args: Vec<(String, String)>,
     ) -> Result<OpResult, AgentError> {
         let rt = &self.inner.rt.inner;
         let d = rt.config.deadlines;
         let deadline = match op {
-            Op::MetaData => d.meta_data,
-            Op::Validate => d.validate,
-            Op::Start => d.start,
-            Op::Stop => d.stop,
-            Op::Monitor => d.monitor,
+            AgentOp::MetaData => d.meta_data,
+            AgentOp::Validate => d.validate,
+            AgentOp::Start => d.start,
+            AgentOp::Stop => d.stop,
+            AgentOp::Monitor => d.monitor,
         };
         let _active = rt.ticker.active();
         let limit = rt.config.memory_limit;
@@ -571,23 +575,23 @@ impl LoadedAgent {
             };
             let g = inst.wasmbeat_agent_agent();
             let r = match op {
-                Op::MetaData => g
+                AgentOp::MetaData => g
                     .call_meta_data(&mut store)
                     .await
                     .map(|m| Ok(OpResult::Meta(m))),
-                Op::Validate => g
+                AgentOp::Validate => g
                     .call_validate(&mut store, &args)
                     .await
                     .map(|r| r.map(|()| OpResult::Unit)),
-                Op::Start => g
+                AgentOp::Start => g
                     .call_start(&mut store, &args)
                     .await
                     .map(|r| r.map(|()| OpResult::Unit)),
-                Op::Stop => g
+                AgentOp::Stop => g
                     .call_stop(&mut store, &args)
                     .await
                     .map(|r| r.map(|()| OpResult::Unit)),
-                Op::Monitor => g
+                AgentOp::Monitor => g
                     .call_monitor(&mut store, &args)
                     .await
                     .map(|r| r.map(OpResult::Status)),
@@ -633,47 +637,86 @@ enum OpResult {
     Status(Status),
 }
 
-/// Bind haresources positional arguments to the agent's parameter names.
-pub fn bind_args(meta: &Meta, args: &[String]) -> Result<Vec<(String, String)>, AgentError> {
-    let mut bound: Vec<(String, String)> = Vec::new();
-    let mut next = 0usize;
-    for a in args {
-        if let Some((k, v)) = a.split_once('=') {
-            if meta.params.iter().any(|p| p.name == k) {
-                if bound.iter().any(|(n, _)| n == k) {
-                    return Err(AgentError::InvalidArgs(format!(
-                        "parameter {k} given twice"
-                    )));
-                }
-                bound.push((k.to_string(), v.to_string()));
-                continue;
-            }
-        }
-        // Positional: the next declared parameter not yet bound by name.
-        while next < meta.params.len() && bound.iter().any(|(n, _)| *n == meta.params[next].name) {
-            next += 1;
-        }
-        let Some(p) = meta.params.get(next) else {
-            return Err(AgentError::InvalidArgs(format!(
-                "{} takes at most {} argument(s) ({}); extra argument {a:?}",
-                meta.name,
-                meta.params.len(),
-                meta.params
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        };
-        bound.push((p.name.clone(), a.clone()));
-        next += 1;
+/// The value type a WIT parameter type stands for.
+fn value_type(t: ParamType) -> ValueType {
+    match t {
+        ParamType::String => ValueType::String,
+        ParamType::Integer => ValueType::Integer,
+        ParamType::Boolean => ValueType::Boolean,
+        ParamType::Path => ValueType::Path,
+        ParamType::Address => ValueType::Address,
+        ParamType::Endpoint => ValueType::Endpoint,
+        ParamType::Name => ValueType::Name,
     }
-    for p in &meta.params {
-        if p.required && !bound.iter().any(|(n, _)| *n == p.name) {
-            return Err(AgentError::InvalidArgs(format!(
-                "{} needs parameter {} ({})",
-                meta.name, p.name, p.description
-            )));
+}
+
+/// The host's view of an agent's meta-data: typed parameters and needs.
+pub fn agent_decl(meta: &Meta) -> AgentDecl {
+    use host::wasmbeat::agent::types as wit;
+    let strings = |v: &[String]| v.to_vec();
+    let needs = |n: &wit::Needs| Needs {
+        when: n.when.clone(),
+        netlink_read: n.netlink_read,
+        addresses: n
+            .addresses
+            .iter()
+            .map(|a| AddressParams {
+                ip: a.ip.clone(),
+                cidr_netmask: a.cidr_netmask.clone(),
+                nic: a.nic.clone(),
+                broadcast: a.broadcast.clone(),
+            })
+            .collect(),
+        commands: n
+            .commands
+            .iter()
+            .map(|c| CommandDecl {
+                name: c.name.clone(),
+                description: c.description.clone(),
+                argv: strings(&c.argv),
+                capabilities: strings(&c.capabilities),
+            })
+            .collect(),
+        pidfiles: strings(&n.pidfiles),
+        probes: strings(&n.probes),
+        paths: strings(&n.paths),
+    };
+    AgentDecl {
+        name: meta.name.clone(),
+        params: meta
+            .params
+            .iter()
+            .map(|p| ParamDecl {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                ty: value_type(p.type_),
+                default: p.default.clone(),
+                required: p.required,
+            })
+            .collect(),
+        needs: meta.needs.iter().map(needs).collect(),
+    }
+}
+
+/// Bind haresources arguments to the agent's parameters (positionally in
+/// declared order, or `name=value`) and check each value against its
+/// parameter's type.
+pub fn bind_args(meta: &Meta, args: &[String]) -> Result<Vec<(String, String)>, AgentError> {
+    let declared: Vec<Declared<'_>> = meta
+        .params
+        .iter()
+        .map(|p| Declared {
+            name: &p.name,
+            required: p.required,
+            description: &p.description,
+        })
+        .collect();
+    let bound = wasmbeat_args::bind::bind(&meta.name, &declared, args)
+        .map_err(|e| AgentError::InvalidArgs(e.to_string()))?;
+    for (name, v) in &bound {
+        if let Some(p) = meta.params.iter().find(|p| &p.name == name) {
+            wasmbeat_args::value::check(value_type(p.type_), v)
+                .map_err(|e| AgentError::InvalidArgs(format!("parameter {name}: {e}")))?;
         }
     }
     Ok(bound)
@@ -711,7 +754,7 @@ impl Resource {
         &self.args
     }
 
-    async fn unit(&self, op: Op) -> Result<(), AgentError> {
+    async fn unit(&self, op: AgentOp) -> Result<(), AgentError> {
         let t0 = std::time::Instant::now();
         let r = self
             .agent
@@ -724,24 +767,24 @@ impl Resource {
 
     /// Check the arguments.
     pub async fn validate(&self) -> Result<(), AgentError> {
-        self.unit(Op::Validate).await
+        self.unit(AgentOp::Validate).await
     }
 
     /// Bring the resource up (idempotent).
     pub async fn start(&self) -> Result<(), AgentError> {
-        self.unit(Op::Start).await
+        self.unit(AgentOp::Start).await
     }
 
     /// Take the resource down (idempotent).
     pub async fn stop(&self) -> Result<(), AgentError> {
-        self.unit(Op::Stop).await
+        self.unit(AgentOp::Stop).await
     }
 
     /// Whether the resource is active here.
     pub async fn monitor(&self) -> Result<Status, AgentError> {
         match self
             .agent
-            .run_op(Op::Monitor, self.caps(), self.args.clone())
+            .run_op(AgentOp::Monitor, self.caps(), self.args.clone())
             .await?
         {
             OpResult::Status(s) => Ok(s),
@@ -767,6 +810,7 @@ mod tests {
             version: "1".into(),
             description: String::new(),
             params: vec![p("ip", true), p("nic", false), p("count", false)],
+            needs: Vec::new(),
         }
     }
 
@@ -792,6 +836,23 @@ mod tests {
                 ("ip".into(), "10.0.0.1".into())
             ]
         );
+    }
+
+    #[test]
+    fn values_are_checked_against_their_types() {
+        let mut m = meta();
+        m.params[1].type_ = ParamType::Name;
+        m.params[2].type_ = ParamType::Integer;
+        assert!(bind_args(&m, &s(&["x", "eth0", "3"])).is_ok());
+        let e = bind_args(&m, &s(&["x", "eth0 -c", "3"])).unwrap_err();
+        assert!(
+            matches!(&e, AgentError::InvalidArgs(t) if t.starts_with("parameter nic:")),
+            "{e}"
+        );
+        assert!(matches!(
+            bind_args(&m, &s(&["x", "eth0", "three"])),
+            Err(AgentError::InvalidArgs(_))
+        ));
     }
 
     #[test]

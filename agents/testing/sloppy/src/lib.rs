@@ -1,7 +1,7 @@
 //! Broken test agent: manages one address but is not idempotent. `start`
 //! adds the address without looking first, so a second `start` fails with
 //! "already present"; `wasmbeat agent test` must fail at "start again".
-use wasmbeat_sdk::net::{self, NewAddress};
+use wasmbeat_sdk::net;
 use wasmbeat_sdk::{export_agent, Agent, Args, Error, Meta, Param, Status};
 
 struct Sloppy;
@@ -13,24 +13,13 @@ fn ip(args: &Args) -> Result<std::net::IpAddr, Error> {
 impl Agent for Sloppy {
     fn meta_data() -> Meta {
         Meta::new("sloppy", "0.1.0", "test: adds its address without checking")
-            .param(Param::string("ip", "address to add").required())
-            .param(Param::string("nic", "interface").default("wbtest0"))
+            .param(Param::address("ip", "address to add").required())
     }
     fn start(args: &Args) -> Result<(), Error> {
-        net::add_address(&NewAddress {
-            link_name: args.get_or("nic", "wbtest0".to_string())?,
-            address: ip(args)?,
-            prefix_len: 24,
-            broadcast: None,
-            label: None,
-        })
+        net::add_address(ip(args)?).map(|_| ())
     }
     fn stop(args: &Args) -> Result<(), Error> {
-        let ip = ip(args)?;
-        if net::addresses()?.iter().any(|a| a.address == ip) {
-            net::remove_address(&args.get_or("nic", "wbtest0".to_string())?, ip, 24)?;
-        }
-        Ok(())
+        net::remove_address(ip(args)?).map(|_| ())
     }
     fn monitor(args: &Args) -> Result<Status, Error> {
         let ip = ip(args)?;

@@ -3,7 +3,7 @@
 //! (`wasmbeat agent test --timeout`) only the deadline check must fail.
 use std::time::Duration;
 
-use wasmbeat_sdk::net::{self, NewAddress};
+use wasmbeat_sdk::net;
 use wasmbeat_sdk::{export_agent, Agent, Args, Error, Meta, Param, Status};
 
 struct Sluggish;
@@ -15,28 +15,23 @@ fn present(args: &Args) -> Result<bool, Error> {
 
 impl Agent for Sluggish {
     fn meta_data() -> Meta {
-        Meta::new("sluggish", "0.1.0", "test: a correct address agent with a slow start")
-            .param(Param::string("ip", "address to manage").required())
-            .param(Param::integer("delay_ms", "time every start takes").default("300"))
+        Meta::new(
+            "sluggish",
+            "0.1.0",
+            "test: a correct address agent with a slow start",
+        )
+        .param(Param::address("ip", "address to manage").required())
+        .param(Param::integer("delay_ms", "time every start takes").default("300"))
     }
     fn start(args: &Args) -> Result<(), Error> {
         std::thread::sleep(Duration::from_millis(args.get_or("delay_ms", 300)?));
         if present(args)? {
             return Ok(());
         }
-        net::add_address(&NewAddress {
-            link_name: "wbtest0".into(),
-            address: args.require("ip")?,
-            prefix_len: 24,
-            broadcast: None,
-            label: None,
-        })
+        net::add_address(args.require("ip")?).map(|_| ())
     }
     fn stop(args: &Args) -> Result<(), Error> {
-        if present(args)? {
-            net::remove_address("wbtest0", args.require("ip")?, 24)?;
-        }
-        Ok(())
+        net::remove_address(args.require("ip")?).map(|_| ())
     }
     fn monitor(args: &Args) -> Result<Status, Error> {
         Ok(if present(args)? {

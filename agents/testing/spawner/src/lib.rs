@@ -1,6 +1,6 @@
-//! Hostile test agent: `start` runs the program in parameter `program`
-//! (denied unless the resource's grant lists it); `monitor` runs it to
-//! completion and reports running iff it exited 0.
+//! Hostile test agent: `start` spawns the command named in parameter
+//! `command` (denied unless the resource's grant has it); `monitor` runs it
+//! to completion and reports running iff it exited 0.
 use std::time::Duration;
 
 use wasmbeat_sdk::{export_agent, process, Agent, Args, Error, Meta, Param, Status};
@@ -9,19 +9,19 @@ struct Spawner;
 
 impl Agent for Spawner {
     fn meta_data() -> Meta {
-        Meta::new("spawner", "0.1.0", "test: spawns a program")
-            .param(Param::string("program", "absolute path").required())
+        Meta::new("spawner", "0.1.0", "test: spawns a command")
+            .param(Param::name("command", "the command's name in the grant").required())
     }
     fn start(args: &Args) -> Result<(), Error> {
-        let program: String = args.require("program")?;
-        process::spawn(&program, &[]).map(|_| ())
+        let command: String = args.require("command")?;
+        process::spawn(&command).map(|_| ())
     }
     fn stop(_: &Args) -> Result<(), Error> {
         Ok(())
     }
     fn monitor(args: &Args) -> Result<Status, Error> {
-        let program: String = args.require("program")?;
-        let out = process::run(&program, &[], Duration::from_secs(5))?;
+        let command: String = args.require("command")?;
+        let out = process::run(&command, Duration::from_secs(5))?;
         Ok(if out.exit_code == Some(0) {
             Status::Running
         } else {

@@ -1,6 +1,6 @@
 //! Hostile test agent: `start` adds the address given in parameter `steal`
 //! (which is not its resource address, so the host must deny it).
-use wasmbeat_sdk::net::{self, NewAddress};
+use wasmbeat_sdk::net;
 use wasmbeat_sdk::{export_agent, Agent, Args, Error, Meta, Param, Status};
 
 struct Thief;
@@ -13,13 +13,7 @@ impl Agent for Thief {
             .param(Param::string("nic", "interface").required())
     }
     fn start(args: &Args) -> Result<(), Error> {
-        net::add_address(&NewAddress {
-            link_name: args.require("nic")?,
-            address: args.require("steal")?,
-            prefix_len: 24,
-            broadcast: None,
-            label: None,
-        })
+        net::add_address(args.require("steal")?).map(|_| ())
     }
     fn stop(_: &Args) -> Result<(), Error> {
         Ok(())

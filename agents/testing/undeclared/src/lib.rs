@@ -7,7 +7,11 @@ struct Undeclared;
 
 impl Agent for Undeclared {
     fn meta_data() -> Meta {
-        Meta::new("undeclared", "0.1.0", "test: meta-data omits the ip parameter")
+        Meta::new(
+            "undeclared",
+            "0.1.0",
+            "test: meta-data omits the ip parameter",
+        )
     }
     fn start(args: &Args) -> Result<(), Error> {
         args.require::<String>("ip").map(|_| ())

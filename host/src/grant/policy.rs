@@ -1,0 +1,817 @@
+//! The agent policy file, `<config-dir>/agents.toml`: what the
+//! administrator grants beyond the built-in agents' own needs, per agent
+//! and per resource, and the heartbeat/LSB scripts wasmbeat may run.
+//! Absent file = nothing beyond the built-in defaults.
+//!
+//! ```toml
+//! # Every resource of an agent (built-in or resource.d/NAME.wasm).
+//! [agent.myagent]
+//! accept_declared = true          # grant what the agent declares (see `wasmbeat check`)
+//! commands.server = ["/usr/sbin/mydaemon", "-f", "-c", "{config}"]
+//! probe = ["{listen}"]                 # holes: the resource's own parameters
+//!
+//! # One resource, by its haresources token exactly as written.
+//! [resource."httpd::10.0.0.10:80"]
+//! replace = true                  # start from nothing instead of adding
+//! pidfiles = ["/run/apache2/apache2.pid"]
+//! paths = ["/etc/apache2/apache2.conf"]   # may be inspected (kind only)
+//! addresses = ["10.0.0.10/24/eth0"]       # IPaddr grammar: IP[/MASK[/NIC[/BROADCAST]]]
+//! netlink_read = true             # may list links and addresses
+//! pids_max = 64                   # the resource's cgroup: at most 64 tasks
+//! memory_max = "512M"             # and this much memory
+//!
+//! [resource."httpd::10.0.0.10:80".commands.server]
+//! argv = ["/usr/sbin/apache2", "-DFOREGROUND", "-f", "{config}"]
+//! capabilities = ["net-bind-service", "setuid", "setgid", "kill"]
+//! user = "root"                   # run as this user (default: root)
+//!
+//! # A heartbeat resource script or init script named in haresources.
+//! [lsb.postfix]
+//! script = "/etc/init.d/postfix"   # optional: default resource.d/NAME, then /etc/init.d/NAME
+//! capabilities = ["all"]           # optional: the script's capabilities (default all)
+//! ```
+//!
+//! Sections apply in order: the agent's own declared needs (built-in
+//! agents, or any agent a section sets `accept_declared` for), then
+//! `[agent.NAME]`, then `[resource."TOKEN"]`; `replace = true` starts from
+//! nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml_edit::{Item, TableLike};
+
+use super::capability::{self, Capability};
+use super::launchers;
+use super::template::Template;
+use crate::config::diag::{Code, Diagnostic};
+
+/// The file name inside the configuration directory.
+pub const FILE: &str = "agents.toml";
+
+/// A command granted by the administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// What the agent asks for.
+    pub name: String,
+    /// `argv[0]` and arguments.
+    pub argv: Vec<Template>,
+    /// Capabilities the process keeps (None: the agent's declaration, or none).
+    pub capabilities: Option<Vec<Capability>>,
+    /// Run as this user instead of root.
+    pub user: Option<String>,
+    /// Line of the definition.
+    pub line: usize,
+}
+
+/// Limits on what one resource's processes may use (its cgroup).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitSpec {
+    /// `pids_max`: tasks at once.
+    pub pids_max: Option<u64>,
+    /// `memory_max`: bytes.
+    pub memory_max: Option<u64>,
+}
+
+/// The grants (and monitoring settings) of one policy section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Section {
+    /// Replace the grant so far instead of adding to it.
+    pub replace: bool,
+    /// Grant what the agent declares in its meta-data (as `wasmbeat check`
+    /// shows it), bound to the resource's parameters; built-in agents
+    /// always have this.
+    pub accept_declared: bool,
+    /// Listing links and addresses.
+    pub netlink_read: bool,
+    /// Addresses (IPaddr grammar, templates).
+    pub addresses: Vec<Template>,
+    /// Commands by name.
+    pub commands: Vec<CommandSpec>,
+    /// Probe targets (templates).
+    pub probe: Vec<Template>,
+    /// Pid files (templates).
+    pub pidfiles: Vec<Template>,
+    /// Inspectable paths (templates).
+    pub paths: Vec<Template>,
+    /// Cgroup limits.
+    pub limits: LimitSpec,
+    /// Line of the section header, for messages.
+    pub line: usize,
+    /// `monitor = "10"`: probe the resource this often while its group runs
+    /// here (heartbeat time syntax). Not a grant: resource monitoring is a
+    /// wasmbeat extension, off unless set.
+    pub monitor: Option<Duration>,
+    /// `restarts = 3`: local restarts after failed probes before the group
+    /// is handed to the peer.
+    pub restarts: Option<u32>,
+}
+
+/// Permission to run one heartbeat/LSB script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsbGrant {
+    /// An explicit script path; None: heartbeat's lookup order.
+    pub script: Option<PathBuf>,
+    /// Capabilities the script keeps (None: all, as an init script expects).
+    pub capabilities: Option<Vec<Capability>>,
+    /// Run as this user instead of root.
+    pub user: Option<String>,
+    /// Line of the section header.
+    pub line: usize,
+}
+
+/// The whole policy file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `[agent.NAME]` sections.
+    pub agents: BTreeMap<String, Section>,
+    /// `[resource."TOKEN"]` sections.
+    pub resources: BTreeMap<String, Section>,
+    /// `[lsb.NAME]` sections.
+    pub lsb: BTreeMap<String, LsbGrant>,
+}
+
+/// Where a section applies, for messages (`[agent.httpd]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionRef {
+    /// `[agent.NAME]`.
+    Agent(String),
+    /// `[resource."TOKEN"]`.
+    Resource(String),
+}
+
+impl std::fmt::Display for SectionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SectionRef::Agent(n) => write!(f, "[agent.{n}]"),
+            SectionRef::Resource(t) => write!(f, "[resource.\"{t}\"]"),
+        }
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+const GRANT_KEYS: &str = "replace, accept_declared, netlink_read, addresses, commands, probe, \
+                          pidfiles, paths, pids_max, memory_max, monitor, restarts";
+
+struct Parser<'a> {
+    text: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+/// Parse `512M`, `1G`, `65536` (bytes) for `memory_max`.
+fn parse_bytes(item: &Item) -> Option<u64> {
+    if let Some(n) = item.as_integer() {
+        return u64::try_from(n).ok().filter(|n| *n > 0);
+    }
+    let s = item.as_str()?.trim();
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'K' | 'k') => (&s[..i], 1u64 << 10),
+        (i, 'M' | 'm') => (&s[..i], 1 << 20),
+        (i, 'G' | 'g') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+}
+
+impl Parser<'_> {
+    fn line(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
+        span.map(|s| line_of(self.text, s.start))
+    }
+
+    fn error(&mut self, line: Option<usize>, text: &str, msg: String, hint: &str) {
+        let mut d = Diagnostic::error(Code::BadPolicy, FILE, line, msg).text(text.to_string());
+        if !hint.is_empty() {
+            d = d.hint(hint.to_string());
+        }
+        self.diags.push(d);
+    }
+
+    fn strings(&mut self, item: &Item, key: &str, line: Option<usize>) -> Vec<String> {
+        let values: Vec<&toml_edit::Value> = match item.as_array() {
+            Some(arr) => arr.iter().collect(),
+            None => {
+                self.error(
+                    line,
+                    key,
+                    format!("{key} must be an array of strings"),
+                    &format!("write e.g. {key} = [\"...\"]"),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for v in values {
+            match v.as_str() {
+                Some(s) => out.push(s.to_string()),
+                None => {
+                    let l = self.line(v.span()).or(line);
+                    self.error(
+                        l,
+                        key,
+                        format!("{key}: a {} is not a string", v.type_name()),
+                        "",
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn templates(&mut self, item: &Item, key: &str, line: Option<usize>) -> Vec<Template> {
+        let mut out = Vec::new();
+        for s in self.strings(item, key, line) {
+            match Template::parse(&s) {
+                Ok(t) => out.push(t),
+                Err(e) => self.error(
+                    line,
+                    &s,
+                    format!("{key}: {e}"),
+                    "holes are {parameter}, {parameter|default} or a whole element {parameter?}",
+                ),
+            }
+        }
+        out
+    }
+
+    fn capabilities(&mut self, item: &Item, line: Option<usize>) -> Option<Vec<Capability>> {
+        let names = self.strings(item, "capabilities", line);
+        match capability::parse_list(&names) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.error(line, &e.0, format!("capabilities: {e}"), "");
+                None
+            }
+        }
+    }
+
+    fn user(&mut self, item: &Item, line: Option<usize>) -> Option<String> {
+        match item.as_str() {
+            Some(u)
+                if wasmbeat_args::value::check(wasmbeat_args::value::ValueType::Name, u)
+                    .is_ok() =>
+            {
+                Some(u.to_string())
+            }
+            _ => {
+                self.error(
+                    line,
+                    "user",
+                    "user must be a user name string".to_string(),
+                    "write e.g. user = \"nobody\"",
+                );
+                None
+            }
+        }
+    }
+
+    /// One command: `NAME = [argv...]` or a table with argv/capabilities/user.
+    fn command(&mut self, name: &str, item: &Item, line: Option<usize>) -> Option<CommandSpec> {
+        let mut spec = CommandSpec {
+            name: name.to_string(),
+            argv: Vec::new(),
+            capabilities: None,
+            user: None,
+            line: line.unwrap_or(0),
+        };
+        if item.is_array() {
+            spec.argv = self.templates(item, "argv", line);
+        } else if let Some(t) = item.as_table_like() {
+            for (key, _) in t.iter() {
+                let (k, v) = t.get_key_value(key).expect("key from iter");
+                let kl = self.line(k.span()).or(line);
+                match key {
+                    "argv" => spec.argv = self.templates(v, "argv", kl),
+                    "capabilities" => spec.capabilities = self.capabilities(v, kl),
+                    "user" => spec.user = self.user(v, kl),
+                    other => self.error(
+                        kl,
+                        other,
+                        format!("unknown key {other:?} in command {name}"),
+                        "a command has argv, capabilities and user",
+                    ),
+                }
+            }
+        } else {
+            self.error(
+                line,
+                name,
+                format!("commands.{name} must be an argv array or a table"),
+                &format!("write commands.{name} = [\"/usr/sbin/prog\", \"arg\"]"),
+            );
+            return None;
+        }
+        let Some(first) = spec.argv.first() else {
+            self.error(
+                line,
+                name,
+                format!("command {name} has no argv"),
+                &format!("write commands.{name} = [\"/usr/sbin/prog\", \"arg\"]"),
+            );
+            return None;
+        };
+        if !first.has_holes() {
+            let program = first.source();
+            if !program.starts_with('/') || program.split('/').any(|c| c == "..") {
+                self.error(
+                    line,
+                    program,
+                    format!(
+                        "command {name}: {program:?} is not an absolute program path without '..'"
+                    ),
+                    "commands name their program by absolute path",
+                );
+                return None;
+            }
+            if launchers::is_launcher(Path::new(program))
+                && spec.argv.iter().any(Template::has_holes)
+            {
+                self.error(
+                    line,
+                    program,
+                    format!(
+                        "command {name}: {program} runs other programs (a shell, interpreter or launcher), so its \
+                         arguments must be fixed text, without {{parameter}} holes"
+                    ),
+                    "write the whole command line out, or grant the program the interpreter would run instead",
+                );
+                return None;
+            }
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            || name.is_empty()
+        {
+            self.error(
+                line,
+                name,
+                format!("command name {name:?} may hold only letters, digits, '-' and '_'"),
+                "",
+            );
+            return None;
+        }
+        Some(spec)
+    }
+
+    fn commands(&mut self, item: &Item, line: Option<usize>) -> Vec<CommandSpec> {
+        let Some(t) = item.as_table_like() else {
+            self.error(
+                line,
+                "commands",
+                "commands must be a table of NAME = [argv...]".to_string(),
+                "write commands.server = [\"/usr/sbin/prog\", \"-f\"]",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, _) in t.iter() {
+            let (k, v) = t.get_key_value(name).expect("key from iter");
+            let l = self.line(k.span()).or(line);
+            out.extend(self.command(name, v, l));
+        }
+        out
+    }
+
+    fn section(&mut self, t: &dyn TableLike, header_line: Option<usize>) -> Section {
+        let mut g = Section {
+            line: header_line.unwrap_or(0),
+            ..Section::default()
+        };
+        for (key, _) in t.iter() {
+            let (k, item) = t.get_key_value(key).expect("key from iter");
+            let line = self.line(k.span()).or(header_line);
+            match key {
+                "replace" | "netlink_read" | "accept_declared" => match item.as_bool() {
+                    Some(b) if key == "replace" => g.replace = b,
+                    Some(b) if key == "accept_declared" => g.accept_declared = b,
+                    Some(b) => g.netlink_read = b,
+                    None => self.error(line, key, format!("{key} must be true or false"), ""),
+                },
+                "commands" => g.commands = self.commands(item, line),
+                "pidfiles" => g.pidfiles = self.templates(item, key, line),
+                "paths" => g.paths = self.templates(item, key, line),
+                "probe" => g.probe = self.templates(item, key, line),
+                "addresses" => g.addresses = self.templates(item, key, line),
+                "programs" => self.error(
+                    line,
+                    key,
+                    "programs is no longer a grant: an agent cannot pass arguments of its own to a program".to_string(),
+                    "grant whole command lines instead: commands.NAME = [\"/usr/sbin/prog\", \"-f\", \"{config}\"], \
+                     and have the agent ask for NAME",
+                ),
+                "pids_max" => match item.as_integer().and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0) {
+                    Some(n) => g.limits.pids_max = Some(n),
+                    None => self.error(line, key, "pids_max must be a whole number >= 1".to_string(), "write e.g. pids_max = 64"),
+                },
+                "memory_max" => match parse_bytes(item) {
+                    Some(n) => g.limits.memory_max = Some(n),
+                    None => self.error(
+                        line,
+                        key,
+                        "memory_max must be a positive size".to_string(),
+                        "write e.g. memory_max = \"512M\" (K, M, G suffixes) or a number of bytes",
+                    ),
+                },
+                "monitor" => match item
+                    .as_str()
+                    .map(crate::config::duration::parse_duration)
+                    .or_else(|| {
+                        item.as_integer()
+                            .map(|n| Ok(Duration::from_secs(n.max(0) as u64)))
+                    }) {
+                    Some(Ok(d)) if !d.is_zero() => g.monitor = Some(d),
+                    _ => self.error(
+                        line,
+                        key,
+                        "monitor must be a positive interval".to_string(),
+                        "write e.g. monitor = \"10\" (seconds) or monitor = \"500ms\"",
+                    ),
+                },
+                "restarts" => match item.as_integer().and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) => g.restarts = Some(n),
+                    None => self.error(
+                        line,
+                        key,
+                        "restarts must be a whole number >= 0".to_string(),
+                        "write e.g. restarts = 3",
+                    ),
+                },
+                other => self.error(
+                    line,
+                    other,
+                    format!("unknown grant {other:?}"),
+                    &format!("keys are {GRANT_KEYS}"),
+                ),
+            }
+        }
+        g
+    }
+
+    fn lsb(&mut self, name: &str, t: &dyn TableLike, line: Option<usize>) -> Option<LsbGrant> {
+        if name.is_empty() || name.contains('/') {
+            self.error(
+                line,
+                name,
+                format!("lsb.{name:?}: a script name has no '/'"),
+                "use the name as written in haresources; pin the path with script = \"...\"",
+            );
+            return None;
+        }
+        let mut g = LsbGrant {
+            script: None,
+            capabilities: None,
+            user: None,
+            line: line.unwrap_or(0),
+        };
+        for (key, _) in t.iter() {
+            let (k, item) = t.get_key_value(key).expect("key from iter");
+            let kl = self.line(k.span()).or(line);
+            match key {
+                "script" => match item.as_str() {
+                    Some(s) if s.starts_with('/') && !s.split('/').any(|c| c == "..") => {
+                        g.script = Some(PathBuf::from(s))
+                    }
+                    _ => self.error(
+                        kl,
+                        key,
+                        "script must be an absolute path string".to_string(),
+                        "",
+                    ),
+                },
+                "capabilities" => g.capabilities = self.capabilities(item, kl),
+                "user" => g.user = self.user(item, kl),
+                other => self.error(
+                    kl,
+                    other,
+                    format!("unknown key {other:?} in [lsb.{name}]"),
+                    "the keys are script = \"/path/to/script\", capabilities = [...] and user = \"name\"",
+                ),
+            }
+        }
+        Some(g)
+    }
+}
+
+impl Policy {
+    /// Parse the text of agents.toml; every problem becomes a diagnostic
+    /// with its line (the policy is still returned, without the bad parts).
+    pub fn parse(text: &str) -> (Policy, Vec<Diagnostic>) {
+        let mut p = Parser {
+            text,
+            diags: Vec::new(),
+        };
+        let mut policy = Policy::default();
+        let doc = match toml_edit::Document::parse(text) {
+            Ok(d) => d,
+            Err(e) => {
+                let line = p.line(e.span());
+                let msg = e.message().trim().to_string();
+                p.error(
+                    line,
+                    "",
+                    format!("not valid TOML: {msg}"),
+                    "see the format in the wasmbeat documentation (agents.toml)",
+                );
+                return (policy, p.diags);
+            }
+        };
+        let root = doc.as_table();
+        for (kind, _) in root.iter() {
+            let (k, item) = root.get_key_value(kind).expect("key from iter");
+            let kline = p.line(k.span());
+            let Some(section) = item.as_table_like() else {
+                p.error(
+                    kline,
+                    kind,
+                    format!("{kind:?} must be a table of sections"),
+                    "write [agent.NAME], [resource.\"TOKEN\"] or [lsb.NAME]",
+                );
+                continue;
+            };
+            if !matches!(kind, "agent" | "resource" | "lsb") {
+                p.error(
+                    kline,
+                    kind,
+                    format!("unknown section kind {kind:?}"),
+                    "sections are [agent.NAME], [resource.\"TOKEN\"] and [lsb.NAME]",
+                );
+                continue;
+            }
+            for (name, _) in section.iter() {
+                let (nk, body) = section.get_key_value(name).expect("key from iter");
+                let line = p.line(nk.span()).or(kline);
+                let Some(t) = body.as_table_like() else {
+                    p.error(
+                        line,
+                        name,
+                        format!("{kind}.{name} must be a table"),
+                        &format!("write [{kind}.\"{name}\"] followed by key = value lines"),
+                    );
+                    continue;
+                };
+                match kind {
+                    "agent" => {
+                        let g = p.section(t, line);
+                        policy.agents.insert(name.to_string(), g);
+                    }
+                    "resource" => {
+                        let g = p.section(t, line);
+                        policy.resources.insert(name.to_string(), g);
+                    }
+                    _ => {
+                        if let Some(l) = p.lsb(name, t, line) {
+                            policy.lsb.insert(name.to_string(), l);
+                        }
+                    }
+                }
+            }
+        }
+        (policy, p.diags)
+    }
+
+    /// Read `<dir>/agents.toml`; a missing file is an empty policy.
+    pub fn load(dir: &Path) -> (Policy, Vec<Diagnostic>) {
+        let path = dir.join(FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Policy::parse(&t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Policy::default(), Vec::new()),
+            Err(e) => (
+                Policy::default(),
+                vec![Diagnostic::error(
+                    Code::Unreadable,
+                    FILE,
+                    None,
+                    format!("cannot read {}: {e}", path.display()),
+                )],
+            ),
+        }
+    }
+
+    /// The sections that apply to a resource, in application order.
+    pub fn sections_for(&self, agent: &str, resource: &str) -> Vec<&Section> {
+        self.named_sections_for(agent, resource)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
+    }
+
+    /// [`Policy::sections_for`] with each section's name, for messages.
+    pub fn named_sections_for(&self, agent: &str, resource: &str) -> Vec<(SectionRef, &Section)> {
+        self.agents
+            .get(agent)
+            .map(|s| (SectionRef::Agent(agent.to_string()), s))
+            .into_iter()
+            .chain(
+                self.resources
+                    .get(resource)
+                    .map(|s| (SectionRef::Resource(resource.to_string()), s)),
+            )
+            .collect()
+    }
+
+    /// The script an `[lsb.NAME]` grant lets wasmbeat run, found the way
+    /// heartbeat finds resource scripts (`<config-dir>/resource.d/NAME`,
+    /// then `/etc/init.d/NAME`, first existing executable file) unless the
+    /// section pins `script`. None if not granted; Err(tried) if granted
+    /// but no such script exists.
+    pub fn lsb_script(
+        &self,
+        name: &str,
+        config_dir: &Path,
+    ) -> Option<Result<PathBuf, Vec<PathBuf>>> {
+        let g = self.lsb.get(name)?;
+        let candidates = match &g.script {
+            Some(p) => vec![p.clone()],
+            None => script_candidates(name, config_dir),
+        };
+        Some(
+            candidates
+                .iter()
+                .find(|p| is_executable_file(p))
+                .cloned()
+                .ok_or(candidates),
+        )
+    }
+}
+
+/// Where heartbeat looks for a resource script NAME, in order.
+pub fn script_candidates(name: &str, config_dir: &Path) -> Vec<PathBuf> {
+    vec![
+        config_dir.join("resource.d").join(name),
+        Path::new("/etc/init.d").join(name),
+    ]
+}
+
+/// A regular file with an execute bit.
+pub fn is_executable_file(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"# comment
+[agent.myagent]
+commands.tool = ["/usr/local/bin/tool", "--config", "{config}"]
+probe = ["{listen}"]
+
+[resource."httpd::10.0.0.10:80"]
+replace = true
+probe = ["10.0.0.10:80", "[fd77::1]:80"]
+pidfiles = ["/run/nginx.pid"]
+paths = ["/etc/nginx/nginx.conf"]
+addresses = ["10.0.0.10/24/eth0"]
+netlink_read = true
+pids_max = 32
+memory_max = "256M"
+
+[resource."httpd::10.0.0.10:80".commands.server]
+argv = ["/usr/sbin/nginx", "-g", "daemon off;"]
+capabilities = ["net-bind-service", "CAP_SETUID", "setgid"]
+user = "root"
+
+[lsb.postfix]
+[lsb.legacy]
+script = "/opt/legacy/init"
+capabilities = ["kill"]
+"#;
+
+    #[test]
+    fn sample_parses() {
+        let (p, d) = Policy::parse(SAMPLE);
+        assert!(d.is_empty(), "{d:?}");
+        let a = &p.agents["myagent"];
+        assert_eq!(a.commands.len(), 1);
+        assert_eq!(a.commands[0].name, "tool");
+        assert_eq!(a.commands[0].argv[2].source(), "{config}");
+        assert_eq!(a.commands[0].line, 3);
+        let r = &p.resources["httpd::10.0.0.10:80"];
+        assert!(r.replace && r.netlink_read);
+        assert_eq!(r.line, 6);
+        assert_eq!(r.probe.len(), 2);
+        assert_eq!(r.limits.pids_max, Some(32));
+        assert_eq!(r.limits.memory_max, Some(256 << 20));
+        let server = &r.commands[0];
+        assert_eq!(server.capabilities.as_ref().map(Vec::len), Some(3));
+        assert_eq!(server.user.as_deref(), Some("root"));
+        assert_eq!(p.lsb["postfix"].script, None);
+        assert_eq!(
+            p.lsb["legacy"].script,
+            Some(PathBuf::from("/opt/legacy/init"))
+        );
+        assert_eq!(p.lsb["legacy"].capabilities.as_ref().map(Vec::len), Some(1));
+        assert_eq!(p.sections_for("myagent", "httpd::10.0.0.10:80").len(), 2);
+        assert_eq!(p.sections_for("httpd", "httpd").len(), 0);
+    }
+
+    #[test]
+    fn monitor_settings_parse_and_bad_values_name_their_line() {
+        let (p, d) = Policy::parse(
+            "[agent.IPaddr]\nmonitor = \"500ms\"\nrestarts = 2\n[resource.\"httpd\"]\nmonitor = 10\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(p.agents["IPaddr"].monitor, Some(Duration::from_millis(500)));
+        assert_eq!(p.agents["IPaddr"].restarts, Some(2));
+        assert_eq!(p.resources["httpd"].monitor, Some(Duration::from_secs(10)));
+        let (_, d) = Policy::parse("[agent.x]\nmonitor = \"soon\"\nrestarts = -1\n");
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].line, Some(2));
+        assert!(d[0].message.contains("monitor must be a positive interval"));
+        assert_eq!(d[1].line, Some(3));
+    }
+
+    #[test]
+    fn errors_carry_lines() {
+        let text = "[resource.httpd]\ncommands.x = [\"apache2\"]\nprobe = [\"{x\"]\nbogus = 1\n[lsb.a]\nscript = \"rel\"\n[other.x]\n";
+        let (_, d) = Policy::parse(text);
+        let lines: Vec<Option<usize>> = d.iter().map(|d| d.line).collect();
+        assert_eq!(
+            lines,
+            vec![Some(2), Some(3), Some(4), Some(6), Some(7)],
+            "{d:#?}"
+        );
+        assert!(d.iter().all(|d| d.file == FILE && d.is_error()));
+        assert!(
+            d[0].to_string().starts_with("agents.toml:2: command x"),
+            "{}",
+            d[0]
+        );
+    }
+
+    #[test]
+    fn programs_are_refused_with_the_replacement() {
+        let (_, d) = Policy::parse("[agent.x]\nprograms = [\"/usr/sbin/apache2\"]\n");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].line, Some(2));
+        assert!(
+            d[0].message.contains("programs is no longer a grant"),
+            "{}",
+            d[0]
+        );
+        assert!(d[0].to_string().contains("commands.NAME"), "{}", d[0]);
+    }
+
+    #[test]
+    fn a_shell_with_holes_is_refused_and_a_fixed_one_accepted() {
+        let (_, d) =
+            Policy::parse("[agent.x]\ncommands.go = [\"/bin/sh\", \"-c\", \"{script}\"]\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.contains("runs other programs"), "{}", d[0]);
+        let (p, d) =
+            Policy::parse("[agent.x]\ncommands.go = [\"/bin/sh\", \"-c\", \"exec /usr/sbin/x\"]\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(p.agents["x"].commands[0].argv.len(), 3);
+    }
+
+    #[test]
+    fn bad_limits_capabilities_and_users() {
+        let (_, d) = Policy::parse(
+            "[agent.x]\npids_max = 0\nmemory_max = \"lots\"\ncommands.a = { argv = [\"/bin/true\"], capabilities = [\"root\"], user = \"-x\" }\n",
+        );
+        let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(d.len(), 4, "{msgs:?}");
+        assert!(msgs[0].contains("pids_max"));
+        assert!(msgs[1].contains("memory_max"));
+        assert!(msgs[2].contains("not a Linux capability"));
+        assert!(msgs[3].contains("user must be"));
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let (_, d) = Policy::parse("[agent.x]\nprobe = [\"/a\"\n");
+        assert_eq!(d.len(), 1);
+        assert!(d[0].line.is_some(), "{d:?}");
+        assert!(d[0].message.contains("not valid TOML"));
+    }
+
+    #[test]
+    fn lsb_lookup_follows_heartbeat_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let rd = dir.path().join("resource.d");
+        std::fs::create_dir(&rd).unwrap();
+        let script = rd.join("svc");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let (p, _) = Policy::parse("[lsb.svc]\n[lsb.gone]\n");
+        assert_eq!(p.lsb_script("nope", dir.path()), None);
+        // Not executable yet: not found.
+        assert!(matches!(p.lsb_script("svc", dir.path()), Some(Err(_))));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(p.lsb_script("svc", dir.path()), Some(Ok(script)));
+        let Some(Err(tried)) = p.lsb_script("gone", dir.path()) else {
+            panic!()
+        };
+        assert_eq!(tried[1], PathBuf::from("/etc/init.d/gone"));
+    }
+}
