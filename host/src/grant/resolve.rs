@@ -291,7 +291,9 @@ fn apply_section(
         g.set_address(a.map_err(|p| Box::new((here.clone(), p)))?);
     }
     for t in &s.probe {
-        let p = fill(t).and_then(probe).map_err(|p| Box::new((here.clone(), p)))?;
+        let p = fill(t)
+            .and_then(probe)
+            .map_err(|p| Box::new((here.clone(), p)))?;
         push_unique(&mut g.probes, p);
     }
     for t in &s.pidfiles {
@@ -370,11 +372,12 @@ pub fn resolve(subject: Subject<'_>, policy: &Policy) -> Result<Grant, GrantErro
         }
     }
     for (section, s) in sections {
-        apply_section(&mut g, s, &section.to_string(), &values, subject.mask_rule)
-            .map_err(|b| {
+        apply_section(&mut g, s, &section.to_string(), &values, subject.mask_rule).map_err(
+            |b| {
                 let (o, p) = *b;
                 err(o, p)
-            })?;
+            },
+        )?;
     }
     Ok(g)
 }
