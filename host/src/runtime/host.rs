@@ -1,14 +1,18 @@
 //! The store state of one agent operation and the WIT imports bound to
 //! the vetted capabilities in `caps`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::boundary;
+use super::limiter::InstanceLimiter;
 use crate::caps::{CapError, Caps, MysqlGreeting, PathKind, RunOutput};
+use crate::logging::budget::{Admit, LineBudget};
+use crate::logging::untrusted::{sanitize, MAX_LINE_BYTES};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -32,46 +36,28 @@ impl From<CapError> for WitError {
     }
 }
 
-/// Refuses memory growth past the limit and remembers that it did, so a
-/// resulting trap (Rust's allocator aborts on failure) is reported as a
-/// memory-limit error rather than a generic crash.
-pub(crate) struct MemLimiter {
-    pub(crate) limit: usize,
-    pub(crate) hit: bool,
-}
-
-impl ResourceLimiter for MemLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // Tables hold function references; 100k entries is far beyond any agent.
-        Ok(desired <= 100_000)
-    }
-}
-
 /// Everything one operation's store owns.
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limiter: MemLimiter,
+    pub(crate) limiter: InstanceLimiter,
     pub(crate) caps: Caps,
     pub(crate) stderr: MemoryOutputPipe,
+    /// The resource's log-line budget (shared by its operations).
+    pub(crate) log_budget: Arc<LineBudget>,
+}
+
+impl HostState {
+    /// Report log lines the budget dropped and has not reported yet (at
+    /// the end of an operation, when the agent may not log again soon).
+    pub(crate) fn report_suppressed_logs(&self) {
+        let n = self.log_budget.take_suppressed();
+        if n > 0 {
+            let c = self.caps.caller();
+            tracing::warn!(target: "wasmbeat::agent", agent = %c.agent, resource = %c.resource,
+                "{n} agent log line(s) suppressed (rate limit: a burst of 100, then 20 per second)");
+        }
+    }
 }
 
 impl WasiView for HostState {
@@ -89,6 +75,17 @@ impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
         let c = self.caps.caller();
         let (agent, resource) = (c.agent.as_str(), c.resource.as_str());
+        match self.log_budget.admit() {
+            Admit::Drop => return,
+            Admit::Log { suppressed: 0 } => {}
+            Admit::Log { suppressed } => {
+                tracing::warn!(target: "wasmbeat::agent", agent, resource,
+                    "{suppressed} agent log line(s) suppressed (rate limit: a burst of 100, then 20 per second)")
+            }
+        }
+        // One line per call, whatever the agent put in it: no forged line
+        // starts, no terminal escapes, a few KiB at most.
+        let message = sanitize(&message, MAX_LINE_BYTES);
         match level {
             log::Level::Trace => {
                 tracing::trace!(target: "wasmbeat::agent", agent, resource, "{message}")
@@ -149,6 +146,10 @@ impl netlink::Host for HostState {
     }
 
     async fn add_address(&mut self, a: netlink::NewAddress) -> Result<(), WitError> {
+        boundary::string("link name", &a.link_name)?;
+        boundary::string("address", &a.address)?;
+        boundary::opt_string("broadcast", a.broadcast.as_deref())?;
+        boundary::opt_string("label", a.label.as_deref())?;
         Ok(self
             .caps
             .add_address(
@@ -167,6 +168,8 @@ impl netlink::Host for HostState {
         address: String,
         prefix_len: u8,
     ) -> Result<(), WitError> {
+        boundary::string("link name", &link_name)?;
+        boundary::string("address", &address)?;
         Ok(self
             .caps
             .remove_address(&link_name, &address, prefix_len)
@@ -182,6 +185,8 @@ impl announce::Host for HostState {
         count: u32,
         interval_ms: u32,
     ) -> Result<(), WitError> {
+        boundary::string("link name", &link_name)?;
+        boundary::string("address", &address)?;
         Ok(self
             .caps
             .announce(
@@ -201,6 +206,8 @@ impl process::Host for HostState {
         args: Vec<String>,
         timeout_ms: u32,
     ) -> Result<process::Output, WitError> {
+        boundary::string("program", &program)?;
+        boundary::strings("arguments", &args)?;
         let out = self
             .caps
             .run(&program, &args, Duration::from_millis(timeout_ms.into()))
@@ -209,6 +216,8 @@ impl process::Host for HostState {
     }
 
     async fn spawn(&mut self, program: String, args: Vec<String>) -> Result<u32, WitError> {
+        boundary::string("program", &program)?;
+        boundary::strings("arguments", &args)?;
         Ok(self.caps.spawn(&program, &args)?)
     }
 
@@ -221,6 +230,7 @@ impl process::Host for HostState {
     }
 
     async fn pidfile_pid(&mut self, pidfile: String) -> Result<Option<u32>, WitError> {
+        boundary::string("pid file", &pidfile)?;
         Ok(self.caps.pidfile_pid(&pidfile)?)
     }
 
@@ -240,6 +250,7 @@ fn output(out: RunOutput) -> process::Output {
 
 impl files::Host for HostState {
     async fn inspect(&mut self, path: String) -> Result<files::PathKind, WitError> {
+        boundary::string("path", &path)?;
         Ok(match self.caps.inspect(&path)? {
             PathKind::Missing => files::PathKind::Missing,
             PathKind::File => files::PathKind::File,
@@ -252,6 +263,7 @@ impl files::Host for HostState {
 
 impl probe::Host for HostState {
     async fn tcp_connect(&mut self, target: String, timeout_ms: u32) -> Result<u64, WitError> {
+        boundary::string("target", &target)?;
         let d = self
             .caps
             .tcp_connect(&target, Duration::from_millis(timeout_ms.into()))
@@ -266,6 +278,9 @@ impl probe::Host for HostState {
         path: String,
         timeout_ms: u32,
     ) -> Result<u16, WitError> {
+        boundary::string("target", &target)?;
+        boundary::string("host", &host)?;
+        boundary::string("path", &path)?;
         Ok(self
             .caps
             .http_get(
@@ -284,6 +299,8 @@ impl probe::Host for HostState {
         qtype: u16,
         timeout_ms: u32,
     ) -> Result<probe::DnsAnswer, WitError> {
+        boundary::string("target", &target)?;
+        boundary::string("name", &name)?;
         let a = self
             .caps
             .dns_query(
@@ -305,6 +322,7 @@ impl probe::Host for HostState {
         target: String,
         timeout_ms: u32,
     ) -> Result<probe::MysqlGreeting, WitError> {
+        boundary::string("target", &target)?;
         Ok(
             match self
                 .caps

@@ -14,11 +14,13 @@
 //! ```
 
 pub mod bind;
+pub mod boundary;
 pub mod builtin;
 pub mod cache;
 pub mod cli;
 pub mod conformance;
 mod host;
+pub mod limiter;
 pub mod scratch_net;
 
 use std::fmt;
@@ -33,7 +35,9 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::caps::{Announcer, Caller, Caps, Grant, ProcessTable};
 use crate::config::token::AgentRef;
-use host::{HostState, MemLimiter, ResourceAgent, ResourceAgentPre};
+use crate::logging::budget::LineBudget;
+use host::{HostState, ResourceAgent, ResourceAgentPre};
+use limiter::{InstanceLimiter, LimitHit};
 
 pub use cache::CacheUse;
 pub use host::wasmbeat::agent::types::{Meta, Param, ParamType, Status};
@@ -70,7 +74,8 @@ impl Default for Deadlines {
 pub struct RuntimeConfig {
     /// Where compiled components are cached (None: compile on every load).
     pub cache_dir: Option<PathBuf>,
-    /// Linear memory limit per agent instance (default 64 MiB).
+    /// Linear memory limit per agent instance, all its memories together
+    /// (default 64 MiB).
     pub memory_limit: usize,
     /// Per-operation deadlines.
     pub deadlines: Deadlines,
@@ -487,7 +492,7 @@ impl LoadedAgent {
                     ProcessTable::new(),
                     self.inner.rt.inner.announcer.clone(),
                 );
-                self.run_op(Op::MetaData, caps, Vec::new())
+                self.run_op(Op::MetaData, caps, Vec::new(), &Arc::new(LineBudget::for_agent()))
                     .await
                     .map(|r| match r {
                         OpResult::Meta(m) => m,
@@ -519,6 +524,7 @@ impl LoadedAgent {
             args,
             grant: Arc::new(grant),
             procs: ProcessTable::new(),
+            log_budget: Arc::new(LineBudget::for_agent()),
         })
     }
 
@@ -527,6 +533,7 @@ impl LoadedAgent {
         op: Op,
         caps: Caps,
         args: Vec<(String, String)>,
+        log_budget: &Arc<LineBudget>,
     ) -> Result<OpResult, AgentError> {
         let rt = &self.inner.rt.inner;
         let d = rt.config.deadlines;
@@ -545,18 +552,24 @@ impl LoadedAgent {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .max_random_size(limiter::MAX_RANDOM_BYTES)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limiter::MAX_WASI_RESOURCES);
         let mut store = Store::new(
             &rt.engine,
             HostState {
                 wasi,
-                table: ResourceTable::new(),
-                limiter: MemLimiter { limit, hit: false },
+                table,
+                limiter: InstanceLimiter::new(limit),
                 caps,
                 stderr,
+                log_budget: Arc::clone(log_budget),
             },
         );
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(boundary::HOSTCALL_FUEL);
+        store.set_max_component_handles(limiter::MAX_COMPONENT_HANDLES);
         // Yield to the executor every tick: a looping agent never blocks
         // the thread, and the timeout below can cancel it.
         store.set_epoch_deadline(1);
@@ -598,7 +611,12 @@ impl LoadedAgent {
                 Err(e) => Err(trap_error(&store, e)),
             }
         };
-        match tokio::time::timeout(deadline, work).await {
+        let outcome = tokio::time::timeout(deadline, work).await;
+        store.data().report_suppressed_logs();
+        let l = &store.data().limiter;
+        tracing::trace!(agent = %self.inner.name, %op, memory_peak = l.memory_peak,
+            memories = l.memories_created, tables = l.tables_created, "instance footprint");
+        match outcome {
             Ok(r) => r,
             Err(_) => {
                 tracing::warn!(agent = %self.inner.name, %op, "operation exceeded its deadline of {deadline:?}; instance discarded");
@@ -612,18 +630,42 @@ impl LoadedAgent {
 
 fn trap_error(store: &Store<HostState>, e: wasmtime::Error) -> AgentError {
     let s = store.data();
-    if s.limiter.hit {
-        return AgentError::MemoryLimit {
-            limit: s.limiter.limit,
-        };
+    match s.limiter.hit {
+        Some(LimitHit::Memory) => {
+            return AgentError::MemoryLimit {
+                limit: s.limiter.memory_limit,
+            }
+        }
+        Some(LimitHit::TableElements) => {
+            return AgentError::Trap(format!(
+                "{e:#} (the agent's tables exceed {} elements in total)",
+                limiter::MAX_TABLE_ELEMENTS
+            ))
+        }
+        None => {}
     }
     let stderr = s.stderr.contents();
-    let stderr = String::from_utf8_lossy(&stderr);
-    let stderr = stderr.trim();
+    let stderr = crate::logging::untrusted::sanitize_bytes(stderr.trim_ascii(), 1024);
+    let mut msg = format!("{e:#}");
+    if msg.contains("fuel allocated for hostcalls has been exhausted") {
+        // wasmtime's message comes with a wasm backtrace nobody can read.
+        msg = format!(
+            "the agent tried to pass more than {} bytes to the host in one call",
+            boundary::HOSTCALL_FUEL
+        );
+    }
+    if msg.contains("resource limit exceeded") {
+        msg.push_str(&format!(
+            " (an agent instance may create at most {} core instances, {} memories and {} tables)",
+            limiter::MAX_INSTANCES,
+            limiter::MAX_MEMORIES,
+            limiter::MAX_TABLES
+        ));
+    }
     if stderr.is_empty() {
-        AgentError::Trap(format!("{e:#}"))
+        AgentError::Trap(msg)
     } else {
-        AgentError::Trap(format!("{e:#}; agent stderr: {stderr}"))
+        AgentError::Trap(format!("{msg}; agent stderr: {stderr}"))
     }
 }
 
@@ -689,6 +731,8 @@ pub struct Resource {
     args: Vec<(String, String)>,
     grant: Arc<Grant>,
     procs: ProcessTable,
+    /// Log lines its agent may write, shared by its operations.
+    log_budget: Arc<LineBudget>,
 }
 
 impl Resource {
@@ -715,7 +759,7 @@ impl Resource {
         let t0 = std::time::Instant::now();
         let r = self
             .agent
-            .run_op(op, self.caps(), self.args.clone())
+            .run_op(op, self.caps(), self.args.clone(), &self.log_budget)
             .await
             .map(|_| ());
         tracing::debug!(resource = %self.caller.resource, %op, elapsed = ?t0.elapsed(), ok = r.is_ok());
@@ -741,7 +785,7 @@ impl Resource {
     pub async fn monitor(&self) -> Result<Status, AgentError> {
         match self
             .agent
-            .run_op(Op::Monitor, self.caps(), self.args.clone())
+            .run_op(Op::Monitor, self.caps(), self.args.clone(), &self.log_budget)
             .await?
         {
             OpResult::Status(s) => Ok(s),
