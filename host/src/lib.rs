@@ -18,4 +18,5 @@ pub mod pidfile;
 pub mod resources;
 pub mod runtime;
 pub mod transport;
+pub mod trust;
 pub mod wire;

@@ -161,6 +161,10 @@ pub enum LoadError {
     /// The engine or linker could not be set up.
     #[error("agent runtime setup failed: {0}")]
     Setup(String),
+    /// The agent file or the compiled-agent cache could have been written
+    /// by someone other than root.
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::TrustError),
 }
 
 /// Why an agent operation failed.
@@ -378,6 +382,14 @@ impl Runtime {
     }
 
     fn load_file_as(&self, name: &str, path: &Path) -> Result<LoadedAgent, LoadError> {
+        // Checked before reading; a missing file is reported as not found.
+        if let Err(e) = crate::trust::check("agent", path) {
+            if !matches!(&e, crate::trust::TrustError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound)
+            {
+                return Err(e.into());
+            }
+        }
         let bytes = std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 LoadError::NotFound {
