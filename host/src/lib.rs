@@ -9,6 +9,7 @@
 pub mod caps;
 pub mod cluster;
 pub mod config;
+pub mod confine;
 pub mod control;
 pub mod daemon;
 pub mod demo;

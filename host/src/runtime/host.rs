@@ -231,7 +231,7 @@ impl process::Host for HostState {
 
     async fn pidfile_pid(&mut self, pidfile: String) -> Result<Option<u32>, WitError> {
         boundary::string("pid file", &pidfile)?;
-        Ok(self.caps.pidfile_pid(&pidfile)?)
+        Ok(self.caps.pidfile_pid(&pidfile).await?)
     }
 
     async fn spawned_exit(&mut self, pid: u32) -> Option<process::Output> {
@@ -251,7 +251,7 @@ fn output(out: RunOutput) -> process::Output {
 impl files::Host for HostState {
     async fn inspect(&mut self, path: String) -> Result<files::PathKind, WitError> {
         boundary::string("path", &path)?;
-        Ok(match self.caps.inspect(&path)? {
+        Ok(match self.caps.inspect(&path).await? {
             PathKind::Missing => files::PathKind::Missing,
             PathKind::File => files::PathKind::File,
             PathKind::EmptyDirectory => files::PathKind::EmptyDirectory,

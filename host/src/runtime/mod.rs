@@ -34,6 +34,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::caps::{Announcer, Caller, Caps, Grant, ProcessTable};
+use crate::confine::ProcessLimits;
 use crate::config::token::AgentRef;
 use crate::logging::budget::LineBudget;
 use host::{HostState, ResourceAgent, ResourceAgentPre};
@@ -324,6 +325,7 @@ impl Runtime {
             .map_err(|e| LoadError::Setup(format!("{e:#}")))?;
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| LoadError::Setup(format!("starting the epoch thread: {e}")))?;
+        crate::confine::log_support_once();
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -498,10 +500,11 @@ impl LoadedAgent {
         self.inner
             .meta
             .get_or_try_init(|| async {
+                let procs = ProcessTable::new(&caller.resource, ProcessLimits::default());
                 let caps = Caps::new(
                     caller,
                     Arc::new(Grant::none()),
-                    ProcessTable::new(),
+                    procs,
                     self.inner.rt.inner.announcer.clone(),
                 );
                 self.run_op(Op::MetaData, caps, Vec::new(), &Arc::new(LineBudget::for_agent()))
@@ -525,6 +528,19 @@ impl LoadedAgent {
         args: &[String],
         grant: Grant,
     ) -> Result<Resource, AgentError> {
+        self.instance_with_limits(resource, args, grant, ProcessLimits::default())
+            .await
+    }
+
+    /// [`LoadedAgent::instance_for`] with limits on what the resource may
+    /// start (agents.toml's `pids_max`, `memory_max`, `max_spawned`).
+    pub async fn instance_with_limits(
+        &self,
+        resource: &str,
+        args: &[String],
+        grant: Grant,
+        limits: ProcessLimits,
+    ) -> Result<Resource, AgentError> {
         let meta = self.meta_data().await?;
         let args = bind_args(&meta, args)?;
         Ok(Resource {
@@ -535,7 +551,7 @@ impl LoadedAgent {
             },
             args,
             grant: Arc::new(grant),
-            procs: ProcessTable::new(),
+            procs: ProcessTable::new(resource, limits),
             log_budget: Arc::new(LineBudget::for_agent()),
         })
     }
@@ -788,9 +804,26 @@ impl Resource {
         self.unit(Op::Start).await
     }
 
-    /// Take the resource down (idempotent).
+    /// Take the resource down (idempotent). Once the agent's stop has
+    /// succeeded, whatever the resource started and is still running (a
+    /// server's workers, what an init script daemonized) is killed: the
+    /// resource is stopped as a whole.
     pub async fn stop(&self) -> Result<(), AgentError> {
-        self.unit(Op::Stop).await
+        self.unit(Op::Stop).await?;
+        let procs = self.procs.clone();
+        let killed = tokio::task::spawn_blocking(move || procs.kill_all())
+            .await
+            .unwrap_or(0);
+        if killed > 0 {
+            tracing::warn!(resource = %self.caller.resource,
+                "killed {killed} process(es) the resource started that were still running after its stop");
+        }
+        Ok(())
+    }
+
+    /// The resource's process table (its cgroup and what it started).
+    pub fn processes(&self) -> &ProcessTable {
+        &self.procs
     }
 
     /// Whether the resource is active here.
