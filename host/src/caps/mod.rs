@@ -547,11 +547,38 @@ impl Caps {
     }
 }
 
+/// Capabilities of the transitional launch spec: what the built-in
+/// services need to start as root and drop to their own user (bind low
+/// ports, chown and write their data and run directories, switch user,
+/// raise limits). Not granted: network and system administration, raw
+/// sockets, ptrace, module loading, mounts, devices, file capabilities.
+const LEGACY_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_RESOURCE",
+    "CAP_IPC_LOCK",
+    "CAP_AUDIT_WRITE",
+];
+
 /// Transitional: a launch spec for the program-plus-arguments calls of
-/// WIT 0.1, until grants name commands (which will carry their own user
-/// and capability list).
+/// WIT 0.1, until grants name commands, which will carry their own user
+/// and capability list (then this and [`LEGACY_CAPABILITIES`] go).
 fn legacy_launch(program: &str, args: &[String]) -> crate::confine::Launch {
-    crate::confine::Launch::new(std::iter::once(program.to_string()).chain(args.iter().cloned()))
+    crate::confine::Launch {
+        capabilities: LEGACY_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+        ..crate::confine::Launch::new(
+            std::iter::once(program.to_string()).chain(args.iter().cloned()),
+        )
+    }
 }
 
 /// Whether the running executable `exe` (from /proc/PID/exe, always the
@@ -664,8 +691,14 @@ mod tests {
             std::fs::write(&f, "x").unwrap();
             assert_eq!(c.inspect(&fs).await.unwrap(), PathKind::File);
             assert_eq!(c.inspect(&ds).await.unwrap(), PathKind::Directory);
-            assert!(matches!(c.inspect("/etc/shadow").await, Err(CapError::Denied(_))));
-            assert!(matches!(c.inspect("relative").await, Err(CapError::Denied(_))));
+            assert!(matches!(
+                c.inspect("/etc/shadow").await,
+                Err(CapError::Denied(_))
+            ));
+            assert!(matches!(
+                c.inspect("relative").await,
+                Err(CapError::Denied(_))
+            ));
         });
     }
 
