@@ -171,9 +171,15 @@ mod tests {
 
         chmod(&f, 0o664);
         let e = check("agent", &f).unwrap_err();
-        assert!(matches!(e, TrustError::Writable { who: "group", .. }), "{e}");
+        assert!(
+            matches!(e, TrustError::Writable { who: "group", .. }),
+            "{e}"
+        );
         let msg = e.to_string();
-        assert!(msg.contains(&f.display().to_string()) && msg.contains("chmod go-w"), "{msg}");
+        assert!(
+            msg.contains(&f.display().to_string()) && msg.contains("chmod go-w"),
+            "{msg}"
+        );
 
         chmod(&f, 0o644);
         chmod(d, 0o777);

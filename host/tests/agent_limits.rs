@@ -138,25 +138,44 @@ fn memory_is_limited_across_all_memories_of_an_instance() {
     let rt = runtime();
     let base = chatty();
     // Control: the agent with three extra small memories runs.
-    start(&rt, &with_extra_instances(&base, &memories_module(3, 1), 1), "normal")
-        .expect("three small extra memories are fine");
+    start(
+        &rt,
+        &with_extra_instances(&base, &memories_module(3, 1), 1),
+        "normal",
+    )
+    .expect("three small extra memories are fine");
     // Attack 10 as reported: sixteen extra memories of 62.5 MiB (1000
     // pages) each, 1 GiB together, each under the 64 MiB limit on its own.
     // The memory count cap stops it before any is allocated.
     let t0 = Instant::now();
-    let e = start(&rt, &with_extra_instances(&base, &memories_module(16, 1000), 1), "normal")
-        .unwrap_err();
+    let e = start(
+        &rt,
+        &with_extra_instances(&base, &memories_module(16, 1000), 1),
+        "normal",
+    )
+    .unwrap_err();
     eprintln!("16 x 62.5 MiB: {e} after {:?}", t0.elapsed());
-    assert!(matches!(&e, AgentError::Trap(m) if m.contains("memory count too high")), "{e}");
+    assert!(
+        matches!(&e, AgentError::Trap(m) if m.contains("memory count too high")),
+        "{e}"
+    );
     // Within the count cap, the total stops it: eight of them.
     let t0 = Instant::now();
-    let e = start(&rt, &with_extra_instances(&base, &memories_module(8, 1000), 1), "normal")
-        .unwrap_err();
+    let e = start(
+        &rt,
+        &with_extra_instances(&base, &memories_module(8, 1000), 1),
+        "normal",
+    )
+    .unwrap_err();
     eprintln!("8 x 62.5 MiB: {e} after {:?}", t0.elapsed());
     assert_eq!(e, AgentError::MemoryLimit { limit: 64 << 20 });
     // Spread over many instances of one memory each: the same total.
-    let e = start(&rt, &with_extra_instances(&base, &memories_module(1, 500), 8), "normal")
-        .unwrap_err();
+    let e = start(
+        &rt,
+        &with_extra_instances(&base, &memories_module(1, 500), 8),
+        "normal",
+    )
+    .unwrap_err();
     assert_eq!(e, AgentError::MemoryLimit { limit: 64 << 20 });
 }
 
@@ -164,24 +183,36 @@ fn memory_is_limited_across_all_memories_of_an_instance() {
 fn memories_and_instances_are_capped_in_number() {
     let rt = runtime();
     let base = chatty();
-    let e = start(&rt, &with_extra_instances(&base, &memories_module(MAX_MEMORIES as u32, 0), 1), "normal")
-        .unwrap_err();
+    let e = start(
+        &rt,
+        &with_extra_instances(&base, &memories_module(MAX_MEMORIES as u32, 0), 1),
+        "normal",
+    )
+    .unwrap_err();
     eprintln!("{MAX_MEMORIES} extra empty memories: {e}");
     assert!(
         matches!(&e, AgentError::Trap(m) if m.contains("memory count too high") && m.contains("at most")),
         "{e}"
     );
     let empty = b"\0asm\x01\0\0\0".to_vec();
-    let e = start(&rt, &with_extra_instances(&base, &empty, MAX_INSTANCES as u32), "normal")
-        .unwrap_err();
+    let e = start(
+        &rt,
+        &with_extra_instances(&base, &empty, MAX_INSTANCES as u32),
+        "normal",
+    )
+    .unwrap_err();
     eprintln!("{MAX_INSTANCES} extra empty instances: {e}");
     assert!(
         matches!(&e, AgentError::Trap(m) if m.contains("instance count too high")),
         "{e}"
     );
     // Control: a few more of each stay within the caps.
-    start(&rt, &with_extra_instances(&base, &memories_module(2, 0), 4), "normal")
-        .expect("4 extra instances with 2 empty memories each");
+    start(
+        &rt,
+        &with_extra_instances(&base, &memories_module(2, 0), 4),
+        "normal",
+    )
+    .expect("4 extra instances with 2 empty memories each");
 }
 
 /// What the runtime logs, captured for one closure on this thread.
@@ -210,7 +241,9 @@ fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
 }
 
 fn agent_lines(log: &str) -> Vec<&str> {
-    log.lines().filter(|l| l.contains("wasmbeat::agent")).collect()
+    log.lines()
+        .filter(|l| l.contains("wasmbeat::agent"))
+        .collect()
 }
 
 #[test]
@@ -249,13 +282,21 @@ fn agent_log_lines_are_escaped_and_capped() {
         .expect("the big line is logged");
     eprintln!("100 KiB line logged as {} bytes", line.len());
     assert!(line.len() < 4096 + 200, "{}", line.len());
-    assert!(line.contains("[102400 bytes, truncated] agent="), "{}", &line[line.len() - 90..]);
+    assert!(
+        line.contains("[102400 bytes, truncated] agent="),
+        "{}",
+        &line[line.len() - 90..]
+    );
     // Attack 8: a 30 MiB line never reaches the host: the call traps once
     // the bytes it copies exceed the per-call budget.
     let t0 = Instant::now();
     let (r, log) = capture_logs(|| start(&rt, &wasm, "huge"));
     let e = r.unwrap_err();
-    eprintln!("30 MiB line: {e} after {:?}; {} bytes logged", t0.elapsed(), log.len());
+    eprintln!(
+        "30 MiB line: {e} after {:?}; {} bytes logged",
+        t0.elapsed(),
+        log.len()
+    );
     assert!(
         matches!(&e, AgentError::Trap(m) if m.contains("more than 1048576 bytes to the host in one call")),
         "{e}"
@@ -271,7 +312,10 @@ fn agent_log_floods_are_rate_limited_and_counted() {
     let (r, log) = capture_logs(|| start(&rt, &wasm, "flood"));
     let took = t0.elapsed();
     r.unwrap();
-    let logged = log.lines().filter(|l| l.contains("chatty flood line")).count();
+    let logged = log
+        .lines()
+        .filter(|l| l.contains("chatty flood line"))
+        .count();
     let suppressed: usize = log
         .lines()
         .filter(|l| l.contains("agent log line(s) suppressed"))
@@ -331,7 +375,10 @@ fn real_agents_fit_the_caps_with_margin() {
             peak as f64 / 1048576.0
         );
         assert!(memories >= 1, "{name}: footprint not measured: {footprint}");
-        assert!(instances * 2 <= MAX_INSTANCES, "{name}: {instances} instances");
+        assert!(
+            instances * 2 <= MAX_INSTANCES,
+            "{name}: {instances} instances"
+        );
         assert!(memories * 2 <= MAX_MEMORIES, "{name}: {memories} memories");
         assert!(tables * 2 <= MAX_TABLES, "{name}: {tables} tables");
     }
@@ -357,7 +404,11 @@ fn the_default_agents_still_run_after_the_attacks() {
     // One runtime, attacks first, then the ordinary operation.
     let rt = runtime();
     let base = chatty();
-    let _ = start(&rt, &with_extra_instances(&base, &memories_module(16, 1000), 1), "normal");
+    let _ = start(
+        &rt,
+        &with_extra_instances(&base, &memories_module(16, 1000), 1),
+        "normal",
+    );
     let _ = start(&rt, &base, "huge");
     let _ = start(&rt, &base, "flood");
     let t0 = Instant::now();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{block_on_in, Netns};
-use wasmbeat::caps::{Announcer, CapError, Caller, Caps, Grant, ProcessTable};
+use wasmbeat::caps::{Announcer, Caller, CapError, Caps, Grant, ProcessTable};
 use wasmbeat::confine::{support as confinement, Launch, ProcessLimits};
 
 /// The tests here count the process's threads and descriptors and wait
@@ -57,7 +57,9 @@ fn status(pid: u32) -> HashMap<String, String> {
 
 fn alive(pid: u32) -> bool {
     // A zombie is dead for our purposes.
-    status(pid).get("State").is_some_and(|s| !s.starts_with('Z'))
+    status(pid)
+        .get("State")
+        .is_some_and(|s| !s.starts_with('Z'))
 }
 
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -84,7 +86,17 @@ fn capabilities_are_exactly_the_granted_ones() {
     let _serial = serial();
     let ns = Netns::new("cap");
     let procs = table("caps");
-    let add = ["/usr/sbin/ip", "link", "add", "wbcap0", "type", "veth", "peer", "name", "wbcap1"];
+    let add = [
+        "/usr/sbin/ip",
+        "link",
+        "add",
+        "wbcap0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "wbcap1",
+    ];
     let (denied, granted) = block_on_in(&ns, || async {
         let t = Duration::from_secs(10);
         // Root, but without CAP_NET_ADMIN: the kernel refuses.
@@ -118,7 +130,10 @@ fn spawned_processes_get_no_new_privs_a_reduced_bounding_set_and_nothing_else() 
     let _serial = serial();
     let procs = table("status");
     let pid = procs
-        .spawn(&with_caps(&["/usr/bin/sleep", "30"], &["CAP_NET_BIND_SERVICE"]))
+        .spawn(&with_caps(
+            &["/usr/bin/sleep", "30"],
+            &["CAP_NET_BIND_SERVICE"],
+        ))
         .unwrap();
     let _reap = Reap(vec![pid]);
     let st = status(pid);
@@ -152,10 +167,7 @@ fn spawned_processes_get_no_new_privs_a_reduced_bounding_set_and_nothing_else() 
         Path::new("/")
     );
     // Its own process group.
-    assert_eq!(
-        wasmbeat::caps::process::proc_info(pid).unwrap().pgid,
-        pid
-    );
+    assert_eq!(wasmbeat::caps::process::proc_info(pid).unwrap().pgid, pid);
     assert_eq!(procs.signal(pid, libc::SIGKILL), Ok(()));
     assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
 }
@@ -181,8 +193,16 @@ fn user_nobody_really_runs_as_nobody() {
         r["Uid"], r["Gid"], n["Uid"], n["Gid"], n["Groups"], n["CapEff"]
     );
     assert!(r["Uid"].split_whitespace().all(|u| u == "0"));
-    assert!(n["Uid"].split_whitespace().all(|u| u == "65534"), "{}", n["Uid"]);
-    assert!(n["Gid"].split_whitespace().all(|g| g == "65534"), "{}", n["Gid"]);
+    assert!(
+        n["Uid"].split_whitespace().all(|u| u == "65534"),
+        "{}",
+        n["Uid"]
+    );
+    assert!(
+        n["Gid"].split_whitespace().all(|g| g == "65534"),
+        "{}",
+        n["Gid"]
+    );
     assert_eq!(n["Groups"], "65534");
     assert_eq!(n["CapEff"], "0000000000000000");
     assert_eq!(n["CapPrm"], "0000000000000000");
@@ -211,7 +231,10 @@ fn a_user_keeps_exactly_its_granted_capability_across_exec() {
         let t = Duration::from_secs(20);
         (
             procs.run(&nobody(&[]), t).await.unwrap(),
-            procs.run(&nobody(&["CAP_NET_BIND_SERVICE"]), t).await.unwrap(),
+            procs
+                .run(&nobody(&["CAP_NET_BIND_SERVICE"]), t)
+                .await
+                .unwrap(),
         )
     });
     let err = String::from_utf8_lossy(&denied.stderr);
@@ -247,7 +270,12 @@ fn stop_kills_grandchildren_even_those_that_left_the_process_group() {
     let marker = dir.0.join("last.pid");
     let procs = table("family");
     let leader = procs
-        .spawn(&launch(&["/bin/sh", "-c", FAMILY, marker.to_str().unwrap()]))
+        .spawn(&launch(&[
+            "/bin/sh",
+            "-c",
+            FAMILY,
+            marker.to_str().unwrap(),
+        ]))
         .unwrap();
     assert!(wait_until(Duration::from_secs(5), || marker.exists()));
     let cg = procs.cgroup().expect("the resource has a cgroup");
@@ -258,7 +286,10 @@ fn stop_kills_grandchildren_even_those_that_left_the_process_group() {
     assert!(family.contains(&leader));
     // Positive control: all alive, and a process of the family that left
     // the process group is still the resource's.
-    let sids: Vec<String> = family.iter().map(|p| status(*p).get("NSsid").cloned().unwrap_or_default()).collect();
+    let sids: Vec<String> = family
+        .iter()
+        .map(|p| status(*p).get("NSsid").cloned().unwrap_or_default())
+        .collect();
     eprintln!("sessions: {sids:?}");
     assert!(family.iter().all(|p| alive(*p)));
     assert!(family.iter().all(|p| procs.in_cgroup(*p)));
@@ -285,20 +316,31 @@ fn sigkill_to_a_spawned_server_takes_its_whole_tree() {
     let procs = table("tree");
     let other = procs.spawn(&launch(&["/usr/bin/sleep", "300"])).unwrap();
     let leader = procs
-        .spawn(&launch(&["/bin/sh", "-c", FAMILY, marker.to_str().unwrap()]))
+        .spawn(&launch(&[
+            "/bin/sh",
+            "-c",
+            FAMILY,
+            marker.to_str().unwrap(),
+        ]))
         .unwrap();
     let _reap = Reap(vec![other, leader]);
     assert!(wait_until(Duration::from_secs(5), || marker.exists()));
     let setsid_sleeps: Vec<u32> = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| status(*p).get("PPid").is_some_and(|pp| pp == &leader.to_string()))
+        .filter(|p| {
+            status(*p)
+                .get("PPid")
+                .is_some_and(|pp| pp == &leader.to_string())
+        })
         .collect();
     eprintln!("children of the leader {leader}: {setsid_sleeps:?}");
     assert!(setsid_sleeps.len() >= 3, "{setsid_sleeps:?}");
     procs.signal(leader, libc::SIGKILL).unwrap();
     let cgroups = confinement().cgroup_v2.is_some();
-    let gone = wait_until(Duration::from_secs(5), || setsid_sleeps.iter().all(|p| !alive(*p)));
+    let gone = wait_until(Duration::from_secs(5), || {
+        setsid_sleeps.iter().all(|p| !alive(*p))
+    });
     if cgroups {
         assert!(gone, "children survived: {setsid_sleeps:?}");
     } else {
@@ -322,7 +364,10 @@ fn a_run_timeout_kills_the_whole_tree() {
     let (ok, timed_out, took) = block_on(async {
         // Control: a quick command inside its timeout returns its output.
         let ok = procs
-            .run(&launch(&["/bin/sh", "-c", "echo hello"]), Duration::from_secs(10))
+            .run(
+                &launch(&["/bin/sh", "-c", "echo hello"]),
+                Duration::from_secs(10),
+            )
             .await
             .unwrap();
         let t0 = Instant::now();
@@ -350,7 +395,11 @@ fn a_run_timeout_kills_the_whole_tree() {
         "the background sleep {last} of the timed-out run survived"
     );
     if let Some(cg) = procs.cgroup() {
-        assert!(wait_until(Duration::from_secs(5), || cg.pids().is_empty()), "{:?}", cg.pids());
+        assert!(
+            wait_until(Duration::from_secs(5), || cg.pids().is_empty()),
+            "{:?}",
+            cg.pids()
+        );
     }
 }
 
@@ -403,7 +452,10 @@ fn pids_max_stops_a_fork_loop() {
     let (free, _) = run(500);
     eprintln!("processes with pids.max 20: {limited}; with 500: {free}");
     assert!(limited <= 20, "{limited}");
-    assert!(free >= 100, "control: the loop forks 100 sleeps, saw {free}");
+    assert!(
+        free >= 100,
+        "control: the loop forks 100 sleeps, saw {free}"
+    );
     match confinement().memory_max {
         Some(w) => eprintln!("memory limit applied through cgroup {w}"),
         None => eprintln!(
@@ -502,7 +554,10 @@ fn hostile_pid_files_fail_fast_and_a_normal_one_works() {
     let fifo = d.join("fifo.pid");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let huge = d.join("huge.pid");
-    std::fs::File::create(&huge).unwrap().set_len(30 << 20).unwrap();
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(30 << 20)
+        .unwrap();
     let target = d.join("elsewhere.pid");
     let link = d.join("link.pid");
     std::os::unix::fs::symlink(&target, &link).unwrap();
@@ -540,7 +595,10 @@ fn hostile_pid_files_fail_fast_and_a_normal_one_works() {
             assert!(took < Duration::from_secs(1), "{took:?}");
         }
         // Control: the normal pid file names the resource's server.
-        assert_eq!(c.pidfile_pid(good.to_str().unwrap()).await.unwrap(), Some(pid));
+        assert_eq!(
+            c.pidfile_pid(good.to_str().unwrap()).await.unwrap(),
+            Some(pid)
+        );
         procs.kill_all();
     });
 }
@@ -578,23 +636,41 @@ fn a_recycled_pid_is_not_taken_for_the_resource_s_process() {
         let ours = c.spawn("/usr/bin/sleep", &["60".into()]).unwrap();
         let _reap = Reap(vec![ours]);
         std::fs::write(&pidfile, format!("{}\n", stranger.id())).unwrap();
-        assert_eq!(c.pidfile_pid(pidfile.to_str().unwrap()).await.unwrap(), None);
+        assert_eq!(
+            c.pidfile_pid(pidfile.to_str().unwrap()).await.unwrap(),
+            None
+        );
         assert!(
-            matches!(c.signal(stranger.id(), libc::SIGTERM), Err(CapError::Denied(_))),
+            matches!(
+                c.signal(stranger.id(), libc::SIGTERM),
+                Err(CapError::Denied(_))
+            ),
             "a stranger must not be signallable"
         );
         // Control: the resource's own process is found and signallable.
         std::fs::write(&pidfile, format!("{ours}\n")).unwrap();
-        assert_eq!(c.pidfile_pid(pidfile.to_str().unwrap()).await.unwrap(), Some(ours));
+        assert_eq!(
+            c.pidfile_pid(pidfile.to_str().unwrap()).await.unwrap(),
+            Some(ours)
+        );
         c.signal(ours, 0).unwrap();
         // A later wasmbeat process (the CLI after `agent start`, a
         // restarted daemon) with its own table still recognises it.
         let mut later = caps_for("reuse", grant.clone(), table("reuse-later-process"));
         let mut same_name = caps_for("reuse", grant, table("reuse"));
-        assert_eq!(later.pidfile_pid(pidfile.to_str().unwrap()).await.unwrap(), None,
-            "another resource's table does not claim it");
-        assert_eq!(same_name.pidfile_pid(pidfile.to_str().unwrap()).await.unwrap(), Some(ours),
-            "the same resource in another table does");
+        assert_eq!(
+            later.pidfile_pid(pidfile.to_str().unwrap()).await.unwrap(),
+            None,
+            "another resource's table does not claim it"
+        );
+        assert_eq!(
+            same_name
+                .pidfile_pid(pidfile.to_str().unwrap())
+                .await
+                .unwrap(),
+            Some(ours),
+            "the same resource in another table does"
+        );
         procs.kill_all();
     });
     let _ = stranger.kill();
@@ -610,7 +686,10 @@ fn a_dropped_table_removes_its_cgroups_once_empty() {
     let procs = table("cleanup");
     let pid = procs.spawn(&launch(&["/usr/bin/sleep", "300"])).unwrap();
     let _reap = Reap(vec![pid]);
-    let Some(dir) = procs.cgroup().and_then(|c| c.v2_dir().map(Path::to_path_buf)) else {
+    let Some(dir) = procs
+        .cgroup()
+        .and_then(|c| c.v2_dir().map(Path::to_path_buf))
+    else {
         eprintln!("could not check: no cgroup v2 here");
         procs.kill_all();
         return;

@@ -198,7 +198,10 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let t0 = Instant::now();
         let e = read_pidfile(&fifo).unwrap_err();
-        assert!(e.to_string().contains("is a FIFO, not a regular file"), "{e}");
+        assert!(
+            e.to_string().contains("is a FIFO, not a regular file"),
+            "{e}"
+        );
         assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
 
         let link = d.join("link.pid");
@@ -210,7 +213,10 @@ mod tests {
         assert!(e.to_string().contains("character device"), "{e}");
 
         let huge = d.join("huge.pid");
-        std::fs::File::create(&huge).unwrap().set_len(1 << 30).unwrap();
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
         let e = read_pidfile(&huge).unwrap_err();
         assert!(e.to_string().contains("1073741824 bytes"), "{e}");
 
@@ -250,7 +256,11 @@ mod tests {
         assert_eq!(r, Err(CapError::Timeout));
         assert!(took < Duration::from_secs(2), "took {took:?}");
         // Positive control: a call that finishes returns its value.
-        let v = rt.block_on(off_thread_within("quick".into(), Duration::from_secs(5), || Ok(7)));
+        let v = rt.block_on(off_thread_within(
+            "quick".into(),
+            Duration::from_secs(5),
+            || Ok(7),
+        ));
         assert_eq!(v, Ok(7));
         drop(tx);
     }

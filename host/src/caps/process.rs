@@ -234,7 +234,10 @@ impl ProcessTable {
 
     /// Entries still holding a process or a thread.
     pub fn live_count(&self) -> usize {
-        lock(&self.inner.procs).values().filter(|p| p.live()).count()
+        lock(&self.inner.procs)
+            .values()
+            .filter(|p| p.live())
+            .count()
     }
 
     /// Forget reaped entries beyond the newest [`KEPT_EXITS`] and remove
@@ -264,7 +267,10 @@ impl ProcessTable {
         match self.cgroup() {
             None => Ok(None),
             Some(c) => c.leaf(kind).map(Some).map_err(|e| {
-                CapError::Failed(format!("cannot make a cgroup for {}: {e}", self.inner.resource))
+                CapError::Failed(format!(
+                    "cannot make a cgroup for {}: {e}",
+                    self.inner.resource
+                ))
             }),
         }
     }
@@ -377,7 +383,9 @@ impl ProcessTable {
             Ok(fd) => Arc::new(fd),
             Err(e) => {
                 undo(&mut child, &leaf);
-                return Err(CapError::Failed(format!("cannot watch {program} (pidfd_open: {e})")));
+                return Err(CapError::Failed(format!(
+                    "cannot watch {program} (pidfd_open: {e})"
+                )));
             }
         };
         let tail = Arc::new(Mutex::new(Vec::new()));

@@ -69,7 +69,8 @@ fn sanitize(resource: &str) -> String {
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 fn write_file(path: &Path, value: &str) -> io::Result<()> {
-    std::fs::write(path, value).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    std::fs::write(path, value)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
 fn open_procs(dir: &Path) -> io::Result<OwnedFd> {
@@ -117,7 +118,8 @@ fn remove_tree(dir: &Path) -> bool {
 /// Open a pidfd for `pid` (Linux 5.3): a handle that keeps naming this
 /// process even after its PID is recycled.
 pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    let pid_t = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    let pid_t =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
     // SAFETY: pidfd_open(2) on integers; a non-negative result is a new fd we own.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid_t, 0) };
     if fd < 0 {
@@ -178,7 +180,9 @@ fn kill_by_listing(dir: &Path, rel: &str, v2: bool, controller: &str) -> bool {
 
 /// Whether cgroup path `p` is `rel` or below it.
 fn within(p: &str, rel: &str) -> bool {
-    p == rel || p.strip_prefix(rel).is_some_and(|rest| rest.starts_with('/'))
+    p == rel
+        || p.strip_prefix(rel)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn join_rel(base: &str, name: &str) -> String {
@@ -306,7 +310,9 @@ impl ResourceCgroup {
         if let (Some(base), Some(n), None) = (&bases.v1_pids, limits.pids_max, cg.applied.pids_max)
         {
             let dir = base.dir.join(&name);
-            match std::fs::create_dir(&dir).and_then(|()| write_file(&dir.join("pids.max"), &n.to_string())) {
+            match std::fs::create_dir(&dir)
+                .and_then(|()| write_file(&dir.join("pids.max"), &n.to_string()))
+            {
                 Ok(()) => cg.applied.pids_max = Some((n, "v1")),
                 Err(e) => warn("pids.max", &e),
             }
@@ -506,7 +512,10 @@ mod tests {
 
     #[test]
     fn names_are_safe_path_components() {
-        assert_eq!(sanitize("IPaddr::10.0.0.1/24/eth0"), "IPaddr__10.0.0.1_24_eth0");
+        assert_eq!(
+            sanitize("IPaddr::10.0.0.1/24/eth0"),
+            "IPaddr__10.0.0.1_24_eth0"
+        );
         assert_eq!(sanitize("../x\ny"), ".._x_y");
         assert_eq!(sanitize(&"a".repeat(500)).len(), 96);
     }

@@ -171,15 +171,12 @@ pub(crate) struct Places {
 pub(crate) fn places(mountinfo: &str, self_cgroup: &str) -> Places {
     let mounts = parse_mountinfo(mountinfo);
     let member = parse_proc_cgroup(self_cgroup);
-    let v2 = mounts
-        .iter()
-        .find(|m| m.fstype == "cgroup2")
-        .and_then(|m| {
-            let rel = member
-                .iter()
-                .find(|c| c.id == 0 && c.controllers.is_empty())?;
-            place(m, &rel.path)
-        });
+    let v2 = mounts.iter().find(|m| m.fstype == "cgroup2").and_then(|m| {
+        let rel = member
+            .iter()
+            .find(|c| c.id == 0 && c.controllers.is_empty())?;
+        place(m, &rel.path)
+    });
     let v1 = |controller: &str| {
         let m = mounts
             .iter()
@@ -286,7 +283,10 @@ mod tests {
         assert_eq!(p.v1_pids.unwrap().dir, PathBuf::from("/sys/fs/cgroup/pids"));
         let mem = p.v1_memory.unwrap();
         assert_eq!(mem.rel, "/process_api/925c");
-        assert_eq!(mem.dir, PathBuf::from("/sys/fs/cgroup/memory/process_api/925c"));
+        assert_eq!(
+            mem.dir,
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/925c")
+        );
     }
 
     #[test]

@@ -125,7 +125,8 @@ fn resolve_user(user: &str) -> Result<Ids, LaunchError> {
         Err(_) => User::from_name(user).map_err(lookup)?,
     };
     let u = found.ok_or_else(|| LaunchError::UnknownUser(user.to_string()))?;
-    let name = CString::new(u.name.as_bytes()).map_err(|_| LaunchError::UnknownUser(user.into()))?;
+    let name =
+        CString::new(u.name.as_bytes()).map_err(|_| LaunchError::UnknownUser(user.into()))?;
     let groups = nix::unistd::getgrouplist(&name, u.gid)
         .map_err(lookup)?
         .into_iter()
@@ -187,7 +188,10 @@ mod tests {
 
     #[test]
     fn specs_are_validated_before_anything_runs() {
-        assert_eq!(Launch::new(Vec::<String>::new()).validate(), Err(LaunchError::Empty));
+        assert_eq!(
+            Launch::new(Vec::<String>::new()).validate(),
+            Err(LaunchError::Empty)
+        );
         assert_eq!(
             Launch::new(["sleep", "1"]).validate(),
             Err(LaunchError::RelativeProgram("sleep".into()))
@@ -204,7 +208,10 @@ mod tests {
         assert!(e.to_string().contains("CAP_NET_BIND_SERVICE"), "{e}");
         let mut l = Launch::new(["/bin/true"]);
         l.user = Some("no-such-user-wasmbeat".into());
-        assert_eq!(l.validate(), Err(LaunchError::UnknownUser("no-such-user-wasmbeat".into())));
+        assert_eq!(
+            l.validate(),
+            Err(LaunchError::UnknownUser("no-such-user-wasmbeat".into()))
+        );
         l.user = Some("root".into());
         l.validate().unwrap();
         l.user = Some("0".into());

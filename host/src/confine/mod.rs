@@ -50,7 +50,5 @@ impl Default for ProcessLimits {
 
 /// Physical memory of this machine in bytes.
 fn total_memory() -> Option<u64> {
-    nix::sys::sysinfo::sysinfo()
-        .ok()
-        .map(|i| i.ram_total())
+    nix::sys::sysinfo::sysinfo().ok().map(|i| i.ram_total())
 }

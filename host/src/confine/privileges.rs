@@ -34,7 +34,13 @@ pub(crate) fn current_sets() -> io::Result<(u64, u64, u64)> {
     };
     let mut data = [CapData::default(); 2];
     // SAFETY: capget(2) with a version-3 header and room for two words.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -109,7 +115,16 @@ pub(crate) struct Privileges {
 
 fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<()> {
     // SAFETY: prctl(2) with integer arguments only.
-    if unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) } != 0 {
+    if unsafe {
+        libc::prctl(
+            option,
+            arg2,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    } != 0
+    {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -131,9 +146,7 @@ pub(crate) fn join_cgroup(fd: RawFd) -> io::Result<()> {
 impl Privileges {
     /// Keep the capabilities in `keep` (bits), switch to `ids` if given.
     pub(crate) fn new(keep: u64, ids: Option<Ids>) -> Privileges {
-        let (effective, permitted) = current_sets()
-            .map(|(e, p, _)| (e, p))
-            .unwrap_or((0, 0));
+        let (effective, permitted) = current_sets().map(|(e, p, _)| (e, p)).unwrap_or((0, 0));
         Privileges {
             keep,
             permitted_now: permitted,

@@ -65,7 +65,10 @@ pub fn log_support_once() {
     static LOGGED: OnceLock<()> = OnceLock::new();
     LOGGED.get_or_init(|| {
         let s = support();
-        tracing::info!("confinement of agent-started processes: {}", s.applied.join("; "));
+        tracing::info!(
+            "confinement of agent-started processes: {}",
+            s.applied.join("; ")
+        );
         for m in &s.missing {
             tracing::warn!("{m}");
         }
@@ -121,7 +124,13 @@ fn enable_delegated_controllers(dir: &Path) -> Vec<String> {
     let mut notes = Vec::new();
     let leaf = dir.join(format!("wasmbeat-daemon-{}", std::process::id()));
     let moved = std::fs::create_dir(&leaf)
-        .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
         .and_then(|()| std::fs::write(leaf.join("cgroup.procs"), "0"));
     if let Err(e) = moved {
         notes.push(format!(
@@ -165,9 +174,8 @@ fn detect(places: Places) -> ConfinementSupport {
     if pidfd {
         applied.push("signals through pidfds".into());
     } else {
-        missing.push(
-            "pidfds unavailable (Linux < 5.3?): spawned processes cannot be started".into(),
-        );
+        missing
+            .push("pidfds unavailable (Linux < 5.3?): spawned processes cannot be started".into());
     }
 
     let mut bases = Bases::default();
@@ -206,7 +214,9 @@ fn detect(places: Places) -> ConfinementSupport {
     }
     let v1 = |controller: &str, place: &Option<Place>| -> Result<Place, String> {
         let p = place.as_ref().ok_or_else(|| {
-            format!("neither cgroup v2 nor a v1 {controller} hierarchy has the {controller} controller")
+            format!(
+                "neither cgroup v2 nor a v1 {controller} hierarchy has the {controller} controller"
+            )
         })?;
         ours(p, &format!("v1 {controller}")).map(|()| p.clone())
     };
@@ -285,7 +295,9 @@ mod tests {
         });
         assert!(s.cgroup_v2.is_none());
         assert!(
-            s.missing().iter().any(|m| m.contains("not delegated") && m.contains("Delegate=yes")),
+            s.missing()
+                .iter()
+                .any(|m| m.contains("not delegated") && m.contains("Delegate=yes")),
             "{:?}",
             s.missing()
         );

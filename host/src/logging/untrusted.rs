@@ -82,7 +82,8 @@ mod tests {
 
     #[test]
     fn forged_line_starts_and_terminal_escapes_are_visible() {
-        let forged = "ok\n2099-01-01T00:00:00Z ERROR wasmbeat::cluster: FORGED\r\x1b[31mred\x1b[0m\u{9b}2J";
+        let forged =
+            "ok\n2099-01-01T00:00:00Z ERROR wasmbeat::cluster: FORGED\r\x1b[31mred\x1b[0m\u{9b}2J";
         let s = sanitize(forged, MAX_LINE_BYTES);
         assert!(!s.contains('\n') && !s.contains('\r') && !s.contains('\x1b'));
         assert!(!s.contains('\u{9b}'));
@@ -94,7 +95,10 @@ mod tests {
 
     #[test]
     fn bidi_overrides_and_separators_are_escaped() {
-        assert_eq!(sanitize("a\u{202e}b\u{2028}c", 100), "a\\u{202e}b\\u{2028}c");
+        assert_eq!(
+            sanitize("a\u{202e}b\u{2028}c", 100),
+            "a\\u{202e}b\\u{2028}c"
+        );
     }
 
     #[test]
@@ -102,7 +106,11 @@ mod tests {
         let long = "é".repeat(5000); // 10000 bytes
         let s = sanitize(&long, MAX_LINE_BYTES);
         assert!(s.len() < MAX_LINE_BYTES + 64, "{}", s.len());
-        assert!(s.ends_with("… [10000 bytes, truncated]"), "{}", &s[s.len() - 40..]);
+        assert!(
+            s.ends_with("… [10000 bytes, truncated]"),
+            "{}",
+            &s[s.len() - 40..]
+        );
         assert!(s.starts_with("éé"));
     }
 

@@ -68,7 +68,10 @@ mod tests {
     fn limits_accept_up_to_and_refuse_past_the_cap() {
         assert!(string("path", &"a".repeat(MAX_STRING_BYTES)).is_ok());
         let e = string("path", &"a".repeat(MAX_STRING_BYTES + 1)).unwrap_err();
-        assert!(matches!(&e, CapError::InvalidArgs(m) if m.contains("path is 4097 bytes")), "{e}");
+        assert!(
+            matches!(&e, CapError::InvalidArgs(m) if m.contains("path is 4097 bytes")),
+            "{e}"
+        );
         assert!(opt_string("label", None).is_ok());
 
         let ok: Vec<String> = vec!["x".into(); MAX_LIST_ITEMS];

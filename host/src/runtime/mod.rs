@@ -34,8 +34,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::caps::{Announcer, Caller, Caps, Grant, ProcessTable};
-use crate::confine::ProcessLimits;
 use crate::config::token::AgentRef;
+use crate::confine::ProcessLimits;
 use crate::logging::budget::LineBudget;
 use host::{HostState, ResourceAgent, ResourceAgentPre};
 use limiter::{InstanceLimiter, LimitHit};
@@ -507,12 +507,17 @@ impl LoadedAgent {
                     procs,
                     self.inner.rt.inner.announcer.clone(),
                 );
-                self.run_op(Op::MetaData, caps, Vec::new(), &Arc::new(LineBudget::for_agent()))
-                    .await
-                    .map(|r| match r {
-                        OpResult::Meta(m) => m,
-                        _ => unreachable!("meta-data returns meta"),
-                    })
+                self.run_op(
+                    Op::MetaData,
+                    caps,
+                    Vec::new(),
+                    &Arc::new(LineBudget::for_agent()),
+                )
+                .await
+                .map(|r| match r {
+                    OpResult::Meta(m) => m,
+                    _ => unreachable!("meta-data returns meta"),
+                })
             })
             .await
             .cloned()
@@ -830,7 +835,12 @@ impl Resource {
     pub async fn monitor(&self) -> Result<Status, AgentError> {
         match self
             .agent
-            .run_op(Op::Monitor, self.caps(), self.args.clone(), &self.log_budget)
+            .run_op(
+                Op::Monitor,
+                self.caps(),
+                self.args.clone(),
+                &self.log_budget,
+            )
             .await?
         {
             OpResult::Status(s) => Ok(s),
