@@ -6,10 +6,13 @@
 //! that the operation abandons after [`FILE_CALL_TIMEOUT`] (a hung network
 //! filesystem costs a thread, not the agent runtime's workers).
 //!
-//! Symlinks: the directories of a granted path are the administrator's
-//! layout and are followed (`/var/run -> /run`); the final component is
-//! never followed, since whoever can write the directory it sits in (often
-//! the service's own user) could point it anywhere.
+//! Symlinks: a pid file's final component is never followed (its content
+//! names a process to signal; whoever can write the directory it sits in,
+//! often the service's own user, could point it anywhere). `files.inspect`
+//! follows them: granted paths are often distribution symlinks
+//! (`/usr/bin/python3`), only kind and emptiness are reported, and nothing
+//! but a directory is ever opened. The directories above either are the
+//! administrator's layout and are followed (`/var/run -> /run`).
 
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -126,11 +129,11 @@ pub fn read_pidfile(path: &Path) -> Result<Option<String>, CapError> {
     Ok(Some(String::from_utf8_lossy(&text).into_owned()))
 }
 
-/// What is at `path` without following a final symlink and without
-/// opening anything but directories (opening a device can have effects).
+/// What is at `path` (symlinks followed) without opening anything but
+/// directories: opening a device can have effects, opening a FIFO blocks.
 pub fn inspect(path: &Path) -> Result<PathKind, CapError> {
     let shown = path.display();
-    let meta = match std::fs::symlink_metadata(path) {
+    let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(PathKind::Missing),
         Err(e) => return Err(CapError::Failed(format!("inspecting {shown}: {e}"))),
@@ -139,12 +142,11 @@ pub fn inspect(path: &Path) -> Result<PathKind, CapError> {
         return Ok(PathKind::File);
     }
     if !meta.is_dir() {
-        // Symlinks included: what they point to is not reported.
         return Ok(PathKind::Other);
     }
     let dir = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| CapError::Failed(format!("listing {shown}: {e}")))?;
     let mut entries = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(dir))
@@ -225,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn inspect_reports_kinds_without_following_the_final_link() {
+    fn inspect_reports_kinds_and_opens_only_directories() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         assert_eq!(inspect(d).unwrap(), PathKind::EmptyDirectory);
@@ -234,8 +236,14 @@ mod tests {
         assert_eq!(inspect(&d.join("f")).unwrap(), PathKind::File);
         assert_eq!(inspect(&d.join("nope")).unwrap(), PathKind::Missing);
         std::os::unix::fs::symlink("/etc", d.join("l")).unwrap();
-        assert_eq!(inspect(&d.join("l")).unwrap(), PathKind::Other);
+        assert_eq!(inspect(&d.join("l")).unwrap(), PathKind::Directory);
         assert_eq!(inspect(Path::new("/dev/null")).unwrap(), PathKind::Other);
+        // A FIFO is reported, not opened (opening it would block).
+        let fifo = d.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(inspect(&fifo).unwrap(), PathKind::Other);
+        assert!(t0.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

@@ -474,8 +474,8 @@ impl Caps {
         Ok(Some(pid))
     }
 
-    /// What is at a granted path (kind and emptiness only; a symlink at
-    /// the path itself is reported as `Other`, not followed).
+    /// What is at a granted path (kind and emptiness only), found off the
+    /// agent's thread without opening anything but a directory.
     pub async fn inspect(&self, path: &str) -> Result<PathKind, CapError> {
         let p = Path::new(path);
         if !p.is_absolute() || !self.grant.paths.iter().any(|g| g == p) {
