@@ -9,6 +9,7 @@
 pub mod caps;
 pub mod cluster;
 pub mod config;
+pub mod confine;
 pub mod control;
 pub mod daemon;
 pub mod demo;
@@ -19,4 +20,5 @@ pub mod pidfile;
 pub mod resources;
 pub mod runtime;
 pub mod transport;
+pub mod trust;
 pub mod wire;

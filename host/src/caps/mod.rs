@@ -9,6 +9,7 @@
 //! from the grant and the node's addresses.
 
 pub mod announce;
+pub mod file_access;
 pub mod netlink;
 pub mod probe;
 pub mod process;
@@ -86,9 +87,15 @@ pub struct Caps {
     // Links do not change under an operation in ways that matter (agents
     // cannot create or rename them), so one dump serves the whole call.
     links: Option<Vec<LinkInfo>>,
-    /// Processes found through granted pid files in this operation, with
-    /// their start time so a recycled PID is never signalled.
-    found: HashMap<u32, u64>,
+    /// Processes found through granted pid files in this operation, each
+    /// pinned by a pidfd opened when it was found, so a recycled PID is
+    /// never signalled.
+    found: HashMap<u32, Found>,
+}
+
+/// A process found through a pid file.
+struct Found {
+    pidfd: std::os::fd::OwnedFd,
 }
 
 fn parse_ip(text: &str) -> Result<IpAddr, CapError> {
@@ -357,30 +364,41 @@ impl Caps {
         })
     }
 
-    /// Run a granted command to completion.
+    /// The launch of a granted command: its command line, user and
+    /// capabilities exactly as granted.
+    fn launch(c: &crate::grant::CommandGrant) -> crate::confine::Launch {
+        crate::confine::Launch {
+            argv: c.argv.clone(),
+            user: c.user.clone(),
+            capabilities: c.capabilities.iter().map(|c| c.linux_name()).collect(),
+        }
+    }
+
+    /// Run a granted command to completion, confined.
     pub async fn run(&mut self, name: &str, timeout: Duration) -> Result<RunOutput, CapError> {
         let c = self.command("run", name)?;
         tracing::debug!(agent = %self.caller.agent, resource = %self.caller.resource,
             "run {name}: {}", c.argv.join(" "));
-        process::run(&c.argv[0], &c.argv[1..], timeout).await
+        self.procs.run(&Self::launch(&c), timeout).await
     }
 
-    /// Spawn a granted command; the resource may later signal it.
+    /// Spawn a granted command, confined; the resource may later signal it.
     pub fn spawn(&mut self, name: &str) -> Result<u32, CapError> {
         let c = self.command("spawn", name)?;
-        let pid = self.procs.spawn(&c.argv[0], &c.argv[1..])?;
+        let pid = self.procs.spawn(&Self::launch(&c))?;
         tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
             "spawned {name} as pid {pid}: {}", c.argv.join(" "));
         Ok(pid)
     }
 
     /// Whether a process found through a pid file in this operation is
-    /// still that same process and alive.
+    /// still alive (its pidfd names it even if the PID was recycled).
     fn found_alive(&self, pid: u32) -> bool {
-        match (self.found.get(&pid), process::proc_info(pid)) {
-            (Some(start), Some(info)) => info.start_time == *start && !info.zombie,
-            _ => false,
-        }
+        self.found.get(&pid).is_some_and(|f| {
+            // Signal 0 through the pidfd: delivered only to that process.
+            crate::confine::cgroup::pidfd_signal(&f.pidfd, 0).is_ok()
+                && process::proc_info(pid).is_some_and(|i| !i.zombie)
+        })
     }
 
     /// Signal a process this resource spawned or found through a granted
@@ -391,20 +409,20 @@ impl Caps {
                 "signal {signal} to pid {pid}");
             return self.procs.signal(pid, signal);
         }
-        if !self.found.contains_key(&pid) {
+        let Some(found) = self.found.get(&pid) else {
             let msg = format!(
                 "signal {signal} to pid {pid}: not spawned by {} nor found through its pid files",
                 self.caller.resource
             );
             tracing::warn!(agent = %self.caller.agent, resource = %self.caller.resource, "denied: {msg}");
             return Err(CapError::Denied(msg));
-        }
+        };
         if !self.found_alive(pid) {
             return Err(CapError::Failed(format!("process {pid} is not running")));
         }
         tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
             "signal {signal} to pid {pid}");
-        process::signal_leader(pid, signal)
+        process::signal_found(&found.pidfd, pid, signal)
     }
 
     /// Whether a process this resource spawned, or found through a pid
@@ -422,9 +440,14 @@ impl Caps {
         self.procs.exit_of(pid)
     }
 
-    /// The live process recorded in a granted pid file, if it runs a
-    /// granted program (or was spawned by this resource).
-    pub fn pidfile_pid(&mut self, pidfile: &str) -> Result<Option<u32>, CapError> {
+    /// The live process recorded in a granted pid file, if it is this
+    /// resource's: in its cgroup, or (started by an earlier wasmbeat
+    /// process: the CLI, the daemon before a restart) in a wasmbeat cgroup
+    /// of the same resource and running a granted program. Where no cgroup
+    /// can be made, a granted program is enough (executable and start
+    /// time). The file is read off the agent's thread, never followed if
+    /// it is a symlink, never waited on if it is a FIFO, at most 4 KiB.
+    pub async fn pidfile_pid(&mut self, pidfile: &str) -> Result<Option<u32>, CapError> {
         let path = Path::new(pidfile);
         if !self.grant.pidfile(path) {
             return Err(self.deny(
@@ -432,13 +455,16 @@ impl Caps {
                 &format!("pidfiles = [\"{pidfile}\"]"),
             ));
         }
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(CapError::Failed(format!("reading {pidfile}: {e}"))),
+        let Some(text) = file_access::read_pidfile_bounded(path.to_path_buf()).await? else {
+            return Ok(None);
         };
         let Some(pid) = process::parse_pidfile(&text) else {
             tracing::debug!(resource = %self.caller.resource, "{pidfile} holds no PID");
+            return Ok(None);
+        };
+        // Pin the process first: every check below is then about the
+        // process the pidfd names, and signals go to it alone.
+        let Ok(pidfd) = crate::confine::cgroup::pidfd_open(pid) else {
             return Ok(None);
         };
         let Some(info) = process::proc_info(pid) else {
@@ -447,45 +473,40 @@ impl Caps {
         if info.zombie {
             return Ok(None);
         }
-        let ours = self.procs.is_alive(pid);
-        let granted_exe = info.exe.as_ref().is_some_and(|exe| {
-            self.grant
-                .commands
-                .iter()
-                .any(|c| same_program(c.program(), exe))
-        });
-        if !ours && !granted_exe {
+        let granted_exe = || {
+            info.exe.as_ref().is_some_and(|exe| {
+                self.grant
+                    .commands
+                    .iter()
+                    .any(|c| same_program(c.program(), exe))
+            })
+        };
+        let ours = if self.procs.tracks_by_cgroup() {
+            self.procs.in_cgroup(pid)
+                || (crate::confine::cgroup::in_wasmbeat_cgroup_of(pid, self.procs.resource())
+                    && granted_exe())
+        } else {
+            self.procs.is_alive(pid) || granted_exe()
+        };
+        if !ours {
             // A stale pid file whose PID now belongs to something else.
             tracing::info!(resource = %self.caller.resource,
-                "{pidfile} names pid {pid}, which runs {:?}, not a granted program: treated as stale",
+                "{pidfile} names pid {pid}, which runs {:?} and is not this resource's: treated as stale",
                 info.exe);
             return Ok(None);
         }
-        self.found.insert(pid, info.start_time);
+        self.found.insert(pid, Found { pidfd });
         Ok(Some(pid))
     }
 
-    /// What is at a granted path (kind and emptiness only).
-    pub fn inspect(&self, path: &str) -> Result<PathKind, CapError> {
+    /// What is at a granted path (kind and emptiness only), found off the
+    /// agent's thread without opening anything but a directory.
+    pub async fn inspect(&self, path: &str) -> Result<PathKind, CapError> {
         let p = Path::new(path);
         if !self.grant.path(p) {
             return Err(self.deny(format!("inspect {path}"), &format!("paths = [\"{path}\"]")));
         }
-        match std::fs::metadata(p) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PathKind::Missing),
-            Err(e) => Err(CapError::Failed(format!("inspecting {path}: {e}"))),
-            Ok(m) if m.is_file() => Ok(PathKind::File),
-            Ok(m) if m.is_dir() => {
-                let mut entries = std::fs::read_dir(p)
-                    .map_err(|e| CapError::Failed(format!("listing {path}: {e}")))?;
-                Ok(if entries.next().is_none() {
-                    PathKind::EmptyDirectory
-                } else {
-                    PathKind::Directory
-                })
-            }
-            Ok(_) => Ok(PathKind::Other),
-        }
+        file_access::inspect_bounded(p.to_path_buf()).await
     }
 
     fn probe_target(&self, probe: &str, target: &str) -> Result<SocketAddr, CapError> {
@@ -571,79 +592,109 @@ mod tests {
                 resource: "t::1".into(),
             },
             Arc::new(grant),
-            ProcessTable::new(),
+            ProcessTable::new("t::1", crate::confine::ProcessLimits::default()),
             Announcer::new(),
         )
     }
 
-    #[test]
-    fn pidfile_lookup_is_vetted_and_ignores_other_programs() {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("x.pid");
-        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
-        let pf = pidfile.display().to_string();
-        let me = std::fs::read_link("/proc/self/exe").unwrap();
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
 
-        let mut c = caps(Grant::none());
-        let e = c.pidfile_pid(&pf).unwrap_err();
-        assert!(
-            matches!(&e, CapError::Denied(m) if m.contains("pidfiles = [") && m.contains("t::1")),
-            "{e}"
-        );
-        // Granted pid file naming a process that runs no granted program: stale.
-        let mut c = caps(Grant {
-            pidfiles: vec![pidfile.clone()],
-            commands: vec![server(Path::new("/usr/sbin/named"))],
-            ..Grant::none()
+    #[test]
+    fn pidfile_lookup_is_vetted_and_ignores_other_processes() {
+        block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let pidfile = dir.path().join("x.pid");
+            let me = std::process::id();
+            std::fs::write(&pidfile, format!("{me}\n")).unwrap();
+            let pf = pidfile.display().to_string();
+            let my_exe = std::fs::read_link("/proc/self/exe").unwrap();
+
+            let mut c = caps(Grant::none());
+            let e = c.pidfile_pid(&pf).await.unwrap_err();
+            assert!(
+                matches!(&e, CapError::Denied(m) if m.contains("pidfiles") && m.contains("t::1")),
+                "{e}"
+            );
+            // Granted pid file naming a process that runs no granted program: stale.
+            let mut c = caps(Grant {
+                pidfiles: vec![pidfile.clone()],
+                commands: vec![server(Path::new("/usr/sbin/named"))],
+                ..Grant::none()
+            });
+            assert_eq!(c.pidfile_pid(&pf).await.unwrap(), None);
+            assert!(c.signal(me, 0).is_err(), "not found, not signallable");
+
+            // A process running a granted program but not started by the
+            // resource (this test, as a recycled PID would be): with
+            // cgroups it is not the resource's; without, the executable
+            // is all there is to go by.
+            let link = dir.path().join("me-link");
+            std::os::unix::fs::symlink(&my_exe, &link).unwrap();
+            let mut c = caps(Grant {
+                pidfiles: vec![pidfile.clone()],
+                commands: vec![
+                    server(&link),
+                    crate::grant::CommandGrant::direct("sleep", &["/usr/bin/sleep", "30"]),
+                ],
+                ..Grant::none()
+            });
+            let by_cgroup = c.procs.tracks_by_cgroup();
+            let found = c.pidfile_pid(&pf).await.unwrap();
+            assert_eq!(found, (!by_cgroup).then_some(me), "cgroups: {by_cgroup}");
+
+            // Positive control: a process the resource spawned is found,
+            // signallable, and stale once it is gone.
+            let pid = c.spawn("sleep").unwrap();
+            std::fs::write(&pidfile, format!("{pid}\n")).unwrap();
+            assert_eq!(c.pidfile_pid(&pf).await.unwrap(), Some(pid));
+            assert!(c.is_alive(pid));
+            c.signal(pid, libc::SIGKILL).unwrap();
+            let t0 = std::time::Instant::now();
+            while c.is_alive(pid) && t0.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(!c.is_alive(pid), "spawned sleep survived SIGKILL");
+            assert_eq!(c.pidfile_pid(&pf).await.unwrap(), None);
+
+            std::fs::write(&pidfile, "garbage").unwrap();
+            assert_eq!(c.pidfile_pid(&pf).await.unwrap(), None);
+            std::fs::remove_file(&pidfile).unwrap();
+            assert_eq!(c.pidfile_pid(&pf).await.unwrap(), None);
         });
-        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
-        assert!(
-            c.signal(std::process::id(), 0).is_err(),
-            "not found, not signallable"
-        );
-        // A granted symlink (/usr/bin/python3 -> python3.11) names the
-        // program it points to, which is what /proc/PID/exe shows.
-        let link = dir.path().join("me-link");
-        std::os::unix::fs::symlink(&me, &link).unwrap();
-        let mut c = caps(Grant {
-            pidfiles: vec![pidfile.clone()],
-            commands: vec![server(&link)],
-            ..Grant::none()
-        });
-        assert_eq!(c.pidfile_pid(&pf).unwrap(), Some(std::process::id()));
-        let mut c = caps(Grant {
-            pidfiles: vec![pidfile.clone()],
-            commands: vec![server(&me)],
-            ..Grant::none()
-        });
-        assert_eq!(c.pidfile_pid(&pf).unwrap(), Some(std::process::id()));
-        assert!(c.is_alive(std::process::id()));
-        c.signal(std::process::id(), 0)
-            .expect("signal 0 to a found process");
-        std::fs::write(&pidfile, "garbage").unwrap();
-        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
-        std::fs::remove_file(&pidfile).unwrap();
-        assert_eq!(c.pidfile_pid(&pf).unwrap(), None);
     }
 
     #[test]
     fn inspect_is_vetted() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().to_path_buf();
-        let f = d.join("file");
-        let c = caps(Grant {
-            paths: vec![d.clone(), f.clone()],
-            ..Grant::none()
+        block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path().to_path_buf();
+            let f = d.join("file");
+            let c = caps(Grant {
+                paths: vec![d.clone(), f.clone()],
+                ..Grant::none()
+            });
+            let ds = d.display().to_string();
+            let fs = f.display().to_string();
+            assert_eq!(c.inspect(&ds).await.unwrap(), PathKind::EmptyDirectory);
+            assert_eq!(c.inspect(&fs).await.unwrap(), PathKind::Missing);
+            std::fs::write(&f, "x").unwrap();
+            assert_eq!(c.inspect(&fs).await.unwrap(), PathKind::File);
+            assert_eq!(c.inspect(&ds).await.unwrap(), PathKind::Directory);
+            assert!(matches!(
+                c.inspect("/etc/shadow").await,
+                Err(CapError::Denied(_))
+            ));
+            assert!(matches!(
+                c.inspect("relative").await,
+                Err(CapError::Denied(_))
+            ));
         });
-        let ds = d.display().to_string();
-        let fs = f.display().to_string();
-        assert_eq!(c.inspect(&ds).unwrap(), PathKind::EmptyDirectory);
-        assert_eq!(c.inspect(&fs).unwrap(), PathKind::Missing);
-        std::fs::write(&f, "x").unwrap();
-        assert_eq!(c.inspect(&fs).unwrap(), PathKind::File);
-        assert_eq!(c.inspect(&ds).unwrap(), PathKind::Directory);
-        assert!(matches!(c.inspect("/etc/shadow"), Err(CapError::Denied(_))));
-        assert!(matches!(c.inspect("relative"), Err(CapError::Denied(_))));
     }
 
     #[test]

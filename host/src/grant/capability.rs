@@ -1,53 +1,9 @@
-//! Linux capability names as grants spell them. A granted command keeps
-//! only the capabilities its grant lists; the confinement code turns these
-//! into the process's bounding set.
+//! Linux capability names as grants spell them (`net-bind-service`, also
+//! `net_bind_service` or `CAP_NET_BIND_SERVICE`), over the `caps` crate's
+//! table. A granted command keeps only the capabilities its grant lists;
+//! the confinement code turns these into the process's bounding set.
 
 use std::fmt;
-
-/// The capabilities of Linux 6.x, by number (`linux/capability.h`).
-const NAMES: [&str; 41] = [
-    "chown",
-    "dac-override",
-    "dac-read-search",
-    "fowner",
-    "fsetid",
-    "kill",
-    "setgid",
-    "setuid",
-    "setpcap",
-    "linux-immutable",
-    "net-bind-service",
-    "net-broadcast",
-    "net-admin",
-    "net-raw",
-    "ipc-lock",
-    "ipc-owner",
-    "sys-module",
-    "sys-rawio",
-    "sys-chroot",
-    "sys-ptrace",
-    "sys-pacct",
-    "sys-admin",
-    "sys-boot",
-    "sys-nice",
-    "sys-resource",
-    "sys-time",
-    "sys-tty-config",
-    "mknod",
-    "lease",
-    "audit-write",
-    "audit-control",
-    "setfcap",
-    "mac-override",
-    "mac-admin",
-    "syslog",
-    "wake-alarm",
-    "block-suspend",
-    "audit-read",
-    "perfmon",
-    "bpf",
-    "checkpoint-restore",
-];
 
 /// One Linux capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,21 +14,34 @@ pub struct Capability(u8);
 #[error("{0:?} is not a Linux capability (write e.g. net-bind-service, setuid, setgid, kill, chown, dac-override)")]
 pub struct UnknownCapability(pub String);
 
+fn known(c: caps::Capability) -> Capability {
+    Capability(c.index())
+}
+
+fn table() -> impl Iterator<Item = caps::Capability> {
+    caps::all().into_iter()
+}
+
 impl Capability {
     /// Parse `net-bind-service`, `net_bind_service` or `CAP_NET_BIND_SERVICE`.
     pub fn parse(text: &str) -> Result<Capability, UnknownCapability> {
-        let lower = text.to_ascii_lowercase().replace('_', "-");
-        let name = lower.strip_prefix("cap-").unwrap_or(&lower);
-        NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Capability(i as u8))
-            .ok_or_else(|| UnknownCapability(text.to_string()))
+        let upper = text.to_ascii_uppercase().replace('-', "_");
+        let linux = if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        };
+        linux
+            .parse::<caps::Capability>()
+            .map(known)
+            .map_err(|_| UnknownCapability(text.to_string()))
     }
 
     /// Every capability (what an unconfined root process has).
     pub fn all() -> Vec<Capability> {
-        (0..NAMES.len() as u8).map(Capability).collect()
+        let mut v: Vec<Capability> = table().map(known).collect();
+        v.sort();
+        v
     }
 
     /// The kernel's number for it (`CAP_NET_BIND_SERVICE` is 10).
@@ -80,15 +49,28 @@ impl Capability {
         u32::from(self.0)
     }
 
+    /// The Linux name, `CAP_NET_BIND_SERVICE`.
+    pub fn linux_name(self) -> String {
+        table()
+            .find(|c| c.index() == self.0)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| format!("CAP_{}", self.0))
+    }
+
     /// The grant spelling, `net-bind-service`.
-    pub fn name(self) -> &'static str {
-        NAMES[usize::from(self.0)]
+    pub fn name(self) -> String {
+        let linux = self.linux_name();
+        linux
+            .strip_prefix("CAP_")
+            .unwrap_or(&linux)
+            .to_ascii_lowercase()
+            .replace('_', "-")
     }
 }
 
 impl fmt::Display for Capability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -113,7 +95,8 @@ mod tests {
     #[test]
     fn spellings() {
         let c = Capability::parse("CAP_NET_BIND_SERVICE").unwrap();
-        assert_eq!((c.number(), c.name()), (10, "net-bind-service"));
+        assert_eq!((c.number(), c.name()), (10, "net-bind-service".to_string()));
+        assert_eq!(c.linux_name(), "CAP_NET_BIND_SERVICE");
         assert_eq!(Capability::parse("net_admin").unwrap().number(), 12);
         assert_eq!(Capability::parse("sys-admin").unwrap().number(), 21);
         assert_eq!(
@@ -121,7 +104,8 @@ mod tests {
             40
         );
         assert!(Capability::parse("root").is_err());
-        assert_eq!(parse_list(&["all"]).unwrap().len(), 41);
+        assert_eq!(parse_list(&["all"]).unwrap().len(), Capability::all().len());
+        assert!(Capability::all().len() >= 41);
         assert_eq!(
             parse_list(&["setuid", "setgid", "setuid"]).unwrap(),
             vec![Capability(6), Capability(7)]

@@ -1,6 +1,8 @@
 //! On-disk cache of compiled components: a second load of the same agent
 //! (also by a later process, e.g. the next `wasmbeat agent` call)
-//! memory-maps machine code instead of recompiling.
+//! memory-maps machine code instead of recompiling. Cached machine code
+//! runs as is, so the directory and each entry must be trusted (root-owned,
+//! not writable by group or others: [`crate::trust`]) before it is mapped.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -53,11 +55,16 @@ pub fn load(
     let Some(dir) = dir else {
         return Ok((compile()?, CacheUse::Disabled));
     };
+    if dir.exists() {
+        crate::trust::check("agent cache directory", dir)?;
+    }
     let path = cache_path(engine, dir, wasm);
     if path.exists() {
-        // SAFETY: the cache directory is ours (created by this host, by
-        // default root-only); files in it were written by `serialize` below
-        // and are keyed by content hash and engine compatibility hash.
+        crate::trust::check("compiled agent", &path)?;
+        // SAFETY: the cache directory and this entry are trusted (checked
+        // just above: root-owned, writable by no one else); files in it were
+        // written by `serialize` below and are keyed by content hash and
+        // engine compatibility hash.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok((c, CacheUse::Hit)),
             Err(e) => {
@@ -68,6 +75,8 @@ pub fn load(
     if let Some(program) = child {
         match compile_in_child(program, dir, wasm) {
             Ok(()) => {
+                crate::trust::check("agent cache directory", dir)?;
+                crate::trust::check("compiled agent", &path)?;
                 // SAFETY: as above; the child wrote it with `store`.
                 match unsafe { Component::deserialize_file(engine, &path) } {
                     Ok(c) => return Ok((c, CacheUse::Miss)),
@@ -101,9 +110,20 @@ fn store(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> 
     let bytes = component
         .serialize()
         .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
-    // Write-then-rename so a concurrent reader never maps a partial file.
+    // Write-then-rename so a concurrent reader never maps a partial file;
+    // owner-only like the directory.
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+    }
     std::fs::rename(&tmp, path)
 }
 

@@ -1,14 +1,18 @@
 //! The store state of one agent operation and the WIT imports bound to
 //! the vetted capabilities in `caps`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::boundary;
+use super::limiter::InstanceLimiter;
 use crate::caps::{CapError, Caps, MysqlGreeting, PathKind, RunOutput};
+use crate::logging::budget::{Admit, LineBudget};
+use crate::logging::untrusted::{sanitize, MAX_LINE_BYTES};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -33,46 +37,28 @@ impl From<CapError> for WitError {
     }
 }
 
-/// Refuses memory growth past the limit and remembers that it did, so a
-/// resulting trap (Rust's allocator aborts on failure) is reported as a
-/// memory-limit error rather than a generic crash.
-pub(crate) struct MemLimiter {
-    pub(crate) limit: usize,
-    pub(crate) hit: bool,
-}
-
-impl ResourceLimiter for MemLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // Tables hold function references; 100k entries is far beyond any agent.
-        Ok(desired <= 100_000)
-    }
-}
-
 /// Everything one operation's store owns.
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limiter: MemLimiter,
+    pub(crate) limiter: InstanceLimiter,
     pub(crate) caps: Caps,
     pub(crate) stderr: MemoryOutputPipe,
+    /// The resource's log-line budget (shared by its operations).
+    pub(crate) log_budget: Arc<LineBudget>,
+}
+
+impl HostState {
+    /// Report log lines the budget dropped and has not reported yet (at
+    /// the end of an operation, when the agent may not log again soon).
+    pub(crate) fn report_suppressed_logs(&self) {
+        let n = self.log_budget.take_suppressed();
+        if n > 0 {
+            let c = self.caps.caller();
+            tracing::warn!(target: "wasmbeat::agent", agent = %c.agent, resource = %c.resource,
+                "{n} agent log line(s) suppressed (rate limit: a burst of 100, then 20 per second)");
+        }
+    }
 }
 
 impl WasiView for HostState {
@@ -90,6 +76,17 @@ impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
         let c = self.caps.caller();
         let (agent, resource) = (c.agent.as_str(), c.resource.as_str());
+        match self.log_budget.admit() {
+            Admit::Drop => return,
+            Admit::Log { suppressed: 0 } => {}
+            Admit::Log { suppressed } => {
+                tracing::warn!(target: "wasmbeat::agent", agent, resource,
+                    "{suppressed} agent log line(s) suppressed (rate limit: a burst of 100, then 20 per second)")
+            }
+        }
+        // One line per call, whatever the agent put in it: no forged line
+        // starts, no terminal escapes, a few KiB at most.
+        let message = sanitize(&message, MAX_LINE_BYTES);
         match level {
             log::Level::Trace => {
                 tracing::trace!(target: "wasmbeat::agent", agent, resource, "{message}")
@@ -150,14 +147,17 @@ impl netlink::Host for HostState {
     }
 
     async fn plan_address(&mut self, address: String) -> Result<netlink::Assignment, WitError> {
+        boundary::string("address", &address)?;
         Ok(assignment(self.caps.plan_address(&address).await?))
     }
 
     async fn add_address(&mut self, address: String) -> Result<netlink::Assignment, WitError> {
+        boundary::string("address", &address)?;
         Ok(assignment(self.caps.add_address(&address).await?))
     }
 
     async fn remove_address(&mut self, address: String) -> Result<u32, WitError> {
+        boundary::string("address", &address)?;
         Ok(self.caps.remove_address(&address).await?)
     }
 }
@@ -179,6 +179,7 @@ impl announce::Host for HostState {
         count: u32,
         interval_ms: u32,
     ) -> Result<(), WitError> {
+        boundary::string("address", &address)?;
         Ok(self
             .caps
             .announce(&address, count, Duration::from_millis(interval_ms.into()))
@@ -188,6 +189,7 @@ impl announce::Host for HostState {
 
 impl process::Host for HostState {
     async fn run(&mut self, command: String, timeout_ms: u32) -> Result<process::Output, WitError> {
+        boundary::string("command", &command)?;
         let out = self
             .caps
             .run(&command, Duration::from_millis(timeout_ms.into()))
@@ -196,6 +198,7 @@ impl process::Host for HostState {
     }
 
     async fn spawn(&mut self, command: String) -> Result<u32, WitError> {
+        boundary::string("command", &command)?;
         Ok(self.caps.spawn(&command)?)
     }
 
@@ -208,7 +211,8 @@ impl process::Host for HostState {
     }
 
     async fn pidfile_pid(&mut self, pidfile: String) -> Result<Option<u32>, WitError> {
-        Ok(self.caps.pidfile_pid(&pidfile)?)
+        boundary::string("pid file", &pidfile)?;
+        Ok(self.caps.pidfile_pid(&pidfile).await?)
     }
 
     async fn spawned_exit(&mut self, pid: u32) -> Option<process::Output> {
@@ -227,7 +231,8 @@ fn output(out: RunOutput) -> process::Output {
 
 impl files::Host for HostState {
     async fn inspect(&mut self, path: String) -> Result<files::PathKind, WitError> {
-        Ok(match self.caps.inspect(&path)? {
+        boundary::string("path", &path)?;
+        Ok(match self.caps.inspect(&path).await? {
             PathKind::Missing => files::PathKind::Missing,
             PathKind::File => files::PathKind::File,
             PathKind::EmptyDirectory => files::PathKind::EmptyDirectory,
@@ -239,6 +244,7 @@ impl files::Host for HostState {
 
 impl probe::Host for HostState {
     async fn tcp_connect(&mut self, target: String, timeout_ms: u32) -> Result<u64, WitError> {
+        boundary::string("target", &target)?;
         let d = self
             .caps
             .tcp_connect(&target, Duration::from_millis(timeout_ms.into()))
@@ -253,6 +259,9 @@ impl probe::Host for HostState {
         path: String,
         timeout_ms: u32,
     ) -> Result<u16, WitError> {
+        boundary::string("target", &target)?;
+        boundary::string("host", &host)?;
+        boundary::string("path", &path)?;
         Ok(self
             .caps
             .http_get(
@@ -271,6 +280,8 @@ impl probe::Host for HostState {
         qtype: u16,
         timeout_ms: u32,
     ) -> Result<probe::DnsAnswer, WitError> {
+        boundary::string("target", &target)?;
+        boundary::string("name", &name)?;
         let a = self
             .caps
             .dns_query(
@@ -292,6 +303,7 @@ impl probe::Host for HostState {
         target: String,
         timeout_ms: u32,
     ) -> Result<probe::MysqlGreeting, WitError> {
+        boundary::string("target", &target)?;
         Ok(
             match self
                 .caps

@@ -14,11 +14,13 @@
 //! ```
 
 pub mod bind;
+pub mod boundary;
 pub mod builtin;
 pub mod cache;
 pub mod cli;
 pub mod conformance;
 mod host;
+pub mod limiter;
 pub mod scratch_net;
 
 use std::fmt;
@@ -33,9 +35,12 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::caps::{Announcer, Caller, Caps, ProcessTable};
 use crate::config::token::AgentRef;
+use crate::confine::ProcessLimits;
 use crate::grant::needs::{AddressParams, AgentDecl, CommandDecl, Needs, ParamDecl};
 use crate::grant::Grant;
-use host::{HostState, MemLimiter, ResourceAgent, ResourceAgentPre};
+use crate::logging::budget::LineBudget;
+use host::{HostState, ResourceAgent, ResourceAgentPre};
+use limiter::{InstanceLimiter, LimitHit};
 use wasmbeat_args::bind::Declared;
 use wasmbeat_args::value::ValueType;
 
@@ -74,7 +79,8 @@ impl Default for Deadlines {
 pub struct RuntimeConfig {
     /// Where compiled components are cached (None: compile on every load).
     pub cache_dir: Option<PathBuf>,
-    /// Linear memory limit per agent instance (default 64 MiB).
+    /// Linear memory limit per agent instance, all its memories together
+    /// (default 64 MiB).
     pub memory_limit: usize,
     /// Per-operation deadlines.
     pub deadlines: Deadlines,
@@ -160,6 +166,10 @@ pub enum LoadError {
     /// The engine or linker could not be set up.
     #[error("agent runtime setup failed: {0}")]
     Setup(String),
+    /// The agent file or the compiled-agent cache could have been written
+    /// by someone other than root.
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::TrustError),
 }
 
 /// Why an agent operation failed.
@@ -319,6 +329,7 @@ impl Runtime {
             .map_err(|e| LoadError::Setup(format!("{e:#}")))?;
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| LoadError::Setup(format!("starting the epoch thread: {e}")))?;
+        crate::confine::log_support_once();
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -377,6 +388,14 @@ impl Runtime {
     }
 
     fn load_file_as(&self, name: &str, path: &Path) -> Result<LoadedAgent, LoadError> {
+        // Checked before reading; a missing file is reported as not found.
+        if let Err(e) = crate::trust::check("agent", path) {
+            if !matches!(&e, crate::trust::TrustError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound)
+            {
+                return Err(e.into());
+            }
+        }
         let bytes = std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 LoadError::NotFound {
@@ -485,18 +504,24 @@ impl LoadedAgent {
         self.inner
             .meta
             .get_or_try_init(|| async {
+                let procs = ProcessTable::new(&caller.resource, ProcessLimits::default());
                 let caps = Caps::new(
                     caller,
                     Arc::new(Grant::none()),
-                    ProcessTable::new(),
+                    procs,
                     self.inner.rt.inner.announcer.clone(),
                 );
-                self.run_op(AgentOp::MetaData, caps, Vec::new())
-                    .await
-                    .map(|r| match r {
-                        OpResult::Meta(m) => m,
-                        _ => unreachable!("meta-data returns meta"),
-                    })
+                self.run_op(
+                    AgentOp::MetaData,
+                    caps,
+                    Vec::new(),
+                    &Arc::new(LineBudget::for_agent()),
+                )
+                .await
+                .map(|r| match r {
+                    OpResult::Meta(m) => m,
+                    _ => unreachable!("meta-data returns meta"),
+                })
             })
             .await
             .cloned()
@@ -512,6 +537,19 @@ impl LoadedAgent {
         args: &[String],
         grant: Grant,
     ) -> Result<Resource, AgentError> {
+        self.instance_with_limits(resource, args, grant, ProcessLimits::default())
+            .await
+    }
+
+    /// [`LoadedAgent::instance_for`] with limits on what the resource may
+    /// start (agents.toml's `pids_max`, `memory_max`, `max_spawned`).
+    pub async fn instance_with_limits(
+        &self,
+        resource: &str,
+        args: &[String],
+        grant: Grant,
+        limits: ProcessLimits,
+    ) -> Result<Resource, AgentError> {
         let meta = self.meta_data().await?;
         let args = bind_args(&meta, args)?;
         Ok(Resource {
@@ -522,7 +560,8 @@ impl LoadedAgent {
             },
             args,
             grant: Arc::new(grant),
-            procs: ProcessTable::new(),
+            procs: ProcessTable::new(resource, limits),
+            log_budget: Arc::new(LineBudget::for_agent()),
         })
     }
 
@@ -531,6 +570,7 @@ impl LoadedAgent {
         op: AgentOp,
         caps: Caps,
         args: Vec<(String, String)>,
+        log_budget: &Arc<LineBudget>,
     ) -> Result<OpResult, AgentError> {
         let rt = &self.inner.rt.inner;
         let d = rt.config.deadlines;
@@ -549,18 +589,24 @@ impl LoadedAgent {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .max_random_size(limiter::MAX_RANDOM_BYTES)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limiter::MAX_WASI_RESOURCES);
         let mut store = Store::new(
             &rt.engine,
             HostState {
                 wasi,
-                table: ResourceTable::new(),
-                limiter: MemLimiter { limit, hit: false },
+                table,
+                limiter: InstanceLimiter::new(limit),
                 caps,
                 stderr,
+                log_budget: Arc::clone(log_budget),
             },
         );
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(boundary::HOSTCALL_FUEL);
+        store.set_max_component_handles(limiter::MAX_COMPONENT_HANDLES);
         // Yield to the executor every tick: a looping agent never blocks
         // the thread, and the timeout below can cancel it.
         store.set_epoch_deadline(1);
@@ -602,7 +648,12 @@ impl LoadedAgent {
                 Err(e) => Err(trap_error(&store, e)),
             }
         };
-        match tokio::time::timeout(deadline, work).await {
+        let outcome = tokio::time::timeout(deadline, work).await;
+        store.data().report_suppressed_logs();
+        let l = &store.data().limiter;
+        tracing::trace!(agent = %self.inner.name, %op, memory_peak = l.memory_peak,
+            memories = l.memories_created, tables = l.tables_created, "instance footprint");
+        match outcome {
             Ok(r) => r,
             Err(_) => {
                 tracing::warn!(agent = %self.inner.name, %op, "operation exceeded its deadline of {deadline:?}; instance discarded");
@@ -616,18 +667,42 @@ impl LoadedAgent {
 
 fn trap_error(store: &Store<HostState>, e: wasmtime::Error) -> AgentError {
     let s = store.data();
-    if s.limiter.hit {
-        return AgentError::MemoryLimit {
-            limit: s.limiter.limit,
-        };
+    match s.limiter.hit {
+        Some(LimitHit::Memory) => {
+            return AgentError::MemoryLimit {
+                limit: s.limiter.memory_limit,
+            }
+        }
+        Some(LimitHit::TableElements) => {
+            return AgentError::Trap(format!(
+                "{e:#} (the agent's tables exceed {} elements in total)",
+                limiter::MAX_TABLE_ELEMENTS
+            ))
+        }
+        None => {}
     }
     let stderr = s.stderr.contents();
-    let stderr = String::from_utf8_lossy(&stderr);
-    let stderr = stderr.trim();
+    let stderr = crate::logging::untrusted::sanitize_bytes(stderr.trim_ascii(), 1024);
+    let mut msg = format!("{e:#}");
+    if msg.contains("fuel allocated for hostcalls has been exhausted") {
+        // wasmtime's message comes with a wasm backtrace nobody can read.
+        msg = format!(
+            "the agent tried to pass more than {} bytes to the host in one call",
+            boundary::HOSTCALL_FUEL
+        );
+    }
+    if msg.contains("resource limit exceeded") {
+        msg.push_str(&format!(
+            " (an agent instance may create at most {} core instances, {} memories and {} tables)",
+            limiter::MAX_INSTANCES,
+            limiter::MAX_MEMORIES,
+            limiter::MAX_TABLES
+        ));
+    }
     if stderr.is_empty() {
-        AgentError::Trap(format!("{e:#}"))
+        AgentError::Trap(msg)
     } else {
-        AgentError::Trap(format!("{e:#}; agent stderr: {stderr}"))
+        AgentError::Trap(format!("{msg}; agent stderr: {stderr}"))
     }
 }
 
@@ -732,6 +807,8 @@ pub struct Resource {
     args: Vec<(String, String)>,
     grant: Arc<Grant>,
     procs: ProcessTable,
+    /// Log lines its agent may write, shared by its operations.
+    log_budget: Arc<LineBudget>,
 }
 
 impl Resource {
@@ -758,7 +835,7 @@ impl Resource {
         let t0 = std::time::Instant::now();
         let r = self
             .agent
-            .run_op(op, self.caps(), self.args.clone())
+            .run_op(op, self.caps(), self.args.clone(), &self.log_budget)
             .await
             .map(|_| ());
         tracing::debug!(resource = %self.caller.resource, %op, elapsed = ?t0.elapsed(), ok = r.is_ok());
@@ -775,16 +852,38 @@ impl Resource {
         self.unit(AgentOp::Start).await
     }
 
-    /// Take the resource down (idempotent).
+    /// Take the resource down (idempotent). Once the agent's stop has
+    /// succeeded, whatever the resource started and is still running (a
+    /// server's workers, what an init script daemonized) is killed: the
+    /// resource is stopped as a whole.
     pub async fn stop(&self) -> Result<(), AgentError> {
-        self.unit(AgentOp::Stop).await
+        self.unit(AgentOp::Stop).await?;
+        let procs = self.procs.clone();
+        let killed = tokio::task::spawn_blocking(move || procs.kill_all())
+            .await
+            .unwrap_or(0);
+        if killed > 0 {
+            tracing::warn!(resource = %self.caller.resource,
+                "killed {killed} process(es) the resource started that were still running after its stop");
+        }
+        Ok(())
+    }
+
+    /// The resource's process table (its cgroup and what it started).
+    pub fn processes(&self) -> &ProcessTable {
+        &self.procs
     }
 
     /// Whether the resource is active here.
     pub async fn monitor(&self) -> Result<Status, AgentError> {
         match self
             .agent
-            .run_op(AgentOp::Monitor, self.caps(), self.args.clone())
+            .run_op(
+                AgentOp::Monitor,
+                self.caps(),
+                self.args.clone(),
+                &self.log_budget,
+            )
             .await?
         {
             OpResult::Status(s) => Ok(s),

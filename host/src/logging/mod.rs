@@ -2,6 +2,11 @@
 //! heartbeat's `logfile` (info and up), `debugfile` (everything) and syslog
 //! when `logfacility` names a facility or `use_logd yes` asks for the log
 //! daemon (wasmbeat has no logd of its own; syslog is its stand-in).
+//! Text from agents and spawned servers goes through [`untrusted`] and a
+//! [`budget::LineBudget`] before it reaches any of them.
+
+pub mod budget;
+pub mod untrusted;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
