@@ -11,8 +11,6 @@ pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod daemon;
-pub mod demo;
-pub mod lab;
 pub mod logging;
 pub mod pidfile;
 pub mod resources;

@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use wasmbeat::lab::{http, Lab};
+use wasmbeat_lab::{http, Lab};
 
 use crate::hub::LossyHub;
 
 const NODE_ADDRS: [&str; 3] = ["10.77.80.1/24", "10.77.80.2/24", "10.77.80.10/24"];
 const VIP: &str = "10.77.80.100";
-use wasmbeat::lab::heartbeat::HEARTBEAT;
+use wasmbeat_lab::heartbeat::HEARTBEAT;
 const KEEPALIVED: &str = "/usr/sbin/keepalived";
 /// Client probe cadence: a new HTTP request every 10 ms.
 const PROBE_EVERY: Duration = Duration::from_millis(10);
@@ -195,7 +195,7 @@ pub struct Snapshot {
 /// like a package install (`prepare_root`). authkeys is written here.
 pub fn config_dir(kind: Kind, dir: &Path) -> Result<PathBuf> {
     let etc = if kind == Kind::Heartbeat {
-        wasmbeat::lab::heartbeat::prepare_root(dir)?;
+        wasmbeat_lab::heartbeat::prepare_root(dir)?;
         dir.join("etc")
     } else {
         dir.to_path_buf()
@@ -275,7 +275,7 @@ pub fn daemon_command(
         Kind::Heartbeat => {
             // Private /etc/ha.d, /run and /var/lib/heartbeat per node;
             // the recorded PID is `unshare`, whose PID namespace dies with it.
-            wasmbeat::lab::heartbeat::node_command(dir, name, None)
+            wasmbeat_lab::heartbeat::node_command(dir, name, None)
         }
     }
 }
@@ -283,7 +283,7 @@ pub fn daemon_command(
 /// SIGKILL the process tree rooted at `root` (spawned through `ns`) at
 /// once: stop every process first so none can notice its parent dying
 /// and shut down gracefully.
-pub fn kill_tree(ns: &wasmbeat::lab::Netns, root: u32) {
+pub fn kill_tree(ns: &wasmbeat_lab::Netns, root: u32) {
     let procs = tree(root);
     for (pid, ..) in &procs {
         // SAFETY: signalling processes of the tree we started.
@@ -340,7 +340,7 @@ impl Bench {
             pids: [None, None],
         };
         for (i, name) in ["node1", "node2"].iter().enumerate() {
-            let mut responder = Command::new(&b.bin);
+            let mut responder = Command::new(b.bin.with_file_name("wasmbeat-lab"));
             responder.args(["http-responder", "--listen", "0.0.0.0:80", "--body", name]);
             b.lab.nodes[i].spawn(&responder)?;
             b.write_config(i)?;
@@ -906,12 +906,15 @@ pub fn main(args: &[&str]) -> Result<()> {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
+    // The daemon under test and the lab's HTTP responder, built next to us.
     let bin = std::env::current_exe()?.with_file_name("wasmbeat");
-    if !bin.exists() {
-        bail!(
-            "{} not found: cargo build --release -p wasmbeat",
-            bin.display()
-        );
+    for b in [bin.clone(), bin.with_file_name("wasmbeat-lab")] {
+        if !b.exists() {
+            bail!(
+                "{} not found: cargo build --release -p wasmbeat -p wasmbeat-lab",
+                b.display()
+            );
+        }
     }
     let started = Instant::now();
     let machine = machine();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use wasmbeat::lab::{services, wait_for, Lab};
+use wasmbeat_lab::{services, wait_for, Lab};
 
 use crate::failover::{config_dir, daemon_command, daemon_footprint, ha_cf, Kind, Snapshot};
 
@@ -62,7 +62,7 @@ impl Layout {
             format!("[mysqld]\n{}tmpdir={sql}\n", services::MARIADB_SMALL),
         )?;
         services::chown("mysql", Path::new(&sql))?;
-        wasmbeat::lab::run(
+        wasmbeat_lab::run(
             std::process::Command::new("timeout")
                 .args(["120", "mariadb-install-db"])
                 .arg(format!("--defaults-file={sql}/my.cnf"))
@@ -147,7 +147,7 @@ fn all_serving(lab: &Lab) -> bool {
     client
         .within(|| {
             let web = format!("{VIP}:80").parse().expect("static address");
-            if wasmbeat::lab::http::get_body(web, Duration::from_millis(300)).as_deref()
+            if wasmbeat_lab::http::get_body(web, Duration::from_millis(300)).as_deref()
                 != Some("node1")
             {
                 return false;
