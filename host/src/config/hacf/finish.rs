@@ -14,19 +14,34 @@ use super::{AutoJoin, HaCf, FILE};
 /// whole-file checks.
 pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnostic>) {
     merge_by_line(&mut r.diags, late);
-    let line = |r: &Reader, setting: &str| r.set_at.get(setting).copied();
-    let (kline, warn_line, init_line, ping_line) = (
-        line(&r, "keepalive"),
-        line(&r, "warntime"),
-        line(&r, "initdead"),
-        line(&r, "deadping"),
-    );
-    let dline = line(&r, "deadtime").or(kline);
-    let (keepalive, deadtime) = (r.cf.keepalive, r.cf.deadtime);
-    if warn_line.is_none() {
+    derive_defaults(&mut r);
+    check_timing(&mut r);
+    check_membership(&mut r);
+    point_timing_at_values(&mut r);
+    r.cf.media = r
+        .media
+        .into_iter()
+        .filter_map(|(m, _)| match m {
+            MediumLine::Ready(m) => Some(m),
+            // resolve_names turned every name into an address or dropped it.
+            MediumLine::Named(_) => None,
+        })
+        .collect();
+    (r.cf, r.diags)
+}
+
+/// The line that last set `setting`, if any did.
+fn line(r: &Reader, setting: &str) -> Option<usize> {
+    r.set_at.get(setting).copied()
+}
+
+/// heartbeat's defaults that follow deadtime: warntime, initdead, deadping.
+fn derive_defaults(r: &mut Reader) {
+    let deadtime = r.cf.deadtime;
+    if line(r, "warntime").is_none() {
         r.cf.warntime = deadtime / 2;
     }
-    if init_line.is_none() {
+    if line(r, "initdead").is_none() {
         r.cf.initdead = if deadtime > Duration::from_secs(10) {
             deadtime
         } else if deadtime < Duration::from_secs(6) {
@@ -35,14 +50,26 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
             deadtime * 2
         };
     }
-    if ping_line.is_none() {
+    if line(r, "deadping").is_none() {
         r.cf.deadping = deadtime;
     }
+}
+
+/// The timing rules heartbeat enforces at start, and the ones it should.
+fn check_timing(r: &mut Reader) {
+    let (kline, warn_line, init_line, ping_line) = (
+        line(r, "keepalive"),
+        line(r, "warntime"),
+        line(r, "initdead"),
+        line(r, "deadping"),
+    );
+    let dline = line(r, "deadtime").or(kline);
+    let (keepalive, deadtime) = (r.cf.keepalive, r.cf.deadtime);
     let (warntime, initdead, deadping) = (r.cf.warntime, r.cf.initdead, r.cf.deadping);
 
     if keepalive.is_zero() {
         timing_err(
-            &mut r,
+            r,
             kline,
             "keepalive 0 would send heartbeats in a busy loop".into(),
             "write e.g. \"keepalive 1\" or \"keepalive 200ms\"".into(),
@@ -50,7 +77,7 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
     }
     if deadtime <= keepalive * 2 {
         timing_err(
-            &mut r,
+            r,
             dline,
             format!(
                 "deadtime {} must be more than twice keepalive {} (heartbeat refuses to start)",
@@ -66,7 +93,7 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
     if let Some(l) = init_line {
         if initdead < deadtime {
             timing_err(
-                &mut r,
+                r,
                 Some(l),
                 format!(
                     "initdead {} must be at least deadtime {} (heartbeat refuses to start)",
@@ -93,7 +120,7 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
     if let Some(l) = ping_line {
         if deadping <= keepalive * 2 {
             timing_err(
-                &mut r,
+                r,
                 Some(l),
                 format!(
                     "deadping {} must be more than twice keepalive {} (heartbeat refuses to start)",
@@ -107,7 +134,7 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
     if let Some(l) = warn_line {
         if warntime.is_zero() {
             timing_err(
-                &mut r,
+                r,
                 Some(l),
                 "warntime must be greater than 0".into(),
                 format!("write e.g. \"warntime {}\"", fmt(deadtime / 2)),
@@ -132,7 +159,12 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
             );
         }
     }
-    if let Some(l) = line(&r, "autojoin") {
+}
+
+/// Who is in the cluster, how the nodes hear each other, which resource
+/// protocol runs.
+fn check_membership(r: &mut Reader) {
+    if let Some(l) = line(r, "autojoin") {
         if r.cf.autojoin != AutoJoin::None {
             r.diags.push(
                 Diagnostic::error(
@@ -157,7 +189,7 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
                 .hint("add e.g. \"bcast eth0\" or \"ucast eth0 10.0.0.2\""),
         );
     }
-    if line(&r, "auto_failback").is_none() {
+    if line(r, "auto_failback").is_none() {
         r.diags.push(
             Diagnostic::warning(
                 Code::LegacyFailback,
@@ -168,7 +200,10 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
             .hint("add \"auto_failback on\" or \"auto_failback off\""),
         );
     }
-    // Timing diagnostics point at the value on their line.
+}
+
+/// Timing diagnostics point at the value on their line.
+fn point_timing_at_values(r: &mut Reader) {
     for d in r.diags.iter_mut().filter(|d| d.code == Code::Timing) {
         if let Some((_, col, text)) = r
             .timing_values
@@ -180,16 +215,6 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
             d.text = text.clone();
         }
     }
-    r.cf.media = r
-        .media
-        .into_iter()
-        .filter_map(|(m, _)| match m {
-            MediumLine::Ready(m) => Some(m),
-            // resolve_names turned every name into an address or dropped it.
-            MediumLine::Named(_) => None,
-        })
-        .collect();
-    (r.cf, r.diags)
 }
 
 fn timing_err(r: &mut Reader, line: Option<usize>, msg: String, hint: String) {
