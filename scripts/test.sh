@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build-examples.sh
+# Lab tests spawn `wasmbeat-lab` (wire peer, HTTP responder) from next to
+# the `wasmbeat` binary under test. The lab crate has integration tests of
+# its own, so this one cargo run builds that binary, with every test, before
+# any test starts (a separate `cargo build` would resolve features
+# differently and build the dependencies twice).
 cargo test --workspace --all-targets -- --test-threads=2
 # The agents (wasm32-wasip2 crates) have their own workspace; their pure
 # logic and the SDK's doc example run on the host target.

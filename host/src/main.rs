@@ -1,6 +1,5 @@
 //! The `wasmbeat` command line.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,21 +20,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Two-node failover demo in network namespaces (needs root).
-    Demo {
-        /// Heartbeat interval (heartbeat syntax: 1, 200ms).
-        #[arg(long, default_value = "100ms", value_parser = parse_duration)]
-        keepalive: Duration,
-        /// Time without heartbeats before the peer is declared dead.
-        #[arg(long, default_value = "500ms", value_parser = parse_duration)]
-        deadtime: Duration,
-        /// auto_failback on|off.
-        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
-        auto_failback: String,
-        /// Leave the lab running at the end until Ctrl-C.
-        #[arg(long)]
-        keep: bool,
-    },
     /// Run the daemon in the foreground (systemd style).
     Run {
         /// Directory holding ha.cf, haresources, authkeys and resource.d/.
@@ -142,19 +126,6 @@ enum Command {
         #[arg(long)]
         cache_dir: PathBuf,
     },
-    /// Bare wire peer for interop tests: heartbeats and protocol answers only.
-    #[command(hide = true)]
-    WirePeer(wasmbeat::transport::peer::WirePeerArgs),
-    /// Serve a fixed body over HTTP (the demo's and benchmarks' service).
-    #[command(hide = true)]
-    HttpResponder {
-        /// Address to listen on.
-        #[arg(long)]
-        listen: SocketAddr,
-        /// Body of every answer.
-        #[arg(long)]
-        body: String,
-    },
 }
 
 /// What `wasmbeat agent A B` asks for.
@@ -219,11 +190,6 @@ fn control(target: &Target, request: Request, json: bool) -> anyhow::Result<Exit
     }
 }
 
-/// heartbeat's time syntax for CLI flags (seconds, or `ms`/`us` suffixes).
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    wasmbeat::config::duration::parse_duration(s).map_err(|e| e.to_string())
-}
-
 fn check(
     config_dir: &Path,
     node: Option<&str>,
@@ -266,21 +232,6 @@ fn init_stderr_logging() {
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo {
-            keepalive,
-            deadtime,
-            auto_failback,
-            keep,
-        } => {
-            init_stderr_logging();
-            wasmbeat::demo::run(&wasmbeat::demo::DemoOptions {
-                keepalive,
-                deadtime,
-                auto_failback: auto_failback == "on",
-                keep,
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Run {
             config_dir,
             node,
@@ -371,15 +322,6 @@ fn main() -> anyhow::Result<ExitCode> {
             let mut wasm = Vec::new();
             std::io::stdin().read_to_end(&mut wasm)?;
             wasmbeat::runtime::compile_into_cache(&cache_dir, &wasm)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::WirePeer(args) => {
-            init_stderr_logging();
-            wasmbeat::transport::peer::run_blocking(args)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::HttpResponder { listen, body } => {
-            wasmbeat::lab::http::serve(listen, &body)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use support::{block_on_in, Lab, Netns, TempDir};
 use wasmbeat::config::token::ResourceToken;
 use wasmbeat::grant::Policy;
-use wasmbeat::lab::services;
 use wasmbeat::runtime::bind::bind_resource;
 use wasmbeat::runtime::{AgentError, Deadlines, Resource, Runtime, RuntimeConfig, Status};
+use wasmbeat_lab::services;
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig {

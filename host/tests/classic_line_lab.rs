@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{Lab, TempDir};
-use wasmbeat::lab::services;
+use wasmbeat_lab::services;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
 const VIP: &str = "10.77.0.100";

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use support::{wait_for, Netns};
 
-use wasmbeat::lab::heartbeat::HEARTBEAT;
+use wasmbeat_lab::heartbeat::HEARTBEAT;
 
 const HA_CF: &str = "deadtime 5\nwarntime 10\ninitdead 15\nbcast eth0\nauto_failback on\nnode node1\nnode node2\nuse_logd yes\n";
 const HARESOURCES: &str = "node1 IPaddr::100.200.230.1/100.200.230.6 named httpd mysqld\n";
@@ -150,7 +150,7 @@ fn heartbeat_accepts(root: &Path) -> Option<bool> {
     ns.ip(&["addr", "add", "10.77.31.1/24", "brd", "+", "dev", "eth0"]);
     ns.ip(&["link", "set", "eth0", "up"]);
     ns.ip(&["link", "set", "eth1", "up"]);
-    ns.spawn(wasmbeat::lab::heartbeat::node_command(
+    ns.spawn(wasmbeat_lab::heartbeat::node_command(
         root,
         "node1",
         Some(&root.join("out")),

@@ -84,7 +84,7 @@ impl Cluster {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600))
                 .unwrap();
-            let mut responder = Command::new(BIN);
+            let mut responder = Command::new(support::lab_bin());
             responder.args(["http-responder", "--listen", "0.0.0.0:80", "--body", name]);
             lab.nodes[i].spawn(responder);
         }

@@ -13,7 +13,7 @@ use support::cable::Cable;
 use support::{lab_available, wait_for, Lab, Netns};
 use wasmbeat::wire::identity::{GenMethod, Identity};
 
-use wasmbeat::lab::heartbeat::HEARTBEAT;
+use wasmbeat_lab::heartbeat::HEARTBEAT;
 const KEY: &str = "wasmbeat-test-key";
 const HB_NODE: &str = "node1";
 const WB_NODE: &str = "node2";
@@ -36,7 +36,7 @@ const HB_BCAST: &str = "udpport 694\nbcast eth0\n";
 
 /// `media` are ha.cf medium lines (with udpport/baud before them).
 fn heartbeat_tree(root: &Path, authkeys_line: &str, media: &str) {
-    wasmbeat::lab::heartbeat::prepare_root(root).unwrap();
+    wasmbeat_lab::heartbeat::prepare_root(root).unwrap();
     write(
         &root.join("etc/ha.cf"),
         &format!(
@@ -62,7 +62,7 @@ fn heartbeat_tree(root: &Path, authkeys_line: &str, media: &str) {
 /// recorded PID is `unshare`, which takes the whole PID namespace down
 /// with it when killed.
 fn spawn_heartbeat(ns: &Netns, root: &Path) -> u32 {
-    ns.spawn(wasmbeat::lab::heartbeat::node_command(root, HB_NODE, None))
+    ns.spawn(wasmbeat_lab::heartbeat::node_command(root, HB_NODE, None))
 }
 
 /// `cl_status ARGS` inside heartbeat's mount, UTS and PID namespaces
@@ -85,7 +85,7 @@ fn wire_peer(root: &Path, extra: &[&str]) -> Command {
 }
 
 fn wire_peer_auth(root: &Path, auth: &str, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmbeat"));
+    let mut c = Command::new(support::lab_bin());
     c.args([
         "wire-peer",
         "--node",

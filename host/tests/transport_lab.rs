@@ -42,7 +42,7 @@ fn rand_suffix() -> u64 {
 }
 
 fn peer_cmd(node: &str, media: &[String], dir: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmbeat"));
+    let mut c = Command::new(support::lab_bin());
     c.args([
         "wire-peer",
         "--node",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use support::{lab_available, wait_for};
 
 fn peer(dir: &std::path::Path, port: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmbeat"));
+    let mut c = Command::new(support::lab_bin());
     c.args([
         "wire-peer",
         "--node",

@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use wasmbeat::lab::{services, wait_for, Lab};
+use wasmbeat_lab::{services, wait_for, Lab};
 
-use crate::failover::{config_dir, daemon_command, daemon_footprint, ha_cf, Kind, Snapshot};
+use crate::interrupt::interrupted;
+use crate::systems::{
+    config_dir, daemon_command, daemon_footprint, ha_cf, kill_tree, Kind, Snapshot,
+};
 
 const VIP: &str = "10.77.81.100";
 const ADDRS: [&str; 2] = ["10.77.81.1/24", "10.77.81.10/24"];
@@ -62,7 +65,7 @@ impl Layout {
             format!("[mysqld]\n{}tmpdir={sql}\n", services::MARIADB_SMALL),
         )?;
         services::chown("mysql", Path::new(&sql))?;
-        wasmbeat::lab::run(
+        wasmbeat_lab::run(
             std::process::Command::new("timeout")
                 .args(["120", "mariadb-install-db"])
                 .arg(format!("--defaults-file={sql}/my.cnf"))
@@ -147,7 +150,7 @@ fn all_serving(lab: &Lab) -> bool {
     client
         .within(|| {
             let web = format!("{VIP}:80").parse().expect("static address");
-            if wasmbeat::lab::http::get_body(web, Duration::from_millis(300)).as_deref()
+            if wasmbeat_lab::http::get_body(web, Duration::from_millis(300)).as_deref()
                 != Some("node1")
             {
                 return false;
@@ -209,7 +212,7 @@ pub fn run(kind: Kind, bin: &Path, idle: Duration) -> Result<Value> {
     let before = daemon_footprint(kind, bin, root);
     let w0 = Instant::now();
     while w0.elapsed() < idle {
-        crate::failover::interrupted()?;
+        interrupted()?;
         std::thread::sleep(Duration::from_millis(200));
     }
     let after: Snapshot = daemon_footprint(kind, bin, root);
@@ -249,7 +252,7 @@ struct Teardown {
 impl Drop for Teardown {
     fn drop(&mut self) {
         if let (Some(lab), Some(root)) = (&self.lab, self.root) {
-            crate::failover::kill_tree(&lab.nodes[0], root);
+            kill_tree(&lab.nodes[0], root);
         }
         for f in &self.pid_files {
             let Some(pid) = std::fs::read_to_string(f)

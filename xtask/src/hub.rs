@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
-use wasmbeat::lab::Lab;
+use wasmbeat_lab::Lab;
 
 /// A running hub between the lab's switch ports.
 pub struct LossyHub {

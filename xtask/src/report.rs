@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use plotters::prelude::*;
 use serde_json::{json, Value};
 
-use crate::failover::{fmt_cell, Kind, Spec};
+use crate::stats::fmt_cell;
+use crate::systems::{Kind, Spec};
 
 /// Run-wide facts printed above the table.
 pub struct Report {

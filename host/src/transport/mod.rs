@@ -5,7 +5,6 @@
 //! yields packets tagged with the medium index, which the
 //! [`crate::wire::Endpoint`] uses for per-link up/down status.
 
-pub mod peer;
 pub mod realtime;
 pub mod serial;
 pub mod udp;

@@ -3,8 +3,9 @@
 //! host's own network. Everything is torn down on drop (also on panic), and
 //! processes are ended by the PID recorded when they were spawned.
 //!
-//! A thin layer over `wasmbeat::lab` (the same lab `wasmbeat demo` uses):
-//! tests want a failed lab step to panic, the library returns `LabError`.
+//! A thin layer over the `wasmbeat-lab` crate (the same lab the demo and
+//! the benchmarks use): tests want a failed lab step to panic, the library
+//! returns `LabError`.
 #![allow(dead_code)]
 
 pub mod cable;
@@ -12,11 +13,11 @@ pub mod cable;
 use std::ops::Deref;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use wasmbeat::lab::{self, LabError};
+use wasmbeat_lab::{self as lab, LabError};
 
 // Not every test binary that includes this module polls.
 #[allow(unused_imports)]
-pub use wasmbeat::lab::wait_for;
+pub use wasmbeat_lab::wait_for;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -45,6 +46,22 @@ pub fn lab_available(test: &str) -> bool {
     }
     eprintln!("SKIP {test}: {why} (lab tests need root and iproute2)");
     false
+}
+
+/// The `wasmbeat-lab` binary (wire peer, HTTP responder): next to the
+/// `wasmbeat` binary under test, where cargo builds every binary of the
+/// workspace (`scripts/test.sh` builds it first), or `WASMBEAT_LAB_BIN`.
+pub fn lab_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("WASMBEAT_LAB_BIN") {
+        return p.into();
+    }
+    let p = std::path::Path::new(env!("CARGO_BIN_EXE_wasmbeat")).with_file_name("wasmbeat-lab");
+    assert!(
+        p.is_file(),
+        "{} not found: build it with `cargo build -p wasmbeat-lab` (scripts/test.sh does), or set WASMBEAT_LAB_BIN",
+        p.display()
+    );
+    p
 }
 
 /// Panic with a lab error: a lab that cannot be set up fails the test.

@@ -54,7 +54,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         std::thread::spawn(move || serve(addr, "node7"));
-        let body = crate::lab::wait_for(Duration::from_secs(2), Duration::from_millis(10), || {
+        let body = crate::wait_for(Duration::from_secs(2), Duration::from_millis(10), || {
             get_body(addr, Duration::from_millis(200))
         });
         assert_eq!(body.as_deref(), Some("node7"));

@@ -1,7 +1,7 @@
-//! `wasmbeat demo`: the classic two-node recipe, live, in network
-//! namespaces. Two nodes and a client on one bridge; each node runs a
-//! wasmbeat daemon and a tiny HTTP responder answering with its name; the
-//! client polls the VIP while node1's plug is pulled and put back.
+//! `wasmbeat-lab demo` (`scripts/demo.sh`): the classic two-node recipe,
+//! live, in network namespaces. Two nodes and a client on one bridge; each
+//! node runs a wasmbeat daemon and a tiny HTTP responder answering with its
+//! name; the client polls the VIP while node1's plug is pulled and put back.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::lab::{http, Lab, LabError};
+use crate::{http, Lab, LabError};
 
 /// Set by SIGINT/SIGTERM so every wait loop ends and the lab is torn down.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -22,6 +22,10 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// Demo settings (the CLI flags).
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
+    /// The `wasmbeat` binary whose daemons run on the nodes.
+    pub wasmbeat: PathBuf,
+    /// The binary that serves HTTP on each node (`wasmbeat-lab http-responder`).
+    pub responder: PathBuf,
     /// Heartbeat interval written to ha.cf.
     pub keepalive: Duration,
     /// Dead time written to ha.cf.
@@ -78,7 +82,7 @@ fn write_config(dir: &Path, opts: &DemoOptions) -> std::io::Result<()> {
     std::fs::write(
         dir.join("ha.cf"),
         format!(
-            "# written by `wasmbeat demo`: the classic recipe with lab timings\n\
+            "# written by `wasmbeat-lab demo`: the classic recipe with lab timings\n\
              keepalive {}\ndeadtime {}\nwarntime {}\ninitdead {}\nudpport 694\n\
              bcast eth0\nauto_failback {}\nnode node1\nnode node2\n",
             ms(opts.keepalive),
@@ -154,7 +158,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    let exe = std::env::current_exe()?;
+    let exe = opts.wasmbeat.as_path();
     let work = std::env::temp_dir().join(format!("wasmbeat-demo-{}", std::process::id()));
     let _cleanup = RemoveDir(work.clone());
     let mut t = Timeline {
@@ -173,11 +177,11 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
     for (i, name) in ["node1", "node2"].iter().enumerate() {
         let dir = work.join(name);
         write_config(&dir, opts)?;
-        let mut responder = Command::new(&exe);
+        let mut responder = Command::new(&opts.responder);
         responder.args(["http-responder", "--listen", "0.0.0.0:80", "--body", name]);
         lab.nodes[i].spawn(&responder)?;
         let log = work.join(format!("{name}.log"));
-        daemons.push(start_daemon(&lab, i, &exe, &work, &log)?);
+        daemons.push(start_daemon(&lab, i, exe, &work, &log)?);
         logs.push(log);
         t.note(format!(
             "{name}: wasmbeat daemon and HTTP responder started"
@@ -268,7 +272,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         at.duration_since(crashed).as_millis()
     ));
     lab.set_link(0, true)?;
-    daemons[0] = start_daemon(&lab, 0, &exe, &work, &logs[0])?;
+    daemons[0] = start_daemon(&lab, 0, exe, &work, &logs[0])?;
     let rebooted = Instant::now();
     t.note("node1 rebooted: link up, wasmbeat started again");
     if opts.auto_failback {

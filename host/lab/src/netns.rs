@@ -1,12 +1,8 @@
 //! A network-namespace lab: node namespaces joined by a bridge that itself
 //! lives in a namespace, so nothing touches the host's own network. Used by
-//! `wasmbeat demo`, the benchmarks and the lab tests. Everything is torn down
-//! on drop (also on panic); processes are ended by the PID recorded when they
+//! the demo, the benchmarks and the lab tests. Everything is torn down on
+//! drop (also on panic); processes are ended by the PID recorded when they
 //! were spawned.
-
-pub mod heartbeat;
-pub mod http;
-pub mod services;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

@@ -15,14 +15,14 @@ pub const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
 /// owners (cores/root, cores/nobody, cores/hacluster, ccm, ...). Without
 /// cores/root, heartbeat's children cannot chdir after the re-exec that
 /// follows a healed partition, and the node never comes back.
-pub fn prepare_root(root: &Path) -> Result<(), super::LabError> {
+pub fn prepare_root(root: &Path) -> Result<(), crate::LabError> {
     for d in ["etc", "run", "lib"] {
-        std::fs::create_dir_all(root.join(d)).map_err(|source| super::LabError::Spawn {
+        std::fs::create_dir_all(root.join(d)).map_err(|source| crate::LabError::Spawn {
             cmd: format!("mkdir {}", root.join(d).display()),
             source,
         })?;
     }
-    super::run(
+    crate::run(
         Command::new("cp")
             .arg("-a")
             .arg("/etc/ha.d/.")
@@ -30,7 +30,7 @@ pub fn prepare_root(root: &Path) -> Result<(), super::LabError> {
     )?;
     // The directories only: no state (hb_uuid, host caches) of the host's.
     copy_dirs(Path::new("/var/lib/heartbeat"), &root.join("lib")).map_err(|source| {
-        super::LabError::Spawn {
+        crate::LabError::Spawn {
             cmd: format!(
                 "copying /var/lib/heartbeat's directories to {}",
                 root.display()

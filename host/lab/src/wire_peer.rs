@@ -1,19 +1,19 @@
-//! A minimal wire peer: an [`Endpoint`] driven over a [`Transport`] that
-//! heartbeats, answers heartbeat's protocol messages (ACK, retransmit,
-//! reqnodes) and keeps a view of its peers. It is the reference driver for
-//! the daemon and what `wasmbeat wire-peer` runs for interop testing; it
-//! makes no resource decisions (that is the core's job).
+//! A minimal wire peer: the daemon's [`Endpoint`] driven over its
+//! [`Transport`], heartbeating, answering heartbeat's protocol messages
+//! (ACK, retransmit, reqnodes) and keeping a view of its peers. It is what
+//! `wasmbeat-lab wire-peer` runs for interop and transport tests; it makes
+//! no resource decisions (that is the core's job).
 
-use super::Transport;
-use crate::config::{HaCf, Medium};
-use crate::wire::fields::T_STATUS;
-use crate::wire::session::TICK;
-use crate::wire::{Endpoint, Event};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use wasmbeat::config::{HaCf, Medium};
+use wasmbeat::transport::{self, Transport};
+use wasmbeat::wire::fields::T_STATUS;
+use wasmbeat::wire::session::TICK;
+use wasmbeat::wire::{Endpoint, Event};
 
 /// Timing of the peer (ha.cf keepalive / deadtime / initdead).
 #[derive(Clone, Debug)]
@@ -67,7 +67,7 @@ pub struct View {
     /// Drops by reason.
     pub drops: BTreeMap<String, u64>,
     /// Reliable-delivery counters.
-    pub session: crate::wire::SessionStats,
+    pub session: wasmbeat::wire::SessionStats,
 }
 
 fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Instant) -> View {
@@ -235,8 +235,8 @@ fn log_event(ep: &Endpoint, e: &Event) {
     }
 }
 
-/// Arguments of the hidden `wasmbeat wire-peer` command (interop testing:
-/// heartbeats and protocol answers only, no resources).
+/// Arguments of `wasmbeat-lab wire-peer` (interop testing: heartbeats and
+/// protocol answers only, no resources).
 #[derive(Debug, Clone, clap::Args)]
 pub struct WirePeerArgs {
     /// Local node name.
@@ -252,7 +252,7 @@ pub struct WirePeerArgs {
     #[arg(long = "medium", required = true)]
     pub media: Vec<String>,
     /// ha.cf udpport.
-    #[arg(long, default_value_t = crate::config::hacf::DEFAULT_UDPPORT)]
+    #[arg(long, default_value_t = wasmbeat::config::hacf::DEFAULT_UDPPORT)]
     pub udpport: u16,
     /// keepalive in ms.
     #[arg(long, default_value_t = 1000)]
@@ -288,7 +288,7 @@ pub struct WirePeerArgs {
     #[arg(long, hide = true)]
     pub skip_send_every: Option<u32>,
     /// Largest accepted packet in bytes (default heartbeat's MAXMSG).
-    #[arg(long, default_value_t = crate::wire::codec::MAXMSG)]
+    #[arg(long, default_value_t = wasmbeat::wire::codec::MAXMSG)]
     pub max_message: usize,
 }
 
@@ -298,23 +298,26 @@ pub enum WirePeerError {
     /// Bad `--auth`.
     #[error("bad --auth {0:?}: expected N:method[:secret]")]
     Auth(String),
+    /// A `--medium` line that is not exactly one ha.cf medium.
+    #[error("bad --medium {0:?}: expected one ha.cf medium line, e.g. \"bcast eth0\"")]
+    Medium(String),
     /// The key slot cannot form a keyring.
     #[error(transparent)]
-    Keyring(#[from] crate::wire::auth::AuthError),
+    Keyring(#[from] wasmbeat::wire::auth::AuthError),
     /// Identity files.
     #[error(transparent)]
-    Identity(#[from] crate::wire::identity::IdentityError),
+    Identity(#[from] wasmbeat::wire::identity::IdentityError),
     /// Media.
     #[error(transparent)]
-    Transport(#[from] super::TransportError),
+    Transport(#[from] transport::TransportError),
     /// Runtime.
     #[error("tokio runtime: {0}")]
     Runtime(std::io::Error),
 }
 
 /// Parse `N:method[:secret]` into a one-key authkeys whose key is active.
-pub fn parse_auth(s: &str) -> Result<crate::config::AuthKeys, WirePeerError> {
-    use crate::config::{AuthKey, AuthKeys, AuthMethod, Secret};
+pub fn parse_auth(s: &str) -> Result<wasmbeat::config::AuthKeys, WirePeerError> {
+    use wasmbeat::config::{AuthKey, AuthKeys, AuthMethod, Secret};
     let bad = || WirePeerError::Auth(s.to_string());
     let mut it = s.splitn(3, ':');
     let index: u8 = it
@@ -346,8 +349,8 @@ pub fn parse_auth(s: &str) -> Result<crate::config::AuthKeys, WirePeerError> {
 /// Parse one `--medium` line with the ha.cf reader, so wire-peer accepts
 /// exactly the medium lines ha.cf does; `udpport` is in effect for it. The
 /// wire-peer shorthand `serial DEVICE BAUD` sets that line's baud.
-pub fn parse_medium(line: &str, udpport: u16) -> Result<Medium, super::TransportError> {
-    let bad = || super::TransportError::BadSpec(line.to_string());
+pub fn parse_medium(line: &str, udpport: u16) -> Result<Medium, WirePeerError> {
+    let bad = || WirePeerError::Medium(line.to_string());
     let text = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
         ["serial", device, baud] => format!("baud {baud}\nserial {device}\n"),
         _ => format!("udpport {udpport}\n{line}\n"),
@@ -365,8 +368,8 @@ pub fn parse_medium(line: &str, udpport: u16) -> Result<Medium, super::Transport
 
 /// Run the wire peer on a current-thread runtime until SIGTERM/SIGINT.
 pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
-    use crate::wire::identity::{GenMethod, Identity};
-    use crate::wire::{EndpointConfig, Keyring};
+    use wasmbeat::wire::identity::{GenMethod, Identity};
+    use wasmbeat::wire::{EndpointConfig, Keyring};
     let auth = parse_auth(&args.auth)?;
     let media = args
         .media
@@ -374,7 +377,7 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
         .map(|m| parse_medium(m, args.udpport))
         .collect::<Result<Vec<_>, _>>()?;
     let identity = Identity::load_or_create(&args.state_dir, GenMethod::File)?;
-    let names: Vec<String> = media.iter().map(super::link_name).collect();
+    let names: Vec<String> = media.iter().map(transport::link_name).collect();
     let nodes: Vec<&str> = args.nodes.iter().map(String::as_str).collect();
     let links: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut cfg = EndpointConfig::new(&args.node, &nodes, Keyring::from_authkeys(&auth)?, &links);
@@ -388,13 +391,13 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
         .enable_all()
         .build()
         .map_err(WirePeerError::Runtime)?;
-    super::realtime::apply_or_warn(&super::realtime::RealtimeConfig {
+    transport::realtime::apply_or_warn(&transport::realtime::RealtimeConfig {
         enabled: args.realtime,
         priority: None,
     });
     tracing::info!(node = %args.node, generation = identity.generation, "wire peer starting");
     rt.block_on(async move {
-        let mut tr = super::Transport::open(&media).await?;
+        let mut tr = Transport::open(&media).await?;
         tr.set_udp_classic(args.udp_classic);
         let ep = Endpoint::new(cfg, identity);
         let opts = PeerOptions {
@@ -447,12 +450,12 @@ mod tests {
         assert!(parse_medium("node alpha", 694).is_err());
         assert!(parse_medium("bcast eth0", 0).is_err());
         let serial = parse_medium("serial /dev/ttyS0", 694).unwrap();
-        assert_eq!(super::super::link_name(&serial), "/dev/ttyS0");
+        assert_eq!(transport::link_name(&serial), "/dev/ttyS0");
         assert_eq!(
             serial,
             Medium::Serial {
                 device: "/dev/ttyS0".into(),
-                baud: crate::config::hacf::DEFAULT_BAUD
+                baud: wasmbeat::config::hacf::DEFAULT_BAUD
             }
         );
         assert_eq!(

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::LabError;
+use crate::LabError;
 
 /// The zone every lab named serves.
 pub const ZONE: &str = "wasmbeat.test";
@@ -51,5 +51,5 @@ pub const MARIADB_SMALL: &str = "skip-name-resolve\ninnodb_buffer_pool_size=16M\
 
 /// `chown -R user path`: the service's user must write its directory.
 pub fn chown(user: &str, path: &Path) -> Result<(), LabError> {
-    super::run(Command::new("chown").arg("-R").arg(user).arg(path)).map(|_| ())
+    crate::run(Command::new("chown").arg("-R").arg(user).arg(path)).map(|_| ())
 }

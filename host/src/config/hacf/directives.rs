@@ -1,0 +1,933 @@
+//! The ha.cf directive table: one entry per directive heartbeat 3.0.6
+//! accepts, giving its value grammar, an example, whether wasmbeat acts on
+//! it, how a value applies to [`HaCf`] and how the setting prints back.
+//! Adding a directive means adding its entry here (plus, for a typed
+//! setting, its field and default in `HaCf`).
+
+use std::fmt;
+use std::time::Duration;
+
+use super::super::diag::Code;
+use super::super::duration::format_duration;
+use super::reader::{valid_iface, At, MediumLine, PeerName, PortNote, Reader, Tok};
+use super::resolve::{extra_peer, unresolvable_peer};
+use Apply::{Bool, Line, Time, Word, Words};
+
+use super::{
+    parse_bool, syslog_facility_code, AutoFailback, AutoJoin, GenMethod, HaCf, Medium, MsgFmt,
+    OtherDirective, PingGroup, Respawn, Stonith, StonithHost, UuidFrom, BAUD_RATES, DEFAULT_BAUD,
+    MAX_NODES,
+};
+
+/// Whether wasmbeat acts on a directive it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// wasmbeat does what the directive says.
+    Honoured,
+    /// Accepted and kept; reading the file warns once that wasmbeat does
+    /// not act on it, and says what it does instead.
+    NotHonoured(&'static str),
+    /// Accepted and kept without a warning although wasmbeat does not act
+    /// on it; the reason says what happens instead.
+    Silent(&'static str),
+}
+
+/// What a second line setting the same thing means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Any number of lines: lists, media, and settings heartbeat
+    /// overwrites without a word.
+    Any,
+    /// The last value counts (as in heartbeat), with a warning naming the
+    /// first line.
+    LastWins,
+    /// A second line is an error (heartbeat refuses it too).
+    Once,
+}
+
+/// Prints a setting back as ha.cf lines.
+pub(super) type Write = fn(&HaCf, &mut fmt::Formatter<'_>) -> fmt::Result;
+
+/// A directive's value grammar together with the function applying a
+/// value that passed it. Values failing the grammar get the grammar's
+/// diagnostic and never reach `apply`.
+#[derive(Clone, Copy)]
+pub(super) enum Apply {
+    /// One heartbeat time (seconds, or `ms`/`us`).
+    Time(fn(&mut Reader, At<'_>, Duration)),
+    /// One heartbeat boolean (on/off, yes/no, true/false, y/n, 1/0).
+    Bool(fn(&mut Reader, At<'_>, bool)),
+    /// One whole number in `min..=max`; `range` is how messages state it.
+    Number {
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+        /// The range as diagnostics print it.
+        range: &'static str,
+        /// Applies the number.
+        apply: fn(&mut Reader, At<'_>, i64),
+    },
+    /// One of `words` (any case); `apply` gets the word's index.
+    Keyword {
+        /// The accepted words; the first is the one hints suggest.
+        words: &'static [&'static str],
+        /// Applies the chosen word.
+        apply: fn(&mut Reader, At<'_>, usize),
+    },
+    /// One word, checked by `apply` itself.
+    Word(fn(&mut Reader, At<'_>)),
+    /// A list of words (blank- or comma-separated), each applied in turn.
+    Words(fn(&mut Reader, At<'_>)),
+    /// The rest of the line as blank-separated fields (heartbeat does not
+    /// split these on commas); `At::text` is the whole rest.
+    Line(fn(&mut Reader, At<'_>, &[Tok<'_>])),
+}
+
+/// One ha.cf directive.
+pub struct Directive {
+    /// The name, as heartbeat spells it (case-sensitive).
+    pub name: &'static str,
+    /// A line using it, for hints ("write e.g. ...").
+    pub example: &'static str,
+    /// Whether wasmbeat acts on it.
+    pub support: Support,
+    /// What repeating it means.
+    pub repeat: Repeat,
+    /// The setting it writes: its own name, or the one it is an old
+    /// spelling of (repeats are counted per setting).
+    pub(super) setting: &'static str,
+    /// Its grammar and how a value applies.
+    pub(super) apply: Apply,
+    /// How the setting prints back; None when another entry prints it
+    /// (aliases, the media, which print in file order).
+    pub(super) write: Option<Write>,
+}
+
+impl Directive {
+    /// Accepted, but wasmbeat does not act on it (warned once per file).
+    const fn not_honoured(self, why: &'static str) -> Directive {
+        Directive {
+            support: Support::NotHonoured(why),
+            ..self
+        }
+    }
+
+    /// Accepted without a warning, though wasmbeat does not act on it.
+    const fn silent(self, why: &'static str) -> Directive {
+        Directive {
+            support: Support::Silent(why),
+            ..self
+        }
+    }
+
+    /// The last value counts, with a warning.
+    const fn last_wins(self) -> Directive {
+        Directive {
+            repeat: Repeat::LastWins,
+            ..self
+        }
+    }
+
+    /// A second line is an error.
+    const fn once(self) -> Directive {
+        Directive {
+            repeat: Repeat::Once,
+            ..self
+        }
+    }
+
+    /// An old spelling of `setting`.
+    const fn sets(self, setting: &'static str) -> Directive {
+        Directive { setting, ..self }
+    }
+
+    /// Printed back by `write`.
+    const fn write(self, write: Write) -> Directive {
+        Directive {
+            write: Some(write),
+            ..self
+        }
+    }
+
+    /// The directive named `name` (case-sensitive, as in heartbeat).
+    pub fn find(name: &str) -> Option<&'static Directive> {
+        DIRECTIVES.iter().find(|d| d.name == name)
+    }
+
+    /// The value grammar in words, e.g. for documentation.
+    pub fn grammar(&self) -> &'static str {
+        match self.apply {
+            Apply::Time(_) => "a time: seconds, or with ms/us",
+            Apply::Bool(_) => "a boolean: on/off, yes/no, true/false, y/n, 1/0",
+            Apply::Number { range, .. } => range,
+            Apply::Keyword { .. } => "one of a fixed set of words",
+            Apply::Word(_) => "one word",
+            Apply::Words(_) => "a list of words, blank- or comma-separated",
+            Apply::Line(_) => "the rest of the line, as fields",
+        }
+    }
+
+    /// Whether the directive takes the rest of the line rather than values
+    /// heartbeat splits on blanks and commas.
+    pub(super) fn whole_line(&self) -> bool {
+        matches!(self.apply, Apply::Line(_))
+    }
+}
+
+/// Any whole number (such values are kept as written).
+const WHOLE: (i64, i64, &str) = (i64::MIN, i64::MAX, "whole numbers");
+
+const fn number(range: (i64, i64, &'static str), apply: fn(&mut Reader, At<'_>, i64)) -> Apply {
+    Apply::Number {
+        min: range.0,
+        max: range.1,
+        range: range.2,
+        apply,
+    }
+}
+
+const fn keyword(words: &'static [&'static str], apply: fn(&mut Reader, At<'_>, usize)) -> Apply {
+    Apply::Keyword { words, apply }
+}
+
+/// The words of a keyword table, in order.
+const fn words<T: Copy, const N: usize>(table: [(&'static str, T); N]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = table[i].0;
+        i += 1;
+    }
+    out
+}
+
+/// The word of a keyword table for `value`.
+fn word_of<T: PartialEq>(table: &[(&'static str, T)], value: &T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| v == value)
+        .map_or("", |(w, _)| *w)
+}
+
+const AUTO_FAILBACK: [(&str, AutoFailback); 3] = [
+    ("on", AutoFailback::On),
+    ("off", AutoFailback::Off),
+    ("legacy", AutoFailback::Legacy),
+];
+const AUTOJOIN: [(&str, AutoJoin); 3] = [
+    ("none", AutoJoin::None),
+    ("other", AutoJoin::Other),
+    ("any", AutoJoin::Any),
+];
+const AUTOJOIN_WORDS: [&str; 3] = words(AUTOJOIN);
+const UUIDFROM: [(&str, UuidFrom); 2] =
+    [("file", UuidFrom::File), ("nodename", UuidFrom::Nodename)];
+const UUIDFROM_WORDS: [&str; 2] = words(UUIDFROM);
+const MSGFMT: [(&str, MsgFmt); 2] = [
+    ("classic", MsgFmt::Classic),
+    ("netstring", MsgFmt::Netstring),
+];
+const MSGFMT_WORDS: [&str; 2] = words(MSGFMT);
+const HBGENMETHOD: [(&str, GenMethod); 2] = [("file", GenMethod::File), ("time", GenMethod::Time)];
+const HBGENMETHOD_WORDS: [&str; 2] = words(HBGENMETHOD);
+
+const PACEMAKER_ONLY: &str = "Pacemaker-only directive";
+const NO_STONITH: &str =
+    "wasmbeat does not fence nodes yet; a dead node's resources are taken over without STONITH";
+const NO_PING: &str =
+    "ping nodes (and ipfail) are not implemented by wasmbeat yet; they are not probed";
+const NO_CORES: &str = "core dumps follow the system's settings";
+const NO_COMPRESSION: &str = "wasmbeat never compresses messages";
+const NO_IPV6_MEDIA: &str = "read, but the daemon refuses IPv6 media when it opens them";
+const NO_CHILDREN: &str =
+    "wasmbeat does not start respawn children (e.g. ipfail); run them under systemd instead";
+
+const BAUD: (i64, i64, &str) = (
+    0,
+    u32::MAX as i64,
+    "[9600, 19200, 38400, 57600, 115200, 230400, 460800]",
+);
+const PORT: (i64, i64, &str) = (0, u16::MAX as i64, "1..65535");
+const BYTE: (i64, i64, &str) = (0, 255, "0..255");
+
+/// Every directive heartbeat 3.0.6 accepts, one entry each: name, example,
+/// grammar with the function applying a value, then what repeating it
+/// means, whether wasmbeat acts on it and how it prints back. Printing
+/// follows this order (after the media).
+#[rustfmt::skip]
+pub const DIRECTIVES: &[Directive] = &[
+    // Membership and timing.
+    d("node", "node node1 node2", Words(node)).write(|c, f| lines(f, "node", &c.nodes)),
+    d("keepalive", "keepalive 2", Time(|r, at, t| r.cf.keepalive = r.timing(at, t))).last_wins()
+        .write(|c, f| writeln!(f, "keepalive {}", format_duration(c.keepalive))),
+    d("deadtime", "deadtime 30", Time(|r, at, t| r.cf.deadtime = r.timing(at, t))).last_wins()
+        .write(|c, f| writeln!(f, "deadtime {}", format_duration(c.deadtime))),
+    d("warntime", "warntime 10", Time(|r, at, t| r.cf.warntime = r.timing(at, t))).last_wins()
+        .write(|c, f| writeln!(f, "warntime {}", format_duration(c.warntime))),
+    d("initdead", "initdead 120", Time(|r, at, t| r.cf.initdead = r.timing(at, t))).last_wins()
+        .write(|c, f| writeln!(f, "initdead {}", format_duration(c.initdead))),
+    d("deadping", "deadping 30", Time(|r, at, t| r.cf.deadping = r.timing(at, t))).last_wins()
+        .silent("only ping nodes use it, and they are not implemented")
+        .write(|c, f| writeln!(f, "deadping {}", format_duration(c.deadping))),
+    // Media: printed together, in file order, by `write_media`.
+    d("udpport", "udpport 694", number(PORT, udpport)).last_wins(),
+    d("baud", "baud 19200", number(BAUD, baud)).once(),
+    d("bcast", "bcast eth0", Words(bcast)),
+    d("udp", "bcast eth0", Words(udp)).sets("bcast"),
+    d("ucast", "ucast eth0 192.168.1.2", Line(ucast)),
+    d("ucast6", "ucast6 eth0 fd77::2", Line(ucast)).silent(NO_IPV6_MEDIA),
+    d("mcast", "mcast eth0 239.0.0.1 694 1 0", Line(mcast)),
+    d("mcast6", "mcast6 eth0 ff12::1:2:3:4 694 1 0", Line(mcast)).silent(NO_IPV6_MEDIA),
+    d("serial", "serial /dev/ttyS0", Words(serial)),
+    // Resources.
+    d("auto_failback", "auto_failback on", Word(auto_failback)).last_wins()
+        .write(|c, f| writeln!(f, "auto_failback {}", word_of(&AUTO_FAILBACK, &c.auto_failback))),
+    d("nice_failback", "auto_failback on", Bool(nice_failback)).sets("auto_failback"),
+    d("ping", "ping 10.10.10.254", Words(|r, at| r.cf.ping.push(at.text.into()))).not_honoured(NO_PING)
+        .write(|c, f| lines(f, "ping", &c.ping)),
+    d("ping_group", "ping_group group1 10.10.10.254 10.10.10.253", Line(ping_group)).not_honoured(NO_PING)
+        .write(write_ping_groups),
+    d("hbaping", "hbaping fc-card-name", Words(|r, at| r.cf.hbaping.push(at.text.into())))
+        .not_honoured("Fibre Channel ping nodes are not supported")
+        .write(|c, f| lines(f, "hbaping", &c.hbaping)),
+    // Child processes and the client API.
+    d("respawn", "respawn hacluster /usr/libexec/heartbeat/ipfail", Line(respawn)).not_honoured(NO_CHILDREN)
+        .write(write_respawn),
+    d("failfast", "failfast hacluster /usr/libexec/heartbeat/ipfail", Line(respawn))
+        .not_honoured("wasmbeat does not start failfast children; run them under systemd instead"),
+    d("apiauth", "apiauth ipfail uid=hacluster", Line(|r, at, _| r.cf.apiauth.push(at.text.into())))
+        .not_honoured("wasmbeat has no heartbeat client API socket; its control socket is root-only")
+        .write(|c, f| lines(f, "apiauth", &c.apiauth)),
+    d("env", "env HA_DEBUG=1", Word(keep))
+        .not_honoured("wasmbeat does not start respawn children, so env has no effect"),
+    // Logging.
+    d("use_logd", "use_logd yes", Bool(|r, _, b| r.cf.use_logd = Some(b)))
+        .write(|c, f| line(f, "use_logd", c.use_logd.map(on_off))),
+    d("logfile", "logfile /var/log/ha-log", Word(|r, at| r.cf.logfile = Some(at.text.into())))
+        .write(|c, f| line(f, "logfile", c.logfile.as_deref())),
+    d("debugfile", "debugfile /var/log/ha-debug", Word(|r, at| r.cf.debugfile = Some(at.text.into())))
+        .write(|c, f| line(f, "debugfile", c.debugfile.as_deref())),
+    d("logfacility", "logfacility local0", Word(logfacility))
+        .write(|c, f| line(f, "logfacility", c.logfacility.as_deref())),
+    d("conn_logd_time", "conn_logd_time 60", Time(|r, at, _| keep(r, at)))
+        .not_honoured("wasmbeat does not use ha_logd"),
+    d("debug", "debug 1", number(BYTE, |r, _, n| r.cf.debug = n as u8))
+        .not_honoured("wasmbeat's log level is set with RUST_LOG (e.g. RUST_LOG=debug)")
+        .write(|c, f| writeln!(f, "debug {}", c.debug)),
+    d("log_badpack", "log_badpack on", Bool(keep_bool))
+        .silent("bad packets are always counted (status shows them) and logged at trace level"),
+    d("syslogmsgfmt", "syslogmsgfmt off", Bool(keep_bool)).silent("log lines follow wasmbeat's own format"),
+    // Scheduling and memory.
+    d("realtime", "realtime on", Bool(|r, _, b| r.cf.realtime = b))
+        .write(|c, f| writeln!(f, "realtime {}", on_off(c.realtime))),
+    d("rtprio", "rtprio 5", number(WHOLE, |r, at, _| keep(r, at)))
+        .not_honoured("wasmbeat picks the middle SCHED_RR priority itself"),
+    d("memreserve", "memreserve 6500", number(WHOLE, positive)).not_honoured("wasmbeat does not pre-lock memory"),
+    d("coredumps", "coredumps true", Bool(keep_bool)).not_honoured(NO_CORES),
+    d("coreroot", "coreroot /var/lib/heartbeat/cores", Word(keep)).not_honoured(NO_CORES),
+    d("normalpoll", "normalpoll on", Bool(keep_bool)).silent("the daemon waits on one timer and never polls"),
+    // Wire format.
+    d("msgfmt", "msgfmt classic", keyword(&MSGFMT_WORDS, |r, _, i| r.cf.msgfmt = MSGFMT[i].1))
+        .write(|c, f| writeln!(f, "msgfmt {}", word_of(&MSGFMT, &c.msgfmt))),
+    d("compression", "compression zlib", Word(compression)).silent(NO_COMPRESSION)
+        .write(|c, f| line(f, "compression", c.compression.as_deref())),
+    d("compression_threshold", "compression_threshold 2", number(WHOLE, positive)).silent(NO_COMPRESSION),
+    d("traditional_compression", "traditional_compression off", Bool(keep_bool)).silent(NO_COMPRESSION),
+    d("max_rexmit_delay", "max_rexmit_delay 250", number(WHOLE, positive))
+        .silent("retransmission requests wait up to heartbeat's default 250 ms"),
+    d("hopfudge", "hopfudge 1", number(BYTE, |r, _, n| r.cf.hopfudge = n as u8))
+        .write(|c, f| writeln!(f, "hopfudge {}", c.hopfudge)),
+    // Identity and membership rules.
+    d("hbgenmethod", "hbgenmethod file", keyword(&HBGENMETHOD_WORDS, |r, _, i| r.cf.hbgenmethod = HBGENMETHOD[i].1))
+        .write(|c, f| writeln!(f, "hbgenmethod {}", word_of(&HBGENMETHOD, &c.hbgenmethod))),
+    d("uuidfrom", "uuidfrom file", keyword(&UUIDFROM_WORDS, |r, _, i| r.cf.uuidfrom = UUIDFROM[i].1))
+        .silent("the node UUID always comes from hb_uuid in the state directory")
+        .write(|c, f| writeln!(f, "uuidfrom {}", word_of(&UUIDFROM, &c.uuidfrom))),
+    d("autojoin", "autojoin none", keyword(&AUTOJOIN_WORDS, |r, _, i| r.cf.autojoin = AUTOJOIN[i].1))
+        .write(|c, f| writeln!(f, "autojoin {}", word_of(&AUTOJOIN, &c.autojoin))),
+    d("cluster", "cluster linux-ha", Word(keep)).silent("the cluster name is not used"),
+    d("quorum_server", "quorum_server quorumd.example.com", Word(keep)).not_honoured("quorum servers are not supported"),
+    d("use_apphbd", "use_apphbd off", Bool(keep_bool)).not_honoured("apphbd is not supported"),
+    // Pacemaker: haresources mode needs it off.
+    d("crm", "crm off", Word(crm)),
+    d("pacemaker", "pacemaker off", Word(crm)).sets("crm"),
+    d("crm_daemon_dir", "crm_daemon_dir /usr/lib/pacemaker", Word(keep)).not_honoured(PACEMAKER_ONLY),
+    d("crmd_spawns_pengine", "crmd_spawns_pengine on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
+    d("record_config_changes", "record_config_changes on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
+    d("record_pengine_inputs", "record_pengine_inputs on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
+    d("enable_config_writes", "enable_config_writes on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
+    // Fencing.
+    d("stonith", "stonith baytech /etc/ha.d/conf/stonith.baytech", Line(stonith)).not_honoured(NO_STONITH)
+        .write(|c, f| c.stonith.iter().try_for_each(|s| writeln!(f, "stonith {} {}", s.kind, s.config_file))),
+    d("stonith_host", "stonith_host * baytech 10.0.0.3 mylogin mysecretpassword", Line(stonith_host))
+        .not_honoured(NO_STONITH).write(write_stonith_hosts),
+    d("watchdog", "watchdog /dev/watchdog", Word(|r, at| r.cf.watchdog = Some(at.text.into())))
+        .not_honoured("wasmbeat does not drive a hardware watchdog yet")
+        .write(|c, f| line(f, "watchdog", c.watchdog.as_deref())),
+];
+
+/// A table entry: honoured, may repeat, not printed (until said otherwise).
+const fn d(name: &'static str, example: &'static str, apply: Apply) -> Directive {
+    Directive {
+        name,
+        example,
+        support: Support::Honoured,
+        repeat: Repeat::Any,
+        setting: name,
+        apply,
+        write: None,
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// `NAME VALUE`, if there is a value.
+fn line(f: &mut fmt::Formatter<'_>, name: &str, value: Option<&str>) -> fmt::Result {
+    match value {
+        Some(v) => writeln!(f, "{name} {v}"),
+        None => Ok(()),
+    }
+}
+
+/// `NAME VALUE` for each value.
+fn lines(f: &mut fmt::Formatter<'_>, name: &str, values: &[String]) -> fmt::Result {
+    values.iter().try_for_each(|v| writeln!(f, "{name} {v}"))
+}
+
+/// `respawn` and `failfast` lines share one list.
+fn write_respawn(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    c.respawn.iter().try_for_each(|r| {
+        let kw = if r.failfast { "failfast" } else { "respawn" };
+        writeln!(f, "{kw} {} {}", r.user, r.command)
+    })
+}
+
+fn write_ping_groups(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    c.ping_groups
+        .iter()
+        .try_for_each(|g| writeln!(f, "ping_group {} {}", g.name, g.hosts.join(" ")))
+}
+
+fn write_stonith_hosts(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    c.stonith_hosts.iter().try_for_each(|s| {
+        write!(f, "stonith_host {} {}", s.host, s.kind)?;
+        s.params.iter().try_for_each(|p| write!(f, " {p}"))?;
+        writeln!(f)
+    })
+}
+
+/// Print the media in file order, each preceded by the `udpport`/`baud`
+/// line it needs, then the final `udpport` and `baud` if no medium showed them.
+pub(super) fn write_media(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let mut port = None;
+    let mut baud = None;
+    for m in &c.media {
+        match m {
+            Medium::Bcast { port: p, .. } | Medium::Ucast { port: p, .. } if port != Some(*p) => {
+                writeln!(f, "udpport {p}")?;
+                port = Some(*p);
+            }
+            Medium::Serial { baud: b, .. } if baud.is_none() => {
+                writeln!(f, "baud {b}")?;
+                baud = Some(*b);
+            }
+            _ => {}
+        }
+        match m {
+            Medium::Bcast { iface, .. } => writeln!(f, "bcast {iface}")?,
+            Medium::Ucast { iface, peer, .. } => {
+                let kw = if peer.is_ipv6() { "ucast6" } else { "ucast" };
+                writeln!(f, "{kw} {iface} {peer}")?
+            }
+            Medium::Mcast {
+                iface,
+                group,
+                port,
+                ttl,
+                loop_,
+            } => {
+                let kw = if group.is_ipv6() { "mcast6" } else { "mcast" };
+                writeln!(f, "{kw} {iface} {group} {port} {ttl} {}", u8::from(*loop_))?
+            }
+            Medium::Serial { device, .. } => writeln!(f, "serial {device}")?,
+        }
+    }
+    if port != Some(c.udpport) {
+        writeln!(f, "udpport {}", c.udpport)?;
+    }
+    if baud.is_none() {
+        writeln!(f, "baud {}", c.baud)?;
+    }
+    Ok(())
+}
+
+/// Keep the value verbatim in [`HaCf::other`].
+fn keep(r: &mut Reader, at: At<'_>) {
+    r.cf.other.push(OtherDirective {
+        name: at.name.to_string(),
+        value: at.text.to_string(),
+    });
+}
+
+fn keep_bool(r: &mut Reader, at: At<'_>, _: bool) {
+    keep(r, at);
+}
+
+/// Keep a number that must be above 0.
+fn positive(r: &mut Reader, at: At<'_>, n: i64) {
+    if n <= 0 {
+        r.err(
+            Code::BadNumber,
+            at,
+            format!("{} must be greater than 0", at.name),
+            &Reader::example_hint(at),
+        );
+        return;
+    }
+    keep(r, at);
+}
+
+fn node(r: &mut Reader, at: At<'_>) {
+    let v = at.text;
+    let name = v.to_lowercase();
+    if name.len() >= 100 {
+        r.err(
+            Code::BadNodeName,
+            at,
+            format!("node name {v:?} is too long (heartbeat allows at most 99 bytes)"),
+            "use the machine's short `uname -n`",
+        );
+        return;
+    }
+    if r.cf.nodes.contains(&name) {
+        r.warn(
+            Code::Repeated,
+            at,
+            format!("node {name:?} is listed twice (names are compared lowercased)"),
+            "remove the duplicate",
+        );
+        return;
+    }
+    if r.cf.nodes.len() >= MAX_NODES {
+        r.err(
+            Code::BadNodeName,
+            at,
+            format!("too many nodes: heartbeat supports at most {MAX_NODES}"),
+            "",
+        );
+        return;
+    }
+    r.cf.nodes.push(name);
+}
+
+fn udpport(r: &mut Reader, at: At<'_>, port: i64) {
+    if port == 0 {
+        r.err(
+            Code::BadNumber,
+            at,
+            "udpport 0 is not a usable port".into(),
+            &Reader::example_hint(at),
+        );
+        return;
+    }
+    // heartbeat reads udpport when each medium line is parsed: earlier
+    // media keep the old port.
+    let media_lines = r.media_lines(MediumLine::uses_udpport);
+    if !media_lines.is_empty() {
+        let note = PortNote {
+            diag: r.diags.len(),
+            old_port: r.cf.udpport,
+            media_lines,
+        };
+        let hint = "move \"udpport\" above the bcast/ucast lines";
+        r.warn(Code::OrderAfterMedia, at, note.message(), hint);
+        r.port_notes.push(note);
+    }
+    r.cf.udpport = port as u16;
+}
+
+fn baud(r: &mut Reader, at: At<'_>, b: i64) {
+    let b = b as u32;
+    if !BAUD_RATES.contains(&b) {
+        r.err(
+            Code::BadValue,
+            at,
+            format!("baud {b} is not a supported speed"),
+            "write one of 9600, 19200, 38400, 57600, 115200, 230400, 460800",
+        );
+        return;
+    }
+    let before = r.media_lines(|m| matches!(m, MediumLine::Ready(Medium::Serial { .. })));
+    if !before.is_empty() {
+        let lines: Vec<String> = before.iter().map(usize::to_string).collect();
+        r.warn(
+            Code::OrderAfterMedia,
+            at,
+            format!(
+                "baud comes after serial media on line(s) {}, which keep {DEFAULT_BAUD} baud, as in heartbeat",
+                lines.join(", ")
+            ),
+            "move \"baud\" above the serial lines",
+        );
+    }
+    r.cf.baud = b;
+}
+
+fn bad_iface(r: &mut Reader, at: At<'_>) {
+    r.err(
+        Code::BadMedium,
+        at,
+        format!("{}: {:?} is not a valid interface name", at.name, at.text),
+        &Reader::example_hint(at),
+    );
+}
+
+/// The old name of `bcast`.
+fn udp(r: &mut Reader, at: At<'_>) {
+    r.warn(
+        Code::Obsolete,
+        At {
+            text: at.name,
+            ..at
+        },
+        "\"udp\" is an old name for \"bcast\"".into(),
+        "write \"bcast\"",
+    );
+    bcast(r, at);
+}
+
+fn serial(r: &mut Reader, at: At<'_>) {
+    let baud = r.cf.baud;
+    let device = at.text.to_string();
+    r.push_medium(MediumLine::Ready(Medium::Serial { device, baud }), at.line);
+}
+
+fn bcast(r: &mut Reader, at: At<'_>) {
+    if !valid_iface(at.text) {
+        bad_iface(r, at);
+        return;
+    }
+    let port = r.cf.udpport;
+    r.push_medium(
+        MediumLine::Ready(Medium::Bcast {
+            iface: at.text.to_string(),
+            port,
+        }),
+        at.line,
+    );
+}
+
+/// `ucast IFACE PEER`: an address literal is checked now; a host name is
+/// looked up once the whole file is read (`resolve`).
+fn ucast(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
+    let v6 = at.name == "ucast6";
+    let field = |tok| at.field(tok);
+    if vals.len() < 2 {
+        r.err(
+            Code::BadMedium,
+            field(vals[0]),
+            format!("{} needs an interface and a peer address", at.name),
+            &Reader::example_hint(at),
+        );
+        return;
+    }
+    let iface = field(vals[0]);
+    if !valid_iface(iface.text) {
+        bad_iface(r, iface);
+        return;
+    }
+    let peer = field(vals[1]);
+    let extra = vals.get(2).map(|&(col, text)| (col, text.to_string()));
+    let port = r.cf.udpport;
+    let medium = match peer.text.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_ipv6() == v6 => {
+            if let Some((col, text)) = &extra {
+                r.diags.push(extra_peer(at.name, at.line, *col, text));
+            }
+            MediumLine::Ready(Medium::Ucast {
+                iface: iface.text.to_string(),
+                peer: ip,
+                port,
+            })
+        }
+        Ok(_) => {
+            let d = unresolvable_peer(at.name, at.example, v6, at.line, peer.col, peer.text);
+            r.diags.push(d);
+            return;
+        }
+        Err(_) => MediumLine::Named(PeerName {
+            directive: at.name,
+            example: at.example,
+            iface: iface.text.to_string(),
+            host: peer.text.to_string(),
+            col: peer.col,
+            v6,
+            port,
+            extra,
+        }),
+    };
+    r.push_medium(medium, at.line);
+}
+
+fn mcast(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
+    let name = at.name;
+    let v6 = name == "mcast6";
+    let hint = Reader::example_hint(at);
+    let field = |tok| at.field(tok);
+    if vals.len() < 5 {
+        r.err(
+            Code::BadMedium,
+            At { text: name, ..at },
+            format!("{name} needs 5 values: interface, group, port, ttl, loop"),
+            &hint,
+        );
+        return;
+    }
+    let iface = field(vals[0]);
+    if !valid_iface(iface.text) {
+        bad_iface(r, iface);
+        return;
+    }
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    let g = field(vals[1]);
+    let group = match g.text.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_multicast() && ip.is_ipv6() == v6 => ip,
+        _ => {
+            let msg = format!(
+                "{name} group {:?} is not an {family} multicast address",
+                g.text
+            );
+            r.err(Code::BadMedium, g, msg, &hint);
+            return;
+        }
+    };
+    let p = field(vals[2]);
+    let port = match p.text.parse::<u16>() {
+        Ok(port) if port > 0 => port,
+        _ => {
+            let msg = format!("{name} port {:?} is not a port number", p.text);
+            r.err(Code::BadMedium, p, msg, &hint);
+            return;
+        }
+    };
+    let t = field(vals[3]);
+    let ttl = match t.text.parse::<u8>() {
+        Ok(ttl) if ttl <= 4 => ttl,
+        _ => {
+            let msg = format!(
+                "{name} ttl {:?} is out of range: heartbeat 3.0.6 accepts 0-4 (the man page's 0-255 is wrong)",
+                t.text
+            );
+            r.err(Code::BadMedium, t, msg, "use 1 for the local subnet");
+            return;
+        }
+    };
+    let l = field(vals[4]);
+    let loop_ = match l.text {
+        "0" => false,
+        "1" => true,
+        _ => {
+            let msg = format!("{name} loop {:?} must be 0 or 1", l.text);
+            r.err(Code::BadMedium, l, msg, "use 0");
+            return;
+        }
+    };
+    r.push_medium(
+        MediumLine::Ready(Medium::Mcast {
+            iface: iface.text.to_string(),
+            group,
+            port,
+            ttl,
+            loop_,
+        }),
+        at.line,
+    );
+}
+
+fn auto_failback(r: &mut Reader, at: At<'_>) {
+    let v = at.text;
+    let af = if v.eq_ignore_ascii_case("legacy") {
+        AutoFailback::Legacy
+    } else {
+        match parse_bool(v) {
+            Some(true) => AutoFailback::On,
+            Some(false) => AutoFailback::Off,
+            None => {
+                r.err(
+                    Code::BadValue,
+                    at,
+                    format!("auto_failback {v:?} is not on, off or legacy"),
+                    "write \"auto_failback on\" (move back to the preferred node) or \"auto_failback off\" (stay)",
+                );
+                return;
+            }
+        }
+    };
+    r.cf.auto_failback = af;
+}
+
+fn nice_failback(r: &mut Reader, at: At<'_>, _: bool) {
+    // heartbeat tests the *global* setting, not the value given: after an
+    // auto_failback line it means off, otherwise legacy.
+    let effect = if r.set_at.contains_key("auto_failback") {
+        AutoFailback::Off
+    } else {
+        AutoFailback::Legacy
+    };
+    r.warn(
+        Code::Obsolete,
+        At { text: at.name, ..at },
+        format!(
+            "nice_failback is obsolete; heartbeat logs an error and, whatever the value, treats it here as \"auto_failback {}\"",
+            word_of(&AUTO_FAILBACK, &effect)
+        ),
+        "replace it with \"auto_failback on\" or \"auto_failback off\"",
+    );
+    r.cf.auto_failback = effect;
+}
+
+fn ping_group(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
+    if vals.len() < 2 {
+        r.err(
+            Code::MissingValue,
+            at,
+            "ping_group needs a name and at least one host".into(),
+            &Reader::example_hint(at),
+        );
+        return;
+    }
+    r.cf.ping_groups.push(PingGroup {
+        name: vals[0].1.to_string(),
+        hosts: vals[1..].iter().map(|(_, h)| h.to_string()).collect(),
+    });
+}
+
+fn respawn(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
+    if vals.len() < 2 {
+        r.err(
+            Code::MissingValue,
+            at,
+            format!("{} needs a user and a program", at.name),
+            &Reader::example_hint(at),
+        );
+        return;
+    }
+    let command = vals[1..]
+        .iter()
+        .map(|(_, t)| *t)
+        .collect::<Vec<_>>()
+        .join(" ");
+    r.cf.respawn.push(Respawn {
+        user: vals[0].1.to_string(),
+        command,
+        failfast: at.name == "failfast",
+    });
+}
+
+fn logfacility(r: &mut Reader, at: At<'_>) {
+    let v = at.text;
+    if v != "none" && syslog_facility_code(v).is_none() {
+        r.err(
+            Code::BadValue,
+            at,
+            format!("logfacility {v:?} is not a syslog facility"),
+            "write e.g. \"logfacility local0\", \"logfacility daemon\" or \"logfacility none\"",
+        );
+        return;
+    }
+    r.cf.logfacility = Some(v.to_string());
+}
+
+fn compression(r: &mut Reader, at: At<'_>) {
+    let v = at.text;
+    if !matches!(v, "zlib" | "bz2") {
+        r.err(
+            Code::BadValue,
+            at,
+            format!("compression {v:?} is not a heartbeat compression plugin"),
+            "write \"compression zlib\" or \"compression bz2\"",
+        );
+        return;
+    }
+    r.cf.compression = Some(v.to_string());
+}
+
+/// `crm`/`pacemaker`: one line at most, whatever its value (so the line is
+/// counted before the value is judged), and only "off" runs haresources.
+fn crm(r: &mut Reader, at: At<'_>) {
+    let (name, v) = (at.name, at.text);
+    if let Some(prev) = r.set_at.get("crm") {
+        let msg =
+            format!("{name} is set again (first on line {prev}); heartbeat allows it only once");
+        r.err(Code::Repeated, at, msg, "remove one of the lines");
+        return;
+    }
+    r.set_at.insert("crm", at.line);
+    let enables = match parse_bool(v) {
+        Some(on) => on,
+        None if matches!(
+            v.to_ascii_lowercase().as_str(),
+            "respawn" | "minimal" | "manual" | "ccm-only" | "valgrind"
+        ) =>
+        {
+            true
+        }
+        None => {
+            r.err(
+                Code::BadValue,
+                at,
+                format!("{name} {v:?} is not a value heartbeat accepts"),
+                &format!("write \"{name} off\" (wasmbeat runs haresources mode)"),
+            );
+            return;
+        }
+    };
+    if enables {
+        r.err(
+            Code::CrmEnabled,
+            at,
+            format!("{name} {v} enables Pacemaker, which disables haresources; wasmbeat runs haresources (v1) mode only"),
+            &format!("write \"{name} off\" (or remove the line) and describe resources in haresources"),
+        );
+    }
+}
+
+fn stonith(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
+    if vals.len() != 2 {
+        r.err(
+            Code::BadValue,
+            at,
+            "stonith needs exactly a device type and a configuration file".into(),
+            &Reader::example_hint(at),
+        );
+        return;
+    }
+    r.cf.stonith.push(Stonith {
+        kind: vals[0].1.to_string(),
+        config_file: vals[1].1.to_string(),
+    });
+}
+
+fn stonith_host(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
+    if vals.len() < 2 {
+        r.err(
+            Code::BadValue,
+            at,
+            "stonith_host needs a host (or *), a device type and its parameters".into(),
+            &Reader::example_hint(at),
+        );
+        return;
+    }
+    r.cf.stonith_hosts.push(StonithHost {
+        host: vals[0].1.to_lowercase(),
+        kind: vals[1].1.to_string(),
+        params: vals[2..].iter().map(|(_, t)| t.to_string()).collect(),
+    });
+}

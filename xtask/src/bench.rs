@@ -1,0 +1,223 @@
+//! `cargo run --release -p xtask -- bench [--quick]`: the failover rows
+//! for wasmbeat, keepalived and heartbeat 3.0.6, then the footprint with
+//! the classic four-resource group, then the report.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::failover::{bench_system, row_json, Plan, Row};
+use crate::interrupt::{self, interrupted};
+use crate::machine::{machine, today};
+use crate::systems::{available, Kind, Spec};
+use crate::{footprint, report};
+
+/// Benchmark settings (the CLI flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// What each row measures.
+    pub plan: Plan,
+    /// Only rows whose label contains one of these (empty: all).
+    pub only: Vec<String>,
+    /// Where the Markdown, JSON and PNG go.
+    pub out_dir: PathBuf,
+    /// Skip classic-timing rows (they take ~15 s per run).
+    pub skip_classic: bool,
+}
+
+const USAGE: &str = "usage: bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic] [--out DIR] [--name STEM] [--note TEXT]";
+
+/// The rows of this run, in order.
+fn specs(o: &Options) -> Vec<Spec> {
+    let s = Duration::from_secs;
+    let m = Duration::from_millis;
+    let mut v = vec![
+        Spec {
+            label: "wasmbeat fast (keepalive 50ms, deadtime 200ms)".into(),
+            kind: Kind::Wasmbeat,
+            interval: m(50),
+            deadtime: m(200),
+            stress: true,
+        },
+        // keepalived's backup declares the master down 3 x advert_int +
+        // (256 - priority) / 256 x advert_int after its last advert: 180 ms
+        // at 0.05 and priority 100. This row gives wasmbeat that window.
+        Spec {
+            label: "wasmbeat matched (keepalive 50ms, deadtime 180ms)".into(),
+            kind: Kind::Wasmbeat,
+            interval: m(50),
+            deadtime: m(180),
+            stress: true,
+        },
+        Spec {
+            label: "keepalived advert_int 0.05".into(),
+            kind: Kind::Keepalived,
+            interval: m(50),
+            deadtime: m(150),
+            stress: true,
+        },
+        Spec {
+            label: "heartbeat 3.0.6 fast (keepalive 50ms, deadtime 200ms)".into(),
+            kind: Kind::Heartbeat,
+            interval: m(50),
+            deadtime: m(200),
+            stress: false,
+        },
+    ];
+    if !o.skip_classic {
+        v.extend([
+            Spec {
+                label: "wasmbeat classic (keepalive 1s, deadtime 5s)".into(),
+                kind: Kind::Wasmbeat,
+                interval: s(1),
+                deadtime: s(5),
+                stress: false,
+            },
+            Spec {
+                label: "keepalived advert_int 1".into(),
+                kind: Kind::Keepalived,
+                interval: s(1),
+                deadtime: s(3),
+                stress: false,
+            },
+            Spec {
+                label: "heartbeat 3.0.6 classic (keepalive 1s, deadtime 5s)".into(),
+                kind: Kind::Heartbeat,
+                interval: s(1),
+                deadtime: s(5),
+                stress: false,
+            },
+        ]);
+    }
+    v.retain(|s| o.only.is_empty() || o.only.iter().any(|w| s.label.contains(w.as_str())));
+    v
+}
+
+/// Entry point for `bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic]`.
+pub fn main(args: &[&str]) -> Result<()> {
+    let mut o = Options {
+        plan: Plan {
+            runs: 10,
+            idle: Duration::from_secs(60),
+            stress: Duration::from_secs(120),
+        },
+        only: Vec::new(),
+        out_dir: PathBuf::from("bench/results"),
+        skip_classic: false,
+    };
+    let mut note = String::new();
+    let mut file = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = |what: &str| -> Result<String> {
+            it.next()
+                .map(|s| s.to_string())
+                .with_context(|| format!("{a} needs {what}"))
+        };
+        match *a {
+            "--quick" => {
+                o.plan.runs = 3;
+                o.plan.idle = Duration::from_secs(20);
+                o.plan.stress = Duration::from_secs(30);
+            }
+            "--runs" => o.plan.runs = val("a count")?.parse().context("--runs")?,
+            "--idle" => {
+                o.plan.idle = Duration::from_secs(val("seconds")?.parse().context("--idle")?)
+            }
+            "--stress" => {
+                o.plan.stress = Duration::from_secs(val("seconds")?.parse().context("--stress")?)
+            }
+            "--only" => o.only.push(val("a label word")?),
+            "--out" => o.out_dir = PathBuf::from(val("a directory")?),
+            "--no-classic" => o.skip_classic = true,
+            "--note" => note = val("a sentence")?,
+            "--name" => file = Some(val("a file stem")?),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unknown option {other}; {USAGE}"),
+        }
+    }
+    // SAFETY: plain syscall.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the benchmark builds network namespaces: run it as root");
+    }
+    interrupt::install();
+    // The daemon under test and the lab's HTTP responder, built next to us.
+    let exe = std::env::current_exe()?;
+    let (bin, responder) = (
+        exe.with_file_name("wasmbeat"),
+        exe.with_file_name("wasmbeat-lab"),
+    );
+    for b in [&bin, &responder] {
+        if !b.exists() {
+            bail!(
+                "{} not found: cargo build --release -p wasmbeat -p wasmbeat-lab",
+                b.display()
+            );
+        }
+    }
+    let started = Instant::now();
+    let machine = machine();
+    println!("machine: {machine}");
+    let mut results = Vec::new();
+    for spec in specs(&o) {
+        if !available(spec.kind) {
+            println!("{}: not installed, skipped", spec.label);
+            continue;
+        }
+        println!("{}:", spec.label);
+        let mut row = Row::default();
+        if let Err(e) = bench_system(&spec, &bin, &responder, &o.plan, &mut row) {
+            println!("  {}: aborted: {e:#}", spec.label);
+            row.aborted(&e);
+        }
+        interrupted()?;
+        results.push((spec, row));
+    }
+    let mut four = Vec::new();
+    for kind in [Kind::Wasmbeat, Kind::Heartbeat] {
+        let name = if kind == Kind::Wasmbeat {
+            "wasmbeat"
+        } else {
+            "heartbeat 3.0.6"
+        };
+        let label = format!("{name} four resources");
+        if !(o.only.is_empty() || o.only.iter().any(|w| label.contains(w.as_str()))) {
+            continue;
+        }
+        let servers = ["/usr/sbin/named", "/usr/sbin/apache2", "/usr/sbin/mariadbd"];
+        if !available(kind) || !servers.iter().all(|b| Path::new(b).exists()) {
+            println!("{label}: not installed, skipped");
+            continue;
+        }
+        println!("{label}:");
+        match footprint::run(kind, &bin, o.plan.idle) {
+            Ok(v) => four.push(v),
+            Err(e) => {
+                println!("  {label}: failed: {e:#}");
+                four.push(json!({"label": label, "system": format!("{kind:?}"), "errors": [format!("{e:#}")]}));
+            }
+        }
+        interrupted()?;
+    }
+    let date = today();
+    let report = report::Report {
+        file: file.unwrap_or_else(|| date.clone()),
+        date,
+        machine,
+        note,
+        runs: o.plan.runs,
+        idle_s: o.plan.idle.as_secs(),
+        stress_s: o.plan.stress.as_secs(),
+        minutes: started.elapsed().as_secs_f64() / 60.0,
+    };
+    let rows: Vec<(Spec, Value)> = results
+        .iter()
+        .map(|(s, r)| (s.clone(), row_json(s, r)))
+        .collect();
+    report::write(&report, &rows, &four, &o.out_dir)
+}

@@ -1,0 +1,265 @@
+//! The systems under test (wasmbeat, heartbeat 3.0.6, keepalived): how
+//! each is configured, started, killed and measured. Shared by the
+//! failover and footprint benchmarks and read by the report.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+pub use wasmbeat_lab::heartbeat::HEARTBEAT;
+use wasmbeat_lab::Netns;
+
+/// Debian's keepalived.
+pub const KEEPALIVED: &str = "/usr/sbin/keepalived";
+
+/// Which implementation a row measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// `wasmbeat run`.
+    Wasmbeat,
+    /// Debian heartbeat 3.0.6, haresources mode.
+    Heartbeat,
+    /// Debian keepalived 2.2.7, VRRPv3.
+    Keepalived,
+}
+
+/// One system under test with its timings.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Row label.
+    pub label: String,
+    /// Implementation.
+    pub kind: Kind,
+    /// keepalive (heartbeat-style) or advert_int (keepalived).
+    pub interval: Duration,
+    /// deadtime (heartbeat-style); 3 x advert_int for keepalived.
+    pub deadtime: Duration,
+    /// Whether the stress test runs for this row.
+    pub stress: bool,
+}
+
+fn hb_time(d: Duration) -> String {
+    if d.as_millis().is_multiple_of(1000) {
+        format!("{}", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// The configured initdead: the same for wasmbeat and heartbeat.
+pub fn initdead(deadtime: Duration) -> Duration {
+    (deadtime * 2).max(Duration::from_secs(2))
+}
+
+/// All processes on the machine: pid -> (ppid, utime+stime ticks, rss pages).
+fn proc_table() -> Vec<(u32, u32, u64, u64)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // comm may contain spaces: fields start after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // rest[0] is state (field 3); ppid is field 4, utime 14, stime 15, rss 24.
+        let get = |n: usize| {
+            f.get(n - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        out.push((pid, get(4) as u32, get(14) + get(15), get(24)));
+    }
+    out
+}
+
+/// `root` and all its descendants.
+fn tree(root: u32) -> Vec<(u32, u64, u64)> {
+    let table = proc_table();
+    let mut keep = vec![root];
+    let mut i = 0;
+    while i < keep.len() {
+        let p = keep[i];
+        for (pid, ppid, _, _) in &table {
+            if *ppid == p && !keep.contains(pid) {
+                keep.push(*pid);
+            }
+        }
+        i += 1;
+    }
+    table
+        .iter()
+        .filter(|(pid, ..)| keep.contains(pid))
+        .map(|(pid, _, cpu, rss)| (*pid, *cpu, *rss))
+        .collect()
+}
+
+/// Footprint of one daemon at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    /// Processes counted.
+    pub processes: usize,
+    /// utime + stime, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident set, KiB.
+    pub rss_kib: u64,
+}
+
+/// The directory a node's ha.cf, haresources and authkeys go in: the
+/// config dir itself for wasmbeat; for heartbeat the etc of a root made
+/// like a package install (`prepare_root`). authkeys is written here.
+pub fn config_dir(kind: Kind, dir: &Path) -> Result<PathBuf> {
+    let etc = if kind == Kind::Heartbeat {
+        wasmbeat_lab::heartbeat::prepare_root(dir)?;
+        dir.join("etc")
+    } else {
+        dir.to_path_buf()
+    };
+    let ak = etc.join("authkeys");
+    std::fs::write(&ak, "auth 1\n1 sha1 wasmbeat-bench\n")?;
+    std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600))?;
+    Ok(etc)
+}
+
+/// ha.cf for a two-node bcast cluster on eth0 with these timings; the
+/// same for wasmbeat and heartbeat but for heartbeat's logging lines.
+pub fn ha_cf(kind: Kind, keepalive: Duration, deadtime: Duration, log: &Path) -> String {
+    let extra = if kind == Kind::Heartbeat {
+        format!(
+            "logfile {}\nlogfacility none\nrealtime off\ncrm off\n",
+            log.display()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{extra}keepalive {}\ndeadtime {}\nwarntime {}\ninitdead {}\nudpport 694\n\
+         bcast eth0\nauto_failback on\nnode node1\nnode node2\n",
+        hb_time(keepalive),
+        hb_time(deadtime),
+        hb_time(deadtime / 2),
+        hb_time(initdead(deadtime)),
+    )
+}
+
+/// The command that runs node `name`'s daemon (config under `dir`, log to
+/// `log`, scratch under `work`); its PID roots the daemon's process tree.
+pub fn daemon_command(
+    kind: Kind,
+    bin: &Path,
+    work: &Path,
+    dir: &Path,
+    name: &str,
+    log: &Path,
+) -> Command {
+    match kind {
+        Kind::Wasmbeat => {
+            let mut c = Command::new("sh");
+            // `exec` keeps the recorded PID the daemon's own.
+            c.args([
+                "-c",
+                &format!(
+                    "exec {} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
+                    bin.display(),
+                    dir.display(),
+                    work.join(format!("{name}.run")).display(),
+                    work.join("agent-cache").display(),
+                    log.display()
+                ),
+            ]);
+            c.env("RUST_LOG", "info");
+            c
+        }
+        Kind::Keepalived => {
+            // A reboot clears /run: stale pid files of a SIGKILLed
+            // keepalived make it refuse to start when a PID was reused.
+            for f in ["k.pid", "v.pid"] {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                &format!(
+                    "exec {KEEPALIVED} -n -l -D -P -f {d}/keepalived.conf -p {d}/k.pid -r {d}/v.pid >>{l} 2>&1",
+                    d = dir.display(),
+                    l = log.display()
+                ),
+            ]);
+            c
+        }
+        Kind::Heartbeat => {
+            // Private /etc/ha.d, /run and /var/lib/heartbeat per node;
+            // the recorded PID is `unshare`, whose PID namespace dies with it.
+            wasmbeat_lab::heartbeat::node_command(dir, name, None)
+        }
+    }
+}
+
+/// SIGKILL the process tree rooted at `root` (spawned through `ns`) at
+/// once: stop every process first so none can notice its parent dying
+/// and shut down gracefully.
+pub fn kill_tree(ns: &Netns, root: u32) {
+    let procs = tree(root);
+    for (pid, ..) in &procs {
+        // SAFETY: signalling processes of the tree we started.
+        unsafe { libc::kill(*pid as i32, libc::SIGSTOP) };
+    }
+    for (pid, ..) in &procs {
+        // SAFETY: as above.
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+    // Reaps the root (our child).
+    ns.kill(root, libc::SIGKILL);
+}
+
+/// The daemon's own processes under `root` (its tree, less `unshare`, the
+/// namespace's shell, resource scripts and the services it started):
+/// those running the daemon's binary.
+pub fn daemon_footprint(kind: Kind, bin: &Path, root: u32) -> Snapshot {
+    let exe = match kind {
+        Kind::Wasmbeat => bin.to_path_buf(),
+        Kind::Heartbeat => PathBuf::from(HEARTBEAT),
+        Kind::Keepalived => PathBuf::from(KEEPALIVED),
+    };
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let procs: Vec<(u32, u64, u64)> = tree(root)
+        .into_iter()
+        .filter(|(pid, ..)| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    Snapshot {
+        processes: procs.len(),
+        cpu_ticks: procs.iter().map(|p| p.1).sum(),
+        rss_kib: procs.iter().map(|p| p.2 * page / 1024).sum(),
+    }
+}
+
+/// Whether the system is installed here.
+pub fn available(kind: Kind) -> bool {
+    match kind {
+        Kind::Wasmbeat => true,
+        Kind::Heartbeat => Path::new(HEARTBEAT).exists(),
+        Kind::Keepalived => Path::new(KEEPALIVED).exists(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_times_keep_whole_seconds_plain() {
+        assert_eq!(hb_time(Duration::from_secs(5)), "5");
+        assert_eq!(hb_time(Duration::from_millis(200)), "200ms");
+    }
+}
