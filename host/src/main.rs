@@ -197,6 +197,7 @@ fn check(
     grants_with_cache: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let mut report = wasmbeat::config::check::check(config_dir, node);
+    report.confinement = wasmbeat::confine::support().lines();
     if let (Some(cache_dir), Some(res)) = (grants_with_cache, &report.loaded.resources) {
         let rt = wasmbeat::runtime::Runtime::new(RuntimeConfig {
             cache_dir: Some(cache_dir),

@@ -65,13 +65,26 @@ pub struct CommandSpec {
     pub line: usize,
 }
 
-/// Limits on what one resource's processes may use (its cgroup).
+/// The administrator's limits on what one resource's processes may use
+/// (its cgroup); unset ones keep the confinement defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitSpec {
     /// `pids_max`: tasks at once.
     pub pids_max: Option<u64>,
     /// `memory_max`: bytes.
     pub memory_max: Option<u64>,
+}
+
+impl LimitSpec {
+    /// The limits a resource's processes run under.
+    pub fn effective(&self) -> crate::confine::ProcessLimits {
+        let d = crate::confine::ProcessLimits::default();
+        crate::confine::ProcessLimits {
+            pids_max: self.pids_max.or(d.pids_max),
+            memory_max: self.memory_max.or(d.memory_max),
+            ..d
+        }
+    }
 }
 
 /// The grants (and monitoring settings) of one policy section.
@@ -578,9 +591,19 @@ impl Policy {
         (policy, p.diags)
     }
 
-    /// Read `<dir>/agents.toml`; a missing file is an empty policy.
+    /// Read `<dir>/agents.toml`; a missing file is an empty policy. The
+    /// file grants root's powers to agents, so it is refused unless only
+    /// root (or the user wasmbeat runs as) could have written it.
     pub fn load(dir: &Path) -> (Policy, Vec<Diagnostic>) {
         let path = dir.join(FILE);
+        if path.exists() {
+            if let Err(e) = crate::trust::check("agent policy", &path) {
+                return (
+                    Policy::default(),
+                    vec![Diagnostic::error(Code::Unreadable, FILE, None, e.to_string())],
+                );
+            }
+        }
         match std::fs::read_to_string(&path) {
             Ok(t) => Policy::parse(&t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Policy::default(), Vec::new()),
@@ -785,6 +808,22 @@ capabilities = ["kill"]
         assert!(msgs[1].contains("memory_max"));
         assert!(msgs[2].contains("not a Linux capability"));
         assert!(msgs[3].contains("user must be"));
+    }
+
+    #[test]
+    fn a_policy_others_could_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join(FILE);
+        std::fs::write(&f, "[agent.x]\nnetlink_read = true\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (p, d) = Policy::load(dir.path());
+        assert!(d.is_empty(), "{d:?}");
+        assert!(p.agents["x"].netlink_read);
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let (p, d) = Policy::load(dir.path());
+        assert_eq!(p, Policy::default());
+        assert!(d[0].message.contains("chmod go-w"), "{d:?}");
     }
 
     #[test]

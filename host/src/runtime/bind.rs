@@ -176,9 +176,10 @@ pub async fn bind_resolved(
     let grant = grant_for(resolved, token, policy).await?;
     tracing::debug!(resource = %token.text, agent = %resolved.agent.name(), grant = %grant.describe(), "bound");
     let args = agent_args(resolved, token);
+    let limits = grant.limits.effective();
     Ok(resolved
         .agent
-        .instance_for(&token.text, &args, grant)
+        .instance_with_limits(&token.text, &args, grant, limits)
         .await?)
 }
 
