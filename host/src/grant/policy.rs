@@ -600,7 +600,12 @@ impl Policy {
             if let Err(e) = crate::trust::check("agent policy", &path) {
                 return (
                     Policy::default(),
-                    vec![Diagnostic::error(Code::Unreadable, FILE, None, e.to_string())],
+                    vec![Diagnostic::error(
+                        Code::Unreadable,
+                        FILE,
+                        None,
+                        e.to_string(),
+                    )],
                 );
             }
         }

@@ -12,7 +12,13 @@
 //! - `pidfile`: look up the pid file `path`;
 //! - `inspect`: inspect `path`;
 //! - `log-forge`: a log line that tries to start a line of its own;
-//! - `log-flood`: one log line of `count` KiB, then `count` lines.
+//! - `log-flood`: one log line of `count` KiB, then `count` lines;
+//! - `hog`: try to reserve `count` MiB of memory (fails softly at the limit);
+//! - `spin`: compute for `count` milliseconds without yielding.
+//!
+//! With `outcome=log` the result is logged as `RESULT ...` and `start`
+//! succeeds, so the attack can run as a resource group of a live cluster
+//! without its group failing over.
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -26,11 +32,16 @@ fn text(e: &Error) -> String {
     format!("{e:?}")
 }
 
-fn result(what: String) -> Result<(), Error> {
-    Err(Error::Failed(format!("RESULT {what}")))
-}
-
 fn attack(args: &Args) -> Result<(), Error> {
+    let outcome: String = args.get_or("outcome", "fail".to_string())?;
+    let result = |what: String| -> Result<(), Error> {
+        if outcome == "log" {
+            log::warn(&format!("RESULT {what}"));
+            Ok(())
+        } else {
+            Err(Error::Failed(format!("RESULT {what}")))
+        }
+    };
     let kind: String = args.require("attack")?;
     let count: u32 = args.get_or("count", 1)?;
     let command: String = args.get_or("command", "server".to_string())?;
@@ -110,6 +121,21 @@ fn attack(args: &Args) -> Result<(), Error> {
             }
             result(format!("logged {count} KiB and {count} lines"))
         }
+        "hog" => {
+            let mut v: Vec<u8> = Vec::new();
+            match v.try_reserve_exact(count as usize * (1 << 20)) {
+                Ok(()) => result(format!("reserved {count} MiB")),
+                Err(e) => result(format!("reserving {count} MiB: {e}")),
+            }
+        }
+        "spin" => {
+            let t0 = std::time::Instant::now();
+            let mut x = 0u64;
+            while t0.elapsed() < Duration::from_millis(u64::from(count)) {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            result(format!("spun {count} ms ({x})"))
+        }
         other => Err(Error::InvalidArgs(format!("unknown attack {other:?}"))),
     }
 }
@@ -126,6 +152,7 @@ impl Agent for Attacker {
         .param(Param::string("ip", "an address"))
         .param(Param::path("path", "a path"))
         .param(Param::integer("count", "repetitions").default("1"))
+        .param(Param::name("outcome", "fail (report as the error) or log").default("fail"))
     }
     fn start(args: &Args) -> Result<(), Error> {
         attack(args)
