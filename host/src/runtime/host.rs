@@ -21,8 +21,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use wasmbeat::agent::types::Error as WitError;
-use wasmbeat::agent::{announce, files, log, netlink, probe, process, types};
+use self::wasmbeat::agent::types::Error as WitError;
+use self::wasmbeat::agent::{announce, files, log, netlink, probe, process, types};
 
 impl From<CapError> for WitError {
     fn from(e: CapError) -> WitError {
