@@ -32,14 +32,6 @@ fn runtime() -> Runtime {
     .unwrap()
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 fn leb(mut v: u64, out: &mut Vec<u8>) {
     loop {
         let byte = (v & 0x7f) as u8;
@@ -125,7 +117,7 @@ fn with_extra_instances(component: &[u8], module: &[u8], copies: u32) -> Vec<u8>
 
 fn start(rt: &Runtime, wasm: &[u8], mode: &str) -> Result<(), AgentError> {
     let agent = rt.load_bytes("chatty", wasm).unwrap();
-    block_on(async {
+    support::block_on(async {
         let r = agent
             .instance_for("chatty", &[format!("mode={mode}")], Grant::none())
             .await?;
@@ -355,7 +347,7 @@ fn real_agents_fit_the_caps_with_margin() {
     for (name, wasm) in &agents {
         let instances = core_instances(wasm);
         let agent = rt.load_bytes(name, wasm).unwrap();
-        let (r, log) = capture_logs(|| block_on(agent.meta_data()));
+        let (r, log) = capture_logs(|| support::block_on(agent.meta_data()));
         r.unwrap_or_else(|e| panic!("{name}: meta-data under the caps: {e}"));
         let footprint = log
             .lines()

@@ -27,14 +27,6 @@ fn config(cache: Option<&support::TempDir>) -> RuntimeConfig {
     }
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// The daemon's way: a cache miss is compiled by `wasmbeat compile-agent`
 /// in a child process (this process never runs Cranelift) into the same
 /// cache file an in-process compile would write; a broken helper falls
@@ -49,7 +41,7 @@ fn cache_miss_is_compiled_by_a_child_process() {
     .unwrap();
     let a = rt.load(&AgentRef::Name("IPaddr".into()), &cache.0).unwrap();
     assert_eq!(a.cache_use(), CacheUse::Miss);
-    assert_eq!(block_on(a.meta_data()).unwrap().name, "IPaddr");
+    assert_eq!(support::block_on(a.meta_data()).unwrap().name, "IPaddr");
     let written: Vec<_> = std::fs::read_dir(&cache.0)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -70,7 +62,7 @@ fn cache_miss_is_compiled_by_a_child_process() {
     .unwrap();
     let c = rt3.load(&AgentRef::Name("named".into()), &other.0).unwrap();
     assert_eq!(c.cache_use(), CacheUse::Miss, "compiled here instead");
-    assert_eq!(block_on(c.meta_data()).unwrap().name, "named");
+    assert_eq!(support::block_on(c.meta_data()).unwrap().name, "named");
 }
 
 #[test]
@@ -107,7 +99,7 @@ fn second_load_uses_the_compiled_component_cache() {
         "cached load {cached:?} not faster than compile {compile:?}"
     );
     // And the cached component works.
-    let meta = block_on(second.meta_data()).unwrap();
+    let meta = support::block_on(second.meta_data()).unwrap();
     assert_eq!(meta.name, "IPaddr");
     assert_eq!(meta.params[0].name, "ip");
 }
@@ -126,14 +118,14 @@ fn corrupt_cache_file_is_replaced_not_fatal() {
     std::fs::write(&file, b"garbage").unwrap();
     let again = rt.load(&AgentRef::Name("IPaddr".into()), &cache.0).unwrap();
     assert_eq!(again.cache_use(), CacheUse::Miss);
-    assert_eq!(block_on(again.meta_data()).unwrap().name, "IPaddr");
+    assert_eq!(support::block_on(again.meta_data()).unwrap().name, "IPaddr");
 }
 
 #[test]
 fn infinite_loop_times_out_within_twice_its_deadline() {
     let rt = Runtime::new(config(None)).unwrap();
     let agent = rt.load_file(&agent_path("hostile_looper.wasm")).unwrap();
-    block_on(async {
+    support::block_on(async {
         let res = agent
             .instance_for("looper", &[], Grant::none())
             .await
@@ -160,7 +152,7 @@ fn infinite_loop_times_out_within_twice_its_deadline() {
 fn one_gib_allocation_hits_the_memory_limit() {
     let rt = Runtime::new(config(None)).unwrap();
     let agent = rt.load_file(&agent_path("hostile_hog.wasm")).unwrap();
-    block_on(async {
+    support::block_on(async {
         let res = agent.instance_for("hog", &[], Grant::none()).await.unwrap();
         let err = res.start().await.unwrap_err();
         assert_eq!(err, AgentError::MemoryLimit { limit: 64 << 20 });
@@ -172,7 +164,7 @@ fn one_gib_allocation_hits_the_memory_limit() {
 fn spawning_without_a_grant_is_denied_and_with_one_works() {
     let rt = Runtime::new(config(None)).unwrap();
     let agent = rt.load_file(&agent_path("hostile_spawner.wasm")).unwrap();
-    block_on(async {
+    support::block_on(async {
         let args = ["check".to_string()];
         let res = agent
             .instance_for("spawner", &args, Grant::none())
@@ -236,7 +228,7 @@ fn unknown_agents_and_bad_components_are_load_errors() {
     .unwrap();
     let a = rt.load(&AgentRef::Name("looper".into()), &dir.0).unwrap();
     assert!(!a.is_builtin());
-    assert_eq!(block_on(a.meta_data()).unwrap().name, "looper");
+    assert_eq!(support::block_on(a.meta_data()).unwrap().name, "looper");
 }
 
 #[test]
@@ -248,7 +240,7 @@ fn ipaddr_argument_errors_are_invalid_args() {
             std::path::Path::new("/nonexistent"),
         )
         .unwrap();
-    block_on(async {
+    support::block_on(async {
         // (A dotted netmask that is not contiguous is the grant's call:
         // IPaddr reads it as heartbeat's findif, IPaddr2 refuses; see grant.)
         for bad in [

@@ -3,6 +3,8 @@
 //! script with LSB semantics, and an ungranted script is refused with the
 //! grant to add (also by `check`).
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -20,19 +22,11 @@ fn runtime() -> Runtime {
     .unwrap()
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// The grant the daemon would give `token` with no agents.toml.
 fn default_grant(rt: &Runtime, token: &str) -> Result<wasmbeat::grant::Grant, BindError> {
     let t = ResourceToken::parse(token).unwrap();
     let policy = Policy::default();
-    block_on(async {
+    support::block_on(async {
         let resolved = resolve_agent(rt, &t.agent, Path::new("/nonexistent"), &policy)?;
         assert!(resolved.agent.is_builtin());
         grant_for(&resolved, &t, &policy).await
@@ -224,7 +218,7 @@ fn lsb_agent_runs_a_granted_script_with_lsb_semantics() {
     assert!(diags.is_empty(), "{diags:?}");
     let rt = runtime();
     let state = dir.path().join("resource.d/wbsvc.state");
-    block_on(async {
+    support::block_on(async {
         let token = ResourceToken::parse("wbsvc::web1").unwrap();
         let r = bind_resource(&rt, &token, dir.path(), &policy)
             .await
@@ -286,7 +280,7 @@ fn lsb_script_failures_map_to_lsb_exit_codes() {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (policy, _) = Policy::load(dir.path());
     let rt = runtime();
-    block_on(async {
+    support::block_on(async {
         let token = ResourceToken::parse("broken").unwrap();
         let r = bind_resource(&rt, &token, dir.path(), &policy)
             .await
@@ -307,7 +301,7 @@ fn ungranted_script_is_refused_with_the_grant_to_add() {
     let dir = config_dir("[lsb.wbsvc]\n");
     let (policy, _) = Policy::load(dir.path());
     let rt = runtime();
-    block_on(async {
+    support::block_on(async {
         let token = ResourceToken::parse("other::x").unwrap();
         let e = bind_resource(&rt, &token, dir.path(), &policy)
             .await

@@ -38,14 +38,6 @@ fn table(tag: &str) -> ProcessTable {
     ProcessTable::new(&format!("confine-{tag}"), ProcessLimits::default())
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// `/proc/PID/status` as a map (`NoNewPrivs` -> `1`).
 fn status(pid: u32) -> HashMap<String, String> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -362,7 +354,7 @@ fn a_run_timeout_kills_the_whole_tree() {
     let dir = support::TempDir::new("runtree");
     let marker = dir.0.join("last.pid");
     let procs = table("run");
-    let (ok, timed_out, took) = block_on(async {
+    let (ok, timed_out, took) = support::block_on(async {
         // Control: a quick command inside its timeout returns its output.
         let ok = procs
             .run(
@@ -577,7 +569,7 @@ fn hostile_pid_files_fail_fast_and_a_normal_one_works() {
         ..Grant::none()
     };
     let mut c = caps_for("pidfiles", grant, procs.clone());
-    block_on(async {
+    support::block_on(async {
         let pid = c.spawn("sleep").unwrap();
         let _reap = Reap(vec![pid]);
         std::fs::write(&good, format!("{pid}\n")).unwrap();
@@ -633,7 +625,7 @@ fn a_recycled_pid_is_not_taken_for_the_resource_s_process() {
         .spawn()
         .unwrap();
     let _reap = Reap(vec![stranger.id()]);
-    block_on(async {
+    support::block_on(async {
         let ours = c.spawn("sleep").unwrap();
         let _reap = Reap(vec![ours]);
         std::fs::write(&pidfile, format!("{}\n", stranger.id())).unwrap();

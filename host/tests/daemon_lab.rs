@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -202,7 +201,7 @@ impl Cluster {
     /// GET / at `vip` from the client namespace.
     fn client_get(&self, vip: &str) -> Option<String> {
         let addr: SocketAddr = format!("{vip}:80").parse().unwrap();
-        support::in_netns(&self.lab.nodes[2], || http_get(addr))
+        support::in_netns(&self.lab.nodes[2], || support::http_get(addr))
     }
 
     /// The MAC the client's neighbour table has for the VIP.
@@ -296,18 +295,6 @@ fn wait_until_log(c: &Cluster, i: usize, needle: &str, limit: Duration) {
         c.dump_logs();
         panic!("node{} never logged {needle:?} within {limit:?}", i + 1);
     }
-}
-
-fn http_get(addr: SocketAddr) -> Option<String> {
-    // A lost VIP fails at once or never answers; a slow answer on a loaded
-    // machine is still an answer (100 ms missed one under load 5 on 2 cores).
-    let timeout = Duration::from_secs(1);
-    let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
 impl Drop for Cluster {
@@ -500,7 +487,7 @@ fn reload_without_changes_keeps_the_vip_up() {
                 let start = Instant::now();
                 let (mut ok, mut missed) = (0u32, 0u32);
                 while start.elapsed() < Duration::from_secs(3) {
-                    match http_get(addr).as_deref() {
+                    match support::http_get(addr).as_deref() {
                         Some("node1") => ok += 1,
                         _ => missed += 1,
                     }

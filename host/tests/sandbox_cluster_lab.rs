@@ -11,8 +11,7 @@
 //! the VIP for a reason that is not a false failover.)
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,18 +24,6 @@ const NODES: [&str; 2] = ["node1", "node2"];
 
 fn agent(file: &str) -> PathBuf {
     PathBuf::from(env!("WASMBEAT_AGENTS_DIR")).join(file)
-}
-
-fn http_get(addr: SocketAddr) -> Option<String> {
-    // A lost VIP fails at once or never answers; a slow answer on a loaded
-    // machine is still an answer.
-    let timeout = Duration::from_secs(1);
-    let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
 /// One haresources line per attack, all preferring node1, after the VIP.
@@ -137,7 +124,7 @@ fn hostile_agents_in_a_running_cluster_cause_no_false_failover() {
     let up = support::wait_for(Duration::from_secs(60), Duration::from_millis(50), || {
         (log_text(0).contains("communication up")
             && log_text(1).contains("communication up")
-            && support::in_netns(client, || http_get(addr)).as_deref() == Some("node1"))
+            && support::in_netns(client, || support::http_get(addr)).as_deref() == Some("node1"))
         .then_some(())
     });
     if up.is_none() {
@@ -184,7 +171,7 @@ fn hostile_agents_in_a_running_cluster_cause_no_false_failover() {
         let start = Instant::now();
         let (mut ok, mut missed) = (0u32, Vec::new());
         while start.elapsed() < window {
-            match http_get(addr).as_deref() {
+            match support::http_get(addr).as_deref() {
                 Some("node1") => ok += 1,
                 other => missed.push((start.elapsed(), other.map(str::to_string))),
             }
