@@ -1,13 +1,19 @@
-//! `wasmbeat run`: the one place that wires IO to the failover core.
+//! `wasmbeat run`: the thin IO shell around the pure [`Node`].
 //!
-//! Two tokio runtimes keep resource work off the heartbeat path: the
-//! heartbeat loop (media, wire session, core, control socket, signals) runs
-//! on a current-thread runtime on the main thread, at realtime priority when
-//! ha.cf asks for it; agent operations run on a separate multi-thread
-//! runtime and report back through a channel. A slow `start` therefore never
-//! delays a heartbeat.
+//! The shell owns what the engine must not: sockets, the timer, the control
+//! socket, signals, agent instances and the clock. Every decision is the
+//! Node's; the shell turns its [`Output`]s into IO and everything that
+//! happens back into [`Input`]s.
+//!
+//! Two tokio runtimes keep agent work off the heartbeat path: the heartbeat
+//! loop runs on a current-thread runtime on the main thread, at realtime
+//! priority when ha.cf asks for it; agent operations, probes and the agent
+//! loading of a reload run on a separate multi-thread runtime and come back
+//! through a channel as inputs. A slow `start` or a cold compile therefore
+//! never delays a heartbeat.
 
 mod agents;
+mod reload;
 pub mod status;
 mod wake_timer;
 
@@ -18,16 +24,19 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::cluster::{self, Action, Cluster, ClusterParams, Event, Level, LinkId, Millis, Op};
+use tokio::sync::oneshot;
+
+use crate::cluster::{self, ClusterParams, Level, LinkId, Op};
 use crate::config::{self, Config};
-use crate::control::{self, Request, Response, RuntimePaths, Scope};
+use crate::control::{self, Request, Response, RuntimePaths};
 use crate::logging::{self, LogTargets};
+use crate::node::{Input, Node, NodeConfig, Output};
 use crate::pidfile::PidFile;
-use crate::resources::monitor::{MonitorSpec, RestartBudget, Verdict};
-use crate::resources::{self, GroupReport, StopRetry};
+use crate::resources::{GroupReport, StopRetry};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::transport::{self, Transport};
-use crate::wire::{self, Endpoint, EndpointConfig};
+use crate::wire::{self, EndpointConfig};
+use crate::Millis;
 
 pub use agents::GroupResources;
 
@@ -123,7 +132,7 @@ pub fn load_config(dir: &Path, node: Option<&str>) -> Result<Config, DaemonError
     }
 }
 
-/// The core's view of a configuration.
+/// The engine's view of a configuration.
 pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
     ClusterParams {
         local: cfg.local_node.clone(),
@@ -172,38 +181,25 @@ fn log_targets(cfg: &Config) -> LogTargets {
     }
 }
 
-/// A finished monitor probe or local restart of one resource.
-struct MonitorDone {
-    key: String,
-    index: usize,
-    outcome: MonitorOutcome,
+/// Something the ops runtime finished, on its way back to the loop.
+enum Done {
+    /// A group operation, with its full report (kept for `status`).
+    Group {
+        key: String,
+        op: Op,
+        report: GroupReport,
+    },
+    /// A probe or local restart: already the Node's input.
+    Resource(Input),
+    /// The agents of a reload, loaded (or not) off the heartbeat thread.
+    Agents {
+        reload: u64,
+        loaded: Result<Vec<(String, Arc<GroupResources>)>, String>,
+    },
 }
 
-enum MonitorOutcome {
-    /// The probe ran: whether the resource runs (Err: the probe itself failed).
-    Probed(Result<bool, String>),
-    /// A local restart (stop + start) finished.
-    Restarted(Result<(), String>),
-}
-
-/// Monitoring state of one resource.
-struct Watch {
-    spec: MonitorSpec,
-    budget: RestartBudget,
-    next_due: Instant,
-    busy: bool,
-}
-
-/// A finished group operation, sent from the ops runtime to the loop.
-struct GroupDone {
-    key: String,
-    op: Op,
-    report: GroupReport,
-}
-
-/// Shortest and longest sleep of the session/monitor timer.
+/// Upper bound on one sleep of the loop (see [`crate::node::MAX_SLEEP`]).
 const TIMER_MIN: Duration = Duration::from_millis(1);
-const TIMER_MAX: Duration = Duration::from_secs(1);
 
 /// Give heap memory freed after agent work back to the kernel. glibc
 /// keeps freed blocks in per-thread arenas indefinitely; a daemon that
@@ -279,26 +275,45 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     result
 }
 
-/// Everything the heartbeat loop owns besides the media.
-struct Node {
+/// The IO the heartbeat loop owns around the [`Node`].
+struct Shell {
     cfg: Config,
     opts: RunOptions,
-    core: Cluster,
-    endpoint: Endpoint,
+    node: Node,
     groups: BTreeMap<String, Arc<GroupResources>>,
     ops: tokio::runtime::Handle,
-    done_tx: mpsc::Sender<GroupDone>,
+    done_tx: mpsc::Sender<Done>,
     started: Instant,
-    links: Vec<String>,
     reports: BTreeMap<String, (Op, GroupReport)>,
     runtime: Runtime,
-    generation: u64,
-    /// Monitoring of groups that run here, by group key (index = resource).
-    watches: BTreeMap<String, Vec<Option<Watch>>>,
-    monitor_specs: BTreeMap<String, Vec<Option<MonitorSpec>>>,
-    monitor_tx: mpsc::Sender<MonitorDone>,
+    /// The configuration of a reload whose agents are loading.
+    staged: Option<Config>,
+    /// The operator waiting for the answer to that reload, if one asked.
+    reload_reply: Option<oneshot::Sender<Response>>,
+    /// Packets the Node asked to send, for the loop's transport.
+    outbox: Vec<wire::OutPacket>,
     exit: bool,
 }
+
+/// Seconds since the epoch (the `ts` the Node stamps).
+fn wall_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1)
+}
+
+/// The first line of `/proc/loadavg` (heartbeat's `ld`).
+fn loadavg() -> Option<String> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string))
+}
+
+/// How long a read of /proc/loadavg is reused. The kernel recomputes it
+/// every 5 s; reading it for every heartbeat (20 a second at keepalive
+/// 50 ms) was a third of the idle daemon's system calls.
+const LOADAVG_REUSE: Duration = Duration::from_secs(1);
 
 async fn heartbeat_loop(
     cfg: Config,
@@ -311,29 +326,16 @@ async fn heartbeat_loop(
 ) -> Result<(), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
 
-    let identity = wire::identity::Identity::load_or_create(
-        &state_dir,
-        match cfg.ha.hbgenmethod {
-            config::hacf::GenMethod::File => wire::identity::GenMethod::File,
-            config::hacf::GenMethod::Time => wire::identity::GenMethod::Time,
-        },
-    )?;
+    let identity = wire::identity::load_or_create(&state_dir, cfg.ha.hbgenmethod)?;
     let generation = identity.generation;
     let media = usable_media(&cfg);
     let mut transport = Transport::open(&media).await?;
     let links: Vec<String> = media.iter().map(transport::medium_label).collect();
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
-    let link_refs: Vec<&str> = links.iter().map(String::as_str).collect();
-    let mut ecfg = EndpointConfig::new(
-        &cfg.local_node,
-        &nodes,
-        wire::Keyring::from_authkeys(&cfg.auth)?,
-        &link_refs,
-    );
-    ecfg.deadtime = cfg.ha.deadtime;
+    let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, cfg.auth.keyring()?);
     ecfg.hopfudge = cfg.ha.hopfudge;
     ecfg.classic_auth_field = cfg.ha.msgfmt == config::hacf::MsgFmt::Classic;
-    let endpoint = Endpoint::new(ecfg, identity);
+    ecfg.seed = rand::random();
 
     let listener = control::server::bind(&paths.socket).map_err(|source| DaemonError::Control {
         path: paths.socket.clone(),
@@ -348,9 +350,6 @@ async fn heartbeat_loop(
 
     let started = Instant::now();
     let (done_tx, mut done_rx) = mpsc::channel(64);
-    let (monitor_tx, mut monitor_rx) = mpsc::channel(64);
-    let monitor_specs = agents::monitor_specs(&cfg);
-    let params = cluster_params(&cfg, generation);
     tracing::info!(
         "wasmbeat {} starting as {} (generation {generation}) in a cluster of {}; keepalive {:?}, deadtime {:?}, initdead {:?}, auto_failback {:?}; media: {}; {} resource group(s)",
         env!("CARGO_PKG_VERSION"),
@@ -363,66 +362,79 @@ async fn heartbeat_loop(
         links.join(", "),
         cfg.resources.groups.len()
     );
-    let mut node = Node {
-        core: Cluster::new(params, Millis(0)),
+    let node = Node::new(
+        NodeConfig {
+            cluster: cluster_params(&cfg, generation),
+            endpoint: ecfg,
+            identity,
+            links: links.into_iter().map(LinkId).collect(),
+            monitors: agents::monitor_specs(&cfg),
+        },
+        Millis(0),
+    );
+    let mut shell = Shell {
         cfg,
         opts,
-        endpoint,
+        node,
         groups,
         ops,
         done_tx,
         started,
-        links,
         reports: BTreeMap::new(),
         runtime,
-        generation,
-        watches: BTreeMap::new(),
-        monitor_specs,
-        monitor_tx,
+        staged: None,
+        reload_reply: None,
+        outbox: Vec::new(),
         exit: false,
     };
-    node.feed(Event::Tick);
+    let mut loadavg_read: Option<Instant> = None;
+    let mut tick = |shell: &mut Shell| {
+        let fresh = loadavg_read.is_some_and(|t| t.elapsed() < LOADAVG_REUSE);
+        let load = if fresh {
+            None
+        } else {
+            loadavg_read = Some(Instant::now());
+            loadavg()
+        };
+        shell.feed(Input::Tick {
+            wall_secs: wall_secs(),
+            loadavg: load,
+        });
+    };
+    tick(&mut shell);
 
     let mut shutdown_started: Option<Instant> = None;
     let mut wake = wake_timer::WakeTimer::new().map_err(DaemonError::Async)?;
     loop {
-        // One timer for the earliest of the core's deadline (a peer's
-        // death, the next heartbeat) and the session's/monitors' next work,
-        // on a timerfd: one wake-up per deadline (see wake_timer).
-        let core_due = node
-            .core
-            .next_deadline()
-            .map(|m| node.started + Duration::from_millis(m.0))
-            .unwrap_or_else(|| Instant::now() + TIMER_MAX);
-        let timer_due = node.next_timer();
-        wake.arm(core_due.min(timer_due))
-            .map_err(DaemonError::Async)?;
+        // One timer for the Node's next deadline (a peer's death, the next
+        // heartbeat, a retransmission, a probe), on a timerfd: one wake-up
+        // per deadline (see wake_timer).
+        let now = Instant::now();
+        let due = shell
+            .node
+            .next_timeout(shell.now())
+            .map(|m| shell.started + Duration::from_millis(m.0))
+            .unwrap_or(now + crate::node::MAX_SLEEP)
+            // Bounds: never spin on a deadline that is already due, and
+            // look again at least once a second whatever happens.
+            .clamp(now + TIMER_MIN, now + crate::node::MAX_SLEEP);
+        wake.arm(due).map_err(DaemonError::Async)?;
         tokio::select! {
-            Some(inbound) = transport.recv() => node.on_packet(&inbound.data, inbound.link),
+            Some(inbound) = transport.recv() => { shell.feed(Input::Packet { link: inbound.link, bytes: inbound.data }); }
             fired = wake.expired() => {
                 fired.map_err(DaemonError::Async)?;
-                let now = Instant::now();
-                if now >= timer_due {
-                    node.on_tick();
-                }
-                if now >= core_due {
-                    node.feed(Event::Tick);
-                }
+                tick(&mut shell);
             }
-            Some(done) = done_rx.recv() => node.on_group_done(done),
-            Some(done) = monitor_rx.recv() => node.on_monitor_done(done),
-            Some((req, reply)) = ctl_rx.recv() => {
-                let answer = node.on_control(req);
-                let _ = reply.send(answer);
-            }
-            _ = sigterm.recv() => node.begin_shutdown("SIGTERM", &mut shutdown_started),
-            _ = sigint.recv() => node.begin_shutdown("SIGINT", &mut shutdown_started),
-            _ = sighup.recv() => { let _ = node.reload("SIGHUP"); }
+            Some(done) = done_rx.recv() => shell.on_done(done),
+            Some((req, reply)) = ctl_rx.recv() => shell.on_control(req, reply),
+            _ = sigterm.recv() => shell.begin_shutdown("SIGTERM", &mut shutdown_started),
+            _ = sigint.recv() => shell.begin_shutdown("SIGINT", &mut shutdown_started),
+            _ = sighup.recv() => shell.reload("SIGHUP", None),
         }
-        while let Some(pkt) = node.endpoint.poll_transmit() {
+        for pkt in std::mem::take(&mut shell.outbox) {
             transport.send(&pkt).await;
         }
-        if node.exit {
+        if shell.exit {
             break;
         }
         if let Some(t) = shutdown_started {
@@ -438,8 +450,8 @@ async fn heartbeat_loop(
     }
     tracing::info!(
         "{} left the cluster after {:.1} s",
-        node.cfg.local_node,
-        node.started.elapsed().as_secs_f64()
+        shell.cfg.local_node,
+        shell.started.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -454,30 +466,35 @@ const ONE_ATTEMPT: StopRetry = StopRetry {
 /// Upper bound on a graceful shutdown (stops of every group plus the handoff).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
 
-impl Node {
+impl Shell {
     fn now(&self) -> Millis {
         Millis(self.started.elapsed().as_millis() as u64)
     }
 
-    /// Feed one event to the core and carry out what it decides.
-    fn feed(&mut self, event: Event) -> Vec<String> {
+    /// Feed one input to the Node and carry out what it decides; returns
+    /// the state changes it logged (for the operator who caused them).
+    fn feed(&mut self, input: Input) -> Vec<String> {
         let now = self.now();
-        let actions = self.core.handle(now, event);
-        self.act(actions)
+        let outputs = self.node.handle(now, input);
+        self.act(outputs)
     }
 
-    /// Carry out core actions; returns the operator notes among them.
-    fn act(&mut self, actions: Vec<Action>) -> Vec<String> {
+    fn act(&mut self, outputs: Vec<Output>) -> Vec<String> {
         let mut notes = Vec::new();
-        for action in actions {
-            match action {
-                Action::Send(msg) => {
-                    self.endpoint
-                        .send(wire::typed::to_wire(&msg), Instant::now());
+        for output in outputs {
+            match output {
+                Output::Transmit(p) => self.outbox.push(p),
+                Output::RunGroup { group, op } => self.run_group(group, op),
+                Output::Announce(group) => self.reannounce(group),
+                Output::Probe { group, resource } => {
+                    self.spawn_resource_task(group, resource, false)
                 }
-                Action::StartGroup(key) => self.run_group(key, Op::Start),
-                Action::StopGroup(key) => self.run_group(key, Op::Stop),
-                Action::Notify(change) => {
+                Output::Restart { group, resource } => {
+                    self.spawn_resource_task(group, resource, true)
+                }
+                Output::LoadAgents { reload, groups } => self.load_agents(reload, groups),
+                Output::Reloaded(result) => self.reloaded(result),
+                Output::Log(change) => {
                     let line = format!("{}: {}", change.what, change.why);
                     match change.level {
                         Level::Info => tracing::info!("{line}"),
@@ -486,8 +503,7 @@ impl Node {
                     }
                     notes.push(line);
                 }
-                Action::Announce(key) => self.reannounce(key),
-                Action::Exit => self.exit = true,
+                Output::Exit => self.exit = true,
             }
         }
         notes
@@ -495,17 +511,14 @@ impl Node {
 
     fn run_group(&mut self, key: String, op: Op) {
         let Some(group) = self.groups.get(&key).cloned() else {
-            // The core only names configured groups; a reload race is the
-            // only way here. Report failure so the core does not wait.
+            // The Node only names configured groups; a reload race is the
+            // only way here. Report failure so the Node does not wait.
             tracing::error!("group {key} is not configured here; reporting the {op:?} as failed");
-            let _ = self.done_tx.try_send(GroupDone {
+            let _ = self.done_tx.try_send(Done::Group {
                 key,
                 op,
                 report: GroupReport {
-                    op: match op {
-                        Op::Start => resources::GroupOp::Start,
-                        Op::Stop => resources::GroupOp::Stop,
-                    },
+                    op,
                     ok: false,
                     failure: Some("group not configured".into()),
                     steps: vec![],
@@ -514,22 +527,16 @@ impl Node {
             });
             return;
         };
-        let verb = match op {
-            Op::Start => "starting",
-            Op::Stop => "stopping",
-        };
-        // Monitoring covers groups that run here; any operation pauses it.
-        self.watches.remove(&key);
-        tracing::info!("{verb} group {key} ({})", group.describe(op));
+        tracing::info!("{} group {key} ({})", op.verb_ing(), group.describe(op));
         let tx = self.done_tx.clone();
         self.ops.spawn(async move {
-            // One operation at a time per group, whatever the core asks.
+            // One operation at a time per group, whatever the Node asks.
             let _serial = group.lock.lock().await;
             let report = match op {
-                Op::Start => resources::start_group(&group.resources, ONE_ATTEMPT).await,
-                Op::Stop => resources::stop_group(&group.resources, ONE_ATTEMPT).await,
+                Op::Start => crate::resources::start_group(&group.resources, ONE_ATTEMPT).await,
+                Op::Stop => crate::resources::stop_group(&group.resources, ONE_ATTEMPT).await,
             };
-            let _ = tx.send(GroupDone { key, op, report }).await;
+            let _ = tx.send(Done::Group { key, op, report }).await;
         });
     }
 
@@ -550,247 +557,85 @@ impl Node {
         });
     }
 
-    fn on_group_done(&mut self, done: GroupDone) {
-        let GroupDone { key, op, report } = done;
-        let verb = match op {
-            Op::Start => "started",
-            Op::Stop => "stopped",
-        };
-        // The core logs the outcome (with this detail) as a state change;
-        // failures also get the full step list here.
-        if !report.ok {
-            tracing::error!(
-                "group {key} could not be {verb}: {}; steps: {}",
-                report.failure.as_deref().unwrap_or("unknown failure"),
-                report.summary()
-            );
-        }
-        if report.ok && op == Op::Start {
-            self.watch(&key);
-        }
-        let detail = report.failure.clone().unwrap_or_else(|| report.summary());
-        let ok = report.ok;
-        self.reports.insert(key.clone(), (op, report));
-        // Each operation instantiated agents on the ops threads' arenas.
-        trim_heap();
-        self.feed(Event::ResourceResult {
-            group: key,
-            op,
-            ok,
-            detail,
-        });
-    }
-
-    fn on_packet(&mut self, data: &[u8], link: usize) {
-        let events = match self.endpoint.receive(data, link, Instant::now()) {
-            Ok(events) => events,
-            Err(reason) => {
-                tracing::trace!(reason = reason.name(), "packet dropped");
-                return;
-            }
-        };
-        self.on_wire_events(events);
-    }
-
-    /// The session's periodic work (retransmissions, link timeouts) and
-    /// due monitors; the core is ticked at its own deadline in the loop.
-    /// When the session (retransmissions, link deadlines) or a resource
-    /// monitor next needs the loop. Woken only for work: at keepalive 50 ms
-    /// a fixed 50 ms tick was a third of the idle daemon's wake-ups.
-    fn next_timer(&self) -> Instant {
-        let now = Instant::now();
-        let monitors = self
-            .watches
-            .values()
-            .flatten()
-            .flatten()
-            .filter(|w| !w.busy)
-            .map(|w| w.next_due)
-            .min();
-        [self.endpoint.next_timeout(now), monitors]
-            .into_iter()
-            .flatten()
-            .min()
-            // Bounds: never spin on a deadline that is already due, and
-            // look again at least once a second whatever happens.
-            .map_or(now + TIMER_MAX, |d| {
-                d.clamp(now + TIMER_MIN, now + TIMER_MAX)
-            })
-    }
-
-    fn on_tick(&mut self) {
-        let events = self.endpoint.handle_timeout(Instant::now());
-        self.on_wire_events(events);
-        self.run_due_monitors();
-    }
-
-    /// Start monitoring a group that now runs here (fresh restart budgets).
-    fn watch(&mut self, key: &str) {
-        let Some(specs) = self.monitor_specs.get(key) else {
-            return;
-        };
-        let now = Instant::now();
-        let watches = specs
-            .iter()
-            .map(|spec| {
-                spec.map(|spec| Watch {
-                    spec,
-                    budget: RestartBudget::new(spec.max_restarts),
-                    next_due: now + spec.interval,
-                    busy: false,
-                })
-            })
-            .collect();
-        self.watches.insert(key.to_string(), watches);
-    }
-
-    fn run_due_monitors(&mut self) {
-        let now = Instant::now();
-        let mut due = Vec::new();
-        for (key, watches) in self.watches.iter_mut() {
-            for (index, w) in watches.iter_mut().enumerate() {
-                if let Some(w) = w {
-                    if !w.busy && w.next_due <= now {
-                        w.busy = true;
-                        due.push((key.clone(), index));
-                    }
-                }
-            }
-        }
-        for (key, index) in due {
-            self.spawn_resource_task(key, index, false);
-        }
-    }
-
     /// Probe (or, with `restart`, stop and start) one resource of a group,
     /// holding the group's lock so it never overlaps a group operation.
     fn spawn_resource_task(&self, key: String, index: usize, restart: bool) {
         let Some(group) = self.groups.get(&key).cloned() else {
             return;
         };
-        let tx = self.monitor_tx.clone();
+        let tx = self.done_tx.clone();
         self.ops.spawn(async move {
             let _serial = group.lock.lock().await;
-            let r = &group.resources[index];
-            let outcome = if restart {
-                let stopped = r.stop().await;
-                MonitorOutcome::Restarted(match stopped {
+            let Some(r) = group.resources.get(index) else {
+                return;
+            };
+            let input = if restart {
+                let result = match r.stop().await {
                     Ok(()) => r.start().await,
                     Err(e) => Err(format!("stop failed: {e}")),
-                })
+                };
+                Input::RestartDone {
+                    group: key,
+                    resource: index,
+                    result,
+                }
             } else {
-                MonitorOutcome::Probed(r.monitor().await)
+                Input::ProbeDone {
+                    group: key,
+                    resource: index,
+                    result: r.monitor().await,
+                }
             };
-            let _ = tx
-                .send(MonitorDone {
-                    key,
-                    index,
-                    outcome,
-                })
-                .await;
+            let _ = tx.send(Done::Resource(input)).await;
         });
     }
 
-    fn on_monitor_done(&mut self, done: MonitorDone) {
-        let MonitorDone {
-            key,
-            index,
-            outcome,
-        } = done;
-        let Some(Some(w)) = self.watches.get_mut(&key).and_then(|ws| ws.get_mut(index)) else {
-            // The group was stopped or restarted meanwhile: stale result.
-            return;
-        };
-        let name = self.groups[&key].resources[index].name().to_string();
-        w.busy = false;
-        w.next_due = Instant::now() + w.spec.interval;
-        let running = match outcome {
-            MonitorOutcome::Probed(Ok(running)) => running,
-            MonitorOutcome::Probed(Err(e)) => {
-                tracing::warn!("monitor of {name} (group {key}) failed: {e}");
-                false
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Group { key, op, report } => {
+                // The Node logs the outcome (with this detail) as a state
+                // change; failures also get the full step list here.
+                if !report.ok {
+                    tracing::error!(
+                        "group {key} could not be {}: {}; steps: {}",
+                        op.verb_ed(),
+                        report.failure.as_deref().unwrap_or("unknown failure"),
+                        report.summary()
+                    );
+                }
+                let detail = report.failure.clone().unwrap_or_else(|| report.summary());
+                let ok = report.ok;
+                self.reports.insert(key.clone(), (op, report));
+                // Each operation instantiated agents on the ops threads' arenas.
+                trim_heap();
+                self.feed(Input::GroupDone {
+                    group: key,
+                    op,
+                    ok,
+                    detail,
+                });
             }
-            MonitorOutcome::Restarted(Ok(())) => {
-                tracing::info!("{name} (group {key}) restarted locally after a failed monitor");
-                return;
+            Done::Resource(input) => {
+                self.feed(input);
             }
-            MonitorOutcome::Restarted(Err(e)) => {
-                tracing::error!("local restart of {name} (group {key}) failed: {e}");
-                false
-            }
-        };
-        match w.budget.on_probe(running) {
-            Verdict::Healthy => {}
-            Verdict::Restart { attempt, max } => {
-                tracing::warn!(
-                    "{name} (group {key}) is not running: restarting it here (restart {attempt} of {max})"
-                );
-                w.busy = true;
-                self.spawn_resource_task(key, index, true);
-            }
-            Verdict::GiveUp { restarts } => {
-                self.watches.remove(&key);
-                let local = self
-                    .cfg
-                    .resources
-                    .groups
-                    .iter()
-                    .any(|g| g.key == key && g.preferred_node == self.cfg.local_node);
-                let which = if local {
-                    cluster::Which::Local
-                } else {
-                    cluster::Which::Foreign
+            Done::Agents { reload, loaded } => {
+                let result = match loaded {
+                    Ok(groups) => {
+                        // Installed before the Node applies the reload, which
+                        // may start a new group at once.
+                        self.groups.extend(groups);
+                        if let Some(cfg) = self.staged.take() {
+                            self.cfg = cfg;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.staged = None;
+                        Err(e)
+                    }
                 };
-                tracing::error!(
-                    "{name} (group {key}) keeps failing after {restarts} local restart(s): handing {} groups to the peer (standby {})",
-                    which.as_str(),
-                    which.as_str()
-                );
-                self.feed(Event::Command(cluster::Command::Standby(which)));
-            }
-        }
-    }
-
-    fn on_wire_events(&mut self, events: Vec<wire::Event>) {
-        for e in events {
-            match e {
-                wire::Event::Message {
-                    header,
-                    message,
-                    link,
-                } => {
-                    let Some(msg) = wire::typed::from_wire(&message) else {
-                        tracing::debug!(t = %header.msg_type, src = %header.src, "message type not used in haresources mode; ignored");
-                        continue;
-                    };
-                    let link = LinkId(self.links.get(link).cloned().unwrap_or_default());
-                    self.feed(Event::Heard {
-                        from: header.src,
-                        link,
-                        generation: header.generation,
-                        msg,
-                    });
-                }
-                wire::Event::PeerRestarted { node, old, new } => {
-                    tracing::info!("{node} restarted (generation {old} -> {new})")
-                }
-                wire::Event::LinkUp { node, link } => tracing::info!(
-                    "link {node}:{} up",
-                    self.links.get(link).map(String::as_str).unwrap_or("?")
-                ),
-                wire::Event::LinkDown { node, link } => tracing::warn!(
-                    "link {node}:{} dead (nothing heard for its dead time)",
-                    self.links.get(link).map(String::as_str).unwrap_or("?")
-                ),
-                wire::Event::Lost { node, seq } => {
-                    tracing::warn!("message {seq} from {node} irretrievably lost")
-                }
-                wire::Event::FlowControlDisabled { node } => tracing::warn!(
-                    "{node} does not speak heartbeat's flow control; disabled cluster-wide"
-                ),
-                wire::Event::NodeList { from, nodes, .. } => {
-                    tracing::debug!("{from} lists nodes {}", nodes.join(" "))
-                }
+                trim_heap();
+                self.feed(Input::AgentsLoaded { reload, result });
             }
         }
     }
@@ -804,121 +649,88 @@ impl Node {
         tracing::info!(
             "{why}: graceful shutdown: releasing every group, then telling the peer (shutdone)"
         );
-        self.feed(Event::Command(cluster::Command::Shutdown));
+        self.feed(Input::Command(cluster::Command::Shutdown));
     }
 
-    /// Re-read the configuration; on error keep the running one.
-    fn reload(&mut self, why: &str) -> Result<String, String> {
-        let cfg = match Config::load(&self.opts.config_dir, self.opts.node.as_deref()) {
-            Ok((cfg, _warnings)) => cfg,
-            Err(diags) => {
-                let text = diags
-                    .iter()
-                    .filter(|d| d.severity == config::Severity::Error)
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                tracing::error!("{why}: reload failed, keeping the running configuration: {text}");
-                return Err(format!("reload failed, running configuration kept: {text}"));
+    /// Re-read the configuration and hand the Node a reload plan; the
+    /// changed groups' agents load off this thread and the answer comes
+    /// when they are in (`Output::Reloaded`). On error the running
+    /// configuration stays.
+    fn reload(&mut self, why: &str, reply: Option<oneshot::Sender<Response>>) {
+        let answer = |reply: Option<oneshot::Sender<Response>>, r: Response| {
+            if let Some(tx) = reply {
+                let _ = tx.send(r);
             }
         };
-        let mut ignored = Vec::new();
-        if cfg.ha.media != self.cfg.ha.media || cfg.ha.udpport != self.cfg.ha.udpport {
-            ignored.push("media");
+        if self.node.reload_pending() {
+            let message =
+                format!("{why}: a reload is still loading agents; try again when it finished");
+            tracing::warn!("{message}");
+            return answer(reply, Response::Error { message });
         }
-        if cfg.auth.keys != self.cfg.auth.keys
-            || cfg.auth.active_index != self.cfg.auth.active_index
-        {
-            ignored.push("authkeys");
-        }
-        if cfg.ha.nodes != self.cfg.ha.nodes || cfg.local_node != self.cfg.local_node {
-            ignored.push("node list");
-        }
-        if !ignored.is_empty() {
-            let text = format!(
-                "{why}: changes to {} need a restart; reload refused, running configuration kept",
-                ignored.join(", ")
-            );
-            tracing::error!("{text}");
-            return Err(text);
-        }
-        // Groups whose resources changed get fresh agent instances; others
-        // keep theirs, so an unchanged held group is not touched (no flap).
-        let changed: Vec<String> = cfg
-            .resources
-            .groups
-            .iter()
-            .filter(|g| {
-                self.cfg
-                    .resources
-                    .groups
-                    .iter()
-                    .find(|old| old.key == g.key)
-                    .is_none_or(|old| old.resources != g.resources)
-            })
-            .map(|g| g.key.clone())
-            .collect();
-        let runtime_groups = match self.ops.block_on_outside(agents::load_some(
-            self.runtime.clone(),
-            cfg.clone(),
-            changed.clone(),
-        )) {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::error!("{why}: reload failed, keeping the running configuration: {e}");
-                return Err(format!("reload failed, running configuration kept: {e}"));
+        let plan = match reload::plan(&self.cfg, &self.opts, why) {
+            Ok((plan, cfg)) => {
+                self.staged = Some(cfg);
+                plan
+            }
+            Err(message) => {
+                tracing::error!("{message}");
+                return answer(reply, Response::Error { message });
             }
         };
-        for (key, group) in runtime_groups {
-            self.groups.insert(key, group);
-        }
-        let params = cluster_params(&cfg, self.generation);
-        self.monitor_specs = agents::monitor_specs(&cfg);
-        self.cfg = cfg;
-        let notes = self.feed(Event::Reload(params));
-        let text = format!(
-            "{why}: configuration reloaded ({} group(s) redefined){}",
-            changed.len(),
-            if notes.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", notes.join("; "))
-            }
+        tracing::info!(
+            "{why}: reloading; loading agents of {} changed group(s) off the heartbeat thread",
+            plan.changed.len()
         );
-        tracing::info!("{text}");
-        Ok(text)
+        self.reload_reply = reply;
+        self.feed(Input::Reload(plan));
     }
 
-    fn on_control(&mut self, req: Request) -> Response {
-        match req {
+    fn load_agents(&mut self, reload: u64, groups: Vec<String>) {
+        let Some(cfg) = self.staged.clone() else {
+            return;
+        };
+        let runtime = self.runtime.clone();
+        let tx = self.done_tx.clone();
+        self.ops.spawn(async move {
+            let loaded = agents::load_some(runtime, cfg, groups).await;
+            let _ = tx.send(Done::Agents { reload, loaded }).await;
+        });
+    }
+
+    fn reloaded(&mut self, result: Result<String, String>) {
+        match &result {
+            Ok(text) => tracing::info!("{text}"),
+            Err(text) => tracing::error!("{text}"),
+        }
+        if let Some(tx) = self.reload_reply.take() {
+            let _ = tx.send(match result {
+                Ok(message) => Response::Ok { message },
+                Err(message) => Response::Error { message },
+            });
+        }
+    }
+
+    fn on_control(&mut self, req: Request, reply: oneshot::Sender<Response>) {
+        let answer = match req {
             Request::Status => Response::Status {
-                status: status::snapshot(self),
+                status: Box::new(status::snapshot(self)),
             },
             Request::Standby(scope) => {
-                let notes = self.feed(Event::Command(cluster::Command::Standby(which(scope))));
+                let notes = self.feed(Input::Command(cluster::Command::Standby(scope)));
                 Response::Ok {
                     message: summarise(&format!("standby {} requested", scope.as_str()), notes),
                 }
             }
             Request::Takeover(scope) => {
-                let notes = self.feed(Event::Command(cluster::Command::Takeover(which(scope))));
+                let notes = self.feed(Input::Command(cluster::Command::Takeover(scope)));
                 Response::Ok {
                     message: summarise(&format!("takeover {} requested", scope.as_str()), notes),
                 }
             }
-            Request::Reload => match self.reload("reload command") {
-                Ok(message) => Response::Ok { message },
-                Err(message) => Response::Error { message },
-            },
-        }
-    }
-}
-
-fn which(scope: Scope) -> cluster::Which {
-    match scope {
-        Scope::All => cluster::Which::All,
-        Scope::Local => cluster::Which::Local,
-        Scope::Foreign => cluster::Which::Foreign,
+            Request::Reload => return self.reload("reload command", Some(reply)),
+        };
+        let _ = reply.send(answer);
     }
 }
 
@@ -927,29 +739,5 @@ fn summarise(head: &str, notes: Vec<String>) -> String {
         head.to_string()
     } else {
         format!("{head}: {}", notes.join("; "))
-    }
-}
-
-/// Run a future on the ops runtime from the heartbeat thread and wait for it.
-trait BlockOnOutside {
-    fn block_on_outside<F>(&self, fut: F) -> F::Output
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static;
-}
-
-impl BlockOnOutside for tokio::runtime::Handle {
-    fn block_on_outside<F>(&self, fut: F) -> F::Output
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        // A reload is rare and operator-driven; waiting here for agent
-        // loading (milliseconds with a warm cache) is acceptable.
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        rx.recv().expect("ops runtime alive while the daemon runs")
     }
 }

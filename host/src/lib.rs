@@ -7,7 +7,6 @@
 //! `resources` -> `runtime` -> `caps`; everything may use `config`.
 
 pub mod caps;
-pub mod cluster;
 pub mod config;
 pub mod confine;
 pub mod control;
@@ -20,3 +19,8 @@ pub mod runtime;
 pub mod transport;
 pub mod trust;
 pub mod wire;
+
+/// The pure failover engine (membership, resources, standby), from `wasmbeat-core`.
+pub use wasmbeat_core::cluster;
+/// The pure engine's driver interface.
+pub use wasmbeat_core::{monitor, node, Millis};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use wasmbeat::control::{Request, Response, RuntimePaths, Scope};
+use wasmbeat::control::{Request, Response, RuntimePaths, Which};
 use wasmbeat::runtime::cli::{agent_command, agent_test_command, AgentCliOptions, CliOp};
 use wasmbeat::runtime::scratch_net;
 use wasmbeat::runtime::RuntimeConfig;
@@ -49,16 +49,16 @@ enum Command {
     /// Give resource groups to the peer (heartbeat's hb_standby).
     Standby {
         /// Which groups: all, local (this node's), foreign (the peer's; alias failback).
-        #[arg(value_enum, default_value = "all")]
-        scope: Scope,
+        #[arg(default_value = "all")]
+        scope: Which,
         #[command(flatten)]
         target: Target,
     },
     /// Take resource groups from the peer (heartbeat's hb_takeover).
     Takeover {
         /// Which groups: all, local (this node's), foreign (the peer's; alias failback).
-        #[arg(value_enum, default_value = "all")]
-        scope: Scope,
+        #[arg(default_value = "all")]
+        scope: Which,
         #[command(flatten)]
         target: Target,
     },
@@ -165,7 +165,14 @@ struct Target {
 /// Send one control request; print the answer; map it to an exit code.
 fn control(target: &Target, request: Request, json: bool) -> anyhow::Result<ExitCode> {
     let paths = RuntimePaths::for_config_dir(&target.config_dir, target.runtime_dir.as_deref());
-    match wasmbeat::control::client::call(&paths.socket, &request, Duration::from_secs(10)) {
+    // A reload answers once the changed groups' agents are loaded, which on
+    // a cold cache means compiling them (tens of seconds for a Python agent).
+    let limit = if request == Request::Reload {
+        Duration::from_secs(300)
+    } else {
+        Duration::from_secs(10)
+    };
+    match wasmbeat::control::client::call(&paths.socket, &request, limit) {
         Ok(Response::Status { status }) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);

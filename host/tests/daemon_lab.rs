@@ -51,6 +51,8 @@ struct Cluster {
     dir: TempDir,
     daemons: [Option<u32>; 2],
     vips: Vec<&'static str>,
+    /// Per-node compiled-agent cache (None: the cache shared by all tests).
+    caches: [Option<PathBuf>; 2],
 }
 
 impl Cluster {
@@ -92,6 +94,7 @@ impl Cluster {
             dir,
             daemons: [None, None],
             vips: vips.to_vec(),
+            caches: [None, None],
         }
     }
 
@@ -120,7 +123,10 @@ impl Cluster {
                 "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
                 self.config_dir(i).display(),
                 self.runtime_dir(i).display(),
-                support::shared_agent_cache().display(),
+                self.caches[i]
+                    .clone()
+                    .unwrap_or_else(support::shared_agent_cache)
+                    .display(),
                 self.log(i).display()
             ),
         ]);
@@ -597,4 +603,103 @@ fn monitored_resource_is_restarted_then_handed_over() {
     assert!(c
         .log_text(0)
         .contains("keeps failing after 2 local restart(s)"));
+}
+
+/// Reload loads and compiles agents off the heartbeat thread: at deadtime
+/// 300 ms, node1 reloads a configuration with a new group whose agent (the
+/// Python example, 18 MB of component) is not in its cache. Compiling it
+/// takes far longer than the deadtime; node2 must never declare node1 dead
+/// and the client must never lose the VIP.
+#[test]
+fn reload_compiling_a_cold_agent_keeps_heartbeats() {
+    if !support::lab_available("reload_compiling_a_cold_agent_keeps_heartbeats") {
+        return;
+    }
+    let Some(py) = support::example_agent("python-tcpservice.wasm") else {
+        return;
+    };
+    let t = Timings {
+        keepalive: "100ms",
+        deadtime: "300ms",
+        warntime: "200ms",
+        initdead: "1",
+        dead: Duration::from_millis(300),
+    };
+    let mut c = Cluster::new("e2ecold", t, "on", &single_group(), &[VIP]);
+    // node1's cache starts empty: the reload must compile the agent.
+    let cold = c.dir.0.join("node1.cold-cache");
+    c.caches[0] = Some(cold.clone());
+    c.boot(t);
+    c.expect_serving(0, Duration::from_secs(2), "before reload");
+
+    let srv = c.dir.0.join("ts");
+    std::fs::create_dir_all(&srv).unwrap();
+    let srv = srv.display().to_string();
+    std::fs::write(
+        c.config_dir(0).join("haresources"),
+        format!(
+            "{}node2 {}::{VIP2}:18080::{srv}/ts.pid\n",
+            single_group(),
+            py.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        c.config_dir(0).join("agents.toml"),
+        format!(
+            "[agent.python-tcpservice]\naccept_declared = true\n\
+             commands.server = [\"/usr/bin/python3\", \"{srv}/lab_server.py\", \"{VIP2}\", \"18080\", \"{srv}/ts.pid\"]\n"
+        ),
+    )
+    .unwrap();
+
+    let addr: SocketAddr = format!("{VIP}:80").parse().unwrap();
+    let client = &c.lab.nodes[2];
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (took, out, code, (ok, missed)) = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            support::in_netns(client, || {
+                let (mut ok, mut missed) = (0u32, 0u32);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match support::http_get(addr).as_deref() {
+                        Some("node1") => ok += 1,
+                        _ => missed += 1,
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                (ok, missed)
+            })
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        let (code, out) = c.cli(0, &["reload"]);
+        let took = t0.elapsed();
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (took, out, code, h.join().unwrap())
+    });
+    eprintln!(
+        "reload with a cold Python agent took {took:?}; client: {ok} answers, {missed} missed"
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("configuration reloaded"), "{out}");
+    assert!(
+        took > t.dead * 3,
+        "the reload took only {took:?}: the agent was not compiled cold, so this proves nothing"
+    );
+    assert!(
+        std::fs::read_dir(&cold).map(|d| d.count()).unwrap_or(0) > 0,
+        "nothing was compiled into the cold cache"
+    );
+    let log2 = c.log_text(1);
+    assert!(
+        !log2.contains("node node1 declared dead"),
+        "node2 declared node1 dead during its reload:\n{log2}"
+    );
+    assert!(ok > 20, "too few answers: {ok}");
+    assert_eq!(
+        missed, 0,
+        "the client missed {missed} answers during the reload"
+    );
+    c.expect_serving(0, Duration::from_secs(1), "after the reload");
 }

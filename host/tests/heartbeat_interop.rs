@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::cable::Cable;
 use support::{lab_available, wait_for, Lab, Netns};
-use wasmbeat::wire::identity::{GenMethod, Identity};
+use wasmbeat::wire::identity::{load_or_create, GenMethod};
 
 use wasmbeat_lab::heartbeat::HEARTBEAT;
 const KEY: &str = "wasmbeat-test-key";
@@ -290,7 +290,7 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
     let r = &root.0;
     // heartbeat's state files written by our identity code: heartbeat must
     // adopt our UUID and continue our generation.
-    let ours = Identity::load_or_create(&r.join("lib"), GenMethod::File).unwrap();
+    let ours = load_or_create(&r.join("lib"), GenMethod::File).unwrap();
     // Declared after `root` so it drops first: processes die before files go.
     let lab = Lab::new("hi", &["10.77.6.1/24", "10.77.6.2/24"]);
     // wasmbeat first, so that heartbeat, when it starts and hears a live
@@ -445,7 +445,7 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
         "heartbeat did not adopt the hb_uuid we wrote"
     );
     // ... and we read back what heartbeat wrote.
-    let back = Identity::load_or_create(&r.join("lib"), GenMethod::File).unwrap();
+    let back = load_or_create(&r.join("lib"), GenMethod::File).unwrap();
     assert_eq!(
         (back.uuid, back.generation),
         (ours.uuid, ours.generation + 2)

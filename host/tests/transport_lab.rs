@@ -153,7 +153,6 @@ fn bcast_heartbeats_bad_packets_and_peer_death() {
         "beta",
         &["alpha", "beta"],
         Keyring::single(1, AuthMethod::Sha1(Secret::new("guess"))),
-        &["eth0"],
     );
     cfg.flow_control = true;
     let mut forger = Endpoint::new(
@@ -163,7 +162,7 @@ fn bcast_heartbeats_bad_packets_and_peer_death() {
             generation: u64::MAX / 2,
         },
     );
-    forger.send(Message::new("status"), Instant::now());
+    forger.send(Message::new("status"), wasmbeat::Millis(0));
     let wrong_key = forger.poll_transmit().unwrap().netstring.to_vec();
     assert!(codec::decode(&wrong_key, &Default::default()).is_ok());
     let packets = vec![

@@ -2,18 +2,24 @@
 //! [`Transport`], heartbeating, answering heartbeat's protocol messages
 //! (ACK, retransmit, reqnodes) and keeping a view of its peers. It is what
 //! `wasmbeat-lab wire-peer` runs for interop and transport tests; it makes
-//! no resource decisions (that is the core's job).
+//! no resource decisions. Who is alive, and which links carry packets, is
+//! the failover core's one liveness model: a [`Cluster`] without groups is
+//! fed what arrives and asked (its actions are discarded).
 
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use wasmbeat::cluster::{
+    AutoFailback, Cluster, ClusterParams, Event as CoreEvent, LinkId, NodeStatus,
+};
 use wasmbeat::config::{HaCf, Medium};
 use wasmbeat::transport::{self, Transport};
 use wasmbeat::wire::fields::T_STATUS;
 use wasmbeat::wire::session::TICK;
-use wasmbeat::wire::{Endpoint, Event};
+use wasmbeat::wire::{typed, Endpoint, Event};
+use wasmbeat::Millis;
 
 /// Timing of the peer (ha.cf keepalive / deadtime / initdead).
 #[derive(Clone, Debug)]
@@ -43,7 +49,8 @@ pub struct PeerStatus {
     pub status: String,
     /// Its generation.
     pub generation: u64,
-    /// The dead time it advertises (`dt`), in ms.
+    /// The dead time applied to it (initdead until communication is up,
+    /// then its advertised `dt`), in ms.
     pub deadtime_ms: Option<u64>,
     /// Per medium: link name -> `up`/`dead`.
     pub links: BTreeMap<String, String>,
@@ -70,32 +77,36 @@ pub struct View {
     pub session: wasmbeat::wire::SessionStats,
 }
 
-fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Instant) -> View {
+fn view(ep: &Endpoint, own: &str, liveness: &Cluster) -> View {
     let c = ep.counters();
+    let generations: BTreeMap<String, u64> = ep
+        .peers()
+        .into_iter()
+        .map(|p| (p.name, p.generation))
+        .collect();
     View {
         node: ep.node().to_string(),
         status: own.to_string(),
         generation: ep.generation(),
         flow_control: ep.flow_control(),
-        peers: ep
-            .peers(now)
+        peers: liveness
+            .status()
+            .nodes
             .into_iter()
-            .map(|p| PeerStatus {
-                status: if p.alive {
-                    p.status.clone().unwrap_or_else(|| "up".into())
-                } else if p.status.is_some() || now.duration_since(start) >= opts.initdead {
-                    "dead".into()
-                } else {
-                    "init".into()
-                },
-                generation: p.generation,
-                deadtime_ms: p.deadtime_ms,
-                links: p
+            .filter(|n| !n.local)
+            .map(|n| PeerStatus {
+                status: n.status.as_str().to_string(),
+                generation: generations.get(&n.name).copied().unwrap_or(0),
+                deadtime_ms: (n.status != NodeStatus::Init).then_some(n.deadtime_ms),
+                links: n
                     .links
                     .iter()
-                    .map(|(n, up)| (n.clone(), if *up { "up" } else { "dead" }.to_string()))
+                    .map(|l| {
+                        let state = if l.up { "up" } else { "dead" };
+                        (l.link.0.clone(), state.to_string())
+                    })
                     .collect(),
-                name: p.name,
+                name: n.name,
             })
             .collect(),
         accepted: c.accepted(),
@@ -106,6 +117,32 @@ fn view(ep: &Endpoint, own: &str, start: Instant, opts: &PeerOptions, now: Insta
             .collect(),
         session: ep.stats(),
     }
+}
+
+/// The core's liveness model for this peer's cluster: no groups, so it
+/// only tracks who is heard, on which links, and who is dead.
+fn liveness_model(ep: &Endpoint, nodes: &[String], opts: &PeerOptions) -> Cluster {
+    Cluster::new(
+        ClusterParams {
+            local: ep.node().to_string(),
+            nodes: nodes.to_vec(),
+            keepalive: opts.keepalive,
+            deadtime: opts.deadtime,
+            warntime: opts.deadtime,
+            initdead: opts.initdead,
+            auto_failback: AutoFailback::Off,
+            groups: Vec::new(),
+            generation: ep.generation(),
+        },
+        Millis(0),
+    )
+}
+
+fn wall_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1)
 }
 
 fn write_view(path: &PathBuf, v: &View) {
@@ -123,11 +160,15 @@ fn write_view(path: &PathBuf, v: &View) {
 pub async fn run(
     mut ep: Endpoint,
     mut tr: Transport,
+    nodes: Vec<String>,
+    links: Vec<String>,
     opts: PeerOptions,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     let start = Instant::now();
+    let ms = |t: Instant| Millis(t.duration_since(start).as_millis() as u64);
+    let mut liveness = liveness_model(&ep, &nodes, &opts);
     let mut own = "init";
     let mut sent_status = 0u32;
     let mut asked_nodes = false;
@@ -143,10 +184,12 @@ pub async fn run(
             _ = &mut shutdown => break,
             _ = keepalive.tick() => {
                 now = Instant::now();
+                let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.lines().next().map(str::to_string));
+                ep.set_environment(ms(now), wall_secs(), load);
                 // Like heartbeat: init once, then up, and advertise
                 // deadtime + 2 s during the first 5 s after start.
                 let dt = if now.duration_since(start) < Duration::from_secs(5) { deadtime_ms + 2000 } else { deadtime_ms };
-                ep.send(Endpoint::status_message(own, dt), now);
+                ep.send(Endpoint::status_message(own, dt), ms(now));
                 sent_status += 1;
                 if own == "init" {
                     own = "up";
@@ -154,8 +197,10 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 now = Instant::now();
-                for e in ep.handle_timeout(now) {
-                    log_event(&ep, &e);
+                liveness.handle(ms(now), CoreEvent::Tick);
+                let events = ep.handle_timeout(ms(now), &|n: &str| liveness.peer_alive(n));
+                for e in events {
+                    observe(&mut liveness, &links, ms(now), &e);
                 }
             }
             Some(inb) = tr.recv() => {
@@ -164,8 +209,8 @@ pub async fn run(
                 if opts.drop_inbound_every.is_some_and(|n| nth(inbound, n)) {
                     continue;
                 }
-                match ep.receive(&inb.data, inb.link, now) {
-                    Ok(events) => for e in &events { log_event(&ep, e) },
+                match ep.receive(&inb.data, inb.link, ms(now)) {
+                    Ok(events) => for e in &events { observe(&mut liveness, &links, ms(now), e) },
                     Err(reason) => tracing::trace!(?reason, from = ?inb.from, "packet dropped"),
                 }
             }
@@ -173,16 +218,18 @@ pub async fn run(
         // Comm-up: every peer heard (or initdead passed), then the node
         // list exchange (flow control only), then we are active.
         if own == "up" && sent_status >= 2 {
-            let peers = ep.peers(now);
-            let all_heard = peers.iter().all(|p| p.alive);
+            let all_heard = nodes
+                .iter()
+                .filter(|n| **n != ep.node())
+                .all(|n| liveness.peer_alive(n));
             if !asked_nodes && (all_heard || now.duration_since(start) >= opts.initdead) {
                 asked_nodes = true;
-                ep.request_nodes(now);
+                ep.request_nodes(ms(now), &|n: &str| liveness.peer_alive(n));
             }
             if asked_nodes && ep.nodes_exchanged() {
                 own = "active";
                 tracing::info!("communication up: local status active");
-                ep.send(Endpoint::status_message(own, deadtime_ms), now);
+                ep.send(Endpoint::status_message(own, deadtime_ms), ms(now));
             }
         }
         while let Some(p) = ep.poll_transmit() {
@@ -201,7 +248,7 @@ pub async fn run(
         }
         if now.duration_since(last_view) >= Duration::from_millis(250) {
             last_view = now;
-            let v = view(&ep, own, start, &opts, now);
+            let v = view(&ep, own, &liveness);
             for p in &v.peers {
                 if last_seen.get(&p.name) != Some(&p.status) {
                     tracing::info!(node = %p.name, status = %p.status, "peer status");
@@ -221,15 +268,38 @@ fn nth(k: u64, n: u32) -> bool {
     n > 0 && k % n as u64 == 0
 }
 
-fn log_event(ep: &Endpoint, e: &Event) {
+/// Feed what the session delivered to the liveness model, and log it.
+fn observe(liveness: &mut Cluster, links: &[String], now: Millis, e: &Event) {
+    let link = |i: usize| LinkId(links.get(i).cloned().unwrap_or_default());
     match e {
-        Event::Message { header, .. } if header.msg_type == T_STATUS => {}
-        Event::Message { header, .. } => {
-            tracing::info!(t = %header.msg_type, src = %header.src, "message for the core (not handled by wire-peer)")
+        Event::Message {
+            header,
+            message,
+            link: l,
+        } => {
+            if header.msg_type != T_STATUS {
+                tracing::info!(t = %header.msg_type, src = %header.src, "message for the core (not handled by wire-peer)");
+            }
+            if let Some(msg) = typed::from_wire(message) {
+                liveness.handle(
+                    now,
+                    CoreEvent::Heard {
+                        from: header.src.clone(),
+                        link: link(*l),
+                        generation: header.generation,
+                        msg,
+                    },
+                );
+            }
         }
-        Event::LinkUp { node, link } => tracing::info!(%node, link = %ep.links()[*link], "link up"),
-        Event::LinkDown { node, link } => {
-            tracing::warn!(%node, link = %ep.links()[*link], "link dead")
+        Event::Duplicate { node, link: l } => {
+            liveness.handle(
+                now,
+                CoreEvent::HeardDuplicate {
+                    from: node.clone(),
+                    link: link(*l),
+                },
+            );
         }
         other => tracing::info!(event = ?other, "wire event"),
     }
@@ -368,20 +438,19 @@ pub fn parse_medium(line: &str, udpport: u16) -> Result<Medium, WirePeerError> {
 
 /// Run the wire peer on a current-thread runtime until SIGTERM/SIGINT.
 pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
-    use wasmbeat::wire::identity::{GenMethod, Identity};
-    use wasmbeat::wire::{EndpointConfig, Keyring};
+    use wasmbeat::wire::identity::{self, GenMethod};
+    use wasmbeat::wire::EndpointConfig;
     let auth = parse_auth(&args.auth)?;
     let media = args
         .media
         .iter()
         .map(|m| parse_medium(m, args.udpport))
         .collect::<Result<Vec<_>, _>>()?;
-    let identity = Identity::load_or_create(&args.state_dir, GenMethod::File)?;
+    let identity = identity::load_or_create(&args.state_dir, GenMethod::File)?;
     let names: Vec<String> = media.iter().map(transport::link_name).collect();
     let nodes: Vec<&str> = args.nodes.iter().map(String::as_str).collect();
-    let links: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut cfg = EndpointConfig::new(&args.node, &nodes, Keyring::from_authkeys(&auth)?, &links);
-    cfg.deadtime = Duration::from_millis(args.deadtime_ms);
+    let mut cfg = EndpointConfig::new(&args.node, &nodes, auth.keyring()?);
+    cfg.seed = rand::random();
     cfg.flow_control = !args.no_flow_control;
     cfg.classic_auth_field = !args.netstring_only;
     cfg.limits.max_message = args.max_message;
@@ -415,7 +484,8 @@ pub fn run_blocking(args: WirePeerArgs) -> Result<(), WirePeerError> {
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        run(ep, tr, opts, shutdown).await;
+        let nodes = args.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
+        run(ep, tr, nodes, names, opts, shutdown).await;
         tracing::info!("wire peer stopped");
         Ok(())
     })

@@ -13,76 +13,8 @@ pub const FILE: &str = "authkeys";
 /// heartbeat's MAXAUTH: key indexes are 0..MAXAUTH.
 pub const MAX_AUTH: u8 = 16;
 
-/// A shared secret. Its `Debug` never shows the bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    /// Wrap secret bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Secret(bytes.into())
-    }
-
-    /// The secret bytes (the HMAC key).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret(<{} bytes>)", self.0.len())
-    }
-}
-
-/// An authentication method with its secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// Unkeyed CRC-32: protects against corruption only.
-    Crc,
-    /// HMAC-MD5.
-    Md5(Secret),
-    /// HMAC-SHA1 (what heartbeat users normally configure).
-    Sha1(Secret),
-    /// HMAC-SHA256: wasmbeat-only; a heartbeat 3.0.6 peer cannot verify it.
-    HmacSha256(Secret),
-}
-
-impl AuthMethod {
-    /// The method's name as written in authkeys.
-    pub fn name(&self) -> &'static str {
-        match self {
-            AuthMethod::Crc => "crc",
-            AuthMethod::Md5(_) => "md5",
-            AuthMethod::Sha1(_) => "sha1",
-            AuthMethod::HmacSha256(_) => "hmac-sha256",
-        }
-    }
-
-    /// The secret, for keyed methods.
-    pub fn secret(&self) -> Option<&Secret> {
-        match self {
-            AuthMethod::Crc => None,
-            AuthMethod::Md5(s) | AuthMethod::Sha1(s) | AuthMethod::HmacSha256(s) => Some(s),
-        }
-    }
-
-    /// Whether heartbeat 3.0.6 understands this method.
-    pub fn heartbeat_compatible(&self) -> bool {
-        !matches!(self, AuthMethod::HmacSha256(_))
-    }
-}
-
-/// One numbered key line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthKey {
-    /// The key's index (0..16).
-    pub index: u8,
-    /// Method and secret.
-    pub method: AuthMethod,
-    /// 1-based line in authkeys.
-    pub line: usize,
-}
+use wasmbeat_core::wire::auth::{AuthError, Keyring};
+pub use wasmbeat_core::wire::keys::{AuthKey, AuthMethod, Secret};
 
 /// The parsed authkeys file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +28,11 @@ pub struct AuthKeys {
 }
 
 impl AuthKeys {
+    /// The keyring this file describes: `auth N` signs, every key verifies.
+    pub fn keyring(&self) -> Result<Keyring, AuthError> {
+        Keyring::new(self.active_index, self.keys.clone())
+    }
+
     /// The key with this index, if listed.
     pub fn key(&self, index: u8) -> Option<&AuthMethod> {
         self.keys
@@ -386,6 +323,7 @@ impl fmt::Display for AuthKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmbeat_core::wire::auth::digest;
 
     #[test]
     fn sample_with_rotation() {
@@ -425,5 +363,22 @@ mod tests {
         let (a, _) = AuthKeys::parse("auth 3\n1 crc\n3 md5 Hello!\n").unwrap();
         let (b, _) = AuthKeys::parse(&a.to_string()).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn keyring_from_authkeys_file() {
+        let (a, _) = AuthKeys::parse("auth 2\n1 sha1 old\n2 md5 new\n").unwrap();
+        let ring = a.keyring().unwrap();
+        let tok = ring.sign(b"x");
+        assert_eq!(
+            tok,
+            format!("2 {}", digest(&AuthMethod::Md5(Secret::new("new")), b"x"))
+        );
+        let old = format!("1 {}", digest(&AuthMethod::Sha1(Secret::new("old")), b"x"));
+        ring.verify_token(&old, b"x").unwrap();
+        assert!(
+            !format!("{ring:?}").contains("old"),
+            "secrets must not leak into logs"
+        );
     }
 }

@@ -35,17 +35,8 @@ pub const BAUD_RATES: &[u32] = &[9600, 19200, 38400, 57600, 115200, 230400, 4608
 /// heartbeat's MAXNODE.
 pub const MAX_NODES: usize = 100;
 
-/// `auto_failback`: which resource protocol runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AutoFailback {
-    /// nice_failback protocol; resources move back to their preferred node.
-    On,
-    /// nice_failback protocol; resources stay where they are.
-    Off,
-    /// The old ip-request protocol (heartbeat's default when the directive is absent).
-    Legacy,
-}
+/// `auto_failback` lives with the engine that runs it.
+pub use wasmbeat_core::cluster::AutoFailback;
 
 /// `autojoin`: whether unlisted nodes may join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -8,4 +8,4 @@ pub mod protocol;
 pub mod server;
 
 pub use paths::RuntimePaths;
-pub use protocol::{Request, Response, Scope};
+pub use protocol::{Request, Response, Which};

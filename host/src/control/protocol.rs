@@ -3,30 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which resource groups a standby or takeover command moves, as in
-/// heartbeat's `hb_standby`/`hb_takeover` (`failback` is an alias of `foreign`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Every group in haresources.
-    All,
-    /// Groups whose preferred node is this node.
-    Local,
-    /// Groups whose preferred node is the peer.
-    #[value(alias = "failback")]
-    Foreign,
-}
-
-impl Scope {
-    /// The word heartbeat uses on the wire and in its tools.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::All => "all",
-            Scope::Local => "local",
-            Scope::Foreign => "foreign",
-        }
-    }
-}
+/// Which resource groups a standby or takeover command moves: the
+/// engine's own type, as heartbeat's `hb_standby`/`hb_takeover` take it.
+pub use crate::cluster::Which;
 
 /// A command sent by the CLI to the running daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,9 +14,9 @@ pub enum Request {
     /// Report nodes, links and group ownership.
     Status,
     /// Give the named groups to the peer (`hb_standby`).
-    Standby(Scope),
+    Standby(Which),
     /// Take the named groups from the peer (`hb_takeover`).
-    Takeover(Scope),
+    Takeover(Which),
     /// Re-read the configuration (same as SIGHUP).
     Reload,
 }
@@ -49,7 +28,7 @@ pub enum Response {
     /// The status snapshot, as the daemon renders it (see `wasmbeat status --json`).
     Status {
         /// The snapshot document.
-        status: serde_json::Value,
+        status: Box<crate::daemon::status::StatusReport>,
     },
     /// The command was accepted; `message` says what will happen.
     Ok {
@@ -71,8 +50,8 @@ mod tests {
     fn requests_round_trip_through_json_lines() {
         for req in [
             Request::Status,
-            Request::Standby(Scope::Foreign),
-            Request::Takeover(Scope::All),
+            Request::Standby(Which::Foreign),
+            Request::Takeover(Which::All),
             Request::Reload,
         ] {
             let line = serde_json::to_string(&req).unwrap();
@@ -80,7 +59,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), req);
         }
         assert_eq!(
-            serde_json::to_string(&Request::Standby(Scope::Local)).unwrap(),
+            serde_json::to_string(&Request::Standby(Which::Local)).unwrap(),
             r#"{"cmd":"standby","scope":"local"}"#
         );
     }

@@ -8,7 +8,8 @@ use tokio::sync::Mutex;
 
 use crate::cluster::Op;
 use crate::config::{Config, ResourceGroup};
-use crate::resources::monitor::MonitorSpec;
+use crate::monitor::{MonitorSpec, Monitored};
+use crate::node::MonitorPlan;
 use crate::resources::{Resource, ResourceFuture};
 use crate::runtime::{self, Runtime};
 
@@ -112,29 +113,38 @@ pub async fn load_some(
 /// Monitor settings per group, per resource (None: not monitored), from
 /// agents.toml's `monitor`/`restarts` keys (the most specific section
 /// wins); empty when nothing is monitored, heartbeat's behaviour.
-pub fn monitor_specs(cfg: &Config) -> BTreeMap<String, Vec<Option<MonitorSpec>>> {
+pub fn monitor_specs(cfg: &Config) -> MonitorPlan {
     /// Local restarts before giving the group up, when `restarts` is unset.
     const DEFAULT_RESTARTS: u32 = 3;
     let mut out = BTreeMap::new();
     for g in &cfg.resources.groups {
-        let specs: Vec<Option<MonitorSpec>> = g
+        let specs: Vec<Monitored> = g
             .resources
             .iter()
             .map(|t| {
                 let sections = cfg.policy.sections_for(&t.agent.display_name(), &t.text);
-                let interval = sections.iter().rev().find_map(|s| s.monitor)?;
-                let max_restarts = sections
+                let spec = sections
                     .iter()
                     .rev()
-                    .find_map(|s| s.restarts)
-                    .unwrap_or(DEFAULT_RESTARTS);
-                Some(MonitorSpec {
-                    interval,
-                    max_restarts,
-                })
+                    .find_map(|s| s.monitor)
+                    .map(|interval| {
+                        let max_restarts = sections
+                            .iter()
+                            .rev()
+                            .find_map(|s| s.restarts)
+                            .unwrap_or(DEFAULT_RESTARTS);
+                        MonitorSpec {
+                            interval,
+                            max_restarts,
+                        }
+                    });
+                Monitored {
+                    resource: t.text.clone(),
+                    spec,
+                }
             })
             .collect();
-        if specs.iter().any(Option::is_some) {
+        if specs.iter().any(|m| m.spec.is_some()) {
             out.insert(g.key.clone(), specs);
         }
     }

@@ -1,118 +1,155 @@
-//! `wasmbeat status`: the snapshot the daemon sends over the control socket
-//! (JSON, also what `--json` prints) and its rendering for humans.
+//! `wasmbeat status`: the typed report the daemon sends over the control
+//! socket (also what `--json` prints) and its rendering for humans.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::Instant;
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use super::Node;
+use super::Shell;
+use crate::cluster::{ClusterStatus, Op};
+use crate::resources::GroupReport;
+use crate::wire::SessionStats;
 
-/// The daemon's current state as one JSON document.
-pub(super) fn snapshot(node: &Node) -> Value {
-    let now = Instant::now();
-    let peers: Vec<Value> = node
-        .endpoint
-        .peers(now)
-        .into_iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "status": p.status,
-                "alive": p.alive,
-                "generation": p.generation,
-                "deadtime_ms": p.deadtime_ms,
-                "links": p.links.iter().map(|(l, up)| json!({"link": l, "up": up})).collect::<Vec<_>>(),
-                "acked_seq": p.acked,
-            })
-        })
-        .collect();
-    let counters = node.endpoint.counters();
-    let drops: serde_json::Map<String, Value> = counters
-        .snapshot()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    let reports: Vec<Value> = node
-        .reports
-        .iter()
-        .map(|(key, (op, r))| {
-            json!({
-                "group": key,
-                "op": op,
-                "ok": r.ok,
-                "elapsed_ms": r.elapsed.as_secs_f64() * 1000.0,
-                "failure": r.failure,
-                "summary": r.summary(),
-            })
-        })
-        .collect();
-    json!({
-        "node": node.cfg.local_node,
-        "generation": node.generation,
-        "uptime_s": node.started.elapsed().as_secs_f64(),
-        "cluster": serde_json::to_value(node.core.status()).unwrap_or(Value::Null),
-        "peers": peers,
-        "packets": { "accepted": counters.accepted(), "dropped": drops },
-        "session": serde_json::to_value(node.endpoint.stats()).unwrap_or(Value::Null),
-        "last_group_operations": reports,
-    })
+/// The daemon's state: the engine's cluster view plus what the shell knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Local node name.
+    pub node: String,
+    /// This start's generation (`hg`).
+    pub generation: u64,
+    /// Seconds since the daemon started.
+    pub uptime_s: f64,
+    /// Membership, links and groups: the one liveness model (the core's).
+    pub cluster: ClusterStatus,
+    /// The wire session's per-peer sequence state.
+    pub peers: Vec<SessionPeer>,
+    /// Packets accepted and dropped by reason.
+    pub packets: PacketCounts,
+    /// Reliable-delivery counters.
+    pub session: SessionStats,
+    /// Whether heartbeat's flow control is still on.
+    pub flow_control: bool,
+    /// The last start/stop of each group, with per-resource steps.
+    pub last_group_operations: Vec<GroupOperation>,
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
+/// One peer as the wire session sees it (liveness is in `cluster.nodes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPeer {
+    /// Node name.
+    pub name: String,
+    /// Its generation as last seen on the wire.
+    pub generation: u64,
+    /// Last in-order seq received from it.
+    pub last_seq: u64,
+    /// Highest of our seqs it acknowledged.
+    pub acked_seq: u64,
+}
+
+/// Packet counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketCounts {
+    /// Messages accepted.
+    pub accepted: u64,
+    /// Drops by reason name (`auth_failed`, `replay`, `duplicate`, ...).
+    pub dropped: BTreeMap<String, u64>,
+}
+
+/// The last operation on one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupOperation {
+    /// Group key.
+    pub group: String,
+    /// Start or stop.
+    pub op: Op,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// How long it took, in ms.
+    pub elapsed_ms: f64,
+    /// The first failure, if any.
+    pub failure: Option<String>,
+    /// Per-resource steps in one line.
+    pub summary: String,
+}
+
+impl GroupOperation {
+    fn of(group: &str, op: Op, r: &GroupReport) -> GroupOperation {
+        GroupOperation {
+            group: group.to_string(),
+            op,
+            ok: r.ok,
+            elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+            failure: r.failure.clone(),
+            summary: r.summary(),
+        }
     }
 }
 
-/// Render a snapshot for an operator.
-pub fn render(v: &Value) -> String {
+/// The daemon's current state.
+pub(super) fn snapshot(shell: &Shell) -> StatusReport {
+    let counters = shell.node.drop_counters();
+    StatusReport {
+        node: shell.cfg.local_node.clone(),
+        generation: shell.node.generation(),
+        uptime_s: shell.started.elapsed().as_secs_f64(),
+        cluster: shell.node.cluster_status(),
+        peers: shell
+            .node
+            .session_peers()
+            .into_iter()
+            .map(|p| SessionPeer {
+                name: p.name,
+                generation: p.generation,
+                last_seq: p.last_seq,
+                acked_seq: p.acked,
+            })
+            .collect(),
+        packets: PacketCounts {
+            accepted: counters.accepted(),
+            dropped: counters
+                .snapshot()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        },
+        session: shell.node.session_stats(),
+        flow_control: shell.node.flow_control(),
+        last_group_operations: shell
+            .reports
+            .iter()
+            .map(|(key, (op, r))| GroupOperation::of(key, *op, r))
+            .collect(),
+    }
+}
+
+/// Render a report for an operator.
+pub fn render(v: &StatusReport) -> String {
     let mut out = String::new();
-    let c = &v["cluster"];
+    let c = &v.cluster;
     let _ = writeln!(
         out,
         "node {} (generation {}), up {:.1} s; communication {}; holds {}",
-        s(&v["node"]),
-        s(&v["generation"]),
-        v["uptime_s"].as_f64().unwrap_or(0.0),
-        if c["comm_up"].as_bool() == Some(true) {
-            "up"
-        } else {
-            "not up yet"
-        },
-        s(&c["rscstatus"])
+        v.node,
+        v.generation,
+        v.uptime_s,
+        if c.comm_up { "up" } else { "not up yet" },
+        c.rscstatus
     );
     let _ = writeln!(out, "\nnodes:");
-    for n in c["nodes"].as_array().into_iter().flatten() {
-        let links: Vec<String> = n["links"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|l| {
-                format!(
-                    "{} {}",
-                    s(&l["link"]),
-                    if l["up"].as_bool() == Some(true) {
-                        "up"
-                    } else {
-                        "dead"
-                    }
-                )
-            })
+    for n in &c.nodes {
+        let links: Vec<String> = n
+            .links
+            .iter()
+            .map(|l| format!("{} {}", l.link, if l.up { "up" } else { "dead" }))
             .collect();
         let _ = writeln!(
             out,
             "  {:<12} {:<7} {}holds {}{}",
-            s(&n["name"]),
-            s(&n["status"]),
-            if n["local"].as_bool() == Some(true) {
-                "(this node) "
-            } else {
-                ""
-            },
-            s(&n["holds"]),
+            n.name,
+            n.status.as_str(),
+            if n.local { "(this node) " } else { "" },
+            n.holds.as_str(),
             if links.is_empty() {
                 String::new()
             } else {
@@ -121,52 +158,48 @@ pub fn render(v: &Value) -> String {
         );
     }
     let _ = writeln!(out, "\ngroups:");
-    for g in c["groups"].as_array().into_iter().flatten() {
+    for g in &c.groups {
         let _ = writeln!(
             out,
             "  {:<32} preferred {:<10} owner {:<10} here: {}",
-            s(&g["key"]),
-            s(&g["preferred"]),
-            s(&g["owner"]),
-            s(&g["local_state"])
+            g.key,
+            g.preferred,
+            g.owner.as_deref().unwrap_or("-"),
+            g.local_state
         );
     }
-    for r in v["last_group_operations"].as_array().into_iter().flatten() {
+    for r in &v.last_group_operations {
         let _ = writeln!(
             out,
             "    last {} of {}: {} ({:.1} ms) {}",
-            s(&r["op"]),
-            s(&r["group"]),
-            if r["ok"].as_bool() == Some(true) {
-                "ok"
-            } else {
-                "FAILED"
+            match r.op {
+                Op::Start => "start",
+                Op::Stop => "stop",
             },
-            r["elapsed_ms"].as_f64().unwrap_or(0.0),
-            s(&r["summary"])
+            r.group,
+            if r.ok { "ok" } else { "FAILED" },
+            r.elapsed_ms,
+            r.summary
         );
     }
-    if let Some(t) = c["last_transition"].as_object() {
+    if let Some(t) = &c.last_transition {
         let _ = writeln!(
             out,
-            "\nlast transition at {} ms: {}: {}",
-            s(&t["at"]),
-            s(&t["change"]["what"]),
-            s(&t["change"]["why"])
+            "\nlast transition at {}: {}: {}",
+            t.at, t.change.what, t.change.why
         );
     }
-    let dropped: u64 = v["packets"]["dropped"]
-        .as_object()
-        .into_iter()
-        .flatten()
+    let rejected: u64 = v
+        .packets
+        .dropped
+        .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "duplicate" | "own_message"))
-        .filter_map(|(_, n)| n.as_u64())
+        .map(|(_, n)| n)
         .sum();
     let _ = writeln!(
         out,
         "\npackets: {} accepted, {} rejected (bad auth, malformed, replayed, ...)",
-        s(&v["packets"]["accepted"]),
-        dropped
+        v.packets.accepted, rejected
     );
     out
 }

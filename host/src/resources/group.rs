@@ -20,18 +20,11 @@ pub trait Resource: Send + Sync {
     fn monitor(&self) -> ResourceFuture<'_, bool>;
 }
 
-/// Which way a group operation goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupOp {
-    /// Acquire: start left to right.
-    Start,
-    /// Release: stop right to left.
-    Stop,
-}
+/// Which way a group operation goes: the engine's one `Op`.
+pub use crate::cluster::Op as GroupOp;
 
 /// What happened to one resource during a group operation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StepReport {
     /// The resource token.
     pub resource: String,
@@ -42,7 +35,7 @@ pub struct StepReport {
 }
 
 /// The result of one group operation, with per-resource detail for the log.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupReport {
     /// Start or stop.
     pub op: GroupOp,

@@ -4,7 +4,8 @@
 //! first failed start, stop right-to-left retrying a failing stop).
 
 pub mod group;
-pub mod monitor;
+/// Monitoring policy (probe interval, restart budget) lives with the pure engine.
+pub use wasmbeat_core::monitor;
 
 pub use group::{
     start_group, stop_group, GroupOp, GroupReport, Resource, ResourceFuture, StepReport, StopRetry,

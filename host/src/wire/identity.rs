@@ -14,15 +14,8 @@ pub const UUID_FILE: &str = "hb_uuid";
 /// Generation file name inside the state directory.
 pub const GENERATION_FILE: &str = "hb_generation";
 
-/// How the generation is obtained (ha.cf `hbgenmethod`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum GenMethod {
-    /// Read the file, add one, write back (default; survives clock jumps).
-    #[default]
-    File,
-    /// `time(NULL)` at each start.
-    Time,
-}
+pub use crate::config::hacf::GenMethod;
+pub use wasmbeat_core::wire::Identity;
 
 /// Errors reading or writing the identity files.
 #[derive(Debug, thiserror::Error)]
@@ -41,15 +34,6 @@ pub enum IdentityError {
     /// The generation file does not hold a decimal number.
     #[error("{0}: generation file does not hold a decimal number")]
     BadGeneration(PathBuf),
-}
-
-/// This node's UUID and the generation of the current start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Identity {
-    /// 16-byte node UUID (random v4 when created).
-    pub uuid: [u8; 16],
-    /// Generation of this start (`hg`).
-    pub generation: u64,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
@@ -83,49 +67,48 @@ fn now_secs() -> u64 {
         .max(1)
 }
 
-impl Identity {
-    /// Load (or create) the UUID in `dir` and advance the generation.
-    pub fn load_or_create(dir: &Path, method: GenMethod) -> Result<Identity, IdentityError> {
-        fs::create_dir_all(dir).map_err(io(dir))?;
-        let upath = dir.join(UUID_FILE);
-        let uuid = match fs::read(&upath) {
-            Ok(b) => <[u8; 16]>::try_from(b.as_slice())
-                .map_err(|_| IdentityError::BadUuid(upath.clone()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut u: [u8; 16] = rand::random();
-                u[6] = (u[6] & 0x0f) | 0x40;
-                u[8] = (u[8] & 0x3f) | 0x80;
-                write_durable(&upath, &u)?;
-                tracing::info!(path = %upath.display(), "created node UUID");
-                u
-            }
-            Err(e) => return Err(io(&upath)(e)),
-        };
-        let gpath = dir.join(GENERATION_FILE);
-        let generation = match method {
-            GenMethod::Time => now_secs(),
-            GenMethod::File => {
-                let next = match fs::read(&gpath) {
-                    Ok(b) => {
-                        let s = String::from_utf8_lossy(&b);
-                        let prev: u64 = s
-                            .trim_matches(|c: char| c.is_whitespace() || c == '\0')
-                            .parse()
-                            .map_err(|_| IdentityError::BadGeneration(gpath.clone()))?;
-                        prev + 1
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        tracing::info!("no previous generation, starting at the current time");
-                        now_secs()
-                    }
-                    Err(e) => return Err(io(&gpath)(e)),
-                };
-                write_durable(&gpath, format!("{next:>16}").as_bytes())?;
-                next
-            }
-        };
-        Ok(Identity { uuid, generation })
-    }
+/// Load (or create) the UUID in `dir` and advance the generation.
+pub fn load_or_create(dir: &Path, method: GenMethod) -> Result<Identity, IdentityError> {
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let upath = dir.join(UUID_FILE);
+    let uuid = match fs::read(&upath) {
+        Ok(b) => {
+            <[u8; 16]>::try_from(b.as_slice()).map_err(|_| IdentityError::BadUuid(upath.clone()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut u: [u8; 16] = rand::random();
+            u[6] = (u[6] & 0x0f) | 0x40;
+            u[8] = (u[8] & 0x3f) | 0x80;
+            write_durable(&upath, &u)?;
+            tracing::info!(path = %upath.display(), "created node UUID");
+            u
+        }
+        Err(e) => return Err(io(&upath)(e)),
+    };
+    let gpath = dir.join(GENERATION_FILE);
+    let generation = match method {
+        GenMethod::Time => now_secs(),
+        GenMethod::File => {
+            let next = match fs::read(&gpath) {
+                Ok(b) => {
+                    let s = String::from_utf8_lossy(&b);
+                    let prev: u64 = s
+                        .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                        .parse()
+                        .map_err(|_| IdentityError::BadGeneration(gpath.clone()))?;
+                    prev + 1
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::info!("no previous generation, starting at the current time");
+                    now_secs()
+                }
+                Err(e) => return Err(io(&gpath)(e)),
+            };
+            write_durable(&gpath, format!("{next:>16}").as_bytes())?;
+            next
+        }
+    };
+    Ok(Identity { uuid, generation })
 }
 
 #[cfg(test)]
@@ -136,28 +119,26 @@ mod tests {
     fn generation_increases_and_uuid_is_stable() {
         let dir = std::env::temp_dir().join(format!("wb-ident-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        let a = Identity::load_or_create(&dir, GenMethod::File).unwrap();
-        let b = Identity::load_or_create(&dir, GenMethod::File).unwrap();
+        let a = load_or_create(&dir, GenMethod::File).unwrap();
+        let b = load_or_create(&dir, GenMethod::File).unwrap();
         assert_eq!(a.uuid, b.uuid);
         assert_eq!(b.generation, a.generation + 1);
         assert_eq!(fs::read(dir.join(GENERATION_FILE)).unwrap().len(), 16);
         // heartbeat's own file format (right-aligned decimal) is read as-is.
         fs::write(dir.join(GENERATION_FILE), b"      1795554621").unwrap();
         assert_eq!(
-            Identity::load_or_create(&dir, GenMethod::File)
-                .unwrap()
-                .generation,
+            load_or_create(&dir, GenMethod::File).unwrap().generation,
             1795554622
         );
         fs::write(dir.join(UUID_FILE), b"short").unwrap();
         assert!(matches!(
-            Identity::load_or_create(&dir, GenMethod::File),
+            load_or_create(&dir, GenMethod::File),
             Err(IdentityError::BadUuid(_))
         ));
         fs::write(dir.join(UUID_FILE), [7u8; 16]).unwrap();
         fs::write(dir.join(GENERATION_FILE), b"garbage").unwrap();
         assert!(matches!(
-            Identity::load_or_create(&dir, GenMethod::File),
+            load_or_create(&dir, GenMethod::File),
             Err(IdentityError::BadGeneration(_))
         ));
         fs::remove_dir_all(&dir).unwrap();

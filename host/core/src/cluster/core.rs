@@ -340,6 +340,21 @@ impl Cluster {
         d.into_iter().min()
     }
 
+    /// Whether `name` is a peer heard from and not declared dead: the one
+    /// liveness verdict, which the wire session asks for its ACK and
+    /// retransmission bookkeeping.
+    pub fn peer_alive(&self, name: &str) -> bool {
+        self.peer_index(name)
+            .is_some_and(|pi| self.peers[pi].heard_any && self.alive(pi))
+    }
+
+    /// Whether this node is the preferred node of `group` (its haresources line names it).
+    pub fn prefers_here(&self, group: &str) -> bool {
+        self.groups
+            .iter()
+            .any(|g| g.key == group && g.preferred == self.p.local)
+    }
+
     /// A read-only snapshot for `wasmbeat status` / `cl_status`.
     pub fn status(&self) -> ClusterStatus {
         let mut nodes = vec![NodeView {

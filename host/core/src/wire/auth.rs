@@ -8,8 +8,8 @@
 
 use super::codec::{self, classic_line, Format, Frame};
 use super::fields::F_AUTH;
+use super::keys::{AuthKey, AuthMethod, Secret};
 use super::message::Message;
-use crate::config::{AuthKey, AuthKeys, AuthMethod, Secret};
 use hmac::{Hmac, Mac};
 
 /// The lowercase hex digest of `data` under `method`, as heartbeat prints it.
@@ -74,11 +74,6 @@ impl Keyring {
             return Err(AuthError::NoActiveKey(active));
         }
         Ok(Keyring { active, keys })
-    }
-
-    /// The keyring an authkeys file describes: `auth N` signs, every key verifies.
-    pub fn from_authkeys(auth: &AuthKeys) -> Result<Keyring, AuthError> {
-        Keyring::new(auth.active_index, auth.keys.clone())
     }
 
     /// A keyring with a single key in slot `index`, which is active.
@@ -230,22 +225,5 @@ mod tests {
         );
         assert_eq!(ring.verify_token("zz", b"x"), Err(AuthError::Malformed));
         assert!(Keyring::new(5, vec![]).is_err());
-    }
-
-    #[test]
-    fn keyring_from_authkeys_file() {
-        let (a, _) = AuthKeys::parse("auth 2\n1 sha1 old\n2 md5 new\n").unwrap();
-        let ring = Keyring::from_authkeys(&a).unwrap();
-        let tok = ring.sign(b"x");
-        assert_eq!(
-            tok,
-            format!("2 {}", digest(&AuthMethod::Md5(Secret::new("new")), b"x"))
-        );
-        let old = format!("1 {}", digest(&AuthMethod::Sha1(Secret::new("old")), b"x"));
-        ring.verify_token(&old, b"x").unwrap();
-        assert!(
-            !format!("{ring:?}").contains("old"),
-            "secrets must not leak into logs"
-        );
     }
 }

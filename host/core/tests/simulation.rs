@@ -1,4 +1,6 @@
-//! Deterministic simulation of a wasmbeat cluster driven through the pure failover core.
+//! Deterministic simulation of a wasmbeat cluster: pairs of real [`Node`]s (failover core
+//! plus wire session) exchanging real packets, encoded, signed, verified and checked for
+//! replay exactly as on the wire.
 //!
 //! A seed fixes everything: timing parameters, auto_failback mode, groups, message delays,
 //! status loss, duplicates and reordering, partitions and heals, single-link failures,
@@ -9,19 +11,24 @@
 //! seed and prints its full trace. A failing seed prints the tail of its trace and the
 //! command that replays it.
 //!
-//! Network model (what the wire/transport layer must provide, as heartbeat does): every
-//! message goes out on every medium; the first copy to arrive is delivered, later copies
-//! become `HeardDuplicate`. Status messages may be lost, delayed and reordered. Sequenced
-//! (non-status) messages are retransmitted until they arrive or the receiver declares the
-//! sender dead (heartbeat's NS_rexmit), so while two nodes can talk they arrive in order.
+//! Network model: every packet goes out on every medium; the session drops later copies as
+//! duplicates (which still prove their medium works). Status packets, the session's own
+//! `NS_*` packets and retransmissions may be lost, delayed, duplicated and reordered; a lost
+//! status opens a sequence gap that the receiving session asks to have retransmitted
+//! (`NS_rexmit`), as heartbeat does. Other sequenced messages are delivered in order while
+//! the receiver considers the sender alive (the guarantee heartbeat's retransmission gives
+//! a live pair, modelled here so that a cut only delays them).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
 use std::time::Duration;
-use wasmbeat::cluster::{
-    Action, AutoFailback, Cluster, ClusterParams, Command, Event, GroupSpec, Level, LinkId,
-    Message, Millis, NodeStatus, Op, Which,
+use wasmbeat_core::cluster::{
+    AutoFailback, ClusterParams, Command, GroupSpec, Level, LinkId, NodeStatus, Op, Which,
 };
+use wasmbeat_core::wire::keys::{AuthMethod, Secret};
+use wasmbeat_core::wire::{EndpointConfig, Identity, Keyring, OutPacket};
+use wasmbeat_core::{Input, Millis, Node as Engine, NodeConfig, Output};
 
 const LINKS: [&str; 2] = ["bcast eth0", "bcast eth1"];
 
@@ -65,8 +72,9 @@ enum Ev {
         from_inc: u32,
         to_inc: u32,
         link: usize,
-        generation: u64,
-        msg: Message,
+        bytes: Arc<[u8]>,
+        /// Status, `NS_*` or a retransmission: may be lost for good.
+        lossy: bool,
         dup: bool,
     },
     OpDone {
@@ -97,7 +105,7 @@ enum Ev {
 }
 
 struct Node {
-    cluster: Option<Cluster>,
+    cluster: Option<Engine>,
     inc: u32,
     generation: u64,
     truth: BTreeMap<String, Truth>,
@@ -316,6 +324,26 @@ impl Sim {
         self.queue.push(Reverse((t, self.seq)));
     }
 
+    fn config(&mut self, i: usize) -> NodeConfig {
+        let nodes: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let mut endpoint = EndpointConfig::new(
+            &self.names[i],
+            &nodes,
+            Keyring::single(1, AuthMethod::Sha1(Secret::new("sim"))),
+        );
+        endpoint.seed = self.rng.next();
+        NodeConfig {
+            cluster: self.params(i),
+            endpoint,
+            identity: Identity {
+                uuid: [i as u8 + 1; 16],
+                generation: self.nodes[i].generation,
+            },
+            links: LINKS.iter().map(|l| LinkId(l.to_string())).collect(),
+            monitors: BTreeMap::new(),
+        }
+    }
+
     fn params(&self, i: usize) -> ClusterParams {
         ClusterParams {
             local: self.names[i].clone(),
@@ -423,20 +451,29 @@ impl Sim {
         self.nodes[i].cluster.is_some()
     }
 
-    fn feed(&mut self, i: usize, ev: Event) {
+    fn feed(&mut self, i: usize, input: Input) {
         let Some(c) = self.nodes[i].cluster.as_mut() else {
             return;
         };
-        let actions = c.handle(self.now, ev);
-        self.apply(i, actions);
+        let outputs = c.handle(self.now, input);
+        self.apply(i, outputs);
         self.reschedule_tick(i);
+    }
+
+    fn tick_input(&self) -> Input {
+        Input::Tick {
+            wall_secs: 1_700_000_000 + self.now.0 / 1000,
+            loadavg: None,
+        }
     }
 
     fn reschedule_tick(&mut self, i: usize) {
         let Some(c) = self.nodes[i].cluster.as_ref() else {
             return;
         };
-        let Some(d) = c.next_deadline() else { return };
+        let Some(d) = c.next_timeout(self.now) else {
+            return;
+        };
         let d = d.max(self.now);
         if self.nodes[i]
             .next_tick
@@ -448,11 +485,14 @@ impl Sim {
         }
     }
 
-    fn apply(&mut self, i: usize, actions: Vec<Action>) {
-        for a in actions {
+    fn apply(&mut self, i: usize, outputs: Vec<Output>) {
+        for a in outputs {
             match a {
-                Action::Send(msg) => self.broadcast(i, msg),
-                Action::StartGroup(g) => {
+                Output::Transmit(p) => self.broadcast(i, p),
+                Output::RunGroup {
+                    group: g,
+                    op: Op::Start,
+                } => {
                     let t = self.nodes[i].truth[&g];
                     if t != Truth::Stopped {
                         self.fail(format!(
@@ -478,7 +518,10 @@ impl Sim {
                         },
                     );
                 }
-                Action::StopGroup(g) => {
+                Output::RunGroup {
+                    group: g,
+                    op: Op::Stop,
+                } => {
                     let t = self.nodes[i].truth[&g];
                     if matches!(t, Truth::Starting | Truth::Stopping) {
                         self.fail(format!(
@@ -503,7 +546,7 @@ impl Sim {
                         },
                     );
                 }
-                Action::Notify(n) => {
+                Output::Log(n) => {
                     if n.level == Level::Crit && n.what.starts_with("split brain:") {
                         self.split_logged_at.push(self.now);
                         self.cov.split_brains_logged += 1;
@@ -553,7 +596,7 @@ impl Sim {
                         self.names[i], n.level, n.what, n.why
                     ));
                 }
-                Action::Announce(g) => {
+                Output::Announce(g) => {
                     // A re-announcement must come from a node that really runs the group.
                     if self.nodes[i].truth.get(&g) != Some(&Truth::Running) {
                         self.fail(format!(
@@ -564,7 +607,16 @@ impl Sim {
                     }
                     self.log(format!("{} ANNOUNCE {g}", self.names[i]));
                 }
-                Action::Exit => {
+                Output::Probe { .. }
+                | Output::Restart { .. }
+                | Output::LoadAgents { .. }
+                | Output::Reloaded(_) => {
+                    self.fail(format!(
+                        "{}: unexpected output {a:?} (no monitors, no reloads here)",
+                        self.names[i]
+                    ));
+                }
+                Output::Exit => {
                     let held: Vec<String> = self.nodes[i]
                         .truth
                         .iter()
@@ -586,12 +638,18 @@ impl Sim {
         }
     }
 
-    fn broadcast(&mut self, from: usize, msg: Message) {
-        let generation = self.nodes[from].generation;
-        let is_status = matches!(msg, Message::Status { .. });
-        if !matches!(msg, Message::Status { .. }) {
-            self.log(format!("{} -> {msg:?}", self.names[from]));
+    fn broadcast(&mut self, from: usize, p: OutPacket) {
+        let is_status = p.msg_type == "status" || p.msg_type.starts_with("NS_") || p.resend;
+        if p.msg_type != "status" {
+            self.log(format!(
+                "{} -> {} seq {:?}{}",
+                self.names[from],
+                p.msg_type,
+                p.seq,
+                if p.resend { " (resent)" } else { "" }
+            ));
         }
+        let bytes = p.netstring.clone();
         for to in 0..self.names.len() {
             if to == from {
                 continue;
@@ -629,8 +687,8 @@ impl Sim {
                         from_inc,
                         to_inc,
                         link,
-                        generation,
-                        msg: msg.clone(),
+                        bytes: bytes.clone(),
+                        lossy: is_status,
                         dup,
                     },
                 );
@@ -645,8 +703,8 @@ impl Sim {
                             from_inc,
                             to_inc,
                             link,
-                            generation,
-                            msg: msg.clone(),
+                            bytes: bytes.clone(),
+                            lossy: is_status,
                             dup: true,
                         },
                     );
@@ -720,7 +778,7 @@ impl Sim {
         self.log(format!("VIOLATION: {msg}"));
         let tail: Vec<String> = self.trace.iter().rev().take(80).rev().cloned().collect();
         panic!(
-            "seed {} failed: {msg}\nknobs: {:?}\n--- last trace lines ---\n{}\n--- replay: WASMBEAT_SIM_SEED={} cargo test --test simulation -- --nocapture",
+            "seed {} failed: {msg}\nknobs: {:?}\n--- last trace lines ---\n{}\n--- replay: WASMBEAT_SIM_SEED={} cargo test -p wasmbeat-core --test simulation -- --nocapture",
             self.seed,
             self.k,
             tail.join("\n"),
@@ -764,7 +822,7 @@ impl Sim {
         self.nodes
             .iter()
             .filter_map(|n| n.cluster.as_ref())
-            .any(|c| c.status().standby.is_some())
+            .any(|c| c.cluster_status().standby.is_some())
     }
 
     fn any_failure_since(&self, t: Millis) -> bool {
@@ -875,7 +933,7 @@ impl Sim {
             };
             // takeover failback = take my own groups back; standby failback = give foreign away
             let set = if !giving && which == Which::Failback {
-                wasmbeat::cluster::RscHold::Local
+                wasmbeat_core::cluster::RscHold::Local
             } else {
                 which.as_hold()
             };
@@ -956,16 +1014,15 @@ impl Sim {
                 from_inc,
                 to_inc,
                 link,
-                generation,
-                msg,
+                bytes,
+                lossy,
                 dup,
             } => {
                 if self.nodes[to].inc != to_inc || !self.alive(to) {
                     return;
                 }
-                let is_status = matches!(msg, Message::Status { .. });
                 if self.cut[from][to][link] > 0 {
-                    if is_status || dup {
+                    if lossy || dup {
                         return;
                     }
                     // retransmission (heartbeat NS_rexmit) while the receiver thinks the
@@ -974,7 +1031,7 @@ impl Sim {
                         .cluster
                         .as_ref()
                         .map(|c| {
-                            c.status()
+                            c.cluster_status()
                                 .nodes
                                 .iter()
                                 .any(|v| v.name == self.names[from] && v.status != NodeStatus::Dead)
@@ -994,35 +1051,21 @@ impl Sim {
                                 from_inc,
                                 to_inc,
                                 link: (link + 1) % LINKS.len(),
-                                generation,
-                                msg,
+                                bytes,
+                                lossy,
                                 dup,
                             },
                         );
                     }
                     return;
                 }
-                let from_name = self.names[from].clone();
-                let link_id = LinkId(LINKS[link].to_string());
-                if dup && !is_status {
-                    self.feed(
-                        to,
-                        Event::HeardDuplicate {
-                            from: from_name,
-                            link: link_id,
-                        },
-                    );
-                } else {
-                    self.feed(
-                        to,
-                        Event::Heard {
-                            from: from_name,
-                            link: link_id,
-                            generation,
-                            msg,
-                        },
-                    );
-                }
+                self.feed(
+                    to,
+                    Input::Packet {
+                        link,
+                        bytes: bytes.to_vec(),
+                    },
+                );
             }
             Ev::OpDone {
                 node,
@@ -1063,7 +1106,7 @@ impl Sim {
                 };
                 self.feed(
                     node,
-                    Event::ResourceResult {
+                    Input::GroupDone {
                         group,
                         op,
                         ok,
@@ -1076,9 +1119,10 @@ impl Sim {
                     return;
                 }
                 self.nodes[node].next_tick = None;
-                self.feed(node, Event::Tick);
+                let tick = self.tick_input();
+                self.feed(node, tick);
                 if let Some(c) = self.nodes[node].cluster.as_ref() {
-                    if c.next_deadline().is_some_and(|d| d <= self.now) {
+                    if c.next_timeout(self.now).is_some_and(|d| d <= self.now) {
                         self.fail(format!(
                             "{}: next_deadline did not advance after a tick",
                             self.names[node]
@@ -1117,18 +1161,19 @@ impl Sim {
                 node.shutting_down = false;
                 node.next_tick = None;
                 node.failures_since_boot.clear();
-                let params = self.params(i);
+                let config = self.config(i);
                 self.log(format!(
                     "{} BOOT generation {}",
-                    self.names[i], params.generation
+                    self.names[i], config.identity.generation
                 ));
-                self.nodes[i].cluster = Some(Cluster::new(params, self.now));
+                self.nodes[i].cluster = Some(Engine::new(config, self.now));
                 for j in 0..self.names.len() {
                     self.talk_since[i][j] = self.now;
                     self.talk_since[j][i] = self.now;
                 }
                 self.disturb();
-                self.feed(i, Event::Tick);
+                let tick = self.tick_input();
+                self.feed(i, tick);
             }
             Ev::Cut { a, b, link, dur } => {
                 let links: Vec<usize> = match link {
@@ -1222,7 +1267,7 @@ impl Sim {
                     });
                 }
                 self.disturb();
-                self.feed(i, Event::Command(cmd));
+                self.feed(i, Input::Command(cmd));
             }
         }
     }

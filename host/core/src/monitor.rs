@@ -14,6 +14,16 @@ pub struct MonitorSpec {
     pub max_restarts: u32,
 }
 
+/// One resource of a group in the monitoring plan: its name (the
+/// haresources token, for log lines) and how it is probed, if at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Monitored {
+    /// The resource token, e.g. `IPaddr::10.0.0.10/24`.
+    pub resource: String,
+    /// None: not probed.
+    pub spec: Option<MonitorSpec>,
+}
+
 /// What to do after a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

@@ -19,36 +19,13 @@ mod tests;
 
 pub use self::core::Cluster;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// A point in time, in milliseconds since an arbitrary epoch chosen by the caller (monotonic).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Millis(pub u64);
-
-impl Millis {
-    /// This instant moved `d` into the future (saturating).
-    pub fn plus(self, d: Duration) -> Millis {
-        Millis(
-            self.0
-                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
-        )
-    }
-    /// Time elapsed from `earlier` to `self` (zero if `earlier` is later).
-    pub fn since(self, earlier: Millis) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
-    }
-}
-
-impl std::fmt::Display for Millis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{:03}s", self.0 / 1000, self.0 % 1000)
-    }
-}
+pub use crate::time::Millis;
 
 /// An opaque name for one heartbeat medium, e.g. `"bcast eth0"` or `"ucast eth1 10.0.0.2"`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct LinkId(pub String);
 
@@ -58,11 +35,20 @@ impl std::fmt::Display for LinkId {
     }
 }
 
-/// ha.cf `auto_failback` (the config type: the core only reads it).
-pub use crate::config::AutoFailback;
+/// ha.cf `auto_failback`: which resource protocol runs (the config parser produces it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoFailback {
+    /// nice_failback protocol; resources move back to their preferred node.
+    On,
+    /// nice_failback protocol; resources stay where they are.
+    Off,
+    /// The old ip-request protocol (heartbeat's default when the directive is absent).
+    Legacy,
+}
 
 /// One haresources line: the group key (its first resource) and the node it prefers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupSpec {
     /// The group key as heartbeat uses it in messages and status (e.g. `IPaddr::10.0.0.10/24`).
     pub key: String,
@@ -95,7 +81,7 @@ pub struct ClusterParams {
 }
 
 /// Node states as heartbeat names them (`st=` field, `cl_status nodestatus`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeStatus {
     /// Never heard from / just started (`init`).
@@ -122,7 +108,7 @@ impl NodeStatus {
 
 /// heartbeat's `rsc_hold` value: a *set* of groups seen from the sender's point of view.
 /// `local` = the haresources lines naming the sender, `foreign` = all other lines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RscHold {
     /// `none`
@@ -169,7 +155,7 @@ impl RscHold {
 }
 
 /// `info=` of an `ask_resources` message: the three steps of the standby hand-shake.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StandbyStep {
     /// `me`: the sender wants to give the set away.
@@ -181,7 +167,7 @@ pub enum StandbyStep {
 }
 
 /// Which groups a standby/takeover command moves, as `hb_standby`/`hb_takeover` take them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Which {
     /// every group
@@ -192,6 +178,24 @@ pub enum Which {
     Foreign,
     /// alias of `foreign` for standby; for takeover: take back my own groups
     Failback,
+}
+
+/// A scope word that is not `all`, `local`, `foreign` or `failback`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scope {0:?}: expected all, local, foreign or failback")]
+pub struct UnknownScope(pub String);
+
+impl std::str::FromStr for Which {
+    type Err = UnknownScope;
+    fn from_str(s: &str) -> Result<Which, UnknownScope> {
+        match s {
+            "all" => Ok(Which::All),
+            "local" => Ok(Which::Local),
+            "foreign" => Ok(Which::Foreign),
+            "failback" => Ok(Which::Failback),
+            other => Err(UnknownScope(other.to_string())),
+        }
+    }
 }
 
 impl Which {
@@ -215,7 +219,7 @@ impl Which {
 }
 
 /// `result=` of a `stonith` message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StonithResult {
     /// `OK`: the node was reset.
     Ok,
@@ -245,7 +249,7 @@ impl StonithResult {
 /// A cluster message in typed form. The wire module maps each variant to heartbeat's `t=`
 /// type and fields (listed per variant) and adds the standard fields (`src`, `srcuuid`,
 /// `seq`, `hg`, `ts`, `ld`, `ttl`, `auth`, and `protocol` in status if it does flow control).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// `t=status st=<status> dt=<deadtime in ms, lowercase hex>`; sent every keepalive.
     Status {
@@ -309,7 +313,7 @@ pub enum Message {
 }
 
 /// An administrator's request (control socket / CLI).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// `hb_standby`: give these groups (my viewpoint) to the peer.
     Standby(Which),
@@ -319,14 +323,31 @@ pub enum Command {
     Shutdown,
 }
 
-/// The two resource operations the core asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// The two resource operations on a group (the core asks, the runner reports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     /// start the group left to right
     Start,
     /// stop the group right to left
     Stop,
+}
+
+impl Op {
+    /// `starting` / `stopping`, for log lines.
+    pub fn verb_ing(self) -> &'static str {
+        match self {
+            Op::Start => "starting",
+            Op::Stop => "stopping",
+        }
+    }
+    /// `started` / `stopped`, for log lines.
+    pub fn verb_ed(self) -> &'static str {
+        match self {
+            Op::Start => "started",
+            Op::Stop => "stopped",
+        }
+    }
 }
 
 /// Input to the state machine.
@@ -376,7 +397,7 @@ pub enum Event {
 }
 
 /// Severity of a [`StateChange`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// routine transition
@@ -388,7 +409,7 @@ pub enum Level {
 }
 
 /// A human-readable record of a transition: what happened and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateChange {
     /// Severity.
     pub level: Level,
@@ -399,7 +420,7 @@ pub struct StateChange {
 }
 
 /// Output of the state machine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     /// Broadcast this message on every medium.
     Send(Message),
@@ -418,7 +439,7 @@ pub enum Action {
 }
 
 /// Per-medium view of one peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkStatus {
     /// The medium.
     pub link: LinkId,
@@ -429,7 +450,7 @@ pub struct LinkStatus {
 }
 
 /// One node in [`ClusterStatus`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
     /// Node name.
     pub name: String,
@@ -452,7 +473,7 @@ pub struct NodeView {
 }
 
 /// One group in [`ClusterStatus`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupView {
     /// Group key.
     pub key: String,
@@ -467,7 +488,7 @@ pub struct GroupView {
 }
 
 /// The last transition, for `wasmbeat status`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     /// When.
     pub at: Millis,
@@ -476,7 +497,7 @@ pub struct Transition {
 }
 
 /// A read-only snapshot for status displays.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterStatus {
     /// Local node name.
     pub local: String,

@@ -8,20 +8,30 @@
 //! gaps (`NS_rexmit`) and answers to them (resend or `NS_nak_rexmit`), and
 //! the `reqnodes`/`repnodes` exchange.
 //!
-//! It is sans-IO: callers feed it packets and the time, and drain outgoing
-//! packets with [`Endpoint::poll_transmit`]; the transport sends each packet
-//! on every medium.
+//! It is sans-IO: callers feed it packets and the time ([`Millis`]), tell it
+//! the wall clock and load average it stamps into `ts` and `ld`
+//! ([`Endpoint::set_environment`]), seed its randomness through
+//! [`EndpointConfig::seed`], and drain outgoing packets with
+//! [`Endpoint::poll_transmit`]; the transport sends each packet on every
+//! medium.
+//!
+//! Liveness is not modelled here: whether a peer is alive (for ACK
+//! accounting, retransmission requests and `reqnodes`) is the failover
+//! core's verdict, passed in as a [`Liveness`] predicate.
 
 use super::auth::Keyring;
 use super::codec::{self, Limits};
 use super::fields::*;
 use super::message::Message;
 use super::replay::{PeerSeq, SeqVerdict};
+use super::Identity;
 use super::{DropCounters, DropReason};
-use rand::Rng;
+use crate::time::Millis;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Heartbeat's MAXMSGHIST: own sequenced messages kept for retransmission.
 pub const MAX_HISTORY: usize = 500;
@@ -36,6 +46,9 @@ pub const REQNODES_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a simple driver calls [`Endpoint::handle_timeout`] (the daemon
 /// sleeps until [`Endpoint::next_timeout`] instead).
 pub const TICK: Duration = Duration::from_millis(50);
+
+/// The caller's verdict on whether a peer is alive (the core owns liveness).
+pub type Liveness<'a> = &'a dyn Fn(&str) -> bool;
 
 /// Static settings of an endpoint.
 #[derive(Clone, Debug)]
@@ -57,16 +70,15 @@ pub struct EndpointConfig {
     pub hopfudge: u8,
     /// ha.cf `max_rexmit_delay`.
     pub max_rexmit_delay: Duration,
-    /// Local deadtime: link timeout for peers that have not advertised `dt`.
-    pub deadtime: Duration,
-    /// Names of the media, indexed by the `link` argument of `receive`.
-    pub links: Vec<String>,
+    /// Seed of the retransmission jitter and the ACK residue (the daemon
+    /// draws it from the OS; simulations fix it).
+    pub seed: u64,
 }
 
 impl EndpointConfig {
     /// Defaults as heartbeat's: flow control on, classic auth field on,
-    /// hopfudge 1, max_rexmit_delay 250 ms, deadtime 30 s.
-    pub fn new(node: &str, nodes: &[&str], keyring: Keyring, links: &[&str]) -> EndpointConfig {
+    /// hopfudge 1, max_rexmit_delay 250 ms, seed 0.
+    pub fn new(node: &str, nodes: &[&str], keyring: Keyring) -> EndpointConfig {
         EndpointConfig {
             node: node.to_ascii_lowercase(),
             nodes: nodes.iter().map(|n| n.to_ascii_lowercase()).collect(),
@@ -76,8 +88,7 @@ impl EndpointConfig {
             classic_auth_field: true,
             hopfudge: 1,
             max_rexmit_delay: Duration::from_millis(250),
-            deadtime: Duration::from_secs(30),
-            links: links.iter().map(|s| s.to_string()).collect(),
+            seed: 0,
         }
     }
 }
@@ -128,6 +139,15 @@ pub enum Event {
         /// Its `delnodelist`.
         deleted: Vec<String>,
     },
+    /// Another copy of an already received message (same seq, e.g. from a
+    /// second medium): counted as a `duplicate` drop, reported only because
+    /// it proves that `link` carries the node's packets.
+    Duplicate {
+        /// Node name.
+        node: String,
+        /// Medium index.
+        link: usize,
+    },
     /// A peer's message we could not get retransmitted.
     Lost {
         /// Node name.
@@ -139,20 +159,6 @@ pub enum Event {
     FlowControlDisabled {
         /// The node whose status lacked `protocol`.
         node: String,
-    },
-    /// A (node, medium) link started hearing the node.
-    LinkUp {
-        /// Node name.
-        node: String,
-        /// Medium index.
-        link: usize,
-    },
-    /// A (node, medium) link heard nothing from the node for its dead time.
-    LinkDown {
-        /// Node name.
-        node: String,
-        /// Medium index.
-        link: usize,
     },
 }
 
@@ -167,20 +173,12 @@ pub struct PeerView {
     pub generation: u64,
     /// Last in-order seq received.
     pub last_seq: u64,
-    /// `st` of its last status.
-    pub status: Option<String>,
-    /// Its advertised deadtime (`dt`) in ms.
-    pub deadtime_ms: Option<u64>,
-    /// A status arrived within its dead time.
-    pub alive: bool,
-    /// Per medium: (name, up).
-    pub links: Vec<(String, bool)>,
     /// Highest of our seqs it acknowledged.
     pub acked: u64,
 }
 
 /// Counters of the reliable-delivery machinery, for status and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionStats {
     /// `NS_ackmsg` sent.
     pub acks_sent: u64,
@@ -209,13 +207,8 @@ struct Peer {
     uuid: Option<[u8; 16]>,
     seq: PeerSeq,
     ack_trigger: u64,
-    status: Option<String>,
-    dt_ms: Option<u64>,
-    last_status: Option<Instant>,
-    link_heard: Vec<Option<Instant>>,
-    link_up: Vec<bool>,
     /// Missing seq -> (first requested, next request due).
-    rexmit: BTreeMap<u64, (Instant, Instant)>,
+    rexmit: BTreeMap<u64, (Millis, Millis)>,
     acked: u64,
 }
 
@@ -223,7 +216,7 @@ struct Peer {
 struct HistEntry {
     seq: u64,
     packet: OutPacket,
-    last_sent: Instant,
+    last_sent: Millis,
 }
 
 /// One node's wire session. See the module docs.
@@ -237,39 +230,23 @@ pub struct Endpoint {
     peers: BTreeMap<String, Peer>,
     history: VecDeque<HistEntry>,
     out: VecDeque<OutPacket>,
-    reqnodes: Option<(String, Instant)>,
+    reqnodes: Option<(String, Millis)>,
     nodes_exchanged: bool,
     counters: Arc<DropCounters>,
     stats: SessionStats,
     uuid_clash_warned: bool,
-    /// The last /proc/loadavg line sent in `ld`, and when it was read.
-    loadavg: Option<(Instant, String)>,
+    rng: StdRng,
+    /// Wall-clock seconds at a monotonic instant, as last told by the host:
+    /// `ts` is derived from it for every message.
+    wall: (Millis, u64),
+    /// The load average line stamped into `ld`, as last told by the host.
+    loadavg: String,
 }
-
-fn wall_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(1)
-        .max(1)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.lines().next().map(str::to_string))
-        .unwrap_or_else(|| "n/a".to_string())
-}
-
-/// How long a read of /proc/loadavg is reused. The kernel recomputes it
-/// every 5 s; reading it for every heartbeat (20 a second at keepalive
-/// 50 ms) was a third of the idle daemon's system calls.
-const LOADAVG_REUSE: Duration = Duration::from_secs(1);
 
 impl Endpoint {
     /// A session for `cfg`, with this start's identity.
-    pub fn new(cfg: EndpointConfig, identity: super::identity::Identity) -> Endpoint {
-        let mut rng = rand::thread_rng();
+    pub fn new(cfg: EndpointConfig, identity: Identity) -> Endpoint {
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
         let peers = cfg
             .nodes
             .iter()
@@ -281,11 +258,6 @@ impl Endpoint {
                         uuid: None,
                         seq: PeerSeq::default(),
                         ack_trigger: rng.gen_range(0..10),
-                        status: None,
-                        dt_ms: None,
-                        last_status: None,
-                        link_heard: vec![None; cfg.links.len()],
-                        link_up: vec![false; cfg.links.len()],
                         rexmit: BTreeMap::new(),
                         acked: 0,
                     },
@@ -306,8 +278,23 @@ impl Endpoint {
             counters: Arc::new(DropCounters::default()),
             stats: SessionStats::default(),
             uuid_clash_warned: false,
-            loadavg: None,
+            rng,
+            wall: (Millis(0), 1),
+            loadavg: "n/a".to_string(),
         }
+    }
+
+    /// The wall clock (`wall_secs` since the epoch at monotonic `now`) and,
+    /// when known, the `/proc/loadavg` line, stamped into later messages.
+    pub fn set_environment(&mut self, now: Millis, wall_secs: u64, loadavg: Option<String>) {
+        self.wall = (now, wall_secs.max(1));
+        if let Some(l) = loadavg {
+            self.loadavg = l;
+        }
+    }
+
+    fn wall_secs(&self, now: Millis) -> u64 {
+        self.wall.1 + now.since(self.wall.0).as_secs()
     }
 
     /// The drop counters (shareable with a status reporter).
@@ -341,13 +328,13 @@ impl Endpoint {
     }
 
     /// Own sequenced messages not yet acknowledged by every live peer.
-    pub fn unacked(&self, now: Instant) -> u64 {
+    pub fn unacked(&self, alive: Liveness) -> u64 {
         let last = self.next_seq - 1;
         let min_acked = self
             .peers
-            .values()
-            .filter(|p| self.peer_alive(p, now))
-            .map(|p| p.acked)
+            .iter()
+            .filter(|(name, _)| alive(name))
+            .map(|(_, p)| p.acked)
             .min()
             .unwrap_or(last);
         last.saturating_sub(min_acked)
@@ -364,7 +351,7 @@ impl Endpoint {
 
     /// Stamp the standard fields, sign, queue for sending; returns the seq
     /// (None for `NS_*` types).
-    pub fn send(&mut self, mut msg: Message, now: Instant) -> Option<u64> {
+    pub fn send(&mut self, mut msg: Message, now: Millis) -> Option<u64> {
         let t = msg.msg_type().unwrap_or_default().to_string();
         let sequenced = !is_unsequenced(&t);
         for f in [
@@ -399,17 +386,9 @@ impl Endpoint {
             None
         };
         msg.push_str(F_HG, &format!("{:x}", self.generation));
-        msg.push_str(F_TS, &format!("{:x}", wall_secs()));
+        msg.push_str(F_TS, &format!("{:x}", self.wall_secs(now)));
         if sequenced {
-            let fresh = self
-                .loadavg
-                .as_ref()
-                .is_some_and(|(at, _)| now.saturating_duration_since(*at) < LOADAVG_REUSE);
-            if !fresh {
-                self.loadavg = Some((now, loadavg()));
-            }
-            let ld = self.loadavg.as_ref().map_or("n/a", |(_, l)| l.as_str());
-            msg.push_str(F_LD, ld);
+            msg.push_str(F_LD, &self.loadavg);
         }
         msg.push_str(
             F_TTL,
@@ -455,24 +434,19 @@ impl Endpoint {
         self.out.pop_front()
     }
 
-    fn peer_alive(&self, p: &Peer, now: Instant) -> bool {
-        let dt = p
-            .dt_ms
-            .map(Duration::from_millis)
-            .unwrap_or(self.cfg.deadtime);
-        p.last_status.is_some_and(|t| now.duration_since(t) < dt)
-    }
-
     /// Handle one received packet from medium `link`. Returns the events for
     /// the caller, or why the packet was dropped (also counted).
     pub fn receive(
         &mut self,
         packet: &[u8],
         link: usize,
-        now: Instant,
+        now: Millis,
     ) -> Result<Vec<Event>, DropReason> {
         let r = self.receive_inner(packet, link, now);
         match &r {
+            Ok(events) if matches!(events[..], [Event::Duplicate { .. }]) => {
+                self.counters.count(DropReason::Duplicate)
+            }
             Ok(_) => self.counters.count_accepted(),
             Err(reason) => self.counters.count(*reason),
         }
@@ -483,7 +457,7 @@ impl Endpoint {
         &mut self,
         packet: &[u8],
         link: usize,
-        now: Instant,
+        now: Millis,
     ) -> Result<Vec<Event>, DropReason> {
         let frame = codec::decode(packet, &self.cfg.limits).map_err(|e| {
             tracing::debug!(error = %e, "dropping undecodable packet");
@@ -515,7 +489,6 @@ impl Endpoint {
         let flow = self.flow_control;
         let my_uuid = self.uuid;
         let my_name = self.cfg.node.clone();
-        let n_links = self.cfg.links.len();
         let Some(peer) = self.peers.get_mut(&header.src) else {
             tracing::debug!(src = %header.src, "dropping message from a node not in the configuration");
             return Err(DropReason::UnknownNode);
@@ -526,22 +499,17 @@ impl Endpoint {
             }
             peer.uuid = Some(u);
         }
-        // Any authentic packet refreshes the link, even a duplicate copy
-        // from a redundant medium (heartbeat does the same).
-        if link < n_links {
-            peer.link_heard[link] = Some(now);
-            if !peer.link_up[link] {
-                peer.link_up[link] = true;
-                events.push(Event::LinkUp {
-                    node: header.src.clone(),
-                    link,
-                });
-            }
-        }
         let is_status = header.msg_type == T_STATUS;
         let verdict = peer.seq.check(header.generation, header.seq, is_status);
         match &verdict {
-            SeqVerdict::Duplicate => return Err(DropReason::Duplicate),
+            // Counted as a drop, but the copy still proves the medium works:
+            // the caller credits the link.
+            SeqVerdict::Duplicate => {
+                return Ok(vec![Event::Duplicate {
+                    node: header.src.clone(),
+                    link,
+                }])
+            }
             SeqVerdict::Old | SeqVerdict::OldGeneration => {
                 tracing::debug!(src = %header.src, hg = header.generation, seq = ?header.seq, "dropping replayed/old message");
                 return Err(DropReason::Replay);
@@ -563,11 +531,12 @@ impl Endpoint {
                     }
                 }
                 if flow {
-                    let mut rng = rand::thread_rng();
                     for &s in gap {
-                        let delay = rng.gen_range(50..=max_delay.as_millis().max(50) as u64);
+                        let delay = self
+                            .rng
+                            .gen_range(50..=max_delay.as_millis().max(50) as u64);
                         peer.rexmit
-                            .insert(s, (now, now + Duration::from_millis(delay)));
+                            .insert(s, (now, now.plus(Duration::from_millis(delay))));
                     }
                 }
             }
@@ -600,11 +569,6 @@ impl Endpoint {
         let peer = self.peers.get_mut(&header.src).expect("looked up above");
         match header.msg_type.as_str() {
             T_STATUS => {
-                peer.status = msg.get_str(F_STATUS).map(str::to_string);
-                if let Some(dt) = msg.get_hex(F_DT) {
-                    peer.dt_ms = Some(dt);
-                }
-                peer.last_status = Some(now);
                 if self.flow_control && !msg.has(F_PROTOCOL) {
                     tracing::warn!(node = %header.src, "flow control disabled due to a peer without protocol support");
                     self.flow_control = false;
@@ -700,14 +664,14 @@ impl Endpoint {
         Ok(events)
     }
 
-    fn answer_rexmit(&mut self, to: &str, first: u64, last: u64, now: Instant) {
+    fn answer_rexmit(&mut self, to: &str, first: u64, last: u64, now: Millis) {
         if last < first {
             return;
         }
         let last = last.min(first + MAX_REXMIT_BATCH - 1);
         for s in first..=last {
             if let Some(h) = self.history.iter_mut().find(|h| h.seq == s) {
-                if now.duration_since(h.last_sent) >= MIN_RESEND_INTERVAL {
+                if now.since(h.last_sent) >= MIN_RESEND_INTERVAL {
                     h.last_sent = now;
                     self.stats.resent += 1;
                     let mut again = h.packet.clone();
@@ -734,7 +698,7 @@ impl Endpoint {
     /// Start the `reqnodes` exchange with the first live peer (heartbeat
     /// does this once every node was heard from or declared dead). Returns
     /// false when there is nothing to ask (no flow control, no live peer).
-    pub fn request_nodes(&mut self, now: Instant) -> bool {
+    pub fn request_nodes(&mut self, now: Millis, alive: Liveness) -> bool {
         if !self.flow_control {
             self.nodes_exchanged = true;
             return false;
@@ -743,12 +707,12 @@ impl Endpoint {
             .cfg
             .nodes
             .iter()
-            .find(|n| self.peers.get(*n).is_some_and(|p| self.peer_alive(p, now)))
+            .find(|n| self.peers.contains_key(*n) && alive(n))
             .cloned();
         match target {
             Some(t) => {
                 self.send_reqnodes(&t, now);
-                self.reqnodes = Some((t, now + REQNODES_INTERVAL));
+                self.reqnodes = Some((t, now.plus(REQNODES_INTERVAL)));
                 true
             }
             None => {
@@ -758,29 +722,27 @@ impl Endpoint {
         }
     }
 
-    fn send_reqnodes(&mut self, to: &str, now: Instant) {
+    fn send_reqnodes(&mut self, to: &str, now: Millis) {
         let mut m = Message::new(T_REQNODES);
         m.push_str(F_DEST, to);
         self.send(m, now);
     }
 
-    /// Timers: retransmission requests, `reqnodes` repeats, link timeouts.
+    /// Timers: retransmission requests and give-ups, `reqnodes` repeats.
     /// Call at [`Endpoint::next_timeout`], or simply about every [`TICK`].
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Event> {
+    pub fn handle_timeout(&mut self, now: Millis, alive: Liveness) -> Vec<Event> {
         let mut events = Vec::new();
         let mut requests = Vec::new();
-        let default_dt = self.cfg.deadtime;
         let period = self.cfg.max_rexmit_delay;
         for (name, p) in self.peers.iter_mut() {
-            let dt = p.dt_ms.map(Duration::from_millis).unwrap_or(default_dt);
-            let alive = p.last_status.is_some_and(|t| now.duration_since(t) < dt);
+            let live = alive(name);
             let mut lost = Vec::new();
             for (&s, (first, next)) in p.rexmit.iter_mut() {
-                if now.duration_since(*first) > REXMIT_GIVE_UP {
+                if now.since(*first) > REXMIT_GIVE_UP {
                     lost.push(s);
-                } else if *next <= now && alive {
+                } else if *next <= now && live {
                     requests.push((name.clone(), s));
-                    *next = now + period;
+                    *next = now.plus(period);
                 }
             }
             for s in lost {
@@ -791,15 +753,6 @@ impl Endpoint {
                     node: name.clone(),
                     seq: s,
                 });
-            }
-            for (i, heard) in p.link_heard.iter().enumerate() {
-                if p.link_up[i] && heard.is_none_or(|h| now.duration_since(h) >= dt) {
-                    p.link_up[i] = false;
-                    events.push(Event::LinkDown {
-                        node: name.clone(),
-                        link: i,
-                    });
-                }
             }
         }
         for (to, s) in requests {
@@ -813,35 +766,27 @@ impl Endpoint {
         if let Some((to, due)) = self.reqnodes.clone() {
             if due <= now {
                 self.send_reqnodes(&to, now);
-                self.reqnodes = Some((to, now + REQNODES_INTERVAL));
+                self.reqnodes = Some((to, now.plus(REQNODES_INTERVAL)));
             }
         }
         events
     }
 
     /// When [`Endpoint::handle_timeout`] next has work to do: a
-    /// retransmission to request or give up, a link going quiet, a reqnodes
-    /// retry. None when nothing is pending, so an idle endpoint costs no
-    /// wake-ups between packets.
-    pub fn next_timeout(&self, now: Instant) -> Option<Instant> {
-        let default_dt = self.cfg.deadtime;
-        let mut next: Option<Instant> = None;
-        let mut at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-        for p in self.peers.values() {
-            let dt = p.dt_ms.map(Duration::from_millis).unwrap_or(default_dt);
-            let alive = p.last_status.is_some_and(|t| now.duration_since(t) < dt);
+    /// retransmission to request or give up, a reqnodes retry. None when
+    /// nothing is pending, so an idle endpoint costs no wake-ups.
+    pub fn next_timeout(&self, now: Millis, alive: Liveness) -> Option<Millis> {
+        let mut next: Option<Millis> = None;
+        let mut at = |t: Millis| next = Some(next.map_or(t, |n: Millis| n.min(t)));
+        for (name, p) in &self.peers {
+            let live = alive(name);
             for (first, due) in p.rexmit.values() {
                 // Give-up is strictly after REXMIT_GIVE_UP.
-                at(*first + REXMIT_GIVE_UP + Duration::from_millis(1));
+                at(first.plus(REXMIT_GIVE_UP + Duration::from_millis(1)));
                 // A request is only sent to a live peer; a dead one's due
                 // requests wait for its next packet, which recomputes this.
-                if alive || *due > now {
+                if live || *due > now {
                     at(*due);
-                }
-            }
-            for (i, heard) in p.link_heard.iter().enumerate() {
-                if p.link_up[i] {
-                    at(heard.map_or(now, |h| h + dt));
                 }
             }
         }
@@ -851,8 +796,8 @@ impl Endpoint {
         next
     }
 
-    /// The current view of every peer.
-    pub fn peers(&self, now: Instant) -> Vec<PeerView> {
+    /// The session's view of every peer (identity and sequence state).
+    pub fn peers(&self) -> Vec<PeerView> {
         self.peers
             .iter()
             .map(|(name, p)| PeerView {
@@ -860,33 +805,8 @@ impl Endpoint {
                 uuid: p.uuid,
                 generation: p.seq.generation,
                 last_seq: p.seq.last_seq,
-                status: p.status.clone(),
-                deadtime_ms: p.dt_ms,
-                alive: self.peer_alive(p, now),
-                links: self
-                    .cfg
-                    .links
-                    .iter()
-                    .zip(&p.link_up)
-                    .map(|(n, up)| (n.clone(), *up))
-                    .collect(),
                 acked: p.acked,
             })
             .collect()
-    }
-
-    /// Per medium: (name, up), up while it hears at least one peer.
-    pub fn media(&self) -> Vec<(String, bool)> {
-        self.cfg
-            .links
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), self.peers.values().any(|p| p.link_up[i])))
-            .collect()
-    }
-
-    /// Names of the media, as configured.
-    pub fn links(&self) -> &[String] {
-        &self.cfg.links
     }
 }
