@@ -2,9 +2,10 @@
 //! heartbeat 3.0.6's configuration files and wire protocol, whose resource
 //! agents are sandboxed WebAssembly components.
 //!
-//! Module map (arrows point one way, see `../shared/DESIGN.md`):
-//! `daemon` -> `cluster`, `resources`, `transport`, `control`;
-//! `resources` -> `runtime` -> `caps`; everything may use `config`.
+//! Module map (arrows point one way; the picture is `docs/architecture.md`):
+//! `daemon` -> `node` (the pure engine, `wasmbeat-core`), `resources`,
+//! `transport`, `control`; `resources` -> `runtime` -> `caps`, `grant`;
+//! everything may use `config`.
 
 pub mod caps;
 pub mod config;

@@ -184,6 +184,15 @@ pub struct Node {
     watches: BTreeMap<String, Vec<Option<Watch>>>,
     pending_reload: Option<(u64, ReloadPlan)>,
     reloads: u64,
+    /// Per peer: (generation, seq) of the newest full resource report
+    /// applied. A retransmission that fills an old gap (after a partition
+    /// heals) arrives after newer messages; an older full report is stale.
+    last_report: BTreeMap<String, (u64, u64)>,
+    /// Per peer: (generation, seq) of the message that brought it back
+    /// from the dead. Anything older that arrives later (a retransmission
+    /// filling the partition's gap) was said while we counted it dead: its
+    /// reports and commands are history, superseded by what followed.
+    returned_at: BTreeMap<String, (u64, u64)>,
     out: Vec<Output>,
 }
 
@@ -198,6 +207,8 @@ impl Node {
             watches: BTreeMap::new(),
             pending_reload: None,
             reloads: 0,
+            last_report: BTreeMap::new(),
+            returned_at: BTreeMap::new(),
             out: Vec::new(),
         }
     }
@@ -336,7 +347,30 @@ impl Node {
                         tracing::debug!(t = %header.msg_type, src = %header.src, "message type not used in haresources mode; ignored");
                         continue;
                     };
+                    if let (Some(seq), Some(back)) = (header.seq, self.returned_at.get(&header.src))
+                    {
+                        if (header.generation, seq) < *back {
+                            tracing::debug!(src = %header.src, seq, t = %header.msg_type, "message from before the peer came back ignored");
+                            continue;
+                        }
+                    }
+                    if let (cluster::Message::Resource { full: true, .. }, Some(seq)) =
+                        (&msg, header.seq)
+                    {
+                        let this = (header.generation, seq);
+                        match self.last_report.get(&header.src) {
+                            Some(newest) if *newest > this => {
+                                tracing::debug!(src = %header.src, seq, "stale resource report (retransmitted after a newer one) ignored");
+                                continue;
+                            }
+                            _ => {
+                                self.last_report.insert(header.src.clone(), this);
+                            }
+                        }
+                    }
                     let link = self.link(link);
+                    let was_alive = self.core.peer_alive(&header.src);
+                    let from = header.src.clone();
                     self.feed(
                         now,
                         Event::Heard {
@@ -346,6 +380,11 @@ impl Node {
                             msg,
                         },
                     );
+                    if let Some(seq) = header.seq {
+                        if !was_alive && self.core.peer_alive(&from) {
+                            self.returned_at.insert(from, (header.generation, seq));
+                        }
+                    }
                 }
                 wire::Event::Duplicate { node, link } => {
                     let link = self.link(link);

@@ -27,7 +27,7 @@ use wasmbeat_core::cluster::{
     AutoFailback, ClusterParams, Command, GroupSpec, Level, LinkId, NodeStatus, Op, Which,
 };
 use wasmbeat_core::wire::keys::{AuthMethod, Secret};
-use wasmbeat_core::wire::{EndpointConfig, Identity, Keyring, OutPacket};
+use wasmbeat_core::wire::{codec, typed, EndpointConfig, Identity, Keyring, OutPacket};
 use wasmbeat_core::{Input, Millis, Node as Engine, NodeConfig, Output};
 
 const LINKS: [&str; 2] = ["bcast eth0", "bcast eth1"];
@@ -640,11 +640,13 @@ impl Sim {
 
     fn broadcast(&mut self, from: usize, p: OutPacket) {
         let is_status = p.msg_type == "status" || p.msg_type.starts_with("NS_") || p.resend;
-        if p.msg_type != "status" {
+        if p.msg_type != "status" && !p.msg_type.starts_with("NS_") && self.verbose {
+            let typed = codec::decode(&p.netstring, &Default::default())
+                .ok()
+                .and_then(|f| typed::from_wire(&f.message));
             self.log(format!(
-                "{} -> {} seq {:?}{}",
+                "{} -> seq {:?}{} {typed:?}",
                 self.names[from],
-                p.msg_type,
                 p.seq,
                 if p.resend { " (resent)" } else { "" }
             ));
@@ -1314,11 +1316,36 @@ fn simulated_clusters_keep_every_invariant() {
         .map(|s| s.parse().expect("WASMBEAT_SIM_SEEDS must be a number"))
         .unwrap_or(400);
     let start = std::time::Instant::now();
+    // Seeds are independent: one worker per core, each pulling the next seed.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicU64::new(0);
     let mut cov = Coverage::default();
-    for seed in 0..n {
-        cov.add(&run_seed(seed, false));
-    }
-    println!("{n} seeds passed in {:.1} s", start.elapsed().as_secs_f64());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Coverage::default();
+                    loop {
+                        let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if seed >= n {
+                            return mine;
+                        }
+                        mine.add(&run_seed(seed, false));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(c) => cov.add(&c),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    println!(
+        "{n} seeds passed in {:.1} s on {workers} thread(s)",
+        start.elapsed().as_secs_f64()
+    );
     println!("scenarios exercised: {cov:#?}");
     // the generator must keep producing the interesting cases, or the invariants prove little
     if n >= 200 {
