@@ -1364,3 +1364,19 @@ fn simulated_clusters_keep_every_invariant() {
         assert!(cov.heals_watched > 0 && cov.crashes > 0, "{cov:?}");
     }
 }
+
+/// Seeds the real-packet simulator found failing and that are not fixed yet:
+/// a retransmission that fills an old gap is delivered after newer messages
+/// (the session accepts out of order, as heartbeat does), so a late
+/// `starting` cancels a standby hand-shake half way (seed 401: every group
+/// stopped on both nodes until the next command) or a late report confuses
+/// failback (seed 1564). The fix is in-order delivery of non-status messages
+/// in the session (hold back until the gap fills or is given up); run with
+/// `cargo test -p wasmbeat-core --release --test simulation -- --ignored`.
+#[test]
+#[ignore = "known failure: out-of-order delivery of gap-filling retransmissions"]
+fn known_failing_seeds_out_of_order_delivery() {
+    for seed in [401, 1564] {
+        run_seed(seed, false);
+    }
+}
