@@ -5,6 +5,7 @@ use std::time::Duration;
 use wasmbeat_core::wire::auth::Keyring;
 use wasmbeat_core::wire::fields::*;
 use wasmbeat_core::wire::keys::{AuthMethod, Secret};
+use wasmbeat_core::wire::session::REXMIT_GIVE_UP;
 use wasmbeat_core::wire::{codec, DropReason, Endpoint, EndpointConfig, Event, Identity, Message};
 use wasmbeat_core::Millis;
 
@@ -191,14 +192,23 @@ fn acks_gaps_retransmission_and_restart() {
     }
     let acked = a.peers()[0].acked;
     assert!((11..=20).contains(&acked), "acked {acked}");
-    // Lose seq 21 and 22: beta asks for them after a random 50-250 ms delay.
-    let mut m = Message::new("custom");
-    m.push_str("x", "1");
-    a.send(m.clone(), t0);
-    a.send(m.clone(), t0);
+    // Lose seq 21 and 22: beta asks for them after a random 50-250 ms delay,
+    // and holds 23 back until they are in.
+    let custom = |n: &str| {
+        let mut m = Message::new("custom");
+        m.push_str("n", n);
+        m
+    };
+    a.send(custom("21"), t0);
+    a.send(custom("22"), t0);
     let lost = drain(&mut a);
-    a.send(m, t0);
-    pump(&mut a, &mut b, t0);
+    a.send(custom("23"), t0);
+    let early = pump(&mut a, &mut b, t0);
+    assert!(
+        !early.iter().any(|e| matches!(e, Event::Message { .. })),
+        "23 must wait for 21 and 22: {early:?}"
+    );
+    assert_eq!(b.stats().held_back, 1);
     drain(&mut b);
     // The gap schedules a wake-up for its request, well before link death.
     let due = b
@@ -225,15 +235,16 @@ fn acks_gaps_retransmission_and_restart() {
     }
     // The stored bytes are resent unchanged.
     assert_eq!(resent, lost);
-    let mut delivered = 0;
+    // Delivered in seq order once the gap is filled: 21, 22, then the held 23.
+    let mut delivered = Vec::new();
     for p in &resent {
-        let ev = b.receive(p, 0, t1).unwrap();
-        delivered += ev
-            .iter()
-            .filter(|e| matches!(e, Event::Message { .. }))
-            .count();
+        for e in b.receive(p, 0, t1).unwrap() {
+            if let Event::Message { message, .. } = e {
+                delivered.push(message.get_str("n").unwrap_or_default().to_string());
+            }
+        }
     }
-    assert_eq!(delivered, 2);
+    assert_eq!(delivered, ["21", "22", "23"]);
     let (sa, sb) = (a.stats(), b.stats());
     assert_eq!(
         (
@@ -349,4 +360,24 @@ fn next_timeout_is_nothing_when_idle() {
     assert!(b
         .handle_timeout(t0.plus(Duration::from_secs(60)), &all_alive)
         .is_empty());
+}
+
+/// A gap the sender cannot fill (NAK) releases what waited behind it.
+#[test]
+fn a_given_up_gap_releases_held_messages() {
+    let t0 = Millis(1_000);
+    let mut a = endpoint("alpha", 100, "s");
+    let mut b = endpoint("beta", 200, "s");
+    a.send(Endpoint::status_message("up", 5000), t0);
+    pump(&mut a, &mut b, t0);
+    a.send(Message::new("custom"), t0);
+    drain(&mut a);
+    a.send(Message::new("custom"), t0);
+    assert!(pump(&mut a, &mut b, t0).is_empty(), "held behind seq 2");
+    let t1 = t0.plus(REXMIT_GIVE_UP + Duration::from_millis(5));
+    let ev = b.handle_timeout(t1, &all_alive);
+    assert!(
+        matches!(&ev[..], [Event::Lost { seq: 2, .. }, Event::Message { .. }]),
+        "{ev:?}"
+    );
 }

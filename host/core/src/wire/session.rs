@@ -47,6 +47,10 @@ pub const REQNODES_INTERVAL: Duration = Duration::from_secs(1);
 /// sleeps until [`Endpoint::next_timeout`] instead).
 pub const TICK: Duration = Duration::from_millis(50);
 
+/// Most messages held back per peer waiting for a gap to fill; beyond it the
+/// oldest is delivered out of order rather than memory growing.
+pub const MAX_HELD: usize = 200;
+
 /// The caller's verdict on whether a peer is alive (the core owns liveness).
 pub type Liveness<'a> = &'a dyn Fn(&str) -> bool;
 
@@ -196,6 +200,8 @@ pub struct SessionStats {
     pub gaps_filled: u64,
     /// Peer messages given up on.
     pub lost: u64,
+    /// Messages held back until an earlier missing seq arrived or was given up.
+    pub held_back: u64,
     /// `reqnodes` answered with `repnodes`.
     pub reqnodes_answered: u64,
     /// `repnodes` received.
@@ -210,6 +216,10 @@ struct Peer {
     /// Missing seq -> (first requested, next request due).
     rexmit: BTreeMap<u64, (Millis, Millis)>,
     acked: u64,
+    /// Messages for the caller that arrived while an earlier seq was
+    /// missing, by seq: delivered in order once the gap fills or is given
+    /// up, so a retransmission never lands after what followed it.
+    held: BTreeMap<u64, Event>,
 }
 
 #[derive(Debug)]
@@ -259,6 +269,7 @@ impl Endpoint {
                         seq: PeerSeq::default(),
                         ack_trigger: rng.gen_range(0..10),
                         rexmit: BTreeMap::new(),
+                        held: BTreeMap::new(),
                         acked: 0,
                     },
                 )
@@ -442,7 +453,10 @@ impl Endpoint {
         link: usize,
         now: Millis,
     ) -> Result<Vec<Event>, DropReason> {
-        let r = self.receive_inner(packet, link, now);
+        let mut r = self.receive_inner(packet, link, now);
+        if let Ok(events) = &mut r {
+            events.extend(self.release_held());
+        }
         match &r {
             Ok(events) if matches!(events[..], [Event::Duplicate { .. }]) => {
                 self.counters.count(DropReason::Duplicate)
@@ -517,6 +531,8 @@ impl Endpoint {
             SeqVerdict::Restarted { old } => {
                 tracing::info!(node = %header.src, old, new = header.generation, "heartbeat restart on node");
                 peer.rexmit.clear();
+                // What the old incarnation said and we held is history.
+                peer.held.clear();
                 events.push(Event::PeerRestarted {
                     node: header.src.clone(),
                     old: *old,
@@ -572,8 +588,11 @@ impl Endpoint {
                 if self.flow_control && !msg.has(F_PROTOCOL) {
                     tracing::warn!(node = %header.src, "flow control disabled due to a peer without protocol support");
                     self.flow_control = false;
+                    // Nothing will be retransmitted any more: deliver what
+                    // was waiting, in order, and never hold again.
                     for p in self.peers.values_mut() {
                         p.rexmit.clear();
+                        p.seq.missing.clear();
                     }
                     self.reqnodes = None;
                     self.nodes_exchanged = true;
@@ -655,13 +674,43 @@ impl Endpoint {
                     deleted: split(F_DELNODELIST),
                 });
             }
-            _ => events.push(Event::Message {
-                header,
-                message: msg,
-                link,
-            }),
+            _ => {
+                let seq = header.seq;
+                let hold = self.flow_control
+                    && seq.is_some_and(|s| peer.seq.missing.first().is_some_and(|m| *m < s));
+                let event = Event::Message {
+                    header,
+                    message: msg,
+                    link,
+                };
+                match seq {
+                    Some(s) if hold => {
+                        self.stats.held_back += 1;
+                        peer.held.insert(s, event);
+                    }
+                    _ => events.push(event),
+                }
+            }
         }
         Ok(events)
+    }
+
+    /// Held messages whose earlier seqs all arrived or were given up, in
+    /// seq order (and the oldest beyond [`MAX_HELD`]).
+    fn release_held(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        for p in self.peers.values_mut() {
+            while let Some((&s, _)) = p.held.first_key_value() {
+                let gap_below = p.seq.missing.first().is_some_and(|m| *m < s);
+                if gap_below && p.held.len() <= MAX_HELD {
+                    break;
+                }
+                if let Some(e) = p.held.remove(&s) {
+                    out.push(e);
+                }
+            }
+        }
+        out
     }
 
     fn answer_rexmit(&mut self, to: &str, first: u64, last: u64, now: Millis) {
@@ -755,6 +804,7 @@ impl Endpoint {
                 });
             }
         }
+        events.extend(self.release_held());
         for (to, s) in requests {
             self.stats.rexmit_requested += 1;
             let mut m = Message::new(T_REXMIT);

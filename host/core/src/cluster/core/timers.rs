@@ -1,0 +1,227 @@
+//! Time: one table of every deadline the core keeps. `next_deadline` is its
+//! minimum; a tick fires the entries that are due, in table order.
+
+use super::*;
+
+/// One deadline of the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Timer {
+    /// A peer is declared dead when its silence reaches its dead time.
+    PeerDeath(PeerId),
+    /// One medium of a live peer is declared dead after the same silence.
+    LinkSilence(PeerId, LinkId),
+    /// Nodes started together: own groups are taken after RQSTDELAY.
+    RqstDelay,
+    /// A standby hand-shake step waited too long.
+    StandbyHandshake,
+    /// An unanswered `starting` is repeated.
+    StartingResend,
+    /// An unanswered legacy `ip-request` is repeated.
+    LegacyRerequest(String),
+    /// A queued standby request expires (acted on by `start_pending`).
+    PendingStandby,
+    /// A failed start may be retried here (acted on by `reconcile`).
+    StartRetry(GroupId),
+    /// A failed stop is retried (acted on by `reconcile`).
+    StopRetry(GroupId),
+    /// The next own status message.
+    OwnStatus,
+}
+
+impl Cluster {
+    /// Every deadline, in the order a tick handles them.
+    pub(super) fn timer_table(&self) -> Vec<(Millis, Timer)> {
+        let mut t = Vec::new();
+        for (pi, p) in self.peer_ids().zip(&self.peers) {
+            if p.status == NodeStatus::Dead {
+                continue;
+            }
+            let limit = self.dead_limit(p);
+            t.push((
+                p.last_status.unwrap_or(self.started_at).plus(limit),
+                Timer::PeerDeath(pi),
+            ));
+            for (link, (last, up)) in &p.links {
+                if *up {
+                    t.push((last.plus(limit), Timer::LinkSilence(pi, link.clone())));
+                }
+            }
+        }
+        if let Phase::RscRcvd(at) = self.phase {
+            t.push((at, Timer::RqstDelay));
+        }
+        if let Standby::Giving { deadline, .. } | Standby::Taking { deadline, .. } = &self.standby {
+            t.push((*deadline, Timer::StandbyHandshake));
+        }
+        if let Some(at) = self.starting_sent_at {
+            if matches!(self.phase, Phase::Starting | Phase::BothStarting) {
+                t.push((at.plus(STARTING_RESEND), Timer::StartingResend));
+            }
+        }
+        for (key, at) in &self.legacy_req {
+            t.push((
+                at.plus(LEGACY_REREQUEST),
+                Timer::LegacyRerequest(key.clone()),
+            ));
+        }
+        if let Some(p) = &self.pending {
+            t.push((p.expires, Timer::PendingStandby));
+        }
+        for (gi, g) in self.group_ids().zip(&self.groups) {
+            if g.want && g.run == Run::Stopped {
+                if let Some(at) = g.retry_at.filter(|at| *at > self.now) {
+                    t.push((at, Timer::StartRetry(gi)));
+                }
+            }
+            if g.run == Run::Running && !g.want {
+                if let Some(at) = g.stop_retry_at {
+                    t.push((at, Timer::StopRetry(gi)));
+                }
+            }
+        }
+        t.push((self.next_status_at, Timer::OwnStatus));
+        t
+    }
+
+    /// The latest time at which the caller must deliver [`Event::Tick`] (none after exit).
+    pub fn next_deadline(&self) -> Option<Millis> {
+        if self.exited {
+            return None;
+        }
+        self.timer_table().into_iter().map(|(at, _)| at).min()
+    }
+
+    /// Fire every due timer. Membership first (deaths, then silent links),
+    /// then comm-up is re-judged, then the protocol timers. Each handler
+    /// re-checks its condition: an earlier one may have changed the state.
+    pub(super) fn timers(&mut self) {
+        let now = self.now;
+        let due: Vec<Timer> = self
+            .timer_table()
+            .into_iter()
+            .filter(|(at, _)| now >= *at)
+            .map(|(_, timer)| timer)
+            .collect();
+        let (membership, rest): (Vec<Timer>, Vec<Timer>) = due
+            .into_iter()
+            .partition(|t| matches!(t, Timer::PeerDeath(_) | Timer::LinkSilence(..)));
+        for timer in membership {
+            self.fire(timer);
+        }
+        self.check_comm_up();
+        for timer in rest {
+            self.fire(timer);
+        }
+    }
+
+    fn fire(&mut self, timer: Timer) {
+        let now = self.now;
+        match timer {
+            Timer::PeerDeath(pi) => {
+                if self.not_declared_dead(pi) {
+                    self.declare_dead(pi);
+                }
+            }
+            Timer::LinkSilence(pi, link) => {
+                if !self.not_declared_dead(pi) {
+                    return;
+                }
+                let limit = self.dead_limit(&self.peers[pi]);
+                let Some(v) = self.peers[pi].links.get_mut(&link) else {
+                    return;
+                };
+                if !v.1 || now < v.0.plus(limit) {
+                    return;
+                }
+                v.1 = false;
+                let name = self.peers[pi].name.clone();
+                self.notify(
+                    Level::Warn,
+                    format!("link {name}:{link} dead"),
+                    format!(
+                        "nothing heard on it for {}; other links still carry heartbeats",
+                        secs(limit)
+                    ),
+                );
+            }
+            Timer::RqstDelay => {
+                if let Phase::RscRcvd(at) = self.phase {
+                    if now >= at {
+                        self.acquire_own(&format!(
+                            "no peer became stable within {} (RQSTDELAY): nodes started together",
+                            secs(RQSTDELAY)
+                        ));
+                    }
+                }
+            }
+            Timer::StandbyHandshake => match self.standby.clone() {
+                Standby::Giving {
+                    phase, deadline, ..
+                } if now >= deadline => {
+                    self.standby = Standby::Not;
+                    let what = if phase == GivePhase::AwaitOther {
+                        "no reply to standby request; standby request cancelled"
+                    } else {
+                        "standby hand-shake timed out"
+                    };
+                    self.notify(Level::Warn, what, format!("phase {phase:?}"));
+                }
+                Standby::Taking { deadline, .. } if now >= deadline => {
+                    self.standby = Standby::Not;
+                    self.notify(
+                        Level::Warn,
+                        "standby hand-shake timed out",
+                        "peer never finished",
+                    );
+                }
+                _ => {}
+            },
+            Timer::StartingResend => {
+                if let Some(at) = self.starting_sent_at {
+                    if matches!(self.phase, Phase::Starting | Phase::BothStarting)
+                        && now >= at.plus(STARTING_RESEND)
+                        && self.any_live_peer()
+                    {
+                        self.send(Message::Starting);
+                        self.starting_sent_at = Some(now);
+                    }
+                }
+            }
+            Timer::LegacyRerequest(key) => {
+                if self
+                    .legacy_req
+                    .get(&key)
+                    .is_none_or(|at| now < at.plus(LEGACY_REREQUEST))
+                {
+                    return;
+                }
+                if self.any_live_peer() && !self.shutting_down {
+                    self.legacy_req.insert(key.clone(), now);
+                    self.send(Message::IpRequest { key });
+                } else {
+                    self.legacy_req.remove(&key);
+                }
+            }
+            // Acted on by `progress` (start_pending, reconcile) and
+            // `status_if_due`, which run after every event: the table only
+            // makes sure a tick comes in time.
+            Timer::PendingStandby
+            | Timer::StartRetry(_)
+            | Timer::StopRetry(_)
+            | Timer::OwnStatus => {}
+        }
+    }
+
+    /// Own status every keepalive, and at once when the local status changed.
+    pub(super) fn status_if_due(&mut self) {
+        if self.now >= self.next_status_at {
+            let status = self.local_status;
+            let deadtime = self.advertised_dt();
+            self.send(Message::Status { status, deadtime });
+            if self.local_status == NodeStatus::Init {
+                self.local_status = NodeStatus::Up;
+            }
+            self.next_status_at = self.now.plus(self.p.keepalive);
+        }
+    }
+}
