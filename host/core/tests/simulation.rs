@@ -5,7 +5,10 @@
 //! A seed fixes everything: timing parameters, auto_failback mode, groups, message delays,
 //! status loss, duplicates and reordering, partitions and heals, single-link failures,
 //! crashes and restarts, graceful shutdowns, standby/takeover commands, and the duration and
-//! outcome of every simulated resource operation. Invariants are checked after every step.
+//! outcome of every simulated resource operation. Invariants are checked after every step:
+//! safety (never two holders once the nodes talk, starts only after the peer stopped,
+//! no stop without a cause) and liveness (once the faults stop, every group runs on
+//! exactly one node within a stated bound; a lone survivor runs everything).
 //!
 //! `WASMBEAT_SIM_SEEDS=N` runs seeds 0..N (default 400); `WASMBEAT_SIM_SEED=N` runs one
 //! seed and prints its full trace. A failing seed prints the tail of its trace and the
@@ -918,6 +921,29 @@ impl Sim {
                 }
             }
         }
+        // (g) liveness, every mode: once the faults stop (both nodes up and
+        // talking, nothing disturbed them, no operation failed) every group
+        // runs on exactly one node within the bound. Safety alone (at most
+        // one holder) is kept by a cluster that runs nothing.
+        if let Some(c) = connected_for {
+            let quiet = self.now.0 - self.last_disturbance.0;
+            let settle = bound + 15_000;
+            if c > settle
+                && quiet > settle
+                && !self.any_failure_since(Millis(self.now.0.saturating_sub(settle + 60_000)))
+            {
+                for g in &keys {
+                    let running = self.running_on(g);
+                    if running.len() != 1 || self.holders(g).len() != 1 {
+                        self.fail(format!(
+                            "invariant (g): quiet for {quiet} ms but {g} runs on {:?} (holders {:?})",
+                            running.iter().map(|&i| &self.names[i]).collect::<Vec<_>>(),
+                            self.holders(g).iter().map(|&i| &self.names[i]).collect::<Vec<_>>()
+                        ));
+                    }
+                }
+            }
+        }
         // (e): commands honoured within a bound when nothing else happened
         let due: Vec<Expect> = {
             let (d, keep): (Vec<Expect>, Vec<Expect>) = std::mem::take(&mut self.expects)
@@ -1380,10 +1406,12 @@ fn simulated_clusters_keep_every_invariant() {
 /// retransmission (`starting`) delivered after newer messages cancelled a
 /// standby hand-shake half way and left every group stopped. Fixed by the
 /// Node ignoring what predates a peer's return, and by the session
-/// delivering non-status messages in seq order.
+/// delivering non-status messages in seq order. 54 and 169 (legacy mode),
+/// found by the liveness invariant (g): an own group whose start had failed
+/// was dropped when the peer appeared and then ran nowhere for good.
 #[test]
 fn seeds_that_found_bugs() {
-    for seed in [104, 107, 401, 1564] {
+    for seed in [54, 104, 107, 169, 401, 1564] {
         run_seed(seed, false);
     }
 }

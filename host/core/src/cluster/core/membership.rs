@@ -148,15 +148,21 @@ impl Cluster {
         } else {
             // Ask back only what we serve: the peer then drops its duplicate while we keep
             // serving. An own group we do not run stays with the peer (pulling it would stop
-            // a working copy); it comes home at the next comm-up, as in heartbeat.
+            // a working copy); it comes home at the next comm-up, as in heartbeat. Except
+            // one whose start failed here and waits for its retry: nobody may run it, so
+            // ask for it (the answer starts it here, whoever held it releasing first)
+            // instead of dropping it, which left it running nowhere.
             let local = self.p.local.clone();
             for gi in self.groups_of(&local, RscHold::Local) {
                 let g = &mut self.groups[gi];
                 match g.run {
                     Run::Running | Run::Starting => {}
                     Run::Stopped => {
+                        let retry_pending = g.want && g.failed.is_some();
                         g.want = false;
-                        continue;
+                        if !retry_pending {
+                            continue;
+                        }
                     }
                     Run::Stopping => continue,
                 }
