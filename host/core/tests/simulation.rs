@@ -221,7 +221,7 @@ fn ms(x: u64) -> Duration {
 impl Sim {
     fn new(seed: u64, verbose: bool) -> Sim {
         let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5_5A5A);
-        let names = vec!["node1".to_string(), "node2".to_string()];
+        let names = ["node1", "node2"];
         let mode = rng.pick(&[
             AutoFailback::On,
             AutoFailback::On,
@@ -242,7 +242,7 @@ impl Sim {
         let groups = (0..ngroups)
             .map(|i| GroupSpec {
                 key: format!("IPaddr::10.77.0.{}/24", 100 + i),
-                preferred: names[rng.range(0, 1) as usize].clone(),
+                preferred: names[rng.range(0, 1) as usize].to_string(),
             })
             .collect();
         let pure = rng.chance(0.35);
