@@ -203,7 +203,9 @@ pub struct Cluster {
     legacy_req: BTreeMap<String, Millis>,
     /// Groups a peer's report showed running here too, already answered with our report.
     dup_answered: BTreeSet<String>,
-    legacy_resp: BTreeMap<String, String>,
+    /// Legacy: groups released for a requester, answered once stopped:
+    /// key -> (requester, its generation when it asked).
+    legacy_resp: BTreeMap<String, (String, Option<u64>)>,
     last_transition: Option<Transition>,
     out: Vec<Action>,
 }

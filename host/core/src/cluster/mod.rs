@@ -309,6 +309,11 @@ pub enum Message {
         key: String,
         /// `weown`: whether the sender held (and released) the group.
         weown: bool,
+        /// Extension field `wb_desthg`: the generation of the requester the
+        /// answer is for. A node that restarted meanwhile must not act on an
+        /// answer (retransmitted late) to its previous incarnation's request.
+        /// heartbeat does not send it; absent means "accept".
+        dest_generation: Option<u64>,
     },
 }
 

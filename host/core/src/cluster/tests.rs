@@ -544,7 +544,7 @@ fn given_legacy_mode_when_preferred_node_returns_then_ip_request_pulls_its_group
         .sent
         .iter()
         .any(|(_, m)| *m == Message::IpRequest { key: G2.into() }));
-    assert!(p.n[0].log.sent.iter().any(|(_, m)| matches!(m, Message::IpRequestResp { dest, key, weown: true } if dest == "n2" && key == G2)));
+    assert!(p.n[0].log.sent.iter().any(|(_, m)| matches!(m, Message::IpRequestResp { dest, key, weown: true, .. } if dest == "n2" && key == G2)));
     assert_eq!(p.running(0), vec![G1]);
     assert_eq!(p.running(1), vec![G2]);
 }

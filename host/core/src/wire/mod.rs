@@ -27,7 +27,8 @@
 //! Shutdone                 -> t=shutdone st=dead
 //! Stonith { node, result } -> t=stonith node result
 //! IpRequest { key }        -> t=ip-request ipaddr
-//! IpRequestResp { dest, key, weown } -> dest t=ip-request-resp ipaddr weown ok=OK
+//! IpRequestResp { dest, key, weown, dest_generation }
+//!                          -> dest t=ip-request-resp ipaddr weown ok=OK [wb_desthg]
 //! ```
 //!
 //! Incoming: [`Event::Message`] carries the parsed [`fields::Header`]

@@ -26,6 +26,7 @@ const F_RESULT: &str = "result";
 const F_IPADDR: &str = "ipaddr";
 const F_WEOWN: &str = "weown";
 const F_OK: &str = "ok";
+const F_WB_DESTHG: &str = "wb_desthg";
 
 /// The heartbeat message for a typed core message (type-specific fields
 /// only; the session stamps and signs it).
@@ -94,12 +95,20 @@ pub fn to_wire(msg: &Typed) -> Message {
             m.push_str(F_IPADDR, key);
             m
         }
-        Typed::IpRequestResp { dest, key, weown } => {
+        Typed::IpRequestResp {
+            dest,
+            key,
+            weown,
+            dest_generation,
+        } => {
             let mut m = Message::new(T_IP_REQUEST_RESP);
             m.push_str(F_DEST, dest)
                 .push_str(F_IPADDR, key)
                 .push_str(F_WEOWN, if *weown { "yes" } else { "no" })
                 .push_str(F_OK, "OK");
+            if let Some(g) = dest_generation {
+                m.push_str(F_WB_DESTHG, &format!("{g:x}"));
+            }
             m
         }
     }
@@ -183,6 +192,7 @@ pub fn from_wire(m: &Message) -> Option<Typed> {
             dest: m.get_str(F_DEST)?.to_ascii_lowercase(),
             key: m.get_str(F_IPADDR)?.to_string(),
             weown: m.get_str(F_WEOWN) == Some("yes"),
+            dest_generation: m.get_hex(F_WB_DESTHG),
         },
         _ => return None,
     })
@@ -251,8 +261,20 @@ mod tests {
             )
                 .prop_map(|(hold, step)| Typed::AskResources { hold, step }),
             Just(Typed::Shutdone),
-            (arb_name(), "[A-Za-z]+::[0-9.]{1,15}", any::<bool>())
-                .prop_map(|(dest, key, weown)| { Typed::IpRequestResp { dest, key, weown } }),
+            (
+                arb_name(),
+                "[A-Za-z]+::[0-9.]{1,15}",
+                any::<bool>(),
+                proptest::option::of(any::<u64>())
+            )
+                .prop_map(|(dest, key, weown, dest_generation)| {
+                    Typed::IpRequestResp {
+                        dest,
+                        key,
+                        weown,
+                        dest_generation,
+                    }
+                }),
             "[A-Za-z]+::[0-9.]{1,15}".prop_map(|key| Typed::IpRequest { key }),
         ]
     }

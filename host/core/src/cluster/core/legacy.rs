@@ -11,9 +11,11 @@ impl Cluster {
         let Some(gi) = self.groups.iter().position(|g| g.key == key).map(GroupId) else {
             return;
         };
+        let generation = self.peers[pi].generation;
         if self.held_here(gi) {
             self.groups[gi].want = false;
-            self.legacy_resp.insert(key.clone(), name.clone());
+            self.legacy_resp
+                .insert(key.clone(), (name.clone(), generation));
             self.notify(
                 Level::Info,
                 format!("releasing {key} for {name}"),
@@ -24,13 +26,32 @@ impl Cluster {
                 dest: name,
                 key,
                 weown: false,
+                dest_generation: generation,
             });
         }
     }
 
-    pub(super) fn on_ip_response(&mut self, pi: PeerId, key: String, weown: bool) {
+    pub(super) fn on_ip_response(
+        &mut self,
+        pi: PeerId,
+        key: String,
+        weown: bool,
+        dest_generation: Option<u64>,
+    ) {
         let name = self.peers[pi].name.clone();
         if self.uses_nice_failback() || self.shutting_down {
+            return;
+        }
+        if dest_generation.is_some_and(|g| g != self.p.generation) {
+            self.notify(
+                Level::Info,
+                format!("stale ip-request-resp for {key} from {name} ignored"),
+                format!(
+                    "it answers this node's previous start (generation {}), not this one ({})",
+                    dest_generation.unwrap_or_default(),
+                    self.p.generation
+                ),
+            );
             return;
         }
         let Some(gi) = self.groups.iter().position(|g| g.key == key).map(GroupId) else {
@@ -56,7 +77,7 @@ impl Cluster {
     }
 
     pub(super) fn legacy_answer(&mut self) {
-        let ready: Vec<(String, String)> = self
+        let ready: Vec<(String, (String, Option<u64>))> = self
             .legacy_resp
             .iter()
             .filter(|(k, _)| {
@@ -67,12 +88,13 @@ impl Cluster {
             })
             .map(|(k, n)| (k.clone(), n.clone()))
             .collect();
-        for (key, dest) in ready {
+        for (key, (dest, dest_generation)) in ready {
             self.legacy_resp.remove(&key);
             self.send(Message::IpRequestResp {
                 dest,
                 key,
                 weown: true,
+                dest_generation,
             });
         }
     }

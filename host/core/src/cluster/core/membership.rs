@@ -186,7 +186,10 @@ impl Cluster {
             for (gi, pref) in back {
                 self.groups[gi].want = false;
                 let key = self.groups[gi].key.clone();
-                self.legacy_resp.insert(key, pref);
+                let generation = self
+                    .peer_index(&pref)
+                    .and_then(|pi| self.peers[pi].generation);
+                self.legacy_resp.insert(key, (pref, generation));
             }
         }
     }

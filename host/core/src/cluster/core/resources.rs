@@ -26,9 +26,14 @@ impl Cluster {
                 );
             }
             Message::IpRequest { key } => self.on_ip_request(pi, key),
-            Message::IpRequestResp { dest, key, weown } => {
+            Message::IpRequestResp {
+                dest,
+                key,
+                weown,
+                dest_generation,
+            } => {
                 if dest == self.p.local {
-                    self.on_ip_response(pi, key, weown);
+                    self.on_ip_response(pi, key, weown, dest_generation);
                 }
             }
         }
