@@ -522,19 +522,7 @@ impl Sim {
                     self.nodes[i].truth.insert(g.clone(), Truth::Starting);
                     self.cov.starts += 1;
                     self.log(format!("{} START {g}", self.names[i]));
-                    let ok = !self.rng.chance(self.k.start_fail);
-                    let d = self.rng.range(1, self.k.max_op);
-                    let inc = self.nodes[i].inc;
-                    self.at(
-                        self.now.plus(ms(d)),
-                        Ev::OpDone {
-                            node: i,
-                            inc,
-                            group: g,
-                            op: Op::Start,
-                            ok,
-                        },
-                    );
+                    self.finish_later(i, g, Op::Start, self.k.start_fail);
                 }
                 Output::RunGroup {
                     group: g,
@@ -555,19 +543,7 @@ impl Sim {
                     };
                     self.nodes[i].truth.insert(g.clone(), next);
                     self.log(format!("{} STOP {g}", self.names[i]));
-                    let ok = !self.rng.chance(self.k.stop_fail);
-                    let d = self.rng.range(1, self.k.max_op);
-                    let inc = self.nodes[i].inc;
-                    self.at(
-                        self.now.plus(ms(d)),
-                        Ev::OpDone {
-                            node: i,
-                            inc,
-                            group: g,
-                            op: Op::Stop,
-                            ok,
-                        },
-                    );
+                    self.finish_later(i, g, Op::Stop, self.k.stop_fail);
                 }
                 Output::Log(n) => {
                     if n.level == Level::Crit && n.what.starts_with("split brain:") {
@@ -659,6 +635,24 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// The simulated agent finishes `op` on `group` after a random time,
+    /// failing with probability `fail`.
+    fn finish_later(&mut self, node: usize, group: String, op: Op, fail: f64) {
+        let ok = !self.rng.chance(fail);
+        let d = self.rng.range(1, self.k.max_op);
+        let inc = self.nodes[node].inc;
+        self.at(
+            self.now.plus(ms(d)),
+            Ev::OpDone {
+                node,
+                inc,
+                group,
+                op,
+                ok,
+            },
+        );
     }
 
     fn broadcast(&mut self, from: usize, p: OutPacket) {
