@@ -295,26 +295,6 @@ struct Shell {
     exit: bool,
 }
 
-/// Seconds since the epoch (the `ts` the Node stamps).
-fn wall_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(1)
-}
-
-/// The first line of `/proc/loadavg` (heartbeat's `ld`).
-fn loadavg() -> Option<String> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.lines().next().map(str::to_string))
-}
-
-/// How long a read of /proc/loadavg is reused. The kernel recomputes it
-/// every 5 s; reading it for every heartbeat (20 a second at keepalive
-/// 50 ms) was a third of the idle daemon's system calls.
-const LOADAVG_REUSE: Duration = Duration::from_secs(1);
-
 async fn heartbeat_loop(
     cfg: Config,
     opts: RunOptions,
@@ -387,18 +367,11 @@ async fn heartbeat_loop(
         outbox: Vec::new(),
         exit: false,
     };
-    let mut loadavg_read: Option<Instant> = None;
+    let mut load = wire::environment::LoadAvg::default();
     let mut tick = |shell: &mut Shell| {
-        let fresh = loadavg_read.is_some_and(|t| t.elapsed() < LOADAVG_REUSE);
-        let load = if fresh {
-            None
-        } else {
-            loadavg_read = Some(Instant::now());
-            loadavg()
-        };
         shell.feed(Input::Tick {
-            wall_secs: wall_secs(),
-            loadavg: load,
+            wall_secs: wire::environment::wall_secs(),
+            loadavg: load.refresh(),
         });
     };
     tick(&mut shell);

@@ -18,7 +18,7 @@ use wasmbeat::config::{HaCf, Medium};
 use wasmbeat::transport::{self, Transport};
 use wasmbeat::wire::fields::T_STATUS;
 use wasmbeat::wire::session::TICK;
-use wasmbeat::wire::{typed, Endpoint, Event};
+use wasmbeat::wire::{environment, typed, Endpoint, Event};
 use wasmbeat::Millis;
 
 /// Timing of the peer (ha.cf keepalive / deadtime / initdead).
@@ -138,13 +138,6 @@ fn liveness_model(ep: &Endpoint, nodes: &[String], opts: &PeerOptions) -> Cluste
     )
 }
 
-fn wall_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(1)
-}
-
 fn write_view(path: &PathBuf, v: &View) {
     let tmp = path.with_extension("tmp");
     let ok = serde_json::to_vec_pretty(v)
@@ -169,6 +162,7 @@ pub async fn run(
     let start = Instant::now();
     let ms = |t: Instant| Millis(t.duration_since(start).as_millis() as u64);
     let mut liveness = liveness_model(&ep, &nodes, &opts);
+    let mut load = environment::LoadAvg::default();
     let mut own = "init";
     let mut sent_status = 0u32;
     let mut asked_nodes = false;
@@ -184,8 +178,7 @@ pub async fn run(
             _ = &mut shutdown => break,
             _ = keepalive.tick() => {
                 now = Instant::now();
-                let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.lines().next().map(str::to_string));
-                ep.set_environment(ms(now), wall_secs(), load);
+                ep.set_environment(ms(now), environment::wall_secs(), load.refresh());
                 // Like heartbeat: init once, then up, and advertise
                 // deadtime + 2 s during the first 5 s after start.
                 let dt = if now.duration_since(start) < Duration::from_secs(5) { deadtime_ms + 2000 } else { deadtime_ms };

@@ -59,14 +59,6 @@ fn write_durable(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
     Ok(())
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(1)
-        .max(1)
-}
-
 /// Load (or create) the UUID in `dir` and advance the generation.
 pub fn load_or_create(dir: &Path, method: GenMethod) -> Result<Identity, IdentityError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
@@ -87,7 +79,7 @@ pub fn load_or_create(dir: &Path, method: GenMethod) -> Result<Identity, Identit
     };
     let gpath = dir.join(GENERATION_FILE);
     let generation = match method {
-        GenMethod::Time => now_secs(),
+        GenMethod::Time => super::environment::wall_secs(),
         GenMethod::File => {
             let next = match fs::read(&gpath) {
                 Ok(b) => {
@@ -100,7 +92,7 @@ pub fn load_or_create(dir: &Path, method: GenMethod) -> Result<Identity, Identit
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     tracing::info!("no previous generation, starting at the current time");
-                    now_secs()
+                    super::environment::wall_secs()
                 }
                 Err(e) => return Err(io(&gpath)(e)),
             };

@@ -3,4 +3,5 @@
 
 pub use wasmbeat_core::wire::*;
 
+pub mod environment;
 pub mod identity;
