@@ -198,7 +198,8 @@ enum Done {
     },
 }
 
-/// Upper bound on one sleep of the loop (see [`crate::node::MAX_SLEEP`]).
+/// Shortest sleep of the loop: a deadline already due never makes it spin
+/// (the longest is [`crate::node::MAX_SLEEP`]).
 const TIMER_MIN: Duration = Duration::from_millis(1);
 
 /// Give heap memory freed after agent work back to the kernel. glibc
