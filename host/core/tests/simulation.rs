@@ -698,35 +698,21 @@ impl Sim {
                 if !is_status && dup {
                     t = t.max(base);
                 }
-                self.at(
-                    t,
-                    Ev::Deliver {
-                        to,
-                        from,
-                        from_inc,
-                        to_inc,
-                        link,
-                        bytes: bytes.clone(),
-                        lossy: is_status,
-                        dup,
-                    },
-                );
+                let deliver = |dup: bool| Ev::Deliver {
+                    to,
+                    from,
+                    from_inc,
+                    to_inc,
+                    link,
+                    bytes: bytes.clone(),
+                    lossy: is_status,
+                    dup,
+                };
+                self.at(t, deliver(dup));
                 first = false;
                 if self.rng.chance(self.k.dup) {
                     let t2 = t.plus(ms(self.rng.range(0, 20)));
-                    self.at(
-                        t2,
-                        Ev::Deliver {
-                            to,
-                            from,
-                            from_inc,
-                            to_inc,
-                            link,
-                            bytes: bytes.clone(),
-                            lossy: is_status,
-                            dup: true,
-                        },
-                    );
+                    self.at(t2, deliver(true));
                 }
             }
         }
