@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build-examples.sh
+# The Debian package, release build, as it ships; the package test unpacks
+# and runs exactly this file.
+WASMBEAT_PACKAGE_DEB="$(pwd)/$(scripts/package.sh | tail -1)"
+export WASMBEAT_PACKAGE_DEB
 # Lab tests spawn `wasmbeat-lab` (wire peer, HTTP responder) from next to
 # the `wasmbeat` binary under test. The lab crate has integration tests of
 # its own, so this one cargo run builds that binary, with every test, before

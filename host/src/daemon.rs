@@ -13,8 +13,10 @@
 //! never delays a heartbeat.
 
 mod agents;
+pub mod metrics;
 mod reload;
 pub mod status;
+mod systemd;
 mod wake_timer;
 
 use std::collections::BTreeMap;
@@ -54,6 +56,8 @@ pub struct RunOptions {
     pub state_dir: Option<PathBuf>,
     /// Cache of compiled agents.
     pub cache_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics here (off when None).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Why the daemon could not start or had to stop.
@@ -93,6 +97,16 @@ pub enum DaemonError {
     /// The agent runtime or an agent failed to load.
     #[error("{0}")]
     Agents(String),
+    /// The metrics listen address could not be bound.
+    #[error(
+        "metrics listen address {addr}: {source}; pick a free address or drop --metrics-listen"
+    )]
+    Metrics {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// Setting up the tokio runtimes failed.
     #[error("cannot start the async runtime: {0}")]
     Async(std::io::Error),
@@ -294,6 +308,12 @@ struct Shell {
     /// Packets the Node asked to send, for the loop's transport.
     outbox: Vec<wire::OutPacket>,
     exit: bool,
+    /// systemd's notify protocol (ready, reloading, stopping, watchdog).
+    systemd: systemd::ServiceManager,
+    /// A state change happened since `STATUS=` was last refreshed.
+    status_dirty: bool,
+    /// Prometheus counters and the state gauges' renderer.
+    metrics: metrics::Metrics,
 }
 
 async fn heartbeat_loop(
@@ -324,6 +344,20 @@ async fn heartbeat_loop(
     })?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel(16);
     tokio::spawn(control::server::serve(listener, ctl_tx));
+    // Scrapes are served on the agents' runtime; only the rendering, on
+    // request, happens here. Two queued at most: a flood gets 503s.
+    let (scrape_tx, mut scrape_rx) = mpsc::channel::<oneshot::Sender<String>>(2);
+    if let Some(addr) = opts.metrics_listen {
+        let bound = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(|l| {
+                let _enter = ops.enter();
+                tokio::net::TcpListener::from_std(l)
+            })
+            .map_err(|source| DaemonError::Metrics { addr, source })?;
+        tracing::info!("Prometheus metrics on http://{addr}/metrics");
+        ops.spawn(metrics::serve(bound, scrape_tx));
+    }
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Async)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Async)?;
@@ -367,6 +401,9 @@ async fn heartbeat_loop(
         reload_reply: None,
         outbox: Vec::new(),
         exit: false,
+        systemd: systemd::ServiceManager::from_env(),
+        status_dirty: false,
+        metrics: metrics::Metrics::new(),
     };
     let mut load = wire::environment::LoadAvg::default();
     let mut tick = |shell: &mut Shell| {
@@ -376,6 +413,9 @@ async fn heartbeat_loop(
         });
     };
     tick(&mut shell);
+    // Media are open, agents loaded and the control socket bound.
+    let line = shell.status_line();
+    shell.systemd.ready(&line);
 
     let mut shutdown_started: Option<Instant> = None;
     let mut wake = wake_timer::WakeTimer::new().map_err(DaemonError::Async)?;
@@ -392,6 +432,10 @@ async fn heartbeat_loop(
             // Bounds: never spin on a deadline that is already due, and
             // look again at least once a second whatever happens.
             .clamp(now + TIMER_MIN, now + crate::node::MAX_SLEEP);
+        let due = shell
+            .systemd
+            .next_pet(now)
+            .map_or(due, |pet| due.min(pet.max(now + TIMER_MIN)));
         wake.arm(due).map_err(DaemonError::Async)?;
         tokio::select! {
             Some(inbound) = transport.recv() => { shell.feed(Input::Packet { link: inbound.link, bytes: inbound.data }); }
@@ -401,12 +445,23 @@ async fn heartbeat_loop(
             }
             Some(done) = done_rx.recv() => shell.on_done(done),
             Some((req, reply)) = ctl_rx.recv() => shell.on_control(req, reply),
+            Some(reply) = scrape_rx.recv() => {
+                let report = status::snapshot(&shell);
+                let _ = reply.send(shell.metrics.render(&report));
+            }
             _ = sigterm.recv() => shell.begin_shutdown("SIGTERM", &mut shutdown_started),
             _ = sigint.recv() => shell.begin_shutdown("SIGINT", &mut shutdown_started),
             _ = sighup.recv() => shell.reload("SIGHUP", None),
         }
         for pkt in std::mem::take(&mut shell.outbox) {
             transport.send(&pkt).await;
+        }
+        // Petted from here and nowhere else: a loop that stops turning
+        // stops petting.
+        shell.systemd.pet(Instant::now());
+        if std::mem::take(&mut shell.status_dirty) {
+            let line = shell.status_line();
+            shell.systemd.status(&line);
         }
         if shell.exit {
             break;
@@ -441,6 +496,10 @@ const ONE_ATTEMPT: StopRetry = StopRetry {
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
 
 impl Shell {
+    fn status_line(&self) -> String {
+        status::one_line(&self.node.cluster_status())
+    }
+
     fn now(&self) -> Millis {
         Millis(self.started.elapsed().as_millis() as u64)
     }
@@ -464,6 +523,7 @@ impl Shell {
                     self.spawn_resource_task(group, resource, false)
                 }
                 Output::Restart { group, resource } => {
+                    self.metrics.on_monitor_restart(&group);
                     self.spawn_resource_task(group, resource, true)
                 }
                 Output::LoadAgents { reload, groups } => self.load_agents(reload, groups),
@@ -476,6 +536,8 @@ impl Shell {
                         Level::Crit => tracing::error!("{line}"),
                     }
                     notes.push(line);
+                    self.status_dirty = true;
+                    self.metrics.on_change(&change);
                 }
                 Output::Exit => self.exit = true,
             }
@@ -577,6 +639,7 @@ impl Shell {
                         report.summary()
                     );
                 }
+                self.metrics.on_group_done(&key, op, &report);
                 let detail = report.failure.clone().unwrap_or_else(|| report.summary());
                 let ok = report.ok;
                 self.reports.insert(key.clone(), (op, report));
@@ -620,6 +683,7 @@ impl Shell {
             return;
         }
         *started = Some(Instant::now());
+        self.systemd.stopping(why);
         tracing::info!(
             "{why}: graceful shutdown: releasing every group, then telling the peer (shutdone)"
         );
@@ -657,6 +721,7 @@ impl Shell {
             plan.changed.len()
         );
         self.reload_reply = reply;
+        self.systemd.reloading();
         self.feed(Input::Reload(plan));
     }
 
@@ -677,6 +742,8 @@ impl Shell {
             Ok(text) => tracing::info!("{text}"),
             Err(text) => tracing::error!("{text}"),
         }
+        let line = self.status_line();
+        self.systemd.reloaded(&line);
         if let Some(tx) = self.reload_reply.take() {
             let _ = tx.send(match result {
                 Ok(message) => Response::Ok { message },

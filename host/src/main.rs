@@ -37,6 +37,10 @@ enum Command {
         /// Cache of compiled agents.
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (off unless
+        /// given; without a value 127.0.0.1:9694).
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9694", env = "WASMBEAT_METRICS_LISTEN")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Show nodes, links and who holds each resource group.
     Status {
@@ -125,6 +129,13 @@ enum Command {
         /// The cache directory.
         #[arg(long)]
         cache_dir: PathBuf,
+    },
+    /// Write the man pages (`OUT/man8`) and shell completions
+    /// (`OUT/completions`) the Debian package ships.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory.
+        out: PathBuf,
     },
 }
 
@@ -233,6 +244,40 @@ fn check(
     })
 }
 
+/// Man pages for `wasmbeat` and each visible subcommand (`wasmbeat-run.8`,
+/// …, as git does), and bash/zsh/fish completions, all from the clap model
+/// so they never disagree with `--help`.
+fn generate_docs(out: &Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let man = out.join("man8");
+    let completions = out.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    let cmd = Cli::command();
+    let write_page = |name: &str, cmd: clap::Command| -> anyhow::Result<()> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.name(name.to_string()))
+            .section("8")
+            .render(&mut page)?;
+        std::fs::write(man.join(format!("{name}.8")), page)?;
+        Ok(())
+    };
+    write_page("wasmbeat", cmd.clone())?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_page(&format!("wasmbeat-{}", sub.get_name()), sub.clone())?;
+    }
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "wasmbeat"),
+        (clap_complete::Shell::Zsh, "_wasmbeat"),
+        (clap_complete::Shell::Fish, "wasmbeat.fish"),
+    ] {
+        let mut text = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "wasmbeat", &mut text);
+        std::fs::write(completions.join(file), text)?;
+    }
+    Ok(())
+}
+
 fn init_stderr_logging() {
     let _ = wasmbeat::logging::init(&wasmbeat::logging::LogTargets::default());
 }
@@ -246,6 +291,7 @@ fn main() -> anyhow::Result<ExitCode> {
             runtime_dir,
             state_dir,
             cache_dir,
+            metrics_listen,
         } => {
             wasmbeat::daemon::run(wasmbeat::daemon::RunOptions {
                 config_dir,
@@ -253,6 +299,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 runtime_dir,
                 state_dir,
                 cache_dir,
+                metrics_listen,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -330,6 +377,10 @@ fn main() -> anyhow::Result<ExitCode> {
             let mut wasm = Vec::new();
             std::io::stdin().read_to_end(&mut wasm)?;
             wasmbeat::runtime::compile_into_cache(&cache_dir, &wasm)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::GenerateDocs { out } => {
+            generate_docs(&out)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::cluster::{
-    self, Cluster, ClusterParams, ClusterStatus, Command, Event, Level, LinkId, Op, StateChange,
-    Which,
+    self, Cause, Cluster, ClusterParams, ClusterStatus, Command, Event, Level, LinkId, Op,
+    StateChange, Which,
 };
 use crate::monitor::{MonitorSpec, Monitored, RestartBudget, Verdict};
 use crate::time::Millis;
@@ -395,11 +395,13 @@ impl Node {
                 wire::Event::PeerRestarted { .. } => {}
                 wire::Event::Lost { node, seq } => self.log(
                     Level::Warn,
+                    Cause::Protocol,
                     format!("message {seq} from {node} irretrievably lost"),
                     "not retransmitted within the give-up time",
                 ),
                 wire::Event::FlowControlDisabled { node } => self.log(
                     Level::Warn,
+                    Cause::Protocol,
                     "flow control disabled cluster-wide",
                     format!("{node} does not speak heartbeat's flow control (no `protocol` field)"),
                 ),
@@ -439,9 +441,10 @@ impl Node {
         }
     }
 
-    fn log(&mut self, level: Level, what: impl Into<String>, why: impl Into<String>) {
+    fn log(&mut self, level: Level, cause: Cause, what: impl Into<String>, why: impl Into<String>) {
         self.out.push(Output::Log(StateChange {
             level,
+            cause,
             what: what.into(),
             why: why.into(),
         }));
@@ -511,6 +514,7 @@ impl Node {
             Err(e) => {
                 self.log(
                     Level::Warn,
+                    Cause::Monitor,
                     format!("monitor of {name} (group {group}) failed"),
                     e,
                 );
@@ -536,12 +540,14 @@ impl Node {
         match result {
             Ok(()) => self.log(
                 Level::Info,
+                Cause::Monitor,
                 format!("{name} (group {group}) restarted locally after a failed monitor"),
                 "its next probe decides whether it stays",
             ),
             Err(e) => {
                 self.log(
                     Level::Crit,
+                    Cause::Monitor,
                     format!("local restart of {name} (group {group}) failed"),
                     e,
                 );
@@ -562,6 +568,7 @@ impl Node {
                 w.busy = true;
                 self.log(
                     Level::Warn,
+                    Cause::Monitor,
                     format!("{name} (group {group}) is not running: restarting it here"),
                     format!("monitor probe failed; restart {attempt} of {max}"),
                 );
@@ -584,7 +591,7 @@ impl Node {
             Which::Foreign
         };
         self.log(
-            Level::Crit,
+            Level::Crit, Cause::MonitorGiveUp,
             format!(
                 "{name} (group {group}) keeps failing after {restarts} local restart(s): handing {} groups to the peer",
                 which.as_str()
@@ -624,6 +631,7 @@ impl Node {
         if let Err(e) = result {
             self.log(
                 Level::Crit,
+                Cause::Reload,
                 "reload failed, running configuration kept",
                 format!("{}: {e}", plan.reason),
             );

@@ -123,6 +123,35 @@ pub(super) fn snapshot(shell: &Shell) -> StatusReport {
     }
 }
 
+/// The cluster in one line, for systemd's `STATUS=` (what `systemctl
+/// status` shows): what this node holds, each peer's state, and the groups
+/// running here.
+pub fn one_line(c: &crate::cluster::ClusterStatus) -> String {
+    let peers: Vec<String> = c
+        .nodes
+        .iter()
+        .filter(|n| !n.local)
+        .map(|n| format!("{} {}", n.name, n.status.as_str()))
+        .collect();
+    let running = c
+        .groups
+        .iter()
+        .filter(|g| g.local_state.starts_with("running"))
+        .count();
+    format!(
+        "{} holds {}; {} of {} group(s) running here; peers: {}",
+        c.local,
+        c.rscstatus,
+        running,
+        c.groups.len(),
+        if peers.is_empty() {
+            "none".to_string()
+        } else {
+            peers.join(", ")
+        }
+    )
+}
+
 /// Render a report for an operator.
 pub fn render(v: &StatusReport) -> String {
     let mut out = String::new();

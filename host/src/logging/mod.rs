@@ -77,6 +77,17 @@ impl Drop for SharedFileGuard {
     }
 }
 
+/// syslog(3) severity of a tracing level: the one mapping both syslog and
+/// the journal's stream prefixes use.
+fn syslog_severity(level: &tracing::Level) -> u8 {
+    match *level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
+}
+
 /// Sends each event as one datagram to the local syslog socket.
 #[derive(Clone)]
 struct Syslog {
@@ -87,16 +98,19 @@ struct Syslog {
 impl<'a> MakeWriter<'a> for Syslog {
     type Writer = SyslogLine;
     fn make_writer(&'a self) -> SyslogLine {
-        SyslogLine(self.clone(), Vec::new())
+        SyslogLine(self.clone(), 7, Vec::new())
+    }
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SyslogLine {
+        SyslogLine(self.clone(), syslog_severity(meta.level()), Vec::new())
     }
 }
 
-/// One syslog datagram being assembled.
-struct SyslogLine(Syslog, Vec<u8>);
+/// One syslog datagram being assembled, with its severity.
+struct SyslogLine(Syslog, u8, Vec<u8>);
 
 impl Write for SyslogLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.1.extend_from_slice(buf);
+        self.2.extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -106,26 +120,76 @@ impl Write for SyslogLine {
 
 impl Drop for SyslogLine {
     fn drop(&mut self) {
-        let text = String::from_utf8_lossy(&self.1);
-        let text = text.trim_end();
-        // Severity from the level word the compact formatter writes first.
-        let severity = if text.starts_with("ERROR") {
-            3
-        } else if text.starts_with(" WARN") || text.starts_with("WARN") {
-            4
-        } else if text.starts_with(" INFO") || text.starts_with("INFO") {
-            6
-        } else {
-            7
-        };
-        let pri = u16::from(self.0.facility) * 8 + severity;
-        let line = format!(
-            "<{pri}>wasmbeat[{}]: {}",
-            std::process::id(),
-            text.trim_start()
-        );
+        let text = String::from_utf8_lossy(&self.2);
+        let pri = u16::from(self.0.facility) * 8 + u16::from(self.1);
+        let line = format!("<{pri}>wasmbeat[{}]: {}", std::process::id(), text.trim());
         let _ = self.0.socket.send(line.as_bytes());
     }
+}
+
+/// stderr when it is systemd's journal stream: each line starts with its
+/// syslog priority (`<3>` … `<7>`), which journald turns into the entry's
+/// PRIORITY (SyslogLevelPrefix=, on by default), so `journalctl -p warning`
+/// works.
+#[derive(Clone, Copy)]
+struct JournalStderr;
+
+impl<'a> MakeWriter<'a> for JournalStderr {
+    type Writer = JournalLine;
+    fn make_writer(&'a self) -> JournalLine {
+        JournalLine(7, Vec::new())
+    }
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> JournalLine {
+        JournalLine(syslog_severity(meta.level()), Vec::new())
+    }
+}
+
+/// One journal line being assembled, with its severity.
+struct JournalLine(u8, Vec<u8>);
+
+impl Write for JournalLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.1.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for JournalLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.1);
+        // Multi-line events (a config error) keep their priority on every line.
+        let mut out = String::with_capacity(text.len() + 8);
+        for line in text.trim_end().lines() {
+            out.push_str(&format!("<{}>{line}\n", self.0));
+        }
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    }
+}
+
+/// Whether stderr is the journal stream systemd set up (`JOURNAL_STREAM`
+/// holds its `device:inode`; a redirected stderr no longer matches).
+fn stderr_is_journal() -> bool {
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = std::fs::File::from(fd).metadata() else {
+        return false;
+    };
+    meta.dev() == dev && meta.ino() == ino
 }
 
 fn open_append(path: &Path) -> Result<File, LoggingError> {
@@ -147,10 +211,22 @@ pub fn init(targets: &LogTargets) -> Result<Vec<String>, LoggingError> {
     let stderr_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_filter(stderr_filter);
+    // Under systemd the journal stamps time and keeps the level as the
+    // entry's priority; elsewhere stderr gets the usual timestamped lines.
+    let (journal, stderr) = if stderr_is_journal() {
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(JournalStderr)
+            .with_filter(stderr_filter);
+        (Some(layer), None)
+    } else {
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .with_filter(stderr_filter);
+        (None, Some(layer))
+    };
 
     let logfile = match &targets.logfile {
         Some(p) => Some(
@@ -211,6 +287,7 @@ pub fn init(targets: &LogTargets) -> Result<Vec<String>, LoggingError> {
     // A second init (tests) keeps the first subscriber; that is harmless.
     let _ = tracing_subscriber::registry()
         .with(stderr)
+        .with(journal)
         .with(logfile)
         .with(debugfile)
         .with(syslog)

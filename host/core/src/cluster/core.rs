@@ -355,9 +355,16 @@ impl Cluster {
         self.p.auto_failback != AutoFailback::Legacy
     }
 
-    fn notify(&mut self, level: Level, what: impl Into<String>, why: impl Into<String>) {
+    fn notify(
+        &mut self,
+        level: Level,
+        cause: Cause,
+        what: impl Into<String>,
+        why: impl Into<String>,
+    ) {
         let change = StateChange {
             level,
+            cause,
             what: what.into(),
             why: why.into(),
         };

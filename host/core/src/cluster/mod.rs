@@ -95,6 +95,14 @@ pub enum NodeStatus {
 }
 
 impl NodeStatus {
+    /// Every state, in heartbeat's order of a node's life.
+    pub const ALL: [NodeStatus; 4] = [
+        NodeStatus::Init,
+        NodeStatus::Up,
+        NodeStatus::Active,
+        NodeStatus::Dead,
+    ];
+
     /// heartbeat's wire spelling of this status.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -418,10 +426,90 @@ pub enum Level {
 pub struct StateChange {
     /// Severity.
     pub level: Level,
+    /// What kind of change, for metrics and notify hooks.
+    pub cause: Cause,
     /// What happened, e.g. `node2 declared dead`.
     pub what: String,
     /// Why, with the figures that led to it.
     pub why: String,
+}
+
+/// The kind of a [`StateChange`]: the one vocabulary metrics
+/// (`wasmbeat_transitions_total{cause}`) and notify hooks use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A peer was heard (first time or after being declared dead).
+    PeerUp,
+    /// A peer restarted without being declared dead.
+    PeerBack,
+    /// A peer was declared dead.
+    PeerDead,
+    /// A peer shut down cleanly (shutdone).
+    PeerShutdown,
+    /// A medium to a peer, or a local one, went up or dead.
+    Link,
+    /// A partition healed and both nodes may have run the same groups.
+    SplitBrain,
+    /// A split brain's duplicate group released or confirmed.
+    SplitBrainResolved,
+    /// Taking over a dead or restarting peer's groups.
+    Failover,
+    /// Acquiring this node's own groups (initial, legacy).
+    Acquire,
+    /// Releasing a group to its preferred node (legacy ip-request).
+    Release,
+    /// Every node heard from or declared dead.
+    CommunicationUp,
+    /// A group started here.
+    GroupStarted,
+    /// A group stopped here.
+    GroupStopped,
+    /// A group failed to start or stop here.
+    GroupFailed,
+    /// The standby / takeover hand-shake.
+    Standby,
+    /// Graceful shutdown.
+    Shutdown,
+    /// A configuration reload.
+    Reload,
+    /// A failed monitor probe and the local restart it caused.
+    Monitor,
+    /// Monitors kept failing: groups handed to the peer.
+    MonitorGiveUp,
+    /// STONITH reports and fencing decisions.
+    Fencing,
+    /// Wire-level oddities: unknown senders, stale or lost messages.
+    Protocol,
+}
+
+impl Cause {
+    /// The label value (snake case, as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::PeerUp => "peer_up",
+            Cause::PeerBack => "peer_back",
+            Cause::PeerDead => "peer_dead",
+            Cause::PeerShutdown => "peer_shutdown",
+            Cause::Link => "link",
+            Cause::SplitBrain => "split_brain",
+            Cause::SplitBrainResolved => "split_brain_resolved",
+            Cause::Failover => "failover",
+            Cause::Acquire => "acquire",
+            Cause::Release => "release",
+            Cause::CommunicationUp => "communication_up",
+            Cause::GroupStarted => "group_started",
+            Cause::GroupStopped => "group_stopped",
+            Cause::GroupFailed => "group_failed",
+            Cause::Standby => "standby",
+            Cause::Shutdown => "shutdown",
+            Cause::Reload => "reload",
+            Cause::Monitor => "monitor",
+            Cause::MonitorGiveUp => "monitor_give_up",
+            Cause::Fencing => "fencing",
+            Cause::Protocol => "protocol",
+        }
+    }
 }
 
 /// Output of the state machine.

@@ -18,6 +18,7 @@ impl Cluster {
                 .insert(key.clone(), (name.clone(), generation));
             self.notify(
                 Level::Info,
+                Cause::Release,
                 format!("releasing {key} for {name}"),
                 "legacy ip-request: the preferred node asks for its group",
             );
@@ -45,6 +46,7 @@ impl Cluster {
         if dest_generation.is_some_and(|g| g != self.p.generation) {
             self.notify(
                 Level::Info,
+                Cause::Protocol,
                 format!("stale ip-request-resp for {key} from {name} ignored"),
                 format!(
                     "it answers this node's previous start (generation {}), not this one ({})",
@@ -63,6 +65,7 @@ impl Cluster {
         if !keys.is_empty() {
             self.notify(
                 Level::Info,
+                Cause::Acquire,
                 format!("acquiring {key}"),
                 format!(
                     "{name} answered our ip-request ({})",

@@ -10,6 +10,7 @@ impl Cluster {
         let Some(pi) = self.peer_index(from) else {
             self.notify(
                 Level::Warn,
+                Cause::Protocol,
                 format!("message from unknown node {from} ignored"),
                 "it is not a configured node (ha.cf node)",
             );
@@ -47,6 +48,7 @@ impl Cluster {
         if was_up == Some(false) && self.not_declared_dead(pi) {
             self.notify(
                 Level::Info,
+                Cause::Link,
                 format!("link {from}:{link} up"),
                 "packets arrive again",
             );
@@ -71,6 +73,7 @@ impl Cluster {
                 if dead {
                     self.notify(
                         Level::Info,
+                        Cause::PeerUp,
                         format!("node {name} is back (generation {k} -> {generation})"),
                         format!("status {} heard on {link}", status.as_str()),
                     );
@@ -92,6 +95,7 @@ impl Cluster {
                 if dead {
                     self.notify(
                         Level::Info,
+                        Cause::PeerUp,
                         format!("node {name} is up"),
                         format!(
                             "first heard (status {} on {link}) after it was declared dead",
@@ -107,6 +111,7 @@ impl Cluster {
             if self.not_declared_dead(pi) && gap > self.p.warntime {
                 self.notify(
                     Level::Warn,
+                    Cause::Protocol,
                     format!(
                         "late heartbeat from {name}: interval {} ms",
                         gap.as_millis()
@@ -213,6 +218,7 @@ impl Cluster {
             .collect();
         self.notify(
             Level::Warn,
+            Cause::PeerBack,
             format!(
                 "node {name} restarted (generation {old} -> {new}) without being declared dead"
             ),
@@ -245,6 +251,7 @@ impl Cluster {
             .collect();
         self.notify(
             Level::Crit,
+            Cause::SplitBrain,
             format!("split brain: cluster node {name} returning after partition"),
             format!(
                 "it was declared dead {since} ago but kept its generation (heard on {link}); \
@@ -287,6 +294,7 @@ impl Cluster {
         };
         self.notify(
             Level::Warn,
+            Cause::PeerDead,
             format!("node {name} declared dead"),
             format!(
                 "no status for {} ({which} {}); links: {}",
@@ -328,6 +336,7 @@ impl Cluster {
             });
             self.notify(
                 Level::Warn,
+                Cause::Fencing,
                 format!("no STONITH device configured: {name} is not fenced"),
                 "shared disks are not protected; taking over anyway (heartbeat does the same)",
             );
@@ -375,6 +384,7 @@ impl Cluster {
         if !keys.is_empty() {
             self.notify(
                 Level::Warn,
+                Cause::Failover,
                 format!("taking over group(s) {}", list(&keys)),
                 format!("{why}; {policy}"),
             );
@@ -410,6 +420,7 @@ impl Cluster {
         let dead_names: Vec<String> = dead.iter().map(|&i| self.peers[i].name.clone()).collect();
         self.notify(
             Level::Info,
+            Cause::CommunicationUp,
             "communication up",
             format!("heard: {}; dead: {}", list(&heard), list(&dead_names)),
         );
@@ -421,6 +432,7 @@ impl Cluster {
                 let keys = self.want_groups(&own);
                 self.notify(
                     Level::Info,
+                    Cause::Acquire,
                     format!("acquiring own group(s) {}", list(&keys)),
                     "alone in the cluster (legacy)",
                 );
@@ -451,6 +463,7 @@ impl Cluster {
             self.force_report = true;
             self.notify(
                 Level::Warn,
+                Cause::Failover,
                 format!("acquiring all groups: {}", list(&keys)),
                 format!(
                     "no peer heard within initdead ({}): {} declared dead",
@@ -466,6 +479,7 @@ impl Cluster {
         if old != Some(up) {
             self.notify(
                 if up { Level::Info } else { Level::Warn },
+                Cause::Link,
                 format!("local link {link} {}", if up { "up" } else { "down" }),
                 "reported by the transport",
             );
@@ -488,6 +502,7 @@ impl Cluster {
         }
         self.notify(
             Level::Info,
+            Cause::PeerShutdown,
             format!("node {name} shut down cleanly"),
             "shutdone received: it released all its groups",
         );

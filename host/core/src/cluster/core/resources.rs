@@ -21,6 +21,7 @@ impl Cluster {
             Message::Stonith { node, result } => {
                 self.notify(
                     Level::Info,
+                    Cause::Fencing,
                     format!("{name} reports STONITH of {node}: {}", result.as_str()),
                     "stonith message",
                 );
@@ -127,7 +128,7 @@ impl Cluster {
                 } else if !matches!(self.phase, Phase::RscRcvd(_)) {
                     self.phase = Phase::RscRcvd(self.now.plus(RQSTDELAY));
                     self.notify(
-                        Level::Info,
+                        Level::Info, Cause::Failover,
                         format!("{name} is starting too"),
                         format!(
                             "own groups will be acquired in {} (RQSTDELAY) unless {name} becomes stable first",
@@ -170,6 +171,7 @@ impl Cluster {
         self.force_report = true;
         self.notify(
             Level::Info,
+            Cause::Acquire,
             format!("initial resource acquisition: {}", list(&keys)),
             why.to_string(),
         );
@@ -179,6 +181,7 @@ impl Cluster {
         let Some(gi) = self.groups.iter().position(|g| g.key == key).map(GroupId) else {
             self.notify(
                 Level::Warn,
+                Cause::Protocol,
                 format!("result for unknown group {key} ignored"),
                 detail.to_string(),
             );
@@ -192,6 +195,7 @@ impl Cluster {
                 g.failed = None;
                 self.notify(
                     Level::Info,
+                    Cause::GroupStarted,
                     format!("group {key} started"),
                     detail.to_string(),
                 );
@@ -210,6 +214,7 @@ impl Cluster {
                 };
                 self.notify(
                     Level::Crit,
+                    Cause::GroupFailed,
                     format!("giving up group {key}: start failed"),
                     format!("{detail}; {peer}; retry here in {}", secs(FAILED_RETRY)),
                 );
@@ -224,6 +229,7 @@ impl Cluster {
                 g.stop_retry_at = None;
                 self.notify(
                     Level::Info,
+                    Cause::GroupStopped,
                     format!("group {key} stopped"),
                     detail.to_string(),
                 );
@@ -237,6 +243,7 @@ impl Cluster {
                 if n == STOP_RETRY_MAX {
                     self.notify(
                         Level::Crit,
+                        Cause::GroupFailed,
                         format!("group {key} cannot be stopped after {n} attempts"),
                         format!(
                             "{detail}; it may still run here, so no other node will be given it; \
@@ -246,6 +253,7 @@ impl Cluster {
                 } else if n < STOP_RETRY_MAX {
                     self.notify(
                         Level::Warn,
+                        Cause::GroupFailed,
                         format!("stop of group {key} failed (attempt {n})"),
                         format!("{detail}; retrying in {}", secs(STOP_RETRY)),
                     );
@@ -254,6 +262,7 @@ impl Cluster {
             (run, op) => {
                 self.notify(
                     Level::Warn,
+                    Cause::Protocol,
                     format!("unexpected {op:?} result for {key} ignored"),
                     format!("group is {run:?}"),
                 );
@@ -265,6 +274,7 @@ impl Cluster {
         if params.local != self.p.local {
             self.notify(
                 Level::Crit,
+                Cause::Reload,
                 "reload ignored",
                 format!(
                     "the local node name changed ({} -> {}); restart the daemon instead",
@@ -323,6 +333,7 @@ impl Cluster {
         self.force_report = true;
         self.notify(
             Level::Info,
+            Cause::Reload,
             "configuration reloaded",
             format!(
                 "groups added: {}; removed: {}",
@@ -346,6 +357,7 @@ impl Cluster {
                 self.send(Message::Shutdone);
                 self.notify(
                     Level::Info,
+                    Cause::Shutdown,
                     "all groups released; shutdone sent",
                     "graceful shutdown complete",
                 );
@@ -428,7 +440,7 @@ impl Cluster {
                         let key = self.groups[gi].key.clone();
                         self.out.push(Action::Announce(key.clone()));
                         self.notify(
-                            Level::Info,
+                            Level::Info, Cause::SplitBrainResolved,
                             format!("split brain settled: re-announcing {key}"),
                             format!(
                                 "{pname} released its copy; neighbours that followed its announcements are pointed back here"
@@ -462,7 +474,7 @@ impl Cluster {
                     let key = g.key.clone();
                     {
                         self.notify(
-                            Level::Crit,
+                            Level::Crit, Cause::SplitBrainResolved,
                             format!("split brain resolution: releasing {key}"),
                             format!(
                                 "{pname} runs it too and is its preferred owner; it keeps serving, no restart"

@@ -9,6 +9,7 @@ impl Cluster {
             Command::Standby(_) | Command::Takeover(_) if !self.uses_nice_failback() => {
                 self.notify(
                     Level::Warn,
+                    Cause::Standby,
                     format!("{c:?} refused"),
                     "standby mode only implemented when nice_failback is on (auto_failback on/off)",
                 );
@@ -26,6 +27,7 @@ impl Cluster {
                 if !self.any_live_peer() {
                     self.notify(
                         Level::Info,
+                        Cause::Standby,
                         format!("takeover {} needs no hand-off", which.as_str()),
                         "no live peer: every group is already ours",
                     );
@@ -34,6 +36,7 @@ impl Cluster {
                 self.send(Message::HbTakeover { which });
                 self.notify(
                     Level::Info,
+                    Cause::Standby,
                     format!("asked peer to hand over {} groups", which.as_str()),
                     "operator: takeover",
                 );
@@ -67,6 +70,7 @@ impl Cluster {
         }
         self.notify(
             Level::Info,
+            Cause::Shutdown,
             "graceful shutdown: releasing all groups",
             format!(
                 "operator request; stopping {} then sending shutdone",
@@ -81,6 +85,7 @@ impl Cluster {
             self.standby = Standby::Not;
             self.notify(
                 Level::Warn,
+                Cause::Standby,
                 "cancelling pending standby operation",
                 format!("{why} ({s})"),
             );
@@ -92,6 +97,7 @@ impl Cluster {
         if !self.uses_nice_failback() {
             self.notify(
                 Level::Warn,
+                Cause::Standby,
                 format!("standby message from {name} ignored"),
                 "standby mode only implemented when nice_failback is on (auto_failback on/off)",
             );
@@ -106,6 +112,7 @@ impl Cluster {
                 if !self.peers[pi].stable {
                     self.notify(
                         Level::Warn,
+                        Cause::Standby,
                         format!("standby request [{}] from {name} ignored", set.as_str()),
                         "other side is in flux",
                     );
@@ -114,6 +121,7 @@ impl Cluster {
                 if !self.locally_stable() {
                     self.notify(
                         Level::Warn,
+                        Cause::Standby,
                         format!("standby request [{}] from {name} ignored", set.as_str()),
                         "local resources in flux",
                     );
@@ -132,6 +140,7 @@ impl Cluster {
                 };
                 self.notify(
                     Level::Info,
+                    Cause::Standby,
                     format!("{name} wants to go standby [{}]; agreed", set.as_str()),
                     "ask_resources me received while both sides are stable",
                 );
@@ -165,6 +174,7 @@ impl Cluster {
                 };
                 self.notify(
                     Level::Info,
+                    Cause::Standby,
                     format!("standby: releasing {} for {name}", list(&keys)),
                     format!("{name} agreed to take our {} groups", my_set.as_str()),
                 );
@@ -182,6 +192,7 @@ impl Cluster {
                 self.force_report = true;
                 self.notify(
                     Level::Info,
+                    Cause::Standby,
                     format!(
                         "standby complete: {name} took our {} groups",
                         my_set.as_str()
@@ -228,6 +239,7 @@ impl Cluster {
                 };
                 self.notify(
                     Level::Info,
+                    Cause::Standby,
                     format!("standby: acquiring {} from {name}", list(&keys)),
                     format!("{name} released its {} groups", their_set.as_str()),
                 );
@@ -235,6 +247,7 @@ impl Cluster {
             (state, step) => {
                 self.notify(
                     Level::Warn,
+                    Cause::Standby,
                     format!(
                         "ignored standby message '{step:?}' [{}] from {name}",
                         set.as_str()
@@ -250,6 +263,7 @@ impl Cluster {
         if !self.uses_nice_failback() {
             self.notify(
                 Level::Warn,
+                Cause::Standby,
                 format!("takeover request from {name} ignored"),
                 "standby mode only implemented when nice_failback is on",
             );
@@ -271,6 +285,7 @@ impl Cluster {
         }
         self.notify(
             Level::Info,
+            Cause::Standby,
             format!("standby [{}] requested", set.as_str()),
             reason.clone(),
         );
@@ -289,6 +304,7 @@ impl Cluster {
             self.pending = None;
             self.notify(
                 Level::Warn,
+                Cause::Standby,
                 format!("standby [{}] dropped", p.set.as_str()),
                 format!(
                     "{}; the cluster did not become stable within {}",
@@ -309,6 +325,7 @@ impl Cluster {
                 self.pending = None;
                 self.notify(
                     Level::Warn,
+                    Cause::Standby,
                     format!("standby [{}] refused", p.set.as_str()),
                     format!("{}; no live peer could take the groups", p.reason),
                 );
@@ -329,6 +346,7 @@ impl Cluster {
         };
         self.notify(
             Level::Info,
+            Cause::Standby,
             format!("going standby [{}]: asking {peer}", p.set.as_str()),
             p.reason,
         );
@@ -361,6 +379,7 @@ impl Cluster {
                     };
                     self.notify(
                         Level::Info,
+                        Cause::Standby,
                         format!("standby: our {} groups are stopped", set.as_str()),
                         format!("{peer} may start them now"),
                     );
@@ -387,6 +406,7 @@ impl Cluster {
                         .collect();
                     self.notify(
                         Level::Info,
+                        Cause::Standby,
                         format!("standby takeover complete: running {}", list(&keys)),
                         format!("acquired {from}'s {} groups", set.as_str()),
                     );

@@ -137,6 +137,7 @@ impl Cluster {
                 let name = self.peers[pi].name.clone();
                 self.notify(
                     Level::Warn,
+                    Cause::Link,
                     format!("link {name}:{link} dead"),
                     format!(
                         "nothing heard on it for {}; other links still carry heartbeats",
@@ -164,12 +165,18 @@ impl Cluster {
                     } else {
                         "standby hand-shake timed out"
                     };
-                    self.notify(Level::Warn, what, format!("phase {phase:?}"));
+                    self.notify(
+                        Level::Warn,
+                        Cause::Standby,
+                        what,
+                        format!("phase {phase:?}"),
+                    );
                 }
                 Standby::Taking { deadline, .. } if now >= deadline => {
                     self.standby = Standby::Not;
                     self.notify(
                         Level::Warn,
+                        Cause::Standby,
                         "standby hand-shake timed out",
                         "peer never finished",
                     );
