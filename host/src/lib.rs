@@ -13,6 +13,7 @@ pub mod confine;
 pub mod control;
 pub mod daemon;
 pub mod grant;
+pub mod heartbeat_tools;
 pub mod logging;
 pub mod pidfile;
 pub mod resources;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use wasmbeat::control::{Request, Response, RuntimePaths, Which};
+use wasmbeat::heartbeat_tools::Tool;
 use wasmbeat::runtime::cli::{agent_command, agent_test_command, AgentCliOptions, CliOp};
 use wasmbeat::runtime::scratch_net;
 use wasmbeat::runtime::RuntimeConfig;
@@ -121,6 +122,28 @@ enum Command {
         /// Skip loading the agents: no effective grants in the report.
         #[arg(long)]
         no_grants: bool,
+    },
+    /// heartbeat's `cl_status`, `hb_standby` or `hb_takeover` (also run
+    /// as symlinks of that name; see docs/heartbeat-tools.md).
+    #[command(name = "cl_status", hide = true, disable_help_flag = true)]
+    ClStatus {
+        /// cl_status's own arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// heartbeat's `hb_standby [all|local|foreign|failback]`.
+    #[command(name = "hb_standby", hide = true, disable_help_flag = true)]
+    HbStandby {
+        /// hb_standby's own arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// heartbeat's `hb_takeover [all|local|foreign|failback]`.
+    #[command(name = "hb_takeover", hide = true, disable_help_flag = true)]
+    HbTakeover {
+        /// hb_takeover's own arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Compile an agent component (stdin) into the cache; the daemon runs
     /// this in a child process on a cache miss.
@@ -282,9 +305,26 @@ fn init_stderr_logging() {
     let _ = wasmbeat::logging::init(&wasmbeat::logging::LogTargets::default());
 }
 
+/// Run one of heartbeat's tools and exit with its code.
+fn heartbeat_tool(tool: Tool, args: &[String]) -> ExitCode {
+    let out = wasmbeat::heartbeat_tools::run(tool, args);
+    out.emit();
+    ExitCode::from(out.code)
+}
+
 fn main() -> anyhow::Result<ExitCode> {
+    // Started as `cl_status`, `hb_standby` or `hb_takeover` (a symlink):
+    // heartbeat's argument syntax, not wasmbeat's.
+    let mut argv = std::env::args();
+    if let Some(tool) = argv.next().as_deref().and_then(Tool::from_program_name) {
+        let args: Vec<String> = argv.collect();
+        return Ok(heartbeat_tool(tool, &args));
+    }
     let cli = Cli::parse();
     match cli.command {
+        Command::ClStatus { args } => Ok(heartbeat_tool(Tool::ClStatus, &args)),
+        Command::HbStandby { args } => Ok(heartbeat_tool(Tool::HbStandby, &args)),
+        Command::HbTakeover { args } => Ok(heartbeat_tool(Tool::HbTakeover, &args)),
         Command::Run {
             config_dir,
             node,

@@ -111,6 +111,7 @@ prop_compose! {
             debug, realtime, compression, hopfudge,
             autojoin: AutoJoin::None, uuidfrom, msgfmt, hbgenmethod,
             stonith, stonith_hosts, watchdog, other,
+            written: Default::default(),
         }
     }
 }
@@ -243,9 +244,11 @@ proptest! {
     #[test]
     fn ha_cf_print_then_parse_round_trips(cfg in hacf()) {
         let text = cfg.to_string();
-        let (back, diags) = HaCf::parse(&text);
+        let (mut back, diags) = HaCf::parse(&text);
         let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
         prop_assert!(errors.is_empty(), "{:?}\n{}", errors, text);
+        // The spelling of the printed values is not part of the settings.
+        back.written.clear();
         prop_assert_eq!(back, cfg, "{}", text);
     }
 

@@ -458,3 +458,384 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
         log.lines().count()
     );
 }
+
+/// `cl_status ARGS` of the real heartbeat: stdout (untrimmed) and exit code.
+fn hb_cl_status(unshare_pid: u32, args: &[&str]) -> Option<(String, i32)> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children")).ok()?;
+    let hb: u32 = children.split_whitespace().next()?.parse().ok()?;
+    let out = Command::new("nsenter")
+        .args(["-t", &hb.to_string(), "-m", "-u", "-p", "cl_status"])
+        .args(args)
+        .output()
+        .ok()?;
+    Some((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code().unwrap_or(-1),
+    ))
+}
+
+/// A wasmbeat daemon node of a mixed cluster: its config dir, runtime dir
+/// and a `cl_status` symlink to the binary (argv[0] dispatch).
+struct WbNode {
+    config: PathBuf,
+    runtime: PathBuf,
+    cl_status: PathBuf,
+    log: PathBuf,
+}
+
+impl WbNode {
+    fn cl_status(&self, args: &[&str]) -> (String, i32) {
+        let out = Command::new(&self.cl_status)
+            .args(args)
+            .env("WASMBEAT_CONFIG_DIR", &self.config)
+            .env("WASMBEAT_RUNTIME_DIR", &self.runtime)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// One row of the comparison: heartbeat's answer, wasmbeat's, and the
+/// answer wasmbeat must give (heartbeat's, or heartbeat's under a
+/// documented rule).
+struct Row {
+    question: String,
+    heartbeat: (String, i32),
+    wasmbeat: (String, i32),
+    expected: (String, i32),
+    rule: &'static str,
+}
+
+/// `text` with heartbeat's version (`3.0.6 (node: <changeset>)`) replaced
+/// by `version`.
+fn with_version(text: &str, version: &str) -> String {
+    let Some(start) = text.find("3.0.6 (node: ") else {
+        return text.to_string();
+    };
+    let end = start
+        + text[start..]
+            .find(')')
+            .map_or(text.len() - start, |e| e + 1);
+    format!("{}{version}{}", &text[..start], &text[end..])
+}
+
+fn show(answer: &(String, i32)) -> String {
+    format!("{:?} [{}]", answer.0, answer.1)
+}
+
+/// heartbeat's `cl_status` and wasmbeat's, asked the same questions on the
+/// two nodes of one mixed cluster (heartbeat 3.0.6 node1, wasmbeat node2,
+/// each holding its own group), must print the same lines with the same
+/// exit codes. The rules where an answer differs by design:
+/// - position: both nodes sit in symmetric positions (each holds its own
+///   `local` group, each sees the other active over the one link eth0),
+///   so the same question has the same answer on both; were they not
+///   symmetric (one holding `all`), the comparison would be against what
+///   heartbeat prints in wasmbeat's position, which this setup avoids.
+/// - version: `hbparameter -p hbversion` and the `version:` line of
+///   `hbstatus -v` name wasmbeat's version instead of `3.0.6`.
+#[test]
+fn cl_status_answers_like_heartbeat_in_a_mixed_cluster() {
+    const TEST: &str = "cl_status_answers_like_heartbeat_in_a_mixed_cluster";
+    if !heartbeat_available(TEST) {
+        return;
+    }
+    let root = TempDir(std::env::temp_dir().join(format!("wb-interop-cls-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&root.0);
+    let r = &root.0;
+    let haresources = "node1 IPaddr::10.77.7.100/24/eth0\nnode2 IPaddr::10.77.7.101/24/eth0\n";
+    heartbeat_tree(r, &format!("1 sha1 {KEY}"), HB_BCAST);
+    write(&r.join("etc/haresources"), haresources, 0o644);
+    // wasmbeat's files: the same ha.cf but for the log file, same
+    // haresources and authkeys.
+    let wb = WbNode {
+        config: r.join("wb-etc"),
+        runtime: r.join("wb-run"),
+        cl_status: r.join("bin/cl_status"),
+        log: r.join("wb.log"),
+    };
+    std::fs::create_dir_all(&wb.config).unwrap();
+    std::fs::create_dir_all(r.join("bin")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_wasmbeat"), &wb.cl_status).unwrap();
+    let hacf = std::fs::read_to_string(r.join("etc/ha.cf")).unwrap();
+    let hacf = hacf.replace(
+        &r.join("ha-log").display().to_string(),
+        &r.join("wb-ha-log").display().to_string(),
+    );
+    write(&wb.config.join("ha.cf"), &hacf, 0o644);
+    write(&wb.config.join("haresources"), haresources, 0o644);
+    write(
+        &wb.config.join("authkeys"),
+        &format!("auth 1\n1 sha1 {KEY}\n"),
+        0o600,
+    );
+
+    // Declared after `root`: the processes die before the files go.
+    let lab = Lab::new("cls", &["10.77.7.1/24", "10.77.7.2/24"]);
+    let t0 = Instant::now();
+    let hb = spawn_heartbeat(&lab.nodes[0], r);
+    let mut daemon = Command::new("sh");
+    daemon
+        .args([
+            "-c",
+            &format!(
+                "exec {} run --config-dir {} --node {WB_NODE} --runtime-dir {} --cache-dir {} 2>>{}",
+                env!("CARGO_BIN_EXE_wasmbeat"),
+                wb.config.display(),
+                wb.runtime.display(),
+                support::shared_agent_cache().display(),
+                wb.log.display()
+            ),
+        ])
+        .env("RUST_LOG", "info");
+    let _wbd = lab.nodes[1].spawn(daemon);
+
+    // Stable: both see both active and hold their own group.
+    let stable = |a: &(String, i32)| a.0 == "local\n" && a.1 == 0;
+    let settled = wait_for(Duration::from_secs(90), Duration::from_millis(500), || {
+        let hb_ok = hb_cl_status(hb, &["rscstatus"]).is_some_and(|a| stable(&a))
+            && cl_status(hb, &["nodestatus", WB_NODE]).as_deref() == Some("active")
+            && cl_status(hb, &["hblinkstatus", WB_NODE, "eth0"]).as_deref() == Some("up");
+        let wb_ok = stable(&wb.cl_status(&["rscstatus"]))
+            && wb.cl_status(&["nodestatus", HB_NODE]).0 == "active\n"
+            && wb.cl_status(&["hblinkstatus", HB_NODE, "eth0"]).0 == "up\n";
+        (hb_ok && wb_ok).then(|| t0.elapsed())
+    });
+    if settled.is_none() {
+        eprintln!("--- wasmbeat log ---\n{}", wb.log_text());
+        eprintln!(
+            "heartbeat rscstatus {:?}, wasmbeat rscstatus {:?}",
+            hb_cl_status(hb, &["rscstatus"]),
+            wb.cl_status(&["rscstatus"])
+        );
+    }
+    require(
+        settled,
+        "the mixed cluster did not settle (both active, each holding its own group) within 90 s",
+        r,
+    );
+    eprintln!("mixed cluster settled {:?} after start", settled.unwrap());
+
+    let questions: &[&[&str]] = &[
+        &["hbstatus"],
+        &["hbstatus", "-v"],
+        &["hbstatus", "-m", "-v"],
+        &["listnodes"],
+        &["listnodes", "-n"],
+        &["listnodes", "-p"],
+        &["listnodes", "-v"],
+        &["listnodes", "-m"],
+        &["nodestatus", HB_NODE],
+        &["nodestatus", WB_NODE],
+        &["nodestatus", "-m", WB_NODE],
+        &["nodestatus", "nosuchnode"],
+        &["nodestatus"],
+        &["nodetype", HB_NODE],
+        &["nodetype", WB_NODE],
+        &["nodetype", "-m", WB_NODE],
+        &["nodeweight", WB_NODE],
+        &["nodesite", WB_NODE],
+        &["listhblinks", HB_NODE],
+        &["listhblinks", WB_NODE],
+        &["listhblinks", "-v", HB_NODE],
+        &["listhblinks", "-v", WB_NODE],
+        &["listhblinks", "-m", WB_NODE],
+        &["hblinkstatus", HB_NODE, "eth0"],
+        &["hblinkstatus", WB_NODE, "eth0"],
+        &["hblinkstatus", "-m", WB_NODE, "eth0"],
+        &["hblinkstatus", WB_NODE, "eth9"],
+        &["rscstatus"],
+        &["rscstatus", "-m"],
+        &["hbparameter", "-p", "deadtime"],
+        &["hbparameter", "-p", "keepalive"],
+        &["hbparameter", "-p", "warntime"],
+        &["hbparameter", "-p", "initdead"],
+        &["hbparameter", "-p", "deadping"],
+        &["hbparameter", "-p", "auto_failback"],
+        &["hbparameter", "-p", "udpport"],
+        &["hbparameter", "-p", "baud"],
+        &["hbparameter", "-p", "hopfudge"],
+        &["hbparameter", "-p", "logfacility"],
+        &["hbparameter", "-p", "msgfmt"],
+        &["hbparameter", "-p", "debug"],
+        &["hbparameter", "-p", "realtime"],
+        &["hbparameter", "-p", "pacemaker"],
+        &["hbparameter", "-p", "node"],
+        &["hbparameter", "-p", "nice_failback"],
+        &["hbparameter", "-p", "watchdog"],
+        &["hbparameter", "-p", "nosuch"],
+        &["hbparameter", "-m", "-p", "deadtime"],
+        &["hbparameter", "-p", "hbversion"],
+        &["hbparameter"],
+        &["nosuchcommand"],
+    ];
+    let wb_version = wasmbeat::daemon::status::hbversion();
+    let mut rows = Vec::new();
+    for q in questions {
+        let h = hb_cl_status(hb, q).expect("heartbeat's cl_status ran");
+        let w = wb.cl_status(q);
+        let versioned = q.contains(&"hbversion") || (q[0] == "hbstatus" && q.contains(&"-v"));
+        let (expected, rule) = if versioned {
+            (
+                (with_version(&h.0, &wb_version), h.1),
+                "version: wasmbeat's own",
+            )
+        } else {
+            (h.clone(), "same")
+        };
+        rows.push(Row {
+            question: q.join(" "),
+            heartbeat: h,
+            wasmbeat: w,
+            expected,
+            rule,
+        });
+    }
+    println!("\n| question | heartbeat 3.0.6 (node1) | wasmbeat (node2) | rule | ok |");
+    println!("|---|---|---|---|---|");
+    for row in &rows {
+        println!(
+            "| cl_status {} | {} | {} | {} | {} |",
+            row.question,
+            show(&row.heartbeat),
+            show(&row.wasmbeat),
+            row.rule,
+            if row.wasmbeat == row.expected {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+    }
+
+    // The asymmetric positions, through heartbeat's own commands run on the
+    // wasmbeat node: hb_standby gives everything to heartbeat (heartbeat
+    // holds all, wasmbeat none), hb_takeover takes it all back (wasmbeat
+    // all, heartbeat none). Each answer of wasmbeat is compared with
+    // heartbeat's answer in the same position one step earlier or later.
+    let tool = |name: &str, args: &[&str]| {
+        let link = r.join("bin").join(name);
+        if !link.exists() {
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_wasmbeat"), &link).unwrap();
+        }
+        let out = Command::new(&link)
+            .args(args)
+            .env("WASMBEAT_CONFIG_DIR", &wb.config)
+            .env("WASMBEAT_RUNTIME_DIR", &wb.runtime)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    };
+    let held = |want_hb: &str, want_wb: &str, what: &str| {
+        let t = Instant::now();
+        let got = wait_for(Duration::from_secs(40), Duration::from_millis(250), || {
+            let h = hb_cl_status(hb, &["rscstatus"])?;
+            let w = wb.cl_status(&["rscstatus"]);
+            (h.0 == format!("{want_hb}\n") && w.0 == format!("{want_wb}\n")).then(|| {
+                (
+                    h,
+                    hb_cl_status(hb, &["rscstatus", "-m"]).unwrap(),
+                    w,
+                    wb.cl_status(&["rscstatus", "-m"]),
+                )
+            })
+        });
+        if got.is_none() {
+            eprintln!("--- wasmbeat log ---\n{}", wb.log_text());
+        }
+        require(
+            got.as_ref(),
+            &format!(
+                "after {what}: expected heartbeat to hold {want_hb} and wasmbeat {want_wb} within 40 s; now heartbeat {:?}, wasmbeat {:?}",
+                hb_cl_status(hb, &["rscstatus"]),
+                wb.cl_status(&["rscstatus"])
+            ),
+            r,
+        );
+        eprintln!(
+            "{what}: heartbeat holds {want_hb}, wasmbeat {want_wb} after {:?}",
+            t.elapsed()
+        );
+        got.unwrap()
+    };
+    // heartbeat's scripts print nothing on stdout and exit 0.
+    assert_eq!(tool("hb_standby", &[]), (String::new(), 0), "hb_standby");
+    let (h_all, h_all_m, w_none, w_none_m) = held("all", "none", "hb_standby on wasmbeat");
+    assert_eq!(
+        tool("hb_takeover", &["all"]),
+        (String::new(), 0),
+        "hb_takeover all"
+    );
+    let (h_none, h_none_m, w_all, w_all_m) = held("none", "all", "hb_takeover all on wasmbeat");
+    for (question, heartbeat, wasmbeat) in [
+        ("rscstatus (holding all)", h_all, w_all),
+        ("rscstatus -m (holding all)", h_all_m, w_all_m),
+        ("rscstatus (holding none)", h_none, w_none),
+        ("rscstatus -m (holding none)", h_none_m, w_none_m),
+    ] {
+        rows.push(Row {
+            question: question.to_string(),
+            expected: heartbeat.clone(),
+            heartbeat,
+            wasmbeat,
+            rule: "symmetric position",
+        });
+    }
+    // Asked of wasmbeat's own tools with wrong arguments: the scripts' lines.
+    let usage = |name: &str, args: &[&str], first: &str| {
+        let program = r.join("bin").join(name).display().to_string();
+        let got = tool(name, args);
+        let want = (format!("{program}: {first}\nusage:\n"), 1);
+        assert_eq!(got, want, "{name} {args:?}");
+    };
+    usage("hb_standby", &["sideways"], "wrong resources(sideways).");
+    usage("hb_takeover", &["all", "local"], "too many arguments");
+
+    println!("\n| question | heartbeat 3.0.6 | wasmbeat | rule | ok |");
+    println!("|---|---|---|---|---|");
+    for row in rows.iter().filter(|row| row.rule == "symmetric position") {
+        println!(
+            "| cl_status {} | {} | {} | {} | {} |",
+            row.question,
+            show(&row.heartbeat),
+            show(&row.wasmbeat),
+            row.rule,
+            if row.wasmbeat == row.expected {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+    }
+    let bad: Vec<String> = rows
+        .iter()
+        .filter(|row| row.wasmbeat != row.expected)
+        .map(|row| {
+            format!(
+                "cl_status {}: expected {}, wasmbeat printed {}",
+                row.question,
+                show(&row.expected),
+                show(&row.wasmbeat)
+            )
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} answers differ from heartbeat's:\n{}",
+        bad.len(),
+        rows.len(),
+        bad.join("\n")
+    );
+}

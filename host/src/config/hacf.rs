@@ -11,6 +11,7 @@
 mod directives;
 mod finish;
 mod lines;
+mod parameters;
 mod reader;
 mod resolve;
 
@@ -245,6 +246,13 @@ pub struct HaCf {
     pub watchdog: Option<String>,
     /// Other accepted directives, kept verbatim in order.
     pub other: Vec<OtherDirective>,
+    /// Each one-value directive's last value as written (`keepalive 1`
+    /// stays `"1"`): what heartbeat records for its client API and
+    /// `cl_status hbparameter` answers (see [`HaCf::parameters`]). Only the
+    /// spelling of settings the typed fields already hold, so it is left
+    /// out of the JSON form.
+    #[serde(skip)]
+    pub written: std::collections::BTreeMap<String, String>,
 }
 
 /// Syslog facility numbers (RFC 5424) for the `logfacility` names heartbeat

@@ -32,6 +32,61 @@ pub struct StatusReport {
     pub flow_control: bool,
     /// The last start/stop of each group, with per-resource steps.
     pub last_group_operations: Vec<GroupOperation>,
+    /// What heartbeat's tools (`cl_status`) show besides the cluster view.
+    #[serde(default)]
+    pub heartbeat: HeartbeatFacts,
+}
+
+/// The configuration facts heartbeat's client API answers, as the daemon
+/// runs them (after a reload: the reloaded ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatFacts {
+    /// The cluster's nodes in ha.cf order (heartbeat's node table order).
+    pub nodes: Vec<String>,
+    /// The media in ha.cf order: the label the cluster view uses for a
+    /// link and the name heartbeat shows for it (`cl_status listhblinks`).
+    pub links: Vec<LinkName>,
+    /// heartbeat's parameter table (`cl_status hbparameter`), plus
+    /// `hbversion` (this daemon's version).
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// One medium's two names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkName {
+    /// The link's label in [`ClusterStatus`] (`bcast eth0`).
+    pub label: String,
+    /// heartbeat's name for it (`eth0`).
+    pub name: String,
+}
+
+/// What `hbparameter -p hbversion` answers: wasmbeat's version, in
+/// heartbeat's `VERSION (ORIGIN)` form.
+pub fn hbversion() -> String {
+    format!("{} (wasmbeat)", env!("CARGO_PKG_VERSION"))
+}
+
+impl HeartbeatFacts {
+    fn of(cfg: &crate::config::Config) -> HeartbeatFacts {
+        let mut parameters = cfg.ha.parameters();
+        // heartbeat answers `3.0.6 (node: <changeset>)`.
+        parameters.insert("hbversion".into(), hbversion());
+        HeartbeatFacts {
+            nodes: cfg.ha.nodes.clone(),
+            // The media the daemon opened (IPv6 ones it skips).
+            links: cfg
+                .ha
+                .media
+                .iter()
+                .filter(|m| crate::transport::check_supported(m).is_ok())
+                .map(|m| LinkName {
+                    label: crate::transport::medium_label(m),
+                    name: crate::transport::link_name(m),
+                })
+                .collect(),
+            parameters,
+        }
+    }
 }
 
 /// One peer as the wire session sees it (liveness is in `cluster.nodes`).
@@ -120,6 +175,7 @@ pub(super) fn snapshot(shell: &Shell) -> StatusReport {
             .iter()
             .map(|(key, (op, r))| GroupOperation::of(key, *op, r))
             .collect(),
+        heartbeat: HeartbeatFacts::of(&shell.cfg),
     }
 }
 

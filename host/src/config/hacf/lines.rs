@@ -146,6 +146,11 @@ fn value(r: &mut Reader, d: &Directive, at: At<'_>, fields: &[Tok<'_>]) {
     };
     if passed && r.errors() == errors {
         r.set_at.insert(d.setting, at.line);
+        // heartbeat records one-value directives as written for its
+        // client API (hbparameter); lists and whole lines it does not.
+        if !matches!(d.apply, Apply::Words(_) | Apply::Line(_)) {
+            r.cf.written.insert(d.name.to_string(), at.text.to_string());
+        }
     }
 }
 

@@ -189,6 +189,7 @@ impl Reader {
                 stonith_hosts: Vec::new(),
                 watchdog: None,
                 other: Vec::new(),
+                written: BTreeMap::new(),
             },
             set_at: BTreeMap::new(),
             media: Vec::new(),
