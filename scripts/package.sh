@@ -46,6 +46,8 @@ install -d "$stage/usr/share/man/man8"
 for page in "$docs"/man8/*.8; do
     gzip -9n <"$page" >"$stage/usr/share/man/man8/$(basename "$page").gz"
 done
+install -d "$stage/usr/share/man/man1"
+gzip -9n <packaging/debian/cl_status.1 >"$stage/usr/share/man/man1/cl_status.1.gz"
 install -D -m 0644 "$docs/completions/wasmbeat" "$stage/usr/share/bash-completion/completions/wasmbeat"
 install -D -m 0644 "$docs/completions/_wasmbeat" "$stage/usr/share/zsh/vendor-completions/_wasmbeat"
 install -D -m 0644 "$docs/completions/wasmbeat.fish" "$stage/usr/share/fish/vendor_completions.d/wasmbeat.fish"
@@ -54,6 +56,7 @@ doc="$stage/usr/share/doc/wasmbeat"
 install -D -m 0644 packaging/debian/copyright "$doc/copyright"
 install -D -m 0644 README.md "$doc/README.md"
 install -D -m 0644 docs/install-debian.md "$doc/install-debian.md"
+install -D -m 0644 docs/heartbeat-tools.md "$doc/heartbeat-tools.md"
 for f in packaging/debian/examples/ha.d/*; do
     install -D -m 0644 "$f" "$doc/examples/ha.d/$(basename "$f")"
 done

@@ -53,6 +53,8 @@ struct Cluster {
     vips: Vec<&'static str>,
     /// Per-node compiled-agent cache (None: the cache shared by all tests).
     caches: [Option<PathBuf>; 2],
+    /// More `wasmbeat run` arguments for both nodes.
+    extra_args: String,
 }
 
 impl Cluster {
@@ -95,6 +97,7 @@ impl Cluster {
             daemons: [None, None],
             vips: vips.to_vec(),
             caches: [None, None],
+            extra_args: String::new(),
         }
     }
 
@@ -120,13 +123,14 @@ impl Cluster {
         daemon.args([
             "-c",
             &format!(
-                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
+                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} {} 2>>{}",
                 self.config_dir(i).display(),
                 self.runtime_dir(i).display(),
                 self.caches[i]
                     .clone()
                     .unwrap_or_else(support::shared_agent_cache)
                     .display(),
+                self.extra_args,
                 self.log(i).display()
             ),
         ]);
@@ -702,4 +706,173 @@ fn reload_compiling_a_cold_agent_keeps_heartbeats() {
         "the client missed {missed} answers during the reload"
     );
     c.expect_serving(0, Duration::from_secs(1), "after the reload");
+}
+
+/// `curl` inside the client namespace; None when it fails.
+fn client_curl(c: &Cluster, args: &[&str]) -> Option<String> {
+    let mut all = vec!["-s", "--fail", "--max-time", "3"];
+    all.extend_from_slice(args);
+    let out = c.lab.nodes[2].exec("curl", &all);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// An instant query through Prometheus' HTTP API: each series' labels
+/// and value.
+fn prometheus_query(c: &Cluster, query: &str) -> Option<Vec<(serde_json::Value, f64)>> {
+    let text = client_curl(
+        c,
+        &[
+            "-G",
+            "http://127.0.0.1:9090/api/v1/query",
+            "--data-urlencode",
+            &format!("query={query}"),
+        ],
+    )?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    (v["status"] == "success").then_some(())?;
+    Some(
+        v["data"]["result"]
+            .as_array()?
+            .iter()
+            .filter_map(|s| Some((s["metric"].clone(), s["value"][1].as_str()?.parse().ok()?)))
+            .collect(),
+    )
+}
+
+/// Wait until `query` returns series, all from `instance`; their values.
+fn wait_prometheus(c: &Cluster, query: &str, instance: &str, limit: Duration) -> Vec<f64> {
+    let mut last = None;
+    let got = support::wait_for(limit, Duration::from_millis(250), || {
+        let r = prometheus_query(c, query);
+        last = r.clone();
+        let r = r?;
+        (!r.is_empty() && r.iter().all(|(m, _)| m["instance"] == instance))
+            .then(|| r.iter().map(|(_, v)| *v).collect())
+    });
+    got.unwrap_or_else(|| {
+        c.dump_logs();
+        panic!("Prometheus never answered {query} with only {instance} within {limit:?}; last answer: {last:?}")
+    })
+}
+
+#[test]
+fn prometheus_scrapes_both_nodes_and_sees_the_group_move() {
+    if !support::lab_available("prometheus_scrapes_both_nodes_and_sees_the_group_move") {
+        return;
+    }
+    let mut c = Cluster::new("prom", FAST, "on", &single_group(), &[VIP]);
+    c.extra_args = "--metrics-listen 0.0.0.0:9694".into();
+    c.boot(FAST);
+
+    // A real Prometheus (Debian's) in the client namespace, scraping both.
+    let prom = c.dir.0.join("prometheus");
+    std::fs::create_dir_all(prom.join("data")).unwrap();
+    std::fs::write(
+        prom.join("prometheus.yml"),
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: wasmbeat\n    static_configs:\n      - targets: ['10.77.0.1:9694', '10.77.0.2:9694']\n",
+    )
+    .unwrap();
+    let mut server = Command::new("sh");
+    server.args([
+        "-c",
+        &format!(
+            "exec prometheus --config.file={dir}/prometheus.yml --storage.tsdb.path={dir}/data --web.listen-address=127.0.0.1:9090 2>>{dir}/prometheus.log",
+            dir = prom.display()
+        ),
+    ]);
+    c.lab.nodes[2].spawn(server);
+
+    // node1 runs the group, as Prometheus sees it.
+    wait_prometheus(
+        &c,
+        "wasmbeat_group_running_here == 1",
+        "10.77.0.1:9694",
+        Duration::from_secs(60),
+    );
+
+    // Every metric family is exported; print the names for the record.
+    let text = client_curl(&c, &["http://10.77.0.2:9694/metrics"]).expect("scrape node2");
+    let mut names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    names.sort();
+    println!("metric families: {}", names.join(" "));
+    // (Operation histograms appear with the first operation: node2 ran none yet.)
+    for want in [
+        "wasmbeat_transitions",
+        "wasmbeat_monitor_restarts",
+        "wasmbeat_split_brains",
+        "wasmbeat_packets_accepted",
+        "wasmbeat_packets_dropped",
+        "wasmbeat_node_info",
+        "wasmbeat_node_state",
+        "wasmbeat_link_up",
+        "wasmbeat_link_last_heard_age_seconds",
+        "wasmbeat_group_owner",
+        "wasmbeat_group_running_here",
+        "wasmbeat_group_state",
+    ] {
+        assert!(
+            names.contains(&want),
+            "{want} missing from /metrics:\n{text}"
+        );
+    }
+    assert_eq!(
+        client_curl(&c, &["http://10.77.0.2:9694/other"]),
+        None,
+        "only /metrics is served"
+    );
+
+    // Crash node1: node2 takes over, and Prometheus shows the group move.
+    let killed = Instant::now();
+    c.kill(0, libc::SIGKILL);
+    c.wait_exit(0, Duration::from_secs(10));
+    c.expect_client_reaches(
+        1,
+        FAST.dead * 4 + Duration::from_secs(10),
+        "after kill -9 of node1",
+    );
+    wait_prometheus(
+        &c,
+        "wasmbeat_group_running_here == 1",
+        "10.77.0.2:9694",
+        Duration::from_secs(30),
+    );
+    let failovers = wait_prometheus(
+        &c,
+        "wasmbeat_transitions_total{cause=\"failover\"} > 0",
+        "10.77.0.2:9694",
+        Duration::from_secs(10),
+    );
+    let dead = wait_prometheus(
+        &c,
+        "wasmbeat_node_state{node=\"node1\",state=\"dead\"} == 1",
+        "10.77.0.2:9694",
+        Duration::from_secs(10),
+    );
+    let starts = wait_prometheus(
+        &c,
+        "wasmbeat_group_operation_seconds_count{op=\"start\",result=\"ok\"} > 0",
+        "10.77.0.2:9694",
+        Duration::from_secs(10),
+    );
+    let text = client_curl(&c, &["http://10.77.0.2:9694/metrics"]).expect("scrape node2");
+    for want in [
+        "# TYPE wasmbeat_group_operation_seconds histogram",
+        "# TYPE wasmbeat_agent_operation_seconds histogram",
+        "wasmbeat_agent_operation_seconds_count{agent=\"IPaddr\",op=\"start\"} 1",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want} missing after the takeover:\n{text}"
+        );
+    }
+    println!(
+        "Prometheus saw the move {:.1} s after kill -9: failovers {failovers:?}, node1 dead {dead:?}, starts on node2 {starts:?}",
+        killed.elapsed().as_secs_f64()
+    );
 }

@@ -97,6 +97,32 @@ fn package_holds_binary_unit_tools_docs_and_verifies() {
         );
     }
 
+    // Called by heartbeat's name, the binary is heartbeat's tool: with no
+    // daemon behind the socket, hbstatus says stopped and exits 1.
+    let empty = TempDir::new("pkg-no-daemon");
+    let hb = Command::new(r.join("usr/bin/cl_status"))
+        .arg("hbstatus")
+        .env("WASMBEAT_RUNTIME_DIR", &empty.0)
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            hb.status.code(),
+            String::from_utf8_lossy(&hb.stdout).into_owned()
+        ),
+        (
+            Some(1),
+            "Heartbeat is stopped on this machine.\n".to_string()
+        ),
+        "cl_status through the packaged link"
+    );
+    let page = Command::new("man")
+        .arg("-l")
+        .arg(r.join("usr/share/man/man1/cl_status.1.gz"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&page.stdout).contains("rscstatus"));
+
     // One man page per visible subcommand, all from the CLI model.
     let subcommands = [
         "run", "status", "standby", "takeover", "reload", "agent", "check",

@@ -253,6 +253,11 @@ impl Metrics {
                     .get_or_create(&labels([("group", &g.key), ("node", owner)]))
                     .set(1);
             }
+            // Zero from the start, so rate() and alerts see the series.
+            drop(
+                self.monitor_restarts
+                    .get_or_create(&labels([("group", &g.key)])),
+            );
             let state = g.local_state.split(',').next().unwrap_or("").trim();
             self.group_running_here
                 .get_or_create(&labels([("group", &g.key)]))
@@ -278,6 +283,7 @@ pub async fn serve(listener: tokio::net::TcpListener, scrapes: ScrapeRequests) {
         tokio::spawn(async move {
             let service = service_fn(move |req| answer(req, scrapes.clone()));
             let conn = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(5))
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
