@@ -378,19 +378,24 @@ fn main() -> anyhow::Result<ExitCode> {
                     .build()?
                     .block_on(agent_command(&token, op, &opts)),
                 AgentInvocation::Test(token) => {
+                    // The interface the token names (its haresources line's
+                    // `eth0`) exists in the throw-away namespace too.
+                    let named = wasmbeat::config::token::ResourceToken::parse(&token)
+                        .ok()
+                        .and_then(|t| scratch_net::NamedLink::for_token(&t.args));
                     let context = if in_place {
                         "current network namespace".to_string()
                     } else {
                         // Before the runtime starts any thread: only
                         // threads started later inherit the namespace.
                         scratch_net::enter()?;
-                        scratch_net::describe()
+                        scratch_net::describe(named.as_ref())
                     };
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
                     if !in_place {
-                        rt.block_on(scratch_net::populate())?;
+                        rt.block_on(scratch_net::populate(named.as_ref()))?;
                     }
                     rt.block_on(agent_test_command(&token, &opts, &context))
                 }

@@ -84,6 +84,9 @@ fn builtin_ipaddr_passes_without_touching_this_namespace() {
         "IPaddr::192.0.2.10",
         "IPaddr2::192.0.2.11/24/wbtest0",
         "IPaddr::2001:db8::10/64",
+        // A haresources line's own token: its eth0 exists in the scratch
+        // namespace too (a new user's first try failed on it).
+        "IPaddr::10.78.2.10/24/eth0",
     ] {
         let out = ns
             .command(env!("CARGO_BIN_EXE_wasmbeat"))
@@ -99,6 +102,7 @@ fn builtin_ipaddr_passes_without_touching_this_namespace() {
     }
     let links = String::from_utf8_lossy(&ns.ip(&["-o", "link"]).stdout).into_owned();
     assert!(!links.contains("wbtest0"), "test link leaked: {links}");
+    assert!(!links.contains("eth0"), "token's link leaked: {links}");
     assert!(!ns.addrs("lo").contains("192.0.2."));
 }
 
