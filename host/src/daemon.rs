@@ -13,6 +13,7 @@
 //! never delays a heartbeat.
 
 mod agents;
+mod hooks;
 pub mod metrics;
 mod reload;
 pub mod status;
@@ -314,6 +315,8 @@ struct Shell {
     status_dirty: bool,
     /// Prometheus counters and the state gauges' renderer.
     metrics: metrics::Metrics,
+    /// `[notify.NAME]` commands run on state changes.
+    hooks: hooks::Hooks,
 }
 
 async fn heartbeat_loop(
@@ -387,6 +390,9 @@ async fn heartbeat_loop(
         },
         Millis(0),
     );
+    let notify_hooks = cfg.policy.notify.clone();
+    let local_node = cfg.local_node.clone();
+    let ops_for_hooks = ops.clone();
     let mut shell = Shell {
         cfg,
         opts,
@@ -404,6 +410,7 @@ async fn heartbeat_loop(
         systemd: systemd::ServiceManager::from_env(),
         status_dirty: false,
         metrics: metrics::Metrics::new(),
+        hooks: hooks::Hooks::start(notify_hooks, &local_node, &ops_for_hooks),
     };
     let mut load = wire::environment::LoadAvg::default();
     let mut tick = |shell: &mut Shell| {
@@ -538,6 +545,7 @@ impl Shell {
                     notes.push(line);
                     self.status_dirty = true;
                     self.metrics.on_change(&change);
+                    self.hooks.on_change(&change);
                 }
                 Output::Exit => self.exit = true,
             }
@@ -662,6 +670,7 @@ impl Shell {
                         // may start a new group at once.
                         self.groups.extend(groups);
                         if let Some(cfg) = self.staged.take() {
+                            self.hooks.replace(cfg.policy.notify.clone(), &self.ops);
                             self.cfg = cfg;
                         }
                         Ok(())

@@ -876,3 +876,83 @@ fn prometheus_scrapes_both_nodes_and_sees_the_group_move() {
         killed.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn notify_hooks_run_in_order_confined_and_bounded() {
+    if !support::lab_available("notify_hooks_run_in_order_confined_and_bounded") {
+        return;
+    }
+    let mut c = Cluster::new("hooks", FAST, "on", &single_group(), &[VIP]);
+    // The hook runs as nobody: its log must be writable by anyone.
+    let log = c.dir.0.join("hook.log");
+    std::fs::write(&log, "").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let policy = format!(
+        r#"[notify.record]
+argv = ["/bin/sh", "-c", "echo \"$1|$2|$3|uid=$(id -u)|$(grep CapEff /proc/self/status | tr -d '\t')\" >> {log}", "hook"]
+events = ["peer_dead", "failover", "group_started", "group_stopped"]
+
+[notify.stuck]
+argv = ["/bin/sh", "-c", "sleep 30", "stuck"]
+events = ["group_started"]
+timeout = 1
+"#,
+        log = log.display()
+    );
+    for i in 0..2 {
+        std::fs::write(c.config_dir(i).join("agents.toml"), &policy).unwrap();
+    }
+    c.boot(FAST);
+    c.kill(0, libc::SIGKILL);
+    c.wait_exit(0, Duration::from_secs(5));
+    c.expect_client_reaches(1, FAST.dead * 4 + Duration::from_secs(10), "node1 killed");
+
+    // node2's hooks: peer dead, failover, group started, in that order.
+    let want = [
+        "peer_dead|node2|node node1 declared dead",
+        "failover|node2|",
+        "group_started|node2|group ",
+    ];
+    let lines = support::wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let node2: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("|node2|"))
+            .map(str::to_string)
+            .collect();
+        want.iter()
+            .all(|w| node2.iter().any(|l| l.starts_with(w)))
+            .then_some(node2)
+    })
+    .unwrap_or_else(|| {
+        c.dump_logs();
+        panic!(
+            "hook log lacks {want:?}:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+    println!("node2's hook ran for:\n{}", lines.join("\n"));
+    let pos = |w: &str| lines.iter().position(|l| l.starts_with(w)).unwrap();
+    assert!(
+        pos(want[0]) < pos(want[1]) && pos(want[1]) < pos(want[2]),
+        "hooks ran out of order:\n{}",
+        lines.join("\n")
+    );
+    // Confined: nobody, no capabilities (not a root shell).
+    for l in &lines {
+        assert!(l.contains("|uid=65534|"), "hook not run as nobody: {l}");
+        assert!(
+            l.ends_with("CapEff:0000000000000000"),
+            "hook kept capabilities: {l}"
+        );
+    }
+    // The stuck hook was killed at its timeout, and heartbeats went on.
+    wait_until_log(&c, 1, "ran past its timeout of 1s", Duration::from_secs(15));
+    let text = c.log_text(1);
+    assert!(
+        !text.contains("late heartbeat"),
+        "a hook delayed the loop:\n{text}"
+    );
+    assert!(c.holders_of(VIP).contains(&1));
+}

@@ -25,6 +25,16 @@
 //! capabilities = ["net-bind-service", "setuid", "setgid", "kill"]
 //! user = "root"                   # run as this user (default: root)
 //!
+//! # A command run on each state change (group started/stopped here, peer
+//! # dead/back, split brain, monitor give-up), in order, one at a time,
+//! # never on the heartbeat path. Its arguments get CAUSE NODE WHAT WHY.
+//! [notify.pager]
+//! argv = ["/usr/local/sbin/ha-notify", "--to", "oncall"]   # fixed text only
+//! events = ["group_started", "group_stopped", "peer_dead", "split_brain"]  # default: the list below
+//! user = "nobody"                 # default nobody: no root shell by default
+//! capabilities = []               # default none
+//! timeout = 10                    # seconds (or "500ms"); killed with what it started
+//!
 //! # A heartbeat resource script or init script named in haresources.
 //! [lsb.postfix]
 //! script = "/etc/init.d/postfix"   # optional: default resource.d/NAME, then /etc/init.d/NAME
@@ -143,7 +153,44 @@ pub struct Policy {
     pub resources: BTreeMap<String, Section>,
     /// `[lsb.NAME]` sections.
     pub lsb: BTreeMap<String, LsbGrant>,
+    /// `[notify.NAME]` hooks, in file order.
+    pub notify: Vec<NotifyHook>,
 }
+
+/// A `[notify.NAME]` hook: a command the daemon runs on state changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyHook {
+    /// The section name (`pager` of `[notify.pager]`).
+    pub name: String,
+    /// Program and fixed arguments; the event's CAUSE NODE WHAT WHY follow.
+    pub argv: Vec<String>,
+    /// The causes it runs for.
+    pub events: Vec<crate::cluster::Cause>,
+    /// Run as this user (default `nobody`).
+    pub user: String,
+    /// Capabilities it keeps (default none).
+    pub capabilities: Vec<Capability>,
+    /// Killed, with everything it started, after this long.
+    pub timeout: Duration,
+    /// Line of the section.
+    pub line: usize,
+}
+
+/// What a hook runs for when `events` is not given: the changes an
+/// operator is paged for.
+pub const DEFAULT_NOTIFY_EVENTS: &[crate::cluster::Cause] = &[
+    crate::cluster::Cause::GroupStarted,
+    crate::cluster::Cause::GroupStopped,
+    crate::cluster::Cause::GroupFailed,
+    crate::cluster::Cause::PeerDead,
+    crate::cluster::Cause::PeerUp,
+    crate::cluster::Cause::PeerBack,
+    crate::cluster::Cause::SplitBrain,
+    crate::cluster::Cause::SplitBrainResolved,
+    crate::cluster::Cause::Failover,
+    crate::cluster::Cause::MonitorGiveUp,
+    crate::cluster::Cause::Fencing,
+];
 
 /// Where a section applies, for messages (`[agent.httpd]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,6 +331,86 @@ impl Parser<'_> {
                 None
             }
         }
+    }
+
+    /// A `[notify.NAME]` hook. Its argv is fixed text: an event's words
+    /// arrive as separate arguments, never through a shell or a hole.
+    fn notify(&mut self, name: &str, t: &dyn TableLike, line: Option<usize>) -> Option<NotifyHook> {
+        let mut hook = NotifyHook {
+            name: name.to_string(),
+            argv: Vec::new(),
+            events: DEFAULT_NOTIFY_EVENTS.to_vec(),
+            user: "nobody".to_string(),
+            capabilities: Vec::new(),
+            timeout: Duration::from_secs(10),
+            line: line.unwrap_or(0),
+        };
+        for (key, _) in t.iter() {
+            let (k, v) = t.get_key_value(key).expect("key from iter");
+            let kl = self.line(k.span()).or(line);
+            match key {
+                "argv" => hook.argv = self.strings(v, "argv", kl),
+                "user" => hook.user = self.user(v, kl)?,
+                "capabilities" => hook.capabilities = self.capabilities(v, kl)?,
+                // Seconds as a number, or heartbeat's time syntax ("500ms").
+                "timeout" => match v
+                    .as_float()
+                    .or_else(|| v.as_integer().map(|n| n as f64))
+                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                    .or_else(|| {
+                        v.as_str()
+                            .and_then(|t| crate::config::duration::parse_duration(t).ok())
+                    }) {
+                    Some(d) if !d.is_zero() => hook.timeout = d,
+                    _ => self.error(
+                        kl,
+                        "timeout",
+                        format!("notify.{name}: timeout must be a number of seconds or a time like \"500ms\""),
+                        "write timeout = 10",
+                    ),
+                },
+                "events" => {
+                    hook.events.clear();
+                    for e in self.strings(v, "events", kl) {
+                        match crate::cluster::Cause::ALL.iter().find(|c| c.as_str() == e) {
+                            Some(c) => hook.events.push(*c),
+                            None => self.error(
+                                kl,
+                                &e,
+                                format!("notify.{name}: unknown event {e:?}"),
+                                &format!(
+                                    "events are: {}",
+                                    crate::cluster::Cause::ALL
+                                        .iter()
+                                        .map(|c| c.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            ),
+                        }
+                    }
+                }
+                other => self.error(
+                    kl,
+                    other,
+                    format!("unknown key {other:?} in notify.{name}"),
+                    "a notify hook has argv, events, user, capabilities and timeout",
+                ),
+            }
+        }
+        let program = hook.argv.first().cloned().unwrap_or_default();
+        if !program.starts_with('/') || program.split('/').any(|c| c == "..") {
+            self.error(
+                line,
+                &program,
+                format!(
+                    "notify.{name}: argv must start with an absolute program path without '..'"
+                ),
+                "write argv = [\"/usr/local/sbin/ha-notify\"]",
+            );
+            return None;
+        }
+        Some(hook)
     }
 
     /// One command: `NAME = [argv...]` or a table with argv/capabilities/user.
@@ -546,16 +673,16 @@ impl Policy {
                     kline,
                     kind,
                     format!("{kind:?} must be a table of sections"),
-                    "write [agent.NAME], [resource.\"TOKEN\"] or [lsb.NAME]",
+                    "write [agent.NAME], [resource.\"TOKEN\"], [lsb.NAME] or [notify.NAME]",
                 );
                 continue;
             };
-            if !matches!(kind, "agent" | "resource" | "lsb") {
+            if !matches!(kind, "agent" | "resource" | "lsb" | "notify") {
                 p.error(
                     kline,
                     kind,
                     format!("unknown section kind {kind:?}"),
-                    "sections are [agent.NAME], [resource.\"TOKEN\"] and [lsb.NAME]",
+                    "sections are [agent.NAME], [resource.\"TOKEN\"], [lsb.NAME] and [notify.NAME]",
                 );
                 continue;
             }
@@ -579,6 +706,11 @@ impl Policy {
                     "resource" => {
                         let g = p.section(t, line);
                         policy.resources.insert(name.to_string(), g);
+                    }
+                    "notify" => {
+                        if let Some(h) = p.notify(name, t, line) {
+                            policy.notify.push(h);
+                        }
                     }
                     _ => {
                         if let Some(l) = p.lsb(name, t, line) {
@@ -610,7 +742,28 @@ impl Policy {
             }
         }
         match std::fs::read_to_string(&path) {
-            Ok(t) => Policy::parse(&t),
+            Ok(t) => {
+                let (policy, mut diags) = Policy::parse(&t);
+                // A hook that cannot run would fail at every event, unseen
+                // until the page that never came.
+                for h in &policy.notify {
+                    if !is_executable_file(Path::new(&h.argv[0])) {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::BadPolicy,
+                                FILE,
+                                Some(h.line),
+                                format!(
+                                    "notify.{}: {} is not an executable file",
+                                    h.name, h.argv[0]
+                                ),
+                            )
+                            .hint("install the program or fix argv".to_string()),
+                        );
+                    }
+                }
+                (policy, diags)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Policy::default(), Vec::new()),
             Err(e) => (
                 Policy::default(),
@@ -757,6 +910,42 @@ capabilities = ["kill"]
         assert_eq!(d[0].line, Some(2));
         assert!(d[0].message.contains("monitor must be a positive interval"));
         assert_eq!(d[1].line, Some(3));
+    }
+
+    #[test]
+    fn notify_hooks_default_to_nobody_without_capabilities() {
+        let (p, d) = Policy::parse(
+            "[notify.pager]\nargv = [\"/usr/local/sbin/ha-notify\", \"--to\", \"oncall\"]\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let h = &p.notify[0];
+        assert_eq!((h.name.as_str(), h.user.as_str()), ("pager", "nobody"));
+        assert!(h.capabilities.is_empty());
+        assert_eq!(h.timeout, Duration::from_secs(10));
+        assert_eq!(h.events, DEFAULT_NOTIFY_EVENTS);
+        let (p, d) = Policy::parse(
+            "[notify.x]\nargv = [\"/bin/true\"]\nevents = [\"split_brain\"]\ntimeout = \"500ms\"\nuser = \"root\"\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(p.notify[0].events, [crate::cluster::Cause::SplitBrain]);
+        assert_eq!(p.notify[0].timeout, Duration::from_millis(500));
+        assert_eq!(p.notify[0].user, "root");
+    }
+
+    #[test]
+    fn notify_hooks_refuse_relative_programs_and_unknown_events() {
+        let (p, d) = Policy::parse("[notify.x]\nargv = [\"ha-notify\"]\n");
+        assert!(p.notify.is_empty());
+        assert!(d[0].to_string().contains("absolute program path"), "{d:?}");
+        let (_, d) =
+            Policy::parse("[notify.x]\nargv = [\"/bin/true\"]\nevents = [\"group_sarted\"]\n");
+        let text = d[0].to_string();
+        assert!(
+            text.contains("agents.toml:3") && text.contains("group_started"),
+            "{text}"
+        );
+        let (_, d) = Policy::parse("[notify.x]\nargv = [\"/bin/true\"]\ntimeout = \"soon\"\n");
+        assert!(d[0].to_string().contains("timeout"), "{d:?}");
     }
 
     #[test]

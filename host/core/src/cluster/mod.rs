@@ -484,6 +484,31 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// Every cause.
+    pub const ALL: [Cause; 21] = [
+        Cause::PeerUp,
+        Cause::PeerBack,
+        Cause::PeerDead,
+        Cause::PeerShutdown,
+        Cause::Link,
+        Cause::SplitBrain,
+        Cause::SplitBrainResolved,
+        Cause::Failover,
+        Cause::Acquire,
+        Cause::Release,
+        Cause::CommunicationUp,
+        Cause::GroupStarted,
+        Cause::GroupStopped,
+        Cause::GroupFailed,
+        Cause::Standby,
+        Cause::Shutdown,
+        Cause::Reload,
+        Cause::Monitor,
+        Cause::MonitorGiveUp,
+        Cause::Fencing,
+        Cause::Protocol,
+    ];
+
     /// The label value (snake case, as serialised).
     pub fn as_str(self) -> &'static str {
         match self {
