@@ -45,23 +45,28 @@ pub enum LoggingError {
     },
 }
 
-/// A writer that appends to a shared file, one event at a time.
-#[derive(Clone)]
-struct SharedFile(Arc<Mutex<File>>);
+/// One event's text, buffered and handed to its sink in one piece on drop,
+/// so lines from different threads never interleave. `severity` is the
+/// event's syslog severity, for sinks that mark it.
+struct EventBuffer<S: FnOnce(u8, &[u8])> {
+    severity: u8,
+    text: Vec<u8>,
+    sink: Option<S>,
+}
 
-impl<'a> MakeWriter<'a> for SharedFile {
-    type Writer = SharedFileGuard;
-    fn make_writer(&'a self) -> SharedFileGuard {
-        SharedFileGuard(self.0.clone(), Vec::new())
+impl<S: FnOnce(u8, &[u8])> EventBuffer<S> {
+    fn new(meta: Option<&tracing::Metadata<'_>>, sink: S) -> Self {
+        EventBuffer {
+            severity: meta.map_or(7, |m| syslog_severity(m.level())),
+            text: Vec::new(),
+            sink: Some(sink),
+        }
     }
 }
 
-/// Buffers one event and appends it on drop, so lines never interleave.
-struct SharedFileGuard(Arc<Mutex<File>>, Vec<u8>);
-
-impl Write for SharedFileGuard {
+impl<S: FnOnce(u8, &[u8])> Write for EventBuffer<S> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.1.extend_from_slice(buf);
+        self.text.extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -69,11 +74,33 @@ impl Write for SharedFileGuard {
     }
 }
 
-impl Drop for SharedFileGuard {
+impl<S: FnOnce(u8, &[u8])> Drop for EventBuffer<S> {
     fn drop(&mut self) {
-        if let Ok(mut f) = self.0.lock() {
-            let _ = f.write_all(&self.1);
+        if let Some(sink) = self.sink.take() {
+            sink(self.severity, &self.text);
         }
+    }
+}
+
+/// The sink of one event, boxed so each writer type names one type.
+type Sink = Box<dyn FnOnce(u8, &[u8]) + Send>;
+
+/// Appends each event to a shared file.
+#[derive(Clone)]
+struct SharedFile(Arc<Mutex<File>>);
+
+impl<'a> MakeWriter<'a> for SharedFile {
+    type Writer = EventBuffer<Sink>;
+    fn make_writer(&'a self) -> Self::Writer {
+        let file = self.0.clone();
+        EventBuffer::new(
+            None,
+            Box::new(move |_, text| {
+                if let Ok(mut f) = file.lock() {
+                    let _ = f.write_all(text);
+                }
+            }),
+        )
     }
 }
 
@@ -95,35 +122,25 @@ struct Syslog {
     facility: u8,
 }
 
+impl Syslog {
+    fn sink(&self) -> Sink {
+        let (socket, facility) = (self.socket.clone(), self.facility);
+        Box::new(move |severity, text| {
+            let text = String::from_utf8_lossy(text);
+            let pri = u16::from(facility) * 8 + u16::from(severity);
+            let line = format!("<{pri}>wasmbeat[{}]: {}", std::process::id(), text.trim());
+            let _ = socket.send(line.as_bytes());
+        })
+    }
+}
+
 impl<'a> MakeWriter<'a> for Syslog {
-    type Writer = SyslogLine;
-    fn make_writer(&'a self) -> SyslogLine {
-        SyslogLine(self.clone(), 7, Vec::new())
+    type Writer = EventBuffer<Sink>;
+    fn make_writer(&'a self) -> Self::Writer {
+        EventBuffer::new(None, self.sink())
     }
-    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SyslogLine {
-        SyslogLine(self.clone(), syslog_severity(meta.level()), Vec::new())
-    }
-}
-
-/// One syslog datagram being assembled, with its severity.
-struct SyslogLine(Syslog, u8, Vec<u8>);
-
-impl Write for SyslogLine {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.2.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for SyslogLine {
-    fn drop(&mut self) {
-        let text = String::from_utf8_lossy(&self.2);
-        let pri = u16::from(self.0.facility) * 8 + u16::from(self.1);
-        let line = format!("<{pri}>wasmbeat[{}]: {}", std::process::id(), text.trim());
-        let _ = self.0.socket.send(line.as_bytes());
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        EventBuffer::new(Some(meta), self.sink())
     }
 }
 
@@ -134,38 +151,27 @@ impl Drop for SyslogLine {
 #[derive(Clone, Copy)]
 struct JournalStderr;
 
+impl JournalStderr {
+    fn sink() -> Sink {
+        Box::new(|severity, text| {
+            let text = String::from_utf8_lossy(text);
+            // Multi-line events (a config error) keep their priority on every line.
+            let mut out = String::with_capacity(text.len() + 8);
+            for line in text.trim_end().lines() {
+                out.push_str(&format!("<{severity}>{line}\n"));
+            }
+            let _ = std::io::stderr().lock().write_all(out.as_bytes());
+        })
+    }
+}
+
 impl<'a> MakeWriter<'a> for JournalStderr {
-    type Writer = JournalLine;
-    fn make_writer(&'a self) -> JournalLine {
-        JournalLine(7, Vec::new())
+    type Writer = EventBuffer<Sink>;
+    fn make_writer(&'a self) -> Self::Writer {
+        EventBuffer::new(None, Self::sink())
     }
-    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> JournalLine {
-        JournalLine(syslog_severity(meta.level()), Vec::new())
-    }
-}
-
-/// One journal line being assembled, with its severity.
-struct JournalLine(u8, Vec<u8>);
-
-impl Write for JournalLine {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.1.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for JournalLine {
-    fn drop(&mut self) {
-        let text = String::from_utf8_lossy(&self.1);
-        // Multi-line events (a config error) keep their priority on every line.
-        let mut out = String::with_capacity(text.len() + 8);
-        for line in text.trim_end().lines() {
-            out.push_str(&format!("<{}>{line}\n", self.0));
-        }
-        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        EventBuffer::new(Some(meta), Self::sink())
     }
 }
 

@@ -74,36 +74,24 @@ impl NamedLink {
 /// Another host address in `ip`'s subnet: the first one, or the second
 /// when the first is `ip` itself. None for subnets with no room (/31, /32).
 fn neighbour_in_subnet(ip: IpAddr, prefix: u8) -> Option<IpAddr> {
-    match ip {
-        IpAddr::V4(v4) => {
-            if prefix > 30 {
-                return None;
-            }
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            let net = u32::from(v4) & mask;
-            let first = net + 1;
-            let pick = if first == u32::from(v4) {
-                first + 1
-            } else {
-                first
-            };
-            Some(IpAddr::V4(pick.into()))
-        }
-        IpAddr::V6(v6) => {
-            if prefix > 126 {
-                return None;
-            }
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            let net = u128::from(v6) & mask;
-            let first = net + 1;
-            let pick = if first == u128::from(v6) {
-                first + 1
-            } else {
-                first
-            };
-            Some(IpAddr::V6(pick.into()))
-        }
+    // Both families as one integer of `bits` width.
+    let (bits, value) = match ip {
+        IpAddr::V4(v4) => (32u32, u128::from(u32::from(v4))),
+        IpAddr::V6(v6) => (128, u128::from(v6)),
+    };
+    if u32::from(prefix) > bits - 2 {
+        return None;
     }
+    let host_bits = bits - u32::from(prefix);
+    let net = value
+        .checked_shr(host_bits)
+        .and_then(|v| v.checked_shl(host_bits))
+        .unwrap_or(0);
+    let pick = if net + 1 == value { net + 2 } else { net + 1 };
+    Some(match ip {
+        IpAddr::V4(_) => IpAddr::V4(u32::try_from(pick).ok()?.into()),
+        IpAddr::V6(_) => IpAddr::V6(pick.into()),
+    })
 }
 
 /// Why the scratch namespace could not be set up.
@@ -250,6 +238,10 @@ mod tests {
         );
         let n = NamedLink::for_token(&args("fd00:1::10/64/eth1")).unwrap();
         assert_eq!(n.address.to_string(), "fd00:1::1");
+        assert_eq!(
+            neighbour_in_subnet("fd00::5".parse().unwrap(), 0),
+            Some("::1".parse().unwrap())
+        );
     }
 
     #[test]
