@@ -348,7 +348,20 @@ impl Drop for Notifications {
     }
 }
 
-const WATCHDOG: Duration = Duration::from_secs(1);
+/// The unit's `WatchdogSec=`, which systemd hands the daemon as
+/// `WATCHDOG_USEC`.
+fn unit_watchdog(root: &Path) -> Duration {
+    let unit = std::fs::read_to_string(root.join("lib/systemd/system/wasmbeat.service")).unwrap();
+    let value = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("WatchdogSec="))
+        .expect("unit sets WatchdogSec");
+    let secs: u64 = value
+        .trim_end_matches('s')
+        .parse()
+        .unwrap_or_else(|_| panic!("WatchdogSec={value}: write whole seconds"));
+    Duration::from_secs(secs)
+}
 
 #[test]
 fn unpacked_daemon_notifies_systemd_and_pets_the_watchdog_from_its_loop() {
@@ -357,6 +370,7 @@ fn unpacked_daemon_notifies_systemd_and_pets_the_watchdog_from_its_loop() {
     }
     let root = unpack("pkg-notify");
     let bin = root.0.join("usr/sbin/wasmbeat");
+    let watchdog = unit_watchdog(&root.0);
     let lab = Lab::new("notify", &["10.79.0.1/24", "10.79.0.2/24"]);
     let dir = TempDir::new("notify-cfg");
     let cfg = dir.0.join("ha.d");
@@ -395,7 +409,7 @@ fn unpacked_daemon_notifies_systemd_and_pets_the_watchdog_from_its_loop() {
     ]);
     daemon
         .env("NOTIFY_SOCKET", dir.0.join("notify.sock"))
-        .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
+        .env("WATCHDOG_USEC", watchdog.as_micros().to_string())
         // stderr is "the journal": the file's device and inode.
         .env(
             "JOURNAL_STREAM",
@@ -453,9 +467,10 @@ fn unpacked_daemon_notifies_systemd_and_pets_the_watchdog_from_its_loop() {
         notify.status()
     );
 
-    // The watchdog: petted every WATCHDOG/2; every gap well inside WATCHDOG.
+    // The watchdog at the unit's interval: petted every WatchdogSec/2, so
+    // over WatchdogSec + 1 s at least two pets and every gap inside it.
     let window_start = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(watchdog + Duration::from_secs(1));
     let pets: Vec<Instant> = notify
         .with_line("WATCHDOG=1", window_start)
         .into_iter()
@@ -465,22 +480,24 @@ fn unpacked_daemon_notifies_systemd_and_pets_the_watchdog_from_its_loop() {
         .windows(2)
         .map(|w| w[1].duration_since(w[0]).as_secs_f64() * 1000.0)
         .collect();
-    eprintln!("WATCHDOG=1 gaps (ms), WatchdogSec {WATCHDOG:?}: {gaps:.0?}");
+    eprintln!("WATCHDOG=1 gaps (ms), WatchdogSec {watchdog:?}: {gaps:.0?}");
     assert!(
-        pets.len() >= 4,
-        "expected a pet every {:?} for 3 s, got {}",
-        WATCHDOG / 2,
+        pets.len() >= 2,
+        "expected a pet every {:?} for {:?}, got {}",
+        watchdog / 2,
+        watchdog + Duration::from_secs(1),
         pets.len()
     );
     assert!(
-        gaps.iter().all(|g| *g < WATCHDOG.as_secs_f64() * 1000.0),
+        gaps.iter().all(|g| *g < watchdog.as_secs_f64() * 1000.0),
         "a gap reached WatchdogSec: {gaps:.0?}"
     );
 
-    // A stalled loop stops petting; it resumes when the loop does.
+    // A stalled loop stops petting (for longer than a pet interval, so one
+    // was due); it resumes when the loop does.
     assert!(lab.nodes[0].signal(pid, libc::SIGSTOP));
     let stopped = Instant::now();
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(watchdog / 2 + Duration::from_secs(1));
     // Taken before SIGCONT: the first pet can arrive before the signal
     // call returns here.
     let resumed = Instant::now();
@@ -495,7 +512,8 @@ fn unpacked_daemon_notifies_systemd_and_pets_the_watchdog_from_its_loop() {
         "{} WATCHDOG=1 arrived while the daemon was stopped",
         during.len()
     );
-    let again = notify.wait_line("WATCHDOG=1", resumed, WATCHDOG * 3);
+    // Overdue, so at once; the bound is generous for a loaded machine.
+    let again = notify.wait_line("WATCHDOG=1", resumed, Duration::from_secs(3));
     eprintln!(
         "first WATCHDOG=1 {:.0} ms after SIGCONT",
         again.duration_since(resumed).as_secs_f64() * 1000.0
