@@ -95,6 +95,9 @@ pub enum DaemonError {
     /// A medium could not be opened.
     #[error(transparent)]
     Transport(#[from] transport::TransportError),
+    /// No configured medium can be opened: the node would run deaf.
+    #[error("none of the media in ha.cf can be opened ({0}); refusing to start a node that would hear nobody and take every group")]
+    NoMedia(String),
     /// The agent runtime or an agent failed to load.
     #[error("{0}")]
     Agents(String),
@@ -333,6 +336,10 @@ async fn heartbeat_loop(
     let identity = wire::identity::load_or_create(&state_dir, cfg.ha.hbgenmethod)?;
     let generation = identity.generation;
     let media = usable_media(&cfg);
+    if media.is_empty() {
+        let all: Vec<String> = cfg.ha.media.iter().map(transport::medium_label).collect();
+        return Err(DaemonError::NoMedia(all.join(", ")));
+    }
     let mut transport = Transport::open(&media).await?;
     let links: Vec<String> = media.iter().map(transport::medium_label).collect();
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();

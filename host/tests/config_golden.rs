@@ -85,7 +85,7 @@ fn every_sample_ha_cf_line_parses_alone_and_together() {
         "stonith",
         "stonith_host",
         "watchdog",
-        "hbaping",
+        "ping6",
         "respawn",
         "apiauth",
         "ping",

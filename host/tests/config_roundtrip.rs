@@ -90,7 +90,10 @@ prop_compose! {
         baud in proptest::sample::select(wasmbeat::config::hacf::BAUD_RATES),
         auto_failback in proptest::sample::select(vec![AutoFailback::On, AutoFailback::Off, AutoFailback::Legacy]),
     )(
-        media in proptest::collection::vec(medium(udpports.clone(), baud), 1..5),
+        // At least one medium wasmbeat can open: an IPv6-only file is
+        // refused (tested in config_errors), so it cannot round-trip.
+        media in proptest::collection::vec(medium(udpports.clone(), baud), 1..5)
+            .prop_filter("one openable medium", |m| m.iter().any(Medium::can_open)),
         udpport in proptest::sample::select(udpports),
         keepalive in Just(keepalive), deadtime in Just(deadtime), warntime in Just(warntime),
         initdead in Just(initdead), deadping in Just(deadping),
@@ -105,7 +108,7 @@ prop_compose! {
             nodes: nodes.into_iter().collect(),
             keepalive, deadtime, warntime, initdead, deadping,
             udpport, baud, media, auto_failback,
-            ping, ping_groups, hbaping: vec![], respawn,
+            ping, ping_groups, ping6: vec![], respawn,
             apiauth: vec!["ipfail uid=hacluster".into()],
             use_logd, logfile, debugfile, logfacility,
             debug, realtime, compression, hopfudge,

@@ -124,6 +124,23 @@ const CASES: &[Case] = &[
     case("ucast extra", "ucast eth0 10.0.0.2 10.0.0.3\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
     case("mcast bad group", "mcast eth0 10.0.0.1 694 1 0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
     Case { authkeys_mode: 0o644, ..case("authkeys mode 0644", HA_CF, HARESOURCES, AUTHKEYS) },
+    // Debian's heartbeat refuses these two although config.c lists them.
+    case("normalpoll", "normalpoll on\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("hbaping", "hbaping fc0\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("ping6", "ping6 fd77::1\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("ping", "ping 10.0.0.254\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("deadping", "deadping 30\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("max_rexmit_delay", "max_rexmit_delay 250\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("uuidfrom nodename", "uuidfrom nodename\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("compression zlib", "compression zlib\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("log_badpack", "log_badpack on\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("syslogmsgfmt", "syslogmsgfmt off\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("cluster name", "cluster linux-ha\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    Case {
+        expect: Expect::Stricter("IPv6 media are not implemented yet: a node with only ucast6 would hear nobody and take every group after initdead"),
+        ..case("ucast6 only", "ucast6 eth0 fe80::2\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS)
+    },
+    case("ucast6 and bcast", "ucast6 eth0 fd77::2\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
 ];
 
 fn write_dir(root: &Path, c: &Case) {

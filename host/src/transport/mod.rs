@@ -11,7 +11,7 @@ pub mod udp;
 
 use crate::config::Medium;
 use crate::wire::OutPacket;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,16 +43,10 @@ pub fn medium_label(medium: &Medium) -> String {
 /// Whether [`Transport::open`] can carry this medium at all; IPv6 media
 /// (`ucast6`/`mcast6`) are refused here rather than failing on every send.
 pub fn check_supported(medium: &Medium) -> Result<(), TransportError> {
-    match medium {
-        Medium::Ucast {
-            peer: IpAddr::V6(_),
-            ..
-        }
-        | Medium::Mcast {
-            group: IpAddr::V6(_),
-            ..
-        } => Err(TransportError::Unsupported(medium_label(medium))),
-        _ => Ok(()),
+    if medium.can_open() {
+        Ok(())
+    } else {
+        Err(TransportError::Unsupported(medium_label(medium)))
     }
 }
 

@@ -27,9 +27,6 @@ pub enum Support {
     /// Accepted and kept; reading the file warns once that wasmbeat does
     /// not act on it, and says what it does instead.
     NotHonoured(&'static str),
-    /// Accepted and kept without a warning although wasmbeat does not act
-    /// on it; the reason says what happens instead.
-    Silent(&'static str),
 }
 
 /// What a second line setting the same thing means.
@@ -114,13 +111,6 @@ impl Directive {
     }
 
     /// Accepted without a warning, though wasmbeat does not act on it.
-    const fn silent(self, why: &'static str) -> Directive {
-        Directive {
-            support: Support::Silent(why),
-            ..self
-        }
-    }
-
     /// The last value counts, with a warning.
     const fn last_wins(self) -> Directive {
         Directive {
@@ -239,7 +229,8 @@ const NO_PING: &str =
     "ping nodes (and ipfail) are not implemented by wasmbeat yet; they are not probed";
 const NO_CORES: &str = "core dumps follow the system's settings";
 const NO_COMPRESSION: &str = "wasmbeat never compresses messages";
-const NO_IPV6_MEDIA: &str = "read, but the daemon refuses IPv6 media when it opens them";
+const NO_IPV6_MEDIA: &str =
+    "IPv6 heartbeat media are not implemented yet: this medium is not opened (a node with no other medium refuses to start)";
 const NO_CHILDREN: &str =
     "wasmbeat does not start respawn children (e.g. ipfail); run them under systemd instead";
 
@@ -268,7 +259,7 @@ pub const DIRECTIVES: &[Directive] = &[
     d("initdead", "initdead 120", Time(|r, at, t| r.cf.initdead = r.timing(at, t))).last_wins()
         .write(|c, f| writeln!(f, "initdead {}", format_duration(c.initdead))),
     d("deadping", "deadping 30", Time(|r, at, t| r.cf.deadping = r.timing(at, t))).last_wins()
-        .silent("only ping nodes use it, and they are not implemented")
+        .not_honoured("only ping nodes use it, and they are not implemented")
         .write(|c, f| writeln!(f, "deadping {}", format_duration(c.deadping))),
     // Media: printed together, in file order, by `write_media`.
     d("udpport", "udpport 694", number(PORT, udpport)).last_wins(),
@@ -276,9 +267,9 @@ pub const DIRECTIVES: &[Directive] = &[
     d("bcast", "bcast eth0", Words(bcast)),
     d("udp", "bcast eth0", Words(udp)).sets("bcast"),
     d("ucast", "ucast eth0 192.168.1.2", Line(ucast)),
-    d("ucast6", "ucast6 eth0 fd77::2", Line(ucast)).silent(NO_IPV6_MEDIA),
+    d("ucast6", "ucast6 eth0 fd77::2", Line(ucast)).not_honoured(NO_IPV6_MEDIA),
     d("mcast", "mcast eth0 239.0.0.1 694 1 0", Line(mcast)),
-    d("mcast6", "mcast6 eth0 ff12::1:2:3:4 694 1 0", Line(mcast)).silent(NO_IPV6_MEDIA),
+    d("mcast6", "mcast6 eth0 ff12::1:2:3:4 694 1 0", Line(mcast)).not_honoured(NO_IPV6_MEDIA),
     d("serial", "serial /dev/ttyS0", Words(serial)),
     // Resources.
     d("auto_failback", "auto_failback on", Word(auto_failback)).last_wins()
@@ -288,9 +279,8 @@ pub const DIRECTIVES: &[Directive] = &[
         .write(|c, f| lines(f, "ping", &c.ping)),
     d("ping_group", "ping_group group1 10.10.10.254 10.10.10.253", Line(ping_group)).not_honoured(NO_PING)
         .write(write_ping_groups),
-    d("hbaping", "hbaping fc-card-name", Words(|r, at| r.cf.hbaping.push(at.text.into())))
-        .not_honoured("Fibre Channel ping nodes are not supported")
-        .write(|c, f| lines(f, "hbaping", &c.hbaping)),
+    d("ping6", "ping6 fd77::fe", Words(|r, at| r.cf.ping6.push(at.text.into()))).not_honoured(NO_PING)
+        .write(|c, f| lines(f, "ping6", &c.ping6)),
     // Child processes and the client API.
     d("respawn", "respawn hacluster /usr/libexec/heartbeat/ipfail", Line(respawn)).not_honoured(NO_CHILDREN)
         .write(write_respawn),
@@ -316,8 +306,8 @@ pub const DIRECTIVES: &[Directive] = &[
         .not_honoured("wasmbeat's log level is set with RUST_LOG (e.g. RUST_LOG=debug)")
         .write(|c, f| writeln!(f, "debug {}", c.debug)),
     d("log_badpack", "log_badpack on", Bool(keep_bool))
-        .silent("bad packets are always counted (status shows them) and logged at trace level"),
-    d("syslogmsgfmt", "syslogmsgfmt off", Bool(keep_bool)).silent("log lines follow wasmbeat's own format"),
+        .not_honoured("bad packets are always counted (status shows them) and logged at trace level"),
+    d("syslogmsgfmt", "syslogmsgfmt off", Bool(keep_bool)).not_honoured("log lines follow wasmbeat's own format"),
     // Scheduling and memory.
     d("realtime", "realtime on", Bool(|r, _, b| r.cf.realtime = b))
         .write(|c, f| writeln!(f, "realtime {}", on_off(c.realtime))),
@@ -326,27 +316,25 @@ pub const DIRECTIVES: &[Directive] = &[
     d("memreserve", "memreserve 6500", number(WHOLE, positive)).not_honoured("wasmbeat does not pre-lock memory"),
     d("coredumps", "coredumps true", Bool(keep_bool)).not_honoured(NO_CORES),
     d("coreroot", "coreroot /var/lib/heartbeat/cores", Word(keep)).not_honoured(NO_CORES),
-    d("normalpoll", "normalpoll on", Bool(keep_bool)).silent("the daemon waits on one timer and never polls"),
     // Wire format.
     d("msgfmt", "msgfmt classic", keyword(&MSGFMT_WORDS, |r, _, i| r.cf.msgfmt = MSGFMT[i].1))
         .write(|c, f| writeln!(f, "msgfmt {}", word_of(&MSGFMT, &c.msgfmt))),
-    d("compression", "compression zlib", Word(compression)).silent(NO_COMPRESSION)
+    d("compression", "compression zlib", Word(compression)).not_honoured(NO_COMPRESSION)
         .write(|c, f| line(f, "compression", c.compression.as_deref())),
-    d("compression_threshold", "compression_threshold 2", number(WHOLE, positive)).silent(NO_COMPRESSION),
-    d("traditional_compression", "traditional_compression off", Bool(keep_bool)).silent(NO_COMPRESSION),
+    d("compression_threshold", "compression_threshold 2", number(WHOLE, positive)).not_honoured(NO_COMPRESSION),
+    d("traditional_compression", "traditional_compression off", Bool(keep_bool)).not_honoured(NO_COMPRESSION),
     d("max_rexmit_delay", "max_rexmit_delay 250", number(WHOLE, positive))
-        .silent("retransmission requests wait up to heartbeat's default 250 ms"),
+        .not_honoured("retransmission requests wait up to heartbeat's default 250 ms"),
     d("hopfudge", "hopfudge 1", number(BYTE, |r, _, n| r.cf.hopfudge = n as u8))
         .write(|c, f| writeln!(f, "hopfudge {}", c.hopfudge)),
     // Identity and membership rules.
     d("hbgenmethod", "hbgenmethod file", keyword(&HBGENMETHOD_WORDS, |r, _, i| r.cf.hbgenmethod = HBGENMETHOD[i].1))
         .write(|c, f| writeln!(f, "hbgenmethod {}", word_of(&HBGENMETHOD, &c.hbgenmethod))),
-    d("uuidfrom", "uuidfrom file", keyword(&UUIDFROM_WORDS, |r, _, i| r.cf.uuidfrom = UUIDFROM[i].1))
-        .silent("the node UUID always comes from hb_uuid in the state directory")
+    d("uuidfrom", "uuidfrom file", keyword(&UUIDFROM_WORDS, uuidfrom))
         .write(|c, f| writeln!(f, "uuidfrom {}", word_of(&UUIDFROM, &c.uuidfrom))),
     d("autojoin", "autojoin none", keyword(&AUTOJOIN_WORDS, |r, _, i| r.cf.autojoin = AUTOJOIN[i].1))
         .write(|c, f| writeln!(f, "autojoin {}", word_of(&AUTOJOIN, &c.autojoin))),
-    d("cluster", "cluster linux-ha", Word(keep)).silent("the cluster name is not used"),
+    d("cluster", "cluster linux-ha", Word(keep)).not_honoured("the cluster name is not used"),
     d("quorum_server", "quorum_server quorumd.example.com", Word(keep)).not_honoured("quorum servers are not supported"),
     d("use_apphbd", "use_apphbd off", Bool(keep_bool)).not_honoured("apphbd is not supported"),
     // Pacemaker: haresources mode needs it off.
@@ -843,6 +831,19 @@ fn logfacility(r: &mut Reader, at: At<'_>) {
         return;
     }
     r.cf.logfacility = Some(v.to_string());
+}
+
+/// `uuidfrom file` is what wasmbeat does; `nodename` is reported.
+fn uuidfrom(r: &mut Reader, at: At<'_>, i: usize) {
+    r.cf.uuidfrom = UUIDFROM[i].1;
+    if r.cf.uuidfrom != UuidFrom::File {
+        r.warn(
+            Code::NotImplemented,
+            at,
+            "\"uuidfrom nodename\" is accepted but not acted on: the node UUID always comes from hb_uuid in the state directory, as with uuidfrom file".to_string(),
+            "",
+        );
+    }
 }
 
 fn compression(r: &mut Reader, at: At<'_>) {

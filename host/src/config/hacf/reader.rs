@@ -170,7 +170,7 @@ impl Reader {
                 auto_failback: AutoFailback::Legacy,
                 ping: Vec::new(),
                 ping_groups: Vec::new(),
-                hbaping: Vec::new(),
+                ping6: Vec::new(),
                 respawn: Vec::new(),
                 apiauth: Vec::new(),
                 use_logd: None,
