@@ -956,3 +956,98 @@ timeout = 1
     );
     assert!(c.holders_of(VIP).contains(&1));
 }
+
+/// A service that ignores its stop (the agent's stop fails while its
+/// server runs): a graceful shutdown kills what the resource started,
+/// stops it again, and only then tells the peer (shutdone), well inside
+/// the shutdown bound, instead of retrying until the bound and exiting
+/// with the group half-running.
+#[test]
+fn shutdown_escalates_a_stop_that_fails_before_telling_the_peer() {
+    if !support::lab_available("shutdown_escalates_a_stop_that_fails_before_telling_the_peer") {
+        return;
+    }
+    let agent = PathBuf::from(env!("WASMBEAT_AGENTS_DIR")).join("broken_stubborn.wasm");
+    // One marker per node (its agents.toml), so each node's server is told
+    // apart; unique to this test process.
+    let marker = |i: usize| format!("wbstubborn-{}-node{}", std::process::id(), i + 1);
+    let haresources = format!(
+        "node1 IPaddr::{VIP}/24/eth0 {}::server=server::check=check\n",
+        agent.display()
+    );
+    // Declared before the cluster: dropped after it, so on a failed
+    // assertion no server outlives the test (the lab SIGKILLs the daemons,
+    // which then cannot stop them).
+    let _reaper = Reaper(format!("wbstubborn-{}-", std::process::id()));
+    let mut c = Cluster::new("stubborn", FAST, "on", &haresources, &[VIP]);
+    for i in 0..2 {
+        let m = marker(i);
+        std::fs::write(
+            c.config_dir(i).join("agents.toml"),
+            format!(
+                "[agent.broken_stubborn]\n\
+                 commands.server = [\"/bin/bash\", \"-c\", \"exec -a {m} sleep 1000\"]\n\
+                 commands.check = [\"/usr/bin/pgrep\", \"-f\", \"{m}\"]\n"
+            ),
+        )
+        .unwrap();
+    }
+    let server_running = |i: usize| !servers(&marker(i)).is_empty();
+    c.boot(FAST);
+    assert!(server_running(0), "the stubborn server runs on node1");
+
+    let stop = Instant::now();
+    c.kill(0, libc::SIGTERM);
+    let code = c.wait_exit(0, Duration::from_secs(60));
+    let took = stop.elapsed();
+    let log = c.log_text(0);
+    println!(
+        "node1 shut down in {:.1} s (exit {code:?})",
+        took.as_secs_f64()
+    );
+    assert_eq!(code, Some(0), "graceful exit:\n{log}");
+    assert!(
+        took < Duration::from_secs(30),
+        "shutdown took {took:?}: the failed stop was retried instead of escalated\n{log}"
+    );
+    assert!(
+        log.contains("stopped after killing 1 process(es) its stop left running"),
+        "no escalation in the log:\n{log}"
+    );
+    assert!(log.contains("shutdone sent"), "{log}");
+    assert!(!server_running(0), "node1's server survived its shutdown");
+    c.expect_serving(
+        1,
+        FAST.dead * 4 + Duration::from_secs(10),
+        "after node1's shutdown",
+    );
+
+    // node2 runs the group now, server included; its shutdown escalates too.
+    assert!(server_running(1), "node2 started the server");
+    c.kill(1, libc::SIGTERM);
+    assert_eq!(c.wait_exit(1, Duration::from_secs(60)), Some(0));
+    assert!(!server_running(1), "node2's server survived its shutdown");
+}
+
+/// PIDs of the processes whose command line carries `marker`.
+fn servers(marker: &str) -> Vec<i32> {
+    let out = Command::new("pgrep").args(["-f", marker]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Kills, by PID, what is left of the test's servers (unique marker).
+struct Reaper(String);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for pid in servers(&self.0) {
+            // SAFETY: kill(2) on a PID pgrep just reported for our marker.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}

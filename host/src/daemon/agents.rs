@@ -46,6 +46,14 @@ impl Resource for AgentResource {
     fn stop(&self) -> ResourceFuture<'_, ()> {
         Box::pin(async move { self.0.stop().await.map_err(|e| e.to_string()) })
     }
+    fn kill_processes(&self) -> ResourceFuture<'_, usize> {
+        Box::pin(async move {
+            let procs = self.0.processes().clone();
+            tokio::task::spawn_blocking(move || procs.kill_all())
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
     fn monitor(&self) -> ResourceFuture<'_, bool> {
         Box::pin(async move {
             match self.0.monitor().await.map_err(|e| e.to_string())? {

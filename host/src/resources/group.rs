@@ -18,6 +18,11 @@ pub trait Resource: Send + Sync {
     fn stop(&self) -> ResourceFuture<'_, ()>;
     /// Whether the resource runs here.
     fn monitor(&self) -> ResourceFuture<'_, bool>;
+    /// SIGKILL every process the resource started (its cgroup); how many.
+    /// The escalation when its agent's stop keeps failing.
+    fn kill_processes(&self) -> ResourceFuture<'_, usize> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// Which way a group operation goes: the engine's one `Op`.
@@ -153,8 +158,25 @@ async fn stop_with_retry(r: &dyn Resource, retry: StopRetry) -> Result<String, S
             tokio::time::sleep(retry.pause).await;
         }
     }
-    // heartbeat reboots the machine here when status still says running; we
-    // report instead and let the operator (or fencing) decide.
+    // Escalate before giving up: what the resource started is killed and
+    // the stop asked again. heartbeat reboots the node here; a resource
+    // left half-running blocks every move of its group.
+    let killed = r.kill_processes().await.unwrap_or(0);
+    if killed > 0 {
+        tracing::warn!(
+            "{}: stop failed ({last}); killed {killed} process(es) it started, stopping again",
+            r.name()
+        );
+        match r.stop().await {
+            Ok(()) => {
+                return Ok(format!(
+                    "stopped after killing {killed} process(es) its stop left running"
+                ))
+            }
+            Err(e) => last = e,
+        }
+    }
+    // Still failing: report, and let the operator (or fencing) decide.
     Err(format!(
         "stop failed {} times: {last}",
         retry.attempts.max(1)
