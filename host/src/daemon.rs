@@ -95,9 +95,6 @@ pub enum DaemonError {
     /// A medium could not be opened.
     #[error(transparent)]
     Transport(#[from] transport::TransportError),
-    /// No configured medium can be opened: the node would run deaf.
-    #[error("none of the media in ha.cf can be opened ({0}); refusing to start a node that would hear nobody and take every group")]
-    NoMedia(String),
     /// The agent runtime or an agent failed to load.
     #[error("{0}")]
     Agents(String),
@@ -171,23 +168,6 @@ pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
             .collect(),
         generation,
     }
-}
-
-/// The media the transport can carry; the rest (IPv6 for now) are skipped
-/// with a warning instead of failing the whole node.
-fn usable_media(cfg: &Config) -> Vec<config::Medium> {
-    cfg.ha
-        .media
-        .iter()
-        .filter(|m| match transport::check_supported(m) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!("{e}; medium skipped");
-                false
-            }
-        })
-        .cloned()
-        .collect()
 }
 
 fn log_targets(cfg: &Config) -> LogTargets {
@@ -335,11 +315,7 @@ async fn heartbeat_loop(
 
     let identity = wire::identity::load_or_create(&state_dir, cfg.ha.hbgenmethod)?;
     let generation = identity.generation;
-    let media = usable_media(&cfg);
-    if media.is_empty() {
-        let all: Vec<String> = cfg.ha.media.iter().map(transport::medium_label).collect();
-        return Err(DaemonError::NoMedia(all.join(", ")));
-    }
+    let media = cfg.ha.media.clone();
     let mut transport = Transport::open(&media).await?;
     let links: Vec<String> = media.iter().map(transport::medium_label).collect();
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();

@@ -136,10 +136,8 @@ const CASES: &[Case] = &[
     case("log_badpack", "log_badpack on\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
     case("syslogmsgfmt", "syslogmsgfmt off\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
     case("cluster name", "cluster linux-ha\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
-    Case {
-        expect: Expect::Stricter("IPv6 media are not implemented yet: a node with only ucast6 would hear nobody and take every group after initdead"),
-        ..case("ucast6 only", "ucast6 eth0 fe80::2\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS)
-    },
+    case("ucast6 only", "ucast6 eth0 fe80::2\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
+    case("mcast6 only", "mcast6 eth0 ff12::1:2:3:4 694 1 0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
     case("ucast6 and bcast", "ucast6 eth0 fd77::2\nbcast eth0\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
 ];
 

@@ -272,7 +272,8 @@ pub struct Lab {
 
 impl Lab {
     /// A bridge with one node per address; node i gets `addrs[i]` (CIDR form)
-    /// on `eth0` with a broadcast address (heartbeat's bcast needs one).
+    /// on `eth0`, an IPv4 one with a broadcast address (heartbeat's bcast
+    /// needs one), an IPv6 one without duplicate address detection.
     pub fn new(tag: &str, addrs: &[&str]) -> Result<Lab, LabError> {
         let switch = Netns::new(&format!("{tag}sw"))?;
         switch.ip(&["link", "add", "br0", "type", "bridge"])?;
@@ -289,7 +290,14 @@ impl Lab {
             ])?;
             lab.switch.ip(&["link", "set", &port, "master", "br0"])?;
             lab.switch.ip(&["link", "set", &port, "up"])?;
-            node.ip(&["addr", "add", addr, "brd", "+", "dev", "eth0"])?;
+            if addr.contains(':') {
+                // IPv6: no broadcast; no duplicate address detection, so the
+                // address (and the link-local) is usable at once.
+                node.ip(&["addr", "add", addr, "dev", "eth0", "nodad"])?;
+            } else {
+                node.ip(&["addr", "add", addr, "brd", "+", "dev", "eth0"])?;
+            }
+            node.exec("sysctl", &["-qw", "net.ipv6.conf.eth0.accept_dad=0"])?;
             node.ip(&["link", "set", "eth0", "up"])?;
             lab.nodes.push(node);
         }

@@ -354,9 +354,10 @@ pub fn check(dir: &Path, node_override: Option<&str>) -> Report {
 }
 
 fn medium_text(m: &Medium) -> String {
+    let kw = m.keyword();
     match m {
-        Medium::Bcast { iface, port } => format!("bcast {iface} (UDP port {port})"),
-        Medium::Ucast { iface, peer, port } => format!("ucast {iface} to {peer} (UDP port {port})"),
+        Medium::Bcast { iface, port } => format!("{kw} {iface} (UDP port {port})"),
+        Medium::Ucast { iface, peer, port } => format!("{kw} {iface} to {peer} (UDP port {port})"),
         Medium::Mcast {
             iface,
             group,
@@ -364,10 +365,10 @@ fn medium_text(m: &Medium) -> String {
             ttl,
             loop_,
         } => format!(
-            "mcast {iface} group {group} port {port} ttl {ttl} loop {}",
+            "{kw} {iface} group {group} port {port} ttl {ttl} loop {}",
             u8::from(*loop_)
         ),
-        Medium::Serial { device, baud } => format!("serial {device} at {baud} baud"),
+        Medium::Serial { device, baud } => format!("{kw} {device} at {baud} baud"),
     }
 }
 

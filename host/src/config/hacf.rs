@@ -124,20 +124,17 @@ pub enum Medium {
 }
 
 impl Medium {
-    /// Whether wasmbeat's transport can open this medium: IPv6 media
-    /// (ucast6, mcast6) are read but not implemented yet. The one place
-    /// the transport and the configuration check both ask.
-    pub fn can_open(&self) -> bool {
-        !matches!(
-            self,
-            Medium::Ucast {
-                peer: IpAddr::V6(_),
-                ..
-            } | Medium::Mcast {
-                group: IpAddr::V6(_),
-                ..
-            }
-        )
+    /// The ha.cf directive that declares this medium, as heartbeat spells
+    /// it (`ucast6`/`mcast6` for IPv6).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Medium::Bcast { .. } => "bcast",
+            Medium::Ucast { peer, .. } if peer.is_ipv6() => "ucast6",
+            Medium::Ucast { .. } => "ucast",
+            Medium::Mcast { group, .. } if group.is_ipv6() => "mcast6",
+            Medium::Mcast { .. } => "mcast",
+            Medium::Serial { .. } => "serial",
+        }
     }
 }
 

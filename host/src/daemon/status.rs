@@ -73,12 +73,10 @@ impl HeartbeatFacts {
         parameters.insert("hbversion".into(), hbversion());
         HeartbeatFacts {
             nodes: cfg.ha.nodes.clone(),
-            // The media the daemon opened (IPv6 ones it skips).
             links: cfg
                 .ha
                 .media
                 .iter()
-                .filter(|m| crate::transport::check_supported(m).is_ok())
                 .map(|m| LinkName {
                     label: crate::transport::medium_label(m),
                     name: crate::transport::link_name(m),

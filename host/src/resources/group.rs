@@ -73,8 +73,12 @@ impl Default for StopRetry {
     }
 }
 
-/// Acquire a group: for each resource left to right, skip it if monitor says
-/// it already runs, else start it. On the first failure, stop what this call
+/// Acquire a group: for each resource left to right, start it. One that
+/// monitor says already runs is started again all the same (starts are
+/// idempotent, `wasmbeat agent test` checks it): an address that stayed up
+/// through a crash is announced again, so neighbours that learnt the
+/// peer's MAC meanwhile come back (heartbeat skips it, and its clients wait
+/// for their neighbour entry to time out). On the first failure, stop what this call
 /// started (right to left) and report the group failed, as heartbeat's
 /// `takegroup` gives the whole group up.
 pub async fn start_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> GroupReport {
@@ -83,7 +87,13 @@ pub async fn start_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> G
     for r in resources {
         let t = Instant::now();
         if let Ok(true) = r.monitor().await {
-            steps.push(step(r.name(), "already running", t));
+            let outcome = match r.start().await {
+                Ok(()) => "already running; started again".to_string(),
+                // It runs: a failed repeat (an announcement refused) is
+                // reported, not a reason to give the group up.
+                Err(e) => format!("already running; starting again failed: {e}"),
+            };
+            steps.push(step(r.name(), &outcome, t));
             continue;
         }
         match r.start().await {
@@ -307,14 +317,14 @@ mod tests {
     }
 
     #[test]
-    fn already_running_resources_are_not_started_again() {
+    fn already_running_resources_are_started_again_to_announce_them() {
         let j = Arc::new(Mutex::new(Vec::new()));
         let a = Scripted::new("ip", &j);
         *a.running.lock().unwrap() = true;
         let group: Vec<Box<dyn Resource>> = vec![Box::new(a), Box::new(Scripted::new("httpd", &j))];
         let up = rt().block_on(start_group(&group, FAST));
-        assert_eq!(up.steps[0].outcome, "already running");
-        assert_eq!(*j.lock().unwrap(), ["start httpd"]);
+        assert_eq!(up.steps[0].outcome, "already running; started again");
+        assert_eq!(*j.lock().unwrap(), ["start ip", "start httpd"]);
     }
 
     #[test]

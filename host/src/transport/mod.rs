@@ -32,21 +32,11 @@ pub fn link_name(medium: &Medium) -> String {
 /// and, for ucast/mcast, the peer or group (`bcast eth0`, `ucast eth0 10.0.0.2`).
 pub fn medium_label(medium: &Medium) -> String {
     let name = link_name(medium);
+    let kw = medium.keyword();
     match medium {
-        Medium::Bcast { .. } => format!("bcast {name}"),
-        Medium::Ucast { peer, .. } => format!("ucast {name} {peer}"),
-        Medium::Mcast { group, .. } => format!("mcast {name} {group}"),
-        Medium::Serial { .. } => format!("serial {name}"),
-    }
-}
-
-/// Whether [`Transport::open`] can carry this medium at all; IPv6 media
-/// (`ucast6`/`mcast6`) are refused here rather than failing on every send.
-pub fn check_supported(medium: &Medium) -> Result<(), TransportError> {
-    if medium.can_open() {
-        Ok(())
-    } else {
-        Err(TransportError::Unsupported(medium_label(medium)))
+        Medium::Bcast { .. } | Medium::Serial { .. } => format!("{kw} {name}"),
+        Medium::Ucast { peer, .. } => format!("{kw} {name} {peer}"),
+        Medium::Mcast { group, .. } => format!("{kw} {name} {group}"),
     }
 }
 
@@ -82,9 +72,6 @@ pub enum TransportError {
     /// Invalid medium description.
     #[error("bad medium spec {0:?}")]
     BadSpec(String),
-    /// A medium this transport cannot carry yet.
-    #[error("{0}: IPv6 media (ucast6/mcast6) are not supported yet")]
-    Unsupported(String),
 }
 
 /// A received packet.
@@ -135,7 +122,6 @@ impl Transport {
             udp_classic: false,
         };
         for (link, spec) in media.iter().enumerate() {
-            check_supported(spec)?;
             t.names.push(link_name(spec));
             t.send_errors.push(Arc::new(AtomicU64::new(0)));
             match spec {
@@ -245,7 +231,6 @@ mod tests {
             port: 694,
         };
         assert_eq!(medium_label(&ucast), "ucast eth0 10.0.0.2");
-        check_supported(&ucast).unwrap();
         let mcast6 = Medium::Mcast {
             iface: "eth0".into(),
             group: "ff02::77".parse().unwrap(),
@@ -253,15 +238,12 @@ mod tests {
             ttl: 1,
             loop_: false,
         };
-        assert!(matches!(
-            check_supported(&mcast6),
-            Err(TransportError::Unsupported(l)) if l == "mcast eth0 ff02::77"
-        ));
+        assert_eq!(medium_label(&mcast6), "mcast6 eth0 ff02::77");
         let ucast6 = Medium::Ucast {
             iface: "eth0".into(),
             peer: "fd77::2".parse().unwrap(),
             port: 694,
         };
-        assert!(check_supported(&ucast6).is_err());
+        assert_eq!(medium_label(&ucast6), "ucast6 eth0 fd77::2");
     }
 }

@@ -6,7 +6,7 @@ use super::{Inbound, TransportError};
 use crate::config::Medium;
 use crate::wire::codec::MAXMSG;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -72,11 +72,41 @@ fn sock_err<'a>(
 }
 
 fn udp_socket(spec: &Medium) -> Result<Socket, TransportError> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
-        .map_err(sock_err(spec, "socket"))?;
+    udp_socket_in(spec, Domain::IPV4)
+}
+
+fn udp_socket_in(spec: &Medium, domain: Domain) -> Result<Socket, TransportError> {
+    let s =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(sock_err(spec, "socket"))?;
     s.set_nonblocking(true)
         .map_err(sock_err(spec, "O_NONBLOCK"))?;
+    if domain == Domain::IPV6 {
+        // IPv6 media carry IPv6 only; an IPv4 medium on the same port has
+        // its own socket.
+        s.set_only_v6(true).map_err(sock_err(spec, "IPV6_V6ONLY"))?;
+    }
     Ok(s)
+}
+
+/// The interface index, for IPv6 scopes and multicast.
+fn iface_index(iface: &str) -> Result<u32, TransportError> {
+    nix::net::if_::if_nametoindex(iface).map_err(|e| TransportError::Interface {
+        iface: iface.to_string(),
+        why: format!("no such interface ({e})"),
+    })
+}
+
+/// Link-local (fe80::/10) and multicast link-scope addresses need the
+/// interface as their scope; heartbeat's ucast6 takes it from the line's
+/// interface too.
+fn scope_for(addr: &Ipv6Addr, index: u32) -> u32 {
+    let link_local = (addr.segments()[0] & 0xffc0) == 0xfe80;
+    let mcast_link = addr.is_multicast() && (addr.segments()[0] & 0x000f) <= 2;
+    if link_local || mcast_link {
+        index
+    } else {
+        0
+    }
 }
 
 fn into_tokio(spec: &Medium, s: Socket) -> Result<UdpSocket, TransportError> {
@@ -103,14 +133,25 @@ fn set_dontroute(spec: &Medium, s: &Socket) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// Bound to 0.0.0.0:port on the device, as heartbeat's bcast/ucast readers.
+/// Bound to 0.0.0.0:port (or [::]:port) on the device, as heartbeat's
+/// bcast/ucast readers.
 fn port_listener(
     spec: &Medium,
     iface: &str,
     port: u16,
     reuse_port: bool,
 ) -> Result<Socket, TransportError> {
-    let r = udp_socket(spec)?;
+    port_listener_in(spec, iface, port, reuse_port, Domain::IPV4)
+}
+
+fn port_listener_in(
+    spec: &Medium,
+    iface: &str,
+    port: u16,
+    reuse_port: bool,
+    domain: Domain,
+) -> Result<Socket, TransportError> {
+    let r = udp_socket_in(spec, domain)?;
     r.set_reuse_address(true)
         .map_err(sock_err(spec, "SO_REUSEADDR"))?;
     if reuse_port {
@@ -121,11 +162,13 @@ fn port_listener(
     }
     r.bind_device(Some(iface.as_bytes()))
         .map_err(sock_err(spec, "SO_BINDTODEVICE"))?;
-    r.bind(&SockAddr::from(SocketAddrV4::new(
-        Ipv4Addr::UNSPECIFIED,
-        port,
-    )))
-    .map_err(sock_err(spec, "bind"))?;
+    let any: SocketAddr = if domain == Domain::IPV6 {
+        SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into()
+    } else {
+        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into()
+    };
+    r.bind(&SockAddr::from(any))
+        .map_err(sock_err(spec, "bind"))?;
     Ok(r)
 }
 
@@ -193,8 +236,48 @@ pub fn open(spec: &Medium) -> Result<UdpMedium, TransportError> {
                 dest: SocketAddr::new((*group).into(), *port),
             })
         }
-        Medium::Ucast { .. } | Medium::Mcast { .. } => {
-            Err(TransportError::Unsupported(super::medium_label(spec)))
+        Medium::Ucast {
+            iface,
+            peer: IpAddr::V6(peer),
+            port,
+        } => {
+            let index = iface_index(iface)?;
+            let recv = port_listener_in(spec, iface, *port, true, Domain::IPV6)?;
+            let send = udp_socket_in(spec, Domain::IPV6)?;
+            // Low-delay traffic class, as IPTOS_LOWDELAY on IPv4.
+            send.set_tclass_v6(0x10)
+                .map_err(sock_err(spec, "IPV6_TCLASS"))?;
+            send.bind_device(Some(iface.as_bytes()))
+                .map_err(sock_err(spec, "SO_BINDTODEVICE"))?;
+            Ok(UdpMedium {
+                send: into_tokio(spec, send)?,
+                recv: into_tokio(spec, recv)?,
+                dest: SocketAddrV6::new(*peer, *port, 0, scope_for(peer, index)).into(),
+            })
+        }
+        Medium::Mcast {
+            iface,
+            group: IpAddr::V6(group),
+            port,
+            ttl,
+            loop_,
+        } => {
+            let index = iface_index(iface)?;
+            let recv = port_listener_in(spec, iface, *port, true, Domain::IPV6)?;
+            recv.join_multicast_v6(group, index)
+                .map_err(sock_err(spec, "IPV6_ADD_MEMBERSHIP"))?;
+            let send = udp_socket_in(spec, Domain::IPV6)?;
+            send.set_multicast_if_v6(index)
+                .map_err(sock_err(spec, "IPV6_MULTICAST_IF"))?;
+            send.set_multicast_hops_v6(u32::from(*ttl))
+                .map_err(sock_err(spec, "IPV6_MULTICAST_HOPS"))?;
+            send.set_multicast_loop_v6(*loop_)
+                .map_err(sock_err(spec, "IPV6_MULTICAST_LOOP"))?;
+            Ok(UdpMedium {
+                send: into_tokio(spec, send)?,
+                recv: into_tokio(spec, recv)?,
+                dest: SocketAddrV6::new(*group, *port, 0, scope_for(group, index)).into(),
+            })
         }
         Medium::Serial { .. } => Err(TransportError::BadSpec("serial is not a UDP medium".into())),
     }

@@ -229,8 +229,6 @@ const NO_PING: &str =
     "ping nodes (and ipfail) are not implemented by wasmbeat yet; they are not probed";
 const NO_CORES: &str = "core dumps follow the system's settings";
 const NO_COMPRESSION: &str = "wasmbeat never compresses messages";
-const NO_IPV6_MEDIA: &str =
-    "IPv6 heartbeat media are not implemented yet: this medium is not opened (a node with no other medium refuses to start)";
 const NO_CHILDREN: &str =
     "wasmbeat does not start respawn children (e.g. ipfail); run them under systemd instead";
 
@@ -267,9 +265,9 @@ pub const DIRECTIVES: &[Directive] = &[
     d("bcast", "bcast eth0", Words(bcast)),
     d("udp", "bcast eth0", Words(udp)).sets("bcast"),
     d("ucast", "ucast eth0 192.168.1.2", Line(ucast)),
-    d("ucast6", "ucast6 eth0 fd77::2", Line(ucast)).not_honoured(NO_IPV6_MEDIA),
+    d("ucast6", "ucast6 eth0 fd77::2", Line(ucast)),
     d("mcast", "mcast eth0 239.0.0.1 694 1 0", Line(mcast)),
-    d("mcast6", "mcast6 eth0 ff12::1:2:3:4 694 1 0", Line(mcast)).not_honoured(NO_IPV6_MEDIA),
+    d("mcast6", "mcast6 eth0 ff12::1:2:3:4 694 1 0", Line(mcast)),
     d("serial", "serial /dev/ttyS0", Words(serial)),
     // Resources.
     d("auto_failback", "auto_failback on", Word(auto_failback)).last_wins()
@@ -431,7 +429,7 @@ pub(super) fn write_media(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match m {
             Medium::Bcast { iface, .. } => writeln!(f, "bcast {iface}")?,
             Medium::Ucast { iface, peer, .. } => {
-                let kw = if peer.is_ipv6() { "ucast6" } else { "ucast" };
+                let kw = m.keyword();
                 writeln!(f, "{kw} {iface} {peer}")?
             }
             Medium::Mcast {
@@ -441,7 +439,7 @@ pub(super) fn write_media(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 ttl,
                 loop_,
             } => {
-                let kw = if group.is_ipv6() { "mcast6" } else { "mcast" };
+                let kw = m.keyword();
                 writeln!(f, "{kw} {iface} {group} {port} {ttl} {}", u8::from(*loop_))?
             }
             Medium::Serial { device, .. } => writeln!(f, "serial {device}")?,

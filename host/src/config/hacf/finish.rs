@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::super::diag::{Code, Diagnostic};
 use super::super::duration::format_duration as fmt;
 use super::reader::{MediumLine, Reader};
-use super::{AutoJoin, HaCf, Medium, FILE};
+use super::{AutoJoin, HaCf, FILE};
 
 /// Merge `late` (line diagnostics found after reading, e.g. by name
 /// lookups) into the reading order, apply the derived defaults and run the
@@ -27,20 +27,6 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
             MediumLine::Named(_) => None,
         })
         .collect();
-    // A node none of whose media can open would hear nobody, declare its
-    // peer dead after initdead and take every group: split brain by
-    // configuration. heartbeat has no such media; wasmbeat refuses.
-    if !r.cf.media.is_empty() && !r.cf.media.iter().any(Medium::can_open) {
-        r.diags.push(
-            Diagnostic::error(
-                Code::NoMedia,
-                FILE,
-                None,
-                "no medium wasmbeat can open: IPv6 heartbeat media (ucast6, mcast6) are not implemented yet, so this node would hear nobody and take every group after initdead",
-            )
-            .hint("add an IPv4 medium, e.g. \"bcast eth0\" or \"ucast eth0 10.0.0.2\""),
-        );
-    }
     (r.cf, r.diags)
 }
 

@@ -1,0 +1,201 @@
+//! IPv6 heartbeat media end to end: two wasmbeat daemons in an IPv6-only
+//! lab (no IPv4 address anywhere) talking over `ucast6` to each other's
+//! link-local address (scoped by the line's interface) or over `mcast6`,
+//! moving an IPv6 VIP on failure and back under auto_failback on.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Lab, TempDir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
+const VIP: &str = "fd77::100";
+/// The VIP as haresources gets it: heartbeat splits arguments on `::`, so
+/// the address is written without the abbreviation.
+const VIP_TOKEN: &str = "fd77:0:0:0:0:0:0:100";
+
+struct V6Cluster {
+    lab: Lab,
+    dir: TempDir,
+    daemons: [Option<u32>; 2],
+}
+
+impl V6Cluster {
+    /// `media(i)` gives node i's medium line.
+    fn new(tag: &str, media: impl Fn(&Lab, usize) -> String) -> V6Cluster {
+        let lab = Lab::new(tag, &["fd77::1/64", "fd77::2/64", "fd77::10/64"]);
+        let dir = TempDir::new(tag);
+        for (i, name) in ["node1", "node2"].iter().enumerate() {
+            let cfg = dir.0.join(name);
+            std::fs::create_dir_all(&cfg).unwrap();
+            std::fs::write(
+                cfg.join("ha.cf"),
+                format!(
+                    "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 1\nudpport 694\n{}\nauto_failback on\nnode node1\nnode node2\n",
+                    media(&lab, i)
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                cfg.join("haresources"),
+                format!("node1 IPaddr::{VIP_TOKEN}/64/eth0\n"),
+            )
+            .unwrap();
+            std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha1 lab-test-key\n").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+            let mut responder = Command::new(support::lab_bin());
+            responder.args(["http-responder", "--listen", "[::]:80", "--body", name]);
+            lab.nodes[i].spawn(responder);
+        }
+        V6Cluster {
+            lab,
+            dir,
+            daemons: [None, None],
+        }
+    }
+
+    fn log(&self, i: usize) -> PathBuf {
+        self.dir.0.join(format!("node{}.log", i + 1))
+    }
+
+    fn start(&mut self, i: usize) {
+        let name = format!("node{}", i + 1);
+        let mut daemon = Command::new("sh");
+        daemon.args([
+            "-c",
+            &format!(
+                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
+                self.dir.0.join(&name).display(),
+                self.dir.0.join(format!("{name}.run")).display(),
+                support::shared_agent_cache().display(),
+                self.log(i).display()
+            ),
+        ]);
+        daemon.env("RUST_LOG", "info");
+        self.daemons[i] = Some(self.lab.nodes[i].spawn(daemon));
+    }
+
+    fn logs(&self) -> String {
+        (0..2)
+            .map(|i| {
+                format!(
+                    "----- node{} -----\n{}",
+                    i + 1,
+                    std::fs::read_to_string(self.log(i)).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// Wait until the client reaches node `i` at the VIP; how long it took.
+    fn client_reaches(&self, i: usize, limit: Duration, why: &str) -> Duration {
+        let t = Instant::now();
+        let want = format!("node{}", i + 1);
+        let addr: SocketAddr = format!("[{VIP}]:80").parse().unwrap();
+        support::wait_for(limit, Duration::from_millis(20), || {
+            (support::in_netns(&self.lab.nodes[2], || support::http_get(addr)).as_deref()
+                == Some(want.as_str()))
+            .then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{why}: the client did not reach {want} at [{VIP}] within {limit:?}\n{}",
+                self.logs()
+            )
+        });
+        t.elapsed()
+    }
+
+    fn holds_vip(&self, i: usize) -> bool {
+        let out = self.lab.nodes[i].ip(&["-6", "-o", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/64"))
+    }
+
+    /// Boot, kill -9 node1 (node2 takes over), restart it (the VIP comes
+    /// home): the whole cycle over IPv6 only.
+    fn fail_over_and_back(&mut self) {
+        self.start(0);
+        self.client_reaches(0, Duration::from_secs(20), "node1 alone after initdead");
+        self.start(1);
+        let heard = support::wait_for(Duration::from_secs(20), Duration::from_millis(50), || {
+            std::fs::read_to_string(self.log(1))
+                .ok()?
+                .contains("communication up: heard: node1")
+                .then_some(())
+        });
+        assert!(
+            heard.is_some(),
+            "node2 never heard node1 over IPv6\n{}",
+            self.logs()
+        );
+        assert!(
+            !self.holds_vip(1),
+            "node2 took the VIP while node1 was alive\n{}",
+            self.logs()
+        );
+
+        let pid = self.daemons[0].take().unwrap();
+        assert!(self.lab.nodes[0].kill(pid));
+        let gap = self.client_reaches(1, Duration::from_secs(10), "node1 killed");
+        println!(
+            "IPv6 failover: client on node2 {:.0} ms after kill -9",
+            gap.as_secs_f64() * 1000.0
+        );
+        // The crashed node still has the address configured; its restarted
+        // daemon releases it (split brain resolution) or keeps it as owner.
+        self.start(0);
+        let back = self.client_reaches(0, Duration::from_secs(20), "node1 back, auto_failback on");
+        println!(
+            "IPv6 failback: client on node1 {:.0} ms after its restart",
+            back.as_secs_f64() * 1000.0
+        );
+        let single = support::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+            (!self.holds_vip(1)).then_some(())
+        });
+        assert!(
+            single.is_some(),
+            "node2 kept the VIP after failback\n{}",
+            self.logs()
+        );
+    }
+}
+
+/// The peer's link-local address on eth0 (scope link).
+fn link_local(lab: &Lab, i: usize) -> String {
+    let out = lab.nodes[i].ip(&["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no link-local address on node{}: {text}", i + 1))
+        .to_string()
+}
+
+#[test]
+fn ucast6_to_link_local_peers_fails_over_and_back() {
+    if !support::lab_available("ucast6_to_link_local_peers_fails_over_and_back") {
+        return;
+    }
+    let mut c = V6Cluster::new("v6u", |lab, i| {
+        format!("ucast6 eth0 {}", link_local(lab, 1 - i))
+    });
+    c.fail_over_and_back();
+}
+
+#[test]
+fn mcast6_fails_over_and_back() {
+    if !support::lab_available("mcast6_fails_over_and_back") {
+        return;
+    }
+    let mut c = V6Cluster::new("v6m", |_, _| {
+        "mcast6 eth0 ff12::1:2:3:4 694 1 0".to_string()
+    });
+    c.fail_over_and_back();
+}
