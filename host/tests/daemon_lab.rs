@@ -68,11 +68,9 @@ impl Cluster {
         let lab = Lab::new(tag, &["10.77.0.1/24", "10.77.0.2/24", "10.77.0.10/24"]);
         let dir = TempDir::new(tag);
         for (i, name) in ["node1", "node2"].iter().enumerate() {
-            let cfg = dir.0.join(name);
-            std::fs::create_dir_all(&cfg).unwrap();
-            std::fs::write(
-                cfg.join("ha.cf"),
-                format!(
+            support::write_node_config(
+                &dir.0.join(name),
+                &format!(
                     "keepalive {}\ndeadtime {}\nwarntime {}\ninitdead {}\nudpport 694\nbcast eth0\nauto_failback {auto_failback}\nnode node1\nnode node2\nlogfile {}\n",
                     t.keepalive,
                     t.deadtime,
@@ -80,16 +78,9 @@ impl Cluster {
                     t.initdead,
                     dir.0.join(format!("{name}.ha-log")).display()
                 ),
-            )
-            .unwrap();
-            std::fs::write(cfg.join("haresources"), haresources).unwrap();
-            std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha1 lab-test-key\n").unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600))
-                .unwrap();
-            let mut responder = Command::new(support::lab_bin());
-            responder.args(["http-responder", "--listen", "0.0.0.0:80", "--body", name]);
-            lab.nodes[i].spawn(responder);
+                haresources,
+            );
+            support::spawn_responder(&lab.nodes[i], "0.0.0.0:80", name);
         }
         Cluster {
             lab,

@@ -531,6 +531,26 @@ fn show(answer: &(String, i32)) -> String {
     format!("{:?} [{}]", answer.0, answer.1)
 }
 
+/// The comparison as a markdown table (for the record and the closing note).
+fn print_table<'a>(heartbeat: &str, wasmbeat: &str, rows: impl Iterator<Item = &'a Row>) {
+    println!("\n| question | {heartbeat} | {wasmbeat} | rule | ok |");
+    println!("|---|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| cl_status {} | {} | {} | {} | {} |",
+            row.question,
+            show(&row.heartbeat),
+            show(&row.wasmbeat),
+            row.rule,
+            if row.wasmbeat == row.expected {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+    }
+}
+
 /// heartbeat's `cl_status` and wasmbeat's, asked the same questions on the
 /// two nodes of one mixed cluster (heartbeat 3.0.6 node1, wasmbeat node2,
 /// each holding its own group), must print the same lines with the same
@@ -699,22 +719,7 @@ fn cl_status_answers_like_heartbeat_in_a_mixed_cluster() {
             rule,
         });
     }
-    println!("\n| question | heartbeat 3.0.6 (node1) | wasmbeat (node2) | rule | ok |");
-    println!("|---|---|---|---|---|");
-    for row in &rows {
-        println!(
-            "| cl_status {} | {} | {} | {} | {} |",
-            row.question,
-            show(&row.heartbeat),
-            show(&row.wasmbeat),
-            row.rule,
-            if row.wasmbeat == row.expected {
-                "yes"
-            } else {
-                "NO"
-            }
-        );
-    }
+    print_table("heartbeat 3.0.6 (node1)", "wasmbeat (node2)", rows.iter());
 
     // The asymmetric positions, through heartbeat's own commands run on the
     // wasmbeat node: hb_standby gives everything to heartbeat (heartbeat
@@ -803,22 +808,11 @@ fn cl_status_answers_like_heartbeat_in_a_mixed_cluster() {
     usage("hb_standby", &["sideways"], "wrong resources(sideways).");
     usage("hb_takeover", &["all", "local"], "too many arguments");
 
-    println!("\n| question | heartbeat 3.0.6 | wasmbeat | rule | ok |");
-    println!("|---|---|---|---|---|");
-    for row in rows.iter().filter(|row| row.rule == "symmetric position") {
-        println!(
-            "| cl_status {} | {} | {} | {} | {} |",
-            row.question,
-            show(&row.heartbeat),
-            show(&row.wasmbeat),
-            row.rule,
-            if row.wasmbeat == row.expected {
-                "yes"
-            } else {
-                "NO"
-            }
-        );
-    }
+    print_table(
+        "heartbeat 3.0.6",
+        "wasmbeat",
+        rows.iter().filter(|row| row.rule == "symmetric position"),
+    );
     let bad: Vec<String> = rows
         .iter()
         .filter(|row| row.wasmbeat != row.expected)

@@ -30,28 +30,15 @@ impl V6Cluster {
         let lab = Lab::new(tag, &["fd77::1/64", "fd77::2/64", "fd77::10/64"]);
         let dir = TempDir::new(tag);
         for (i, name) in ["node1", "node2"].iter().enumerate() {
-            let cfg = dir.0.join(name);
-            std::fs::create_dir_all(&cfg).unwrap();
-            std::fs::write(
-                cfg.join("ha.cf"),
-                format!(
+            support::write_node_config(
+                &dir.0.join(name),
+                &format!(
                     "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 1\nudpport 694\n{}\nauto_failback on\nnode node1\nnode node2\n",
                     media(&lab, i)
                 ),
-            )
-            .unwrap();
-            std::fs::write(
-                cfg.join("haresources"),
-                format!("node1 IPaddr::{VIP_TOKEN}/64/eth0\n"),
-            )
-            .unwrap();
-            std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha1 lab-test-key\n").unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600))
-                .unwrap();
-            let mut responder = Command::new(support::lab_bin());
-            responder.args(["http-responder", "--listen", "[::]:80", "--body", name]);
-            lab.nodes[i].spawn(responder);
+                &format!("node1 IPaddr::{VIP_TOKEN}/64/eth0\n"),
+            );
+            support::spawn_responder(&lab.nodes[i], "[::]:80", name);
         }
         V6Cluster {
             lab,

@@ -257,3 +257,22 @@ pub fn example_agent(file: &str) -> Option<std::path::PathBuf> {
 pub fn shared_agent_cache() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-cache")
 }
+
+/// Write a node's heartbeat files into `cfg` (created): `ha.cf`,
+/// `haresources` and an `authkeys` (sha1, mode 0600) shared by every lab.
+pub fn write_node_config(cfg: &std::path::Path, ha_cf: &str, haresources: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(cfg).unwrap_or_else(|e| panic!("mkdir {}: {e}", cfg.display()));
+    std::fs::write(cfg.join("ha.cf"), ha_cf).unwrap();
+    std::fs::write(cfg.join("haresources"), haresources).unwrap();
+    std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha1 lab-test-key\n").unwrap();
+    std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Spawn the lab's HTTP responder in `ns`, answering `body` on `listen`
+/// (tells the client which node serves the VIP).
+pub fn spawn_responder(ns: &Netns, listen: &str, body: &str) -> u32 {
+    let mut responder = Command::new(lab_bin());
+    responder.args(["http-responder", "--listen", listen, "--body", body]);
+    ns.spawn(responder)
+}
