@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 use support::{Lab, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
+/// Written abbreviated in haresources too: heartbeat splits arguments on
+/// `::`, and the address pieces are joined back.
 const VIP: &str = "fd77::100";
-/// The VIP as haresources gets it: heartbeat splits arguments on `::`, so
-/// the address is written without the abbreviation.
-const VIP_TOKEN: &str = "fd77:0:0:0:0:0:0:100";
 
 struct V6Cluster {
     lab: Lab,
@@ -36,7 +35,7 @@ impl V6Cluster {
                     "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 1\nudpport 694\n{}\nauto_failback on\nnode node1\nnode node2\n",
                     media(&lab, i)
                 ),
-                &format!("node1 IPaddr::{VIP_TOKEN}/64/eth0\n"),
+                &format!("node1 IPaddr::{VIP}/64/eth0\n"),
             );
             support::spawn_responder(&lab.nodes[i], "[::]:80", name);
         }

@@ -154,13 +154,25 @@ fn ipaddr_diagnostic(line: usize, t: &ResourceToken) -> Option<Diagnostic> {
         0 => return bad(format!("{agent} needs the address to manage"), &example),
         1 => {}
         _ => {
+            // heartbeat splits on `::`, which cuts an IPv6 address: the
+            // agents join the pieces back (the same rule, asked here).
+            let get = |name: &str| {
+                wasmbeat_args::address::PARAMS
+                    .iter()
+                    .position(|p| *p == name)
+                    .and_then(|i| t.args.get(i))
+                    .map(String::as_str)
+            };
+            if AddressSpec::from_params(get).is_ok_and(|a| a.ip.is_ipv6()) {
+                return None;
+            }
             return bad(
                 format!(
                     "{agent} takes one argument IP[/MASK[/NIC[/BROADCAST]]], but {} were given",
                     t.args.len()
                 ),
-                "join the fields with '/' instead of '::'",
-            )
+                "join the fields with '/' instead of '::' (an IPv6 address may keep its own '::')",
+            );
         }
     }
     let arg = &t.args[0];
@@ -614,5 +626,15 @@ mod tests {
         let t = ResourceToken::parse("Filesystem::/dev/sda1::/data1::ext2").unwrap();
         let p = named_params(&t);
         assert_eq!(p[2], ("arg3".to_string(), "ext2".to_string()));
+    }
+
+    #[test]
+    fn ipv6_addresses_cut_by_the_double_colon_are_whole_again() {
+        let ok = |text: &str| ipaddr_diagnostic(1, &ResourceToken::parse(text).unwrap());
+        assert!(ok("IPaddr::fd77::100/64/eth0").is_none());
+        assert!(ok("IPaddr2::2001:db8::10/64").is_none());
+        let d = ok("IPaddr::10.0.0.1::24").expect("IPv4 fields joined by :: are refused");
+        assert_eq!(d.code, Code::BadIpaddrArg);
+        assert!(d.to_string().contains("join the fields with '/'"), "{d}");
     }
 }
