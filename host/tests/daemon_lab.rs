@@ -217,21 +217,11 @@ impl Cluster {
     }
 
     fn cli(&self, i: usize, args: &[&str]) -> (i32, String) {
-        let out = Command::new(BIN)
-            .args(args)
-            .arg("--config-dir")
-            .arg(self.config_dir(i))
-            .arg("--runtime-dir")
-            .arg(self.runtime_dir(i))
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
+        support::control_cli(
+            std::path::Path::new(BIN),
+            &self.config_dir(i),
+            &self.runtime_dir(i),
+            args,
         )
     }
 

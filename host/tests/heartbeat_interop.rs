@@ -69,15 +69,7 @@ fn spawn_heartbeat(ns: &Netns, root: &Path) -> u32 {
 /// (heartbeat rejects API clients whose PID it cannot see). `unshare_pid`
 /// is the recorded PID; heartbeat is its only child.
 fn cl_status(unshare_pid: u32, args: &[&str]) -> Option<String> {
-    let children =
-        std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children")).ok()?;
-    let hb: u32 = children.split_whitespace().next()?.parse().ok()?;
-    let out = Command::new("nsenter")
-        .args(["-t", &hb.to_string(), "-m", "-u", "-p", "cl_status"])
-        .args(args)
-        .output()
-        .ok()?;
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    hb_cl_status(unshare_pid, args).map(|(out, _)| out.trim().to_string())
 }
 
 fn wire_peer(root: &Path, extra: &[&str]) -> Command {
@@ -459,7 +451,8 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
     );
 }
 
-/// `cl_status ARGS` of the real heartbeat: stdout (untrimmed) and exit code.
+/// `cl_status ARGS` of the real heartbeat, as [`cl_status`] runs it: stdout
+/// (untrimmed) and exit code.
 fn hb_cl_status(unshare_pid: u32, args: &[&str]) -> Option<(String, i32)> {
     let children =
         std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children")).ok()?;

@@ -60,6 +60,17 @@ fn unpack(tag: &str) -> TempDir {
     root
 }
 
+/// A man page rendered by `man -l`; panics unless it renders to some text.
+fn render_man(page: &Path) -> String {
+    let out = Command::new("man").arg("-l").arg(page).output().unwrap();
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "man page {} renders",
+        page.display()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn field(deb: &Path, name: &str) -> String {
     let out = support::run(Command::new("dpkg-deb").arg("-f").arg(deb).arg(name));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -116,12 +127,7 @@ fn package_holds_binary_unit_tools_docs_and_verifies() {
         ),
         "cl_status through the packaged link"
     );
-    let page = Command::new("man")
-        .arg("-l")
-        .arg(r.join("usr/share/man/man1/cl_status.1.gz"))
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&page.stdout).contains("rscstatus"));
+    assert!(render_man(&r.join("usr/share/man/man1/cl_status.1.gz")).contains("rscstatus"));
 
     // One man page per visible subcommand, all from the CLI model.
     let subcommands = [
@@ -130,19 +136,11 @@ fn package_holds_binary_unit_tools_docs_and_verifies() {
     let mut pages = vec!["wasmbeat.8.gz".to_string()];
     pages.extend(subcommands.iter().map(|s| format!("wasmbeat-{s}.8.gz")));
     for page in &pages {
-        let p = r.join("usr/share/man/man8").join(page);
-        let text = Command::new("man").arg("-l").arg(&p).output().unwrap();
-        assert!(
-            text.status.success() && !text.stdout.is_empty(),
-            "man page {page} renders"
-        );
+        let text = render_man(&r.join("usr/share/man/man8").join(page));
+        if page == "wasmbeat-run.8.gz" {
+            assert!(text.contains("--config-dir"), "{page}:\n{text}");
+        }
     }
-    let run_page = Command::new("man")
-        .arg("-l")
-        .arg(r.join("usr/share/man/man8/wasmbeat-run.8.gz"))
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&run_page.stdout).contains("--config-dir"));
 
     for (path, needle) in [
         ("usr/share/bash-completion/completions/wasmbeat", "complete"),
@@ -418,24 +416,7 @@ fn unpacked_daemon_notifies_systemd_and_pets_the_watchdog_from_its_loop() {
         .env("RUST_LOG", "info");
     let spawned = Instant::now();
     let pid = lab.nodes[0].spawn(daemon);
-    let cli = |args: &[&str]| {
-        let out = Command::new(&bin)
-            .args(args)
-            .arg("--config-dir")
-            .arg(&cfg)
-            .arg("--runtime-dir")
-            .arg(&runtime_dir)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
+    let cli = |args: &[&str]| support::control_cli(&bin, &cfg, &runtime_dir, args);
     let dump = || std::fs::read_to_string(&log).unwrap_or_default();
 
     // READY=1 only once the daemon can answer: the control socket works

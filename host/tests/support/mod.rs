@@ -276,3 +276,30 @@ pub fn spawn_responder(ns: &Netns, listen: &str, body: &str) -> u32 {
     responder.args(["http-responder", "--listen", listen, "--body", body]);
     ns.spawn(responder)
 }
+
+/// A control command (`status`, `reload`, ...) of the wasmbeat binary `bin`
+/// against the daemon of `config_dir`/`runtime_dir`: exit code, and stdout
+/// followed by stderr.
+pub fn control_cli(
+    bin: &std::path::Path,
+    config_dir: &std::path::Path,
+    runtime_dir: &std::path::Path,
+    args: &[&str],
+) -> (i32, String) {
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--config-dir")
+        .arg(config_dir)
+        .arg("--runtime-dir")
+        .arg(runtime_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
