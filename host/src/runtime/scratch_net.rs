@@ -116,6 +116,32 @@ fn nl(what: &str) -> impl Fn(rtnetlink::Error) -> ScratchNetError + '_ {
     move |e| ScratchNetError::Netlink(format!("{what}: {e}"))
 }
 
+/// A veth pair `name`/`peer`, both ends up; the index of `name`.
+async fn veth_up(h: &rtnetlink::Handle, name: &str, peer: &str) -> Result<u32, ScratchNetError> {
+    h.link()
+        .add(LinkVeth::new(name, peer).build())
+        .execute()
+        .await
+        .map_err(nl("creating a veth pair"))?;
+    for end in [name, peer] {
+        h.link()
+            .set(LinkUnspec::new_with_name(end).up().build())
+            .execute()
+            .await
+            .map_err(nl("setting links up"))?;
+    }
+    Ok(h.link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await
+        .map_err(nl("finding the test link"))?
+        .ok_or_else(|| ScratchNetError::Netlink(format!("{name} vanished")))?
+        .header
+        .index)
+}
+
 /// Inside the new namespace: `lo` up, the veth pair up, its addresses,
 /// and the token's own interface when it names one.
 pub async fn populate(named: Option<&NamedLink>) -> Result<(), ScratchNetError> {
@@ -124,57 +150,20 @@ pub async fn populate(named: Option<&NamedLink>) -> Result<(), ScratchNetError> 
     let conn = tokio::spawn(conn);
     let result = async {
         h.link()
-            .add(LinkVeth::new(LINK, PEER).build())
+            .set(LinkUnspec::new_with_name("lo").up().build())
             .execute()
             .await
-            .map_err(nl("creating the veth pair"))?;
-        for name in ["lo", LINK, PEER] {
-            h.link()
-                .set(LinkUnspec::new_with_name(name).up().build())
-                .execute()
-                .await
-                .map_err(nl("setting links up"))?;
-        }
-        let link = h
-            .link()
-            .get()
-            .match_name(LINK.to_string())
-            .execute()
-            .try_next()
-            .await
-            .map_err(nl("finding the test link"))?
-            .ok_or_else(|| ScratchNetError::Netlink(format!("{LINK} vanished")))?;
+            .map_err(nl("setting lo up"))?;
+        let index = veth_up(&h, LINK, PEER).await?;
         let mut addresses: Vec<(u32, IpAddr, u8)> = ADDRESSES
             .iter()
             .map(|(ip, prefix)| {
                 let ip: IpAddr = ip.parse().expect("constant addresses parse");
-                (link.header.index, ip, *prefix)
+                (index, ip, *prefix)
             })
             .collect();
         if let Some(n) = named {
-            h.link()
-                .add(LinkVeth::new(&n.name, NAMED_PEER).build())
-                .execute()
-                .await
-                .map_err(nl("creating the token's interface"))?;
-            for name in [n.name.as_str(), NAMED_PEER] {
-                h.link()
-                    .set(LinkUnspec::new_with_name(name).up().build())
-                    .execute()
-                    .await
-                    .map_err(nl("setting the token's interface up"))?;
-            }
-            let index = h
-                .link()
-                .get()
-                .match_name(n.name.clone())
-                .execute()
-                .try_next()
-                .await
-                .map_err(nl("finding the token's interface"))?
-                .ok_or_else(|| ScratchNetError::Netlink(format!("{} vanished", n.name)))?
-                .header
-                .index;
+            let index = veth_up(&h, &n.name, NAMED_PEER).await?;
             addresses.push((index, n.address, n.prefix));
         }
         for (index, ip, prefix) in addresses {
