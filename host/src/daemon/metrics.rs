@@ -24,7 +24,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 
 use super::status::StatusReport;
-use crate::cluster::{Cause, NodeStatus, Op, StateChange};
+use crate::cluster::{Cause, GroupRun, NodeStatus, Op, StateChange};
 use crate::resources::GroupReport;
 
 /// A metric's labels, in the order they are rendered.
@@ -258,12 +258,11 @@ impl Metrics {
                 self.monitor_restarts
                     .get_or_create(&labels([("group", &g.key)])),
             );
-            let state = g.local_state.split(',').next().unwrap_or("").trim();
             self.group_running_here
                 .get_or_create(&labels([("group", &g.key)]))
-                .set(i64::from(state == "running"));
+                .set(i64::from(g.run == GroupRun::Running));
             self.group_state
-                .get_or_create(&labels([("group", &g.key), ("state", state)]))
+                .get_or_create(&labels([("group", &g.key), ("state", g.run.as_str())]))
                 .set(1);
         }
     }

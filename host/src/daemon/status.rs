@@ -190,7 +190,7 @@ pub fn one_line(c: &crate::cluster::ClusterStatus) -> String {
     let running = c
         .groups
         .iter()
-        .filter(|g| g.local_state.starts_with("running"))
+        .filter(|g| g.run == crate::cluster::GroupRun::Running)
         .count();
     format!(
         "{} holds {}; {} of {} group(s) running here; peers: {}",

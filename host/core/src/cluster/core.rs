@@ -37,13 +37,8 @@ const LEGACY_REREQUEST: Duration = Duration::from_secs(10);
 const STOP_RETRY: Duration = Duration::from_secs(1);
 const STOP_RETRY_MAX: u32 = 10;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Run {
-    Stopped,
-    Starting,
-    Running,
-    Stopping,
-}
+/// Where a group is here (the public [`GroupRun`], under its short name).
+type Run = GroupRun;
 
 #[derive(Clone, Debug)]
 struct Group {

@@ -590,6 +590,32 @@ pub struct NodeView {
     pub links: Vec<LinkStatus>,
 }
 
+/// Where a group is on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupRun {
+    /// Not running here.
+    Stopped,
+    /// A start is under way.
+    Starting,
+    /// Running here.
+    Running,
+    /// A stop is under way.
+    Stopping,
+}
+
+impl GroupRun {
+    /// The word `status` and the metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupRun::Stopped => "stopped",
+            GroupRun::Starting => "starting",
+            GroupRun::Running => "running",
+            GroupRun::Stopping => "stopping",
+        }
+    }
+}
+
 /// One group in [`ClusterStatus`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupView {
@@ -597,7 +623,9 @@ pub struct GroupView {
     pub key: String,
     /// Preferred node.
     pub preferred: String,
-    /// Local state: stopped / starting / running / stopping (+ `, failed` when a start failed).
+    /// Where it is here, for programs (metrics, systemd's status line).
+    pub run: GroupRun,
+    /// Local state for people: `run` (+ `, failed` when a start failed).
     pub local_state: String,
     /// Whether the local node intends to run it.
     pub wanted_here: bool,

@@ -41,13 +41,7 @@ impl Cluster {
             .group_ids()
             .map(|gi| {
                 let g = &self.groups[gi];
-                let mut st = match g.run {
-                    Run::Stopped => "stopped",
-                    Run::Starting => "starting",
-                    Run::Running => "running",
-                    Run::Stopping => "stopping",
-                }
-                .to_string();
+                let mut st = g.run.as_str().to_string();
                 if g.failed.is_some() {
                     st.push_str(", failed");
                 }
@@ -62,6 +56,7 @@ impl Cluster {
                 GroupView {
                     key: g.key.clone(),
                     preferred: g.preferred.clone(),
+                    run: g.run,
                     local_state: st,
                     wanted_here: g.want,
                     owner,
