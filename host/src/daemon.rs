@@ -315,9 +315,8 @@ async fn heartbeat_loop(
 
     let identity = wire::identity::load_or_create(&state_dir, cfg.ha.hbgenmethod)?;
     let generation = identity.generation;
-    let media = cfg.ha.media.clone();
-    let mut transport = Transport::open(&media).await?;
-    let links: Vec<String> = media.iter().map(transport::medium_label).collect();
+    let mut transport = Transport::open(&cfg.ha.media).await?;
+    let links: Vec<String> = cfg.ha.media.iter().map(transport::medium_label).collect();
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
     let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, cfg.auth.keyring()?);
     ecfg.hopfudge = cfg.ha.hopfudge;
@@ -373,9 +372,7 @@ async fn heartbeat_loop(
         },
         Millis(0),
     );
-    let notify_hooks = cfg.policy.notify.clone();
-    let local_node = cfg.local_node.clone();
-    let ops_for_hooks = ops.clone();
+    let hooks = hooks::Hooks::start(cfg.policy.notify.clone(), &cfg.local_node, &ops);
     let mut shell = Shell {
         cfg,
         opts,
@@ -393,7 +390,7 @@ async fn heartbeat_loop(
         systemd: systemd::ServiceManager::from_env(),
         status_dirty: false,
         metrics: metrics::Metrics::new(),
-        hooks: hooks::Hooks::start(notify_hooks, &local_node, &ops_for_hooks),
+        hooks,
     };
     let mut load = wire::environment::LoadAvg::default();
     let mut tick = |shell: &mut Shell| {

@@ -10,10 +10,12 @@
 //! with everything it started at its timeout. A full queue drops the event
 //! and says so: a stuck pager script must not grow the daemon without bound.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
 use crate::caps::process::ProcessTable;
-use crate::cluster::StateChange;
+use crate::cluster::{Cause, StateChange};
 use crate::confine::launch::Launch;
 use crate::confine::ProcessLimits;
 use crate::grant::policy::NotifyHook;
@@ -21,17 +23,18 @@ use crate::grant::policy::NotifyHook;
 /// Events waiting for the worker; beyond this they are dropped (counted).
 const QUEUE: usize = 256;
 
-/// One event on its way to the hooks.
+/// One event on its way to the hooks configured when it happened.
 struct Event {
-    cause: &'static str,
+    cause: Cause,
     what: String,
     why: String,
-    hooks: Vec<NotifyHook>,
+    hooks: Arc<Vec<NotifyHook>>,
 }
 
 /// The loop's handle on the hook worker.
 pub struct Hooks {
-    hooks: Vec<NotifyHook>,
+    /// Shared with queued events, so the loop never copies a hook.
+    hooks: Arc<Vec<NotifyHook>>,
     node: String,
     tx: Option<mpsc::Sender<Event>>,
     dropped: u64,
@@ -59,7 +62,7 @@ impl Hooks {
             );
         }
         Hooks {
-            hooks,
+            hooks: Arc::new(hooks),
             node: node.to_string(),
             tx,
             dropped: 0,
@@ -68,7 +71,7 @@ impl Hooks {
 
     /// The hooks of a reloaded configuration; queued events keep theirs.
     pub fn replace(&mut self, hooks: Vec<NotifyHook>, ops: &tokio::runtime::Handle) {
-        if hooks != self.hooks {
+        if hooks != *self.hooks {
             let dropped = self.dropped;
             *self = Hooks::start(hooks, &self.node, ops);
             self.dropped = dropped;
@@ -80,20 +83,14 @@ impl Hooks {
         let Some(tx) = &self.tx else {
             return;
         };
-        let hooks: Vec<NotifyHook> = self
-            .hooks
-            .iter()
-            .filter(|h| h.events.contains(&change.cause))
-            .cloned()
-            .collect();
-        if hooks.is_empty() {
+        if !self.hooks.iter().any(|h| h.events.contains(&change.cause)) {
             return;
         }
         let event = Event {
-            cause: change.cause.as_str(),
+            cause: change.cause,
             what: change.what.clone(),
             why: change.why.clone(),
-            hooks,
+            hooks: Arc::clone(&self.hooks),
         };
         if tx.try_send(event).is_err() {
             self.dropped += 1;
@@ -110,10 +107,10 @@ async fn worker(mut rx: mpsc::Receiver<Event>, node: String) {
     // One table (one cgroup) for every hook process.
     let table = ProcessTable::new("notify-hooks", ProcessLimits::default());
     while let Some(e) = rx.recv().await {
-        for hook in &e.hooks {
+        for hook in e.hooks.iter().filter(|h| h.events.contains(&e.cause)) {
             let mut argv = hook.argv.clone();
             argv.extend([
-                e.cause.to_string(),
+                e.cause.as_str().to_string(),
                 node.clone(),
                 e.what.clone(),
                 e.why.clone(),
@@ -128,7 +125,7 @@ async fn worker(mut rx: mpsc::Receiver<Event>, node: String) {
                 Ok(out) if out.exit_code == Some(0) => tracing::debug!(
                     "notify hook {} ran for {} in {:.0} ms",
                     hook.name,
-                    e.cause,
+                    e.cause.as_str(),
                     started.elapsed().as_secs_f64() * 1000.0
                 ),
                 Ok(out) => tracing::warn!(

@@ -48,14 +48,14 @@ pub enum LoggingError {
 /// One event's text, buffered and handed to its sink in one piece on drop,
 /// so lines from different threads never interleave. `severity` is the
 /// event's syslog severity, for sinks that mark it.
-struct EventBuffer<S: FnOnce(u8, &[u8])> {
+struct EventBuffer {
     severity: u8,
     text: Vec<u8>,
-    sink: Option<S>,
+    sink: Option<Sink>,
 }
 
-impl<S: FnOnce(u8, &[u8])> EventBuffer<S> {
-    fn new(meta: Option<&tracing::Metadata<'_>>, sink: S) -> Self {
+impl EventBuffer {
+    fn new(meta: Option<&tracing::Metadata<'_>>, sink: Sink) -> Self {
         EventBuffer {
             severity: meta.map_or(7, |m| syslog_severity(m.level())),
             text: Vec::new(),
@@ -64,7 +64,7 @@ impl<S: FnOnce(u8, &[u8])> EventBuffer<S> {
     }
 }
 
-impl<S: FnOnce(u8, &[u8])> Write for EventBuffer<S> {
+impl Write for EventBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.text.extend_from_slice(buf);
         Ok(buf.len())
@@ -74,7 +74,7 @@ impl<S: FnOnce(u8, &[u8])> Write for EventBuffer<S> {
     }
 }
 
-impl<S: FnOnce(u8, &[u8])> Drop for EventBuffer<S> {
+impl Drop for EventBuffer {
     fn drop(&mut self) {
         if let Some(sink) = self.sink.take() {
             sink(self.severity, &self.text);
@@ -82,7 +82,7 @@ impl<S: FnOnce(u8, &[u8])> Drop for EventBuffer<S> {
     }
 }
 
-/// The sink of one event, boxed so each writer type names one type.
+/// Where one event's text goes, with its severity.
 type Sink = Box<dyn FnOnce(u8, &[u8]) + Send>;
 
 /// Appends each event to a shared file.
@@ -90,7 +90,7 @@ type Sink = Box<dyn FnOnce(u8, &[u8]) + Send>;
 struct SharedFile(Arc<Mutex<File>>);
 
 impl<'a> MakeWriter<'a> for SharedFile {
-    type Writer = EventBuffer<Sink>;
+    type Writer = EventBuffer;
     fn make_writer(&'a self) -> Self::Writer {
         let file = self.0.clone();
         EventBuffer::new(
@@ -135,7 +135,7 @@ impl Syslog {
 }
 
 impl<'a> MakeWriter<'a> for Syslog {
-    type Writer = EventBuffer<Sink>;
+    type Writer = EventBuffer;
     fn make_writer(&'a self) -> Self::Writer {
         EventBuffer::new(None, self.sink())
     }
@@ -166,7 +166,7 @@ impl JournalStderr {
 }
 
 impl<'a> MakeWriter<'a> for JournalStderr {
-    type Writer = EventBuffer<Sink>;
+    type Writer = EventBuffer;
     fn make_writer(&'a self) -> Self::Writer {
         EventBuffer::new(None, Self::sink())
     }
