@@ -173,6 +173,19 @@ struct Pending {
     expires: Millis,
 }
 
+/// A wake-up later than its deadline by more than this means the node
+/// itself stalled, not that the peers went quiet.
+fn stall_lateness(p: &ClusterParams) -> Duration {
+    p.keepalive.max(Duration::from_millis(250))
+}
+
+/// After a stall, how long the peers get to be heard before anyone is
+/// declared dead: their queued packets are read at once, and a live peer
+/// sends a fresh heartbeat within a keepalive.
+fn stall_grace(p: &ClusterParams) -> Duration {
+    p.keepalive * 2 + Duration::from_millis(100)
+}
+
 /// The failover core of one node. Pure: every input carries the time, every output is an
 /// [`Action`] for the caller to perform.
 #[derive(Clone, Debug)]
@@ -202,6 +215,10 @@ pub struct Cluster {
     /// key -> (requester, its generation when it asked).
     legacy_resp: BTreeMap<String, (String, Option<u64>)>,
     last_transition: Option<Transition>,
+    /// No peer or link is declared dead before this: this node was itself
+    /// stalled (see [`Cluster::handle`]) and the peers' packets may be
+    /// queued unread.
+    stall_grace_until: Millis,
     out: Vec<Action>,
 }
 
@@ -286,6 +303,7 @@ impl Cluster {
             dup_answered: BTreeSet::new(),
             legacy_resp: BTreeMap::new(),
             last_transition: None,
+            stall_grace_until: now,
             out: Vec::new(),
         }
     }
@@ -293,6 +311,17 @@ impl Cluster {
     /// Feeds one event at time `now` (never earlier than the previous call) and returns
     /// what to do, in order.
     pub fn handle(&mut self, now: Millis, event: Event) -> Vec<Action> {
+        // Called long after the deadline we gave, the caller was not running
+        // (SIGSTOP, a paused VM, a starved machine): the silence it measured
+        // is its own, and the peers' heartbeats may be queued unread. A
+        // node coming back from a freeze that declared its peer dead at
+        // once took over, announced, then lost the split brain, leaving
+        // clients on its MAC (found by `xtask chaos`).
+        if let Some(promised) = self.next_deadline() {
+            if now > promised.plus(stall_lateness(&self.p)) {
+                self.stall_grace_until = now.plus(stall_grace(&self.p));
+            }
+        }
         if now > self.now {
             self.now = now;
         }
@@ -372,6 +401,12 @@ impl Cluster {
 
     fn send(&mut self, m: Message) {
         self.out.push(Action::Send(m));
+    }
+
+    /// When peer `p` (or one of its links last heard at `last`) is declared
+    /// dead: after its dead time, and not during a stall grace.
+    fn death_at(&self, p: &Peer, last: Millis) -> Millis {
+        last.plus(self.dead_limit(p)).max(self.stall_grace_until)
     }
 
     fn dead_limit(&self, p: &Peer) -> Duration {

@@ -54,6 +54,8 @@ struct Pair {
     mode: AutoFailback,
     n: [Node; 2],
     cut: bool,
+    /// A frozen node (SIGSTOP) gets no events; messages to it wait.
+    frozen: [bool; 2],
     inbox: Vec<(usize, usize, u64, Message)>,
 }
 
@@ -72,6 +74,7 @@ impl Pair {
             mode,
             n: [mk("n1"), mk("n2")],
             cut: false,
+            frozen: [false; 2],
             inbox: Vec::new(),
         }
     }
@@ -139,8 +142,8 @@ impl Pair {
     fn run_for(&mut self, secs: f64) {
         let end = self.now.plus(Duration::from_secs_f64(secs));
         while self.now < end {
-            while !self.inbox.is_empty() {
-                let (to, from, generation, msg) = self.inbox.remove(0);
+            while let Some(pos) = self.inbox.iter().position(|m| !self.frozen[m.0]) {
+                let (to, from, generation, msg) = self.inbox.remove(pos);
                 let ev = Event::Heard {
                     from: Self::name(from).into(),
                     link: LinkId("bcast eth0".into()),
@@ -149,7 +152,8 @@ impl Pair {
                 };
                 self.feed(to, ev);
             }
-            for i in 0..2 {
+            let frozen = self.frozen;
+            for i in (0..2).filter(|i| !frozen[*i]) {
                 let due: Vec<(Millis, String, Op)> = self.n[i]
                     .pending
                     .iter()
@@ -338,6 +342,30 @@ fn given_n1_active_and_n2_silent_for_deadtime_then_n1_takes_g2() {
         .unwrap()
         .1;
     assert!(why.why.contains("auto_failback on"), "{why:?}");
+}
+
+#[test]
+fn given_a_node_frozen_past_deadtime_when_its_timer_fires_before_it_reads_then_its_peer_is_not_declared_dead(
+) {
+    let mut p = Pair::settled(AutoFailback::On);
+    let frozen_at = p.now;
+    p.frozen[1] = true;
+    p.run_for(8.0);
+    assert_eq!(p.running(0), vec![G1, G2], "n1 took n2's group over");
+    // n2 wakes: its overdue timer first (the worst order), then the
+    // heartbeats queued while it was stopped.
+    p.frozen[1] = false;
+    p.feed(1, Event::Tick);
+    p.run_for(5.0);
+    let dead = p.n[1]
+        .log
+        .notes
+        .iter()
+        .find(|(t, n)| *t > frozen_at && n.what.contains("node n1 declared dead"));
+    assert!(dead.is_none(), "n2 declared n1 dead on waking: {dead:?}");
+    assert_eq!(p.first_op(1, "start", G1), None, "n2 took G1 on waking");
+    assert_eq!(p.running(0), vec![G1]);
+    assert_eq!(p.running(1), vec![G2]);
 }
 
 #[test]

@@ -36,14 +36,16 @@ impl Cluster {
             if p.status == NodeStatus::Dead {
                 continue;
             }
-            let limit = self.dead_limit(p);
             t.push((
-                p.last_status.unwrap_or(self.started_at).plus(limit),
+                self.death_at(p, p.last_status.unwrap_or(self.started_at)),
                 Timer::PeerDeath(pi),
             ));
             for (link, (last, up)) in &p.links {
                 if *up {
-                    t.push((last.plus(limit), Timer::LinkSilence(pi, link.clone())));
+                    t.push((
+                        self.death_at(p, *last),
+                        Timer::LinkSilence(pi, link.clone()),
+                    ));
                 }
             }
         }
@@ -130,7 +132,7 @@ impl Cluster {
                 let Some(v) = self.peers[pi].links.get_mut(&link) else {
                     return;
                 };
-                if !v.1 || now < v.0.plus(limit) {
+                if !v.1 || now < v.0.plus(limit).max(self.stall_grace_until) {
                     return;
                 }
                 v.1 = false;
