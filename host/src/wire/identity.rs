@@ -81,6 +81,7 @@ pub fn load_or_create(dir: &Path, method: GenMethod) -> Result<Identity, Identit
     let generation = match method {
         GenMethod::Time => super::environment::wall_secs(),
         GenMethod::File => {
+            let now = super::environment::wall_secs();
             let next = match fs::read(&gpath) {
                 Ok(b) => {
                     let s = String::from_utf8_lossy(&b);
@@ -88,15 +89,29 @@ pub fn load_or_create(dir: &Path, method: GenMethod) -> Result<Identity, Identit
                         .trim_matches(|c: char| c.is_whitespace() || c == '\0')
                         .parse()
                         .map_err(|_| IdentityError::BadGeneration(gpath.clone()))?;
-                    prev + 1
+                    // Never below the clock: a start whose generation could
+                    // not be written (below) used the clock, and the next
+                    // one must still be newer for the peer to accept it.
+                    (prev + 1).max(now)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     tracing::info!("no previous generation, starting at the current time");
-                    super::environment::wall_secs()
+                    now
                 }
                 Err(e) => return Err(io(&gpath)(e)),
             };
-            write_durable(&gpath, format!("{next:>16}").as_bytes())?;
+            // A full or read-only state directory must not keep a node from
+            // starting (it may be the only one left): run with a generation
+            // that is newer than any persisted one and say so.
+            if let Err(e) = write_durable(&gpath, format!("{next:>16}").as_bytes()) {
+                let _ = fs::remove_file(gpath.with_extension("tmp"));
+                tracing::warn!(
+                    generation = next,
+                    "cannot persist the generation ({e}); running with generation {next} \
+                     from the clock; free or remount {} so the next start can record it",
+                    dir.display()
+                );
+            }
             next
         }
     };
@@ -108,19 +123,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unwritable_generation_still_starts_newer_than_the_last() {
+        let dir = std::env::temp_dir().join(format!("wb-ident-ro-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let first = load_or_create(&dir, GenMethod::File).unwrap();
+        // The generation file cannot be replaced: a directory is in the way
+        // of the temp file (as ENOSPC or EROFS would refuse it).
+        fs::create_dir_all(dir.join(GENERATION_FILE).with_extension("tmp").join("x")).unwrap();
+        let second = load_or_create(&dir, GenMethod::File).unwrap();
+        assert!(second.generation > first.generation);
+        assert_eq!(second.uuid, first.uuid);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn generation_increases_and_uuid_is_stable() {
         let dir = std::env::temp_dir().join(format!("wb-ident-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let a = load_or_create(&dir, GenMethod::File).unwrap();
         let b = load_or_create(&dir, GenMethod::File).unwrap();
         assert_eq!(a.uuid, b.uuid);
-        assert_eq!(b.generation, a.generation + 1);
+        assert!(
+            b.generation > a.generation,
+            "{} then {}",
+            a.generation,
+            b.generation
+        );
         assert_eq!(fs::read(dir.join(GENERATION_FILE)).unwrap().len(), 16);
         // heartbeat's own file format (right-aligned decimal) is read as-is.
-        fs::write(dir.join(GENERATION_FILE), b"      1795554621").unwrap();
+        fs::write(dir.join(GENERATION_FILE), b"      4095554621").unwrap();
         assert_eq!(
             load_or_create(&dir, GenMethod::File).unwrap().generation,
-            1795554622
+            4095554622
+        );
+        // A generation behind the clock catches up with it.
+        fs::write(dir.join(GENERATION_FILE), b"      1000").unwrap();
+        let caught_up = load_or_create(&dir, GenMethod::File).unwrap().generation;
+        assert!(
+            caught_up >= super::super::environment::wall_secs() - 5,
+            "{caught_up}"
         );
         fs::write(dir.join(UUID_FILE), b"short").unwrap();
         assert!(matches!(
