@@ -18,6 +18,19 @@ export WASMBEAT_PACKAGE_DEB
 # any test starts (a separate `cargo build` would resolve features
 # differently and build the dependencies twice).
 cargo test --workspace --all-targets -- --test-threads=2
+# The chaos smoke: three minutes of one-at-a-time faults (kill -9, SIGSTOP,
+# link flaps, loss, duplication, reload storms, operator commands, a full
+# or read-only state directory) against two daemons in the lab, judged from
+# outside; the same `xtask chaos` that wrote the 60-minute report in
+# bench/results. A violation prints its seed and the replay command.
+if [ "$(id -u)" = 0 ]; then
+    "${CARGO_TARGET_DIR:-target}/debug/xtask" chaos --minutes 3 --seed 1 --out "${CARGO_TARGET_DIR:-target}/chaos"
+elif [ -n "${WASMBEAT_REQUIRE_LAB:-}" ]; then
+    echo "chaos smoke needs root (network namespaces, mounts)" >&2
+    exit 1
+else
+    echo "chaos smoke skipped: not root" >&2
+fi
 # The agents (wasm32-wasip2 crates) have their own workspace; their pure
 # logic and the SDK's doc example run on the host target.
 (cd agents && cargo test --workspace)

@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use wasmbeat_lab::{http, Lab};
 
-use crate::hub::LossyHub;
+use crate::hub::{Hub, Impairment, PathFaults};
 use crate::interrupt::{self, interrupted};
 use crate::stats::{ms, summary};
 use crate::systems::{
@@ -466,7 +466,16 @@ fn stress(b: &Bench, d: Duration) -> Result<(usize, usize, f64)> {
         c.args(["-c", "while :; do :; done"]);
         hogs.push(b.lab.switch.spawn(&c)?);
     }
-    let hub = LossyHub::start(&b.lab, 0.01);
+    let one_percent = PathFaults {
+        loss: 0.01,
+        ..PathFaults::default()
+    };
+    let ports = b.lab.nodes.len();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9E37_79B9_7F4A_7C15);
+    let hub = Hub::start(&b.lab, Impairment::uniform(ports, one_percent), seed);
     let result = (|| -> Result<(usize, f64)> {
         let hub = hub?;
         let addr: SocketAddr = format!("{VIP}:80").parse().expect("static address");

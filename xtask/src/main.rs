@@ -1,16 +1,18 @@
 //! Developer tasks: the benchmarks (`cargo run --release -p xtask -- bench
-//! ...`). Needs root, iproute2, and for the comparison rows the Debian
-//! `heartbeat`, `resource-agents` and `keepalived` packages.
+//! ...`) and the chaos run (`... -- chaos`). Needs root, iproute2, and for
+//! the comparison rows the Debian `heartbeat`, `resource-agents` and
+//! `keepalived` packages.
 //!
 //! Module imports point one way: `bench` runs `failover` and `footprint`
-//! and writes the `report`; those use `systems` (the daemons under test),
-//! `stats`, `interrupt`, `machine` and `hub`, which import no other xtask
-//! module.
+//! and writes the `report`; `chaos` runs its own lab; those use `systems`
+//! (the daemons under test), `stats`, `interrupt`, `machine` and `hub`,
+//! which import no other xtask module.
 
 use anyhow::{bail, Context, Result};
 
 mod agent_bench;
 mod bench;
+mod chaos;
 mod failover;
 mod footprint;
 mod hub;
@@ -38,8 +40,9 @@ fn main() -> Result<()> {
         ["bench", "agent"] => agent_bench::run(30),
         ["bench", "agent", n] => agent_bench::run(n.parse().context("iterations")?),
         ["bench", rest @ ..] => bench::main(rest),
+        ["chaos", rest @ ..] => chaos::main(rest),
         _ => bail!(
-            "usage: cargo run --release -p xtask -- bench agent [ITERATIONS] | bench [--quick] ..."
+            "usage: cargo run --release -p xtask -- bench agent [ITERATIONS] | bench [--quick] ... | chaos [--minutes M] [--seed N] ..."
         ),
     }
 }

@@ -249,13 +249,19 @@ fn targets(rows: &[(Spec, Value)], four: &[Value]) -> String {
     s
 }
 
-fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
+/// Make DejaVu Sans the charts' "sans-serif" (plotters renders text in
+/// pure Rust and needs the font's bytes).
+pub fn register_font() -> Result<()> {
     const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
     let font = std::fs::read(FONT).with_context(|| format!("chart font {FONT}"))?;
     // ab_glyph needs the bytes for the whole process lifetime.
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, font)
-        .map_err(|_| anyhow::anyhow!("cannot load {FONT}"))?;
+        .map_err(|_| anyhow::anyhow!("cannot load {FONT}"))
+}
+
+fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
+    register_font()?;
 
     let series: Vec<(String, Vec<f64>)> = rows
         .iter()

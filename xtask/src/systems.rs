@@ -103,6 +103,11 @@ fn tree(root: u32) -> Vec<(u32, u64, u64)> {
         .collect()
 }
 
+/// The PIDs of `root` and all its descendants.
+pub fn tree_pids(root: u32) -> Vec<u32> {
+    tree(root).into_iter().map(|(pid, ..)| pid).collect()
+}
+
 /// Footprint of one daemon at one moment.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Snapshot {
@@ -151,6 +156,12 @@ pub fn ha_cf(kind: Kind, keepalive: Duration, deadtime: Duration, log: &Path) ->
     )
 }
 
+/// Node `name`'s state directory (UUID, generation) under `work`: each
+/// node its own, as on two machines.
+pub fn state_dir(work: &Path, name: &str) -> PathBuf {
+    work.join(format!("{name}.state"))
+}
+
 /// The command that runs node `name`'s daemon (config under `dir`, log to
 /// `log`, scratch under `work`); its PID roots the daemon's process tree.
 pub fn daemon_command(
@@ -168,11 +179,12 @@ pub fn daemon_command(
             c.args([
                 "-c",
                 &format!(
-                    "exec {} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
+                    "exec {} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} --state-dir {} 2>>{}",
                     bin.display(),
                     dir.display(),
                     work.join(format!("{name}.run")).display(),
                     work.join("agent-cache").display(),
+                    state_dir(work, name).display(),
                     log.display()
                 ),
             ]);
@@ -201,6 +213,15 @@ pub fn daemon_command(
             // the recorded PID is `unshare`, whose PID namespace dies with it.
             wasmbeat_lab::heartbeat::node_command(dir, name, None)
         }
+    }
+}
+
+/// Send `signal` to every process of the tree rooted at `root` (a tree
+/// the caller started).
+pub fn signal_tree(root: u32, signal: i32) {
+    for (pid, ..) in tree(root) {
+        // SAFETY: signalling processes of a tree we started.
+        unsafe { libc::kill(pid as i32, signal) };
     }
 }
 
