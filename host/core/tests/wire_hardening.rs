@@ -399,3 +399,112 @@ fn an_old_hb_takeover_replayed_after_our_restart_is_refused() {
     let mut beta3 = endpoint("beta", 202);
     assert!(accepted(&beta3.receive(&recorded, 0, t)));
 }
+
+// ------------------------------------------------------------ through the Node
+
+/// A reload that changes authkeys reaches the session through the Node: the
+/// new key signs at once and the previous one verifies in the new window.
+#[test]
+fn a_reload_with_new_authkeys_switches_the_signing_key_and_opens_a_window() {
+    use std::collections::BTreeMap;
+    use wasmbeat_core::cluster::{AutoFailback, ClusterParams, LinkId};
+    use wasmbeat_core::node::ReloadPlan;
+    use wasmbeat_core::{Input, Node, NodeConfig, Output};
+
+    let params = ClusterParams {
+        local: "beta".into(),
+        nodes: vec!["alpha".into(), "beta".into()],
+        keepalive: Duration::from_secs(1),
+        deadtime: Duration::from_secs(5),
+        warntime: Duration::from_secs(3),
+        initdead: Duration::from_secs(10),
+        auto_failback: AutoFailback::On,
+        groups: vec![],
+        generation: 200,
+    };
+    let ecfg = EndpointConfig::new("beta", &["alpha", "beta"], rotating(1));
+    let mut node = Node::new(
+        NodeConfig {
+            cluster: params.clone(),
+            endpoint: ecfg,
+            identity: Identity {
+                uuid: [2; 16],
+                generation: 200,
+            },
+            links: vec![LinkId("eth0".into())],
+            monitors: BTreeMap::new(),
+        },
+        T0,
+    );
+    assert_eq!(node.key_rotation(T0).map(|w| w.slots), Some(vec![2]));
+    // Long after the start window, alpha (already on key 2) is refused.
+    let t = T0.plus(Duration::from_secs(3600));
+    let mut alpha = endpoint_with("alpha", 100, rotating(2));
+    let drops = |n: &Node| n.drop_counters().get(DropReason::InactiveKey);
+    node.handle(
+        t,
+        Input::Packet {
+            link: 0,
+            bytes: status(&mut alpha, t),
+        },
+    );
+    assert_eq!(drops(&node), 1);
+    node.handle(
+        t,
+        Input::Reload(ReloadPlan {
+            cluster: params,
+            monitors: BTreeMap::new(),
+            changed: vec![],
+            keyring: Some(rotating(2)),
+            reason: "test".into(),
+        }),
+    );
+    let out = node.handle(
+        t,
+        Input::AgentsLoaded {
+            reload: 1,
+            result: Ok(()),
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Reloaded(Ok(m)) if m.contains("signing with key 2"))),
+        "{out:?}"
+    );
+    // Key 2 verifies now; key 1 (a node not yet switched) in the new window.
+    node.handle(
+        t,
+        Input::Packet {
+            link: 0,
+            bytes: status(&mut alpha, t),
+        },
+    );
+    let mut laggard = endpoint_with("alpha", 100, rotating(1));
+    for _ in 0..3 {
+        laggard.send(Message::new("custom"), t);
+    }
+    let p = drain(&mut laggard).pop().unwrap();
+    node.handle(t, Input::Packet { link: 0, bytes: p });
+    assert_eq!(drops(&node), 1, "nothing more dropped after the reload");
+    // What the node sends is signed with key 2.
+    let t2 = t.plus(Duration::from_secs(2));
+    let out = node.handle(
+        t2,
+        Input::Tick {
+            wall_secs: WALL + 3602,
+            loadavg: None,
+        },
+    );
+    let sent: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Transmit(p) => Some(p.netstring.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!sent.is_empty());
+    for p in sent {
+        let text = String::from_utf8_lossy(&p).to_string();
+        assert!(text.contains("%%%\n42:2 "), "{text}");
+    }
+}
