@@ -59,6 +59,11 @@ pub struct RunOptions {
     pub cache_dir: Option<PathBuf>,
     /// Serve Prometheus metrics here (off when None).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// wasmbeat-only configuration choices (`--allow-crc-on-network`).
+    pub load: config::LoadOptions,
+    /// How long other authkeys slots still verify after the keys are
+    /// loaded (`--key-rotation-window`).
+    pub key_rotation_window: Duration,
 }
 
 /// Why the daemon could not start or had to stop.
@@ -128,8 +133,12 @@ fn state_dir_for(opts: &RunOptions, paths: &RuntimePaths) -> PathBuf {
 }
 
 /// Load and validate the configuration, rendering every diagnostic.
-pub fn load_config(dir: &Path, node: Option<&str>) -> Result<Config, DaemonError> {
-    match Config::load(dir, node) {
+pub fn load_config(
+    dir: &Path,
+    node: Option<&str>,
+    opts: config::LoadOptions,
+) -> Result<Config, DaemonError> {
+    match Config::load_with(dir, node, opts) {
         Ok((cfg, warnings)) => {
             for w in warnings {
                 tracing::warn!("{w}");
@@ -213,7 +222,7 @@ fn trim_heap() {
 
 /// Run the daemon until a graceful shutdown completes.
 pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
-    let cfg = load_config(&opts.config_dir, opts.node.as_deref())?;
+    let cfg = load_config(&opts.config_dir, opts.node.as_deref(), opts.load)?;
     for note in logging::init(&log_targets(&cfg))? {
         tracing::warn!("{note}");
     }
@@ -322,6 +331,7 @@ async fn heartbeat_loop(
     ecfg.hopfudge = cfg.ha.hopfudge;
     ecfg.classic_auth_field = cfg.ha.msgfmt == config::hacf::MsgFmt::Classic;
     ecfg.seed = rand::random();
+    ecfg.key_rotation_window = opts.key_rotation_window;
 
     let listener = control::server::bind(&paths.socket).map_err(|source| DaemonError::Control {
         path: paths.socket.clone(),
@@ -372,6 +382,9 @@ async fn heartbeat_loop(
         },
         Millis(0),
     );
+    let mut node = node;
+    let peers_saved = restore_peer_state(&mut node, &state_dir);
+    let mut peer_writer = PeerStateWriter::start(state_dir.clone(), peers_saved);
     let hooks = hooks::Hooks::start(cfg.policy.notify.clone(), &cfg.local_node, &ops);
     let mut shell = Shell {
         cfg,
@@ -446,6 +459,7 @@ async fn heartbeat_loop(
         // Petted from here and nowhere else: a loop that stops turning
         // stops petting.
         shell.systemd.pet(Instant::now());
+        peer_writer.offer(shell.node.peer_state(), false);
         if std::mem::take(&mut shell.status_dirty) {
             let line = shell.status_line();
             shell.systemd.status(&line);
@@ -464,12 +478,98 @@ async fn heartbeat_loop(
             }
         }
     }
+    // The seq reached at exit, so a restart right away keeps all of it.
+    peer_writer.offer(shell.node.peer_state(), true);
+    peer_writer.finish();
     tracing::info!(
         "{} left the cluster after {:.1} s",
         shell.cfg.local_node,
         shell.started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Restore what we last accepted from each peer before this start; a
+/// missing or unreadable file means starting as heartbeat does (never a
+/// refusal to start). Returns what was restored (already on disk).
+fn restore_peer_state(node: &mut Node, state_dir: &Path) -> Vec<wire::PeerState> {
+    use wire::peer_state;
+    match peer_state::load(state_dir) {
+        Ok(states) => {
+            if !states.is_empty() {
+                tracing::info!(
+                    "restored peer sequence state from {}: {}; older messages from them are refused as replays",
+                    peer_state::path(state_dir).display(),
+                    states
+                        .iter()
+                        .map(|s| format!("{} generation {} seq {}", s.node, s.generation, s.seq))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            node.restore_peer_state(&states);
+            states
+        }
+        Err(e) => {
+            tracing::warn!(
+                "ignoring peer sequence state ({e}); starting without it: messages recorded before this start are not recognised as replays until each peer restarts. The file is rewritten shortly"
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Writes the peer state file off the heartbeat thread (fsync can take
+/// milliseconds); queued states collapse to the newest before each write.
+struct PeerStateWriter {
+    policy: wire::peer_state::SavePolicy,
+    tx: Option<std::sync::mpsc::Sender<Vec<wire::PeerState>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PeerStateWriter {
+    fn start(state_dir: PathBuf, on_disk: Vec<wire::PeerState>) -> PeerStateWriter {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<wire::PeerState>>();
+        let thread = std::thread::Builder::new()
+            .name("wasmbeat-state".into())
+            .spawn(move || {
+                while let Ok(mut states) = rx.recv() {
+                    while let Ok(newer) = rx.try_recv() {
+                        states = newer;
+                    }
+                    if let Err(e) = wire::peer_state::save(&state_dir, &states) {
+                        tracing::warn!("cannot save peer sequence state: {e}");
+                    }
+                }
+            })
+            .map_err(|e| {
+                tracing::warn!(
+                    "cannot start the state writer thread: {e}; peer sequence state is not saved"
+                )
+            })
+            .ok();
+        PeerStateWriter {
+            policy: wire::peer_state::SavePolicy::written(on_disk, Instant::now()),
+            tx: thread.is_some().then_some(tx),
+            thread,
+        }
+    }
+
+    /// Hand `states` to the writer when the policy says so (or `always`).
+    fn offer(&mut self, states: Vec<wire::PeerState>, always: bool) {
+        let due = self.policy.due(&states, Instant::now());
+        if let (Some(tx), true) = (&self.tx, due || always) {
+            let _ = tx.send(states);
+        }
+    }
+
+    /// Wait for the last write.
+    fn finish(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The core retries a failed stop itself (every second, heartbeat's

@@ -42,6 +42,14 @@ enum Command {
         /// given; without a value 127.0.0.1:9694).
         #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9694", env = "WASMBEAT_METRICS_LISTEN")]
         metrics_listen: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        wire: WireOptions,
+        /// After the keys are loaded (start, or a reload that changed
+        /// authkeys), the other listed keys still verify for this long
+        /// (seconds, or with an `ms` suffix, as times in ha.cf), then only
+        /// the `auth N` key. 0: only the active key, always.
+        #[arg(long, value_name = "TIME", default_value = "600", value_parser = parse_time, env = "WASMBEAT_KEY_ROTATION_WINDOW")]
+        key_rotation_window: Duration,
     },
     /// Show nodes, links and who holds each resource group.
     Status {
@@ -122,6 +130,8 @@ enum Command {
         /// Skip loading the agents: no effective grants in the report.
         #[arg(long)]
         no_grants: bool,
+        #[command(flatten)]
+        wire: WireOptions,
     },
     /// heartbeat's `cl_status`, `hb_standby` or `hb_takeover` (also run
     /// as symlinks of that name; see docs/heartbeat-tools.md).
@@ -185,6 +195,31 @@ fn agent_invocation(first: String, second: &str) -> anyhow::Result<AgentInvocati
     })
 }
 
+/// wasmbeat-only choices about the wire that heartbeat's files cannot say
+/// (ha.cf must stay readable by heartbeat); `run` and `check` share them so
+/// `check` judges the files as the daemon will.
+#[derive(clap::Args)]
+struct WireOptions {
+    /// Accept an unkeyed `crc` key in authkeys although UDP media
+    /// (bcast/ucast/mcast) are configured. Anyone who can reach the port
+    /// can then forge takeovers; meant for a dedicated cable only.
+    #[arg(long, env = "WASMBEAT_ALLOW_CRC_ON_NETWORK")]
+    allow_crc_on_network: bool,
+}
+
+impl WireOptions {
+    fn load_options(&self) -> wasmbeat::config::LoadOptions {
+        wasmbeat::config::LoadOptions {
+            allow_crc_on_network: self.allow_crc_on_network,
+        }
+    }
+}
+
+/// heartbeat's time syntax (seconds by default, `ms`/`us` suffixes).
+fn parse_time(text: &str) -> Result<Duration, String> {
+    wasmbeat::config::duration::parse_duration(text).map_err(|e| e.to_string())
+}
+
 /// Which running daemon a control command talks to.
 #[derive(clap::Args)]
 struct Target {
@@ -236,8 +271,9 @@ fn check(
     node: Option<&str>,
     json: bool,
     grants_with_cache: Option<PathBuf>,
+    load: wasmbeat::config::LoadOptions,
 ) -> anyhow::Result<ExitCode> {
-    let mut report = wasmbeat::config::check::check(config_dir, node);
+    let mut report = wasmbeat::config::check::check_with(config_dir, node, load);
     report.confinement = wasmbeat::confine::support().lines();
     if let (Some(cache_dir), Some(res)) = (grants_with_cache, &report.loaded.resources) {
         let rt = wasmbeat::runtime::Runtime::new(RuntimeConfig {
@@ -332,6 +368,8 @@ fn main() -> anyhow::Result<ExitCode> {
             state_dir,
             cache_dir,
             metrics_listen,
+            wire,
+            key_rotation_window,
         } => {
             wasmbeat::daemon::run(wasmbeat::daemon::RunOptions {
                 config_dir,
@@ -340,6 +378,8 @@ fn main() -> anyhow::Result<ExitCode> {
                 state_dir,
                 cache_dir,
                 metrics_listen,
+                load: wire.load_options(),
+                key_rotation_window,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -408,6 +448,7 @@ fn main() -> anyhow::Result<ExitCode> {
             json,
             cache_dir,
             no_grants,
+            wire,
         } => {
             init_stderr_logging();
             check(
@@ -415,6 +456,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 node.as_deref(),
                 json,
                 (!no_grants).then_some(cache_dir),
+                wire.load_options(),
             )
         }
         Command::CompileAgent { cache_dir } => {

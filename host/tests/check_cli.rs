@@ -138,3 +138,33 @@ fn ipv6_media_are_listed_as_written() {
     );
     assert!(!out.contains("not acted on"), "{out}");
 }
+
+/// `check` judges crc over UDP as the daemon will: refused with the fix
+/// named, accepted with `--allow-crc-on-network` or its environment variable.
+#[test]
+fn crc_on_network_is_refused_unless_allowed() {
+    let d = recipe_dir();
+    let authkeys = d.path().join("authkeys");
+    std::fs::write(&authkeys, "auth 1\n1 crc\n").unwrap();
+    let (code, out, err) = run(d.path(), &["--node", "node1", "--no-grants"]);
+    assert_ne!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("authkeys:2: auth 1 selects crc") && all.contains("--allow-crc-on-network"),
+        "{all}"
+    );
+    let (code, out, err) = run(
+        d.path(),
+        &["--node", "node1", "--no-grants", "--allow-crc-on-network"],
+    );
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(format!("{out}{err}").contains("allowed by --allow-crc-on-network"));
+    let status = Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
+        .args(["check", "--node", "node1", "--no-grants", "--config-dir"])
+        .arg(d.path())
+        .env("WASMBEAT_ALLOW_CRC_ON_NETWORK", "true")
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success(), "the environment variable allows it too");
+}

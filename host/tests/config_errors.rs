@@ -107,6 +107,11 @@ const CASES: &[Case] = &[
         Code::AuthNoActive, Error, None, "no \"auth N\" line"),
     case("unknown auth method", "authkeys", "auth 1\n1 sha256 secret\n",
         Code::AuthMethod, Error, Some(2), "unknown authentication method \"sha256\""),
+    case("crc over bcast", "authkeys", "# lab\nauth 1\n1 crc\n",
+        Code::CrcOnNetwork, Error, Some(3),
+        "authkeys:3: auth 1 selects crc, which authenticates nothing: anyone who can reach the bcast medium in ha.cf can forge any message (takeover, standby); write \"1 sha1 <secret>\""),
+    case("listed crc over bcast", "authkeys", "auth 2\n1 crc\n2 sha1 secret\n",
+        Code::CrcOnNetwork, Error, Some(2), "key 1 is crc (it would verify during key rotations)"),
     case("haresources unknown node", "haresources", "node1 10.0.0.1\nnode3 10.0.0.2 httpd\n",
         Code::UnknownNode, Error, Some(2), "prefers node \"node3\", which is not a node in ha.cf"),
     case("empty resource argument", "haresources", "node1 IPaddr:: httpd\n",
@@ -259,4 +264,40 @@ fn wasm_agents_resolve_from_resource_d_or_absolute_paths() {
         Some(wasmbeat::config::Resolution::Wasm { .. })
     ));
     assert_eq!(cfg.resources.groups.len(), 2);
+}
+
+/// crc is refused on UDP media (above) but is what a serial-only cluster
+/// may use, and the administrator may allow it on a dedicated network.
+#[test]
+fn crc_is_accepted_on_serial_links_or_when_allowed() {
+    use wasmbeat::config::LoadOptions;
+    let crc = "auth 1\n1 crc\n";
+    let serial = dir_with(
+        "ha.cf",
+        "node node1 node2\nserial /dev/ttyS0\nauto_failback on\n",
+        0o600,
+    );
+    std::fs::write(serial.path().join("authkeys"), crc).unwrap();
+    let (ok, diags) = load(serial.path());
+    assert!(ok, "{diags:#?}");
+    assert!(
+        diags.iter().all(|d| d.code != Code::CrcOnNetwork),
+        "{diags:#?}"
+    );
+    let bcast = dir_with("authkeys", crc, 0o600);
+    assert!(!load(bcast.path()).0, "refused by default");
+    let allowed = LoadOptions {
+        allow_crc_on_network: true,
+    };
+    let (_, warnings) = Config::load_with(bcast.path(), Some("node1"), allowed)
+        .unwrap_or_else(|d| panic!("allowed: {d:#?}"));
+    let w = warnings
+        .iter()
+        .find(|d| d.code == Code::CrcOnNetwork)
+        .expect("still warned");
+    assert_eq!((w.severity, w.line), (Severity::Warning, Some(2)));
+    assert!(
+        w.to_string().contains("allowed by --allow-crc-on-network"),
+        "{w}"
+    );
 }

@@ -64,7 +64,15 @@ const CASES: &[Case] = &[
     case("udpport after media", "bcast eth0\nudpport 700\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
     case("no auto_failback", "bcast eth0\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
     case("nice_failback", "bcast eth0\nnice_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
-    case("key rotation", HA_CF, HARESOURCES, "auth 2\n1 crc\n2 sha1 HI!\n3 md5 Hello!\n"),
+    case("key rotation", HA_CF, HARESOURCES, "auth 2\n1 sha1 old\n2 sha1 HI!\n3 md5 Hello!\n"),
+    Case {
+        expect: Expect::Stricter("crc authenticates nothing: on bcast anyone on the segment could forge a takeover (allowed with --allow-crc-on-network)"),
+        ..case("crc over bcast", HA_CF, HARESOURCES, "auth 1\n1 crc\n")
+    },
+    Case {
+        expect: Expect::Stricter("a listed crc key would verify during key-rotation windows, so on bcast it is refused like an active one"),
+        ..case("listed crc over bcast", HA_CF, HARESOURCES, "auth 2\n1 crc\n2 sha1 HI!\n3 md5 Hello!\n")
+    },
     case("unknown directive", "bcast eth0\nauto_failback on\nnode node1 node2\ndeadtme 5\n", HARESOURCES, AUTHKEYS),
     case("bad duration", "bcast eth0\ndeadtime five\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),
     case("seconds suffix", "bcast eth0\ndeadtime 30s\nauto_failback on\nnode node1 node2\n", HARESOURCES, AUTHKEYS),

@@ -18,8 +18,8 @@ use crate::cluster::{
 use crate::monitor::{MonitorSpec, Monitored, RestartBudget, Verdict};
 use crate::time::Millis;
 use crate::wire::{
-    self, typed, DropCounters, Endpoint, EndpointConfig, Identity, OutPacket, PeerView,
-    SessionStats,
+    self, typed, DropCounters, Endpoint, EndpointConfig, Identity, Keyring, OutPacket, PeerState,
+    PeerView, RotationWindow, SessionStats,
 };
 use std::sync::Arc;
 
@@ -51,6 +51,9 @@ pub struct ReloadPlan {
     pub monitors: MonitorPlan,
     /// Groups whose resources changed: their agents are loaded anew.
     pub changed: Vec<String>,
+    /// New authkeys, when the reload changed them (a key rotation step):
+    /// they sign from then on and open a new key-rotation window.
+    pub keyring: Option<Keyring>,
     /// Who asked (`SIGHUP`, `reload command`), for the log.
     pub reason: String,
 }
@@ -193,15 +196,19 @@ pub struct Node {
     /// filling the partition's gap) was said while we counted it dead: its
     /// reports and commands are history, superseded by what followed.
     returned_at: BTreeMap<String, (u64, u64)>,
+    /// A graceful shutdown was started because our seq space ran out.
+    seq_exhaustion_handled: bool,
     out: Vec<Output>,
 }
 
 impl Node {
     /// A node that starts at `now` (nothing heard, nothing held).
     pub fn new(cfg: NodeConfig, now: Millis) -> Node {
+        let mut endpoint = Endpoint::new(cfg.endpoint, cfg.identity);
+        endpoint.open_key_rotation_window(now);
         Node {
             core: Cluster::new(cfg.cluster, now),
-            endpoint: Endpoint::new(cfg.endpoint, cfg.identity),
+            endpoint,
             links: cfg.links,
             monitors: cfg.monitors,
             watches: BTreeMap::new(),
@@ -209,8 +216,27 @@ impl Node {
             reloads: 0,
             last_report: BTreeMap::new(),
             returned_at: BTreeMap::new(),
+            seq_exhaustion_handled: false,
             out: Vec::new(),
         }
+    }
+
+    /// Restore each peer's last accepted (generation, seq) from before this
+    /// start (persisted by the host), before the first packet: a message
+    /// captured before our restart stays a replay.
+    pub fn restore_peer_state(&mut self, states: &[PeerState]) {
+        self.endpoint.restore_peers(states);
+    }
+
+    /// Each heard peer's last accepted (generation, seq), for the host to
+    /// persist.
+    pub fn peer_state(&self) -> Vec<PeerState> {
+        self.endpoint.peer_state()
+    }
+
+    /// The open key-rotation window at `now`, if any.
+    pub fn key_rotation(&self, now: Millis) -> Option<RotationWindow> {
+        self.endpoint.key_rotation(now).cloned()
     }
 
     /// Feed one input at `now` (never earlier than the previous call) and
@@ -261,6 +287,7 @@ impl Node {
             Input::Reload(plan) => self.on_reload(plan),
             Input::AgentsLoaded { reload, result } => self.on_agents_loaded(now, reload, result),
         }
+        self.check_seq_space(now);
         self.flush();
         std::mem::take(&mut self.out)
     }
@@ -326,6 +353,23 @@ impl Node {
             Ok(events) => self.on_wire_events(now, events),
             Err(reason) => tracing::trace!(reason = reason.name(), "packet dropped"),
         }
+    }
+
+    /// Peers accept a seq reset only with a higher generation, which only a
+    /// new start brings: when our seq space nears its end, leave gracefully
+    /// (the peer takes over at `shutdone`) while seqs remain to say so.
+    fn check_seq_space(&mut self, now: Millis) {
+        if self.seq_exhaustion_handled || !self.endpoint.seq_exhausted() {
+            return;
+        }
+        self.seq_exhaustion_handled = true;
+        self.log(
+            Level::Crit,
+            Cause::Protocol,
+            "sequence numbers nearly used up: shutting down gracefully",
+            "peers only accept a new sequence from a new generation; restart wasmbeat",
+        );
+        self.feed(now, Event::Command(Command::Shutdown));
     }
 
     fn link(&self, index: usize) -> LinkId {
@@ -647,6 +691,23 @@ impl Node {
         }
         self.monitors = plan.monitors;
         let mark = self.out.len();
+        if let Some(keyring) = plan.keyring {
+            let active = keyring.active().index;
+            self.endpoint.set_keyring(keyring, now);
+            let why = match self.endpoint.key_rotation(now) {
+                Some(w) => format!(
+                    "key(s) {:?} also verify for the key-rotation window",
+                    w.slots
+                ),
+                None => "no other key verifies".to_string(),
+            };
+            self.log(
+                Level::Info,
+                Cause::Reload,
+                format!("authkeys reloaded: signing with key {active}"),
+                why,
+            );
+        }
         self.feed(now, Event::Reload(plan.cluster));
         let notes: Vec<String> = self.out[mark..]
             .iter()

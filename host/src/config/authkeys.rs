@@ -305,6 +305,43 @@ impl AuthKeys {
     }
 }
 
+/// `crc` keys are unkeyed: on a UDP medium anyone who can reach the port
+/// can sign any message with them (a takeover, a standby). heartbeat's own
+/// documentation keeps crc for serial links. Refused when any network
+/// medium is configured unless the administrator allows it (`allowed`:
+/// `--allow-crc-on-network`), then a warning. A crc key that is listed but
+/// not active is refused as well: it would verify during every key-rotation
+/// window.
+pub fn crc_on_network(auth: &AuthKeys, media: &[super::Medium], allowed: bool) -> Vec<Diagnostic> {
+    let Some(net) = media.iter().find(|m| m.is_network()) else {
+        return Vec::new();
+    };
+    let medium = net.keyword();
+    auth.keys
+        .iter()
+        .filter(|k| k.method == AuthMethod::Crc)
+        .map(|k| {
+            let n = k.index;
+            let role = if n == auth.active_index {
+                format!("auth {n} selects crc")
+            } else {
+                format!("key {n} is crc (it would verify during key rotations)")
+            };
+            let message = format!(
+                "{role}, which authenticates nothing: anyone who can reach the {medium} medium in ha.cf can forge any message (takeover, standby)"
+            );
+            let d = if allowed {
+                Diagnostic::warning(Code::CrcOnNetwork, FILE, Some(k.line), format!("{message}; allowed by --allow-crc-on-network"))
+            } else {
+                Diagnostic::error(Code::CrcOnNetwork, FILE, Some(k.line), message).hint(format!(
+                    "write \"{n} sha1 <secret>\" (the same file on every node); crc is for serial-only clusters, or pass --allow-crc-on-network (WASMBEAT_ALLOW_CRC_ON_NETWORK=1) if this network carries nothing else"
+                ))
+            };
+            d.text(format!("{n} crc"))
+        })
+        .collect()
+}
+
 /// Prints valid authkeys text (including the secrets: it is the file's content).
 impl fmt::Display for AuthKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

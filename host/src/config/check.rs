@@ -344,9 +344,14 @@ pub fn host_diagnostics(ha: &HaCf, res: Option<&Haresources>, net: &Path) -> Vec
     out
 }
 
-/// Check a configuration directory.
+/// Check a configuration directory (default, strict options).
 pub fn check(dir: &Path, node_override: Option<&str>) -> Report {
-    let mut loaded = Loaded::from_dir(dir, node_override);
+    check_with(dir, node_override, super::LoadOptions::default())
+}
+
+/// Check a configuration directory with wasmbeat-only options.
+pub fn check_with(dir: &Path, node_override: Option<&str>, opts: super::LoadOptions) -> Report {
+    let mut loaded = Loaded::from_dir_with(dir, node_override, opts);
     if let Some(ha) = &loaded.ha {
         let host = host_diagnostics(ha, loaded.resources.as_ref(), Path::new("/sys/class/net"));
         loaded.diagnostics.extend(host);

@@ -83,6 +83,8 @@ pub enum Code {
     AuthMethod,
     /// A method only wasmbeat understands.
     WasmbeatOnly,
+    /// authkeys: an unkeyed `crc` key while UDP media are configured.
+    CrcOnNetwork,
     /// A network interface or device named in the files is absent on this machine.
     MissingDevice,
     /// agents.toml: a malformed section or grant.

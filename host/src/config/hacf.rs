@@ -136,6 +136,12 @@ impl Medium {
             Medium::Serial { .. } => "serial",
         }
     }
+
+    /// A UDP medium (anyone on that network can send to it), as opposed to
+    /// a serial cable.
+    pub fn is_network(&self) -> bool {
+        !matches!(self, Medium::Serial { .. })
+    }
 }
 
 /// A `ping_group` pseudo-node.

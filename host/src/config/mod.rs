@@ -60,6 +60,14 @@ pub fn local_node_name(config_dir: &Path) -> std::io::Result<String> {
     Ok(name)
 }
 
+/// wasmbeat-only choices that are not in heartbeat's files (ha.cf must stay
+/// readable by heartbeat), given on the command line of `run` and `check`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// `--allow-crc-on-network`: accept unkeyed `crc` authkeys with UDP media.
+    pub allow_crc_on_network: bool,
+}
+
 /// What was understood of a configuration directory, even when it has errors.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
@@ -101,8 +109,14 @@ fn read(dir: &Path, name: &str, diags: &mut Vec<Diagnostic>, required: bool) -> 
 }
 
 impl Loaded {
-    /// Read and cross-check all three files, collecting every diagnostic.
+    /// Read and cross-check all three files with the default (strict)
+    /// options, collecting every diagnostic.
     pub fn from_dir(dir: &Path, node_override: Option<&str>) -> Loaded {
+        Loaded::from_dir_with(dir, node_override, LoadOptions::default())
+    }
+
+    /// Read and cross-check all three files, collecting every diagnostic.
+    pub fn from_dir_with(dir: &Path, node_override: Option<&str>, opts: LoadOptions) -> Loaded {
         let mut diags = Vec::new();
         let ha = read(dir, hacf::FILE, &mut diags, true).map(|t| {
             let (ha, d) = HaCf::parse(&t);
@@ -181,6 +195,13 @@ impl Loaded {
             if let Some(r) = &resources {
                 diags.extend(r.check_nodes(&ha.nodes));
             }
+            if let Some(a) = &auth {
+                diags.extend(authkeys::crc_on_network(
+                    a,
+                    &ha.media,
+                    opts.allow_crc_on_network,
+                ));
+            }
         }
         if let Some(r) = &resources {
             diags.extend(check::resource_diagnostics(dir, r, &policy));
@@ -204,7 +225,16 @@ impl Config {
         dir: &Path,
         node_override: Option<&str>,
     ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
-        let l = Loaded::from_dir(dir, node_override);
+        Config::load_with(dir, node_override, LoadOptions::default())
+    }
+
+    /// [`Config::load`] with wasmbeat-only options.
+    pub fn load_with(
+        dir: &Path,
+        node_override: Option<&str>,
+        opts: LoadOptions,
+    ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let l = Loaded::from_dir_with(dir, node_override, opts);
         if diag::has_errors(&l.diagnostics) {
             return Err(l.diagnostics);
         }

@@ -13,7 +13,7 @@ pub(super) fn plan(
     opts: &RunOptions,
     why: &str,
 ) -> Result<(ReloadPlan, Config), String> {
-    let cfg = match Config::load(&opts.config_dir, opts.node.as_deref()) {
+    let cfg = match Config::load_with(&opts.config_dir, opts.node.as_deref(), opts.load) {
         Ok((cfg, _warnings)) => cfg,
         Err(diags) => {
             let text = diags
@@ -30,9 +30,6 @@ pub(super) fn plan(
     let mut needs_restart = Vec::new();
     if cfg.ha.media != running.ha.media || cfg.ha.udpport != running.ha.udpport {
         needs_restart.push("media");
-    }
-    if cfg.auth.keys != running.auth.keys || cfg.auth.active_index != running.auth.active_index {
-        needs_restart.push("authkeys");
     }
     if cfg.ha.nodes != running.ha.nodes || cfg.local_node != running.local_node {
         needs_restart.push("node list");
@@ -59,11 +56,23 @@ pub(super) fn plan(
         })
         .map(|g| g.key.clone())
         .collect();
+    // New keys take effect without a restart (a restart would hand the
+    // groups to the peer and back): that is how a key rotation proceeds.
+    let keyring = if cfg.auth.keys != running.auth.keys
+        || cfg.auth.active_index != running.auth.active_index
+    {
+        Some(cfg.auth.keyring().map_err(|e| {
+            format!("{why}: reload failed, running configuration kept: authkeys: {e}")
+        })?)
+    } else {
+        None
+    };
     let plan = ReloadPlan {
         // The generation is the running instance's; the core keeps its own.
         cluster: cluster_params(&cfg, 0),
         monitors: agents::monitor_specs(&cfg),
         changed,
+        keyring,
         reason: why.to_string(),
     };
     Ok((plan, cfg))

@@ -44,8 +44,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
 }
 
 /// Write a file durably: temp file, fsync, rename, so a crash never leaves
-/// a half-written generation (which would break replay protection).
-fn write_durable(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
+/// a half-written generation (which would break replay protection). Also
+/// used for the peer state file ([`super::peer_state`]).
+pub(crate) fn write_durable(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
     f.write_all(data).map_err(io(&tmp))?;

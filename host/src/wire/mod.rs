@@ -5,3 +5,4 @@ pub use wasmbeat_core::wire::*;
 
 pub mod environment;
 pub mod identity;
+pub mod peer_state;

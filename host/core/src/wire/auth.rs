@@ -57,8 +57,11 @@ pub enum AuthError {
     SlotRange(u8),
 }
 
-/// The keys of one authkeys file: the active one signs, any one verifies.
-#[derive(Clone, Debug)]
+/// The keys of one authkeys file: the active one signs; verification
+/// reports which slot a message was signed with, and the session decides
+/// whether that slot is still accepted (only the active one, outside a
+/// key-rotation window).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Keyring {
     active: u8,
     keys: Vec<AuthKey>,
@@ -101,26 +104,37 @@ impl Keyring {
         self.keys.iter().find(|k| k.index == n)
     }
 
+    /// Every listed slot other than the active one (the keys a rotation
+    /// window would accept).
+    pub fn other_slots(&self) -> Vec<u8> {
+        self.keys
+            .iter()
+            .map(|k| k.index)
+            .filter(|&i| i != self.active)
+            .collect()
+    }
+
     /// `"N hexdigest"` for `data` with the active key.
     pub fn sign(&self, data: &[u8]) -> String {
         let k = self.active();
         format!("{} {}", k.index, digest(&k.method, data))
     }
 
-    /// Check a `"N hexdigest"` token against `data`.
+    /// Check a `"N hexdigest"` token against `data`; returns the slot N
+    /// that signed it.
     ///
     /// Uses slot N's own key. (Heartbeat's netstring verifier takes slot N's
     /// algorithm but its *active* key, which only matters while two nodes
     /// sign with different slots during a key rotation; using slot N's key
     /// accepts exactly what a correctly configured peer sends.)
-    pub fn verify_token(&self, token: &str, data: &[u8]) -> Result<(), AuthError> {
+    pub fn verify_token(&self, token: &str, data: &[u8]) -> Result<u8, AuthError> {
         let (n, got) = codec::parse_auth_token(token).ok_or(AuthError::Malformed)?;
         let key = self.slot(n).ok_or(AuthError::UnknownSlot(n))?;
         let want = digest(&key.method, data);
         // Exact, case-sensitive comparison (heartbeat compares the strings
         // as they are; it only ever prints lowercase hex), in constant time.
         if want.len() == got.len() && constant_eq(want.as_bytes(), got.as_bytes()) {
-            Ok(())
+            Ok(n)
         } else {
             Err(AuthError::Mismatch(n))
         }
@@ -128,7 +142,8 @@ impl Keyring {
 
     /// Verify a decoded frame: netstring by its trailer (an inner `auth`
     /// field is not checked, as in heartbeat), classic by its `auth` field.
-    pub fn verify(&self, frame: &Frame, packet: &[u8]) -> Result<(), AuthError> {
+    /// Returns the slot that signed it.
+    pub fn verify(&self, frame: &Frame, packet: &[u8]) -> Result<u8, AuthError> {
         match frame.format {
             Format::Netstring => {
                 let t = frame.trailer.as_deref().ok_or(AuthError::Missing)?;
@@ -215,9 +230,10 @@ mod tests {
         .unwrap();
         let tok = ring.sign(b"x");
         assert!(tok.starts_with("2 "));
-        ring.verify_token(&tok, b"x").unwrap();
+        assert_eq!(ring.verify_token(&tok, b"x"), Ok(2));
         let old = format!("1 {}", digest(&AuthMethod::Sha1(Secret::new("old")), b"x"));
-        ring.verify_token(&old, b"x").unwrap();
+        assert_eq!(ring.verify_token(&old, b"x"), Ok(1));
+        assert_eq!(ring.other_slots(), vec![1]);
         assert_eq!(ring.verify_token(&tok, b"y"), Err(AuthError::Mismatch(2)));
         assert_eq!(
             ring.verify_token("3 abcd", b"x"),

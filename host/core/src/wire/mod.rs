@@ -57,7 +57,10 @@ pub mod typed;
 pub use auth::Keyring;
 pub use codec::{DecodeError, Format, Limits};
 pub use message::{Field, Message, Value};
-pub use session::{Endpoint, EndpointConfig, Event, Liveness, OutPacket, PeerView, SessionStats};
+pub use session::{
+    Endpoint, EndpointConfig, Event, Liveness, OutPacket, PeerState, PeerView, RotationWindow,
+    SessionStats,
+};
 
 /// This node's UUID and the generation of the current start (the host
 /// persists them the way heartbeat does).
@@ -96,11 +99,20 @@ pub enum DropReason {
     Replay,
     /// Our own message heard back (normal on bcast).
     OwnMessage,
+    /// Correctly signed, but with an authkeys slot other than the active
+    /// `auth N` one, outside the key-rotation window.
+    InactiveKey,
+    /// An unsequenced (`NS_*`) message whose `ts` is far older than the
+    /// sender's clock as its latest sequenced message showed it: a replay.
+    Stale,
+    /// A request (`NS_rexmit`, `reqnodes`) over the sender's answer budget:
+    /// not answered, so a flood cannot make us transmit without bound.
+    RateLimited,
 }
 
 impl DropReason {
     /// All reasons, for iteration.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Oversized,
         DropReason::Truncated,
         DropReason::Malformed,
@@ -112,6 +124,9 @@ impl DropReason {
         DropReason::Duplicate,
         DropReason::Replay,
         DropReason::OwnMessage,
+        DropReason::InactiveKey,
+        DropReason::Stale,
+        DropReason::RateLimited,
     ];
 
     /// Stable snake_case name for status output and logs.
@@ -128,6 +143,9 @@ impl DropReason {
             DropReason::Duplicate => "duplicate",
             DropReason::Replay => "replay",
             DropReason::OwnMessage => "own_message",
+            DropReason::InactiveKey => "inactive_key",
+            DropReason::Stale => "stale",
+            DropReason::RateLimited => "rate_limited",
         }
     }
 
@@ -147,7 +165,7 @@ impl DropReason {
 /// Counters of dropped packets by reason; shared, lock-free.
 #[derive(Debug, Default)]
 pub struct DropCounters {
-    counts: [AtomicU64; 11],
+    counts: [AtomicU64; DropReason::ALL.len()],
     accepted: AtomicU64,
 }
 

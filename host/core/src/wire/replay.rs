@@ -1,6 +1,12 @@
 //! Per-peer (generation, seq) tracking: duplicate suppression across
 //! redundant media, replay rejection and gap detection, as heartbeat's
 //! `should_drop_message` does it (spec §5.7).
+//!
+//! Sequence numbers are u64 (heartbeat's `seqno_t`, an unsigned long on
+//! 64-bit Linux). Every step here is checked arithmetic: a peer (or a
+//! forged-but-signed packet) at `u64::MAX` is judged like any other seq,
+//! never wraps and never panics. What the *sender* does when its own space
+//! runs out is in `session` ([`crate::wire::session::SEQ_RESERVE`]).
 
 use std::collections::BTreeSet;
 
@@ -52,9 +58,26 @@ pub struct PeerSeq {
     pub last_seq: u64,
     /// Sequence numbers skipped and not yet received.
     pub missing: BTreeSet<u64>,
+    /// Restored from before our own restart: in `generation`, nothing at or
+    /// below this seq is accepted (we saw it, or could have, last time).
+    /// 0 = no floor.
+    pub floor_seq: u64,
 }
 
 impl PeerSeq {
+    /// Tracking restored after our own restart from the last (generation,
+    /// seq) accepted before it: older generations are replays, and so is
+    /// anything at or below `seq` in `generation`. The first newer message
+    /// starts tracking without a gap (what the peer sent while we were down
+    /// is not ours to request).
+    pub fn restored(generation: u64, seq: u64) -> PeerSeq {
+        PeerSeq {
+            generation,
+            floor_seq: seq,
+            ..PeerSeq::default()
+        }
+    }
+
     /// Judge a message with generation `hg`, sequence `seq` (None for
     /// `NS_*`), `is_status` for `t=status`.
     pub fn check(&mut self, hg: u64, seq: Option<u64>, is_status: bool) -> SeqVerdict {
@@ -70,6 +93,7 @@ impl PeerSeq {
             }
             self.generation = hg;
             self.last_seq = 0;
+            self.floor_seq = 0;
             self.missing.clear();
         }
         let Some(seq) = seq else {
@@ -81,7 +105,11 @@ impl PeerSeq {
                 },
             };
         };
-        let verdict = if self.last_seq == 0 || seq == self.last_seq + 1 {
+        if hg == self.generation && seq <= self.floor_seq {
+            return SeqVerdict::Old;
+        }
+        let next = self.last_seq.checked_add(1);
+        let verdict = if self.last_seq == 0 || Some(seq) == next {
             self.last_seq = seq;
             SeqVerdict::Accept {
                 gap: vec![],
@@ -206,5 +234,48 @@ mod tests {
             }
         );
         assert!(p.missing.is_empty());
+    }
+
+    /// A peer at the top of the seq space is judged like any other: the
+    /// last seq is accepted once, repeats are duplicates, older ones stay
+    /// old, and only a restart (a status with a higher generation) moves on.
+    #[test]
+    fn seq_at_u64_max_neither_wraps_nor_panics() {
+        let mut p = PeerSeq::default();
+        p.check(7, Some(u64::MAX - 1), true);
+        assert_eq!(
+            p.check(7, Some(u64::MAX), false),
+            Accept {
+                gap: vec![],
+                filled: false
+            }
+        );
+        assert_eq!(p.check(7, Some(u64::MAX), false), Duplicate);
+        // What a wrapping sender would send next (heartbeat's seqno_t would
+        // wrap to 0, which receivers refuse as "no seq", then 1): old.
+        assert_eq!(p.check(7, Some(1), false), Old);
+        assert_eq!(p.check(8, Some(1), true), Restarted { old: 7 });
+    }
+
+    /// After our restart, the restored (generation, seq) floor refuses what
+    /// we may have seen before it and every older generation; the peer's
+    /// next message continues without a gap.
+    #[test]
+    fn restored_floor_refuses_old_and_accepts_new() {
+        let mut p = PeerSeq::restored(20, 40);
+        assert_eq!(p.check(19, Some(500), false), OldGeneration);
+        assert_eq!(p.check(20, Some(40), false), Old);
+        assert_eq!(p.check(20, Some(3), true), Old);
+        assert_eq!(
+            p.check(20, Some(45), false),
+            Accept {
+                gap: vec![],
+                filled: false
+            }
+        );
+        assert!(p.missing.is_empty());
+        // A fresh tracker (no persisted state) is the attack's way in: it
+        // takes the replayed seq 3 as the peer's first message.
+        assert!(PeerSeq::default().check(20, Some(3), false).accepted());
     }
 }

@@ -18,6 +18,35 @@
 //! Liveness is not modelled here: whether a peer is alive (for ACK
 //! accounting, retransmission requests and `reqnodes`) is the failover
 //! core's verdict, passed in as a [`Liveness`] predicate.
+//!
+//! # Hardening beyond heartbeat (each drop counted by [`DropReason`])
+//!
+//! - **Only the active key verifies.** A message signed with another slot
+//!   listed in authkeys is dropped (`inactive_key`) unless it arrives within
+//!   the key-rotation window ([`EndpointConfig::key_rotation_window`]) that
+//!   opens when the keys are loaded (start, or a reload that changed them).
+//!   heartbeat accepts every listed slot forever, so a retired key that was
+//!   never removed stays a way in.
+//! - **`ts` freshness for `NS_*`.** Unsequenced messages have no seq, so a
+//!   captured `NS_rexmit`/`NS_ackmsg`/`NS_nak_rexmit` could be replayed for
+//!   the whole life of the sender's generation. Per peer we keep the `ts` of
+//!   its newest in-order sequenced message (its clock as it last showed it,
+//!   refreshed every keepalive by its status) and drop an `NS_*` whose `ts`
+//!   is more than [`TS_TOLERANCE_SECS`] older (`stale`). Only the sender's
+//!   own clock is compared with itself, never with ours, so skewed clocks
+//!   do not matter; a backward step on the sender re-anchors at its next
+//!   sequenced message, and sequenced messages (statuses: liveness) are
+//!   never judged by `ts`, so no clock step can cause a failover.
+//! - **Answer budget.** Each peer's `NS_rexmit` and `reqnodes` are answered
+//!   (resends, `NS_nak_rexmit`, `repnodes`) from a token bucket
+//!   ([`ANSWER_BURST`], [`ANSWER_RATE`] per second): a flood of requests,
+//!   replayed or not, yields a bounded number of packets (`rate_limited`).
+//! - **Sequence space.** Our own seq never wraps: past `u64::MAX -`
+//!   [`SEQ_RESERVE`] [`Endpoint::seq_exhausted`] asks the Node to restart
+//!   into a new generation, and seq `u64::MAX` itself is never sent.
+//! - **Restored peer state.** [`Endpoint::restore_peers`] takes the last
+//!   (generation, seq) per peer the host persisted before our restart, so a
+//!   message captured before it (an old `hb_takeover`) is still a replay.
 
 use super::auth::Keyring;
 use super::codec::{self, Limits};
@@ -51,6 +80,29 @@ pub const TICK: Duration = Duration::from_millis(50);
 /// oldest is delivered out of order rather than memory growing.
 pub const MAX_HELD: usize = 200;
 
+/// How much older than the sender's newest sequenced message an `NS_*`
+/// message's `ts` may be. heartbeat stamps whole seconds of the same clock
+/// into both, so a genuine one is at most a second or two behind (sent
+/// just before the status it arrives after); 30 s also absorbs a slow path
+/// while keeping a captured `NS_*` replayable for no longer than that.
+pub const TS_TOLERANCE_SECS: u64 = 30;
+
+/// Answers (resends, `NS_nak_rexmit`, `repnodes`) a peer may draw at once.
+/// Twice heartbeat's largest retransmission batch ([`MAX_REXMIT_BATCH`]).
+pub const ANSWER_BURST: u64 = 100;
+/// Answers per second a peer's budget refills by. A genuine 250-message
+/// gap (heartbeat's FLOWCONTROL_LIMIT) is answered within about 2 s, well
+/// inside the requester's [`REXMIT_GIVE_UP`].
+pub const ANSWER_RATE: u64 = 100;
+
+/// Own sequence numbers kept back at the top of the u64 space: once fewer
+/// remain, [`Endpoint::seq_exhausted`] is true so the Node can still say
+/// goodbye (release, `shutdone`) before the space runs out.
+pub const SEQ_RESERVE: u64 = 1 << 16;
+
+/// Default [`EndpointConfig::key_rotation_window`].
+pub const DEFAULT_KEY_ROTATION_WINDOW: Duration = Duration::from_secs(10 * 60);
+
 /// The caller's verdict on whether a peer is alive (the core owns liveness).
 pub type Liveness<'a> = &'a dyn Fn(&str) -> bool;
 
@@ -77,6 +129,11 @@ pub struct EndpointConfig {
     /// Seed of the retransmission jitter and the ACK residue (the daemon
     /// draws it from the OS; simulations fix it).
     pub seed: u64,
+    /// How long after the keys are loaded (start, or a reload that changed
+    /// authkeys) the other listed slots still verify, so two nodes can
+    /// switch `auth N` one after the other. Zero: only the active slot,
+    /// always.
+    pub key_rotation_window: Duration,
 }
 
 impl EndpointConfig {
@@ -93,6 +150,7 @@ impl EndpointConfig {
             hopfudge: 1,
             max_rexmit_delay: Duration::from_millis(250),
             seed: 0,
+            key_rotation_window: DEFAULT_KEY_ROTATION_WINDOW,
         }
     }
 }
@@ -206,6 +264,69 @@ pub struct SessionStats {
     pub reqnodes_answered: u64,
     /// `repnodes` received.
     pub repnodes_received: u64,
+    /// Answers (resends, NAKs, repnodes) not sent: the peer's budget was spent.
+    #[serde(default)]
+    pub answers_throttled: u64,
+}
+
+/// The last (generation, seq) accepted from one peer: what the host
+/// persists so that a restart of ours does not reopen the peer's past.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerState {
+    /// Node name.
+    pub node: String,
+    /// Its generation.
+    pub generation: u64,
+    /// Highest seq accepted in that generation.
+    pub seq: u64,
+}
+
+/// A token bucket in thousandths of a token, refilled by the time passed in.
+#[derive(Debug, Clone)]
+struct Budget {
+    milli: u64,
+    at: Millis,
+}
+
+impl Budget {
+    fn full() -> Budget {
+        Budget {
+            milli: ANSWER_BURST * 1000,
+            at: Millis(0),
+        }
+    }
+
+    fn refill(&mut self, now: Millis) {
+        let ms = now.since(self.at).as_millis() as u64;
+        self.milli = (self.milli + ms.saturating_mul(ANSWER_RATE)).min(ANSWER_BURST * 1000);
+        self.at = self.at.max(now);
+    }
+
+    /// Whether at least one answer is available (does not spend it).
+    fn available(&mut self, now: Millis) -> bool {
+        self.refill(now);
+        self.milli >= 1000
+    }
+
+    /// Spend one answer; false when none is left.
+    fn take(&mut self, now: Millis) -> bool {
+        self.refill(now);
+        if self.milli >= 1000 {
+            self.milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Slots other than the active one accepted until a deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotationWindow {
+    /// The other listed slots.
+    pub slots: Vec<u8>,
+    /// When they stop verifying.
+    pub until: Millis,
 }
 
 #[derive(Debug)]
@@ -220,6 +341,11 @@ struct Peer {
     /// missing, by seq: delivered in order once the gap fills or is given
     /// up, so a retransmission never lands after what followed it.
     held: BTreeMap<u64, Event>,
+    /// `ts` of its newest in-order sequenced message (0: none yet): its
+    /// clock as it last showed it, the reference for `NS_*` freshness.
+    ts_ref: u64,
+    /// What its requests may still make us send.
+    budget: Budget,
 }
 
 #[derive(Debug)]
@@ -251,6 +377,12 @@ pub struct Endpoint {
     wall: (Millis, u64),
     /// The load average line stamped into `ld`, as last told by the host.
     loadavg: String,
+    /// Other authkeys slots still accepted, and until when.
+    rotation: Option<RotationWindow>,
+    /// Inactive slots already warned about (one warning each per keyring).
+    inactive_warned: Vec<u8>,
+    /// The refusal to send past the seq space was logged.
+    seq_refusal_logged: bool,
 }
 
 impl Endpoint {
@@ -271,6 +403,8 @@ impl Endpoint {
                         rexmit: BTreeMap::new(),
                         held: BTreeMap::new(),
                         acked: 0,
+                        ts_ref: 0,
+                        budget: Budget::full(),
                     },
                 )
             })
@@ -292,7 +426,79 @@ impl Endpoint {
             rng,
             wall: (Millis(0), 1),
             loadavg: "n/a".to_string(),
+            rotation: None,
+            inactive_warned: Vec::new(),
+            seq_refusal_logged: false,
         }
+    }
+
+    /// Open the key-rotation window at `now`: for
+    /// [`EndpointConfig::key_rotation_window`] every listed authkeys slot
+    /// verifies, then only the active one. The Node calls it at start;
+    /// [`Endpoint::set_keyring`] at a reload.
+    pub fn open_key_rotation_window(&mut self, now: Millis) {
+        let slots = self.cfg.keyring.other_slots();
+        let window = self.cfg.key_rotation_window;
+        self.inactive_warned.clear();
+        self.rotation = (!slots.is_empty() && !window.is_zero()).then(|| RotationWindow {
+            slots,
+            until: now.plus(window),
+        });
+        let active = self.cfg.keyring.active().index;
+        match &self.rotation {
+            Some(w) => tracing::info!(
+                "authkeys: signing with key {active}; key(s) {:?} also verify for {}s (key-rotation window), then only key {active}",
+                w.slots,
+                window.as_secs()
+            ),
+            None => tracing::debug!("authkeys: only key {active} verifies"),
+        }
+    }
+
+    /// Replace the keys (a reload changed authkeys) and open a new
+    /// key-rotation window at `now`.
+    pub fn set_keyring(&mut self, keyring: Keyring, now: Millis) {
+        self.cfg.keyring = keyring;
+        self.open_key_rotation_window(now);
+    }
+
+    /// The key-rotation window, while one is open at `now`.
+    pub fn key_rotation(&self, now: Millis) -> Option<&RotationWindow> {
+        self.rotation.as_ref().filter(|w| now < w.until)
+    }
+
+    /// Restore each peer's last accepted (generation, seq) from before our
+    /// restart (the host persisted them). Call before the first packet;
+    /// unknown nodes and empty states are ignored.
+    pub fn restore_peers(&mut self, states: &[PeerState]) {
+        for st in states {
+            if let Some(p) = self.peers.get_mut(&st.node) {
+                if st.generation != 0 && p.seq.generation == 0 {
+                    p.seq = PeerSeq::restored(st.generation, st.seq);
+                }
+            }
+        }
+    }
+
+    /// Each heard peer's last accepted (generation, seq), for the host to
+    /// persist.
+    pub fn peer_state(&self) -> Vec<PeerState> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.seq.generation != 0)
+            .map(|(name, p)| PeerState {
+                node: name.clone(),
+                generation: p.seq.generation,
+                seq: p.seq.last_seq.max(p.seq.floor_seq),
+            })
+            .collect()
+    }
+
+    /// True once fewer than [`SEQ_RESERVE`] own sequence numbers remain:
+    /// time to restart into a new generation (peers only accept a seq reset
+    /// with a higher generation).
+    pub fn seq_exhausted(&self) -> bool {
+        self.next_seq > u64::MAX - SEQ_RESERVE
     }
 
     /// The wall clock (`wall_secs` since the epoch at monotonic `now`) and,
@@ -361,10 +567,23 @@ impl Endpoint {
     }
 
     /// Stamp the standard fields, sign, queue for sending; returns the seq
-    /// (None for `NS_*` types).
+    /// (None for `NS_*` types, and for a sequenced message refused because
+    /// the seq space is used up).
     pub fn send(&mut self, mut msg: Message, now: Millis) -> Option<u64> {
         let t = msg.msg_type().unwrap_or_default().to_string();
         let sequenced = !is_unsequenced(&t);
+        if sequenced && self.next_seq == u64::MAX {
+            // heartbeat would wrap to 0, which every receiver refuses, then
+            // to small seqs, which they drop as old: sending nothing is the
+            // same outcome without pretending.
+            if !std::mem::replace(&mut self.seq_refusal_logged, true) {
+                tracing::error!(
+                    "sequence numbers of generation {} are used up: not sending {t}; restart wasmbeat to start a new generation",
+                    self.generation
+                );
+            }
+            return None;
+        }
         for f in [
             F_SRC, F_SRCUUID, F_SEQ, F_HG, F_TS, F_LD, F_TTL, F_AUTH, F_DESTUUID,
         ] {
@@ -477,13 +696,14 @@ impl Endpoint {
             tracing::debug!(error = %e, "dropping undecodable packet");
             DropReason::of_decode(&e)
         })?;
-        self.cfg.keyring.verify(&frame, packet).map_err(|e| {
+        let slot = self.cfg.keyring.verify(&frame, packet).map_err(|e| {
             tracing::debug!(error = %e, src = ?frame.message.get_str(F_SRC), "dropping unauthenticated packet");
             match e {
                 super::auth::AuthError::Missing => DropReason::AuthMissing,
                 _ => DropReason::AuthFailed,
             }
         })?;
+        self.check_slot(slot, frame.message.get_str(F_SRC), now)?;
         let msg = frame.message;
         let header = Header::parse(&msg).map_err(|e| {
             tracing::debug!(error = %e, "dropping message with bad standard fields");
@@ -533,6 +753,7 @@ impl Endpoint {
                 peer.rexmit.clear();
                 // What the old incarnation said and we held is history.
                 peer.held.clear();
+                peer.ts_ref = header.ts;
                 events.push(Event::PeerRestarted {
                     node: header.src.clone(),
                     old: *old,
@@ -540,6 +761,19 @@ impl Endpoint {
                 });
             }
             SeqVerdict::Accept { gap, filled } => {
+                match header.seq {
+                    // The newest seq so far: the sender's clock as it is now
+                    // (even if it stepped back: re-anchor, never judge).
+                    Some(s) if !*filled && s == peer.seq.last_seq => peer.ts_ref = header.ts,
+                    Some(_) => {}
+                    None if peer.ts_ref != 0
+                        && header.ts.saturating_add(TS_TOLERANCE_SECS) < peer.ts_ref =>
+                    {
+                        tracing::debug!(src = %header.src, t = %header.msg_type, ts = header.ts, newest = peer.ts_ref, "dropping stale unsequenced message (replay?)");
+                        return Err(DropReason::Stale);
+                    }
+                    None => {}
+                }
                 if *filled {
                     self.stats.gaps_filled += 1;
                     if let Some(s) = header.seq {
@@ -618,8 +852,12 @@ impl Endpoint {
             T_REXMIT => {
                 if let (Some(first), Some(last)) = (msg.get_dec(F_FIRSTSEQ), msg.get_dec(F_LASTSEQ))
                 {
-                    let src = header.src.clone();
                     self.stats.rexmit_received += 1;
+                    if !peer.budget.available(now) {
+                        tracing::debug!(src = %header.src, first, last, "retransmission request over the peer's answer budget: ignored");
+                        return Err(DropReason::RateLimited);
+                    }
+                    let src = header.src.clone();
                     self.answer_rexmit(&src, first, last, now);
                 }
             }
@@ -637,6 +875,11 @@ impl Endpoint {
                 }
             }
             T_REQNODES => {
+                if !peer.budget.take(now) {
+                    self.stats.answers_throttled += 1;
+                    tracing::debug!(src = %header.src, "reqnodes over the peer's answer budget: not answered");
+                    return Err(DropReason::RateLimited);
+                }
                 let mut rep = Message::default();
                 let mut list = String::new();
                 for n in &self.cfg.nodes {
@@ -713,14 +956,51 @@ impl Endpoint {
         out
     }
 
+    /// Accept a verified slot: the active one always, another listed one
+    /// only inside the key-rotation window.
+    fn check_slot(
+        &mut self,
+        slot: u8,
+        claimed_src: Option<&str>,
+        now: Millis,
+    ) -> Result<(), DropReason> {
+        let active = self.cfg.keyring.active().index;
+        if slot == active
+            || self
+                .key_rotation(now)
+                .is_some_and(|w| w.slots.contains(&slot))
+        {
+            return Ok(());
+        }
+        if self.inactive_warned.contains(&slot) {
+            tracing::debug!(slot, src = ?claimed_src, "dropping message signed with an inactive authkeys slot");
+        } else {
+            self.inactive_warned.push(slot);
+            tracing::warn!(
+                "dropping messages signed with authkeys key {slot} (from {}): only key {active} (auth {active}) verifies outside the key-rotation window; finish the key rotation on that node, or reload here to reopen the window",
+                claimed_src.unwrap_or("?")
+            );
+        }
+        Err(DropReason::InactiveKey)
+    }
+
+    /// Resend what `to` asks for, or NAK it, each answer drawn from its
+    /// budget (resends skipped as too recent cost nothing).
     fn answer_rexmit(&mut self, to: &str, first: u64, last: u64, now: Millis) {
         if last < first {
             return;
         }
-        let last = last.min(first + MAX_REXMIT_BATCH - 1);
+        let last = last.min(first.saturating_add(MAX_REXMIT_BATCH - 1));
         for s in first..=last {
             if let Some(h) = self.history.iter_mut().find(|h| h.seq == s) {
                 if now.since(h.last_sent) >= MIN_RESEND_INTERVAL {
+                    let Some(p) = self.peers.get_mut(to) else {
+                        return;
+                    };
+                    if !p.budget.take(now) {
+                        self.stats.answers_throttled += 1;
+                        continue;
+                    }
                     h.last_sent = now;
                     self.stats.resent += 1;
                     let mut again = h.packet.clone();
@@ -734,6 +1014,13 @@ impl Endpoint {
                 } else {
                     "seqno not found"
                 };
+                let Some(p) = self.peers.get_mut(to) else {
+                    return;
+                };
+                if !p.budget.take(now) {
+                    self.stats.answers_throttled += 1;
+                    continue;
+                }
                 let mut nak = Message::new(T_NAKREXMIT);
                 nak.push_str(F_DEST, to)
                     .push_str(F_FIRSTSEQ, &format!("{s:x}"))
@@ -858,5 +1145,47 @@ impl Endpoint {
                 acked: p.acked,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::keys::{AuthMethod, Secret};
+
+    /// Our own seq never wraps: the reserve flags the end early, seq
+    /// `u64::MAX` is never sent, unsequenced messages still go out.
+    #[test]
+    fn own_seq_space_ends_without_wrapping() {
+        let ring = Keyring::single(1, AuthMethod::Sha1(Secret::new("s")));
+        let cfg = EndpointConfig::new("alpha", &["alpha", "beta"], ring);
+        let mut e = Endpoint::new(
+            cfg,
+            Identity {
+                uuid: [1; 16],
+                generation: 9,
+            },
+        );
+        let now = Millis(0);
+        assert!(!e.seq_exhausted());
+        e.next_seq = u64::MAX - SEQ_RESERVE;
+        assert!(!e.seq_exhausted());
+        assert_eq!(
+            e.send(Message::new("custom"), now),
+            Some(u64::MAX - SEQ_RESERVE)
+        );
+        assert!(e.seq_exhausted());
+        e.next_seq = u64::MAX - 1;
+        assert_eq!(e.send(Message::new("custom"), now), Some(u64::MAX - 1));
+        assert_eq!(e.send(Message::new("custom"), now), None);
+        assert_eq!(e.send(Message::new("custom"), now), None);
+        assert_eq!(e.next_seq, u64::MAX);
+        let mut ack = Message::new(T_ACKMSG);
+        ack.push_str(F_DEST, "beta").push_str(F_ACKSEQ, "1");
+        assert_eq!(e.send(ack, now), None);
+        let sent: Vec<_> = std::iter::from_fn(|| e.poll_transmit()).collect();
+        assert_eq!(sent.len(), 3, "two sequenced, one NS_ackmsg");
+        assert_eq!(sent[1].seq, Some(u64::MAX - 1));
+        assert_eq!(e.unacked(&|_| true), u64::MAX - 1);
     }
 }
