@@ -377,14 +377,23 @@ impl<'a> Chaos<'a> {
     }
 
     fn start(&self, i: usize) -> Result<()> {
-        let cmd = daemon_command(
-            self.kinds[i],
-            &self.bin,
-            &self.work,
-            &self.dir(i),
-            &name(i),
-            &self.log_path(i),
-        );
+        let cmd = match self.kinds[i] {
+            // heartbeat's own stdout and stderr (start-up chatter) go to a
+            // file of their own, not into the run's output.
+            Kind::Heartbeat => wasmbeat_lab::heartbeat::node_command(
+                &self.dir(i),
+                &name(i),
+                Some(&self.work.join(format!("{}.out", name(i)))),
+            ),
+            kind => daemon_command(
+                kind,
+                &self.bin,
+                &self.work,
+                &self.dir(i),
+                &name(i),
+                &self.log_path(i),
+            ),
+        };
         let pid = self.lab.nodes[i].spawn(&cmd)?;
         self.set_daemon(
             i,
