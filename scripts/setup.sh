@@ -6,7 +6,7 @@
 set -euo pipefail
 
 want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools curl bind9 bind9-dnsutils apache2 nginx-light mariadb-server mariadb-client keepalived ethtool
-  lintian man-db systemd prometheus
+  lintian man-db systemd prometheus libfaketime
   python3 python3-venv clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
 missing=()
 for p in "${want_pkgs[@]}"; do

@@ -36,6 +36,9 @@ const NODE_ADDRS: [&str; 3] = ["10.77.90.1/24", "10.77.90.2/24", "10.77.90.10/24
 const VIP: &str = "10.77.90.100";
 /// Room in a node's state directory (a tmpfs, so "full" is real).
 const STATE_DIR_SIZE: &str = "256k";
+/// Debian's libfaketime: wasmbeat nodes run under it so the run can step
+/// their wall clock (monotonic time is left alone).
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 /// A clean stop must finish within the unit's TimeoutStopSec.
 const STOP_LIMIT: Duration = Duration::from_secs(150);
 
@@ -335,6 +338,16 @@ impl<'a> Chaos<'a> {
         self.work.join(name(i))
     }
 
+    /// Whether wasmbeat nodes run under libfaketime (installed).
+    fn clock_steppable(&self) -> bool {
+        Path::new(FAKETIME).exists()
+    }
+
+    /// Node i's wall-clock offset, as libfaketime reads it.
+    fn clock_file(&self, i: usize) -> PathBuf {
+        self.work.join(format!("{}.clock", name(i)))
+    }
+
     fn log_path(&self, i: usize) -> PathBuf {
         self.work.join(format!("{}.log", name(i)))
     }
@@ -385,14 +398,27 @@ impl<'a> Chaos<'a> {
                 &name(i),
                 Some(&self.work.join(format!("{}.out", name(i)))),
             ),
-            kind => daemon_command(
-                kind,
-                &self.bin,
-                &self.work,
-                &self.dir(i),
-                &name(i),
-                &self.log_path(i),
-            ),
+            kind => {
+                let mut c = daemon_command(
+                    kind,
+                    &self.bin,
+                    &self.work,
+                    &self.dir(i),
+                    &name(i),
+                    &self.log_path(i),
+                );
+                if self.clock_steppable() {
+                    let offset = self.clock_file(i);
+                    if !offset.exists() {
+                        std::fs::write(&offset, "+0\n")?;
+                    }
+                    c.env("LD_PRELOAD", FAKETIME)
+                        .env("FAKETIME_TIMESTAMP_FILE", offset)
+                        .env("FAKETIME_CACHE_DURATION", "1")
+                        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+                }
+                c
+            }
         };
         let pid = self.lab.nodes[i].spawn(&cmd)?;
         self.set_daemon(
@@ -616,6 +642,16 @@ impl<'a> Chaos<'a> {
                 let _ = std::fs::remove_file(&fill);
                 r?;
             }
+            Fault::ClockStep {
+                node,
+                offset_secs,
+                lasting,
+            } => {
+                std::fs::write(self.clock_file(node), format!("{offset_secs:+}\n"))?;
+                let r = self.pause(lasting);
+                std::fs::write(self.clock_file(node), "+0\n")?;
+                r?;
+            }
             Fault::StateDirReadOnly { node, lasting } => {
                 let dir = state_dir(&self.work, &name(node));
                 remount(&dir, "ro")?;
@@ -691,6 +727,10 @@ impl<'a> Chaos<'a> {
             deadtime: o.deadtime,
             controllable: [true, !o.heartbeat],
             state_dir: [true, !o.heartbeat],
+            clock: [
+                self.clock_steppable(),
+                self.clock_steppable() && !o.heartbeat,
+            ],
         };
         let mut faults = Rng::new(o.seed);
         let mut timing = Rng::new(o.seed.rotate_left(17) ^ 0x0DD5);

@@ -188,7 +188,7 @@ pub fn write(o: &Options, out: &Outcome) -> Result<PathBuf> {
     }
     let _ = writeln!(
         s,
-        "\nNot thrown yet: an agent whose monitor hangs, a wall-clock step.\n\n\
+        "\nNot thrown yet: an agent whose monitor hangs.\n\n\
          Every fault with its outcome: [{}]({}).",
         log.file_name().unwrap_or_default().to_string_lossy(),
         log.file_name().unwrap_or_default().to_string_lossy()

@@ -38,6 +38,10 @@ impl Rng {
         Duration::from_millis(self.range(lo, hi))
     }
 
+    fn pick(&mut self, xs: &[i64]) -> i64 {
+        xs[self.range(0, xs.len() as u64 - 1) as usize]
+    }
+
     fn node(&mut self) -> usize {
         self.range(0, NODES as u64 - 1) as usize
     }
@@ -86,6 +90,13 @@ pub enum Fault {
     StateDirFull { node: usize, lasting: Duration },
     /// The node's state directory is read-only for `lasting`.
     StateDirReadOnly { node: usize, lasting: Duration },
+    /// The node's wall clock jumps by `offset_secs` (either way) for
+    /// `lasting`, then jumps back (NTP stepping a wrong clock).
+    ClockStep {
+        node: usize,
+        offset_secs: i64,
+        lasting: Duration,
+    },
 }
 
 impl Fault {
@@ -103,6 +114,7 @@ impl Fault {
             Fault::PartitionThenCommand { .. } => "partition heal + command",
             Fault::StateDirFull { .. } => "state dir full",
             Fault::StateDirReadOnly { .. } => "state dir read-only",
+            Fault::ClockStep { .. } => "wall-clock step",
         }
     }
 
@@ -119,7 +131,7 @@ impl Fault {
     }
 
     /// How many fault kinds a schedule draws from.
-    pub const KINDS: usize = 11;
+    pub const KINDS: usize = 12;
 }
 
 impl fmt::Display for Fault {
@@ -181,6 +193,16 @@ impl fmt::Display for Fault {
                 n(node),
                 ms(lasting)
             ),
+            Fault::ClockStep {
+                node,
+                offset_secs,
+                lasting,
+            } => write!(
+                f,
+                "{}'s wall clock stepped {offset_secs:+} s for {} ms, then back",
+                n(node),
+                ms(lasting)
+            ),
         }
     }
 }
@@ -195,6 +217,8 @@ pub struct Limits {
     pub controllable: [bool; NODES],
     /// Which nodes have a state directory the run can fill or freeze.
     pub state_dir: [bool; NODES],
+    /// Which nodes run with a wall clock the run can step (libfaketime).
+    pub clock: [bool; NODES],
 }
 
 /// Draw the next fault.
@@ -256,6 +280,14 @@ pub fn next_fault(rng: &mut Rng, limits: &Limits) -> Fault {
                 node,
                 lasting: rng.millis(dt, 4 * dt),
             },
+            11 if limits.clock[node] => {
+                let secs = rng.pick(&[1, 30, 3600, 86_400 * 365]);
+                Fault::ClockStep {
+                    node,
+                    offset_secs: if rng.range(0, 1) == 0 { secs } else { -secs },
+                    lasting: rng.millis(dt, 6 * dt),
+                }
+            }
             _ => continue,
         };
         return fault;
@@ -271,6 +303,7 @@ mod tests {
             deadtime: Duration::from_millis(1000),
             controllable,
             state_dir: controllable,
+            clock: controllable,
         }
     }
 
@@ -301,7 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn a_heartbeat_node_gets_no_commands_reloads_or_state_dir_faults() {
+    fn a_heartbeat_node_gets_no_commands_reloads_state_dir_or_clock_faults() {
         let l = limits([true, false]);
         let mut r = Rng::new(3);
         for _ in 0..2000 {
@@ -310,6 +343,7 @@ mod tests {
                 | Fault::Command { node: 1, .. }
                 | Fault::StateDirFull { node: 1, .. }
                 | Fault::StateDirReadOnly { node: 1, .. }
+                | Fault::ClockStep { node: 1, .. }
                 | Fault::PartitionThenCommand { command_on: 1, .. } => {
                     panic!("fault for the heartbeat node")
                 }
