@@ -14,6 +14,7 @@ mod report;
 mod schedule;
 mod verdict;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -365,11 +366,45 @@ impl<'a> Chaos<'a> {
                 &self.log_path(i),
             ),
         )?;
+        // After the VIP, a service whose `status` hangs while the run's
+        // wedge file for this node exists (heartbeat runs it too, and
+        // never monitors it).
         std::fs::write(
             etc.join("haresources"),
-            format!("node1 IPaddr::{VIP}/24/eth0\n"),
+            format!("node1 IPaddr::{VIP}/24/eth0 wedge::timeout=2\n"),
         )?;
+        let running = self.work.join(format!("{}.wedge-running", name(i)));
+        let script = etc.join("resource.d").join("wedge");
+        std::fs::create_dir_all(etc.join("resource.d"))?;
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# chaos: a service whose status hangs while {wedged} exists\n\
+                 case \"$1\" in\n\
+                 start) : > {running} ;;\n\
+                 stop) rm -f {running} ;;\n\
+                 status)\n  [ -e {wedged} ] && exec sleep 600\n  \
+                 if [ -e {running} ]; then echo running; exit 0; fi\n  echo stopped; exit 3 ;;\n\
+                 esac\n",
+                wedged = self.wedge_file(i).display(),
+                running = running.display(),
+            ),
+        )?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        if self.kinds[i] == Kind::Wasmbeat {
+            // Monitored every second; one local restart, then the group
+            // goes to the peer.
+            std::fs::write(
+                dir.join("agents.toml"),
+                "[lsb.wedge]\n\n[resource.\"wedge::timeout=2\"]\nmonitor = \"1\"\nrestarts = 1\n",
+            )?;
+        }
         Ok(())
+    }
+
+    /// While this file exists, node i's service status hangs.
+    fn wedge_file(&self, i: usize) -> PathBuf {
+        self.work.join(format!("{}.wedged", name(i)))
     }
 
     fn event(&self, s: String) {
@@ -640,6 +675,12 @@ impl<'a> Chaos<'a> {
                 fill_up(&fill);
                 let r = self.state_dir_window(node, lasting, rng);
                 let _ = std::fs::remove_file(&fill);
+                r?;
+            }
+            Fault::MonitorHang { node, lasting } => {
+                std::fs::write(self.wedge_file(node), "")?;
+                let r = self.pause(lasting);
+                std::fs::remove_file(self.wedge_file(node))?;
                 r?;
             }
             Fault::ClockStep {

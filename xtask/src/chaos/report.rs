@@ -62,7 +62,7 @@ pub fn write(o: &Options, out: &Outcome) -> Result<PathBuf> {
     let _ = writeln!(
         s,
         "`{}` on {}.\n\nnode1 wasmbeat, node2 {}; keepalive {} ms, deadtime {} ms, \
-         one haresources line `node1 IPaddr::VIP`, auto_failback on. A client \
+         one haresources line `node1 IPaddr::VIP wedge` (an LSB script whose status can be made to hang; monitored every second by wasmbeat, one restart, then hand-over), auto_failback on. A client \
          requests `http://VIP/` every 10 ms (200 ms timeout); an observer reads \
          both nodes' addresses and daemon processes every 50 ms. Faults come one \
          at a time from the seeded schedule, each followed by a settle wait and \
@@ -188,8 +188,7 @@ pub fn write(o: &Options, out: &Outcome) -> Result<PathBuf> {
     }
     let _ = writeln!(
         s,
-        "\nNot thrown yet: an agent whose monitor hangs.\n\n\
-         Every fault with its outcome: [{}]({}).",
+        "\nEvery fault with its outcome: [{}]({}).",
         log.file_name().unwrap_or_default().to_string_lossy(),
         log.file_name().unwrap_or_default().to_string_lossy()
     );

@@ -90,6 +90,9 @@ pub enum Fault {
     StateDirFull { node: usize, lasting: Duration },
     /// The node's state directory is read-only for `lasting`.
     StateDirReadOnly { node: usize, lasting: Duration },
+    /// The status call of the group's monitored service hangs on the node
+    /// for `lasting` (its monitor times out; restart, then hand-over).
+    MonitorHang { node: usize, lasting: Duration },
     /// The node's wall clock jumps by `offset_secs` (either way) for
     /// `lasting`, then jumps back (NTP stepping a wrong clock).
     ClockStep {
@@ -115,6 +118,7 @@ impl Fault {
             Fault::StateDirFull { .. } => "state dir full",
             Fault::StateDirReadOnly { .. } => "state dir read-only",
             Fault::ClockStep { .. } => "wall-clock step",
+            Fault::MonitorHang { .. } => "monitor hangs",
         }
     }
 
@@ -131,7 +135,7 @@ impl Fault {
     }
 
     /// How many fault kinds a schedule draws from.
-    pub const KINDS: usize = 12;
+    pub const KINDS: usize = 13;
 }
 
 impl fmt::Display for Fault {
@@ -200,6 +204,12 @@ impl fmt::Display for Fault {
             } => write!(
                 f,
                 "{}'s wall clock stepped {offset_secs:+} s for {} ms, then back",
+                n(node),
+                ms(lasting)
+            ),
+            Fault::MonitorHang { node, lasting } => write!(
+                f,
+                "the service's status hangs on {} for {} ms",
                 n(node),
                 ms(lasting)
             ),
@@ -280,6 +290,10 @@ pub fn next_fault(rng: &mut Rng, limits: &Limits) -> Fault {
                 node,
                 lasting: rng.millis(dt, 4 * dt),
             },
+            12 if limits.controllable[node] => Fault::MonitorHang {
+                node,
+                lasting: rng.millis(2 * dt, 8 * dt),
+            },
             11 if limits.clock[node] => {
                 let secs = rng.pick(&[1, 30, 3600, 86_400 * 365]);
                 Fault::ClockStep {
@@ -344,6 +358,7 @@ mod tests {
                 | Fault::StateDirFull { node: 1, .. }
                 | Fault::StateDirReadOnly { node: 1, .. }
                 | Fault::ClockStep { node: 1, .. }
+                | Fault::MonitorHang { node: 1, .. }
                 | Fault::PartitionThenCommand { command_on: 1, .. } => {
                     panic!("fault for the heartbeat node")
                 }
