@@ -2,12 +2,14 @@
 # Installs what wasmbeat's build, tests, demo and benchmarks need on a fresh Debian
 # machine: the wasm32-wasip2 Rust target, the Debian packages the lab
 # uses, and the toolchains of the example agents (Python: python3-venv for
-# componentize-py; C: clang, lld, wasi-libc and wasm32 compiler-rt). Idempotent; skips what is already there.
+# componentize-py; C: clang, lld, wasi-libc and wasm32 compiler-rt), and a
+# C++ compiler for libFuzzer (scripts/fuzz.sh). Idempotent; skips what is already there.
 set -euo pipefail
 
 want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools curl bind9 bind9-dnsutils apache2 nginx-light mariadb-server mariadb-client keepalived ethtool
   lintian man-db systemd prometheus libfaketime
-  python3 python3-venv clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
+  python3 python3-venv clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
+  g++)
 missing=()
 for p in "${want_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

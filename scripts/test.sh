@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, simulation, runtime, the example agents in Python
-# and C, and (as root) the network namespace lab tests. `.ci/run` calls exactly this.
+# and C, (as root) the network namespace lab tests, and a short run of every
+# fuzz target over its committed corpus. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A test run builds once; incremental state would only cost disk (15 GB
@@ -20,8 +21,8 @@ export WASMBEAT_PACKAGE_DEB
 cargo test --workspace --all-targets -- --test-threads=2
 # The chaos smoke: three minutes of one-at-a-time faults (kill -9, SIGSTOP,
 # link flaps, loss, duplication, reload storms, operator commands, a full
-# or read-only state directory) against two daemons in the lab, judged from
-# outside; the same `xtask chaos` that wrote the 60-minute report in
+# or read-only state directory, wall-clock steps, a hanging monitor)
+# against two daemons in the lab, judged from outside; the same `xtask chaos` that wrote the 60-minute report in
 # bench/results. A violation prints its seed and the replay command.
 if [ "$(id -u)" = 0 ]; then
     "${CARGO_TARGET_DIR:-target}/debug/xtask" chaos --minutes 3 --seed 1 --out "${CARGO_TARGET_DIR:-target}/chaos"
@@ -34,3 +35,7 @@ fi
 # The agents (wasm32-wasip2 crates) have their own workspace; their pure
 # logic and the SDK's doc example run on the host target.
 (cd agents && cargo test --workspace)
+# Each fuzz target for a few seconds over its committed corpus (stable
+# toolchain, libFuzzer without sanitizers): every corpus input still passes
+# its target's checks, and a little fresh fuzzing on top.
+scripts/fuzz.sh --time "${WASMBEAT_FUZZ_SECONDS:-15}"

@@ -59,9 +59,7 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Respo
     };
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    let mut line = serde_json::to_string(request).expect("requests always serialize");
-    line.push('\n');
-    stream.write_all(line.as_bytes()).map_err(io)?;
+    stream.write_all(request.encode().as_bytes()).map_err(io)?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).map_err(io)?;
     serde_json::from_str(&answer).map_err(|source| ClientError::Protocol {

@@ -42,6 +42,47 @@ pub enum Response {
     },
 }
 
+/// Longest request line the daemon reads; anything longer is a
+/// misbehaving client.
+pub const MAX_REQUEST_LINE: usize = 4096;
+
+/// Why the bytes a client sent are not a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The line is not UTF-8 (JSON text always is).
+    #[error("request is not UTF-8 text")]
+    NotUtf8,
+    /// The line is UTF-8 but not a request document.
+    #[error("malformed control request: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+impl Request {
+    /// Decode one request line as the daemon reads it off the socket (at
+    /// most [`MAX_REQUEST_LINE`] bytes, its newline included or not). Pure,
+    /// so the server and the fuzzer decode the same way.
+    pub fn decode(line: &[u8]) -> Result<Request, RequestError> {
+        let text = std::str::from_utf8(line).map_err(|_| RequestError::NotUtf8)?;
+        Ok(serde_json::from_str(text.trim_end())?)
+    }
+
+    /// The request as one line of JSON, newline included, as the CLI sends it.
+    pub fn encode(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("requests always serialize");
+        line.push('\n');
+        line
+    }
+}
+
+impl Response {
+    /// The answer as one line of JSON, newline included, as the daemon writes it.
+    pub fn encode(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("responses always serialize");
+        line.push('\n');
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
+use super::protocol::MAX_REQUEST_LINE;
 use super::{Request, Response};
 
 /// A request waiting for the daemon loop, with the channel for its answer.
 pub type Pending = (Request, oneshot::Sender<Response>);
-
-/// Longest request line accepted; anything longer is a misbehaving client.
-const MAX_LINE: usize = 4096;
 
 /// Bind the control socket at `path` (replacing a stale one), root-only.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -49,11 +47,11 @@ pub async fn serve(listener: UnixListener, to_daemon: mpsc::Sender<Pending>) {
 
 async fn handle(stream: UnixStream, to_daemon: mpsc::Sender<Pending>) {
     let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read).take(MAX_LINE as u64);
-    let mut line = String::new();
-    let response = match reader.read_line(&mut line).await {
+    let mut reader = BufReader::new(read).take(MAX_REQUEST_LINE as u64);
+    let mut line = Vec::new();
+    let response = match reader.read_until(b'\n', &mut line).await {
         Ok(0) => return,
-        Ok(_) => match serde_json::from_str::<Request>(line.trim_end()) {
+        Ok(_) => match Request::decode(&line) {
             Ok(request) => {
                 let (tx, rx) = oneshot::channel();
                 if to_daemon.send((request, tx)).await.is_err() {
@@ -67,14 +65,12 @@ async fn handle(stream: UnixStream, to_daemon: mpsc::Sender<Pending>) {
                 }
             }
             Err(e) => Response::Error {
-                message: format!("malformed control request: {e}"),
+                message: e.to_string(),
             },
         },
         Err(e) => Response::Error {
             message: format!("reading control request: {e}"),
         },
     };
-    let mut out = serde_json::to_string(&response).expect("responses always serialize");
-    out.push('\n');
-    let _ = write.write_all(out.as_bytes()).await;
+    let _ = write.write_all(response.encode().as_bytes()).await;
 }

@@ -210,9 +210,14 @@ impl std::fmt::Display for SectionRef {
     }
 }
 
-/// 1-based line of a byte offset.
+/// 1-based line of a byte offset. The end of a file that ends with a
+/// newline (where TOML reports an unclosed array or table) belongs to the
+/// last line: there is no line after it to show or to edit.
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+    // Bytes, not a str slice: an offset inside a character must not panic.
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    line.min(text.lines().count().max(1))
 }
 
 const GRANT_KEYS: &str = "replace, accept_declared, netlink_read, addresses, commands, probe, \
@@ -1026,6 +1031,17 @@ capabilities = ["kill"]
         assert_eq!(d.len(), 1);
         assert!(d[0].line.is_some(), "{d:?}");
         assert!(d[0].message.contains("not valid TOML"));
+    }
+
+    #[test]
+    fn syntax_error_at_end_of_file_names_the_last_line() {
+        // Found by the agents_toml fuzz target: TOML reports an unclosed
+        // array at the end of the file, which used to be line 3 of 2.
+        let (_, d) = Policy::parse("[agent.x]\nprobe = [\"/a\"\n");
+        assert_eq!(d[0].line, Some(2), "{d:?}");
+        let (_, d) = Policy::parse("[agent.x]\nprobe = [\"/a\"");
+        assert_eq!(d[0].line, Some(2), "{d:?}");
+        assert_eq!(line_of("a\n\u{e9}", 3), 2, "an offset inside a character");
     }
 
     #[test]

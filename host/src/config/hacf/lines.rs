@@ -230,9 +230,15 @@ fn keyword(r: &mut Reader, at: At<'_>, words: &[&str]) -> Option<usize> {
 
 /// A directive heartbeat does not know, with the nearest known name.
 fn unknown(r: &mut Reader, no: usize, col: usize, name: &str) {
+    let lower = name.to_ascii_lowercase();
+    let chars = lower.chars().count();
+    // Only names within two edits are suggested, and the distance is at
+    // least the difference in length: skipping the others keeps a long
+    // garbage line from costing its length times every directive.
     let best = DIRECTIVES
         .iter()
-        .map(|d| (edit_distance(&name.to_ascii_lowercase(), d.name), d.name))
+        .filter(|d| d.name.len().abs_diff(chars) <= 2)
+        .map(|d| (edit_distance(&lower, d.name), d.name))
         .min()
         .filter(|(d, _)| *d <= 2);
     let hint = match best {
