@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use wasmbeat_lab::{http, Lab};
 
+use crate::cadence::Cadence;
 use crate::hub::{Hub, Impairment, PathFaults};
 use crate::interrupt::{self, interrupted};
 use crate::stats::{ms, summary};
@@ -182,7 +183,7 @@ impl Bench {
             let (tx, rx) = mpsc::channel::<Instant>();
             std::thread::scope(|s| {
                 let start = Instant::now();
-                let mut next = start;
+                let mut cadence = Cadence::new(PROBE_EVERY);
                 loop {
                     if let Ok(at) = rx.try_recv() {
                         return Some(at);
@@ -198,13 +199,7 @@ impl Bench {
                             let _ = tx.send(Instant::now());
                         }
                     });
-                    next += PROBE_EVERY;
-                    let now = Instant::now();
-                    if next > now {
-                        std::thread::sleep(next - now);
-                    } else {
-                        next = now;
-                    }
+                    cadence.wait();
                 }
             })
         })?;

@@ -5,13 +5,14 @@
 //!
 //! Module imports point one way: `bench` runs `failover` and `footprint`
 //! and writes the `report`; `chaos` runs its own lab; those use `systems`
-//! (the daemons under test), `stats`, `interrupt`, `machine` and `hub`,
+//! (the daemons under test), `stats`, `interrupt`, `machine`, `cadence` and `hub`,
 //! which import no other xtask module.
 
 use anyhow::{bail, Context, Result};
 
 mod agent_bench;
 mod bench;
+mod cadence;
 mod chaos;
 mod failover;
 mod footprint;

@@ -53,16 +53,21 @@ pub fn initdead(deadtime: Duration) -> Duration {
     (deadtime * 2).max(Duration::from_secs(2))
 }
 
+/// The PIDs in /proc now.
+pub fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// All processes on the machine: pid -> (ppid, utime+stime ticks, rss pages).
 fn proc_table() -> Vec<(u32, u32, u64, u64)> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
+    for pid in all_pids() {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use wasmbeat_lab::{http, Lab, Netns};
 
 use super::verdict::Sample;
+use crate::cadence::Cadence;
 
 /// Client probe cadence.
 pub const PROBE_EVERY: Duration = Duration::from_millis(10);
@@ -48,7 +49,7 @@ pub fn observe(
     t0: Instant,
 ) -> Vec<Sample> {
     let mut out = Vec::new();
-    let mut next = Instant::now();
+    let mut cadence = Cadence::new(SAMPLE_EVERY);
     while !stop.load(Ordering::Relaxed) {
         let at = t0.elapsed();
         let holds = [
@@ -63,13 +64,7 @@ pub fn observe(
             alive,
             down_on_purpose: [d[0].down_on_purpose, d[1].down_on_purpose],
         });
-        next += SAMPLE_EVERY;
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else {
-            next = now;
-        }
+        cadence.wait();
     }
     out
 }
@@ -82,7 +77,7 @@ pub fn probe(client: &Netns, vip: &str, stop: &AtomicBool, t0: Instant) -> Vec<(
     let results = Mutex::new(Vec::new());
     let _ = client.within(|| {
         std::thread::scope(|s| {
-            let mut next = Instant::now();
+            let mut cadence = Cadence::new(PROBE_EVERY);
             while !stop.load(Ordering::Relaxed) {
                 let results = &results;
                 s.spawn(move || {
@@ -93,13 +88,7 @@ pub fn probe(client: &Netns, vip: &str, stop: &AtomicBool, t0: Instant) -> Vec<(
                         .unwrap_or_else(|p| p.into_inner())
                         .push((at, ok));
                 });
-                next += PROBE_EVERY;
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else {
-                    next = now;
-                }
+                cadence.wait();
             }
         })
     });
@@ -153,13 +142,7 @@ pub fn processes_in(ns: &Netns) -> Vec<(u32, String)> {
     };
     use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
+    for pid in crate::systems::all_pids() {
         let Ok(m) = std::fs::metadata(format!("/proc/{pid}/ns/net")) else {
             continue;
         };
