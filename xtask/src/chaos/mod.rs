@@ -778,6 +778,7 @@ impl<'a> Chaos<'a> {
         let stop = AtomicBool::new(false);
         // The run's clock starts now for the threads and the event log.
         let t0 = Instant::now();
+        let t0_wall = std::time::SystemTime::now();
         self.t0 = t0;
         let this = self;
         let (samples, probes, windows, footprints, result) = std::thread::scope(|s| {
@@ -836,6 +837,11 @@ impl<'a> Chaos<'a> {
             counters.duplicated.load(Ordering::Relaxed),
             counters.reordered.load(Ordering::Relaxed),
         ];
+        // A violation in CI can only be diagnosed from what is printed:
+        // both daemons' log lines from 10 s before to 5 s after it.
+        for v in &violations {
+            this.print_logs_around(t0_wall, v.at);
+        }
         let events = std::mem::take(&mut *this.events.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(Outcome {
             windows,
@@ -906,6 +912,36 @@ impl<'a> Chaos<'a> {
             let log = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
             if let Some(line) = log.lines().find(|l| l.contains("panicked")) {
                 violation(format!("{} panicked: {line}", name(i)));
+            }
+        }
+    }
+
+    /// Both nodes' log lines (RFC 3339 UTC stamps, as wasmbeat writes
+    /// them) from 10 s before to 5 s after `at` into the run.
+    fn print_logs_around(&self, t0_wall: std::time::SystemTime, at: Duration) {
+        let stamp = |d: Duration| {
+            let t = (t0_wall + d)
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            Command::new("date")
+                .args(["-u", "-d", &format!("@{t}"), "+%Y-%m-%dT%H:%M:%S"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default()
+        };
+        let (from, to) = (
+            stamp(at.saturating_sub(Duration::from_secs(10))),
+            stamp(at + Duration::from_secs(6)),
+        );
+        for i in 0..2 {
+            let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+            println!("--- {} log {from} .. {to} ---", name(i));
+            for l in text.lines().filter(|l| {
+                l.get(..19)
+                    .is_some_and(|s| s >= from.as_str() && s < to.as_str())
+            }) {
+                println!("{l}");
             }
         }
     }
