@@ -6,6 +6,7 @@
 #   scripts/fuzz.sh                     every target, 15 s each
 #   scripts/fuzz.sh --time 60 hacf      one target, 60 s
 #   scripts/fuzz.sh --runs 10000000 control
+#   scripts/fuzz.sh --runs 10000000 --time 900 hacf   whichever comes first
 #   scripts/fuzz.sh --build             build only
 #
 # No cargo-fuzz and no nightly: cargo-fuzz's own flags are plain codegen
@@ -19,15 +20,16 @@ root=$(pwd)
 
 ALL=(decode endpoint hacf haresources authkeys agents_toml control)
 time_s=15
+time_set=false
 runs=""
 build_only=false
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --time) time_s=$2; shift 2 ;;
+    --time) time_s=$2; time_set=true; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --build) build_only=true; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -60,11 +62,9 @@ for t in "${targets[@]}"; do
   corpus="host/fuzz/corpus/$t"
   [ -d "$corpus" ] || { echo "fuzz: no corpus $corpus" >&2; exit 2; }
   mkdir -p "$work/$t" "$artifacts/$t"
-  if [ -n "$runs" ]; then
-    limit=(-runs="$runs")
-  else
-    limit=(-max_total_time="$time_s")
-  fi
+  limit=()
+  [ -z "$runs" ] || limit+=(-runs="$runs")
+  if [ -z "$runs" ] || $time_set; then limit+=(-max_total_time="$time_s"); fi
   echo "fuzz: $t (${limit[*]})"
   t0=$(date +%s)
   # A slow input or a memory blow-up is a finding too. Inputs stay at
