@@ -43,7 +43,7 @@ const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 /// A clean stop must finish within the unit's TimeoutStopSec.
 const STOP_LIMIT: Duration = Duration::from_secs(150);
 
-const USAGE: &str = "usage: chaos [--minutes M] [--seed N] [--faults N] [--heartbeat] [--keepalive MS] [--deadtime MS] [--wasmbeat PATH] [--out DIR] [--name STEM]";
+const USAGE: &str = "usage: chaos [--minutes M] [--seed N] [--faults N] [--without KIND]... [--heartbeat] [--keepalive MS] [--deadtime MS] [--wasmbeat PATH] [--out DIR] [--name STEM]";
 
 /// The run's settings (the CLI flags).
 #[derive(Debug, Clone)]
@@ -66,14 +66,20 @@ pub struct Options {
     pub name: Option<String>,
     /// The daemon under test (default: `wasmbeat` next to this program).
     pub wasmbeat: Option<PathBuf>,
+    /// Fault kinds (as the report names them) left out of the schedule.
+    pub without: Vec<String>,
 }
 
 impl Options {
     fn replay(&self) -> String {
         format!(
-            "cargo run --release -p xtask -- chaos --seed {} --minutes {}{}{}",
+            "cargo run --release -p xtask -- chaos --seed {} --minutes {}{}{}{}",
             self.seed,
             self.duration.as_secs_f64() / 60.0,
+            self.without
+                .iter()
+                .map(|k| format!(" --without '{k}'"))
+                .collect::<String>(),
             if self.heartbeat { " --heartbeat" } else { "" },
             if self.keepalive != Duration::from_millis(100)
                 || self.deadtime != Duration::from_millis(1000)
@@ -112,6 +118,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         out_dir: PathBuf::from("bench/results"),
         name: None,
         wasmbeat: None,
+        without: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -137,6 +144,16 @@ pub fn main(args: &[&str]) -> Result<()> {
             "--out" => o.out_dir = PathBuf::from(val("a directory")?),
             "--name" => o.name = Some(val("a file stem")?),
             "--wasmbeat" => o.wasmbeat = Some(PathBuf::from(val("a path")?)),
+            "--without" => {
+                let k = val("a fault kind")?;
+                if !Fault::KIND_NAMES.contains(&k.as_str()) {
+                    bail!(
+                        "--without {k:?}: not a fault kind; one of {:?}",
+                        Fault::KIND_NAMES
+                    );
+                }
+                o.without.push(k);
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -792,6 +809,9 @@ impl<'a> Chaos<'a> {
                 this.footprints(t0.elapsed(), &mut footprints);
                 while t0.elapsed() < o.duration && o.max_faults.is_none_or(|m| windows.len() < m) {
                     let f = next_fault(&mut faults, &limits);
+                    if o.without.iter().any(|k| k == f.kind()) {
+                        continue;
+                    }
                     let index = windows.len();
                     let start = t0.elapsed();
                     this.event(format!("fault #{index}: {f}"));

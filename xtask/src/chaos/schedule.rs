@@ -136,6 +136,23 @@ impl Fault {
 
     /// How many fault kinds a schedule draws from.
     pub const KINDS: usize = 13;
+
+    /// Every [`Fault::kind`] name (for `--without`).
+    pub const KIND_NAMES: [&'static str; Fault::KINDS] = [
+        "kill -9 + restart",
+        "SIGSTOP > deadtime",
+        "link flap",
+        "one-way loss",
+        "30% loss",
+        "dup + reorder",
+        "reload storm",
+        "operator command",
+        "partition heal + command",
+        "state dir full",
+        "state dir read-only",
+        "wall-clock step",
+        "monitor hangs",
+    ];
 }
 
 impl fmt::Display for Fault {
@@ -342,6 +359,7 @@ mod tests {
             if let Fault::Freeze { hung, .. } = f {
                 assert!(hung > l.deadtime, "{f}");
             }
+            assert!(Fault::KIND_NAMES.contains(&f.kind()), "{}", f.kind());
             kinds.insert(f.kind());
         }
         assert_eq!(kinds.len(), Fault::KINDS, "{kinds:?}");
