@@ -404,7 +404,7 @@ fn given_a_command_right_after_a_partition_heals_then_each_holder_announced_last
         p.run_for(8.0);
         p.cut = false;
         p.run_for(delay_ms as f64 / 1000.0);
-        p.feed(who, Event::Command(cmd.clone()));
+        p.feed(who, Event::Command(cmd));
         p.run_for(40.0);
         for g in [G1, G2] {
             let holders: Vec<usize> = (0..2).filter(|i| p.running(*i).contains(&g)).collect();
