@@ -548,12 +548,22 @@ impl<'a> Chaos<'a> {
         self.hub.as_ref().expect("hub runs for the whole run")
     }
 
-    fn impair(&self, faults: PathFaults, one_way_from: Option<usize>) {
+    /// These faults between the nodes (one way from `one_way_from`, or
+    /// both ways) for `lasting`, then a clean hub again whatever happens.
+    fn impaired_for(
+        &self,
+        faults: PathFaults,
+        one_way_from: Option<usize>,
+        lasting: Duration,
+    ) -> Result<()> {
         let clean = Impairment::clean(NODE_ADDRS.len());
         self.hub().set(match one_way_from {
-            Some(from) => clean.one_way(from, 1 - from, faults),
-            None => clean.between(0, 1, faults),
+            Some(from) => clean.clone().one_way(from, 1 - from, faults),
+            None => clean.clone().between(0, 1, faults),
         });
+        let r = self.pause(lasting);
+        self.hub().set(clean);
+        r
     }
 
     fn operator(&self, i: usize, op: Operator) {
@@ -628,43 +638,31 @@ impl<'a> Chaos<'a> {
                 self.lab.set_link(node, true)?;
                 r?;
             }
-            Fault::OneWay { from, lasting } => {
-                self.impair(
-                    PathFaults {
-                        loss: 1.0,
-                        ..PathFaults::default()
-                    },
-                    Some(from),
-                );
-                let r = self.pause(lasting);
-                self.hub().set(Impairment::clean(NODE_ADDRS.len()));
-                r?;
-            }
-            Fault::HeavyLoss { lasting } => {
-                self.impair(
-                    PathFaults {
-                        loss: 0.3,
-                        ..PathFaults::default()
-                    },
-                    None,
-                );
-                let r = self.pause(lasting);
-                self.hub().set(Impairment::clean(NODE_ADDRS.len()));
-                r?;
-            }
-            Fault::DupReorder { lasting } => {
-                self.impair(
-                    PathFaults {
-                        duplicate: 0.2,
-                        reorder: 0.2,
-                        ..PathFaults::default()
-                    },
-                    None,
-                );
-                let r = self.pause(lasting);
-                self.hub().set(Impairment::clean(NODE_ADDRS.len()));
-                r?;
-            }
+            Fault::OneWay { from, lasting } => self.impaired_for(
+                PathFaults {
+                    loss: 1.0,
+                    ..PathFaults::default()
+                },
+                Some(from),
+                lasting,
+            )?,
+            Fault::HeavyLoss { lasting } => self.impaired_for(
+                PathFaults {
+                    loss: 0.3,
+                    ..PathFaults::default()
+                },
+                None,
+                lasting,
+            )?,
+            Fault::DupReorder { lasting } => self.impaired_for(
+                PathFaults {
+                    duplicate: 0.2,
+                    reorder: 0.2,
+                    ..PathFaults::default()
+                },
+                None,
+                lasting,
+            )?,
             Fault::ReloadStorm { node, count } => {
                 let pid = self.daemon(node).pid.context("no daemon to reload")?;
                 for _ in 0..count {
