@@ -605,7 +605,8 @@ impl<'a> Chaos<'a> {
     }
 
     /// Restart node i's daemon gracefully (as `systemctl restart` would);
-    /// a daemon that refuses to start is started again once `until` passes.
+    /// one that then exits is started again by [`Chaos::revive`] once the
+    /// settle wait runs out.
     fn restart_during(&self, i: usize) -> Result<()> {
         let code = self.stop(i)?;
         self.event(format!(
@@ -732,8 +733,7 @@ impl<'a> Chaos<'a> {
     }
 
     /// Wait (bounded) until exactly one node holds the VIP with both
-    /// daemons running; restarts a daemon that exited on its own (as
-    /// systemd's Restart=on-failure would), recording that it happened.
+    /// daemons running; false if that did not happen within `limit`.
     fn settle(&self, limit: Duration) -> Result<bool> {
         let start = Instant::now();
         while start.elapsed() < limit {
