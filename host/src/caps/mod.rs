@@ -330,17 +330,28 @@ impl Caps {
         // Bounded so a buggy agent cannot flood the link for hours.
         let count = count.min(100);
         let interval = interval.clamp(Duration::from_millis(10), Duration::from_secs(10));
-        if let Err(e) = self.announcer.spend(ip, count) {
-            let msg = format!(
-                "announce {ip} {count} time(s): its announcement budget ({} in a burst, {} more \
-                 per second) is used up; {} available, the rest in {:.1} s",
+        let asked = count;
+        let count = match self.announcer.spend(ip, count) {
+            Ok(n) => n,
+            Err(e) => {
+                let msg = format!(
+                    "announce {ip} {count} time(s): its announcement budget ({} in a burst, {} \
+                     more per second) is used up; the next repetition in {:.1} s",
+                    announce::BURST,
+                    announce::REFILL_PER_SEC,
+                    e.wait.as_secs_f64()
+                );
+                tracing::warn!(agent = %self.caller.agent, resource = %self.caller.resource, "denied: {msg}");
+                return Err(CapError::Denied(msg));
+            }
+        };
+        if count < asked {
+            tracing::warn!(
+                agent = %self.caller.agent, resource = %self.caller.resource,
+                "announcing {ip} {count} of {asked} time(s): the rest are over its budget ({} in a burst, {} more per second)",
                 announce::BURST,
                 announce::REFILL_PER_SEC,
-                e.available,
-                e.wait.as_secs_f64()
             );
-            tracing::warn!(agent = %self.caller.agent, resource = %self.caller.resource, "denied: {msg}");
-            return Err(CapError::Denied(msg));
         }
         self.announcer
             .announce(link.index, mac, ip, count, interval)

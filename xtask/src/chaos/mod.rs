@@ -43,7 +43,7 @@ const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 /// A clean stop must finish within the unit's TimeoutStopSec.
 const STOP_LIMIT: Duration = Duration::from_secs(150);
 
-const USAGE: &str = "usage: chaos [--minutes M] [--seed N] [--faults N] [--without KIND]... [--heartbeat] [--keepalive MS] [--deadtime MS] [--wasmbeat PATH] [--out DIR] [--name STEM]";
+const USAGE: &str = "usage: chaos [--minutes M] [--seed N] [--faults N] [--without KIND]... [--only KIND]... [--heartbeat] [--keepalive MS] [--deadtime MS] [--wasmbeat PATH] [--out DIR] [--name STEM]";
 
 /// The run's settings (the CLI flags).
 #[derive(Debug, Clone)]
@@ -68,6 +68,8 @@ pub struct Options {
     pub wasmbeat: Option<PathBuf>,
     /// Fault kinds (as the report names them) left out of the schedule.
     pub without: Vec<String>,
+    /// If any, the only fault kinds drawn (hunting one race).
+    pub only: Vec<String>,
 }
 
 impl Options {
@@ -79,6 +81,7 @@ impl Options {
             self.without
                 .iter()
                 .map(|k| format!(" --without '{k}'"))
+                .chain(self.only.iter().map(|k| format!(" --only '{k}'")))
                 .collect::<String>(),
             if self.heartbeat { " --heartbeat" } else { "" },
             if self.keepalive != Duration::from_millis(100)
@@ -119,6 +122,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         name: None,
         wasmbeat: None,
         without: Vec::new(),
+        only: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -144,15 +148,19 @@ pub fn main(args: &[&str]) -> Result<()> {
             "--out" => o.out_dir = PathBuf::from(val("a directory")?),
             "--name" => o.name = Some(val("a file stem")?),
             "--wasmbeat" => o.wasmbeat = Some(PathBuf::from(val("a path")?)),
-            "--without" => {
+            "--without" | "--only" => {
                 let k = val("a fault kind")?;
                 if !Fault::KIND_NAMES.contains(&k.as_str()) {
                     bail!(
-                        "--without {k:?}: not a fault kind; one of {:?}",
+                        "{a} {k:?}: not a fault kind; one of {:?}",
                         Fault::KIND_NAMES
                     );
                 }
-                o.without.push(k);
+                if *a == "--only" {
+                    o.only.push(k);
+                } else {
+                    o.without.push(k);
+                }
             }
             "--help" | "-h" => {
                 println!("{USAGE}");
@@ -807,7 +815,9 @@ impl<'a> Chaos<'a> {
                 this.footprints(t0.elapsed(), &mut footprints);
                 while t0.elapsed() < o.duration && o.max_faults.is_none_or(|m| windows.len() < m) {
                     let f = next_fault(&mut faults, &limits);
-                    if o.without.iter().any(|k| k == f.kind()) {
+                    if o.without.iter().any(|k| k == f.kind())
+                        || !(o.only.is_empty() || o.only.iter().any(|k| k == f.kind()))
+                    {
                         continue;
                     }
                     let index = windows.len();

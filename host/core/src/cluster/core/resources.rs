@@ -421,9 +421,6 @@ impl Cluster {
     /// After a split brain both nodes may run a group: the one that is not its preferred
     /// owner releases it once the preferred owner has reported running it.
     pub(super) fn settle_duplicates(&mut self) {
-        if self.standby != Standby::Not {
-            return;
-        }
         let local = self.p.local.clone();
         for pi in self.peer_ids() {
             if !self.not_declared_dead(pi) || !self.peers[pi].reported || !self.peers[pi].stable {
@@ -447,6 +444,14 @@ impl Cluster {
                             ),
                         );
                     }
+                    continue;
+                }
+                // A standby hand-off in progress moves groups itself; deciding who
+                // keeps a duplicate waits for it. The re-announcement above does
+                // not: the peer has already released its copy, and until we
+                // announce, neighbours send to its MAC (chaos run: 10 s without
+                // service when a takeover raced the heal).
+                if self.standby != Standby::Not {
                     continue;
                 }
                 if self.groups[gi].run == Run::Stopped {
