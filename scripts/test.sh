@@ -25,12 +25,8 @@ cargo test --workspace --all-targets -- --test-threads=2
 # against two daemons in the lab, judged from outside; the same `xtask chaos` that wrote the 60-minute report in
 # bench/results. A violation prints its seed and the replay command.
 if [ "$(id -u)" = 0 ]; then
-    # Left out until it is fixed: an operator command within ~300 ms of a
-    # partition healing can leave clients without an answer for 3-10 s
-    # (2 of 787 faults in the 60-minute run, once in a smoke under heavy
-    # load; issue 16). The 60-minute run keeps it.
     "${CARGO_TARGET_DIR:-target}/debug/xtask" chaos --minutes 3 --seed 1 \
-        --without "partition heal + command" --out "${CARGO_TARGET_DIR:-target}/chaos"
+        --out "${CARGO_TARGET_DIR:-target}/chaos"
 elif [ -n "${WASMBEAT_REQUIRE_LAB:-}" ]; then
     echo "chaos smoke needs root (network namespaces, mounts)" >&2
     exit 1

@@ -1032,3 +1032,120 @@ impl Drop for Reaper {
         }
     }
 }
+
+/// Status of `peer` in node `i`'s `status --json`, and its drop counters.
+fn peer_view(c: &Cluster, i: usize, peer: &str) -> Option<(String, serde_json::Value)> {
+    let (code, out) = c.cli(i, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    let status = v["cluster"]["nodes"]
+        .as_array()?
+        .iter()
+        .find(|n| n["name"] == peer)?["status"]
+        .as_str()?
+        .to_string();
+    (code == 0).then(|| (status, v["packets"]["dropped"].clone()))
+}
+
+/// An attacker who recorded a peer's packet replays it to a node that has
+/// just restarted, while the peer is down: the node remembers the peer's
+/// (generation, seq) across the restart (`wb_peer_seq` in its state
+/// directory), refuses the copy and counts it, and the dead peer does not
+/// come back to life (which would hold off a takeover, or with a recorded
+/// `hb_takeover`, move groups).
+#[test]
+fn a_packet_replayed_after_a_restart_is_refused() {
+    if !support::lab_available("a_packet_replayed_after_a_restart_is_refused") {
+        return;
+    }
+    let mut c = Cluster::new("e2ereplay", FAST, "on", &single_group(), &[VIP]);
+    c.boot(FAST);
+    // Recorded from the client's namespace: node2's broadcasts reach it.
+    let recorded: Vec<u8> = c.lab.nodes[2].run_inside(|| {
+        let s = std::net::UdpSocket::bind("0.0.0.0:694").expect("bind 694");
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = vec![0u8; 65536];
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                if from.ip().to_string() == "10.77.0.2"
+                    && buf[..n].windows(9).any(|w| w == b"t=status,")
+                {
+                    return buf[..n].to_vec();
+                }
+            }
+        }
+        panic!("no status packet from node2 within 10 s");
+    });
+    // node2 dies; node1 notices, then restarts gracefully (its state
+    // written on the way out) and comes back alone.
+    c.kill(1, libc::SIGKILL);
+    assert!(c.wait_exit(1, Duration::from_secs(5)).is_some());
+    let dead = support::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        peer_view(&c, 0, "node2").filter(|(s, _)| s == "dead")
+    });
+    assert!(dead.is_some(), "node1 never declared node2 dead");
+    c.kill(0, libc::SIGTERM);
+    assert_eq!(c.wait_exit(0, Duration::from_secs(60)), Some(0));
+    c.start(0);
+    let up = support::wait_for(Duration::from_secs(20), Duration::from_millis(50), || {
+        peer_view(&c, 0, "node2")
+    });
+    let (before, _) = up.expect("restarted node1 never answered status");
+    assert_ne!(before, "active", "node2 active before any replay");
+
+    c.lab.nodes[2].run_inside(|| {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        for _ in 0..3 {
+            s.send_to(&recorded, "10.77.0.1:694").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let counted = support::wait_for(Duration::from_secs(5), Duration::from_millis(50), || {
+        let (_, drops) = peer_view(&c, 0, "node2")?;
+        (drops["replay"].as_u64().unwrap_or(0) >= 3).then_some(drops)
+    });
+    let after = peer_view(&c, 0, "node2");
+    assert!(
+        counted.is_some(),
+        "the replayed packets were not counted as replays after the restart: node2 {after:?}\n{}",
+        c.log_text(0)
+    );
+    // Given a moment, the recorded status still brought nobody back.
+    std::thread::sleep(Duration::from_millis(300));
+    let (now, drops) = peer_view(&c, 0, "node2").expect("status");
+    assert!(
+        now != "active" && now != "up",
+        "a replayed status revived node2 ({now}); drops {drops}"
+    );
+    eprintln!("replayed after restart: node2 {now}, drops {drops}");
+
+    // Control: the same restart without the saved state (as before
+    // wb_peer_seq existed) takes the recorded packet for node2 alive.
+    c.kill(0, libc::SIGTERM);
+    assert_eq!(c.wait_exit(0, Duration::from_secs(60)), Some(0));
+    // The runtime dir holds one sub-directory per config dir.
+    let saved = std::fs::read_dir(c.runtime_dir(0))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path().join("state").join("wb_peer_seq")))
+        .find(|p| p.exists())
+        .expect("node1 saved no wb_peer_seq in its state directory");
+    std::fs::remove_file(&saved).unwrap_or_else(|e| panic!("{}: {e}", saved.display()));
+    c.start(0);
+    let up = support::wait_for(Duration::from_secs(20), Duration::from_millis(50), || {
+        peer_view(&c, 0, "node2")
+    });
+    assert!(up.is_some(), "restarted node1 never answered status");
+    let revived = support::wait_for(Duration::from_secs(5), Duration::from_millis(20), || {
+        c.lab.nodes[2].run_inside(|| {
+            let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            s.send_to(&recorded, "10.77.0.1:694").unwrap();
+        });
+        peer_view(&c, 0, "node2").filter(|(s, _)| s == "active" || s == "up")
+    });
+    assert!(
+        revived.is_some(),
+        "control failed: without the saved state the replay should have been accepted: {:?}",
+        peer_view(&c, 0, "node2")
+    );
+}
