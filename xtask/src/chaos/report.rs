@@ -232,26 +232,25 @@ fn chart(out: &Outcome, path: &Path) -> Result<()> {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(0f64..h.len() as f64, 0f64..top)?;
+        // One segment per bucket, labelled at its centre (a plain f64 axis
+        // put its ticks on the bars' edges and the labels went missing).
+        .build_cartesian_2d((0..h.len()).into_segmented(), 0f64..top)?;
     c.configure_mesh()
         .disable_x_mesh()
-        .x_labels(h.len() * 2)
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - i as f64 - 0.5).abs() < 0.01 && i < BUCKETS.len() {
-                bucket_label(i)
-            } else {
-                String::new()
-            }
+        .x_labels(h.len())
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) if *i < BUCKETS.len() => bucket_label(*i),
+            _ => String::new(),
         })
+        .x_desc("outage length")
         .y_desc("outages")
         .draw()?;
-    c.draw_series(h.iter().enumerate().map(|(i, n)| {
-        Rectangle::new(
-            [(i as f64 + 0.1, 0.0), (i as f64 + 0.9, *n as f64)],
-            BLUE.mix(0.6).filled(),
-        )
-    }))?;
+    c.draw_series(
+        Histogram::vertical(&c)
+            .style(BLUE.mix(0.6).filled())
+            .margin(10)
+            .data(h.iter().enumerate().map(|(i, n)| (i, *n as f64))),
+    )?;
     root.present()?;
     Ok(())
 }
