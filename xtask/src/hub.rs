@@ -395,14 +395,13 @@ impl Forwarder {
                     // Our own transmissions on this port come back as outgoing.
                     continue;
                 }
-                let faults = self
-                    .faults
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
+                // The shared table is locked only to read this frame's
+                // paths (PathFaults is Copy), not cloned per frame.
+                let faults = Arc::clone(&self.faults);
+                let table = faults.lock().unwrap_or_else(|p| p.into_inner());
                 for j in 0..pfds.len() {
                     if j != i {
-                        self.deliver(j, &buf[..got as usize], faults.path(i, j));
+                        self.deliver(j, &buf[..got as usize], table.path(i, j));
                     }
                 }
             }
