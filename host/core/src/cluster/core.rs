@@ -219,6 +219,10 @@ pub struct Cluster {
     /// stalled (see [`Cluster::handle`]) and the peers' packets may be
     /// queued unread.
     stall_grace_until: Millis,
+    /// The deadline given to the caller after the last event (the timer
+    /// table's earliest entry then): computed once per event, read by
+    /// [`Cluster::next_deadline`] and by the stall check of the next event.
+    deadline: Option<Millis>,
     out: Vec<Action>,
 }
 
@@ -280,7 +284,7 @@ impl Cluster {
             .map(|n| new_peer(n))
             .collect();
         let groups = params.groups.iter().map(new_group).collect();
-        Cluster {
+        let mut c = Cluster {
             p: params,
             now,
             started_at: now,
@@ -304,8 +308,11 @@ impl Cluster {
             legacy_resp: BTreeMap::new(),
             last_transition: None,
             stall_grace_until: now,
+            deadline: None,
             out: Vec::new(),
-        }
+        };
+        c.deadline = c.earliest_timer();
+        c
     }
 
     /// Feeds one event at time `now` (never earlier than the previous call) and returns
@@ -317,7 +324,7 @@ impl Cluster {
         // node coming back from a freeze that declared its peer dead at
         // once took over, announced, then lost the split brain, leaving
         // clients on its MAC (found by `xtask chaos`).
-        if let Some(promised) = self.next_deadline() {
+        if let Some(promised) = self.deadline {
             if now > promised.plus(stall_lateness(&self.p)) {
                 self.stall_grace_until = now.plus(stall_grace(&self.p));
             }
@@ -355,6 +362,7 @@ impl Cluster {
         if !self.exited {
             self.status_if_due();
         }
+        self.deadline = self.earliest_timer();
         std::mem::take(&mut self.out)
     }
 

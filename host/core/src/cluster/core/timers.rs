@@ -87,6 +87,11 @@ impl Cluster {
 
     /// The latest time at which the caller must deliver [`Event::Tick`] (none after exit).
     pub fn next_deadline(&self) -> Option<Millis> {
+        self.deadline
+    }
+
+    /// The timer table's earliest entry now (none after exit).
+    pub(super) fn earliest_timer(&self) -> Option<Millis> {
         if self.exited {
             return None;
         }
