@@ -238,9 +238,8 @@ fn unknown(r: &mut Reader, no: usize, col: usize, name: &str) {
     let best = DIRECTIVES
         .iter()
         .filter(|d| d.name.len().abs_diff(chars) <= 2)
-        .map(|d| (edit_distance(&lower, d.name), d.name))
-        .min()
-        .filter(|(d, _)| *d <= 2);
+        .filter_map(|d| Some((edit_distance_at_most(&lower, d.name, 2)?, d.name)))
+        .min();
     let hint = match best {
         Some((_, n)) => format!("did you mean \"{n}\"? (directive names are case-sensitive)"),
         None => "see ha.cf(5) for the directives heartbeat accepts".to_string(),
@@ -261,16 +260,81 @@ fn unknown(r: &mut Reader, no: usize, col: usize, name: &str) {
     ));
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// The edit distance of `a` and `b` if it is at most `max`. Only the band
+/// of cells within `max` of the diagonal can stay within `max`, so each row
+/// costs 2 × max + 1 cells instead of `b`'s length, and a row whose every
+/// cell exceeds `max` ends the search.
+fn edit_distance_at_most(a: &str, b: &str, max: usize) -> Option<usize> {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    if a.len().abs_diff(b.len()) > max {
+        return None;
     }
-    prev[b.len()]
+    let over = max + 1;
+    let mut prev: Vec<usize> = (0..=b.len()).map(|j| j.min(over)).collect();
+    let mut cur = vec![over; b.len() + 1];
+    for i in 1..=a.len() {
+        let lo = i.saturating_sub(max).max(1);
+        let hi = (i + max).min(b.len());
+        // The cells just outside the band are read by this row or the next.
+        cur[lo - 1] = if lo == 1 { i.min(over) } else { over };
+        if hi < b.len() {
+            cur[hi + 1] = over;
+        }
+        let mut row_min = cur[lo - 1];
+        for j in lo..=hi {
+            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1).min(over);
+            row_min = row_min.min(cur[j]);
+        }
+        if row_min > max {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    Some(prev[b.len()]).filter(|d| *d <= max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance_at_most;
+    use proptest::prelude::*;
+
+    /// The textbook full table, to check the banded one against.
+    fn edit_distance(a: &str, b: &str) -> usize {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for i in 1..=a.len() {
+            let mut cur = vec![i; b.len() + 1];
+            for j in 1..=b.len() {
+                let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+                cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+
+    #[test]
+    fn banded_distance_examples() {
+        assert_eq!(edit_distance_at_most("keepalive", "keepalive", 2), Some(0));
+        assert_eq!(edit_distance_at_most("keepaliv", "keepalive", 2), Some(1));
+        assert_eq!(edit_distance_at_most("kepalvie", "keepalive", 2), None);
+        assert_eq!(edit_distance_at_most("", "ab", 2), Some(2));
+        assert_eq!(edit_distance_at_most("abc", "", 2), None);
+        assert_eq!(edit_distance_at_most("deadtiem", "deadtime", 2), Some(2));
+    }
+
+    proptest! {
+        #[test]
+        fn banded_distance_agrees_with_the_full_table(
+            a in "[a-dé_]{0,12}",
+            b in "[a-dé_]{0,12}",
+            max in 0usize..4,
+        ) {
+            let full = edit_distance(&a, &b);
+            let want = (full <= max).then_some(full);
+            prop_assert_eq!(edit_distance_at_most(&a, &b, max), want);
+        }
+    }
 }
