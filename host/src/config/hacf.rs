@@ -425,6 +425,26 @@ mod tests {
         assert!(!w.is_error());
     }
 
+    /// Found by the `hacf` fuzz target: serial lines on both sides of the
+    /// one `baud` line run at different speeds, and the printed file must
+    /// say so.
+    #[test]
+    fn serial_speeds_on_both_sides_of_baud_survive_printing() {
+        for text in [
+            "node a\nserial /dev/ttyS0\nbaud 38400\nserial /dev/ttyS1\nauto_failback on\n",
+            "node a\nbaud 38400\nserial /dev/ttyS0\nauto_failback on\n",
+            "node a\nserial /dev/ttyS0\nbaud 38400\nauto_failback on\n",
+            "node a\nserial /dev/ttyS0\nauto_failback on\n",
+        ] {
+            let (c, _) = HaCf::parse(text);
+            let printed = c.to_string();
+            let (back, d) = HaCf::parse(&printed);
+            assert!(!d.iter().any(|x| x.is_error()), "{d:?}\n{printed}");
+            assert_eq!(back.media, c.media, "{text}\n--- printed\n{printed}");
+            assert_eq!(back.baud, c.baud, "{text}\n--- printed\n{printed}");
+        }
+    }
+
     #[test]
     fn crm_on_is_refused_off_is_fine() {
         let (_, d) = HaCf::parse("node a\nbcast eth0\ncrm respawn\n");

@@ -410,19 +410,26 @@ fn write_stonith_hosts(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 /// Print the media in file order, each preceded by the `udpport`/`baud`
-/// line it needs, then the final `udpport` and `baud` if no medium showed them.
+/// line it needs, then the final `udpport` and `baud` if no medium showed them
+/// (`baud` only if it is not the default).
 pub(super) fn write_media(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let mut port = None;
-    let mut baud = None;
+    // `baud` may appear once: serial lines above it keep the default, those
+    // below take its value, so the line goes before the first serial medium
+    // whose speed differs from the default (the fuzzer found the printer
+    // writing the first serial's speed and dropping the second one's).
+    let mut baud = DEFAULT_BAUD;
+    let mut baud_written = false;
     for m in &c.media {
         match m {
             Medium::Bcast { port: p, .. } | Medium::Ucast { port: p, .. } if port != Some(*p) => {
                 writeln!(f, "udpport {p}")?;
                 port = Some(*p);
             }
-            Medium::Serial { baud: b, .. } if baud.is_none() => {
+            Medium::Serial { baud: b, .. } if *b != baud && !baud_written => {
                 writeln!(f, "baud {b}")?;
-                baud = Some(*b);
+                baud = *b;
+                baud_written = true;
             }
             _ => {}
         }
@@ -448,7 +455,7 @@ pub(super) fn write_media(c: &HaCf, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     if port != Some(c.udpport) {
         writeln!(f, "udpport {}", c.udpport)?;
     }
-    if baud.is_none() {
+    if !baud_written && c.baud != baud {
         writeln!(f, "baud {}", c.baud)?;
     }
     Ok(())
