@@ -103,7 +103,14 @@ impl Options {
         Bounds {
             after_heal: self.deadtime + Duration::from_secs(2),
             settle: self.deadtime * 2 + initdead(self.deadtime) + Duration::from_secs(3),
-            gap: self.deadtime + Duration::from_secs(2),
+            // A node in its first 5 s advertises deadtime + 2 s (as
+            // heartbeat does), and a fault often hits a node that just
+            // restarted: its peer may wait that long, then start the group
+            // and announce it before the client's next probe answers. The
+            // 60-minute run at deadtime + 2 s passed with 2994 ms, too close
+            // to the bound to keep it: kill -9 and link loss of a node 1–3 s
+            // after its restart measured 2.9–3.0 s.
+            gap: self.deadtime + Duration::from_secs(3),
             samples: 2,
         }
     }

@@ -97,7 +97,7 @@ pub fn write(o: &Options, out: &Outcome) -> Result<PathBuf> {
         "- never two holders, except during a partitioning fault (link down, \
          one-way loss, SIGSTOP) and at most {} ms after it heals;\n\
          - {} ms after the last fault ended, exactly one holder and both daemons running;\n\
-         - the client never goes longer than {} ms (deadtime + 2 s) without an answer;\n\
+         - the client never goes longer than {} ms (deadtime + 3 s: a node in its first 5 s advertises deadtime + 2 s, then the takeover) without an answer;\n\
          - no daemon gone unasked, no panic in any log, a clean SIGTERM stop \
          (exit 0 within 150 s) that leaves no VIP and no process behind;\n\
          - per daemon process (lives with ≥ 4 quiet samples): open files grow by at \
