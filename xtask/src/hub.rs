@@ -395,8 +395,9 @@ impl Forwarder {
                     // Our own transmissions on this port come back as outgoing.
                     continue;
                 }
-                // The shared table is locked only to read this frame's
-                // paths (PathFaults is Copy), not cloned per frame.
+                // Held while this frame is delivered (a few non-blocking
+                // sends): cheaper than cloning the table per frame, and a
+                // fault change waits at most one frame.
                 let faults = Arc::clone(&self.faults);
                 let table = faults.lock().unwrap_or_else(|p| p.into_inner());
                 for j in 0..pfds.len() {
