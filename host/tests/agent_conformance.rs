@@ -286,3 +286,54 @@ fn c_example_agent_passes() {
     assert_passed(&o);
     assert!(o.line("meta-data").contains("nginx-c"), "{}", o.stdout);
 }
+
+/// The TypeScript example (componentize-js, world `service-agent`) runs
+/// Debian's redis-server in the throw-away namespace and passes the whole
+/// sequence; built against the narrow world, it imports only the four
+/// interfaces a service agent uses.
+#[test]
+fn ts_example_agent_passes() {
+    if !support::lab_available("ts_example_agent_passes") {
+        return;
+    }
+    let Some(wasm) = support::example_agent("ts-redis.wasm") else {
+        return;
+    };
+    assert_eq!(
+        support::agent_interfaces(&std::fs::read(&wasm).unwrap()),
+        ["files", "log", "probe", "process", "types"],
+        "componentize-js imports every interface of its world"
+    );
+    if !Path::new("/usr/bin/redis-server").exists() {
+        // scripts/setup.sh installs it; CI must not skip.
+        assert!(
+            std::env::var_os("WASMBEAT_REQUIRE_LAB").is_none(),
+            "redis-server missing: apt-get install redis-server"
+        );
+        eprintln!("skipping ts_example_agent_passes: redis-server not installed");
+        return;
+    }
+    let d = TempDir::new("tsconf");
+    let dir = d.0.display().to_string();
+    // Persistence off and the log on stdout (the host keeps a spawned
+    // server's stderr/stdout tail); the agent's command line supplies
+    // bind, port, pid file and foreground mode.
+    std::fs::write(
+        d.0.join("redis.conf"),
+        format!("dir {dir}\nsave \"\"\nappendonly no\nlogfile \"\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.0.join("agents.toml"),
+        "[agent.ts-redis]\naccept_declared = true\n",
+    )
+    .unwrap();
+    let token = format!(
+        "{}::192.0.2.1:16379::{dir}/redis.conf::{dir}/redis.pid",
+        wasm.display()
+    );
+    let o = example_test(&d.0, &token);
+    assert_passed(&o);
+    assert!(o.line("meta-data").contains("redis-ts"), "{}", o.stdout);
+    assert!(!d.0.join("redis.pid").exists(), "redis left running");
+}

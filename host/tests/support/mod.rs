@@ -231,7 +231,8 @@ impl Drop for TempDir {
 }
 
 /// An example agent in another language built by scripts/build-examples.sh
-/// into `target/examples/` (`python-tcpservice.wasm`, `c-nginx.wasm`). None
+/// into `target/examples/` (`python-tcpservice.wasm`, `c-nginx.wasm`,
+/// `ts-redis.wasm`). None
 /// (the test is skipped) when it has not been built, unless
 /// WASMBEAT_REQUIRE_LAB is set (CI): then a missing example fails.
 pub fn example_agent(file: &str) -> Option<std::path::PathBuf> {
