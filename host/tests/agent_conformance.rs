@@ -337,3 +337,57 @@ fn ts_example_agent_passes() {
     assert!(o.line("meta-data").contains("redis-ts"), "{}", o.stdout);
     assert!(!d.0.join("redis.pid").exists(), "redis left running");
 }
+
+/// The Go example (wit-bindgen go, world `service-agent`) runs Debian's
+/// haproxy in the throw-away namespace and passes the whole sequence; it
+/// imports only the service-agent interfaces.
+#[test]
+fn go_example_agent_passes() {
+    if !support::lab_available("go_example_agent_passes") {
+        return;
+    }
+    let Some(wasm) = support::example_agent("go-haproxy.wasm") else {
+        return;
+    };
+    assert_eq!(
+        support::agent_interfaces(&std::fs::read(&wasm).unwrap()),
+        ["files", "log", "probe", "process", "types"],
+        "wit-bindgen go imports every interface of its world"
+    );
+    if !Path::new("/usr/sbin/haproxy").exists() {
+        // scripts/setup.sh installs it; CI must not skip.
+        assert!(
+            std::env::var_os("WASMBEAT_REQUIRE_LAB").is_none(),
+            "haproxy missing: apt-get install haproxy"
+        );
+        eprintln!("skipping go_example_agent_passes: haproxy not installed");
+        return;
+    }
+    let d = TempDir::new("goconf");
+    let dir = d.0.display().to_string();
+    std::fs::write(
+        d.0.join("haproxy.cfg"),
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 192.0.2.1:18082\n    monitor-uri /health\n    \
+         http-request return status 200 content-type text/plain string \"haproxy-go\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.0.join("agents.toml"),
+        "[agent.go-haproxy]\naccept_declared = true\n",
+    )
+    .unwrap();
+    let token = format!(
+        "{}::192.0.2.1:18082::{dir}/haproxy.cfg::{dir}/haproxy.pid::/health",
+        wasm.display()
+    );
+    let o = example_test(&d.0, &token);
+    assert_passed(&o);
+    assert!(o.line("meta-data").contains("haproxy-go"), "{}", o.stdout);
+    // haproxy leaves its pid file behind; the process must be gone.
+    let pid = std::fs::read_to_string(d.0.join("haproxy.pid")).unwrap_or_default();
+    assert!(
+        pid.trim().is_empty() || !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "haproxy (pid {pid}) left running"
+    );
+}
