@@ -8,8 +8,7 @@
 #     system's sources, pins and packages are not touched) and unpacked
 #     into target/tools/golang-1.27. apt checks them against trixie's
 #     signed index; the Go in them is statically linked and runs on
-#     bookworm. Needs root only for apt's download sandbox user; as
-#     another user it works the same.
+#     bookworm. Root is not needed.
 #   - wit-bindgen-cli 0.63.0 with its Go generator (`wit-bindgen go`),
 #     into target/tools/wit-bindgen-0.63 (the C example keeps 0.60).
 #   - the Go runtime package of those bindings, go.bytecodealliance.org/pkg,
@@ -42,8 +41,11 @@ if ! "$GOROOT_DIR/bin/go" version 2>/dev/null | grep -q "go$GO_MINOR"; then
         -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
         -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
         -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
-        -o APT::Architectures::=amd64 -o APT::Sandbox::User=root
+        -o APT::Architectures::=amd64
     )
+    # apt drops to user _apt for downloads, which cannot write into
+    # target/tools; as root, stay root (nothing is installed).
+    [ "$(id -u)" = 0 ] && apt_opts+=(-o APT::Sandbox::User=root)
     echo "install-go-tools: fetching golang-$GO_MINOR-go and -src from trixie-backports"
     apt-get -qq "${apt_opts[@]}" update || die "apt-get update of trixie-backports failed"
     rm -f "$apt_dir/debs"/*.deb

@@ -7,7 +7,13 @@
 # TypeScript example (componentize-js; its npm packages are pinned by
 # agents/examples/ts-redis/package-lock.json), and the services the
 # TypeScript and Go examples run (redis-server, haproxy). Idempotent;
-# skips what is already there.
+# skips what is already there. The example agents' own compilers are
+# fetched by their build scripts into target/ and kept there (a no-op on
+# the next run): wit-bindgen, wasm-tools and the WASI adapter
+# (scripts/install-c-tools.sh), Go 1.27 from trixie-backports and
+# wit-bindgen's Go generator (scripts/install-go-tools.sh; a private apt
+# configuration, the system's sources and pins are not changed), the npm
+# packages of agents/examples/ts-redis/package-lock.json.
 set -euo pipefail
 
 want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-agents net-tools curl bind9 bind9-dnsutils apache2 nginx-light mariadb-server mariadb-client keepalived ethtool
