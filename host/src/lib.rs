@@ -18,6 +18,7 @@ pub mod logging;
 pub mod pidfile;
 pub mod resources;
 pub mod runtime;
+pub mod scaffold;
 pub mod transport;
 pub mod trust;
 pub mod wire;

@@ -84,15 +84,23 @@ enum Command {
     /// `/etc/ha.d/resource.d/IPaddr 10.0.0.1 start` (exit codes follow OCF),
     /// or check an agent with the conformance sequence (`test`).
     #[command(
-        override_usage = "wasmbeat agent [OPTIONS] <TOKEN> <OP>\n       wasmbeat agent [OPTIONS] test <TOKEN>"
+        override_usage = "wasmbeat agent [OPTIONS] <TOKEN> <OP>\n       wasmbeat agent [OPTIONS] test <TOKEN>\n       wasmbeat agent new <NAME> --lang <LANG> [--dir DIR]"
     )]
     Agent {
-        /// A haresources resource token, e.g. `IPaddr::10.0.0.1/24/eth0`.
+        /// A haresources resource token, e.g. `IPaddr::10.0.0.1/24/eth0`
+        /// (with `new`: the new agent's name).
         token: String,
         /// start, stop, status, monitor, meta-data, validate, or test (run
         /// the conformance sequence: meta-data, validate, monitor, start,
-        /// start again, stop, stop again, deadlines).
+        /// start again, stop, stop again, deadlines); `new NAME` writes a
+        /// buildable agent skeleton.
         op: String,
+        /// With `new`: the language of the skeleton.
+        #[arg(long, value_enum)]
+        lang: Option<wasmbeat::scaffold::Lang>,
+        /// With `new`: where to write it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// With `test`: run in the current network namespace instead of a
         /// throw-away one (which has lo and wbtest0 with 192.0.2.1/24 and
         /// 2001:db8::1/64).
@@ -178,6 +186,42 @@ enum AgentInvocation {
     Op(String, CliOp),
     /// `test TOKEN` or `TOKEN test`.
     Test(String),
+    /// `new NAME`.
+    New(String),
+}
+
+/// `wasmbeat agent new NAME --lang LANG [--dir DIR]`: write the skeleton
+/// and say how to build and test it.
+fn agent_new(
+    name: &str,
+    lang: Option<wasmbeat::scaffold::Lang>,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use wasmbeat::scaffold::Lang;
+    let Some(lang) = lang else {
+        let all: Vec<_> = Lang::ALL.iter().map(|l| l.as_str()).collect();
+        anyhow::bail!(
+            "agent new {name}: say which language with --lang {}",
+            all.join("|")
+        );
+    };
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    let files = wasmbeat::scaffold::write(name, lang, &dir)?;
+    println!(
+        "wrote a {} agent skeleton ({} files) in {}:",
+        lang.as_str(),
+        files.len(),
+        dir.display()
+    );
+    for f in &files {
+        println!("  {}", f.display());
+    }
+    println!(
+        "next: {0}/build.sh, then (as root) wasmbeat agent --config-dir CONF test {0}/{name}.wasm::192.0.2.10 \
+         with [agent.{name}] accept_declared = true in CONF/agents.toml ({0}/README.md)",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `wasmbeat agent test TOKEN` reads naturally, `TOKEN OP` is heartbeat's
@@ -189,8 +233,9 @@ fn agent_invocation(first: String, second: &str) -> anyhow::Result<AgentInvocati
         Ok(op) => AgentInvocation::Op(first, op),
         Err(_) if second == "test" => AgentInvocation::Test(first),
         Err(_) if first == "test" => AgentInvocation::Test(second.to_string()),
+        Err(_) if first == "new" => AgentInvocation::New(second.to_string()),
         Err(_) => anyhow::bail!(
-            "unknown operation {second:?}: use start, stop, status, monitor, meta-data, validate or test"
+            "unknown operation {second:?}: use start, stop, status, monitor, meta-data, validate or test (or `agent new NAME --lang LANG`)"
         ),
     })
 }
@@ -390,12 +435,21 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Agent {
             token,
             op,
+            lang,
+            dir,
             in_place,
             config_dir,
             cache_dir,
             no_cache,
             timeout,
         } => {
+            let invocation = agent_invocation(token, &op)?;
+            if let AgentInvocation::New(name) = &invocation {
+                return agent_new(name, lang, dir);
+            }
+            if lang.is_some() || dir.is_some() {
+                anyhow::bail!("--lang and --dir go with `wasmbeat agent new NAME`");
+            }
             init_stderr_logging();
             let mut runtime = RuntimeConfig {
                 cache_dir: (!no_cache).then_some(cache_dir),
@@ -412,7 +466,8 @@ fn main() -> anyhow::Result<ExitCode> {
                 config_dir,
                 runtime,
             };
-            let code = match agent_invocation(token, &op)? {
+            let code = match invocation {
+                AgentInvocation::New(_) => unreachable!("handled above"),
                 AgentInvocation::Op(token, op) => tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?

@@ -265,3 +265,58 @@ fn ipaddr_argument_errors_are_invalid_args() {
         assert!(matches!(err, AgentError::InvalidArgs(_)), "{err:?}");
     });
 }
+
+/// A component of a narrow world (`log-only-agent`, wit/agent.wit) imports
+/// only `log` of the host's interfaces, and the host, which links every
+/// interface of `resource-agent`, loads it and runs each operation: its
+/// results (running, not-running, failed, invalid-args) cross the boundary.
+#[test]
+fn narrow_world_component_loads_and_runs() {
+    let wasm = agent_path("narrow_log_only.wasm");
+    let bytes = std::fs::read(&wasm).unwrap();
+    // `types` carries the records the exported `agent` interface uses.
+    assert_eq!(support::agent_interfaces(&bytes), ["log", "types"]);
+
+    let rt = Runtime::new(config(None)).unwrap();
+    let agent = rt.load_file(&wasm).unwrap();
+    support::block_on(async {
+        let meta = agent.meta_data().await.unwrap();
+        assert_eq!(meta.name, "narrow");
+        assert_eq!(meta.params[0].name, "mode");
+
+        let up = agent
+            .instance_for("narrow", &["up".to_string()], Grant::none())
+            .await
+            .unwrap();
+        up.validate().await.unwrap();
+        up.start().await.unwrap();
+        assert_eq!(up.monitor().await.unwrap(), Status::Running);
+        up.stop().await.unwrap();
+
+        let down = agent
+            .instance_for("narrow", &[], Grant::none())
+            .await
+            .unwrap();
+        assert_eq!(down.monitor().await.unwrap(), Status::NotRunning);
+
+        let broken = agent
+            .instance_for("narrow", &["broken".to_string()], Grant::none())
+            .await
+            .unwrap();
+        let e = broken.stop().await.unwrap_err();
+        assert!(
+            matches!(&e, AgentError::Failed(m) if m.contains("mode broken")),
+            "{e}"
+        );
+
+        let odd = agent
+            .instance_for("narrow", &["sideways".to_string()], Grant::none())
+            .await
+            .unwrap();
+        let e = odd.validate().await.unwrap_err();
+        assert!(
+            matches!(&e, AgentError::InvalidArgs(m) if m.contains("sideways")),
+            "{e}"
+        );
+    });
+}

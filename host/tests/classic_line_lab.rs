@@ -1,8 +1,8 @@
 //! End to end with the full classic haresources line: a VIP, named, Apache
 //! and MariaDB in one group on two `wasmbeat run` daemons, and a client
 //! namespace that asks DNS, HTTP and MySQL at the VIP who answers. Also the
-//! example agents in Python and C, referenced by `.wasm` path, failing
-//! over with a VIP in the same way.
+//! example agents in Python and C, and in TypeScript and Go, referenced by
+//! `.wasm` path, failing over with a VIP in the same way.
 //!
 //! Both nodes run on one machine but haresources must be the same text on
 //! both, so every server path names a common directory (`srv`) over which
@@ -738,4 +738,145 @@ fn python_and_c_agents_fail_over_by_wasm_path() {
         "a server outlived its daemon"
     );
     eprintln!("example agents failover test took {:?}", t0.elapsed());
+}
+
+/// The TypeScript and Go examples' pid files, relative to a node's server
+/// directory.
+const TS_GO_PID_FILES: [&str; 2] = ["redis/redis.pid", "haproxy/haproxy.pid"];
+
+/// How many of the TypeScript and Go examples' servers node `i` runs.
+fn ts_go_running(c: &Classic, i: usize) -> usize {
+    TS_GO_PID_FILES
+        .iter()
+        .filter_map(|f| pid_in(&c.srv(i).join(f)))
+        .filter(|p| alive(*p))
+        .count()
+}
+
+/// Whether the client reaches node `i`'s haproxy and a redis at the VIP.
+fn ts_go_client_sees(c: &Classic, i: usize) -> bool {
+    let out = c.lab.nodes[2].exec(
+        "curl",
+        &["-s", "--max-time", "1", &format!("http://{VIP}:18082/")],
+    );
+    let redis: std::net::SocketAddr = format!("{VIP}:16379").parse().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == NODES[i]
+        && c.lab.nodes[2].run_inside(move || {
+            std::net::TcpStream::connect_timeout(&redis, Duration::from_millis(500)).is_ok()
+        })
+}
+
+/// Wait until node `i` runs redis and haproxy and the client reaches them.
+fn expect_ts_go(c: &Classic, i: usize, limit: Duration, why: &str) -> Duration {
+    let start = Instant::now();
+    if support::wait_for(limit, Duration::from_millis(100), || {
+        (ts_go_client_sees(c, i) && ts_go_running(c, i) == 2).then_some(())
+    })
+    .is_none()
+    {
+        c.dump_logs();
+        panic!(
+            "{why}: {} did not serve redis and haproxy within {limit:?}",
+            NODES[i]
+        );
+    }
+    start.elapsed()
+}
+
+/// The example agents written in TypeScript (ts-redis: Debian's
+/// redis-server) and Go (go-haproxy: Debian's haproxy), referenced from
+/// haresources by `.wasm` path after a VIP: node1 runs both; link down →
+/// node2 starts both; link back → node2 stops its copies; graceful stops
+/// leave no server behind.
+#[test]
+fn ts_and_go_agents_fail_over_by_wasm_path() {
+    if !support::lab_available("ts_and_go_agents_fail_over_by_wasm_path") {
+        return;
+    }
+    let (Some(ts), Some(go)) = (
+        support::example_agent("ts-redis.wasm"),
+        support::example_agent("go-haproxy.wasm"),
+    ) else {
+        return;
+    };
+    let t0 = Instant::now();
+    let dir = TempDir::new("ts-go");
+    let base = dir.0.clone();
+    let common = base.join("srv").display().to_string();
+    std::fs::create_dir_all(&common).unwrap();
+    let mut reaper = Reaper(Vec::new());
+    for (i, node) in NODES.iter().enumerate() {
+        let srv = base.join(format!("srv{}", i + 1));
+        std::fs::create_dir_all(srv.join("redis")).unwrap();
+        std::fs::create_dir_all(srv.join("haproxy")).unwrap();
+        // Persistence off, log on stdout; the agent supplies bind, port,
+        // pid file and foreground mode on the command line.
+        std::fs::write(
+            srv.join("redis/redis.conf"),
+            format!("dir {common}/redis\nsave \"\"\nappendonly no\nlogfile \"\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            srv.join("haproxy/haproxy.cfg"),
+            format!(
+                "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+                 frontend fe\n    bind {VIP}:18082\n    monitor-uri /health\n    \
+                 http-request return status 200 content-type text/plain string \"{node}\"\n"
+            ),
+        )
+        .unwrap();
+        reaper.0.extend(TS_GO_PID_FILES.iter().map(|f| srv.join(f)));
+    }
+    let ts_token = format!(
+        "{}::{VIP}:16379::{common}/redis/redis.conf::{common}/redis/redis.pid",
+        ts.display()
+    );
+    let go_token = format!(
+        "{}::{VIP}:18082::{common}/haproxy/haproxy.cfg::{common}/haproxy/haproxy.pid::/health",
+        go.display()
+    );
+    let mut c = Classic::new(
+        "ts-go",
+        &base,
+        &format!("node1 IPaddr::{VIP}/24/eth0 {ts_token} {go_token}\n"),
+        // Both declare their command lines; the admin accepts them.
+        "[agent.ts-redis]\naccept_declared = true\n[agent.go-haproxy]\naccept_declared = true\n",
+    );
+    c.start(0);
+    // The first load compiles the TypeScript agent (12 MB: seconds).
+    let took = expect_ts_go(&c, 0, Duration::from_secs(120), "node1 alone");
+    eprintln!("node1 serves redis and haproxy after {took:?}");
+    assert_eq!(c.holders(), vec![0]);
+    c.start(1);
+    c.wait_log(1, "communication up", 1, Duration::from_secs(60));
+    assert_eq!(ts_go_running(&c, 1), 0, "node2 runs servers while passive");
+
+    c.lab.set_link(0, false);
+    let took = expect_ts_go(&c, 1, Duration::from_secs(30), "node1 link down");
+    eprintln!("link down: node2 serves redis and haproxy after {took:?}");
+    assert!(c.log_text(1).contains("node node1 declared dead"));
+
+    c.lab.set_link(0, true);
+    let took = expect_ts_go(&c, 0, Duration::from_secs(30), "node1 link back");
+    eprintln!("link back: node1 serves again after {took:?}");
+    assert!(
+        support::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
+            (ts_go_running(&c, 1) == 0).then_some(())
+        })
+        .is_some(),
+        "node2 did not stop its copies of redis and haproxy"
+    );
+    assert_eq!(ts_go_running(&c, 0), 2, "node1 kept its servers");
+
+    assert_eq!(c.stop_daemon(1, Duration::from_secs(30)), Some(0));
+    assert_eq!(c.stop_daemon(0, Duration::from_secs(30)), Some(0));
+    assert_eq!(
+        ts_go_running(&c, 0) + ts_go_running(&c, 1),
+        0,
+        "a server outlived its daemon"
+    );
+    eprintln!(
+        "TypeScript and Go agents failover test took {:?}",
+        t0.elapsed()
+    );
 }

@@ -231,7 +231,8 @@ impl Drop for TempDir {
 }
 
 /// An example agent in another language built by scripts/build-examples.sh
-/// into `target/examples/` (`python-tcpservice.wasm`, `c-nginx.wasm`). None
+/// into `target/examples/` (`python-tcpservice.wasm`, `c-nginx.wasm`,
+/// `ts-redis.wasm`). None
 /// (the test is skipped) when it has not been built, unless
 /// WASMBEAT_REQUIRE_LAB is set (CI): then a missing example fails.
 pub fn example_agent(file: &str) -> Option<std::path::PathBuf> {
@@ -302,4 +303,37 @@ pub fn control_cli(
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// The names a component imports at its top level (`wasmbeat:agent/log@0.2.0`,
+/// `wasi:cli/stderr@0.2.0`, ...), sorted: which interfaces a generator
+/// really pulled in.
+pub fn component_imports(component: &[u8]) -> Vec<String> {
+    use wasmparser::{Parser, Payload};
+    let mut depth = 0u32;
+    let mut names = Vec::new();
+    for payload in Parser::new(0).parse_all(component) {
+        match payload.expect("a valid component") {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(s) if depth == 0 => {
+                for i in s {
+                    names.push(i.expect("a valid import").name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    names.sort();
+    names
+}
+
+/// The `wasmbeat:agent` interfaces among `component_imports`, without the
+/// package prefix and version (`log`, `types`, ...).
+pub fn agent_interfaces(component: &[u8]) -> Vec<String> {
+    component_imports(component)
+        .iter()
+        .filter_map(|n| n.strip_prefix("wasmbeat:agent/"))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
 }
