@@ -325,6 +325,22 @@ pub fn host_diagnostics(ha: &HaCf, res: Option<&Haresources>, net: &Path) -> Vec
             }
         }
     }
+    // heartbeat reads a stonith device's configuration file while it reads
+    // ha.cf and refuses to start without it ("Invalid Stonith config file").
+    for st in &ha.stonith {
+        if !Path::new(&st.config_file).exists() {
+            out.push(
+                Diagnostic::warning(
+                    Code::MissingDevice,
+                    super::hacf::FILE,
+                    None,
+                    format!("stonith configuration file {} does not exist on this machine; heartbeat refuses to start without it", st.config_file),
+                )
+                .text(st.config_file.clone())
+                .hint("fix the path, or remove the stonith line (wasmbeat does not fence yet)"),
+            );
+        }
+    }
     for m in &ha.media {
         if let Medium::Serial { device, .. } = m {
             if !Path::new(device).exists() {
@@ -679,6 +695,17 @@ mod tests {
         let d = host_diagnostics(&ha, Some(&res), net.path());
         let texts: Vec<&str> = d.iter().map(|d| d.text.as_str()).collect();
         assert_eq!(texts, ["eth1", "bond0", "/dev/nonexistent-tty"]);
+        // A stonith line whose configuration file is missing, next to one
+        // whose file exists.
+        let conf = net.path().join("stonith.cfg");
+        std::fs::write(&conf, "").unwrap();
+        let (st, _) = HaCf::parse(&format!(
+            "node a\nstonith baytech {}\nstonith baytech /nonexistent/stonith.cfg\nauto_failback on\n",
+            conf.display()
+        ));
+        let d = host_diagnostics(&st, None, net.path());
+        let texts: Vec<&str> = d.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(texts, ["/nonexistent/stonith.cfg"]);
         assert!(d.iter().all(|d| d.severity == Severity::Warning));
         assert!(host_diagnostics(&ha, Some(&res), Path::new("/nonexistent")).is_empty());
     }

@@ -472,16 +472,21 @@ mod tests {
     }
 
     #[test]
-    fn normalpoll_and_hbaping_are_refused_with_why_and_fix() {
+    fn directives_heartbeat_always_refuses_are_refused_with_why_and_fix() {
         for (name, fix) in [
             ("normalpoll", "remove the line"),
             ("hbaping", "ping 10.0.0.254"),
+            ("crm_daemon_dir", "without Pacemaker"),
         ] {
             let (_, d) = judged(&format!("{name} fc0"));
             let e = errors(&d);
             assert_eq!(e.len(), 1, "{name}: {d:?}");
             assert!(e[0].starts_with("ha.cf:4:1: "), "{}", e[0]);
-            assert!(e[0].contains("Debian builds it"), "{}", e[0]);
+            assert!(
+                e[0].contains("refused by Debian's heartbeat 3.0.6"),
+                "{}",
+                e[0]
+            );
             assert!(e[0].contains(fix), "{}", e[0]);
             assert!(!e[0].contains("did you mean"), "{}", e[0]);
         }
@@ -747,7 +752,8 @@ mod tests {
     fn the_table_holds_exactly_heartbeats_directives() {
         // heartbeat 3.0.6 config.c: Directives[] and WLdirectives[], as
         // Debian's build accepts them (it refuses normalpoll and hbaping,
-        // takes ping6; tests/config_vs_heartbeat.rs asks it).
+        // takes ping6, and refuses every crm_daemon_dir line through an
+        // inverted check; tests/config_vs_heartbeat.rs asks it).
         let heartbeat = [
             "node",
             "keepalive",
@@ -794,7 +800,6 @@ mod tests {
             "autojoin",
             "crm",
             "pacemaker",
-            "crm_daemon_dir",
             "crmd_spawns_pengine",
             "record_config_changes",
             "record_pengine_inputs",

@@ -340,7 +340,6 @@ pub const DIRECTIVES: &[Directive] = &[
     // Pacemaker: haresources mode needs it off.
     d("crm", "crm off", Word(crm)),
     d("pacemaker", "pacemaker off", Word(crm)).sets("crm"),
-    d("crm_daemon_dir", "crm_daemon_dir /usr/lib/pacemaker", Word(keep)).not_honoured(PACEMAKER_ONLY),
     d("crmd_spawns_pengine", "crmd_spawns_pengine on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
     d("record_config_changes", "record_config_changes on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
     d("record_pengine_inputs", "record_pengine_inputs on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),

@@ -228,20 +228,25 @@ fn keyword(r: &mut Reader, at: At<'_>, words: &[&str]) -> Option<usize> {
     found
 }
 
-/// Directives heartbeat 3.0.6's source names but Debian's build refuses
-/// with "Illegal directive" (checked against the installed binary by
+/// Directives heartbeat 3.0.6's source names but Debian's heartbeat
+/// refuses whatever their value (checked against the installed binary by
 /// tests/config_vs_heartbeat.rs): why, and what to write instead. A near
 /// name would be the wrong hint for these.
-const REFUSED_BY_DEBIAN: &[(&str, &str, &str)] = &[
+const REFUSED_BY_HEARTBEAT: &[(&str, &str, &str)] = &[
     (
         "normalpoll",
-        "heartbeat only compiles it with ALLOWPOLLCHOICE, which Debian's build leaves out",
+        "Debian builds heartbeat without ALLOWPOLLCHOICE, so it answers \"Illegal directive\"",
         "remove the line: heartbeat always uses poll(2), and wasmbeat has no such choice",
     ),
     (
         "hbaping",
-        "it needs heartbeat's hbaping (Fibre Channel) plugin, which Debian does not ship",
+        "it needs heartbeat's hbaping (Fibre Channel) plugin, which Debian does not ship, so it answers \"Illegal directive\"",
         "remove the line; for a ping node write e.g. \"ping 10.0.0.254\" (accepted, not acted on yet)",
+    ),
+    (
+        "crm_daemon_dir",
+        "its check is inverted (config.c set_crm_daemon_dir fails when fail_if_after_pacemaker succeeds), so every such line is a configuration error; it only locates Pacemaker's daemons anyway",
+        "remove the line: wasmbeat runs haresources mode, without Pacemaker",
     ),
 ];
 
@@ -254,12 +259,12 @@ fn unknown(r: &mut Reader, no: usize, col: usize, name: &str) {
         text: name,
         example: "",
     };
-    if let Some((_, why, fix)) = REFUSED_BY_DEBIAN.iter().find(|(n, ..)| *n == name) {
+    if let Some((_, why, fix)) = REFUSED_BY_HEARTBEAT.iter().find(|(n, ..)| *n == name) {
         r.diags.push(diagnostic(
             true,
             Code::UnknownDirective,
             at,
-            format!("\"{name}\" is refused by heartbeat 3.0.6 as Debian builds it (\"Illegal directive\"): {why}"),
+            format!("\"{name}\" is refused by Debian's heartbeat 3.0.6: {why}"),
             fix,
         ));
         return;
