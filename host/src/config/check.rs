@@ -395,7 +395,7 @@ pub fn ipv6_diagnostics(ha: &HaCf, conf: &Path) -> Vec<Diagnostic> {
                     format!("IPv6 is disabled on interface {iface:?}, which carries {}: it has no IPv6 address, so the daemon refuses to start", m.keyword()),
                 )
                 .text(iface.to_string())
-                .hint(&format!("enable it (sysctl -w net.ipv6.conf.{iface}.disable_ipv6=0, and in /etc/sysctl.d) or use an IPv4 medium on {iface}")),
+                .hint(format!("enable it (sysctl -w net.ipv6.conf.{iface}.disable_ipv6=0, and in /etc/sysctl.d) or use an IPv4 medium on {iface}")),
             );
         }
     }
