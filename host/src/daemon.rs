@@ -97,9 +97,9 @@ pub enum DaemonError {
     /// authkeys could not be turned into a keyring.
     #[error("authkeys: {0}")]
     Auth(#[from] wire::auth::AuthError),
-    /// A medium could not be opened.
+    /// A medium could not be opened (each failing one is named).
     #[error(transparent)]
-    Transport(#[from] transport::TransportError),
+    Media(#[from] transport::OpenError),
     /// The agent runtime or an agent failed to load.
     #[error("{0}")]
     Agents(String),
@@ -329,6 +329,7 @@ async fn heartbeat_loop(
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
     let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, cfg.auth.keyring()?);
     ecfg.hopfudge = cfg.ha.hopfudge;
+    ecfg.max_rexmit_delay = cfg.ha.max_rexmit_delay;
     ecfg.classic_auth_field = cfg.ha.msgfmt == config::hacf::MsgFmt::Classic;
     ecfg.seed = rand::random();
     ecfg.key_rotation_window = opts.key_rotation_window;

@@ -33,10 +33,16 @@ fn medium(udpports: Vec<u16>, baud: u32) -> impl Strategy<Value = Medium> {
             peer: IpAddr::V4(Ipv4Addr::from(p)),
             port
         }),
-        (iface(), any::<u128>(), port).prop_map(|(iface, p, port)| Medium::Ucast {
-            iface,
-            peer: IpAddr::V6(Ipv6Addr::from(p)),
-            port
+        // ucast6 takes unicast peers only (heartbeat refuses multicast,
+        // unspecified and loopback): ULA or link-local ones here.
+        (iface(), any::<bool>(), any::<u64>(), port).prop_map(|(iface, ll, p, port)| {
+            Medium::Ucast {
+                iface,
+                peer: IpAddr::V6(Ipv6Addr::from(
+                    (if ll { 0xfe80u128 } else { 0xfd77u128 } << 112) | u128::from(p),
+                )),
+                port,
+            }
         }),
         (
             iface(),
@@ -55,7 +61,8 @@ fn medium(udpports: Vec<u16>, baud: u32) -> impl Strategy<Value = Medium> {
             }),
         (iface(), any::<u64>(), 1u16.., 0u8..=4).prop_map(|(iface, g, port, ttl)| Medium::Mcast {
             iface,
-            group: IpAddr::V6(Ipv6Addr::from((0xff12u128 << 112) | u128::from(g))),
+            // heartbeat refuses the all-zero group id.
+            group: IpAddr::V6(Ipv6Addr::from((0xff12u128 << 112) | u128::from(g | 1))),
             port,
             ttl,
             loop_: false
@@ -89,6 +96,7 @@ prop_compose! {
         udpports in proptest::collection::vec(1u16.., 1..3),
         baud in proptest::sample::select(wasmbeat::config::hacf::BAUD_RATES),
         auto_failback in proptest::sample::select(vec![AutoFailback::On, AutoFailback::Off, AutoFailback::Legacy]),
+        max_rexmit_delay in ms(1..100_000),
     )(
         media in proptest::collection::vec(medium(udpports.clone(), baud), 1..5),
         udpport in proptest::sample::select(udpports),
@@ -96,6 +104,7 @@ prop_compose! {
         initdead in Just(initdead), deadping in Just(deadping),
         nodes in Just(nodes), baud in Just(baud), auto_failback in Just(auto_failback),
         extras in extras(),
+        max_rexmit_delay in Just(max_rexmit_delay),
     ) -> HaCf {
         let (ping, ping_groups, respawn, logs, misc, stonith) = extras;
         let (use_logd, logfile, debugfile, logfacility) = logs;
@@ -108,7 +117,7 @@ prop_compose! {
             ping, ping_groups, ping6: vec![], respawn,
             apiauth: vec!["ipfail uid=hacluster".into()],
             use_logd, logfile, debugfile, logfacility,
-            debug, realtime, compression, hopfudge,
+            debug, realtime, compression, hopfudge, max_rexmit_delay,
             autojoin: AutoJoin::None, uuidfrom, msgfmt, hbgenmethod,
             stonith, stonith_hosts, watchdog, other,
             written: Default::default(),
@@ -208,7 +217,7 @@ fn extras() -> impl Strategy<Value = Extras> {
                         value: v.to_string()
                     }),
                     (1u64..1000).prop_map(|v| OtherDirective {
-                        name: "max_rexmit_delay".into(),
+                        name: "memreserve".into(),
                         value: v.to_string()
                     }),
                     any::<bool>().prop_map(|b| OtherDirective {

@@ -185,3 +185,73 @@ fn mcast6_fails_over_and_back() {
     });
     c.fail_over_and_back();
 }
+
+/// Never deaf by configuration: a node whose media cannot open refuses to
+/// start, naming every failing medium and why (heartbeat refuses as soon
+/// as one medium fails; wasmbeat tries them all first). Node eth0 has only
+/// an IPv6 address here, so `bcast eth0` (IPv4) cannot open either.
+#[test]
+fn a_node_whose_media_cannot_open_refuses_to_start_naming_each() {
+    if !support::lab_available("a_node_whose_media_cannot_open_refuses_to_start_naming_each") {
+        return;
+    }
+    let lab = Lab::new("v6deaf", &["fd77::1/64", "fd77::2/64"]);
+    let dir = TempDir::new("v6deaf");
+    let cases: [(&str, &str, &[&str]); 2] = [
+        (
+            "none",
+            "bcast eth0\nucast6 nosuch0 fe80::2\n",
+            &[
+                "none of the 2 heartbeat media in ha.cf can be opened",
+                "bcast eth0: interface eth0: no IPv4 address",
+                "ucast6 nosuch0 fe80::2: interface nosuch0: no such interface",
+            ],
+        ),
+        (
+            "some",
+            "ucast6 eth0 fd77::2\nmcast6 nosuch0 ff12::1:2:3:4 694 1 0\n",
+            &[
+                "1 of the 2 heartbeat media in ha.cf cannot be opened",
+                "mcast6 nosuch0 ff12::1:2:3:4: interface nosuch0: no such interface",
+            ],
+        ),
+    ];
+    for (case, media, want) in cases {
+        let cfg = dir.0.join(case);
+        support::write_node_config(
+            &cfg,
+            &format!("keepalive 100ms\ndeadtime 500ms\ninitdead 1\n{media}auto_failback on\nnode node1\nnode node2\n"),
+            &format!("node1 IPaddr::{VIP}/64/eth0\n"),
+        );
+        let log = dir.0.join(format!("{case}.log"));
+        let mut daemon = Command::new("sh");
+        daemon.args([
+            "-c",
+            &format!(
+                "exec {BIN} run --config-dir {} --node node1 --runtime-dir {} --cache-dir {} 2>>{}",
+                cfg.display(),
+                dir.0.join(format!("{case}.run")).display(),
+                support::shared_agent_cache().display(),
+                log.display()
+            ),
+        ]);
+        let t = Instant::now();
+        let pid = lab.nodes[0].spawn(daemon);
+        // Agents compile (cached) before the media open: allow for a
+        // loaded machine, but a daemon that runs deaf never exits.
+        let code = lab.nodes[0].wait_exit(pid, Duration::from_secs(60));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if code.is_none() {
+            lab.nodes[0].kill(pid);
+            panic!("{case}: the daemon started with media that cannot open\n{text}");
+        }
+        println!(
+            "{case}: refused with exit code {code:?} after {:.0} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        assert_ne!(code, Some(0), "{case}: {text}");
+        for w in want {
+            assert!(text.contains(w), "{case}: missing {w:?} in\n{text}");
+        }
+    }
+}

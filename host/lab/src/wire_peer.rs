@@ -372,7 +372,7 @@ pub enum WirePeerError {
     Identity(#[from] wasmbeat::wire::identity::IdentityError),
     /// Media.
     #[error(transparent)]
-    Transport(#[from] transport::TransportError),
+    Transport(#[from] transport::OpenError),
     /// Runtime.
     #[error("tokio runtime: {0}")]
     Runtime(std::io::Error),

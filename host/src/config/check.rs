@@ -325,6 +325,22 @@ pub fn host_diagnostics(ha: &HaCf, res: Option<&Haresources>, net: &Path) -> Vec
             }
         }
     }
+    // heartbeat reads a stonith device's configuration file while it reads
+    // ha.cf and refuses to start without it ("Invalid Stonith config file").
+    for st in &ha.stonith {
+        if !Path::new(&st.config_file).exists() {
+            out.push(
+                Diagnostic::warning(
+                    Code::MissingDevice,
+                    super::hacf::FILE,
+                    None,
+                    format!("stonith configuration file {} does not exist on this machine; heartbeat refuses to start without it", st.config_file),
+                )
+                .text(st.config_file.clone())
+                .hint("fix the path, or remove the stonith line (wasmbeat does not fence yet)"),
+            );
+        }
+    }
     for m in &ha.media {
         if let Medium::Serial { device, .. } = m {
             if !Path::new(device).exists() {
@@ -344,6 +360,48 @@ pub fn host_diagnostics(ha: &HaCf, res: Option<&Haresources>, net: &Path) -> Vec
     out
 }
 
+/// Warnings for IPv6 media (ucast6, mcast6) on interfaces whose IPv6 is
+/// switched off (`conf` is normally `/proc/sys/net/ipv6/conf`): the daemon
+/// would refuse to start (it finds no IPv6 address there), and heartbeat
+/// would start and send nothing on that medium.
+pub fn ipv6_diagnostics(ha: &HaCf, conf: &Path) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &ha.media {
+        let iface = match m {
+            Medium::Ucast {
+                iface,
+                peer: std::net::IpAddr::V6(_),
+                ..
+            }
+            | Medium::Mcast {
+                iface,
+                group: std::net::IpAddr::V6(_),
+                ..
+            } => iface.as_str(),
+            _ => continue,
+        };
+        if seen.contains(&iface) {
+            continue;
+        }
+        seen.push(iface);
+        let flag = std::fs::read_to_string(conf.join(iface).join("disable_ipv6"));
+        if flag.is_ok_and(|f| f.trim() == "1") {
+            out.push(
+                Diagnostic::warning(
+                    Code::MissingDevice,
+                    super::hacf::FILE,
+                    None,
+                    format!("IPv6 is disabled on interface {iface:?}, which carries {}: it has no IPv6 address, so the daemon refuses to start", m.keyword()),
+                )
+                .text(iface.to_string())
+                .hint(format!("enable it (sysctl -w net.ipv6.conf.{iface}.disable_ipv6=0, and in /etc/sysctl.d) or use an IPv4 medium on {iface}")),
+            );
+        }
+    }
+    out
+}
+
 /// Check a configuration directory (default, strict options).
 pub fn check(dir: &Path, node_override: Option<&str>) -> Report {
     check_with(dir, node_override, super::LoadOptions::default())
@@ -355,6 +413,8 @@ pub fn check_with(dir: &Path, node_override: Option<&str>, opts: super::LoadOpti
     if let Some(ha) = &loaded.ha {
         let host = host_diagnostics(ha, loaded.resources.as_ref(), Path::new("/sys/class/net"));
         loaded.diagnostics.extend(host);
+        let v6 = ipv6_diagnostics(ha, Path::new("/proc/sys/net/ipv6/conf"));
+        loaded.diagnostics.extend(v6);
     }
     let groups = loaded
         .resources
@@ -600,6 +660,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ipv6_media_on_an_interface_with_ipv6_off_are_warned_once() {
+        let conf = tempfile::tempdir().unwrap();
+        for (iface, flag) in [("eth0", "0\n"), ("eth1", "1\n")] {
+            std::fs::create_dir(conf.path().join(iface)).unwrap();
+            std::fs::write(conf.path().join(iface).join("disable_ipv6"), flag).unwrap();
+        }
+        // Allowed: IPv6 on (eth0), an IPv4 medium on eth1, an interface
+        // this machine does not know (host_diagnostics names that one).
+        let (ok, _) = HaCf::parse(
+            "node a\nucast6 eth0 fe80::2\nmcast6 eth0 ff12::1:2:3:4 694 1 0\nbcast eth1\nucast6 eth9 fd77::2\nauto_failback on\n",
+        );
+        assert!(ipv6_diagnostics(&ok, conf.path()).is_empty());
+        // Denied: both IPv6 media on eth1, where IPv6 is off: one warning.
+        let (off, _) = HaCf::parse(
+            "node a\nucast6 eth1 fe80::2\nmcast6 eth1 ff12::1:2:3:4 694 1 0\nauto_failback on\n",
+        );
+        let d = ipv6_diagnostics(&off, conf.path());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].text, "eth1");
+        assert_eq!(d[0].severity, Severity::Warning);
+        assert!(d[0].message.contains("IPv6 is disabled"), "{}", d[0]);
+    }
+
+    #[test]
     fn missing_interfaces_and_devices_are_warned_once() {
         let net = tempfile::tempdir().unwrap();
         std::fs::create_dir(net.path().join("eth0")).unwrap();
@@ -611,6 +695,17 @@ mod tests {
         let d = host_diagnostics(&ha, Some(&res), net.path());
         let texts: Vec<&str> = d.iter().map(|d| d.text.as_str()).collect();
         assert_eq!(texts, ["eth1", "bond0", "/dev/nonexistent-tty"]);
+        // A stonith line whose configuration file is missing, next to one
+        // whose file exists.
+        let conf = net.path().join("stonith.cfg");
+        std::fs::write(&conf, "").unwrap();
+        let (st, _) = HaCf::parse(&format!(
+            "node a\nstonith baytech {}\nstonith baytech /nonexistent/stonith.cfg\nauto_failback on\n",
+            conf.display()
+        ));
+        let d = host_diagnostics(&st, None, net.path());
+        let texts: Vec<&str> = d.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(texts, ["/nonexistent/stonith.cfg"]);
         assert!(d.iter().all(|d| d.severity == Severity::Warning));
         assert!(host_diagnostics(&ha, Some(&res), Path::new("/nonexistent")).is_empty());
     }

@@ -31,6 +31,8 @@ pub const FILE: &str = "ha.cf";
 pub const DEFAULT_UDPPORT: u16 = 694;
 /// heartbeat's default serial speed.
 pub const DEFAULT_BAUD: u32 = 19200;
+/// heartbeat's `max_rexmit_delay` when ha.cf does not set it.
+pub const DEFAULT_MAX_REXMIT_DELAY: Duration = Duration::from_millis(250);
 /// Serial speeds heartbeat accepts.
 pub const BAUD_RATES: &[u32] = &[9600, 19200, 38400, 57600, 115200, 230400, 460800];
 /// heartbeat's MAXNODE.
@@ -251,6 +253,10 @@ pub struct HaCf {
     pub compression: Option<String>,
     /// Added to the node count for the `ttl` field.
     pub hopfudge: u8,
+    /// Upper bound of the random wait before asking a peer to resend a
+    /// missed message (`max_rexmit_delay`, whole milliseconds; 250 ms).
+    #[serde(rename = "max_rexmit_delay_ms", serialize_with = "ser_ms")]
+    pub max_rexmit_delay: Duration,
     /// Unlisted nodes joining.
     pub autojoin: AutoJoin,
     /// Node UUID source.
@@ -453,6 +459,192 @@ mod tests {
         assert!(d.is_empty(), "{d:?}");
     }
 
+    /// Errors and warnings of `line` after a valid base file.
+    fn judged(line: &str) -> (HaCf, Vec<crate::config::Diagnostic>) {
+        HaCf::parse(&format!("node a\nbcast eth0\nauto_failback on\n{line}\n"))
+    }
+
+    fn errors(d: &[crate::config::Diagnostic]) -> Vec<String> {
+        d.iter()
+            .filter(|x| x.is_error())
+            .map(|x| x.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn directives_heartbeat_always_refuses_are_refused_with_why_and_fix() {
+        for (name, fix) in [
+            ("normalpoll", "remove the line"),
+            ("hbaping", "ping 10.0.0.254"),
+            ("crm_daemon_dir", "without Pacemaker"),
+        ] {
+            let (_, d) = judged(&format!("{name} fc0"));
+            let e = errors(&d);
+            assert_eq!(e.len(), 1, "{name}: {d:?}");
+            assert!(e[0].starts_with("ha.cf:4:1: "), "{}", e[0]);
+            assert!(
+                e[0].contains("refused by Debian's heartbeat 3.0.6"),
+                "{}",
+                e[0]
+            );
+            assert!(e[0].contains(fix), "{}", e[0]);
+            assert!(!e[0].contains("did you mean"), "{}", e[0]);
+        }
+        // Their accepted neighbours: ping (a ping node) is read, and warned.
+        let (c, d) = judged("ping 10.0.0.254");
+        assert!(errors(&d).is_empty(), "{d:?}");
+        assert_eq!(c.ping, ["10.0.0.254"]);
+    }
+
+    #[test]
+    fn ping6_is_accepted_and_warned_as_not_acted_on() {
+        let (c, d) = judged("ping6 fd77::fe");
+        assert!(errors(&d).is_empty(), "{d:?}");
+        assert_eq!(c.ping6, ["fd77::fe"]);
+        let w: Vec<_> = d
+            .iter()
+            .filter(|x| x.code == Code::NotImplemented)
+            .collect();
+        assert_eq!(w.len(), 1, "{d:?}");
+        assert!(w[0].message.contains("not probed"), "{}", w[0]);
+        // Without a value the line does nothing, in heartbeat too: a
+        // warning, no ping node.
+        let (c, d) = judged("ping6");
+        assert!(errors(&d).is_empty(), "{d:?}");
+        assert!(d.iter().any(|x| x.code == Code::MissingValue), "{d:?}");
+        assert!(c.ping6.is_empty());
+    }
+
+    #[test]
+    fn max_rexmit_delay_is_honoured_in_whole_milliseconds() {
+        let (c, d) = judged("max_rexmit_delay 400");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(c.max_rexmit_delay, Duration::from_millis(400));
+        assert!(c.to_string().contains("max_rexmit_delay 400\n"));
+        let (c, _) = judged("");
+        assert_eq!(c.max_rexmit_delay, Duration::from_millis(250));
+        for bad in ["0", "-5", "fast", "2147483648"] {
+            let (c, d) = judged(&format!("max_rexmit_delay {bad}"));
+            assert_eq!(errors(&d).len(), 1, "{bad}: {d:?}");
+            assert_eq!(c.max_rexmit_delay, Duration::from_millis(250));
+        }
+    }
+
+    #[test]
+    fn uuidfrom_file_is_silent_nodename_is_warned_bogus_refused() {
+        let (_, d) = judged("uuidfrom file");
+        assert!(d.is_empty(), "{d:?}");
+        let (_, d) = judged("uuidfrom nodename");
+        assert!(errors(&d).is_empty(), "{d:?}");
+        assert!(d
+            .iter()
+            .any(|x| x.code == Code::NotImplemented && x.message.contains("hb_uuid")));
+        let (_, d) = judged("uuidfrom bogus");
+        assert_eq!(errors(&d).len(), 1, "{d:?}");
+    }
+
+    #[test]
+    fn compression_directives_are_warned_bad_values_refused() {
+        for ok in [
+            "compression zlib",
+            "compression bz2",
+            "compression_threshold 2",
+            "traditional_compression on",
+        ] {
+            let (_, d) = judged(ok);
+            assert!(errors(&d).is_empty(), "{ok}: {d:?}");
+            assert!(
+                d.iter()
+                    .any(|x| x.code == Code::NotImplemented
+                        && x.message.contains("never compresses")),
+                "{ok}: {d:?}"
+            );
+        }
+        for bad in [
+            "compression lz4",
+            "compression_threshold 0",
+            "traditional_compression maybe",
+        ] {
+            let (_, d) = judged(bad);
+            assert_eq!(errors(&d).len(), 1, "{bad}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn ucast6_takes_numeric_peers_scoped_by_the_line_interface() {
+        for (line, peer) in [
+            ("ucast6 eth0 fe80::2", "fe80::2"),
+            ("ucast6 eth0 fe80::2%eth0", "fe80::2"),
+            ("ucast6 eth0 fd77::2", "fd77::2"),
+        ] {
+            let (c, d) = judged(line);
+            assert!(d.is_empty(), "{line}: {d:?}");
+            let want = Medium::Ucast {
+                iface: "eth0".into(),
+                peer: peer.parse().unwrap(),
+                port: 694,
+            };
+            assert_eq!(c.media[1], want, "{line}");
+            assert_eq!(c.media[1].keyword(), "ucast6");
+        }
+        for (line, says) in [
+            ("ucast6 eth0 fe80::2%eth1", "not the line's interface eth0"),
+            ("ucast6 eth0 fe80::2%2", "interface index"),
+            ("ucast6 eth0 peer-host", "no host names"),
+            ("ucast6 eth0 10.0.0.2", "not an IPv6 address"),
+            ("ucast6 eth0 ff02::1", "multicast"),
+            ("ucast6 eth0 ::", "unspecified"),
+            ("ucast6 eth0 ::1", "loopback"),
+            ("ucast6 eth0", "needs an interface and a peer"),
+        ] {
+            let (c, d) = judged(line);
+            let e = errors(&d);
+            assert_eq!(e.len(), 1, "{line}: {d:?}");
+            assert!(e[0].contains(says), "{line}: {}", e[0]);
+            assert!(e[0].starts_with("ha.cf:4:"), "{}", e[0]);
+            assert_eq!(c.media.len(), 1, "{line}: the medium is dropped");
+        }
+        // A scope on a global address means nothing: kept, with a warning.
+        let (c, d) = judged("ucast6 eth0 fd77::2%eth0");
+        assert!(errors(&d).is_empty(), "{d:?}");
+        assert!(
+            d.iter().any(|x| x.message.contains("is not link-local")),
+            "{d:?}"
+        );
+        assert_eq!(c.media.len(), 2);
+    }
+
+    #[test]
+    fn mcast6_takes_the_groups_heartbeat_takes() {
+        for g in [
+            "ff12::1:2:3:4",
+            "ff02::77",
+            "ff05::1:3",
+            "ff08::9",
+            "ff14::1",
+        ] {
+            let (c, d) = judged(&format!("mcast6 eth0 {g} 694 1 0"));
+            assert!(d.is_empty(), "{g}: {d:?}");
+            assert_eq!(c.media[1].keyword(), "mcast6");
+        }
+        for g in [
+            "ff01::1",
+            "ff0e::1",
+            "ff32::1",
+            "ff02::",
+            "ff03::1",
+            "239.0.0.1",
+            "fd77::1",
+        ] {
+            let (c, d) = judged(&format!("mcast6 eth0 {g} 694 1 0"));
+            assert_eq!(errors(&d).len(), 1, "{g}: {d:?}");
+            assert_eq!(c.media.len(), 1, "{g}");
+        }
+        let (_, d) = judged("mcast6 eth0 ff12::1:2:3:4 694 5 0");
+        let e = errors(&d);
+        assert!(e.len() == 1 && e[0].contains("hops \"5\""), "{e:?}");
+    }
+
     #[test]
     fn unknown_directive_suggests_the_nearest() {
         let (_, d) = HaCf::parse("node a\nbcast eth0\ndeadtme 5\n");
@@ -560,7 +752,8 @@ mod tests {
     fn the_table_holds_exactly_heartbeats_directives() {
         // heartbeat 3.0.6 config.c: Directives[] and WLdirectives[], as
         // Debian's build accepts them (it refuses normalpoll and hbaping,
-        // takes ping6; tests/config_vs_heartbeat.rs asks it).
+        // takes ping6, and refuses every crm_daemon_dir line through an
+        // inverted check; tests/config_vs_heartbeat.rs asks it).
         let heartbeat = [
             "node",
             "keepalive",
@@ -607,7 +800,6 @@ mod tests {
             "autojoin",
             "crm",
             "pacemaker",
-            "crm_daemon_dir",
             "crmd_spawns_pengine",
             "record_config_changes",
             "record_pengine_inputs",

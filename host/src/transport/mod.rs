@@ -51,8 +51,9 @@ pub enum TransportError {
         /// What is wrong.
         why: String,
     },
-    /// Socket setup failed.
-    #[error("{medium}: {op}: {source}")]
+    /// Socket setup failed. The medium is not repeated in the message:
+    /// [`OpenError`] already names it.
+    #[error("{op}: {source}")]
     Socket {
         /// Medium description.
         medium: String,
@@ -73,6 +74,46 @@ pub enum TransportError {
     #[error("bad medium spec {0:?}")]
     BadSpec(String),
 }
+
+/// Media that could not be opened, each with why. heartbeat refuses to
+/// start when any medium fails to open (`initialize_heartbeat` stops at the
+/// first `make_io_childpair` failure); wasmbeat refuses too, but tries
+/// every medium first so one start names all that need fixing. Refusing
+/// matters most when none opens: such a node would hear nobody, declare
+/// its peer dead after initdead and take every group (split brain by
+/// configuration).
+#[derive(Debug)]
+pub struct OpenError {
+    /// Each failing medium's label (`ucast6 eth0 fe80::2`) and error.
+    pub failed: Vec<(String, TransportError)>,
+    /// How many media ha.cf lists.
+    pub total: usize,
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.failed.len() == self.total {
+            write!(
+                f,
+                "none of the {} heartbeat media in ha.cf can be opened; refusing to start a node that would hear nobody and take every group after initdead:",
+                self.total
+            )?;
+        } else {
+            write!(
+                f,
+                "{} of the {} heartbeat media in ha.cf cannot be opened; refusing to start (heartbeat refuses too):",
+                self.failed.len(),
+                self.total
+            )?;
+        }
+        for (label, e) in &self.failed {
+            write!(f, "\n  {label}: {e}")?;
+        }
+        write!(f, "\nfix the interface or device named above (`ip link`, `ip addr`), or remove that medium from ha.cf")
+    }
+}
+
+impl std::error::Error for OpenError {}
 
 /// A received packet.
 #[derive(Debug)]
@@ -111,7 +152,7 @@ impl Drop for Transport {
 impl Transport {
     /// Open every medium (must run inside a tokio runtime). UDP media use
     /// the port each ha.cf line recorded (the `udpport` in effect there).
-    pub async fn open(media: &[Medium]) -> Result<Transport, TransportError> {
+    pub async fn open(media: &[Medium]) -> Result<Transport, OpenError> {
         let (tx, rx) = mpsc::channel(1024);
         let mut t = Transport {
             names: Vec::new(),
@@ -121,25 +162,38 @@ impl Transport {
             tasks: Vec::new(),
             udp_classic: false,
         };
+        let mut failed = Vec::new();
         for (link, spec) in media.iter().enumerate() {
             t.names.push(link_name(spec));
             t.send_errors.push(Arc::new(AtomicU64::new(0)));
-            match spec {
+            let opened = match spec {
                 Medium::Serial { device, baud } => {
-                    let (sender, tasks) = serial::open(Path::new(device), *baud, link, tx.clone())?;
-                    t.senders.push(Sender::Serial(sender));
-                    t.tasks.extend(tasks);
+                    serial::open(Path::new(device), *baud, link, tx.clone()).map(
+                        |(sender, tasks)| {
+                            t.senders.push(Sender::Serial(sender));
+                            t.tasks.extend(tasks);
+                        },
+                    )
                 }
-                udp_spec => {
-                    let m = udp::open(udp_spec)?;
+                udp_spec => udp::open(udp_spec).map(|m| {
                     let recv = Arc::new(m.recv);
                     let tx = tx.clone();
                     t.tasks
                         .push(tokio::spawn(udp::receive_loop(recv, link, tx)));
                     t.senders.push(Sender::Udp(Arc::new(m.send), m.dest));
-                }
+                }),
+            };
+            match opened {
+                Ok(()) => tracing::info!(link, medium = %medium_label(spec), "medium open"),
+                Err(e) => failed.push((medium_label(spec), e)),
             }
-            tracing::info!(link, medium = ?spec, "medium open");
+        }
+        if !failed.is_empty() {
+            // Dropping `t` aborts the receive tasks of the media that did open.
+            return Err(OpenError {
+                failed,
+                total: media.len(),
+            });
         }
         Ok(t)
     }

@@ -42,6 +42,31 @@ pub fn iface_v4(iface: &str) -> Result<(Ipv4Addr, Option<Ipv4Addr>), TransportEr
     Err(err("no IPv4 address (missing interface?)"))
 }
 
+/// Refuse an IPv6 medium on an interface without any IPv6 address (IPv6
+/// disabled on it, or not configured yet): its sockets would open and
+/// every send fail, leaving the node deaf on that medium.
+fn require_v6(iface: &str) -> Result<(), TransportError> {
+    let err = |why: String| TransportError::Interface {
+        iface: iface.to_string(),
+        why,
+    };
+    let mut addrs = nix::ifaddrs::getifaddrs().map_err(|e| err(e.to_string()))?;
+    if addrs.any(|a| {
+        a.interface_name == iface
+            && a.address
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in6())
+                .is_some()
+    }) {
+        Ok(())
+    } else {
+        Err(err(
+            "no IPv6 address (is IPv6 disabled on it? see sysctl net.ipv6.conf.<iface>.disable_ipv6)"
+                .into(),
+        ))
+    }
+}
+
 /// Where bcast heartbeats go: the interface's broadcast address, or the
 /// link's limited broadcast when it has none. `ip addr add A/N dev D`
 /// without `brd +` leaves none, and getifaddrs then reports the
@@ -65,7 +90,7 @@ fn sock_err<'a>(
     op: &'static str,
 ) -> impl FnOnce(std::io::Error) -> TransportError + 'a {
     move |source| TransportError::Socket {
-        medium: format!("{medium:?}"),
+        medium: super::medium_label(medium),
         op,
         source,
     }
@@ -242,6 +267,7 @@ pub fn open(spec: &Medium) -> Result<UdpMedium, TransportError> {
             port,
         } => {
             let index = iface_index(iface)?;
+            require_v6(iface)?;
             let recv = port_listener_in(spec, iface, *port, true, Domain::IPV6)?;
             let send = udp_socket_in(spec, Domain::IPV6)?;
             // Low-delay traffic class, as IPTOS_LOWDELAY on IPv4.
@@ -263,6 +289,7 @@ pub fn open(spec: &Medium) -> Result<UdpMedium, TransportError> {
             loop_,
         } => {
             let index = iface_index(iface)?;
+            require_v6(iface)?;
             let recv = port_listener_in(spec, iface, *port, true, Domain::IPV6)?;
             recv.join_multicast_v6(group, index)
                 .map_err(sock_err(spec, "IPV6_ADD_MEMBERSHIP"))?;

@@ -239,6 +239,8 @@ const BAUD: (i64, i64, &str) = (
 );
 const PORT: (i64, i64, &str) = (0, u16::MAX as i64, "1..65535");
 const BYTE: (i64, i64, &str) = (0, 255, "0..255");
+/// heartbeat reads max_rexmit_delay into a C int of milliseconds.
+const REXMIT_MS: (i64, i64, &str) = (1, i32::MAX as i64, "1..2147483647 (milliseconds)");
 
 /// Every directive heartbeat 3.0.6 accepts, one entry each: name, example,
 /// grammar with the function applying a value, then what repeating it
@@ -321,8 +323,8 @@ pub const DIRECTIVES: &[Directive] = &[
         .write(|c, f| line(f, "compression", c.compression.as_deref())),
     d("compression_threshold", "compression_threshold 2", number(WHOLE, positive)).not_honoured(NO_COMPRESSION),
     d("traditional_compression", "traditional_compression off", Bool(keep_bool)).not_honoured(NO_COMPRESSION),
-    d("max_rexmit_delay", "max_rexmit_delay 250", number(WHOLE, positive))
-        .not_honoured("retransmission requests wait up to heartbeat's default 250 ms"),
+    d("max_rexmit_delay", "max_rexmit_delay 250", number(REXMIT_MS, max_rexmit_delay)).last_wins()
+        .write(|c, f| writeln!(f, "max_rexmit_delay {}", c.max_rexmit_delay.as_millis())),
     d("hopfudge", "hopfudge 1", number(BYTE, |r, _, n| r.cf.hopfudge = n as u8))
         .write(|c, f| writeln!(f, "hopfudge {}", c.hopfudge)),
     // Identity and membership rules.
@@ -338,7 +340,6 @@ pub const DIRECTIVES: &[Directive] = &[
     // Pacemaker: haresources mode needs it off.
     d("crm", "crm off", Word(crm)),
     d("pacemaker", "pacemaker off", Word(crm)).sets("crm"),
-    d("crm_daemon_dir", "crm_daemon_dir /usr/lib/pacemaker", Word(keep)).not_honoured(PACEMAKER_ONLY),
     d("crmd_spawns_pengine", "crmd_spawns_pengine on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
     d("record_config_changes", "record_config_changes on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
     d("record_pengine_inputs", "record_pengine_inputs on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
@@ -639,6 +640,21 @@ fn ucast(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
     let peer = field(vals[1]);
     let extra = vals.get(2).map(|&(col, text)| (col, text.to_string()));
     let port = r.cf.udpport;
+    if v6 {
+        let Some(ip) = ucast6_peer(r, iface.text, peer) else {
+            return;
+        };
+        if let Some((col, text)) = &extra {
+            r.diags.push(extra_peer(at.name, at.line, *col, text));
+        }
+        let medium = Medium::Ucast {
+            iface: iface.text.to_string(),
+            peer: ip.into(),
+            port,
+        };
+        r.push_medium(MediumLine::Ready(medium), at.line);
+        return;
+    }
     let medium = match peer.text.parse::<std::net::IpAddr>() {
         Ok(ip) if ip.is_ipv6() == v6 => {
             if let Some((col, text)) = &extra {
@@ -667,6 +683,78 @@ fn ucast(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
         }),
     };
     r.push_medium(medium, at.line);
+}
+
+/// A `ucast6` peer as heartbeat's ucast6 plugin takes it: a numeric IPv6
+/// unicast address (it looks up no host names), optionally with a
+/// `%scope`. A link-local peer is reached through the line's interface, so
+/// a scope may only name that interface; heartbeat refuses any other
+/// ("index does not match scope id"). An interface index (`%2`) is refused
+/// too, though heartbeat takes it when it happens to match: indexes change
+/// when interfaces are re-created, names are what the admin means.
+fn ucast6_peer(r: &mut Reader, iface: &str, peer: At<'_>) -> Option<std::net::Ipv6Addr> {
+    let (addr, scope) = match peer.text.split_once('%') {
+        Some((a, s)) => (a, Some(s)),
+        None => (peer.text, None),
+    };
+    let hint = format!("write e.g. \"ucast6 {iface} fe80::2\" (a link-local peer is reached through {iface}) or \"ucast6 {iface} fd77::2\"");
+    let Ok(ip) = addr.parse::<std::net::Ipv6Addr>() else {
+        let msg = format!("ucast6 peer {:?} is not an IPv6 address: heartbeat's ucast6 takes numeric addresses only, no host names", peer.text);
+        r.err(Code::BadMedium, peer, msg, &hint);
+        return None;
+    };
+    let refused = if ip.is_multicast() {
+        Some("a multicast address (use mcast6 for a group)")
+    } else if ip.is_unspecified() {
+        Some("the unspecified address")
+    } else if ip.is_loopback() {
+        Some("the loopback address")
+    } else {
+        None
+    };
+    if let Some(what) = refused {
+        let msg = format!("ucast6 peer {addr} is {what}, which heartbeat's ucast6 refuses");
+        r.err(Code::BadMedium, peer, msg, &hint);
+        return None;
+    }
+    let link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
+    match scope {
+        None => {}
+        Some(s) if s == iface && link_local => {}
+        Some(s) if s == iface => {
+            let msg = format!("ucast6 peer {addr} is not link-local, so its scope %{s} means nothing and is ignored");
+            r.warn(
+                Code::BadMedium,
+                peer,
+                msg,
+                &format!("write \"ucast6 {iface} {addr}\""),
+            );
+        }
+        Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            let msg = format!("ucast6 peer scope %{s} is an interface index, which changes when interfaces are re-created");
+            let fix = format!("write the interface name, \"{addr}%{iface}\", or just \"{addr}\": the line's interface {iface} is the scope");
+            r.err(Code::BadMedium, peer, msg, &fix);
+            return None;
+        }
+        Some(s) => {
+            let msg = format!("ucast6 peer scope %{s} is not the line's interface {iface}: heartbeat refuses it (\"index does not match scope id\"), and packets would leave through {iface} anyway");
+            let fix = format!("write \"ucast6 {iface} {addr}\", or \"ucast6 {s} {addr}\" if the peer is reached through {s}");
+            r.err(Code::BadMedium, peer, msg, &fix);
+            return None;
+        }
+    }
+    Some(ip)
+}
+
+/// Whether heartbeat's mcast6 takes `group` (its `is_valid_mcast6_addr`):
+/// no flag but "transient", a link-, admin-, site- or organization-local
+/// scope (never interface-local or global), and a non-zero group id.
+fn heartbeat_mcast6_group(group: &std::net::Ipv6Addr) -> bool {
+    let o = group.octets();
+    o[0] == 0xff
+        && o[1] & 0xe0 == 0
+        && matches!(o[1] & 0x0f, 0x2 | 0x4 | 0x5 | 0x8)
+        && o[2..].iter().any(|b| *b != 0)
 }
 
 fn mcast(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
@@ -701,6 +789,20 @@ fn mcast(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
             return;
         }
     };
+    if let std::net::IpAddr::V6(g6) = group {
+        if !heartbeat_mcast6_group(&g6) {
+            let msg = format!(
+                "mcast6 group {g6} is refused by heartbeat's mcast6: it takes link-local (ff02::/16, ff12::/16), admin-local (ff04), site-local (ff05) or organization-local (ff08) groups, with no flag but transient and a non-zero group id"
+            );
+            r.err(
+                Code::BadMedium,
+                g,
+                msg,
+                "use e.g. \"ff12::1:2:3:4\" (transient, link-local)",
+            );
+            return;
+        }
+    }
     let p = field(vals[2]);
     let port = match p.text.parse::<u16>() {
         Ok(port) if port > 0 => port,
@@ -714,8 +816,9 @@ fn mcast(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
     let ttl = match t.text.parse::<u8>() {
         Ok(ttl) if ttl <= 4 => ttl,
         _ => {
+            let what = if v6 { "hops" } else { "ttl" };
             let msg = format!(
-                "{name} ttl {:?} is out of range: heartbeat 3.0.6 accepts 0-4 (the man page's 0-255 is wrong)",
+                "{name} {what} {:?} is out of range: heartbeat 3.0.6 accepts 0-4 (the man page's 0-255 is wrong)",
                 t.text
             );
             r.err(Code::BadMedium, t, msg, "use 1 for the local subnet");
@@ -836,6 +939,12 @@ fn logfacility(r: &mut Reader, at: At<'_>) {
         return;
     }
     r.cf.logfacility = Some(v.to_string());
+}
+
+/// Whole milliseconds, as heartbeat's atoi reads them; the session waits
+/// a random time up to this before asking for a missed message again.
+fn max_rexmit_delay(r: &mut Reader, _: At<'_>, ms: i64) {
+    r.cf.max_rexmit_delay = Duration::from_millis(ms as u64);
 }
 
 /// `uuidfrom file` is what wasmbeat does; `nodename` is reported.

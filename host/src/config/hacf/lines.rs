@@ -228,8 +228,47 @@ fn keyword(r: &mut Reader, at: At<'_>, words: &[&str]) -> Option<usize> {
     found
 }
 
+/// Directives heartbeat 3.0.6's source names but Debian's heartbeat
+/// refuses whatever their value (checked against the installed binary by
+/// tests/config_vs_heartbeat.rs): why, and what to write instead. A near
+/// name would be the wrong hint for these.
+const REFUSED_BY_HEARTBEAT: &[(&str, &str, &str)] = &[
+    (
+        "normalpoll",
+        "Debian builds heartbeat without ALLOWPOLLCHOICE, so it answers \"Illegal directive\"",
+        "remove the line: heartbeat always uses poll(2), and wasmbeat has no such choice",
+    ),
+    (
+        "hbaping",
+        "it needs heartbeat's hbaping (Fibre Channel) plugin, which Debian does not ship, so it answers \"Illegal directive\"",
+        "remove the line; for a ping node write e.g. \"ping 10.0.0.254\" (accepted, not acted on yet)",
+    ),
+    (
+        "crm_daemon_dir",
+        "its check is inverted (config.c set_crm_daemon_dir fails when fail_if_after_pacemaker succeeds), so every such line is a configuration error; it only locates Pacemaker's daemons anyway",
+        "remove the line: wasmbeat runs haresources mode, without Pacemaker",
+    ),
+];
+
 /// A directive heartbeat does not know, with the nearest known name.
 fn unknown(r: &mut Reader, no: usize, col: usize, name: &str) {
+    let at = At {
+        line: no,
+        col,
+        name: "",
+        text: name,
+        example: "",
+    };
+    if let Some((_, why, fix)) = REFUSED_BY_HEARTBEAT.iter().find(|(n, ..)| *n == name) {
+        r.diags.push(diagnostic(
+            true,
+            Code::UnknownDirective,
+            at,
+            format!("\"{name}\" is refused by Debian's heartbeat 3.0.6: {why}"),
+            fix,
+        ));
+        return;
+    }
     let lower = name.to_ascii_lowercase();
     let chars = lower.chars().count();
     // Only names within two edits are suggested, and the distance is at
@@ -243,13 +282,6 @@ fn unknown(r: &mut Reader, no: usize, col: usize, name: &str) {
     let hint = match best {
         Some((_, n)) => format!("did you mean \"{n}\"? (directive names are case-sensitive)"),
         None => "see ha.cf(5) for the directives heartbeat accepts".to_string(),
-    };
-    let at = At {
-        line: no,
-        col,
-        name: "",
-        text: name,
-        example: "",
     };
     r.diags.push(diagnostic(
         true,

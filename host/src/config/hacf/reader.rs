@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::super::diag::{Code, Diagnostic};
 use super::{
     AutoFailback, AutoJoin, GenMethod, HaCf, Medium, MsgFmt, UuidFrom, DEFAULT_BAUD,
-    DEFAULT_UDPPORT, FILE,
+    DEFAULT_MAX_REXMIT_DELAY, DEFAULT_UDPPORT, FILE,
 };
 
 /// A token with its 1-based column.
@@ -181,6 +181,7 @@ impl Reader {
                 realtime: true,
                 compression: None,
                 hopfudge: 1,
+                max_rexmit_delay: DEFAULT_MAX_REXMIT_DELAY,
                 autojoin: AutoJoin::None,
                 uuidfrom: UuidFrom::File,
                 msgfmt: MsgFmt::Classic,
