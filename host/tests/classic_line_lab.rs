@@ -589,48 +589,123 @@ fn classic_line_fails_over_and_back_and_recovers_a_crashed_web_server() {
     eprintln!("classic line test took {:?}", t0.elapsed());
 }
 
-/// The example agents' pid files, relative to a node's server directory.
-const EXAMPLE_PID_FILES: [&str; 2] = ["ts/ts.pid", "web/nginx.pid"];
-
-/// How many of the examples' servers node `i` runs (pid files naming live
-/// processes).
-fn examples_running(c: &Classic, i: usize) -> usize {
-    EXAMPLE_PID_FILES
-        .iter()
-        .filter_map(|f| pid_in(&c.srv(i).join(f)))
-        .filter(|p| alive(*p))
-        .count()
+/// Two example agents' servers behind the VIP, as a lab test checks them:
+/// each writes a pid file under the node's server directory; the client
+/// gets the node's name over HTTP from one and a TCP connection from the
+/// other.
+struct ExamplePair {
+    /// What the two are, for messages ("redis and haproxy").
+    what: &'static str,
+    /// The servers' pid files, relative to a node's server directory.
+    pid_files: [&'static str; 2],
+    /// Port of the server that answers HTTP GET / with the node's name.
+    http_port: u16,
+    /// Port of the server the client only connects to.
+    tcp_port: u16,
 }
 
-/// Whether the client reaches node `i`'s nginx and the TCP service at the VIP.
-fn examples_client_sees(c: &Classic, i: usize) -> bool {
-    let out = c.lab.nodes[2].exec(
-        "curl",
-        &["-s", "--max-time", "1", &format!("http://{VIP}:18081/")],
-    );
-    let tcp: std::net::SocketAddr = format!("{VIP}:18080").parse().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim() == NODES[i]
-        && c.lab.nodes[2].run_inside(move || {
-            std::net::TcpStream::connect_timeout(&tcp, Duration::from_millis(500)).is_ok()
+impl ExamplePair {
+    /// How many of the two servers node `i` runs (pid files naming live
+    /// processes).
+    fn running(&self, c: &Classic, i: usize) -> usize {
+        self.pid_files
+            .iter()
+            .filter_map(|f| pid_in(&c.srv(i).join(f)))
+            .filter(|p| alive(*p))
+            .count()
+    }
+
+    /// Whether the client reaches node `i`'s two servers at the VIP.
+    fn client_sees(&self, c: &Classic, i: usize) -> bool {
+        let out = c.lab.nodes[2].exec(
+            "curl",
+            &[
+                "-s",
+                "--max-time",
+                "1",
+                &format!("http://{VIP}:{}/", self.http_port),
+            ],
+        );
+        let tcp: std::net::SocketAddr = format!("{VIP}:{}", self.tcp_port).parse().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == NODES[i]
+            && c.lab.nodes[2].run_inside(move || {
+                std::net::TcpStream::connect_timeout(&tcp, Duration::from_millis(500)).is_ok()
+            })
+    }
+
+    /// Wait until node `i` runs both servers and the client reaches them.
+    fn expect(&self, c: &Classic, i: usize, limit: Duration, why: &str) -> Duration {
+        let start = Instant::now();
+        if support::wait_for(limit, Duration::from_millis(100), || {
+            (self.client_sees(c, i) && self.running(c, i) == 2).then_some(())
         })
-}
+        .is_none()
+        {
+            c.dump_logs();
+            panic!(
+                "{why}: {} did not serve {} within {limit:?}",
+                NODES[i], self.what
+            );
+        }
+        start.elapsed()
+    }
 
-/// Wait until node `i` runs both example servers and the client reaches them.
-fn expect_examples(c: &Classic, i: usize, limit: Duration, why: &str) -> Duration {
-    let start = Instant::now();
-    if support::wait_for(limit, Duration::from_millis(100), || {
-        (examples_client_sees(c, i) && examples_running(c, i) == 2).then_some(())
-    })
-    .is_none()
-    {
-        c.dump_logs();
-        panic!(
-            "{why}: {} did not serve both examples within {limit:?}",
-            NODES[i]
+    /// node1 serves both (`first_load` allows for compiling the agents);
+    /// node2 joins passive; node1's link down → node2 serves both; link
+    /// back → node1 serves again and node2 stops its copies; graceful
+    /// stops leave no server behind.
+    fn fail_over_and_back(&self, c: &mut Classic, first_load: Duration) {
+        c.start(0);
+        let took = self.expect(c, 0, first_load, "node1 alone");
+        eprintln!("node1 serves {} after {took:?}", self.what);
+        assert_eq!(c.holders(), vec![0]);
+        c.start(1);
+        c.wait_log(1, "communication up", 1, Duration::from_secs(60));
+        assert_eq!(self.running(c, 1), 0, "node2 runs servers while passive");
+
+        c.lab.set_link(0, false);
+        let took = self.expect(c, 1, Duration::from_secs(30), "node1 link down");
+        eprintln!("link down: node2 serves {} after {took:?}", self.what);
+        assert!(c.log_text(1).contains("node node1 declared dead"));
+
+        c.lab.set_link(0, true);
+        let took = self.expect(c, 0, Duration::from_secs(30), "node1 link back");
+        eprintln!("link back: node1 serves again after {took:?}");
+        assert!(
+            support::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
+                (self.running(c, 1) == 0).then_some(())
+            })
+            .is_some(),
+            "node2 did not stop its copies of {}",
+            self.what
+        );
+        assert_eq!(self.running(c, 0), 2, "node1 kept its servers");
+
+        assert_eq!(c.stop_daemon(1, Duration::from_secs(30)), Some(0));
+        assert_eq!(c.stop_daemon(0, Duration::from_secs(30)), Some(0));
+        assert_eq!(
+            self.running(c, 0) + self.running(c, 1),
+            0,
+            "a server outlived its daemon"
         );
     }
-    start.elapsed()
 }
+
+/// The Python and C examples: tcpservice (TCP) and nginx-c (HTTP).
+const PYTHON_AND_C: ExamplePair = ExamplePair {
+    what: "both example agents",
+    pid_files: ["ts/ts.pid", "web/nginx.pid"],
+    http_port: 18081,
+    tcp_port: 18080,
+};
+
+/// The TypeScript and Go examples: ts-redis (TCP) and go-haproxy (HTTP).
+const TS_AND_GO: ExamplePair = ExamplePair {
+    what: "redis and haproxy",
+    pid_files: ["redis/redis.pid", "haproxy/haproxy.pid"],
+    http_port: 18082,
+    tcp_port: 16379,
+};
 
 /// The example agents written in Python (tcpservice: a TCP server with a
 /// pid file) and C (nginx-c), referenced from haresources by `.wasm` path
@@ -680,7 +755,7 @@ fn python_and_c_agents_fail_over_by_wasm_path() {
         }
         reaper
             .0
-            .extend(EXAMPLE_PID_FILES.iter().map(|f| srv.join(f)));
+            .extend(PYTHON_AND_C.pid_files.iter().map(|f| srv.join(f)));
     }
     let py_token = format!("{}::{VIP}:18080::{common}/ts/ts.pid", py.display());
     let c_token = format!(
@@ -700,87 +775,9 @@ fn python_and_c_agents_fail_over_by_wasm_path() {
              [agent.c-nginx]\naccept_declared = true\n"
         ),
     );
-    c.start(0);
     // The first load may compile the Python agent (seconds).
-    let took = expect_examples(&c, 0, Duration::from_secs(90), "node1 alone");
-    eprintln!("node1 serves both example agents after {took:?}");
-    assert_eq!(c.holders(), vec![0]);
-    c.start(1);
-    c.wait_log(1, "communication up", 1, Duration::from_secs(60));
-    assert_eq!(
-        examples_running(&c, 1),
-        0,
-        "node2 runs example servers while passive"
-    );
-
-    c.lab.set_link(0, false);
-    let took = expect_examples(&c, 1, Duration::from_secs(30), "node1 link down");
-    eprintln!("link down: node2 serves both example agents after {took:?}");
-    assert!(c.log_text(1).contains("node node1 declared dead"));
-
-    c.lab.set_link(0, true);
-    let took = expect_examples(&c, 0, Duration::from_secs(30), "node1 link back");
-    eprintln!("link back: node1 serves again after {took:?}");
-    assert!(
-        support::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
-            (examples_running(&c, 1) == 0).then_some(())
-        })
-        .is_some(),
-        "node2 did not stop its copies of the example servers"
-    );
-    assert_eq!(examples_running(&c, 0), 2, "node1 kept its servers");
-
-    assert_eq!(c.stop_daemon(1, Duration::from_secs(30)), Some(0));
-    assert_eq!(c.stop_daemon(0, Duration::from_secs(30)), Some(0));
-    assert_eq!(
-        examples_running(&c, 0) + examples_running(&c, 1),
-        0,
-        "a server outlived its daemon"
-    );
+    PYTHON_AND_C.fail_over_and_back(&mut c, Duration::from_secs(90));
     eprintln!("example agents failover test took {:?}", t0.elapsed());
-}
-
-/// The TypeScript and Go examples' pid files, relative to a node's server
-/// directory.
-const TS_GO_PID_FILES: [&str; 2] = ["redis/redis.pid", "haproxy/haproxy.pid"];
-
-/// How many of the TypeScript and Go examples' servers node `i` runs.
-fn ts_go_running(c: &Classic, i: usize) -> usize {
-    TS_GO_PID_FILES
-        .iter()
-        .filter_map(|f| pid_in(&c.srv(i).join(f)))
-        .filter(|p| alive(*p))
-        .count()
-}
-
-/// Whether the client reaches node `i`'s haproxy and a redis at the VIP.
-fn ts_go_client_sees(c: &Classic, i: usize) -> bool {
-    let out = c.lab.nodes[2].exec(
-        "curl",
-        &["-s", "--max-time", "1", &format!("http://{VIP}:18082/")],
-    );
-    let redis: std::net::SocketAddr = format!("{VIP}:16379").parse().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim() == NODES[i]
-        && c.lab.nodes[2].run_inside(move || {
-            std::net::TcpStream::connect_timeout(&redis, Duration::from_millis(500)).is_ok()
-        })
-}
-
-/// Wait until node `i` runs redis and haproxy and the client reaches them.
-fn expect_ts_go(c: &Classic, i: usize, limit: Duration, why: &str) -> Duration {
-    let start = Instant::now();
-    if support::wait_for(limit, Duration::from_millis(100), || {
-        (ts_go_client_sees(c, i) && ts_go_running(c, i) == 2).then_some(())
-    })
-    .is_none()
-    {
-        c.dump_logs();
-        panic!(
-            "{why}: {} did not serve redis and haproxy within {limit:?}",
-            NODES[i]
-        );
-    }
-    start.elapsed()
 }
 
 /// The example agents written in TypeScript (ts-redis: Debian's
@@ -825,7 +822,9 @@ fn ts_and_go_agents_fail_over_by_wasm_path() {
             ),
         )
         .unwrap();
-        reaper.0.extend(TS_GO_PID_FILES.iter().map(|f| srv.join(f)));
+        reaper
+            .0
+            .extend(TS_AND_GO.pid_files.iter().map(|f| srv.join(f)));
     }
     let ts_token = format!(
         "{}::{VIP}:16379::{common}/redis/redis.conf::{common}/redis/redis.pid",
@@ -842,39 +841,8 @@ fn ts_and_go_agents_fail_over_by_wasm_path() {
         // Both declare their command lines; the admin accepts them.
         "[agent.ts-redis]\naccept_declared = true\n[agent.go-haproxy]\naccept_declared = true\n",
     );
-    c.start(0);
     // The first load compiles the TypeScript agent (12 MB: seconds).
-    let took = expect_ts_go(&c, 0, Duration::from_secs(120), "node1 alone");
-    eprintln!("node1 serves redis and haproxy after {took:?}");
-    assert_eq!(c.holders(), vec![0]);
-    c.start(1);
-    c.wait_log(1, "communication up", 1, Duration::from_secs(60));
-    assert_eq!(ts_go_running(&c, 1), 0, "node2 runs servers while passive");
-
-    c.lab.set_link(0, false);
-    let took = expect_ts_go(&c, 1, Duration::from_secs(30), "node1 link down");
-    eprintln!("link down: node2 serves redis and haproxy after {took:?}");
-    assert!(c.log_text(1).contains("node node1 declared dead"));
-
-    c.lab.set_link(0, true);
-    let took = expect_ts_go(&c, 0, Duration::from_secs(30), "node1 link back");
-    eprintln!("link back: node1 serves again after {took:?}");
-    assert!(
-        support::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
-            (ts_go_running(&c, 1) == 0).then_some(())
-        })
-        .is_some(),
-        "node2 did not stop its copies of redis and haproxy"
-    );
-    assert_eq!(ts_go_running(&c, 0), 2, "node1 kept its servers");
-
-    assert_eq!(c.stop_daemon(1, Duration::from_secs(30)), Some(0));
-    assert_eq!(c.stop_daemon(0, Duration::from_secs(30)), Some(0));
-    assert_eq!(
-        ts_go_running(&c, 0) + ts_go_running(&c, 1),
-        0,
-        "a server outlived its daemon"
-    );
+    TS_AND_GO.fail_over_and_back(&mut c, Duration::from_secs(120));
     eprintln!(
         "TypeScript and Go agents failover test took {:?}",
         t0.elapsed()

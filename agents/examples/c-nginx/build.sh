@@ -55,16 +55,8 @@ INPUTS=(
     "$HERE/agent.c" "$HERE/build.sh" "$ROOT/wit/agent.wit"
     "$TOOLS/bin/wit-bindgen" "$TOOLS/bin/wasm-tools" "$ADAPTER"
 )
-if [ -f "$OUT" ]; then
-    stale=0
-    for f in "${INPUTS[@]}"; do
-        [ "$f" -nt "$OUT" ] && stale=1
-    done
-    if [ $stale = 0 ]; then
-        echo "c-nginx: $OUT is up to date ($(stat -c %s "$OUT") bytes)"
-        exit 0
-    fi
-fi
+. "$ROOT/scripts/lib/up-to-date.sh"
+exit_if_up_to_date c-nginx "$OUT" "${INPUTS[@]}"
 
 mkdir -p "$OUT_DIR"
 rm -rf "$BINDINGS"

@@ -31,16 +31,8 @@ die() { echo "go-haproxy build: $*" >&2; exit 1; }
 "$ROOT/scripts/install-go-tools.sh"
 
 INPUTS=("$HERE/agent.go" "$HERE/build.sh" "$ROOT"/wit/*.wit "$WIT_BINDGEN" "$TOOLS/bin/wasm-tools" "$ADAPTER")
-if [ -f "$OUT" ]; then
-    stale=0
-    for f in "${INPUTS[@]}"; do
-        [ "$f" -nt "$OUT" ] && stale=1
-    done
-    if [ $stale = 0 ]; then
-        echo "go-haproxy: $OUT is up to date ($(stat -c %s "$OUT") bytes)"
-        exit 0
-    fi
-fi
+. "$ROOT/scripts/lib/up-to-date.sh"
+exit_if_up_to_date go-haproxy "$OUT" "${INPUTS[@]}"
 
 rm -rf "$STAGE"
 mkdir -p "$STAGE/export_wasmbeat_agent_agent"

@@ -52,16 +52,8 @@ fi
 BIN="$TOOLS/node_modules/.bin"
 
 INPUTS=("$HERE"/src/*.ts "$HERE/tsconfig.json" "$HERE/build.sh" "$HERE/package-lock.json" "$ROOT"/wit/*.wit)
-if [ -f "$OUT" ]; then
-    stale=0
-    for f in "${INPUTS[@]}"; do
-        [ "$f" -nt "$OUT" ] && stale=1
-    done
-    if [ $stale = 0 ]; then
-        echo "ts-redis: $OUT is up to date ($(stat -c %s "$OUT") bytes)"
-        exit 0
-    fi
-fi
+. "$ROOT/scripts/lib/up-to-date.sh"
+exit_if_up_to_date ts-redis "$OUT" "${INPUTS[@]}"
 
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
