@@ -109,6 +109,12 @@ pub enum Input {
         /// Success, or why it failed.
         result: Result<(), String>,
     },
+    /// An ICMP echo reply from a ping node member (an address as written in
+    /// ha.cf) arrived.
+    PingReply {
+        /// The address that answered.
+        member: String,
+    },
     /// A parsed, checked new configuration: its changed groups' agents are
     /// loaded ([`Output::LoadAgents`]) before anything changes.
     Reload(ReloadPlan),
@@ -255,6 +261,7 @@ impl Node {
                 self.feed(now, Event::Tick);
             }
             Input::Command(c) => self.feed(now, Event::Command(c)),
+            Input::PingReply { member } => self.feed(now, Event::PingReply { member }),
             Input::GroupDone {
                 group,
                 op,
