@@ -179,11 +179,11 @@ pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
             })
             .collect(),
         generation,
-        ping: cluster::PingParams {
+        ping: Box::new(cluster::PingParams {
             nodes: cfg.ha.ping_nodes(),
             deadping: cfg.ha.deadping,
             ipfail: cfg.ha.ipfail(),
-        },
+        }),
     }
 }
 

@@ -59,6 +59,9 @@ pub struct ReloadPlan {
 }
 
 /// What happened, as the driver tells it.
+// A reload (the large variant) is rare and short-lived; boxing it would
+// only move an allocation onto a cold path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     /// A packet arrived on medium `link`.

@@ -78,8 +78,9 @@ pub struct ClusterParams {
     /// This run's heartbeat generation (`hg`), persisted and incremented by the daemon at start;
     /// a reload keeps the generation of the running instance.
     pub generation: u64,
-    /// Ping nodes and ipfail (none by default).
-    pub ping: PingParams,
+    /// Ping nodes and ipfail (none by default); boxed so every input that
+    /// carries parameters (a reload) stays small.
+    pub ping: Box<PingParams>,
 }
 
 /// ha.cf `ping`/`ping6`/`ping_group`, `deadping` and ipfail.

@@ -101,7 +101,7 @@ impl Pair {
             p.groups.truncate(1);
         }
         p.generation = self.n[i].generation;
-        p.ping = self.ping.clone();
+        p.ping = Box::new(self.ping.clone());
         self.n[i].c = Some(Cluster::new(p, self.now));
         self.n[i].log.exited = false;
         self.feed(i, Event::Tick);

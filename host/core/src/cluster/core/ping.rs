@@ -218,7 +218,7 @@ impl Cluster {
     /// A reload may change the ping nodes or ipfail: start them afresh
     /// (their liveness is re-learnt within one probe interval).
     pub(super) fn reload_ping(&mut self, old: &PingParams) {
-        if *old != self.p.ping {
+        if *old != *self.p.ping {
             let (tracker, ipfail) = build(&self.p, self.now);
             self.ping = tracker;
             self.ipfail = ipfail;
