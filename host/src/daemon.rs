@@ -100,6 +100,9 @@ pub enum DaemonError {
     /// A medium could not be opened (each failing one is named).
     #[error(transparent)]
     Media(#[from] transport::OpenError),
+    /// The ping nodes' ICMP sockets could not be opened.
+    #[error(transparent)]
+    Ping(#[from] transport::icmp::PingError),
     /// The agent runtime or an agent failed to load.
     #[error("{0}")]
     Agents(String),
@@ -176,6 +179,11 @@ pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
             })
             .collect(),
         generation,
+        ping: Box::new(cluster::PingParams {
+            nodes: cfg.ha.ping_nodes(),
+            deadping: cfg.ha.deadping,
+            ipfail: cfg.ha.ipfail(),
+        }),
     }
 }
 
@@ -326,6 +334,17 @@ async fn heartbeat_loop(
     let generation = identity.generation;
     let mut transport = Transport::open(&cfg.ha.media).await?;
     let links: Vec<String> = cfg.ha.media.iter().map(transport::medium_label).collect();
+    // Echo replies from the ping nodes, probed off this thread.
+    let (ping_tx, mut ping_rx) = mpsc::channel::<String>(64);
+    let ping_members: Vec<String> = cfg
+        .ha
+        .ping_nodes()
+        .into_iter()
+        .flat_map(|n| n.members)
+        .collect();
+    if !ping_members.is_empty() {
+        transport::icmp::start(&ping_members, cfg.ha.keepalive, ping_tx.clone())?;
+    }
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
     let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, cfg.auth.keyring()?);
     ecfg.hopfudge = cfg.ha.hopfudge;
@@ -440,6 +459,7 @@ async fn heartbeat_loop(
         wake.arm(due).map_err(DaemonError::Async)?;
         tokio::select! {
             Some(inbound) = transport.recv() => { shell.feed(Input::Packet { link: inbound.link, bytes: inbound.data }); }
+            Some(member) = ping_rx.recv() => { shell.feed(Input::PingReply { member }); }
             fired = wake.expired() => {
                 fired.map_err(DaemonError::Async)?;
                 tick(&mut shell);
@@ -479,6 +499,9 @@ async fn heartbeat_loop(
             }
         }
     }
+    // Closing the channel ends the ping threads.
+    drop(ping_rx);
+    drop(ping_tx);
     // The seq reached at exit, so a restart right away keeps all of it.
     peer_writer.offer(shell.node.peer_state(), true);
     peer_writer.finish();

@@ -80,16 +80,10 @@ fn every_sample_ha_cf_line_parses_alone_and_together() {
         device: "/dev/cua/a".into(),
         baud: 19200
     }));
-    // Everything wasmbeat does not implement is reported, never ignored.
-    for name in [
-        "stonith",
-        "stonith_host",
-        "watchdog",
-        "ping6",
-        "respawn",
-        "apiauth",
-        "ping",
-    ] {
+    // Everything wasmbeat does not implement is reported, never ignored
+    // (`respawn userid /path/name/to/run`; the ipfail line is honoured,
+    // as are the ping nodes).
+    for name in ["stonith", "stonith_host", "watchdog", "respawn", "apiauth"] {
         assert!(
             diags
                 .iter()
@@ -97,6 +91,14 @@ fn every_sample_ha_cf_line_parses_alone_and_together() {
             "no warning for {name}"
         );
     }
+    for name in ["ping", "ping6", "ping_group", "deadping"] {
+        assert!(
+            !diags.iter().any(|d| d.text == name),
+            "{name} is honoured: {diags:?}"
+        );
+    }
+    assert!(ha.ipfail());
+    assert_eq!(ha.ping_nodes().len(), 3);
     golden(
         "heartbeat-samples/ha.cf.golden.json",
         &serde_json::to_value(&ha).unwrap(),

@@ -9,8 +9,10 @@
 //! `docs/architecture.md` for the picture.
 
 pub mod cluster;
+pub mod ipfail;
 pub mod monitor;
 pub mod node;
+pub mod ping;
 pub mod time;
 pub mod wire;
 

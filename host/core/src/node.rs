@@ -59,6 +59,9 @@ pub struct ReloadPlan {
 }
 
 /// What happened, as the driver tells it.
+// A reload (the large variant) is rare and short-lived; boxing it would
+// only move an allocation onto a cold path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     /// A packet arrived on medium `link`.
@@ -108,6 +111,12 @@ pub enum Input {
         resource: usize,
         /// Success, or why it failed.
         result: Result<(), String>,
+    },
+    /// An ICMP echo reply from a ping node member (an address as written in
+    /// ha.cf) arrived.
+    PingReply {
+        /// The address that answered.
+        member: String,
     },
     /// A parsed, checked new configuration: its changed groups' agents are
     /// loaded ([`Output::LoadAgents`]) before anything changes.
@@ -255,6 +264,7 @@ impl Node {
                 self.feed(now, Event::Tick);
             }
             Input::Command(c) => self.feed(now, Event::Command(c)),
+            Input::PingReply { member } => self.feed(now, Event::PingReply { member }),
             Input::GroupDone {
                 group,
                 op,

@@ -373,6 +373,7 @@ impl Sim {
             auto_failback: self.k.mode,
             groups: self.k.groups.clone(),
             generation: self.nodes[i].generation,
+            ping: Default::default(),
         }
     }
 

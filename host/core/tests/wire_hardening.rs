@@ -421,6 +421,7 @@ fn a_reload_with_new_authkeys_switches_the_signing_key_and_opens_a_window() {
         auto_failback: AutoFailback::On,
         groups: vec![],
         generation: 200,
+        ping: Default::default(),
     };
     let ecfg = EndpointConfig::new("beta", &["alpha", "beta"], rotating(1));
     let mut node = Node::new(

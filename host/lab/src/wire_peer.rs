@@ -133,6 +133,7 @@ fn liveness_model(ep: &Endpoint, nodes: &[String], opts: &PeerOptions) -> Cluste
             auto_failback: AutoFailback::Off,
             groups: Vec::new(),
             generation: ep.generation(),
+            ping: Default::default(),
         },
         Millis(0),
     )

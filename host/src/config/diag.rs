@@ -53,6 +53,8 @@ pub enum Code {
     NotImplemented,
     /// Obsolete directive (e.g. `nice_failback`).
     Obsolete,
+    /// ipfail configured where it cannot act (no ping node, legacy failback).
+    Ipfail,
     /// `auto_failback` missing: heartbeat falls back to legacy mode.
     LegacyFailback,
     /// This node is not among the configured nodes.

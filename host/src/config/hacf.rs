@@ -166,6 +166,15 @@ pub struct Respawn {
     pub failfast: bool,
 }
 
+impl Respawn {
+    /// Whether this is heartbeat's ipfail (`.../ipfail`, any directory):
+    /// wasmbeat runs its own, built in, in its place.
+    pub fn is_ipfail(&self) -> bool {
+        let program = self.command.split_whitespace().next().unwrap_or("");
+        std::path::Path::new(program).file_name() == Some(std::ffi::OsStr::new("ipfail"))
+    }
+}
+
 /// A `stonith` device (one for the whole cluster).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Stonith {
@@ -323,6 +332,30 @@ pub fn parse_bool(v: &str) -> Option<bool> {
 pub struct Unresolved(reader::Reader);
 
 impl HaCf {
+    /// Whether ipfail runs (`respawn <user> <path>/ipfail`): wasmbeat's
+    /// built-in ipfail takes its place.
+    pub fn ipfail(&self) -> bool {
+        self.respawn.iter().any(|r| !r.failfast && r.is_ipfail())
+    }
+
+    /// The ping nodes in ha.cf order of kind: `ping`, `ping6` (one node per
+    /// address, named by it), then `ping_group` (one node per group).
+    pub fn ping_nodes(&self) -> Vec<wasmbeat_core::ping::PingNodeSpec> {
+        use wasmbeat_core::ping::PingNodeSpec;
+        self.ping
+            .iter()
+            .chain(&self.ping6)
+            .map(|a| PingNodeSpec {
+                name: a.clone(),
+                members: vec![a.clone()],
+            })
+            .chain(self.ping_groups.iter().map(|g| PingNodeSpec {
+                name: g.name.clone(),
+                members: g.hosts.clone(),
+            }))
+            .collect()
+    }
+
     /// Parse ha.cf text, looking host names up with the system resolver.
     /// Returns the configuration (defaults applied) and every diagnostic
     /// found; the caller decides whether errors are fatal.
@@ -490,29 +523,60 @@ mod tests {
             assert!(e[0].contains(fix), "{}", e[0]);
             assert!(!e[0].contains("did you mean"), "{}", e[0]);
         }
-        // Their accepted neighbours: ping (a ping node) is read, and warned.
+        // Their accepted neighbours: ping (a ping node) is read, and honoured.
         let (c, d) = judged("ping 10.0.0.254");
         assert!(errors(&d).is_empty(), "{d:?}");
         assert_eq!(c.ping, ["10.0.0.254"]);
     }
 
     #[test]
-    fn ping6_is_accepted_and_warned_as_not_acted_on() {
+    fn ping6_is_accepted_and_honoured() {
         let (c, d) = judged("ping6 fd77::fe");
         assert!(errors(&d).is_empty(), "{d:?}");
         assert_eq!(c.ping6, ["fd77::fe"]);
-        let w: Vec<_> = d
-            .iter()
-            .filter(|x| x.code == Code::NotImplemented)
-            .collect();
-        assert_eq!(w.len(), 1, "{d:?}");
-        assert!(w[0].message.contains("not probed"), "{}", w[0]);
+        assert!(!d.iter().any(|x| x.code == Code::NotImplemented), "{d:?}");
+        // An address of the wrong family can never be probed: said at once.
+        let (c, d) = judged("ping6 10.0.0.254");
+        assert!(errors(&d).is_empty(), "{d:?}");
+        assert!(
+            d.iter()
+                .any(|x| x.code == Code::BadValue && x.message.contains("not an IPv6")),
+            "{d:?}"
+        );
+        assert_eq!(c.ping6, ["10.0.0.254"]);
         // Without a value the line does nothing, in heartbeat too: a
         // warning, no ping node.
         let (c, d) = judged("ping6");
         assert!(errors(&d).is_empty(), "{d:?}");
         assert!(d.iter().any(|x| x.code == Code::MissingValue), "{d:?}");
         assert!(c.ping6.is_empty());
+    }
+
+    #[test]
+    fn respawn_ipfail_is_the_built_in_ipfail_and_other_programs_are_warned() {
+        let (c, d) = judged("ping 10.0.0.254\nrespawn hacluster /usr/lib/heartbeat/ipfail");
+        assert!(d.is_empty(), "{d:?}");
+        assert!(c.ipfail());
+        let (c, d) = judged("respawn hacluster /usr/local/bin/watcher");
+        assert!(!c.ipfail());
+        assert!(
+            d.iter().any(|x| x.code == Code::NotImplemented
+                && x.message.contains("starts no respawn children")),
+            "{d:?}"
+        );
+        let (c, _) = judged("failfast hacluster /usr/lib/heartbeat/ipfail");
+        assert!(
+            !c.ipfail(),
+            "failfast reboots on exit; not what ipfail means"
+        );
+    }
+
+    #[test]
+    fn ping_groups_are_one_node_each_and_ping_addresses_one_each() {
+        let (c, _) =
+            judged("ping 10.0.0.1 10.0.0.2\nping_group up 10.0.1.1 10.0.1.2\nping6 fd77::1");
+        let names: Vec<String> = c.ping_nodes().into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["10.0.0.1", "10.0.0.2", "fd77::1", "up"]);
     }
 
     #[test]

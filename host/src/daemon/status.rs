@@ -240,6 +240,39 @@ pub fn render(v: &StatusReport) -> String {
             }
         );
     }
+    for p in &c.ping_nodes {
+        let members = if p.members.len() == 1 && p.members[0] == p.name {
+            String::new()
+        } else {
+            format!(" ({})", p.members.join(" "))
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<7} ping node{members}; last echo reply {}{}",
+            p.name,
+            p.status.as_str(),
+            p.last_reply
+                .map_or("never".to_string(), |t| format!("at {t}")),
+            if p.status == wasmbeat_core::ping::PingStatus::Ping && !p.counted {
+                "; not counted until it has answered for deadping"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(f) = &c.ipfail {
+        let _ = writeln!(
+            out,
+            "  ipfail: we reach {} of {} ping node(s), peer reported {}{}",
+            f.mine,
+            c.ping_nodes.len(),
+            f.peer.map_or("nothing yet".to_string(), |n| n.to_string()),
+            f.pending.map_or(String::new(), |(set, at)| format!(
+                "; giving {} groups away at {at}",
+                set.as_str()
+            ))
+        );
+    }
     let _ = writeln!(out, "\ngroups:");
     for g in &c.groups {
         let _ = writeln!(

@@ -218,13 +218,35 @@ impl<'a> View<'a> {
         self.facts.nodes.iter().rev().map(String::as_str).collect()
     }
 
+    /// Ping node names, listed the same way (reverse of ha.cf order).
+    fn ping_names(&self) -> Vec<&'a str> {
+        let pings = &self.report.cluster.ping_nodes;
+        pings.iter().rev().map(|p| p.name.as_str()).collect()
+    }
+
+    fn ping_node(&self, name: &str) -> Option<&'a wasmbeat_core::ping::PingView> {
+        let pings = &self.report.cluster.ping_nodes;
+        pings.iter().find(|p| p.name == name)
+    }
+
+    /// heartbeat's node type: `normal`, or `ping` for ping pseudo-nodes.
+    fn node_type(&self, name: &str) -> &'static str {
+        if self.node(name).is_none() && self.ping_node(name).is_some() {
+            "ping"
+        } else {
+            "normal"
+        }
+    }
+
     fn node(&self, name: &str) -> Option<&'a NodeView> {
         self.report.cluster.nodes.iter().find(|n| n.name == name)
     }
 
     /// heartbeat's status word for a node.
     fn node_status(&self, name: &str) -> Option<&'static str> {
-        self.node(name).map(|n| n.status.as_str())
+        self.node(name)
+            .map(|n| n.status.as_str())
+            .or_else(|| self.ping_node(name).map(|p| p.status.as_str()))
     }
 
     /// The link names of a node (every normal node has every medium), as
@@ -392,8 +414,8 @@ pub fn answer(sub: Sub, args: &Args, report: Result<&StatusReport, &QueryError>)
                 }
                 (Sub::NodeSite, false) => String::new(),
                 (Sub::NodeSite, true) => format!("The site of the cluster node {node} is "),
-                (_, false) => "normal".to_string(),
-                (_, true) => format!("The node {node}'s type: normal"),
+                (_, false) => view.node_type(node).to_string(),
+                (_, true) => format!("The node {node}'s type: {}", view.node_type(node)),
             };
             let _ = writeln!(out.stdout, "{line}");
             let code = match sub {
@@ -485,7 +507,7 @@ pub fn nodestatus_code(status: &str) -> u8 {
 }
 
 /// heartbeat's `__listnodes`: `(normal_only, ping_only)` filter (both
-/// means neither). wasmbeat has no ping nodes, so every node is normal.
+/// means neither); normal nodes, then ping nodes.
 fn list_nodes(
     out: &mut Output,
     view: &View<'_>,
@@ -493,18 +515,33 @@ fn list_nodes(
     (normal_only, ping_only): (bool, bool),
     verbose: bool,
 ) -> u8 {
-    let ping_only = ping_only && !normal_only;
+    let (normal_only, ping_only) = (normal_only && !ping_only, ping_only && !normal_only);
     if human {
         out.stdout.push_str("The nodes are as follow:\n");
     }
-    if ping_only {
-        return OK;
-    }
-    for node in view.node_names() {
+    let normal = if ping_only {
+        Vec::new()
+    } else {
+        view.node_names()
+    };
+    let pings = if normal_only {
+        Vec::new()
+    } else {
+        view.ping_names()
+    };
+    for node in normal {
         if verbose {
             let status = view.node_status(node).unwrap_or("dead");
             let _ = writeln!(out.stdout, "\n{node}\t{status}\t(nodetype: normal)");
             list_links(out, view, node, human, true);
+        } else {
+            let _ = writeln!(out.stdout, "{node}");
+        }
+    }
+    for node in pings {
+        if verbose {
+            let status = view.node_status(node).unwrap_or("dead");
+            let _ = writeln!(out.stdout, "\n{node}\t{status}\t(nodetype: ping)");
         } else {
             let _ = writeln!(out.stdout, "{node}");
         }
@@ -588,6 +625,14 @@ mod tests {
                 ],
                 groups: vec![],
                 last_transition: None,
+                ping_nodes: vec![wasmbeat_core::ping::PingView {
+                    name: "10.0.0.254".into(),
+                    members: vec!["10.0.0.254".into()],
+                    status: wasmbeat_core::ping::PingStatus::Dead,
+                    last_reply: None,
+                    counted: false,
+                }],
+                ipfail: None,
             },
             peers: vec![],
             packets: PacketCounts {
@@ -650,9 +695,18 @@ mod tests {
     #[test]
     fn lists_come_in_heartbeats_reverse_order() {
         let r = report(NodeStatus::Active, "local");
-        assert_eq!(ask(&["listnodes"], &r), s("node2\nnode1\n", OK));
-        assert_eq!(ask(&["listnodes", "-p"], &r), s("", OK));
-        assert_eq!(ask(&["listnodes", "-p", "-n"], &r), s("node2\nnode1\n", OK));
+        assert_eq!(ask(&["listnodes"], &r), s("node2\nnode1\n10.0.0.254\n", OK));
+        assert_eq!(ask(&["listnodes", "-p"], &r), s("10.0.0.254\n", OK));
+        assert_eq!(ask(&["listnodes", "-n"], &r), s("node2\nnode1\n", OK));
+        assert_eq!(
+            ask(&["listnodes", "-p", "-n"], &r),
+            s("node2\nnode1\n10.0.0.254\n", OK)
+        );
+        assert_eq!(ask(&["nodetype", "10.0.0.254"], &r), s("ping\n", OK));
+        assert_eq!(
+            ask(&["nodestatus", "10.0.0.254"], &r),
+            s("dead\n", NORMAL_FAIL)
+        );
         assert_eq!(
             ask(&["listhblinks", "node1"], &r),
             s("\teth1\n\teth0\n", OK)
@@ -667,7 +721,8 @@ mod tests {
                 "The nodes are as follow:\n\nnode2\tactive\t(nodetype: normal)\n\
                  \tthis node has the following heartbeat links:\n\teth1\tdead\n\teth0\tup\n\
                  \nnode1\tactive\t(nodetype: normal)\n\
-                 \tthis node has the following heartbeat links:\n\teth1\tdead\n\teth0\tup\n",
+                 \tthis node has the following heartbeat links:\n\teth1\tdead\n\teth0\tup\n\
+                 \n10.0.0.254\tdead\t(nodetype: ping)\n",
                 OK
             )
         );

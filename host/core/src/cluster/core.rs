@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod legacy;
 mod membership;
+mod ping;
 mod resources;
 mod snapshot;
 mod standby;
@@ -219,6 +220,12 @@ pub struct Cluster {
     /// stalled (see [`Cluster::handle`]) and the peers' packets may be
     /// queued unread.
     stall_grace_until: Millis,
+    /// Ping node liveness (ha.cf ping/ping6/ping_group).
+    ping: crate::ping::PingTracker,
+    /// ipfail, when configured.
+    ipfail: Option<crate::ipfail::Ipfail>,
+    /// The peer's last `num_ping_nodes` count.
+    peer_ping_count: Option<usize>,
     /// The deadline given to the caller after the last event (the timer
     /// table's earliest entry then): computed once per event, read by
     /// [`Cluster::next_deadline`] and by the stall check of the next event.
@@ -284,6 +291,7 @@ impl Cluster {
             .map(|n| new_peer(n))
             .collect();
         let groups = params.groups.iter().map(new_group).collect();
+        let (ping, ipfail) = ping::build(&params, now);
         let mut c = Cluster {
             p: params,
             now,
@@ -308,6 +316,9 @@ impl Cluster {
             legacy_resp: BTreeMap::new(),
             last_transition: None,
             stall_grace_until: now,
+            ping,
+            ipfail,
+            peer_ping_count: None,
             deadline: None,
             out: Vec::new(),
         };
@@ -354,9 +365,11 @@ impl Cluster {
             Event::Reload(params) => self.on_reload(params),
             Event::LinkUp(l) => self.on_local_link(l, true),
             Event::LinkDown(l) => self.on_local_link(l, false),
+            Event::PingReply { member } => self.on_ping_reply(&member),
         }
         if !self.exited {
             self.timers();
+            self.ping_timers();
             self.progress();
         }
         if !self.exited {

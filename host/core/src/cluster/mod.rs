@@ -78,6 +78,22 @@ pub struct ClusterParams {
     /// This run's heartbeat generation (`hg`), persisted and incremented by the daemon at start;
     /// a reload keeps the generation of the running instance.
     pub generation: u64,
+    /// Ping nodes and ipfail (none by default); boxed so every input that
+    /// carries parameters (a reload) stays small.
+    pub ping: Box<PingParams>,
+}
+
+/// ha.cf `ping`/`ping6`/`ping_group`, `deadping` and ipfail.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PingParams {
+    /// The ping nodes, in ha.cf order.
+    pub nodes: Vec<crate::ping::PingNodeSpec>,
+    /// Silence after which a ping node is `dead` (heartbeat: `deadping`,
+    /// default deadtime); `initdead` applies until communication is up.
+    pub deadping: Duration,
+    /// ipfail runs (ha.cf `respawn <user> <path>/ipfail`): the node that
+    /// reaches fewer ping nodes gives its groups to the peer.
+    pub ipfail: bool,
 }
 
 /// Node states as heartbeat names them (`st=` field, `cl_status nodestatus`).
@@ -323,6 +339,27 @@ pub enum Message {
         /// heartbeat does not send it; absent means "accept".
         dest_generation: Option<u64>,
     },
+    /// ipfail's `t=num_ping_nodes num_ping=<N> dest=<peer>` (plus `from_id`/`to_id=ipfail`,
+    /// which route it to the peer's ipfail client in heartbeat).
+    NumPingNodes {
+        /// `dest`
+        dest: String,
+        /// `num_ping` (decimal)
+        count: usize,
+    },
+    /// ipfail's `t=you_are_dead dest=<peer>`: "you reach fewer ping nodes: give up".
+    YouAreDead {
+        /// `dest`
+        dest: String,
+    },
+    /// ipfail's `t=abort_giveup dest=<peer>`: "the counts are equal: do not give up".
+    AbortGiveup {
+        /// `dest`
+        dest: String,
+    },
+    /// `t=hbapi-clstat st=join from_id=ipfail`: heartbeat sends it when its ipfail signs on;
+    /// the peer's ipfail answers with its count.
+    IpfailJoin,
 }
 
 /// An administrator's request (control socket / CLI).
@@ -407,6 +444,12 @@ pub enum Event {
     LinkUp(LinkId),
     /// A local medium failed (send errors, interface down).
     LinkDown(LinkId),
+    /// An ICMP echo reply from ping node member `member` (an address as
+    /// written in ha.cf) arrived.
+    PingReply {
+        /// The address that answered.
+        member: String,
+    },
 }
 
 /// Severity of a [`StateChange`].
@@ -481,11 +524,15 @@ pub enum Cause {
     Fencing,
     /// Wire-level oddities: unknown senders, stale or lost messages.
     Protocol,
+    /// A ping node answered again or was declared dead.
+    PingNode,
+    /// ipfail compared ping node counts and decided.
+    Ipfail,
 }
 
 impl Cause {
     /// Every cause.
-    pub const ALL: [Cause; 21] = [
+    pub const ALL: [Cause; 23] = [
         Cause::PeerUp,
         Cause::PeerBack,
         Cause::PeerDead,
@@ -507,6 +554,8 @@ impl Cause {
         Cause::MonitorGiveUp,
         Cause::Fencing,
         Cause::Protocol,
+        Cause::PingNode,
+        Cause::Ipfail,
     ];
 
     /// The label value (snake case, as serialised).
@@ -533,6 +582,8 @@ impl Cause {
             Cause::MonitorGiveUp => "monitor_give_up",
             Cause::Fencing => "fencing",
             Cause::Protocol => "protocol",
+            Cause::PingNode => "ping_node",
+            Cause::Ipfail => "ipfail",
         }
     }
 }
@@ -665,4 +716,21 @@ pub struct ClusterStatus {
     pub groups: Vec<GroupView>,
     /// The most recent notable transition.
     pub last_transition: Option<Transition>,
+    /// Ping nodes (pseudo-nodes of type ping), in ha.cf order.
+    #[serde(default)]
+    pub ping_nodes: Vec<crate::ping::PingView>,
+    /// ipfail's count as sent to the peer, when ipfail runs.
+    #[serde(default)]
+    pub ipfail: Option<IpfailView>,
+}
+
+/// ipfail in [`ClusterStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpfailView {
+    /// Ping nodes we count.
+    pub mine: usize,
+    /// The peer's last reported count.
+    pub peer: Option<usize>,
+    /// A pending give-away: (set, due).
+    pub pending: Option<(RscHold, Millis)>,
 }

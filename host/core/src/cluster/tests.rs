@@ -27,6 +27,7 @@ fn params(local: &str, mode: AutoFailback) -> ClusterParams {
             },
         ],
         generation: if local == "n1" { 100 } else { 200 },
+        ping: Default::default(),
     }
 }
 
@@ -62,6 +63,8 @@ struct Pair {
     latency: Duration,
     /// Only G1 is configured (as in the chaos lab), not G1 and G2.
     only_g1: bool,
+    /// Ping nodes and ipfail of both nodes.
+    ping: PingParams,
 }
 
 impl Pair {
@@ -83,6 +86,7 @@ impl Pair {
             inbox: Vec::new(),
             latency: Duration::ZERO,
             only_g1: false,
+            ping: PingParams::default(),
         }
     }
 
@@ -97,6 +101,7 @@ impl Pair {
             p.groups.truncate(1);
         }
         p.generation = self.n[i].generation;
+        p.ping = Box::new(self.ping.clone());
         self.n[i].c = Some(Cluster::new(p, self.now));
         self.n[i].log.exited = false;
         self.feed(i, Event::Tick);
@@ -834,4 +839,223 @@ fn given_link_loss_on_one_medium_then_only_that_link_is_reported_dead() {
     p.run_for(3.0);
     assert!(p.noted(0, "link n2:bcast eth0 dead").is_some());
     assert!(p.noted(0, "declared dead").is_none());
+}
+
+/// Ping nodes and ipfail: a router both nodes ping on the public LAN, and
+/// the two nodes' uplinks to it cut and restored independently.
+mod ipfail_scenarios {
+    use super::*;
+    use crate::ping::{PingNodeSpec, PingStatus};
+
+    const ROUTER: &str = "10.88.0.1";
+    const DEADPING: Duration = Duration::from_secs(3);
+
+    fn pair(mode: AutoFailback, ipfail: bool) -> Pair {
+        let mut p = Pair::new(mode);
+        p.ping = PingParams {
+            nodes: vec![PingNodeSpec {
+                name: ROUTER.into(),
+                members: vec![ROUTER.into()],
+            }],
+            deadping: DEADPING,
+            ipfail,
+        };
+        p
+    }
+
+    /// Runs `secs`, an echo reply every 500 ms to each node whose uplink is up.
+    fn run_uplinks(p: &mut Pair, secs: f64, up: [bool; 2]) {
+        let steps = (secs / 0.5).round() as usize;
+        for _ in 0..steps {
+            for (i, &u) in up.iter().enumerate() {
+                if u {
+                    p.feed(
+                        i,
+                        Event::PingReply {
+                            member: ROUTER.into(),
+                        },
+                    );
+                }
+            }
+            p.run_for(0.5);
+        }
+    }
+
+    fn settled(mode: AutoFailback, ipfail: bool) -> Pair {
+        let mut p = pair(mode, ipfail);
+        p.boot(0);
+        p.boot(1);
+        run_uplinks(&mut p, 15.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        assert_eq!(p.running(1), vec![G2]);
+        p
+    }
+
+    fn ops_since(p: &Pair, i: usize, t: Millis) -> Vec<(u64, &'static str, String)> {
+        p.n[i]
+            .log
+            .ops
+            .iter()
+            .filter(|(at, ..)| *at >= t)
+            .map(|(at, op, g)| (at.0 - t.0, *op, g.clone()))
+            .collect()
+    }
+
+    fn ping_status(p: &Pair, i: usize) -> PingStatus {
+        p.n[i].c.as_ref().unwrap().status().ping_nodes[0].status
+    }
+
+    #[test]
+    fn given_node1_loses_its_uplink_then_its_groups_move_to_node2_within_deadping_plus_two_keepalives(
+    ) {
+        let mut p = settled(AutoFailback::On, true);
+        let cut = p.now;
+        run_uplinks(&mut p, 10.0, [false, true]);
+        assert_eq!(p.running(0), Vec::<&str>::new());
+        assert_eq!(p.running(1), vec![G1, G2]);
+        let took = ops_since(&p, 1, cut)
+            .into_iter()
+            .find(|(_, op, g)| *op == "start" && g == G1)
+            .map(|(dt, ..)| Duration::from_millis(dt))
+            .expect("G1 started on n2");
+        // deadping after the last reply (≤ 0.5 s before the cut), 2 × keepalive
+        // of ipfail's delay, then the standby hand-shake and a 100 ms stop.
+        assert!(
+            took >= DEADPING - Duration::from_millis(500) && took <= Duration::from_millis(5600),
+            "G1 moved {took:?} after the cut"
+        );
+        assert_eq!(ping_status(&p, 0), PingStatus::Dead);
+        assert_eq!(ping_status(&p, 1), PingStatus::Ping);
+        let n1_sent = &p.n[0].log.sent;
+        assert!(n1_sent.iter().any(|(_, m)| *m
+            == Message::NumPingNodes {
+                dest: "n2".into(),
+                count: 0
+            }));
+        assert!(p.n[1]
+            .log
+            .sent
+            .iter()
+            .any(|(_, m)| *m == Message::YouAreDead { dest: "n1".into() }));
+        let dead = p.noted(0, "ping node 10.88.0.1 dead").expect("noted");
+        let line = &p.n[0].log.notes.iter().find(|(t, _)| *t == dead).unwrap().1;
+        assert_eq!(
+            line.why,
+            "no echo reply for 3.0 s; n1 reaches 0 of 1 ping node(s)"
+        );
+    }
+
+    #[test]
+    fn given_node1s_uplink_returns_then_its_group_comes_back_after_the_hysteresis_with_auto_failback_on(
+    ) {
+        let mut p = settled(AutoFailback::On, true);
+        run_uplinks(&mut p, 10.0, [false, true]);
+        assert_eq!(p.running(1), vec![G1, G2]);
+        let back = p.now;
+        run_uplinks(&mut p, 3.0, [true, true]);
+        assert!(
+            ops_since(&p, 1, back).is_empty(),
+            "nothing moves before n1's ping node counts again (deadping)"
+        );
+        run_uplinks(&mut p, 7.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        assert_eq!(p.running(1), vec![G2]);
+        let home = ops_since(&p, 0, back)
+            .into_iter()
+            .find(|(_, op, g)| *op == "start" && g == G1)
+            .map(|(dt, ..)| Duration::from_millis(dt))
+            .expect("G1 started on n1 again");
+        assert!(
+            home >= DEADPING * 2 && home <= DEADPING * 2 + Duration::from_millis(1500),
+            "G1 home {home:?} after the uplink returned"
+        );
+    }
+
+    #[test]
+    fn given_auto_failback_off_when_node1s_uplink_returns_then_nothing_moves_back() {
+        let mut p = settled(AutoFailback::Off, true);
+        run_uplinks(&mut p, 10.0, [false, true]);
+        assert_eq!(p.running(1), vec![G1, G2]);
+        run_uplinks(&mut p, 15.0, [true, true]);
+        assert_eq!(p.running(1), vec![G1, G2]);
+        assert!(p.running(0).is_empty());
+    }
+
+    #[test]
+    fn given_both_uplinks_lost_together_then_nothing_moves() {
+        let mut p = settled(AutoFailback::On, true);
+        let cut = p.now;
+        run_uplinks(&mut p, 20.0, [false, false]);
+        assert_eq!(ops_since(&p, 0, cut), vec![], "n1 did nothing");
+        assert_eq!(ops_since(&p, 1, cut), vec![], "n2 did nothing");
+        assert_eq!(ping_status(&p, 0), PingStatus::Dead);
+        assert_eq!(ping_status(&p, 1), PingStatus::Dead);
+    }
+
+    #[test]
+    fn given_both_uplinks_lost_one_keepalive_apart_then_nothing_moves() {
+        let mut p = settled(AutoFailback::On, true);
+        let cut = p.now;
+        run_uplinks(&mut p, 1.0, [false, true]);
+        run_uplinks(&mut p, 20.0, [false, false]);
+        assert_eq!(ops_since(&p, 0, cut), vec![]);
+        assert_eq!(ops_since(&p, 1, cut), vec![]);
+        assert!(p.noted(0, "counts balanced").is_some() || p.noted(1, "counts balanced").is_some());
+    }
+
+    #[test]
+    fn given_a_flapping_uplink_then_the_group_moves_once_and_stays_while_it_flaps() {
+        let mut p = settled(AutoFailback::On, true);
+        let cut = p.now;
+        // Up 2.5 s, down 3.5 s, for a minute: each down phase outlasts
+        // deadping, no up phase lasts deadping.
+        for _ in 0..10 {
+            run_uplinks(&mut p, 3.5, [false, true]);
+            run_uplinks(&mut p, 2.5, [true, true]);
+        }
+        let starts_n2: Vec<_> = ops_since(&p, 1, cut)
+            .into_iter()
+            .filter(|(_, op, g)| *op == "start" && g == G1)
+            .collect();
+        assert_eq!(starts_n2.len(), 1, "one move to n2: {starts_n2:?}");
+        assert_eq!(p.running(1), vec![G1, G2]);
+        // Then it stays up: G1 goes home once.
+        let steady = p.now;
+        run_uplinks(&mut p, 10.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        assert_eq!(
+            ops_since(&p, 0, steady)
+                .iter()
+                .filter(|(_, op, _)| *op == "start")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn given_no_ipfail_when_a_ping_node_dies_then_only_notifications_follow() {
+        let mut p = settled(AutoFailback::On, false);
+        let cut = p.now;
+        run_uplinks(&mut p, 10.0, [false, true]);
+        assert_eq!(ops_since(&p, 0, cut), vec![]);
+        assert_eq!(ops_since(&p, 1, cut), vec![]);
+        assert_eq!(ping_status(&p, 0), PingStatus::Dead);
+        assert!(p.noted(0, "ping node 10.88.0.1 dead").is_some());
+        assert!(!p.n[0]
+            .log
+            .sent
+            .iter()
+            .any(|(_, m)| matches!(m, Message::NumPingNodes { .. })));
+    }
+
+    #[test]
+    fn given_legacy_auto_failback_then_ipfail_stays_off_as_heartbeats_exits() {
+        let mut p = pair(AutoFailback::Legacy, true);
+        p.boot(0);
+        p.boot(1);
+        run_uplinks(&mut p, 15.0, [true, true]);
+        run_uplinks(&mut p, 10.0, [false, true]);
+        assert!(p.n[0].c.as_ref().unwrap().status().ipfail.is_none());
+        assert_eq!(p.running(0), vec![G1]);
+    }
 }

@@ -28,6 +28,20 @@ const F_WEOWN: &str = "weown";
 const F_OK: &str = "ok";
 const F_WB_DESTHG: &str = "wb_desthg";
 
+// ipfail (contrib/ipfail/ipfail.c, hb_api.c). heartbeat hands a message
+// with `to_id` only to the local API client of that name, so ours carry
+// `to_id=ipfail` to reach a heartbeat peer's ipfail, and `from_id=ipfail`
+// as its own ipfail's would after passing through heartbeat's API.
+const T_NUM_PING_NODES: &str = "num_ping_nodes";
+const T_YOU_ARE_DEAD: &str = "you_are_dead";
+const T_ABORT_GIVEUP: &str = "abort_giveup";
+const T_APICLISTAT: &str = "hbapi-clstat";
+const F_NUMPING: &str = "num_ping";
+const F_FROMID: &str = "from_id";
+const F_TOID: &str = "to_id";
+const IPFAIL: &str = "ipfail";
+const JOIN: &str = "join";
+
 /// The heartbeat message for a typed core message (type-specific fields
 /// only; the session stamps and signs it).
 pub fn to_wire(msg: &Typed) -> Message {
@@ -111,7 +125,42 @@ pub fn to_wire(msg: &Typed) -> Message {
             }
             m
         }
+        Typed::NumPingNodes { dest, count } => {
+            let mut m = Message::new(T_NUM_PING_NODES);
+            m.push_str(F_NUMPING, &count.to_string());
+            ipfail_route(&mut m, Some(dest));
+            m
+        }
+        Typed::YouAreDead { dest } => {
+            let mut m = Message::new(T_YOU_ARE_DEAD);
+            ipfail_route(&mut m, Some(dest));
+            m
+        }
+        Typed::AbortGiveup { dest } => {
+            let mut m = Message::new(T_ABORT_GIVEUP);
+            ipfail_route(&mut m, Some(dest));
+            m
+        }
+        Typed::IpfailJoin => {
+            // As heartbeat's api_send_client_status when ipfail signs on.
+            let mut m = Message::new(T_APICLISTAT);
+            m.push_str(F_STATUS, JOIN);
+            ipfail_route(&mut m, None);
+            m.push_str(F_INFO, "signon");
+            m
+        }
     }
+}
+
+fn ipfail_route(m: &mut Message, dest: Option<&str>) {
+    if let Some(d) = dest {
+        m.push_str(F_DEST, d);
+    }
+    m.push_str(F_FROMID, IPFAIL).push_str(F_TOID, IPFAIL);
+}
+
+fn dest_of(m: &Message) -> String {
+    m.get_str(F_DEST).unwrap_or("").to_ascii_lowercase()
 }
 
 fn hold(m: &Message) -> Option<RscHold> {
@@ -194,6 +243,19 @@ pub fn from_wire(m: &Message) -> Option<Typed> {
             weown: m.get_str(F_WEOWN) == Some("yes"),
             dest_generation: m.get_hex(F_WB_DESTHG),
         },
+        T_NUM_PING_NODES => Typed::NumPingNodes {
+            dest: dest_of(m),
+            // ipfail reads it with atoi and sends it with "%d".
+            count: m.get_str(F_NUMPING)?.trim().parse().ok()?,
+        },
+        T_YOU_ARE_DEAD => Typed::YouAreDead { dest: dest_of(m) },
+        T_ABORT_GIVEUP => Typed::AbortGiveup { dest: dest_of(m) },
+        // Other clients' sign-ons and sign-offs do not concern us.
+        T_APICLISTAT
+            if m.get_str(F_STATUS) == Some(JOIN) && m.get_str(F_FROMID) == Some(IPFAIL) =>
+        {
+            Typed::IpfailJoin
+        }
         _ => return None,
     })
 }
@@ -276,6 +338,10 @@ mod tests {
                     }
                 }),
             "[A-Za-z]+::[0-9.]{1,15}".prop_map(|key| Typed::IpRequest { key }),
+            (arb_name(), 0usize..100).prop_map(|(dest, count)| Typed::NumPingNodes { dest, count }),
+            arb_name().prop_map(|dest| Typed::YouAreDead { dest }),
+            arb_name().prop_map(|dest| Typed::AbortGiveup { dest }),
+            Just(Typed::IpfailJoin),
         ]
     }
 
@@ -296,6 +362,32 @@ mod tests {
         });
         assert_eq!(m.get_str("dt"), Some("1770"));
         assert_eq!(m.get_str("st"), Some("active"));
+    }
+
+    #[test]
+    fn ipfail_messages_carry_ipfails_field_names_and_routing() {
+        let m = to_wire(&Typed::NumPingNodes {
+            dest: "node1".into(),
+            count: 2,
+        });
+        assert_eq!(m.msg_type(), Some("num_ping_nodes"));
+        assert_eq!(m.get_str("num_ping"), Some("2"));
+        assert_eq!(m.get_str("dest"), Some("node1"));
+        assert_eq!(m.get_str("to_id"), Some("ipfail"));
+        // As the real ipfail's arrive (dest added by the client library).
+        let mut real = Message::new("you_are_dead");
+        real.push_str("dest", "Node2")
+            .push_str("from_id", "ipfail")
+            .push_str("to_id", "ipfail");
+        assert_eq!(
+            from_wire(&real),
+            Some(Typed::YouAreDead {
+                dest: "node2".into()
+            })
+        );
+        let mut ccm = Message::new("hbapi-clstat");
+        ccm.push_str("st", "join").push_str("from_id", "ccm");
+        assert_eq!(from_wire(&ccm), None, "only ipfail's join matters");
     }
 
     #[test]

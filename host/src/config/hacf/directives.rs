@@ -225,12 +225,8 @@ const HBGENMETHOD_WORDS: [&str; 2] = words(HBGENMETHOD);
 const PACEMAKER_ONLY: &str = "Pacemaker-only directive";
 const NO_STONITH: &str =
     "wasmbeat does not fence nodes yet; a dead node's resources are taken over without STONITH";
-const NO_PING: &str =
-    "ping nodes (and ipfail) are not implemented by wasmbeat yet; they are not probed";
 const NO_CORES: &str = "core dumps follow the system's settings";
 const NO_COMPRESSION: &str = "wasmbeat never compresses messages";
-const NO_CHILDREN: &str =
-    "wasmbeat does not start respawn children (e.g. ipfail); run them under systemd instead";
 
 const BAUD: (i64, i64, &str) = (
     0,
@@ -259,7 +255,6 @@ pub const DIRECTIVES: &[Directive] = &[
     d("initdead", "initdead 120", Time(|r, at, t| r.cf.initdead = r.timing(at, t))).last_wins()
         .write(|c, f| writeln!(f, "initdead {}", format_duration(c.initdead))),
     d("deadping", "deadping 30", Time(|r, at, t| r.cf.deadping = r.timing(at, t))).last_wins()
-        .not_honoured("only ping nodes use it, and they are not implemented")
         .write(|c, f| writeln!(f, "deadping {}", format_duration(c.deadping))),
     // Media: printed together, in file order, by `write_media`.
     d("udpport", "udpport 694", number(PORT, udpport)).last_wins(),
@@ -275,14 +270,13 @@ pub const DIRECTIVES: &[Directive] = &[
     d("auto_failback", "auto_failback on", Word(auto_failback)).last_wins()
         .write(|c, f| writeln!(f, "auto_failback {}", word_of(&AUTO_FAILBACK, &c.auto_failback))),
     d("nice_failback", "auto_failback on", Bool(nice_failback)).sets("auto_failback"),
-    d("ping", "ping 10.10.10.254", Words(|r, at| r.cf.ping.push(at.text.into()))).not_honoured(NO_PING)
-        .write(|c, f| lines(f, "ping", &c.ping)),
-    d("ping_group", "ping_group group1 10.10.10.254 10.10.10.253", Line(ping_group)).not_honoured(NO_PING)
+    d("ping", "ping 10.10.10.254", Words(ping)).write(|c, f| lines(f, "ping", &c.ping)),
+    d("ping_group", "ping_group group1 10.10.10.254 10.10.10.253", Line(ping_group))
         .write(write_ping_groups),
-    d("ping6", "ping6 fd77::fe", Words(|r, at| r.cf.ping6.push(at.text.into()))).not_honoured(NO_PING)
-        .write(|c, f| lines(f, "ping6", &c.ping6)),
-    // Child processes and the client API.
-    d("respawn", "respawn hacluster /usr/libexec/heartbeat/ipfail", Line(respawn)).not_honoured(NO_CHILDREN)
+    d("ping6", "ping6 fd77::fe", Words(ping)).write(|c, f| lines(f, "ping6", &c.ping6)),
+    // Child processes and the client API. `respawn ... ipfail` is honoured
+    // by the built-in ipfail; other programs are warned about per line.
+    d("respawn", "respawn hacluster /usr/libexec/heartbeat/ipfail", Line(respawn))
         .write(write_respawn),
     d("failfast", "failfast hacluster /usr/libexec/heartbeat/ipfail", Line(respawn))
         .not_honoured("wasmbeat does not start failfast children; run them under systemd instead"),
@@ -905,6 +899,34 @@ fn ping_group(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
     });
 }
 
+/// `ping`/`ping6`: one ping node per address. heartbeat's ping plugin
+/// takes IPv4 addresses, ping6 IPv6 ones; wasmbeat probes addresses only,
+/// so anything else would never answer and is said at once.
+fn ping(r: &mut Reader, at: At<'_>) {
+    let v6 = at.name == "ping6";
+    let ok = match at.text.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_ipv6() == v6,
+        Err(_) => false,
+    };
+    if !ok {
+        let want = if v6 { "an IPv6" } else { "an IPv4" };
+        r.warn(
+            Code::BadValue,
+            at,
+            format!(
+                "{} {:?} is not {want} address: wasmbeat cannot probe it, so this ping node is dead from the start",
+                at.name, at.text
+            ),
+            "write the router's address, e.g. \"ping 10.10.10.254\" or \"ping6 fd77::fe\"",
+        );
+    }
+    if v6 {
+        r.cf.ping6.push(at.text.into());
+    } else {
+        r.cf.ping.push(at.text.into());
+    }
+}
+
 fn respawn(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
     if vals.len() < 2 {
         r.err(
@@ -920,11 +942,23 @@ fn respawn(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
         .map(|(_, t)| *t)
         .collect::<Vec<_>>()
         .join(" ");
-    r.cf.respawn.push(Respawn {
+    let child = Respawn {
         user: vals[0].1.to_string(),
         command,
         failfast: at.name == "failfast",
-    });
+    };
+    if at.name == "respawn" && !child.is_ipfail() {
+        r.warn(
+            Code::NotImplemented,
+            At { text: at.name, ..at },
+            format!(
+                "\"respawn {}\" is accepted but not acted on: wasmbeat starts no respawn children (ipfail is built in)",
+                at.text
+            ),
+            "run the program under systemd instead",
+        );
+    }
+    r.cf.respawn.push(child);
 }
 
 fn logfacility(r: &mut Reader, at: At<'_>) {

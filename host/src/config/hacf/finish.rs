@@ -17,6 +17,7 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
     derive_defaults(&mut r);
     check_timing(&mut r);
     check_membership(&mut r);
+    check_ipfail(&mut r);
     point_timing_at_values(&mut r);
     r.cf.media = r
         .media
@@ -163,6 +164,37 @@ fn check_timing(r: &mut Reader) {
 
 /// Who is in the cluster, how the nodes hear each other, which resource
 /// protocol runs.
+/// ipfail needs ping nodes and the nice_failback protocol; heartbeat's
+/// ipfail exits at start under `auto_failback legacy`, and so wasmbeat's
+/// built-in one stays off there.
+fn check_ipfail(r: &mut Reader) {
+    let Some(l) = line(r, "respawn").filter(|_| r.cf.ipfail()) else {
+        return;
+    };
+    if r.cf.auto_failback == super::AutoFailback::Legacy {
+        r.diags.push(
+            Diagnostic::warning(
+                Code::Ipfail,
+                FILE,
+                Some(l),
+                "ipfail does not run with auto_failback legacy (heartbeat's ipfail exits: \"incompatible legacy option\"); ping nodes are only watched",
+            )
+            .hint("write \"auto_failback on\" or \"auto_failback off\""),
+        );
+    }
+    if r.cf.ping_nodes().is_empty() {
+        r.diags.push(
+            Diagnostic::warning(
+                Code::Ipfail,
+                FILE,
+                Some(l),
+                "ipfail has no ping node to count: it never moves anything",
+            )
+            .hint("add the router both nodes reach, e.g. \"ping 10.10.10.254\""),
+        );
+    }
+}
+
 fn check_membership(r: &mut Reader) {
     if let Some(l) = line(r, "autojoin") {
         if r.cf.autojoin != AutoJoin::None {

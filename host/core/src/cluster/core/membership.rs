@@ -424,6 +424,7 @@ impl Cluster {
             "communication up",
             format!("heard: {}; dead: {}", list(&heard), list(&dead_names)),
         );
+        self.ipfail_join();
         let local = self.p.local.clone();
         if !self.uses_nice_failback() {
             self.phase = Phase::Stable;

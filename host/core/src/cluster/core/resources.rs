@@ -37,6 +37,10 @@ impl Cluster {
                     self.on_ip_response(pi, key, weown, dest_generation);
                 }
             }
+            m @ (Message::NumPingNodes { .. }
+            | Message::YouAreDead { .. }
+            | Message::AbortGiveup { .. }
+            | Message::IpfailJoin) => self.on_ipfail_message(pi, m),
         }
     }
 
@@ -311,8 +315,9 @@ impl Cluster {
             }
         }
         self.peers.retain(|p| params.nodes.contains(&p.name));
-        self.p = params;
+        let old_ping = std::mem::replace(&mut self.p, params).ping;
         self.p.generation = generation;
+        self.reload_ping(&old_ping);
         if self.comm_up && self.phase == Phase::Stable && !self.shutting_down {
             let local = self.p.local.clone();
             let gis: Vec<GroupId> = self

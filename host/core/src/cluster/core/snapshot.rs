@@ -86,6 +86,8 @@ impl Cluster {
             nodes,
             groups,
             last_transition: self.last_transition.clone(),
+            ping_nodes: self.ping.view(),
+            ipfail: self.ipfail_view(),
         }
     }
 }

@@ -26,6 +26,10 @@ pub(super) enum Timer {
     StopRetry(GroupId),
     /// The next own status message.
     OwnStatus,
+    /// A ping node's death or settlement (acted on by `ping_timers`).
+    PingNodes,
+    /// ipfail's delayed give-away (acted on by `ping_timers`).
+    IpfailGiveup,
 }
 
 impl Cluster {
@@ -82,6 +86,12 @@ impl Cluster {
             }
         }
         t.push((self.next_status_at, Timer::OwnStatus));
+        if let Some(at) = self.ping.deadline(self.ping_limit()) {
+            t.push((at, Timer::PingNodes));
+        }
+        if let Some(at) = self.ipfail.as_ref().and_then(|f| f.deadline()) {
+            t.push((at, Timer::IpfailGiveup));
+        }
         t
     }
 
@@ -151,6 +161,8 @@ impl Cluster {
                         secs(limit)
                     ),
                 );
+                // ipfail compares counts whenever a link dies (ipfail.c LinkStatus).
+                self.ipfail_count_changed();
             }
             Timer::RqstDelay => {
                 if let Phase::RscRcvd(at) = self.phase {
@@ -222,7 +234,9 @@ impl Cluster {
             Timer::PendingStandby
             | Timer::StartRetry(_)
             | Timer::StopRetry(_)
-            | Timer::OwnStatus => {}
+            | Timer::OwnStatus
+            | Timer::PingNodes
+            | Timer::IpfailGiveup => {}
         }
     }
 

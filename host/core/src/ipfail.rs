@@ -1,0 +1,397 @@
+//! ipfail built in: the node that reaches fewer ping nodes gives its groups
+//! to the peer, decided by the message exchange of heartbeat's
+//! `contrib/ipfail/ipfail.c`, so a heartbeat 3.0.6 peer running the real
+//! ipfail and a wasmbeat node agree (spec §6.8):
+//!
+//! - a node whose count changes sends `num_ping_nodes num_ping=<its count>`;
+//! - the receiver compares with its own count: more → `you_are_dead` to the
+//!   sender; fewer → it gives all its groups away after 2 × keepalive;
+//!   equal → `abort_giveup` to the sender and, with `auto_failback on`, it
+//!   gives back the foreign groups it holds;
+//! - `you_are_dead` → give all groups away after 2 × keepalive;
+//!   `abort_giveup` → cancel a pending give-away.
+//!
+//! The 2 × keepalive delay is what keeps both nodes still when both lose
+//! the uplink: the second node's count arrives before the first one's
+//! give-away fires, the counts are equal, and the give-away is aborted.
+//!
+//! wasmbeat adds hysteresis, stated once: *groups change hands at most
+//! once per `deadping`*. Moving away needs a ping node silent for
+//! `deadping`; coming back needs it to answer for `deadping` (the ping
+//! tracker counts a returned ping node only then), and a node giving
+//! foreign groups back on equal counts waits `deadping` too, cancelled if
+//! the counts part again meanwhile (a heartbeat peer announces its count at
+//! the first reply, so the wait has to be on our side as well).
+//!
+//! Pure: the caller feeds counts, messages and time, and carries out the
+//! returned [`IpfailAction`]s.
+
+use std::time::Duration;
+
+use crate::cluster::RscHold;
+use crate::time::Millis;
+
+/// What ipfail needs from the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpfailParams {
+    /// heartbeat's keepalive: the give-away delay is twice it (ipfail's
+    /// `delay_giveup(..., -1)`).
+    pub keepalive: Duration,
+    /// How long equal counts must last before foreign groups go back
+    /// (wasmbeat's hysteresis; `deadping`).
+    pub failback_delay: Duration,
+    /// `auto_failback on`: on equal counts, foreign groups go home.
+    pub auto_failback: bool,
+}
+
+/// What the caller must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IpfailAction {
+    /// Send `num_ping_nodes num_ping=count` to the peer.
+    AskPeer {
+        /// Our count.
+        count: usize,
+    },
+    /// Send `you_are_dead` to the peer: it reaches fewer ping nodes.
+    YouAreDead,
+    /// Send `abort_giveup` to the peer: the counts are equal.
+    AbortGiveup,
+    /// Give this set (our viewpoint) to the peer now (standby hand-shake).
+    GiveUp {
+        /// `all` or `foreign`.
+        set: RscHold,
+        /// Why, for the log.
+        why: String,
+    },
+    /// A decision worth a log line.
+    Note {
+        /// What was decided.
+        what: String,
+        /// With which figures.
+        why: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pending {
+    set: RscHold,
+    at: Millis,
+    why: String,
+}
+
+/// The ipfail state of one node. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Ipfail {
+    p: IpfailParams,
+    pending: Option<Pending>,
+    /// A give-away came due while our resources were in transition: the
+    /// counts are compared again once we are stable (ipfail's
+    /// `need_standby`).
+    need_standby: bool,
+}
+
+/// Facts about the node the decisions depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Situation {
+    /// Our count of ping nodes (see [`crate::ping::PingTracker::count`]).
+    pub mine: usize,
+    /// Ping nodes configured.
+    pub configured: usize,
+    /// We hold groups preferring the peer.
+    pub holds_foreign: bool,
+}
+
+impl Ipfail {
+    /// Nothing pending.
+    pub fn new(p: IpfailParams) -> Ipfail {
+        Ipfail {
+            p,
+            pending: None,
+            need_standby: false,
+        }
+    }
+
+    /// The give-away delay ipfail uses (2 × keepalive).
+    pub fn giveup_delay(&self) -> Duration {
+        self.p.keepalive * 2
+    }
+
+    /// Our count changed (a ping node died or counts again), a link to the
+    /// peer died, or the peer's ipfail joined: ask the peer for its count.
+    pub fn count_changed(&mut self, s: Situation) -> Vec<IpfailAction> {
+        vec![IpfailAction::AskPeer { count: s.mine }]
+    }
+
+    /// The peer sent `num_ping_nodes` with `theirs`.
+    pub fn on_peer_count(
+        &mut self,
+        now: Millis,
+        peer: &str,
+        theirs: usize,
+        s: Situation,
+    ) -> Vec<IpfailAction> {
+        let mine = s.mine;
+        let of = s.configured;
+        let figures = format!("we reach {mine} of {of} ping node(s), {peer} reaches {theirs}");
+        let mut out = Vec::new();
+        if mine > theirs {
+            out.push(IpfailAction::YouAreDead);
+            if let Some(p) = self.pending.take() {
+                out.push(IpfailAction::Note {
+                    what: format!("ipfail: cancelled giving {} groups away", p.set.as_str()),
+                    why: figures.clone(),
+                });
+            }
+            out.push(IpfailAction::Note {
+                what: format!("ipfail: {peer} should give its groups to us"),
+                why: format!("{figures}: told it you_are_dead"),
+            });
+        } else if mine < theirs {
+            let delay = self.giveup_delay();
+            self.schedule(now, RscHold::All, delay, figures.clone());
+            out.push(IpfailAction::Note {
+                what: format!(
+                    "ipfail: giving all groups to {peer} in {:.1} s",
+                    delay.as_secs_f64()
+                ),
+                why: figures,
+            });
+        } else {
+            out.push(IpfailAction::AbortGiveup);
+            if let Some(p) = self.pending.take() {
+                out.push(IpfailAction::Note {
+                    what: format!(
+                        "ipfail: counts balanced, not giving {} groups away",
+                        p.set.as_str()
+                    ),
+                    why: figures,
+                });
+            } else if self.p.auto_failback && s.holds_foreign {
+                let delay = self.p.failback_delay.max(self.giveup_delay());
+                self.schedule(now, RscHold::Foreign, delay, figures.clone());
+                out.push(IpfailAction::Note {
+                    what: format!(
+                        "ipfail: giving {peer}'s groups back in {:.1} s unless the counts part again",
+                        delay.as_secs_f64()
+                    ),
+                    why: format!("{figures}; auto_failback on"),
+                });
+            }
+        }
+        out
+    }
+
+    /// The peer sent `you_are_dead`.
+    pub fn on_you_are_dead(&mut self, now: Millis, peer: &str, s: Situation) -> Vec<IpfailAction> {
+        let delay = self.giveup_delay();
+        let why = format!(
+            "{peer} says it reaches more ping nodes (you_are_dead); we reach {} of {}",
+            s.mine, s.configured
+        );
+        self.schedule(now, RscHold::All, delay, why.clone());
+        vec![IpfailAction::Note {
+            what: format!(
+                "ipfail: giving all groups to {peer} in {:.1} s",
+                delay.as_secs_f64()
+            ),
+            why,
+        }]
+    }
+
+    /// The peer sent `abort_giveup`.
+    pub fn on_abort(&mut self, peer: &str) -> Vec<IpfailAction> {
+        match self.pending.take() {
+            Some(p) => vec![IpfailAction::Note {
+                what: format!("ipfail: not giving {} groups away", p.set.as_str()),
+                why: format!("{peer} reports balanced ping node counts (abort_giveup)"),
+            }],
+            None => Vec::new(),
+        }
+    }
+
+    /// A pending give-away: which set, when.
+    pub fn pending(&self) -> Option<(RscHold, Millis)> {
+        self.pending.as_ref().map(|p| (p.set, p.at))
+    }
+
+    /// When a pending give-away is due.
+    pub fn deadline(&self) -> Option<Millis> {
+        self.pending.as_ref().map(|p| p.at)
+    }
+
+    /// Time passed; `stable`: our resources are not in transition.
+    pub fn on_tick(&mut self, now: Millis, stable: bool) -> Vec<IpfailAction> {
+        match &self.pending {
+            Some(p) if now >= p.at => {}
+            _ => return Vec::new(),
+        }
+        let p = self.pending.take().expect("checked above");
+        if stable {
+            vec![IpfailAction::GiveUp {
+                set: p.set,
+                why: p.why,
+            }]
+        } else {
+            self.need_standby = true;
+            vec![IpfailAction::Note {
+                what: format!(
+                    "ipfail: not giving {} groups away yet: resources in transition",
+                    p.set.as_str()
+                ),
+                why: format!("{}; counts are compared again once stable", p.why),
+            }]
+        }
+    }
+
+    /// Both nodes are stable again: a give-away deferred by a transition
+    /// asks the counts anew (the situation may have changed meanwhile).
+    pub fn on_stable(&mut self, s: Situation) -> Vec<IpfailAction> {
+        if std::mem::take(&mut self.need_standby) {
+            self.count_changed(s)
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn schedule(&mut self, now: Millis, set: RscHold, delay: Duration, why: String) {
+        // ipfail replaces an existing timer ("overriding").
+        self.pending = Some(Pending {
+            set,
+            at: now.plus(delay),
+            why,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipfail(auto_failback: bool) -> Ipfail {
+        Ipfail::new(IpfailParams {
+            keepalive: Duration::from_millis(500),
+            failback_delay: Duration::from_secs(2),
+            auto_failback,
+        })
+    }
+
+    fn sit(mine: usize, holds_foreign: bool) -> Situation {
+        Situation {
+            mine,
+            configured: 1,
+            holds_foreign,
+        }
+    }
+
+    fn gives(actions: &[IpfailAction]) -> Option<RscHold> {
+        actions.iter().find_map(|a| match a {
+            IpfailAction::GiveUp { set, .. } => Some(*set),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn fewer_ping_nodes_gives_all_groups_away_after_two_keepalives() {
+        let mut f = ipfail(true);
+        let a = f.on_peer_count(Millis(0), "node2", 1, sit(0, false));
+        assert!(!a.contains(&IpfailAction::YouAreDead));
+        assert_eq!(f.deadline(), Some(Millis(1000)));
+        assert!(f.on_tick(Millis(999), true).is_empty());
+        assert_eq!(gives(&f.on_tick(Millis(1000), true)), Some(RscHold::All));
+        assert_eq!(f.deadline(), None, "once");
+    }
+
+    #[test]
+    fn more_ping_nodes_tells_the_peer_and_moves_nothing_here() {
+        let mut f = ipfail(true);
+        let a = f.on_peer_count(Millis(0), "node1", 0, sit(1, false));
+        assert!(a.contains(&IpfailAction::YouAreDead));
+        assert_eq!(f.deadline(), None);
+    }
+
+    #[test]
+    fn you_are_dead_gives_all_groups_away_unless_aborted() {
+        let mut f = ipfail(true);
+        f.on_you_are_dead(Millis(0), "node2", sit(0, false));
+        assert_eq!(gives(&f.on_tick(Millis(1000), true)), Some(RscHold::All));
+
+        let mut f = ipfail(true);
+        f.on_you_are_dead(Millis(0), "node2", sit(0, false));
+        assert!(!f.on_abort("node2").is_empty());
+        assert!(f.on_tick(Millis(5000), true).is_empty(), "aborted");
+    }
+
+    #[test]
+    fn both_uplinks_lost_moves_nothing() {
+        // node1 loses first and is told it is dead; node2's own loss follows
+        // within 2 × keepalive, its count (0) equals node1's: node1 aborts
+        // its give-away and tells node2 to abort too.
+        let mut n1 = ipfail(true);
+        let mut n2 = ipfail(true);
+        let to_n2 = n1.count_changed(sit(0, false));
+        assert_eq!(to_n2, vec![IpfailAction::AskPeer { count: 0 }]);
+        let a = n2.on_peer_count(Millis(0), "node1", 0, sit(1, false));
+        assert!(a.contains(&IpfailAction::YouAreDead));
+        n1.on_you_are_dead(Millis(10), "node2", sit(0, false));
+        // node2 loses its uplink 0.6 s later and asks node1.
+        let a = n1.on_peer_count(Millis(600), "node2", 0, sit(0, false));
+        assert!(a.contains(&IpfailAction::AbortGiveup));
+        n2.on_abort("node1");
+        assert!(gives(&n1.on_tick(Millis(5000), true)).is_none());
+        assert!(gives(&n2.on_tick(Millis(5000), true)).is_none());
+    }
+
+    #[test]
+    fn equal_counts_with_no_ping_nodes_configured_reachable_move_nothing() {
+        let mut f = ipfail(true);
+        let a = f.on_peer_count(Millis(0), "node2", 0, sit(0, false));
+        assert_eq!(a, vec![IpfailAction::AbortGiveup]);
+        assert_eq!(f.deadline(), None);
+    }
+
+    #[test]
+    fn equal_counts_give_foreign_groups_back_after_the_hysteresis_with_auto_failback_on() {
+        let mut f = ipfail(true);
+        f.on_peer_count(Millis(0), "node1", 1, sit(1, true));
+        assert_eq!(
+            f.deadline(),
+            Some(Millis(2000)),
+            "deadping, not 2 × keepalive"
+        );
+        assert!(gives(&f.on_tick(Millis(1999), true)).is_none());
+        assert_eq!(
+            gives(&f.on_tick(Millis(2000), true)),
+            Some(RscHold::Foreign)
+        );
+    }
+
+    #[test]
+    fn a_failback_is_cancelled_when_the_counts_part_again() {
+        let mut f = ipfail(true);
+        f.on_peer_count(Millis(0), "node1", 1, sit(1, true));
+        // node1's uplink flaps down again before the failback.
+        let a = f.on_peer_count(Millis(1000), "node1", 0, sit(1, true));
+        assert!(a.contains(&IpfailAction::YouAreDead));
+        assert!(gives(&f.on_tick(Millis(5000), true)).is_none());
+    }
+
+    #[test]
+    fn equal_counts_keep_foreign_groups_with_auto_failback_off() {
+        let mut f = ipfail(false);
+        f.on_peer_count(Millis(0), "node1", 1, sit(1, true));
+        assert_eq!(f.deadline(), None);
+    }
+
+    #[test]
+    fn a_give_away_due_in_transition_asks_again_once_stable() {
+        let mut f = ipfail(true);
+        f.on_you_are_dead(Millis(0), "node2", sit(0, false));
+        let a = f.on_tick(Millis(1000), false);
+        assert!(gives(&a).is_none());
+        assert_eq!(
+            f.on_stable(sit(0, false)),
+            vec![IpfailAction::AskPeer { count: 0 }]
+        );
+        assert!(f.on_stable(sit(0, false)).is_empty(), "once");
+    }
+}

@@ -1,0 +1,273 @@
+//! Ping nodes and the built-in ipfail end to end: two networks, a
+//! heartbeat link between the two nodes only (veth `hb0`, 10.89.0.0/24)
+//! and a public LAN (bridge, 10.88.0.0/24) with a router namespace that is
+//! the ping node and a client. Cutting node1's public port moves the VIP
+//! to node2 while the heartbeat link stays up; restoring it brings the VIP
+//! back (auto_failback on); cutting both uplinks moves nothing; a
+//! flapping uplink moves the VIP at most once per deadping.
+//!
+//! Bounds (keepalive 200 ms, deadping 1 s): away within deadping + 2 s
+//! (deadping after the last echo reply, ≤ one probe interval before the
+//! cut, then ipfail's 2 × keepalive, the standby hand-shake, the stop on
+//! node1 and the start on node2); home within 2 × deadping + 3 s (the
+//! ping node must answer for deadping before node1 counts it, node2 then
+//! waits deadping before giving the group back).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Lab, TempDir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
+const VIP: &str = "10.88.0.100";
+const ROUTER: &str = "10.88.0.254";
+const DEADPING: Duration = Duration::from_secs(1);
+
+struct Uplinks {
+    lab: Lab,
+    dir: TempDir,
+}
+
+impl Uplinks {
+    fn new(tag: &str) -> Uplinks {
+        // nodes: 0 node1, 1 node2, 2 router (the ping node), 3 client.
+        let lab = Lab::new(
+            tag,
+            &[
+                "10.88.0.1/24",
+                "10.88.0.2/24",
+                "10.88.0.254/24",
+                "10.88.0.10/24",
+            ],
+        );
+        // The heartbeat link: a cable between node1 and node2 only.
+        let (n1, n2) = (&lab.nodes[0], &lab.nodes[1]);
+        n1.ip(&[
+            "link", "add", "hb0", "type", "veth", "peer", "name", "hb0", "netns", &n2.name,
+        ]);
+        for (ns, addr) in [(n1, "10.89.0.1/24"), (n2, "10.89.0.2/24")] {
+            ns.ip(&["addr", "add", addr, "brd", "+", "dev", "hb0"]);
+            ns.ip(&["link", "set", "hb0", "up"]);
+        }
+        let dir = TempDir::new(tag);
+        for (i, name) in ["node1", "node2"].iter().enumerate() {
+            support::write_node_config(
+                &dir.0.join(name),
+                &format!(
+                    "keepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 4\ndeadping {}ms\nudpport 694\nbcast hb0\n\
+                     ping {ROUTER}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
+                     auto_failback on\nnode node1\nnode node2\n",
+                    DEADPING.as_millis()
+                ),
+                &format!("node1 IPaddr::{VIP}/24/eth0\n"),
+            );
+            support::spawn_responder(&lab.nodes[i], "0.0.0.0:80", name);
+        }
+        Uplinks { lab, dir }
+    }
+
+    fn log(&self, i: usize) -> PathBuf {
+        self.dir.0.join(format!("node{}.log", i + 1))
+    }
+
+    fn start(&self, i: usize) {
+        let name = format!("node{}", i + 1);
+        let mut daemon = Command::new("sh");
+        daemon.args([
+            "-c",
+            &format!(
+                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
+                self.dir.0.join(&name).display(),
+                self.dir.0.join(format!("{name}.run")).display(),
+                support::shared_agent_cache().display(),
+                self.log(i).display()
+            ),
+        ]);
+        daemon.env("RUST_LOG", "info");
+        self.lab.nodes[i].spawn(daemon);
+    }
+
+    fn logs(&self) -> String {
+        (0..2)
+            .map(|i| {
+                format!(
+                    "----- node{} -----\n{}",
+                    i + 1,
+                    std::fs::read_to_string(self.log(i)).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    fn holds_vip(&self, i: usize) -> bool {
+        self.lab.nodes[i]
+            .addrs("eth0")
+            .contains(&format!("{VIP}/24"))
+    }
+
+    /// Who serves the VIP to the client right now.
+    fn served_by(&self) -> Option<String> {
+        let addr = format!("{VIP}:80").parse().unwrap();
+        support::in_netns(&self.lab.nodes[3], || support::http_get(addr))
+    }
+
+    /// Wait until node `i` alone holds the VIP (and, if `client`, the
+    /// client reaches it there); how long it took.
+    fn vip_on(&self, i: usize, limit: Duration, client: bool, why: &str) -> Duration {
+        let t = Instant::now();
+        let want = format!("node{}", i + 1);
+        support::wait_for(limit, Duration::from_millis(20), || {
+            (self.holds_vip(i)
+                && !self.holds_vip(1 - i)
+                && (!client || self.served_by().as_deref() == Some(want.as_str())))
+            .then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{why}: the VIP was not on {want} alone within {limit:?}\n{}",
+                self.logs()
+            )
+        });
+        t.elapsed()
+    }
+
+    fn uplink(&self, i: usize, up: bool) {
+        self.lab.set_link(i, up);
+    }
+
+    /// Who holds the VIP, sampled every 20 ms for `d`: the number of
+    /// changes of holder seen.
+    fn holder_changes(&self, d: Duration) -> usize {
+        let end = Instant::now() + d;
+        let mut last = None;
+        let mut changes = 0;
+        while Instant::now() < end {
+            let now = (self.holds_vip(0), self.holds_vip(1));
+            if last.is_some_and(|l| l != now) && now.0 != now.1 {
+                changes += 1;
+            }
+            if now.0 != now.1 {
+                last = Some(now);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        changes
+    }
+}
+
+#[test]
+fn uplink_loss_moves_the_vip_and_both_lost_moves_nothing_and_flapping_is_damped() {
+    if !support::lab_available(
+        "uplink_loss_moves_the_vip_and_both_lost_moves_nothing_and_flapping_is_damped",
+    ) {
+        return;
+    }
+    let c = Uplinks::new("ping");
+    c.start(0);
+    c.start(1);
+    c.vip_on(
+        0,
+        Duration::from_secs(30),
+        true,
+        "start: node1 takes its group",
+    );
+    let heard = support::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        let l = std::fs::read_to_string(c.log(1)).ok()?;
+        (l.contains("communication up: heard: node1") && l.contains("ping node 10.88.0.254 up"))
+            .then_some(())
+    });
+    assert!(heard.is_some(), "node2 not settled\n{}", c.logs());
+    std::thread::sleep(Duration::from_secs(2));
+
+    // 1. node1's public port cut: the VIP moves to node2, heartbeat link up.
+    c.uplink(0, false);
+    let away = c.vip_on(
+        1,
+        DEADPING + Duration::from_secs(2),
+        true,
+        "node1 uplink cut",
+    );
+    println!(
+        "uplink cut on node1: client served by node2 {:.0} ms later (deadping {} ms, bound deadping + 2000 ms)",
+        away.as_secs_f64() * 1000.0,
+        DEADPING.as_millis()
+    );
+    let n1 = std::fs::read_to_string(c.log(0)).unwrap_or_default();
+    assert!(
+        n1.contains("ping node 10.88.0.254 dead: no echo reply for"),
+        "{}",
+        c.logs()
+    );
+    assert!(
+        !n1.contains("node2 declared dead") && !n1.contains("node2 is dead"),
+        "the heartbeat link must stay up\n{}",
+        c.logs()
+    );
+
+    // 2. Restored: the VIP comes home under auto_failback on.
+    c.uplink(0, true);
+    let home = c.vip_on(
+        0,
+        DEADPING * 2 + Duration::from_secs(3),
+        true,
+        "node1 uplink restored",
+    );
+    println!(
+        "uplink restored on node1: client served by node1 {:.0} ms later (bound 2 x deadping + 3000 ms)",
+        home.as_secs_f64() * 1000.0
+    );
+
+    // 3. Both uplinks cut: equal counts, nothing moves.
+    std::thread::sleep(Duration::from_secs(2));
+    c.uplink(0, false);
+    c.uplink(1, false);
+    let moves = c.holder_changes(DEADPING * 6);
+    assert_eq!(moves, 0, "both uplinks cut moved the VIP\n{}", c.logs());
+    assert!(c.holds_vip(0) && !c.holds_vip(1), "{}", c.logs());
+    println!(
+        "both uplinks cut: VIP stayed on node1 for {:.1} s",
+        (DEADPING * 6).as_secs_f64()
+    );
+    c.uplink(0, true);
+    c.uplink(1, true);
+    std::thread::sleep(DEADPING * 4);
+    c.vip_on(0, Duration::from_secs(5), true, "both uplinks back");
+
+    // 4. node1's uplink flaps: down 1.5 s (> deadping), up 0.6 s (< deadping).
+    let t = Instant::now();
+    let mut changes = 0;
+    for _ in 0..6 {
+        c.uplink(0, false);
+        changes += c.holder_changes(Duration::from_millis(1500));
+        c.uplink(0, true);
+        changes += c.holder_changes(Duration::from_millis(600));
+    }
+    let flapped = t.elapsed();
+    println!(
+        "uplink flapping for {:.1} s (down 1.5 s / up 0.6 s): VIP changed hands {changes} time(s); rule: at most once per deadping, a returned ping node counts after deadping",
+        flapped.as_secs_f64()
+    );
+    assert!(
+        changes <= 1,
+        "VIP flapped {changes} times in {flapped:?}\n{}",
+        c.logs()
+    );
+    assert!(
+        c.holds_vip(1),
+        "the VIP went to node2 once and stayed\n{}",
+        c.logs()
+    );
+    let back = c.vip_on(
+        0,
+        DEADPING * 2 + Duration::from_secs(3),
+        true,
+        "uplink stable again",
+    );
+    println!(
+        "uplink stable again: VIP home {:.0} ms later",
+        back.as_secs_f64() * 1000.0
+    );
+}
