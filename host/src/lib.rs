@@ -15,6 +15,8 @@ pub mod daemon;
 pub mod grant;
 pub mod heartbeat_tools;
 pub mod logging;
+pub mod migrate;
+pub mod ocf;
 pub mod pidfile;
 pub mod resources;
 pub mod runtime;

@@ -56,6 +56,7 @@ use super::capability::{self, Capability};
 use super::launchers;
 use super::template::Template;
 use crate::config::diag::{Code, Diagnostic};
+use crate::monitor::MonitorSpec;
 
 /// The file name inside the configuration directory.
 pub const FILE: &str = "agents.toml";
@@ -143,6 +144,10 @@ pub struct LsbGrant {
     /// Line of the section header.
     pub line: usize,
 }
+
+/// Local restarts after failed probes before a monitored resource's group
+/// is given up, when `restarts` is unset.
+pub const DEFAULT_RESTARTS: u32 = 3;
 
 /// The whole policy file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -788,6 +793,23 @@ impl Policy {
             .into_iter()
             .map(|(_, s)| s)
             .collect()
+    }
+
+    /// How a resource is monitored, from the `monitor`/`restarts` keys
+    /// of the sections that apply (the most specific wins); None when no
+    /// section sets `monitor` (heartbeat's behaviour: never probed).
+    pub fn monitor_spec(&self, agent: &str, resource: &str) -> Option<MonitorSpec> {
+        let sections = self.sections_for(agent, resource);
+        let interval = sections.iter().rev().find_map(|s| s.monitor)?;
+        let max_restarts = sections
+            .iter()
+            .rev()
+            .find_map(|s| s.restarts)
+            .unwrap_or(DEFAULT_RESTARTS);
+        Some(MonitorSpec {
+            interval,
+            max_restarts,
+        })
     }
 
     /// [`Policy::sections_for`] with each section's name, for messages.
