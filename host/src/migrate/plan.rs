@@ -296,11 +296,22 @@ pub async fn plan(dir: &Path, rt: &Runtime) -> Result<Plan, Diagnostics> {
         (f, line.parse::<usize>().unwrap_or(0))
     };
     notes.sort_by_key(rank);
+    // Resources loading already refused (an unresolved agent) are
+    // reported once, by that diagnostic.
+    let refused: Vec<(usize, Option<usize>)> = errors
+        .iter()
+        .filter(|d| d.file == haresources::FILE)
+        .filter_map(|d| d.line.map(|l| (l, d.column)))
+        .collect();
     let mut taken: Vec<String> = Vec::new();
     let mut groups = Vec::new();
     for g in &res.groups {
         let mut primitives = Vec::new();
         for (i, t) in g.resources.iter().enumerate() {
+            let (line, col) = g.positions.get(i).copied().unwrap_or((g.line, 1));
+            if refused.contains(&(line, Some(col))) {
+                continue;
+            }
             let agent = match agent_type(t) {
                 Ok(a) => a,
                 Err((msg, hint)) => {
@@ -398,7 +409,7 @@ pub async fn plan(dir: &Path, rt: &Runtime) -> Result<Plan, Diagnostics> {
         text: if ha.stonith.is_empty() && ha.stonith_hosts.is_empty() {
             "stonith-enabled=false: heartbeat's haresources mode did not fence; Pacemaker refuses to start resources without a fence device otherwise. Add one and turn this on".into()
         } else {
-            "stonith-enabled=false until a fence device replaces ha.cf's stonith lines (see below)"
+            "stonith-enabled=false until a fence device replaces ha.cf's stonith lines (noted above)"
                 .into()
         },
     }];
