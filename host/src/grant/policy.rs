@@ -924,6 +924,22 @@ capabilities = ["kill"]
     }
 
     #[test]
+    fn monitor_spec_takes_the_most_specific_section_and_default_restarts() {
+        let (p, d) = Policy::parse(
+            "[agent.httpd]\nmonitor = \"5\"\nrestarts = 1\n[resource.\"httpd::x\"]\nmonitor = \"30\"\n[agent.named]\nmonitor = \"7\"\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let spec = |a: &str, r: &str| {
+            p.monitor_spec(a, r)
+                .map(|s| (s.interval.as_secs(), s.max_restarts))
+        };
+        assert_eq!(spec("httpd", "httpd"), Some((5, 1)));
+        assert_eq!(spec("httpd", "httpd::x"), Some((30, 1)));
+        assert_eq!(spec("named", "named"), Some((7, DEFAULT_RESTARTS)));
+        assert_eq!(spec("mysqld", "mysqld"), None);
+    }
+
+    #[test]
     fn monitor_settings_parse_and_bad_values_name_their_line() {
         let (p, d) = Policy::parse(
             "[agent.IPaddr]\nmonitor = \"500ms\"\nrestarts = 2\n[resource.\"httpd\"]\nmonitor = 10\n",
