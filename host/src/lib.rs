@@ -5,7 +5,9 @@
 //! Module map (arrows point one way; the picture is `docs/architecture.md`):
 //! `daemon` -> `node` (the pure engine, `wasmbeat-core`), `resources`,
 //! `transport`, `control`; `resources` -> `runtime` -> `caps`, `grant`;
-//! everything may use `config`.
+//! everything may use `config`. `ocf` (agents for Pacemaker) and
+//! `migrate` (heartbeat files to a Pacemaker configuration) use `runtime`
+//! the way `wasmbeat agent` does; nothing imports them.
 
 pub mod caps;
 pub mod config;
@@ -15,6 +17,8 @@ pub mod daemon;
 pub mod grant;
 pub mod heartbeat_tools;
 pub mod logging;
+pub mod migrate;
+pub mod ocf;
 pub mod pidfile;
 pub mod resources;
 pub mod runtime;

@@ -120,6 +120,50 @@ enum Command {
         #[arg(long)]
         timeout: Option<f64>,
     },
+    /// Run a wasmbeat agent as the OCF resource agent `ocf:wasmbeat:AGENT`
+    /// (what Pacemaker runs through /usr/lib/ocf/resource.d/wasmbeat/AGENT;
+    /// parameters as OCF_RESKEY_name), or `install` that provider directory.
+    #[command(
+        override_usage = "wasmbeat ocf [OPTIONS] <AGENT> <ACTION>\n       wasmbeat ocf install [--root DIR] [--config-dir DIR] [--bin PATH]"
+    )]
+    Ocf {
+        /// The agent (built-in, or resource.d/AGENT.wasm), or `install`.
+        agent: String,
+        /// start, stop, monitor, validate-all, meta-data (others exit 3).
+        action: Option<String>,
+        /// heartbeat configuration directory (agents in `resource.d/`,
+        /// grants in `agents.toml`).
+        #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+        /// Cache of compiled agents.
+        #[arg(long, default_value = wasmbeat::runtime::DEFAULT_CACHE_DIR)]
+        cache_dir: PathBuf,
+        /// With `install`: prefix of usr/lib/ocf/resource.d/wasmbeat
+        /// (default `/`; a staging directory for packages and tests).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// With `install`: the wasmbeat binary the scripts run (default:
+        /// this one).
+        #[arg(long)]
+        bin: Option<PathBuf>,
+    },
+    /// Translate ha.cf + haresources (+ agents.toml) into a Pacemaker
+    /// configuration (crm shell or pcs commands) for the same resources
+    /// as `ocf:wasmbeat:` agents.
+    Migrate {
+        /// The target cluster manager (only `pacemaker`).
+        target: wasmbeat::migrate::Target,
+        /// Output as `crm configure` input or as `pcs` commands.
+        #[arg(long, value_enum, default_value = "crm")]
+        format: wasmbeat::migrate::Format,
+        /// Directory holding ha.cf, haresources and agents.toml.
+        #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+        /// Cache of compiled agents (agents are loaded to bind the
+        /// resources' arguments to parameter names).
+        #[arg(long, default_value = wasmbeat::runtime::DEFAULT_CACHE_DIR)]
+        cache_dir: PathBuf,
+    },
     /// Check heartbeat's ha.cf, haresources and authkeys and summarise the cluster.
     Check {
         /// Directory holding ha.cf, haresources, authkeys and resource.d/.
@@ -382,6 +426,107 @@ fn generate_docs(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `wasmbeat migrate pacemaker`: the configuration on stdout; what
+/// cannot be translated on stderr with file:line, exit 1.
+fn migrate(
+    format: wasmbeat::migrate::Format,
+    config_dir: &Path,
+    cache_dir: PathBuf,
+) -> anyhow::Result<ExitCode> {
+    init_quiet_logging();
+    let rt = wasmbeat::runtime::Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache_dir),
+        ..RuntimeConfig::default()
+    })?;
+    let plan = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(wasmbeat::migrate::plan(config_dir, &rt));
+    match plan {
+        Ok(plan) => {
+            print!("{}", wasmbeat::migrate::render(&plan, format));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diags) => {
+            for d in &diags.0 {
+                eprintln!("wasmbeat migrate: {d}");
+            }
+            eprintln!(
+                "wasmbeat migrate: nothing written: {} problem(s) to fix first",
+                diags.0.len()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `wasmbeat ocf install ...` or `wasmbeat ocf AGENT ACTION`.
+fn ocf(
+    agent: String,
+    action: Option<String>,
+    config_dir: PathBuf,
+    cache_dir: PathBuf,
+    root: Option<PathBuf>,
+    bin: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let Some(action) = action else {
+        if agent != "install" {
+            anyhow::bail!("wasmbeat ocf {agent}: say which action (start, stop, monitor, validate-all, meta-data), or `wasmbeat ocf install`");
+        }
+        let binary = match bin {
+            Some(b) => b,
+            None => std::env::current_exe()?,
+        };
+        let opts = wasmbeat::ocf::install::InstallOptions {
+            root: root.unwrap_or_else(|| PathBuf::from("/")),
+            config_dir,
+            binary,
+            cache_dir: (cache_dir != Path::new(wasmbeat::runtime::DEFAULT_CACHE_DIR))
+                .then_some(cache_dir),
+        };
+        let done = wasmbeat::ocf::install::install(&opts)?;
+        for p in &done.written {
+            println!("wrote {}", p.display());
+        }
+        for p in &done.removed {
+            println!("removed {} (its agent is gone)", p.display());
+        }
+        for (p, why) in &done.skipped {
+            eprintln!("wasmbeat ocf install: skipped {}: {why}", p.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    if root.is_some() || bin.is_some() {
+        anyhow::bail!("--root and --bin go with `wasmbeat ocf install`");
+    }
+    init_quiet_logging();
+    let opts = wasmbeat::ocf::OcfOptions {
+        config_dir,
+        runtime: RuntimeConfig {
+            cache_dir: Some(cache_dir),
+            ..RuntimeConfig::default()
+        },
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let action = wasmbeat::ocf::Action::parse(&action);
+    let code = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(wasmbeat::ocf::ocf_command(&agent, &action, &env, &opts));
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Logging for commands whose stderr someone else files (Pacemaker logs
+/// every OCF action's stderr; migrate's stdout is the product): warnings
+/// and errors only, unless RUST_LOG says otherwise.
+fn init_quiet_logging() {
+    if std::env::var_os("RUST_LOG").is_none() {
+        // Single-threaded here: no runtime or thread has started yet.
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    init_stderr_logging();
+}
+
 fn init_stderr_logging() {
     let _ = wasmbeat::logging::init(&wasmbeat::logging::LogTargets::default());
 }
@@ -497,6 +642,20 @@ fn main() -> anyhow::Result<ExitCode> {
             };
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
+        Command::Ocf {
+            agent,
+            action,
+            config_dir,
+            cache_dir,
+            root,
+            bin,
+        } => ocf(agent, action, config_dir, cache_dir, root, bin),
+        Command::Migrate {
+            target: _,
+            format,
+            config_dir,
+            cache_dir,
+        } => migrate(format, &config_dir, cache_dir),
         Command::Check {
             config_dir,
             node,

@@ -91,6 +91,8 @@ pub enum Code {
     MissingDevice,
     /// agents.toml: a malformed section or grant.
     BadPolicy,
+    /// `wasmbeat migrate`: something with no equivalent in the target.
+    Untranslatable,
 }
 
 /// One problem in one file, at a line (and column where useful).

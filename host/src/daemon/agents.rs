@@ -8,7 +8,7 @@ use tokio::sync::Mutex;
 
 use crate::cluster::Op;
 use crate::config::{Config, ResourceGroup};
-use crate::monitor::{MonitorSpec, Monitored};
+use crate::monitor::Monitored;
 use crate::node::MonitorPlan;
 use crate::resources::{Resource, ResourceFuture};
 use crate::runtime::{self, Runtime};
@@ -119,37 +119,19 @@ pub async fn load_some(
 }
 
 /// Monitor settings per group, per resource (None: not monitored), from
-/// agents.toml's `monitor`/`restarts` keys (the most specific section
-/// wins); empty when nothing is monitored, heartbeat's behaviour.
+/// agents.toml's `monitor`/`restarts` keys ([`Policy::monitor_spec`]);
+/// empty when nothing is monitored, heartbeat's behaviour.
+///
+/// [`Policy::monitor_spec`]: crate::grant::Policy::monitor_spec
 pub fn monitor_specs(cfg: &Config) -> MonitorPlan {
-    /// Local restarts before giving the group up, when `restarts` is unset.
-    const DEFAULT_RESTARTS: u32 = 3;
     let mut out = BTreeMap::new();
     for g in &cfg.resources.groups {
         let specs: Vec<Monitored> = g
             .resources
             .iter()
-            .map(|t| {
-                let sections = cfg.policy.sections_for(&t.agent.display_name(), &t.text);
-                let spec = sections
-                    .iter()
-                    .rev()
-                    .find_map(|s| s.monitor)
-                    .map(|interval| {
-                        let max_restarts = sections
-                            .iter()
-                            .rev()
-                            .find_map(|s| s.restarts)
-                            .unwrap_or(DEFAULT_RESTARTS);
-                        MonitorSpec {
-                            interval,
-                            max_restarts,
-                        }
-                    });
-                Monitored {
-                    resource: t.text.clone(),
-                    spec,
-                }
+            .map(|t| Monitored {
+                resource: t.text.clone(),
+                spec: cfg.policy.monitor_spec(&t.agent.display_name(), &t.text),
             })
             .collect();
         if specs.iter().any(|m| m.spec.is_some()) {

@@ -56,6 +56,7 @@ use super::capability::{self, Capability};
 use super::launchers;
 use super::template::Template;
 use crate::config::diag::{Code, Diagnostic};
+use crate::monitor::MonitorSpec;
 
 /// The file name inside the configuration directory.
 pub const FILE: &str = "agents.toml";
@@ -143,6 +144,10 @@ pub struct LsbGrant {
     /// Line of the section header.
     pub line: usize,
 }
+
+/// Local restarts after failed probes before a monitored resource's group
+/// is given up, when `restarts` is unset.
+pub const DEFAULT_RESTARTS: u32 = 3;
 
 /// The whole policy file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -790,6 +795,23 @@ impl Policy {
             .collect()
     }
 
+    /// How a resource is monitored, from the `monitor`/`restarts` keys
+    /// of the sections that apply (the most specific wins); None when no
+    /// section sets `monitor` (heartbeat's behaviour: never probed).
+    pub fn monitor_spec(&self, agent: &str, resource: &str) -> Option<MonitorSpec> {
+        let sections = self.sections_for(agent, resource);
+        let interval = sections.iter().rev().find_map(|s| s.monitor)?;
+        let max_restarts = sections
+            .iter()
+            .rev()
+            .find_map(|s| s.restarts)
+            .unwrap_or(DEFAULT_RESTARTS);
+        Some(MonitorSpec {
+            interval,
+            max_restarts,
+        })
+    }
+
     /// [`Policy::sections_for`] with each section's name, for messages.
     pub fn named_sections_for(&self, agent: &str, resource: &str) -> Vec<(SectionRef, &Section)> {
         self.agents
@@ -899,6 +921,22 @@ capabilities = ["kill"]
         assert_eq!(p.lsb["legacy"].capabilities.as_ref().map(Vec::len), Some(1));
         assert_eq!(p.sections_for("myagent", "httpd::10.0.0.10:80").len(), 2);
         assert_eq!(p.sections_for("httpd", "httpd").len(), 0);
+    }
+
+    #[test]
+    fn monitor_spec_takes_the_most_specific_section_and_default_restarts() {
+        let (p, d) = Policy::parse(
+            "[agent.httpd]\nmonitor = \"5\"\nrestarts = 1\n[resource.\"httpd::x\"]\nmonitor = \"30\"\n[agent.named]\nmonitor = \"7\"\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let spec = |a: &str, r: &str| {
+            p.monitor_spec(a, r)
+                .map(|s| (s.interval.as_secs(), s.max_restarts))
+        };
+        assert_eq!(spec("httpd", "httpd"), Some((5, 1)));
+        assert_eq!(spec("httpd", "httpd::x"), Some((30, 1)));
+        assert_eq!(spec("named", "named"), Some((7, DEFAULT_RESTARTS)));
+        assert_eq!(spec("mysqld", "mysqld"), None);
     }
 
     #[test]

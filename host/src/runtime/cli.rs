@@ -2,7 +2,6 @@
 //! heartbeat's `/etc/ha.d/resource.d/IPaddr 10.0.0.1 start` does, with
 //! OCF exit codes.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::{bind, conformance, AgentError, Meta, Runtime, RuntimeConfig, Status};
@@ -17,6 +16,8 @@ pub mod exit {
     pub const ERR_GENERIC: i32 = 1;
     /// Invalid arguments.
     pub const ERR_ARGS: i32 = 2;
+    /// The action is not offered (OCF agents: notify, promote, ...).
+    pub const ERR_UNIMPLEMENTED: i32 = 3;
     /// Insufficient privilege (also: call denied by the grant).
     pub const ERR_PERM: i32 = 4;
     /// Agent or something it needs is not installed.
@@ -219,82 +220,9 @@ fn report(token: &ResourceToken, op: &str, e: &AgentError) -> i32 {
     e.ocf_exit_code()
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The agent's meta-data as OCF resource-agent XML (what `crm`/`pcs`
-/// and humans read from an OCF agent's `meta-data`).
+/// and humans read from an OCF agent's `meta-data`), with the default
+/// deadlines as action timeouts.
 pub fn meta_xml(m: &Meta) -> String {
-    let mut x = String::new();
-    let _ = writeln!(x, "<?xml version=\"1.0\"?>");
-    let _ = writeln!(
-        x,
-        "<resource-agent name=\"{}\" version=\"{}\">",
-        xml_escape(&m.name),
-        xml_escape(&m.version)
-    );
-    let _ = writeln!(x, "  <version>1.0</version>");
-    let _ = writeln!(
-        x,
-        "  <longdesc lang=\"en\">{}</longdesc>",
-        xml_escape(&m.description)
-    );
-    let _ = writeln!(
-        x,
-        "  <shortdesc lang=\"en\">{}</shortdesc>",
-        xml_escape(&m.name)
-    );
-    let _ = writeln!(x, "  <parameters>");
-    for p in &m.params {
-        // OCF knows string, integer and boolean; the narrower wasmbeat
-        // types are strings there.
-        let ty = match p.type_ {
-            super::ParamType::Integer => "integer",
-            super::ParamType::Boolean => "boolean",
-            _ => "string",
-        };
-        let _ = writeln!(
-            x,
-            "    <parameter name=\"{}\" required=\"{}\">",
-            xml_escape(&p.name),
-            u8::from(p.required)
-        );
-        let _ = writeln!(
-            x,
-            "      <shortdesc lang=\"en\">{}</shortdesc>",
-            xml_escape(&p.description)
-        );
-        match &p.default {
-            Some(d) => {
-                let _ = writeln!(
-                    x,
-                    "      <content type=\"{ty}\" default=\"{}\"/>",
-                    xml_escape(d)
-                );
-            }
-            None => {
-                let _ = writeln!(x, "      <content type=\"{ty}\"/>");
-            }
-        }
-        let _ = writeln!(x, "    </parameter>");
-    }
-    let _ = writeln!(x, "  </parameters>");
-    let _ = writeln!(x, "  <actions>");
-    for (a, t) in [
-        ("start", 20),
-        ("stop", 20),
-        ("status", 10),
-        ("monitor", 10),
-        ("meta-data", 5),
-        ("validate-all", 10),
-    ] {
-        let _ = writeln!(x, "    <action name=\"{a}\" timeout=\"{t}s\"/>");
-    }
-    let _ = writeln!(x, "  </actions>");
-    let _ = writeln!(x, "</resource-agent>");
-    x
+    crate::ocf::metadata::xml(m, &super::Deadlines::default())
 }
