@@ -6,7 +6,8 @@
 # C++ compiler for libFuzzer (scripts/fuzz.sh), node and npm for the
 # TypeScript example (componentize-js; its npm packages are pinned by
 # agents/examples/ts-redis/package-lock.json), and the services the
-# TypeScript and Go examples run (redis-server, haproxy). Idempotent;
+# TypeScript and Go examples run (redis-server, haproxy), crmsh (the
+# migration's output is loaded into it). Idempotent;
 # skips what is already there. The example agents' own compilers are
 # fetched by their build scripts into target/ and kept there (a no-op on
 # the next run): wit-bindgen, wasm-tools and the WASI adapter
@@ -20,6 +21,7 @@ want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-ag
   lintian man-db systemd prometheus libfaketime
   python3 python3-venv clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
   redis-server haproxy
+  crmsh
   g++)
 missing=()
 for p in "${want_pkgs[@]}"; do

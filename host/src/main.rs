@@ -146,6 +146,10 @@ enum Command {
         /// this one).
         #[arg(long)]
         bin: Option<PathBuf>,
+        /// Where servers the agent starts write stdout and stderr
+        /// (RESOURCE.log, appended): this process exits while they run.
+        #[arg(long, default_value = wasmbeat::caps::DEFAULT_SERVER_LOG_DIR)]
+        server_log_dir: PathBuf,
     },
     /// Translate ha.cf + haresources (+ agents.toml) into a Pacemaker
     /// configuration (crm shell or pcs commands) for the same resources
@@ -468,6 +472,7 @@ fn ocf(
     cache_dir: PathBuf,
     root: Option<PathBuf>,
     bin: Option<PathBuf>,
+    server_log_dir: PathBuf,
 ) -> anyhow::Result<ExitCode> {
     let Some(action) = action else {
         if agent != "install" {
@@ -483,6 +488,8 @@ fn ocf(
             binary,
             cache_dir: (cache_dir != Path::new(wasmbeat::runtime::DEFAULT_CACHE_DIR))
                 .then_some(cache_dir),
+            server_log_dir: (server_log_dir != Path::new(wasmbeat::caps::DEFAULT_SERVER_LOG_DIR))
+                .then_some(server_log_dir),
         };
         let done = wasmbeat::ocf::install::install(&opts)?;
         for p in &done.written {
@@ -504,6 +511,7 @@ fn ocf(
         config_dir,
         runtime: RuntimeConfig {
             cache_dir: Some(cache_dir),
+            server_output: wasmbeat::caps::ServerOutput::File(server_log_dir),
             ..RuntimeConfig::default()
         },
     };
@@ -522,7 +530,11 @@ fn ocf(
 fn init_quiet_logging() {
     if std::env::var_os("RUST_LOG").is_none() {
         // Single-threaded here: no runtime or thread has started yet.
-        std::env::set_var("RUST_LOG", "warn");
+        // What this machine's confinement lacks is a fact about the
+        // machine, reported by `wasmbeat check` and the daemon's start;
+        // repeated by every OCF action (a monitor every 10 s) it would
+        // bury Pacemaker's log.
+        std::env::set_var("RUST_LOG", "warn,wasmbeat::confine::support=error");
     }
     init_stderr_logging();
 }
@@ -649,7 +661,16 @@ fn main() -> anyhow::Result<ExitCode> {
             cache_dir,
             root,
             bin,
-        } => ocf(agent, action, config_dir, cache_dir, root, bin),
+            server_log_dir,
+        } => ocf(
+            agent,
+            action,
+            config_dir,
+            cache_dir,
+            root,
+            bin,
+            server_log_dir,
+        ),
         Command::Migrate {
             target: _,
             format,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{block_on_in, Netns};
-use wasmbeat::caps::{Announcer, Caller, CapError, Caps, ProcessTable};
+use wasmbeat::caps::{Announcer, Caller, CapError, Caps, ProcessTable, ServerOutput};
 use wasmbeat::confine::{support as confinement, Launch, ProcessLimits};
 use wasmbeat::grant::{CommandGrant, Grant};
 
@@ -700,4 +700,89 @@ fn a_dropped_table_removes_its_cgroups_once_empty() {
         "{} left behind",
         dir.display()
     );
+}
+
+/// Under `ServerOutput::File` a server's stdout and stderr are appended to
+/// its resource's log file instead of a pipe to this process (which, as
+/// the OCF bridge or `wasmbeat agent start`, exits while the server runs
+/// on: `ocf_tester_lab` runs that); its exit still carries the tail, read
+/// back from that file. The control: under `Log` nothing is written there.
+#[test]
+fn server_output_to_a_file_is_appended_and_keeps_the_exit_tail() {
+    if !support::lab_available("server_output_to_a_file_is_appended_and_keeps_the_exit_tail") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let resource = "tcpservice::10.77.0.1:80/x";
+    let file = wasmbeat::caps::server_log_path(&logs, resource);
+    assert_eq!(file.file_name().unwrap(), "tcpservice__10.77.0.1_80_x.log");
+    let script = "echo started on stdout; echo first on stderr >&2; \
+                  sleep 0.3; echo why it exits >&2; exit 3";
+    let procs = ProcessTable::with_output(
+        resource,
+        ProcessLimits::default(),
+        ServerOutput::File(logs.clone()),
+    );
+    let pid = procs.spawn(&launch(&["/bin/sh", "-c", script])).unwrap();
+    let t0 = Instant::now();
+    let out = loop {
+        if let Some(out) = procs.exit_of(pid) {
+            break out;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the script did not exit in 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(out.exit_code, Some(3), "{out:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        text,
+        "started on stdout\nfirst on stderr\nwhy it exits\n",
+        "the server's output in {}",
+        file.display()
+    );
+    let tail = String::from_utf8_lossy(&out.stderr);
+    assert!(tail.ends_with("why it exits\n"), "tail: {tail:?}");
+    // A second run appends, and its tail holds only its own output.
+    let pid = procs
+        .spawn(&launch(&["/bin/sh", "-c", "echo again >&2; exit 1"]))
+        .unwrap();
+    let t0 = Instant::now();
+    let out = loop {
+        if let Some(out) = procs.exit_of(pid) {
+            break out;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the second run did not exit in 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "again\n");
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .ends_with("why it exits\nagain\n"));
+
+    // Control: the daemon's mode pipes stderr into the log, not the file.
+    let piped = ProcessTable::new("piped::x", ProcessLimits::default());
+    let pid = piped
+        .spawn(&launch(&["/bin/sh", "-c", "echo to the log >&2; exit 2"]))
+        .unwrap();
+    let t0 = Instant::now();
+    let out = loop {
+        if let Some(out) = piped.exit_of(pid) {
+            break out;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the piped run did not exit in 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to the log\n");
+    assert!(!wasmbeat::caps::server_log_path(&logs, "piped::x").exists());
 }

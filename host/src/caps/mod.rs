@@ -27,7 +27,7 @@ use crate::grant::{explain, AddressGrant, Grant};
 pub use announce::Announcer;
 pub use netlink::{AddrInfo, LinkInfo};
 pub use probe::{DnsAnswer, MysqlGreeting};
-pub use process::{ProcessTable, RunOutput};
+pub use process::{server_log_path, ProcessTable, RunOutput, ServerOutput, DEFAULT_SERVER_LOG_DIR};
 
 /// What `files.inspect` reports about a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

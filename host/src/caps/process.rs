@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,6 +72,75 @@ fn spawn_error(program: &str, e: std::io::Error) -> CapError {
 /// exit usually is).
 pub const SPAWN_STDERR_TAIL: usize = 8 * 1024;
 
+/// Where a spawned server's stdout and stderr go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ServerOutput {
+    /// Stderr line by line into wasmbeat's log (within a budget), stdout
+    /// nowhere: for the daemon, which lives as long as its servers.
+    #[default]
+    Log,
+    /// Both appended to `DIR/<resource>.log`: for callers that exit while
+    /// the server runs on (the OCF bridge, `wasmbeat agent … start`). A
+    /// pipe to such a caller closes when it exits, and a server that
+    /// writes to stderr afterwards gets EPIPE or dies of SIGPIPE.
+    File(PathBuf),
+}
+
+/// Default directory of [`ServerOutput::File`] logs.
+pub const DEFAULT_SERVER_LOG_DIR: &str = "/var/log/wasmbeat";
+
+/// The file a resource's servers write to under [`ServerOutput::File`]:
+/// the resource name with everything but `[A-Za-z0-9._-]` as `_` (a
+/// resource name is a haresources token: `/` and `:` are common).
+pub fn server_log_path(dir: &Path, resource: &str) -> PathBuf {
+    let name: String = resource
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    dir.join(format!("{name}.log"))
+}
+
+/// Open (append) the server log of `resource` in `dir`, making `dir`
+/// (0750) and the file (0640) when missing; also the file's length now,
+/// where this server's output will begin.
+fn open_server_log(dir: &Path, resource: &str) -> std::io::Result<(std::fs::File, PathBuf, u64)> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(dir)?;
+    let path = server_log_path(dir, resource);
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(&path)?;
+    let start = file.metadata()?.len();
+    Ok((file, path, start))
+}
+
+/// The last [`SPAWN_STDERR_TAIL`] bytes `path` got from offset `start` on.
+fn file_tail(path: &Path, start: u64) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = start.max(len.saturating_sub(SPAWN_STDERR_TAIL as u64));
+    let mut out = Vec::new();
+    if f.seek(SeekFrom::Start(from)).is_ok() {
+        let _ = f.take(SPAWN_STDERR_TAIL as u64).read_to_end(&mut out);
+    }
+    out
+}
+
 /// Reaped entries kept for `exit_of` after their process ended (older
 /// ones are pruned).
 const KEPT_EXITS: usize = 16;
@@ -112,6 +182,8 @@ struct Inner {
     procs: Mutex<HashMap<u32, Spawned>>,
     /// Stderr lines its servers may put in wasmbeat's log.
     server_log: LineBudget,
+    /// Where its servers' output goes.
+    output: ServerOutput,
     next_order: AtomicU64,
 }
 
@@ -166,6 +238,15 @@ fn kill_group(pgid: u32) {
 impl ProcessTable {
     /// The table of resource `resource` (names its cgroup), with `limits`.
     pub fn new(resource: &str, limits: ProcessLimits) -> ProcessTable {
+        Self::with_output(resource, limits, ServerOutput::Log)
+    }
+
+    /// [`ProcessTable::new`] whose servers' output goes to `output`.
+    pub fn with_output(
+        resource: &str,
+        limits: ProcessLimits,
+        output: ServerOutput,
+    ) -> ProcessTable {
         ProcessTable {
             inner: Arc::new(Inner {
                 resource: resource.to_string(),
@@ -173,6 +254,7 @@ impl ProcessTable {
                 cgroup: Mutex::new(CgroupState::NotYet),
                 procs: Mutex::new(HashMap::new()),
                 server_log: LineBudget::for_server(),
+                output,
                 next_order: AtomicU64::new(0),
             }),
         }
@@ -362,7 +444,32 @@ impl ProcessTable {
         };
         let fds = join.as_ref().map(|j| j.raw()).unwrap_or_default();
         let mut cmd = prepared.command(launch, &fds);
-        let spawned = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
+        let mut log_file = None;
+        match &self.inner.output {
+            ServerOutput::Log => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+            }
+            ServerOutput::File(dir) => {
+                let opened =
+                    open_server_log(dir, &self.inner.resource).and_then(|(f, path, start)| {
+                        cmd.stdout(Stdio::from(f.try_clone()?))
+                            .stderr(Stdio::from(f));
+                        Ok((path, start))
+                    });
+                match opened {
+                    Ok(at) => log_file = Some(at),
+                    Err(e) => {
+                        self.prune();
+                        return Err(CapError::Failed(format!(
+                            "cannot open the server log of {} in {}: {e}",
+                            self.inner.resource,
+                            dir.display()
+                        )));
+                    }
+                }
+            }
+        }
+        let spawned = cmd.spawn();
         drop(join);
         let mut child = match spawned {
             Ok(c) => c,
@@ -407,7 +514,7 @@ impl ProcessTable {
             .name(format!("proc-{pid}"))
             .spawn({
                 let pidfd = Arc::clone(&pidfd);
-                move || table.watch(pid, child, &pidfd, stderr, &tail)
+                move || table.watch(pid, child, &pidfd, stderr, log_file, &tail)
             });
         if let Err(e) = watcher {
             // The child moved into the failed closure and was dropped
@@ -430,6 +537,7 @@ impl ProcessTable {
         mut child: std::process::Child,
         pidfd: &OwnedFd,
         stderr: Option<std::process::ChildStderr>,
+        log_file: Option<(PathBuf, u64)>,
         tail: &Mutex<Vec<u8>>,
     ) {
         use std::io::Read;
@@ -486,6 +594,11 @@ impl ProcessTable {
                     Ok(s) => (s.code(), s.signal()),
                     Err(_) => (None, None),
                 };
+                // Written to a file: its tail is read back before the exit
+                // is published, for start's "exited during start" message.
+                if let Some((path, start)) = &log_file {
+                    *lock(tail) = file_tail(path, *start);
+                }
                 if let Some(p) = lock(&self.inner.procs).get_mut(&pid) {
                     p.exit = Some(exit);
                     p.pidfd = None;

@@ -27,6 +27,9 @@ pub struct InstallOptions {
     pub binary: PathBuf,
     /// Cache of compiled agents the scripts pass on (None: wasmbeat's default).
     pub cache_dir: Option<PathBuf>,
+    /// Where servers the agents start write their output, passed on
+    /// (None: wasmbeat's default, `/var/log/wasmbeat`).
+    pub server_log_dir: Option<PathBuf>,
 }
 
 /// Why the provider directory could not be written.
@@ -111,12 +114,17 @@ pub fn script(opts: &InstallOptions, agent: &str) -> String {
         .as_ref()
         .map(|c| format!(" --cache-dir {}", sh_quote(c)))
         .unwrap_or_default();
+    let server_logs = opts
+        .server_log_dir
+        .as_ref()
+        .map(|d| format!(" --server-log-dir {}", sh_quote(d)))
+        .unwrap_or_default();
     format!(
         "#!/bin/sh\n\
          {MARKER}; re-run it after adding or removing agents.\n\
          # ocf:wasmbeat:{agent}: the wasmbeat agent {agent}, run sandboxed by wasmbeat\n\
          # with the grants of {}/agents.toml.\n\
-         exec {} ocf --config-dir {}{cache} {agent} \"$@\"\n",
+         exec {} ocf --config-dir {}{cache}{server_logs} {agent} \"$@\"\n",
         opts.config_dir.display(),
         sh_quote(&opts.binary),
         sh_quote(&opts.config_dir),
@@ -175,6 +183,7 @@ mod tests {
             config_dir: conf.clone(),
             binary: "/usr/sbin/wasmbeat".into(),
             cache_dir: None,
+            server_log_dir: None,
         };
         let dir = opts.root.join(PROVIDER_DIR);
         std::fs::create_dir_all(&dir).unwrap();
@@ -205,5 +214,11 @@ mod tests {
             "exec '/usr/sbin/wasmbeat' ocf --config-dir '{}' tcpservice \"$@\"\n",
             conf.display()
         )));
+        // A server log directory other than the default is passed on, quoted.
+        let logs = InstallOptions {
+            server_log_dir: Some("/srv/ha logs".into()),
+            ..opts.clone()
+        };
+        assert!(script(&logs, "httpd").contains(" --server-log-dir '/srv/ha logs' httpd \"$@\""));
     }
 }

@@ -90,6 +90,8 @@ pub struct RuntimeConfig {
     /// The wasmbeat binary to compile cache misses in a child process
     /// (`compile-agent`); None compiles in this process.
     pub compiler: Option<PathBuf>,
+    /// Where the servers agents spawn write their output.
+    pub server_output: crate::caps::ServerOutput,
 }
 
 /// Default cache directory for compiled components.
@@ -103,6 +105,7 @@ impl Default for RuntimeConfig {
             deadlines: Deadlines::default(),
             epoch_tick: Duration::from_millis(10),
             compiler: None,
+            server_output: crate::caps::ServerOutput::Log,
         }
     }
 }
@@ -560,7 +563,11 @@ impl LoadedAgent {
             },
             args,
             grant: Arc::new(grant),
-            procs: ProcessTable::new(resource, limits),
+            procs: ProcessTable::with_output(
+                resource,
+                limits,
+                self.inner.rt.inner.config.server_output.clone(),
+            ),
             log_budget: Arc::new(LineBudget::for_agent()),
         })
     }
