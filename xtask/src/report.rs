@@ -430,8 +430,11 @@ fn vip_chart(rows: &[(VipSpec, Value)], path: &Path) -> Result<()> {
 /// The many-VIP table.
 fn vip_table(rows: &[(VipSpec, Value)]) -> String {
     let mut s = String::from(
-        "
-Many VIPs (SIGKILL of node1's daemon, then its restart with `auto_failback on` / higher          VRRP priority): ms as min / median / p95 / max from the event until the client had an          answer from the new holder at a sample of the VIPs (first and last of each group, every          16th; probed every 10 ms) and at every VIP (the rest probed once the sample had moved).          keepalived: one `vrrp_instance` per group.\n\n\
+        "\nMany VIPs (SIGKILL of node1's daemon, then its restart with `auto_failback on` / higher \
+         VRRP priority): ms as min / median / p95 / max from the event until the client had an \
+         answer from the new holder at a sample of the VIPs (first and last of each group, every \
+         16th; probed every 10 ms) and at every VIP (the rest probed once the sample had moved). \
+         keepalived: one `vrrp_instance` per group.\n\n\
          | rows | failover: sample | failover: every VIP | failback: sample | failback: every VIP | start → every VIP (1 node) |\n\
          |---|---|---|---|---|---|\n",
     );
