@@ -366,7 +366,8 @@ const ONCE: StopRetry = StopRetry {
 };
 
 /// The group runner over the real IPaddr agent in one namespace: the same
-/// 64 starts one after the other (the old walk) and as one run, printed
+/// 64 starts one after the other as the old runner did them (monitor, then
+/// start) and as one run, printed
 /// side by side; then a group whose 31st address names a link that does
 /// not exist: the start fails naming it, and no address is left behind.
 #[test]
@@ -394,8 +395,10 @@ fn an_address_run_starts_together_and_a_bad_one_leaves_nothing_behind() {
         g[0].start().await.unwrap();
         g[0].stop().await.unwrap();
 
+        // The old walk: each resource asked whether it runs, then started.
         let t = Instant::now();
         for r in &g {
+            let _ = r.monitor().await;
             r.start()
                 .await
                 .unwrap_or_else(|e| panic!("{}: {e}", r.name()));
