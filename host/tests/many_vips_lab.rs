@@ -152,10 +152,8 @@ impl Cluster {
                 .collect();
             let got = answers(&self.lab.nodes[2], &todo);
             let mut it = got.into_iter();
-            for k in 0..self.vips.len() {
-                if !reached[k] {
-                    reached[k] = it.next().flatten().as_deref() == Some(name.as_str());
-                }
+            for r in reached.iter_mut().filter(|r| !**r) {
+                *r = it.next().flatten().as_deref() == Some(name.as_str());
             }
             reached.iter().all(|r| *r).then_some(())
         });
