@@ -697,10 +697,8 @@ impl Shell {
         tracing::info!("re-announcing group {key} ({})", group.describe(Op::Start));
         self.ops.spawn(async move {
             let _serial = group.lock.lock().await;
-            for r in &group.resources {
-                if let Err(e) = r.start().await {
-                    tracing::warn!("re-announcing {}: {e}", r.name());
-                }
+            for (name, e) in crate::resources::restart_all(&group.resources).await {
+                tracing::warn!("re-announcing {name}: {e}");
             }
         });
     }

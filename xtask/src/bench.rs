@@ -12,7 +12,7 @@ use crate::failover::{bench_system, row_json, Plan, Row};
 use crate::interrupt::{self, interrupted};
 use crate::machine::{machine, today};
 use crate::systems::{available, Kind, Spec};
-use crate::{footprint, report};
+use crate::{footprint, report, vips};
 
 /// Benchmark settings (the CLI flags).
 #[derive(Debug, Clone)]
@@ -27,7 +27,13 @@ pub struct Options {
     pub skip_classic: bool,
 }
 
-const USAGE: &str = "usage: bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic] [--out DIR] [--name STEM] [--note TEXT]";
+const USAGE: &str = "usage: bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic] [--out DIR] [--name STEM] [--note TEXT]\n\
+    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape";
+
+/// Whether `label` passes the `--only` filter.
+fn wanted(o: &Options, label: &str) -> bool {
+    o.only.is_empty() || o.only.iter().any(|w| label.contains(w.as_str()))
+}
 
 /// The rows of this run, in order.
 fn specs(o: &Options) -> Vec<Spec> {
@@ -91,7 +97,7 @@ fn specs(o: &Options) -> Vec<Spec> {
             },
         ]);
     }
-    v.retain(|s| o.only.is_empty() || o.only.iter().any(|w| s.label.contains(w.as_str())));
+    v.retain(|s| wanted(o, &s.label));
     v
 }
 
@@ -178,6 +184,27 @@ pub fn main(args: &[&str]) -> Result<()> {
         interrupted()?;
         results.push((spec, row));
     }
+    // Many VIPs (issue 21): after the one-VIP rows, whose figures they
+    // are read against.
+    let mut vip_rows = Vec::new();
+    for v in vips::specs()
+        .into_iter()
+        .filter(|v| wanted(&o, &v.spec.label))
+    {
+        if !available(v.spec.kind) {
+            println!("{}: not installed, skipped", v.spec.label);
+            continue;
+        }
+        println!("{}:", v.spec.label);
+        let mut row = vips::VipRow::default();
+        if let Err(e) = vips::bench_vips(&v, &bin, &responder, o.plan.runs, &mut row) {
+            println!("  {}: aborted: {e:#}", v.spec.label);
+            row.aborted(&e);
+        }
+        interrupted()?;
+        let json = vips::row_json(&v, &row);
+        vip_rows.push((v, json));
+    }
     let mut four = Vec::new();
     for kind in [Kind::Wasmbeat, Kind::Heartbeat] {
         let name = if kind == Kind::Wasmbeat {
@@ -186,7 +213,7 @@ pub fn main(args: &[&str]) -> Result<()> {
             "heartbeat 3.0.6"
         };
         let label = format!("{name} four resources");
-        if !(o.only.is_empty() || o.only.iter().any(|w| label.contains(w.as_str()))) {
+        if !wanted(&o, &label) {
             continue;
         }
         let servers = ["/usr/sbin/named", "/usr/sbin/apache2", "/usr/sbin/mariadbd"];
@@ -219,5 +246,5 @@ pub fn main(args: &[&str]) -> Result<()> {
         .iter()
         .map(|(s, r)| (s.clone(), row_json(s, r)))
         .collect();
-    report::write(&report, &rows, &four, &o.out_dir)
+    report::write(&report, &rows, &vip_rows, &four, &o.out_dir)
 }

@@ -3,7 +3,7 @@
 //! the comparison rows the Debian `heartbeat`, `resource-agents` and
 //! `keepalived` packages.
 //!
-//! Module imports point one way: `bench` runs `failover` and `footprint`
+//! Module imports point one way: `bench` runs `failover`, `vips` and `footprint`
 //! and writes the `report`; `chaos` runs its own lab; those use `systems`
 //! (the daemons under test), `stats`, `interrupt`, `machine`, `cadence` and `hub`,
 //! which import no other xtask module.
@@ -22,6 +22,7 @@ mod machine;
 mod report;
 mod stats;
 mod systems;
+mod vips;
 
 fn main() -> Result<()> {
     // RUST_LOG=debug shows per-operation timings and capability calls.

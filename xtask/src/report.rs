@@ -1,6 +1,7 @@
 //! The benchmark's outputs: a Markdown table (stdout and
-//! `bench/results/<date>.md`), the raw numbers as JSON, and a PNG strip
-//! chart of the failover distributions per system.
+//! `bench/results/<date>.md`), the raw numbers as JSON, and PNG strip
+//! charts of the failover distributions per system and of the many-VIP
+//! rows.
 
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::stats::fmt_cell;
 use crate::systems::{Kind, Spec};
+use crate::vips::VipSpec;
 
 /// Run-wide facts printed above the table.
 pub struct Report {
@@ -94,7 +96,12 @@ fn failover_tables(rows: &[(Spec, Value)]) -> String {
     s
 }
 
-fn markdown(r: &Report, rows: &[(Spec, Value)], four: &[Value]) -> String {
+fn markdown(
+    r: &Report,
+    rows: &[(Spec, Value)],
+    vip_rows: &[(VipSpec, Value)],
+    four: &[Value],
+) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "## Failover benchmark, {}\n\nMachine: {}. {} runs per scenario, {} s idle window, {} s stress; whole run {:.1} min.\n",
@@ -105,6 +112,9 @@ fn markdown(r: &Report, rows: &[(Spec, Value)], four: &[Value]) -> String {
     }
     if !rows.is_empty() {
         s.push_str(&failover_tables(rows));
+    }
+    if !vip_rows.is_empty() {
+        s.push_str(&vip_table(vip_rows));
     }
     if !four.is_empty() {
         s.push_str(
@@ -134,18 +144,18 @@ fn markdown(r: &Report, rows: &[(Spec, Value)], four: &[Value]) -> String {
             }
         }
     }
-    let errors: Vec<String> = rows
+    let labelled = rows
         .iter()
-        .flat_map(|(spec, v)| {
+        .map(|(s, v)| (&s.label, v))
+        .chain(vip_rows.iter().map(|(s, v)| (&s.spec.label, v)));
+    let errors: Vec<String> = labelled
+        .flat_map(|(label, v)| {
             v["errors"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .filter_map(|e| {
-                    e.as_str()
-                        .map(|e| format!("- {}: {}", spec.label, headline(e)))
-                })
+                .filter_map(move |e| e.as_str().map(|e| format!("- {label}: {}", headline(e))))
         })
         .collect();
     if !errors.is_empty() {
@@ -153,7 +163,7 @@ fn markdown(r: &Report, rows: &[(Spec, Value)], four: &[Value]) -> String {
         s.push_str(&errors.join("\n"));
         s.push('\n');
     }
-    s.push_str(&targets(rows, four));
+    s.push_str(&targets(rows, vip_rows, four));
     s
 }
 
@@ -177,8 +187,21 @@ fn p95(v: &Value, key: &str) -> Option<f64> {
 }
 
 /// The issue's targets, checked against the measured numbers.
-fn targets(rows: &[(Spec, Value)], four: &[Value]) -> String {
+fn targets(rows: &[(Spec, Value)], vip_rows: &[(VipSpec, Value)], four: &[Value]) -> String {
     let mut s = String::from("\nTargets:\n\n");
+    for (spec, v) in vip_rows
+        .iter()
+        .filter(|(sp, _)| sp.spec.kind == Kind::Wasmbeat)
+    {
+        let bound = spec.spec.deadtime.as_secs_f64() * 1e3 + 50.0;
+        if let Some(p) = p95(v, "failover_all") {
+            s.push_str(&format!(
+                "- {}: failover to every VIP p95 {p:.0} ms vs deadtime + 50 ms = {bound:.0} ms: {}\n",
+                spec.spec.label,
+                if p <= bound { "met" } else { "NOT met" }
+            ));
+        }
+    }
     let find = |kind: Kind, fast: bool| {
         rows.iter()
             .find(|(sp, _)| sp.kind == kind && (sp.interval.as_millis() < 1000) == fast)
@@ -260,27 +283,57 @@ pub fn register_font() -> Result<()> {
         .map_err(|_| anyhow::anyhow!("cannot load {FONT}"))
 }
 
-fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
-    register_font()?;
+/// Tick values for a log axis over `lo..hi`: 1, 2, 5 times each power of
+/// ten, so every decade has labels (plotters' own log ticks put few or
+/// none below 1000 ms, where every fast row lives).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut decade = 10f64.powf(lo.max(1e-3).log10().floor());
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let t = decade * m;
+            if t >= lo && t <= hi {
+                out.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    out
+}
 
-    let series: Vec<(String, Vec<f64>)> = rows
-        .iter()
-        .flat_map(|(spec, v)| {
-            [
-                ("link-down", "linkdown_failover_ms"),
-                ("SIGKILL", "sigkill_failover_ms"),
-            ]
-            .into_iter()
-            .map(move |(what, key)| {
-                let xs: Vec<f64> = v[key]
+/// A tick label: milliseconds below a second, seconds above.
+fn tick_label(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{} s", ms / 1000.0)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+fn series(rows: &[(String, &Value)], keys: &[(&str, &str)]) -> Vec<(String, Vec<f64>)> {
+    rows.iter()
+        .flat_map(|(label, v)| {
+            keys.iter().map(move |(what, key)| {
+                let xs: Vec<f64> = v[*key]
                     .as_array()
                     .map(|a| a.iter().filter_map(Value::as_f64).collect())
                     .unwrap_or_default();
-                (format!("{} — {what}", spec.label), xs)
+                (format!("{label} — {what}"), xs)
             })
         })
         .filter(|(_, xs)| !xs.is_empty())
-        .collect();
+        .collect()
+}
+
+/// A strip chart on a log axis: one line per series, a dot per run and a
+/// bar at the median, with a labelled tick at every 1-2-5 step.
+fn strip_chart(
+    title: &str,
+    x_desc: &str,
+    series: &[(String, Vec<f64>)],
+    path: &Path,
+) -> Result<()> {
+    register_font()?;
     let n = series.len().max(1);
     let lo = series
         .iter()
@@ -293,17 +346,18 @@ fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
         .flat_map(|s| s.1.iter().copied())
         .fold(1.0, f64::max)
         * 1.4;
+    let ticks = log_ticks(lo, hi);
     let root = BitMapBackend::new(path, (1400, 90 + 42 * n as u32)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut c = ChartBuilder::on(&root)
-        .caption(
-            "Client-visible failover (ms, log scale; dots = runs, bar = median)",
-            ("sans-serif", 22),
-        )
+        .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(560)
-        .build_cartesian_2d((lo..hi).log_scale(), -0.5f64..(n as f64 - 0.5))?;
+        .build_cartesian_2d(
+            (lo..hi).log_scale().with_key_points(ticks),
+            -0.5f64..(n as f64 - 0.5),
+        )?;
     let labels: Vec<String> = series.iter().map(|s| s.0.clone()).collect();
     c.configure_mesh()
         .y_labels(n)
@@ -315,9 +369,8 @@ fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
                 String::new()
             }
         })
-        .x_labels(16)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .x_desc("ms from the event to the first answer from node2")
+        .x_label_formatter(&|x| tick_label(*x))
+        .x_desc(x_desc)
         .label_style(("sans-serif", 14))
         .draw()?;
     for (i, (_, xs)) in series.iter().enumerate() {
@@ -339,39 +392,134 @@ fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Print the table and write `<dir>/<date>.md`, `.json` and `.png`.
-pub fn write(r: &Report, rows: &[(Spec, Value)], four: &[Value], dir: &Path) -> Result<()> {
+fn chart(rows: &[(Spec, Value)], path: &Path) -> Result<()> {
+    let rows: Vec<(String, &Value)> = rows.iter().map(|(s, v)| (s.label.clone(), v)).collect();
+    strip_chart(
+        "Client-visible failover (log scale; dots = runs, bar = median)",
+        "from the event to the first answer from node2",
+        &series(
+            &rows,
+            &[
+                ("link-down", "linkdown_failover_ms"),
+                ("SIGKILL", "sigkill_failover_ms"),
+            ],
+        ),
+        path,
+    )
+}
+
+fn vip_chart(rows: &[(VipSpec, Value)], path: &Path) -> Result<()> {
+    let rows: Vec<(String, &Value)> = rows
+        .iter()
+        .map(|(s, v)| (s.spec.label.clone(), v))
+        .collect();
+    strip_chart(
+        "Many VIPs: until the client reaches every VIP (log scale; dots = runs, bar = median)",
+        "from SIGKILL (failover) or node1's restart (failback) to an answer from the new holder at every VIP",
+        &series(
+            &rows,
+            &[
+                ("failover", "failover_all_ms"),
+                ("failback", "failback_all_ms"),
+            ],
+        ),
+        path,
+    )
+}
+
+/// The many-VIP table.
+fn vip_table(rows: &[(VipSpec, Value)]) -> String {
+    let mut s = String::from(
+        "\nMany VIPs (SIGKILL of node1's daemon, then its restart with `auto_failback on` / higher \
+         VRRP priority): ms as min / median / p95 / max from the event until the client had an \
+         answer from the new holder at a sample of the VIPs (first and last of each group, every \
+         16th; probed every 10 ms) and at every VIP (the rest probed once the sample had moved). \
+         keepalived: one `vrrp_instance` per group.\n\n\
+         | rows | failover: sample | failover: every VIP | failback: sample | failback: every VIP | start → every VIP (1 node) |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for (spec, v) in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            spec.spec.label,
+            fmt_cell(&v["failover_sample_ms"]),
+            fmt_cell(&v["failover_all_ms"]),
+            fmt_cell(&v["failback_sample_ms"]),
+            fmt_cell(&v["failback_all_ms"]),
+            f(&v["start_to_all_serving_ms"])
+                .map(|x| format!("{x:.0}"))
+                .unwrap_or("–".into()),
+        ));
+    }
+    s
+}
+
+/// Print the table and write `<dir>/<date>.md`, `.json`, `.png` (the
+/// failover rows) and `-vips.png` (the many-VIP rows).
+pub fn write(
+    r: &Report,
+    rows: &[(Spec, Value)],
+    vip_rows: &[(VipSpec, Value)],
+    four: &[Value],
+    dir: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let md = markdown(r, rows, four);
+    let md = markdown(r, rows, vip_rows, four);
     println!("\n{md}");
     let base = dir.join(&r.file);
-    let png = base.with_extension("png");
-    let chart_ok = match chart(rows, &png) {
-        Ok(()) => true,
-        Err(e) => {
-            println!("chart not written: {e:#}");
-            false
-        }
-    };
     let mut md_file = md.clone();
-    if chart_ok {
-        md_file.push_str(&format!("\n![failover distributions]({}.png)\n", r.file));
+    let mut written = Vec::new();
+    if !rows.is_empty() {
+        match chart(rows, &base.with_extension("png")) {
+            Ok(()) => {
+                md_file.push_str(&format!("\n![failover distributions]({}.png)\n", r.file));
+                written.push(".png".to_string());
+            }
+            Err(e) => println!("chart not written: {e:#}"),
+        }
+    }
+    if !vip_rows.is_empty() {
+        let png = dir.join(format!("{}-vips.png", r.file));
+        match vip_chart(vip_rows, &png) {
+            Ok(()) => {
+                md_file.push_str(&format!(
+                    "\n![many-VIP distributions]({}-vips.png)\n",
+                    r.file
+                ));
+                written.push("-vips.png".to_string());
+            }
+            Err(e) => println!("many-VIP chart not written: {e:#}"),
+        }
     }
     std::fs::write(base.with_extension("md"), md_file)?;
     let doc = json!({
         "date": r.date, "machine": r.machine, "note": r.note, "runs": r.runs,
         "idle_s": r.idle_s, "stress_s": r.stress_s, "minutes": r.minutes,
         "rows": rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        "vip_rows": vip_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         "four_resources": four,
     });
     std::fs::write(
         base.with_extension("json"),
         serde_json::to_string_pretty(&doc)?,
     )?;
-    println!(
-        "wrote {}.md, .json{}",
-        base.display(),
-        if chart_ok { ", .png" } else { "" }
-    );
+    println!("wrote {}.md, .json {}", base.display(), written.join(" "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_decade_of_the_axis_has_labelled_ticks() {
+        assert_eq!(
+            log_ticks(140.0, 7000.0),
+            [200.0, 500.0, 1000.0, 2000.0, 5000.0]
+        );
+        assert_eq!(log_ticks(7.0, 60.0), [10.0, 20.0, 50.0]);
+        assert_eq!(tick_label(200.0), "200 ms");
+        assert_eq!(tick_label(5000.0), "5 s");
+        assert_eq!(tick_label(1500.0), "1.5 s");
+    }
 }

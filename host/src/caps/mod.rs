@@ -87,6 +87,15 @@ pub struct Caps {
     // Links do not change under an operation in ways that matter (agents
     // cannot create or rename them), so one dump serves the whole call.
     links: Option<Vec<LinkInfo>>,
+    /// The node's addresses as of this operation's last dump, kept up to
+    /// date with what the operation itself added and removed. An IPaddr
+    /// start used to dump every address five times (its own list, two
+    /// plans, the duplicate check, the announce check): with 256 VIPs
+    /// that is 256 x 5 dumps of 256 addresses for one group start. The
+    /// host's own checks only ask about the granted address and the
+    /// node's subnets, which other operations do not change under it;
+    /// what the agent lists is always dumped fresh.
+    addrs: Option<Vec<AddrInfo>>,
     /// Processes found through granted pid files in this operation, each
     /// pinned by a pidfd opened when it was found, so a recycled PID is
     /// never signalled.
@@ -120,6 +129,7 @@ impl Caps {
             announcer,
             netlink: None,
             links: None,
+            addrs: None,
             found: HashMap::new(),
         }
     }
@@ -184,11 +194,25 @@ impl Caps {
         Ok(l)
     }
 
-    /// All addresses (needs `netlink_read`).
+    /// All addresses (needs `netlink_read`), dumped now.
     pub async fn list_addresses(&mut self) -> Result<Vec<AddrInfo>, CapError> {
         self.require_read()?;
         let h = self.handle()?;
-        netlink::list_addresses(&h).await
+        let a = netlink::list_addresses(&h).await?;
+        self.addrs = Some(a.clone());
+        Ok(a)
+    }
+
+    /// The addresses for the host's own checks: the operation's last dump
+    /// (see `addrs`), or a new one.
+    async fn addresses(&mut self) -> Result<Vec<AddrInfo>, CapError> {
+        if let Some(a) = &self.addrs {
+            return Ok(a.clone());
+        }
+        let h = self.handle()?;
+        let a = netlink::list_addresses(&h).await?;
+        self.addrs = Some(a.clone());
+        Ok(a)
     }
 
     /// The address grant for `ip`, or a denial.
@@ -204,8 +228,8 @@ impl Caps {
     /// The node's addresses with their interface names.
     async fn configured(&mut self) -> Result<Vec<Configured>, CapError> {
         let links = self.links().await?;
-        let h = self.handle()?;
-        Ok(netlink::list_addresses(&h)
+        Ok(self
+            .addresses()
             .await?
             .into_iter()
             .map(|a| Configured {
@@ -260,6 +284,15 @@ impl Caps {
             plan.label.clone(),
         )
         .await?;
+        if let Some(a) = &mut self.addrs {
+            a.push(AddrInfo {
+                link_index: link.index,
+                ip: plan.ip,
+                prefix_len: plan.prefix,
+                broadcast: plan.broadcast,
+                label: plan.label.clone(),
+            });
+        }
         Ok(plan)
     }
 
@@ -272,7 +305,7 @@ impl Caps {
         let links = self.links().await?;
         let h = self.handle()?;
         let mut removed = 0;
-        for a in netlink::list_addresses(&h).await? {
+        for a in self.addresses().await? {
             let Some(link) = links.iter().find(|l| l.index == a.link_index) else {
                 continue;
             };
@@ -282,6 +315,9 @@ impl Caps {
             tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
                 "removing {ip}/{} from {}", a.prefix_len, link.name);
             netlink::remove_address(&h, a.link_index, ip, a.prefix_len).await?;
+            if let Some(cached) = &mut self.addrs {
+                cached.retain(|c| !(c.ip == ip && c.link_index == a.link_index));
+            }
             removed += 1;
         }
         Ok(removed)
@@ -305,8 +341,8 @@ impl Caps {
         let ip = parse_ip(ip)?;
         let g = self.granted_address("announce", ip)?;
         let links = self.links().await?;
-        let h = self.handle()?;
-        let carrier = netlink::list_addresses(&h)
+        let carrier = self
+            .addresses()
             .await?
             .into_iter()
             .filter(|a| a.ip == ip)

@@ -10,7 +10,7 @@ use crate::cluster::Op;
 use crate::config::{Config, ResourceGroup};
 use crate::monitor::Monitored;
 use crate::node::MonitorPlan;
-use crate::resources::{Resource, ResourceFuture};
+use crate::resources::{AgentResource, Resource};
 use crate::runtime::{self, Runtime};
 
 /// One group's resources in start order, plus the lock that keeps its
@@ -30,38 +30,6 @@ impl GroupResources {
             names.reverse();
         }
         names.join(" -> ")
-    }
-}
-
-/// A runtime resource seen through the group runner's interface.
-struct AgentResource(runtime::Resource);
-
-impl Resource for AgentResource {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn start(&self) -> ResourceFuture<'_, ()> {
-        Box::pin(async move { self.0.start().await.map_err(|e| e.to_string()) })
-    }
-    fn stop(&self) -> ResourceFuture<'_, ()> {
-        Box::pin(async move { self.0.stop().await.map_err(|e| e.to_string()) })
-    }
-    fn kill_processes(&self) -> ResourceFuture<'_, usize> {
-        Box::pin(async move {
-            let procs = self.0.processes().clone();
-            tokio::task::spawn_blocking(move || procs.kill_all())
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-    fn monitor(&self) -> ResourceFuture<'_, bool> {
-        Box::pin(async move {
-            match self.0.monitor().await.map_err(|e| e.to_string())? {
-                runtime::Status::Running => Ok(true),
-                // A failed resource is not "already running": start it again.
-                runtime::Status::NotRunning | runtime::Status::Failed => Ok(false),
-            }
-        })
     }
 }
 

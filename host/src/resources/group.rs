@@ -23,6 +23,13 @@ pub trait Resource: Send + Sync {
     fn kill_processes(&self) -> ResourceFuture<'_, usize> {
         Box::pin(async { Ok(0) })
     }
+    /// The one address this resource adds, when it is an address resource
+    /// (the built-in IPaddr): consecutive ones start and stop together
+    /// (see [`start_group`]). None for anything else, which keeps its
+    /// place in the order.
+    fn address(&self) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 /// Which way a group operation goes: the engine's one `Op`.
@@ -73,52 +80,193 @@ impl Default for StopRetry {
     }
 }
 
-/// Acquire a group: for each resource left to right, start it. One that
-/// monitor says already runs is started again all the same (starts are
-/// idempotent, `wasmbeat agent test` checks it): an address that stayed up
-/// through a crash is announced again, so neighbours that learnt the
-/// peer's MAC meanwhile come back (heartbeat skips it, and its clients wait
-/// for their neighbour entry to time out). On the first failure, stop what this call
-/// started (right to left) and report the group failed, as heartbeat's
-/// `takegroup` gives the whole group up.
-pub async fn start_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> GroupReport {
-    let began = Instant::now();
-    let mut steps = Vec::new();
-    for r in resources {
-        let t = Instant::now();
+/// Most address resources of one run that start or stop at the same time.
+///
+/// Each operation instantiates its own agent and opens its own netlink
+/// socket, and the agents' threads are shared with every other group's, so
+/// the run goes in waves of this many rather than all 256 at once. At 16 the
+/// two agent threads are never idle waiting on the kernel, and a start
+/// that fails has at most 15 others in flight to roll back.
+pub const ADDRESS_CONCURRENCY: usize = 16;
+
+/// The start-order rule, as heartbeat's order rules allow it:
+///
+/// * a resource starts only once every resource left of it that is not an
+///   address of the same run has started (services wait for every
+///   address before them, an address waits for every service before it);
+/// * a *run* — consecutive address resources ([`Resource::address`]) with
+///   distinct addresses — has no order among itself: adding one address
+///   does not depend on another, and heartbeat's left-to-right walk only
+///   existed because its shell had no other way. Such a run starts (and
+///   stops) concurrently, [`ADDRESS_CONCURRENCY`] at a time;
+/// * stop goes right to left by the same runs.
+///
+/// The same address twice in a row starts one after the other (the second
+/// start sees the first one's address and only announces it); anything
+/// else (a service, an unknown agent) is a run of its own.
+fn runs(resources: &[Box<dyn Resource>]) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in resources.iter().enumerate() {
+        let joins = match (r.address(), out.last()) {
+            (Some(ip), Some(last)) if last.end == i => {
+                let last_is_run = resources[last.start].address().is_some();
+                last_is_run && !seen.contains(&ip)
+            }
+            _ => false,
+        };
+        if joins {
+            out.last_mut().expect("joined a run").end = i + 1;
+        } else {
+            seen.clear();
+            out.push(i..i + 1);
+        }
+        if let Some(ip) = r.address() {
+            seen.insert(ip);
+        }
+    }
+    out
+}
+
+/// What [`each`] does to every resource of a run.
+#[derive(Clone, Copy)]
+enum Action {
+    /// [`start_one`]: monitor, then start.
+    Start,
+    /// Stop, retried.
+    Stop(StopRetry),
+    /// Start again without asking (re-announcing).
+    Restart,
+}
+
+/// One resource's step: its report and, when it failed, the error.
+type Finished = (StepReport, Option<String>);
+
+fn act(r: &dyn Resource, action: Action) -> ResourceFuture<'_, String> {
+    match action {
+        Action::Start => start_one(r),
+        Action::Stop(retry) => Box::pin(stop_with_retry(r, retry)),
+        Action::Restart => Box::pin(async move { r.start().await.map(|()| String::new()) }),
+    }
+}
+
+async fn timed(r: &dyn Resource, action: Action) -> Finished {
+    let t = Instant::now();
+    match act(r, action).await {
+        Ok(outcome) => (step(r.name(), &outcome, t), None),
+        Err(e) => (step(r.name(), &e, t), Some(e)),
+    }
+}
+
+/// Do `action` to `run` in that order, [`ADDRESS_CONCURRENCY`] at a time
+/// (a run of one is the sequential walk). Returns the steps in the order
+/// they finished, each with its error. With `stop_on_failure`, no resource
+/// of the run begins once one has failed; those in flight finish (an agent
+/// operation is never abandoned half-way: its address might be half added).
+async fn each(run: Vec<&dyn Resource>, stop_on_failure: bool, action: Action) -> Vec<Finished> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut waiting = run.into_iter();
+    let mut running = FuturesUnordered::new();
+    let mut finished = Vec::new();
+    let mut failed = false;
+    loop {
+        while running.len() < ADDRESS_CONCURRENCY && !(stop_on_failure && failed) {
+            match waiting.next() {
+                Some(r) => running.push(timed(r, action)),
+                None => break,
+            }
+        }
+        match running.next().await {
+            Some(done) => {
+                failed |= done.1.is_some();
+                finished.push(done);
+            }
+            None => return finished,
+        }
+    }
+}
+
+/// The resources of `range`, left to right or (`reverse`) right to left.
+fn visit(
+    resources: &[Box<dyn Resource>],
+    range: std::ops::Range<usize>,
+    reverse: bool,
+) -> Vec<&dyn Resource> {
+    let mut v: Vec<&dyn Resource> = resources[range].iter().map(|r| r.as_ref()).collect();
+    if reverse {
+        v.reverse();
+    }
+    v
+}
+
+/// Start one resource: a running one is started again (to announce it).
+///
+/// An address resource is started first and asked whether it runs only
+/// when its start failed: its start on a running address only announces
+/// it, so the answer only decides whether a failure gives the group up.
+/// Each question is a whole agent operation listing every address of the
+/// node, and asking it first for each of 256 addresses doubled the
+/// group's start. The difference: an address that a failed start left
+/// configured counts as running (it is up, and neighbours learn it at the
+/// next announcement) where asking first would have given the group up.
+fn start_one(r: &dyn Resource) -> ResourceFuture<'_, String> {
+    Box::pin(async move {
+        if r.address().is_some() {
+            return match r.start().await {
+                Ok(()) => Ok("started".to_string()),
+                Err(e) => match r.monitor().await {
+                    Ok(true) => Ok(format!("already running; starting again failed: {e}")),
+                    _ => Err(e),
+                },
+            };
+        }
         if let Ok(true) = r.monitor().await {
-            let outcome = match r.start().await {
+            return Ok(match r.start().await {
                 Ok(()) => "already running; started again".to_string(),
                 // It runs: a failed repeat (an announcement refused) is
                 // reported, not a reason to give the group up.
                 Err(e) => format!("already running; starting again failed: {e}"),
-            };
-            steps.push(step(r.name(), &outcome, t));
-            continue;
+            });
         }
-        match r.start().await {
-            Ok(()) => {
-                steps.push(step(r.name(), "started", t));
+        r.start().await.map(|()| "started".to_string())
+    })
+}
+
+/// Acquire a group: run by run left to right ([`runs`]: consecutive
+/// addresses together, everything else alone), start each resource. One
+/// that monitor says already runs is started again all the same (starts are
+/// idempotent, `wasmbeat agent test` checks it): an address that stayed up
+/// through a crash is announced again, so neighbours that learnt the
+/// peer's MAC meanwhile come back (heartbeat skips it, and its clients wait
+/// for their neighbour entry to time out). On the first failure, nothing
+/// further starts, the starts in flight finish, and the whole group is
+/// stopped (right to left) and reported failed, as heartbeat's `takegroup`
+/// gives the whole group up.
+pub async fn start_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> GroupReport {
+    let began = Instant::now();
+    let mut steps = Vec::new();
+    for run in runs(resources) {
+        let mut failure = None;
+        for (mut s, error) in each(visit(resources, run, false), true, Action::Start).await {
+            if let Some(e) = error {
+                failure.get_or_insert_with(|| format!("{}: {e}", s.resource));
+                s.outcome = format!("failed: {e}");
             }
-            Err(e) => {
-                let failure = format!("{}: {e}", r.name());
-                steps.push(step(r.name(), &format!("failed: {e}"), t));
-                // Give the whole group up, right to left, as heartbeat's
-                // givegroup does: stop is idempotent, and a resource that
-                // failed half-way may have left something running.
-                for r in resources.iter().rev() {
-                    let t = Instant::now();
-                    let outcome = stop_with_retry(r.as_ref(), retry).await;
-                    steps.push(step(r.name(), &outcome.unwrap_or_else(|e| e), t));
-                }
-                return GroupReport {
-                    op: GroupOp::Start,
-                    ok: false,
-                    failure: Some(failure),
-                    steps,
-                    elapsed: began.elapsed(),
-                };
-            }
+            steps.push(s);
+        }
+        if let Some(failure) = failure {
+            // Give the whole group up, right to left, as heartbeat's
+            // givegroup does: stop is idempotent, and a resource that
+            // failed half-way may have left something running.
+            let (undone, _) = stop_runs(resources, retry).await;
+            steps.extend(undone);
+            return GroupReport {
+                op: GroupOp::Start,
+                ok: false,
+                failure: Some(failure),
+                steps,
+                elapsed: began.elapsed(),
+            };
         }
     }
     GroupReport {
@@ -130,23 +278,33 @@ pub async fn start_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> G
     }
 }
 
-/// Release a group: stop every resource right to left (idempotent, so also
-/// resources that never ran), retrying a failing stop. A stop that keeps
-/// failing fails the group but the remaining resources are still stopped.
-pub async fn stop_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> GroupReport {
-    let began = Instant::now();
+/// Stop every resource run by run right to left (right to left inside a
+/// run too, when it goes one at a time). Every resource is stopped
+/// whatever failed before it; the first failure is returned.
+async fn stop_runs(
+    resources: &[Box<dyn Resource>],
+    retry: StopRetry,
+) -> (Vec<StepReport>, Option<String>) {
     let mut steps = Vec::new();
     let mut failure = None;
-    for r in resources.iter().rev() {
-        let t = Instant::now();
-        match stop_with_retry(r.as_ref(), retry).await {
-            Ok(outcome) => steps.push(step(r.name(), &outcome, t)),
-            Err(e) => {
-                failure.get_or_insert_with(|| format!("{}: {e}", r.name()));
-                steps.push(step(r.name(), &e, t));
+    for run in runs(resources).into_iter().rev() {
+        for (s, error) in each(visit(resources, run, true), false, Action::Stop(retry)).await {
+            if let Some(e) = error {
+                failure.get_or_insert_with(|| format!("{}: {e}", s.resource));
             }
+            steps.push(s);
         }
     }
+    (steps, failure)
+}
+
+/// Release a group: stop every resource right to left (idempotent, so also
+/// resources that never ran), retrying a failing stop; a run of addresses
+/// stops together, as it started. A stop that keeps failing fails the
+/// group but the remaining resources are still stopped.
+pub async fn stop_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> GroupReport {
+    let began = Instant::now();
+    let (steps, failure) = stop_runs(resources, retry).await;
     GroupReport {
         op: GroupOp::Stop,
         ok: failure.is_none(),
@@ -154,6 +312,22 @@ pub async fn stop_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> Gr
         steps,
         elapsed: began.elapsed(),
     }
+}
+
+/// Start every resource again to refresh neighbours (after a split brain):
+/// on a running address IPaddr only announces it. Goes run by run as
+/// [`start_group`] does, so 256 addresses are announced at once, not one
+/// after the other; returns the resources whose start failed, with why.
+pub async fn restart_all(resources: &[Box<dyn Resource>]) -> Vec<(String, String)> {
+    let mut failed = Vec::new();
+    for run in runs(resources) {
+        for (s, error) in each(visit(resources, run, false), false, Action::Restart).await {
+            if let Some(e) = error {
+                failed.push((s.resource, e));
+            }
+        }
+    }
+    failed
 }
 
 async fn stop_with_retry(r: &dyn Resource, retry: StopRetry) -> Result<String, String> {
@@ -229,6 +403,8 @@ mod tests {
         fail_start: bool,
         stop_failures: Mutex<u32>,
         journal: Arc<Mutex<Vec<String>>>,
+        /// Set: an address resource, whose start and stop take a while.
+        address: Option<std::net::IpAddr>,
     }
 
     impl Scripted {
@@ -239,7 +415,15 @@ mod tests {
                 fail_start: false,
                 stop_failures: Mutex::new(0),
                 journal: journal.clone(),
+                address: None,
             }
+        }
+
+        /// An address resource (IPaddr::10.0.0.N).
+        fn ip(n: u8, journal: &Arc<Mutex<Vec<String>>>) -> Scripted {
+            let mut s = Scripted::new(&format!("ip{n}"), journal);
+            s.address = Some(std::net::IpAddr::from([10, 0, 0, n]));
+            s
         }
     }
 
@@ -253,6 +437,14 @@ mod tests {
                     .lock()
                     .unwrap()
                     .push(format!("start {}", self.name));
+                if self.address.is_some() {
+                    // Long enough for the others of its run to begin.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                self.journal
+                    .lock()
+                    .unwrap()
+                    .push(format!("started {}", self.name));
                 if self.fail_start {
                     return Err("port in use".into());
                 }
@@ -278,6 +470,9 @@ mod tests {
         fn monitor(&self) -> ResourceFuture<'_, bool> {
             Box::pin(async move { Ok(*self.running.lock().unwrap()) })
         }
+        fn address(&self) -> Option<std::net::IpAddr> {
+            self.address
+        }
     }
 
     fn rt() -> tokio::runtime::Runtime {
@@ -285,6 +480,16 @@ mod tests {
             .enable_time()
             .build()
             .unwrap()
+    }
+
+    /// The journal without the "started" (start finished) entries.
+    fn calls(j: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+        j.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| !e.starts_with("started "))
+            .cloned()
+            .collect()
     }
 
     const FAST: StopRetry = StopRetry {
@@ -304,7 +509,7 @@ mod tests {
         let down = rt().block_on(stop_group(&group, FAST));
         assert!(down.ok);
         assert_eq!(
-            *j.lock().unwrap(),
+            calls(&j),
             [
                 "start ip",
                 "start named",
@@ -324,7 +529,7 @@ mod tests {
         let group: Vec<Box<dyn Resource>> = vec![Box::new(a), Box::new(Scripted::new("httpd", &j))];
         let up = rt().block_on(start_group(&group, FAST));
         assert_eq!(up.steps[0].outcome, "already running; started again");
-        assert_eq!(*j.lock().unwrap(), ["start ip", "start httpd"]);
+        assert_eq!(calls(&j), ["start ip", "start httpd"]);
     }
 
     #[test]
@@ -341,7 +546,7 @@ mod tests {
         assert!(!up.ok);
         assert_eq!(up.failure.as_deref(), Some("httpd: port in use"));
         assert_eq!(
-            *j.lock().unwrap(),
+            calls(&j),
             [
                 "start ip",
                 "start httpd",
@@ -375,5 +580,106 @@ mod tests {
         // The rest of the group is still released.
         assert_eq!(down.steps[1].resource, "ip");
         assert_eq!(down.steps[1].outcome, "stopped");
+    }
+
+    fn boxed(v: Vec<Scripted>) -> Vec<Box<dyn Resource>> {
+        v.into_iter()
+            .map(|r| Box::new(r) as Box<dyn Resource>)
+            .collect()
+    }
+
+    fn position(j: &[String], entry: &str) -> usize {
+        j.iter()
+            .position(|e| e == entry)
+            .unwrap_or_else(|| panic!("{entry:?} not in {j:?}"))
+    }
+
+    #[test]
+    fn runs_are_consecutive_distinct_addresses() {
+        let j = Arc::new(Mutex::new(Vec::new()));
+        let group = boxed(vec![
+            Scripted::ip(1, &j),
+            Scripted::ip(2, &j),
+            Scripted::new("named", &j),
+            Scripted::ip(3, &j),
+            Scripted::ip(3, &j),
+            Scripted::ip(4, &j),
+            Scripted::new("httpd", &j),
+            Scripted::new("mysqld", &j),
+        ]);
+        // The same address twice goes one after the other.
+        assert_eq!(runs(&group), [0..2, 2..3, 3..4, 4..6, 6..7, 7..8]);
+    }
+
+    /// Addresses of one run start together (not more than the bound at a
+    /// time); a service starts only when every address left of it has
+    /// started, and the addresses after it only when it has.
+    #[test]
+    fn a_run_of_addresses_starts_together_between_ordered_services() {
+        let j = Arc::new(Mutex::new(Vec::new()));
+        let n = ADDRESS_CONCURRENCY as u8 * 2 + 3;
+        let mut v = vec![Scripted::new("named", &j)];
+        v.extend((1..=n).map(|k| Scripted::ip(k, &j)));
+        v.push(Scripted::new("httpd", &j));
+        let group = boxed(v);
+        let up = rt().block_on(start_group(&group, FAST));
+        assert!(up.ok, "{up:?}");
+        let log = j.lock().unwrap().clone();
+        let first_ip = log.iter().position(|e| e.starts_with("start ip")).unwrap();
+        assert!(position(&log, "started named") < first_ip, "{log:?}");
+        let last_ip = log
+            .iter()
+            .rposition(|e| e.starts_with("started ip"))
+            .unwrap();
+        assert!(last_ip < position(&log, "start httpd"), "{log:?}");
+        // How many addresses were in flight at most.
+        let (mut inflight, mut peak) = (0usize, 0usize);
+        for e in &log {
+            if e.starts_with("start ip") {
+                inflight += 1;
+                peak = peak.max(inflight);
+            } else if e.starts_with("started ip") {
+                inflight -= 1;
+            }
+        }
+        assert_eq!(peak, ADDRESS_CONCURRENCY, "{log:?}");
+
+        j.lock().unwrap().clear();
+        let down = rt().block_on(stop_group(&group, FAST));
+        assert!(down.ok);
+        let log = calls(&j);
+        assert_eq!(log.first().map(String::as_str), Some("stop httpd"));
+        assert_eq!(log.last().map(String::as_str), Some("stop named"));
+        assert_eq!(log.len(), group.len());
+    }
+
+    /// An address failing in the middle of a run: nothing more of the run
+    /// begins, the service after it never starts, and the whole group is
+    /// stopped, the same give-up as a sequential group.
+    #[test]
+    fn an_address_failing_mid_run_gives_the_whole_group_up() {
+        let j = Arc::new(Mutex::new(Vec::new()));
+        let n = ADDRESS_CONCURRENCY as u8 * 3;
+        let mut v: Vec<Scripted> = (1..=n).map(|k| Scripted::ip(k, &j)).collect();
+        v[4].fail_start = true;
+        v.push(Scripted::new("httpd", &j));
+        let group = boxed(v);
+        let up = rt().block_on(start_group(&group, FAST));
+        assert!(!up.ok);
+        assert_eq!(up.failure.as_deref(), Some("ip5: port in use"));
+        let log = calls(&j);
+        let starts = log.iter().filter(|e| e.starts_with("start ")).count();
+        assert!(
+            starts < n as usize,
+            "the run went on after the failure: {starts} starts"
+        );
+        assert!(!log.contains(&"start httpd".to_string()), "{log:?}");
+        // Everything is stopped, httpd first, every address after it.
+        let stops: Vec<&String> = log.iter().filter(|e| e.starts_with("stop ")).collect();
+        assert_eq!(stops.len(), group.len(), "{log:?}");
+        assert_eq!(stops[0], "stop httpd");
+        assert!(group
+            .iter()
+            .all(|r| !rt().block_on(r.monitor()).unwrap() || r.name() == "ip5"));
     }
 }

@@ -833,6 +833,21 @@ impl Resource {
         &self.caller.resource
     }
 
+    /// The address this resource manages, when its agent is the built-in
+    /// IPaddr (or IPaddr2) granted exactly one address: the group runner
+    /// starts consecutive ones together. Only the built-in agent is known
+    /// to touch nothing but its own address; a custom agent granted an
+    /// address may depend on what its left neighbour did, so it keeps its
+    /// place in the order.
+    pub fn managed_address(&self) -> Option<std::net::IpAddr> {
+        let is_ipaddr = self.agent.is_builtin()
+            && builtin::lookup(self.agent.name()).is_some_and(|b| std::ptr::eq(b, builtin::IPADDR));
+        match self.grant.addresses.as_slice() {
+            [one] if is_ipaddr => Some(one.spec.ip),
+            _ => None,
+        }
+    }
+
     /// The bound (name, value) arguments.
     pub fn args(&self) -> &[(String, String)] {
         &self.args
