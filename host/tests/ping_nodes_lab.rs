@@ -19,39 +19,20 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Lab, TempDir};
+use support::uplinks::{TwoNetworks, ROUTER, VIP};
+use support::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
-const VIP: &str = "10.88.0.100";
-const ROUTER: &str = "10.88.0.254";
 const DEADPING: Duration = Duration::from_secs(1);
 
 struct Uplinks {
-    lab: Lab,
+    net: TwoNetworks,
     dir: TempDir,
 }
 
 impl Uplinks {
     fn new(tag: &str) -> Uplinks {
-        // nodes: 0 node1, 1 node2, 2 router (the ping node), 3 client.
-        let lab = Lab::new(
-            tag,
-            &[
-                "10.88.0.1/24",
-                "10.88.0.2/24",
-                "10.88.0.254/24",
-                "10.88.0.10/24",
-            ],
-        );
-        // The heartbeat link: a cable between node1 and node2 only.
-        let (n1, n2) = (&lab.nodes[0], &lab.nodes[1]);
-        n1.ip(&[
-            "link", "add", "hb0", "type", "veth", "peer", "name", "hb0", "netns", &n2.name,
-        ]);
-        for (ns, addr) in [(n1, "10.89.0.1/24"), (n2, "10.89.0.2/24")] {
-            ns.ip(&["addr", "add", addr, "brd", "+", "dev", "hb0"]);
-            ns.ip(&["link", "set", "hb0", "up"]);
-        }
+        let net = TwoNetworks::new(tag);
         let dir = TempDir::new(tag);
         for (i, name) in ["node1", "node2"].iter().enumerate() {
             support::write_node_config(
@@ -64,9 +45,9 @@ impl Uplinks {
                 ),
                 &format!("node1 IPaddr::{VIP}/24/eth0\n"),
             );
-            support::spawn_responder(&lab.nodes[i], "0.0.0.0:80", name);
+            support::spawn_responder(&net.lab.nodes[i], "0.0.0.0:80", name);
         }
-        Uplinks { lab, dir }
+        Uplinks { net, dir }
     }
 
     fn log(&self, i: usize) -> PathBuf {
@@ -87,7 +68,7 @@ impl Uplinks {
             ),
         ]);
         daemon.env("RUST_LOG", "info");
-        self.lab.nodes[i].spawn(daemon);
+        self.net.lab.nodes[i].spawn(daemon);
     }
 
     fn logs(&self) -> String {
@@ -103,58 +84,19 @@ impl Uplinks {
     }
 
     fn holds_vip(&self, i: usize) -> bool {
-        self.lab.nodes[i]
-            .addrs("eth0")
-            .contains(&format!("{VIP}/24"))
+        self.net.holds_vip(i)
     }
 
-    /// Who serves the VIP to the client right now.
-    fn served_by(&self) -> Option<String> {
-        let addr = format!("{VIP}:80").parse().unwrap();
-        support::in_netns(&self.lab.nodes[3], || support::http_get(addr))
-    }
-
-    /// Wait until node `i` alone holds the VIP (and, if `client`, the
-    /// client reaches it there); how long it took.
     fn vip_on(&self, i: usize, limit: Duration, client: bool, why: &str) -> Duration {
-        let t = Instant::now();
-        let want = format!("node{}", i + 1);
-        support::wait_for(limit, Duration::from_millis(20), || {
-            (self.holds_vip(i)
-                && !self.holds_vip(1 - i)
-                && (!client || self.served_by().as_deref() == Some(want.as_str())))
-            .then_some(())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "{why}: the VIP was not on {want} alone within {limit:?}\n{}",
-                self.logs()
-            )
-        });
-        t.elapsed()
+        self.net.vip_on(i, limit, client, why, &|| self.logs())
     }
 
     fn uplink(&self, i: usize, up: bool) {
-        self.lab.set_link(i, up);
+        self.net.uplink(i, up);
     }
 
-    /// Who holds the VIP, sampled every 20 ms for `d`: the number of
-    /// changes of holder seen.
     fn holder_changes(&self, d: Duration) -> usize {
-        let end = Instant::now() + d;
-        let mut last = None;
-        let mut changes = 0;
-        while Instant::now() < end {
-            let now = (self.holds_vip(0), self.holds_vip(1));
-            if last.is_some_and(|l| l != now) && now.0 != now.1 {
-                changes += 1;
-            }
-            if now.0 != now.1 {
-                last = Some(now);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        changes
+        self.net.holder_changes(d)
     }
 }
 

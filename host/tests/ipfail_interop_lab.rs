@@ -1,0 +1,219 @@
+//! The two-network lab of `ping_nodes_lab.rs` as a mixed cluster:
+//! node1 = the real Debian heartbeat 3.0.6 running its own ipfail
+//! (`respawn hacluster /usr/libexec/heartbeat/ipfail`), node2 = wasmbeat
+//! with its built-in ipfail. The two ipfails must agree over the wire
+//! (`num_ping_nodes` / `you_are_dead` / `abort_giveup`): whichever node
+//! loses its public uplink gives its group to the other, and takes it
+//! back under `auto_failback on` once the uplink returns.
+//!
+//! Bounds (keepalive 500 ms, deadping 2 s): away within deadping + 8 s
+//! (deadping after the last echo reply, the count exchange, ipfail's
+//! 2 × keepalive give-up delay, the standby hand-shake, heartbeat's
+//! IPaddr stop or start, which forks a shell script chain taking a second
+//! or two on this loaded machine); home within 2 × deadping + 10 s.
+//! Run alone: `cargo test --test ipfail_interop_lab`.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::uplinks::{TwoNetworks, ROUTER, VIP};
+use support::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
+const DEADPING: Duration = Duration::from_secs(2);
+
+/// A mixed cluster on the two networks; `owner` (0 = node1 heartbeat,
+/// 1 = node2 wasmbeat) is the node the VIP's group prefers.
+struct Mixed {
+    net: TwoNetworks,
+    /// heartbeat's `unshare` PID (its PID namespace dies with it).
+    hb: u32,
+    dir: TempDir,
+}
+
+impl Mixed {
+    fn new(tag: &str, owner: usize) -> Mixed {
+        let net = TwoNetworks::new(tag);
+        let dir = TempDir::new(tag);
+        let root = dir.0.join("hb");
+        let common = format!(
+            "keepalive 500ms\ndeadtime 4\nwarntime 2\ninitdead 8\ndeadping {}ms\nudpport 694\nbcast hb0\n\
+             ping {ROUTER}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
+             auto_failback on\nnode node1\nnode node2\n",
+            DEADPING.as_millis()
+        );
+        let haresources = format!("node{} IPaddr::{VIP}/24/eth0\n", owner + 1);
+        // heartbeat's files: its packaged /etc/ha.d plus ours, its log in
+        // the test's directory.
+        wasmbeat_lab::heartbeat::prepare_root(&root).unwrap();
+        support::write_node_config(
+            &root.join("etc"),
+            &format!(
+                "logfile {}\nlogfacility none\ndebug 1\nrealtime off\ncrm off\n{common}",
+                root.join("ha-log").display()
+            ),
+            &haresources,
+        );
+        support::write_node_config(&dir.0.join("node2"), &common, &haresources);
+        for (i, name) in ["node1", "node2"].iter().enumerate() {
+            support::spawn_responder(&net.lab.nodes[i], "0.0.0.0:80", name);
+        }
+        let hb = net.lab.nodes[0].spawn(wasmbeat_lab::heartbeat::node_command(
+            &root,
+            "node1",
+            Some(&root.join("hb.out")),
+        ));
+        let mut daemon = Command::new("sh");
+        daemon.args([
+            "-c",
+            &format!(
+                "exec {BIN} run --config-dir {} --node node2 --runtime-dir {} --cache-dir {} 2>>{}",
+                dir.0.join("node2").display(),
+                dir.0.join("node2.run").display(),
+                support::shared_agent_cache().display(),
+                dir.0.join("node2.log").display()
+            ),
+        ]);
+        // debug: the ipfail messages received and sent, for the record.
+        daemon.env("RUST_LOG", "info,wasmbeat=debug");
+        net.lab.nodes[1].spawn(daemon);
+        Mixed { net, hb, dir }
+    }
+
+    fn hb_log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("hb/ha-log")).unwrap_or_default()
+    }
+
+    fn wb_log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("node2.log")).unwrap_or_default()
+    }
+
+    fn logs(&self) -> String {
+        let hb: Vec<String> = self
+            .hb_log()
+            .lines()
+            .filter(|l| !l.contains("api_") && !l.contains("debug:"))
+            .map(str::to_string)
+            .collect();
+        format!(
+            "----- node1 (heartbeat) -----\n{}\n----- node2 (wasmbeat) -----\n{}",
+            hb.join("\n"),
+            self.wb_log()
+        )
+    }
+
+    /// What each ipfail said and did, from both logs: the record of the
+    /// exchange this test rests on.
+    fn print_ipfail_record(&self) {
+        let hb = self.hb_log();
+        let wb = self.wb_log();
+        println!("--- heartbeat node1 (ipfail, resources) ---");
+        for l in hb.lines().filter(|l| {
+            l.contains("ipfail") || l.contains("standby") || l.contains("esource") || l.contains(ROUTER)
+        }) {
+            println!("{l}");
+        }
+        println!("--- wasmbeat node2 (ipfail, resources) ---");
+        for l in wb.lines().filter(|l| {
+            ["ipfail", "ping", "you_are_dead", "abort_giveup", "standby", "group", "hbapi"]
+                .iter()
+                .any(|w| l.contains(w))
+        }) {
+            println!("{l}");
+        }
+    }
+
+    fn vip_on(&self, i: usize, limit: Duration, why: &str) -> Duration {
+        self.net.vip_on(i, limit, true, why, &|| self.logs())
+    }
+
+    /// Both daemons see each other, both see the ping node, and both
+    /// ipfails run.
+    fn settle(&self) {
+        let ok = support::wait_for(Duration::from_secs(60), Duration::from_millis(250), || {
+            let hb = support::heartbeat::cl_status(self.hb, &["nodestatus", "node2"])?;
+            let ping = support::heartbeat::cl_status(self.hb, &["nodestatus", ROUTER])?;
+            let wb = self.wb_log();
+            (hb.0.trim() == "active"
+                && ping.0.trim() == "ping"
+                && wb.contains("communication up")
+                && wb.contains(&format!("ping node {ROUTER} up"))
+                && self.hb_log().contains("ipfail"))
+            .then_some(())
+        });
+        assert!(ok.is_some(), "mixed cluster did not settle\n{}", self.logs());
+    }
+}
+
+/// One direction: the preferred node `owner` loses its uplink, the VIP
+/// goes to the other node; the uplink returns, the VIP comes home.
+fn uplink_loss(test: &str, tag: &str, owner: usize) {
+    if !support::heartbeat::available(test) || !Path::new("/usr/libexec/heartbeat/ipfail").exists()
+    {
+        return;
+    }
+    let m = Mixed::new(tag, owner);
+    let other = 1 - owner;
+    let who = ["heartbeat node1", "wasmbeat node2"];
+    m.vip_on(
+        owner,
+        Duration::from_secs(60),
+        &format!("start: {} takes its group", who[owner]),
+    );
+    m.settle();
+    // Let both ipfails exchange their starting counts before the cut.
+    std::thread::sleep(Duration::from_secs(3));
+
+    m.net.uplink(owner, false);
+    let away = m.vip_on(
+        other,
+        DEADPING + Duration::from_secs(8),
+        &format!("{}'s uplink cut", who[owner]),
+    );
+    println!(
+        "uplink cut on {}: client served by {} {:.0} ms later (deadping {} ms, bound deadping + 8000 ms)",
+        who[owner],
+        who[other],
+        away.as_secs_f64() * 1000.0,
+        DEADPING.as_millis()
+    );
+    assert!(
+        !m.hb_log().contains("node2: is dead") && !m.wb_log().contains("node1 declared dead"),
+        "the heartbeat link must stay up\n{}",
+        m.logs()
+    );
+
+    m.net.uplink(owner, true);
+    let home = m.vip_on(
+        owner,
+        DEADPING * 2 + Duration::from_secs(10),
+        &format!("{}'s uplink restored", who[owner]),
+    );
+    println!(
+        "uplink restored on {}: client served by it again {:.0} ms later (bound 2 x deadping + 10000 ms)",
+        who[owner],
+        home.as_secs_f64() * 1000.0
+    );
+    m.print_ipfail_record();
+}
+
+#[test]
+fn real_heartbeat_losing_its_uplink_hands_the_vip_to_wasmbeat_and_gets_it_back() {
+    uplink_loss(
+        "real_heartbeat_losing_its_uplink_hands_the_vip_to_wasmbeat_and_gets_it_back",
+        "ipfh",
+        0,
+    );
+}
+
+#[test]
+fn wasmbeat_losing_its_uplink_hands_the_vip_to_real_heartbeat_and_gets_it_back() {
+    uplink_loss(
+        "wasmbeat_losing_its_uplink_hands_the_vip_to_real_heartbeat_and_gets_it_back",
+        "ipfw",
+        1,
+    );
+}
