@@ -533,6 +533,27 @@ impl Cluster {
         RscHold::from_bits(local, foreign)
     }
 
+    /// The set heartbeat would announce in `rsc_hold`: [`Self::my_hold`],
+    /// except that an *empty* local half (no group prefers this node)
+    /// counts as held once our initial acquisition is done, unless a live
+    /// peer announces holding it. heartbeat keeps `i_hold_resources` as
+    /// halves of responsibility, not as groups: a node without groups of
+    /// its own reports `local` after start-up and `all` after taking the
+    /// peer's groups over. Reporting `foreign` there made a heartbeat 3.0.6
+    /// peer log "ERROR: No one owns foreign resources!" on every report
+    /// (mixed ipfail lab, `ipfail_interop_lab.rs`).
+    fn wire_hold(&self) -> RscHold {
+        let mine = self.my_hold();
+        let local_empty = self.groups.iter().all(|g| g.preferred != self.p.local);
+        if !local_empty || self.phase != Phase::Stable {
+            return mine;
+        }
+        let peer_holds_it = self
+            .peer_ids()
+            .any(|i| self.not_declared_dead(i) && self.peers[i].hold.has_foreign());
+        RscHold::from_bits(!peer_holds_it, mine.has_foreign())
+    }
+
     fn running_keys(&self) -> Vec<String> {
         self.groups
             .iter()

@@ -666,6 +666,29 @@ fn given_standby_all_on_n1_then_n2_holds_everything_after_the_three_step_handsha
     assert!(p.running(0).is_empty());
 }
 
+/// The last `rsc_hold` node `i` announced in a `resource` report.
+fn last_hold(p: &Pair, i: usize) -> Option<&'static str> {
+    p.n[i].log.sent.iter().rev().find_map(|(_, m)| match m {
+        Message::Resource { hold, .. } => Some(hold.as_str()),
+        _ => None,
+    })
+}
+
+/// heartbeat's halves of responsibility: a node with no group of its own
+/// still holds its (empty) local half after start-up and `all` once it has
+/// taken the peer's groups; `foreign` there makes a heartbeat 3.0.6 peer log
+/// "No one owns foreign resources!" (seen in the mixed ipfail lab).
+#[test]
+fn given_n2_has_no_groups_then_it_announces_local_then_all_after_taking_n1s_groups() {
+    let mut p = Pair::settled_with(AutoFailback::On, true);
+    assert_eq!(last_hold(&p, 1), Some("local"), "{:?}", p.sent_types(1));
+    p.feed(0, Event::Command(Command::Standby(Which::All)));
+    p.run_for(2.0);
+    assert_eq!(p.running(1), vec![G1]);
+    assert_eq!(last_hold(&p, 0), Some("none"), "{:?}", p.sent_types(0));
+    assert_eq!(last_hold(&p, 1), Some("all"), "{:?}", p.sent_types(1));
+}
+
 #[test]
 fn given_hb_takeover_on_n2_then_n1_goes_standby_for_the_complement() {
     let mut p = Pair::settled(AutoFailback::Off);
