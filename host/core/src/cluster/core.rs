@@ -224,6 +224,8 @@ pub struct Cluster {
     ping: crate::ping::PingTracker,
     /// ipfail, when configured.
     ipfail: Option<crate::ipfail::Ipfail>,
+    /// Tracked links (`track_link`): a lost carrier zeroes our ipfail count.
+    links: crate::link::LinkTracker,
     /// The peer's last `num_ping_nodes` count.
     peer_ping_count: Option<usize>,
     /// The deadline given to the caller after the last event (the timer
@@ -292,6 +294,7 @@ impl Cluster {
             .collect();
         let groups = params.groups.iter().map(new_group).collect();
         let (ping, ipfail) = ping::build(&params, now);
+        let links = crate::link::LinkTracker::new(&params.ping.track_links, params.ping.deadping);
         let mut c = Cluster {
             p: params,
             now,
@@ -318,6 +321,7 @@ impl Cluster {
             stall_grace_until: now,
             ping,
             ipfail,
+            links,
             peer_ping_count: None,
             deadline: None,
             out: Vec::new(),
@@ -366,6 +370,7 @@ impl Cluster {
             Event::LinkUp(l) => self.on_local_link(l, true),
             Event::LinkDown(l) => self.on_local_link(l, false),
             Event::PingReply { member } => self.on_ping_reply(&member),
+            Event::Carrier { iface, up } => self.on_carrier(&iface, up),
         }
         if !self.exited {
             self.timers();

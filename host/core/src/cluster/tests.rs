@@ -882,6 +882,7 @@ mod ipfail_scenarios {
             }],
             deadping: DEADPING,
             ipfail,
+            track_links: Vec::new(),
         };
         p
     }
@@ -966,6 +967,69 @@ mod ipfail_scenarios {
             line.why,
             "no echo reply for 3.0 s; n1 reaches 0 of 1 ping node(s)"
         );
+    }
+
+    /// track_link: a lost carrier on n1's tracked link moves its groups
+    /// without waiting for deadping; the carrier back for deadping (and
+    /// the peer's give-back wait) brings them home.
+    #[test]
+    fn given_track_link_when_n1_loses_carrier_then_its_groups_move_before_deadping_and_come_back() {
+        let mut p = pair(AutoFailback::On, true);
+        p.ping.track_links = vec!["eth0".into()];
+        p.boot(0);
+        p.boot(1);
+        run_uplinks(&mut p, 15.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        let cut = p.now;
+        p.feed(
+            0,
+            Event::Carrier {
+                iface: "eth0".into(),
+                up: false,
+            },
+        );
+        // Ping replies still arrive (the ping node is reached otherwise):
+        // the carrier alone decides.
+        run_uplinks(&mut p, 2.5, [true, true]);
+        let notes: Vec<String> = p.n[0]
+            .log
+            .notes
+            .iter()
+            .map(|(t, n)| format!("{} {} : {}", t.0, n.what, n.why))
+            .collect();
+        assert_eq!(
+            p.running(1),
+            vec![G1, G2],
+            "moved before deadping: {notes:#?}"
+        );
+        let took = ops_since(&p, 1, cut)
+            .into_iter()
+            .find(|(_, op, g)| *op == "start" && g == G1)
+            .map(|(dt, ..)| Duration::from_millis(dt))
+            .unwrap();
+        assert!(took < DEADPING, "{took:?}");
+        assert!(p.noted(0, "tracked link eth0 lost carrier").is_some());
+        let back = p.now;
+        p.feed(
+            0,
+            Event::Carrier {
+                iface: "eth0".into(),
+                up: true,
+            },
+        );
+        run_uplinks(&mut p, DEADPING.as_secs_f64() - 0.5, [true, true]);
+        assert!(
+            p.running(0).is_empty(),
+            "not before the carrier held for deadping"
+        );
+        run_uplinks(&mut p, DEADPING.as_secs_f64() + 2.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        let home = ops_since(&p, 0, back)
+            .into_iter()
+            .find(|(_, op, g)| *op == "start" && g == G1)
+            .map(|(dt, ..)| Duration::from_millis(dt))
+            .unwrap();
+        assert!(home >= DEADPING * 2, "{home:?}");
     }
 
     #[test]
