@@ -32,6 +32,11 @@ struct Uplinks {
 
 impl Uplinks {
     fn new(tag: &str) -> Uplinks {
+        Uplinks::with(tag, DEADPING, "")
+    }
+
+    /// `extra` ha.cf lines (e.g. `track_link eth0`) on both nodes.
+    fn with(tag: &str, deadping: Duration, extra: &str) -> Uplinks {
         let net = TwoNetworks::new(tag);
         let dir = TempDir::new(tag);
         for (i, name) in ["node1", "node2"].iter().enumerate() {
@@ -40,8 +45,8 @@ impl Uplinks {
                 &format!(
                     "keepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 4\ndeadping {}ms\nudpport 694\nbcast hb0\n\
                      ping {ROUTER}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
-                     auto_failback on\nnode node1\nnode node2\n",
-                    DEADPING.as_millis()
+                     auto_failback on\nnode node1\nnode node2\n{extra}",
+                    deadping.as_millis()
                 ),
                 &format!("node1 IPaddr::{VIP}/24/eth0\n"),
             );
@@ -211,5 +216,62 @@ fn uplink_loss_moves_the_vip_and_both_lost_moves_nothing_and_flapping_is_damped(
     println!(
         "uplink stable again: VIP home {:.0} ms later",
         back.as_secs_f64() * 1000.0
+    );
+}
+
+/// track_link: node1's eth0 loses carrier (its veth peer end at the switch
+/// is set down) and the VIP moves without waiting for deadping (5 s here,
+/// so a ping-based move could not come before 5 s): bound 3 s (ipfail's
+/// 2 x keepalive, the standby hand-shake, the stop and the start). The
+/// carrier back counts after deadping, node2 then waits deadping before
+/// giving the group back: home within 2 x deadping + 4 s.
+#[test]
+fn carrier_loss_on_a_tracked_link_moves_the_vip_before_deadping() {
+    const TEST: &str = "carrier_loss_on_a_tracked_link_moves_the_vip_before_deadping";
+    if !support::lab_available(TEST) {
+        return;
+    }
+    let deadping = Duration::from_secs(5);
+    let c = Uplinks::with("trk", deadping, "track_link eth0\n");
+    c.start(0);
+    c.start(1);
+    c.vip_on(
+        0,
+        Duration::from_secs(30),
+        true,
+        "start: node1 takes its group",
+    );
+    let ready = support::wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
+        let l = std::fs::read_to_string(c.log(1)).ok()?;
+        (l.contains("communication up: heard: node1") && l.contains("ping node 10.88.0.254 up"))
+            .then_some(())
+    });
+    assert!(ready.is_some(), "node2 not settled\n{}", c.logs());
+    std::thread::sleep(Duration::from_secs(2));
+
+    c.uplink(0, false);
+    let away = c.vip_on(1, Duration::from_secs(3), true, "node1 eth0 lost carrier");
+    println!(
+        "carrier lost on node1 eth0 (track_link): client served by node2 {:.0} ms later (deadping {} ms, bound 3000 ms)",
+        away.as_secs_f64() * 1000.0,
+        deadping.as_millis()
+    );
+    let n1 = std::fs::read_to_string(c.log(0)).unwrap_or_default();
+    assert!(
+        n1.contains("tracked link eth0 lost carrier"),
+        "{}",
+        c.logs()
+    );
+
+    c.uplink(0, true);
+    let home = c.vip_on(
+        0,
+        deadping * 2 + Duration::from_secs(4),
+        true,
+        "node1 eth0 carrier back",
+    );
+    println!(
+        "carrier back on node1 eth0: client served by node1 {:.0} ms later (bound 2 x deadping + 4000 ms; hysteresis: counts after deadping with carrier)",
+        home.as_secs_f64() * 1000.0
     );
 }
