@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::cable::Cable;
-use support::{lab_available, wait_for, Lab, Netns};
+use support::{wait_for, Lab, Netns};
 use wasmbeat::wire::identity::{load_or_create, GenMethod};
 
 const KEY: &str = "wasmbeat-test-key";
