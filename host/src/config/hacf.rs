@@ -242,7 +242,9 @@ pub struct HaCf {
     pub ping_groups: Vec<PingGroup>,
     /// `ping6` pseudo-nodes (IPv6).
     pub ping6: Vec<String>,
-    /// wasmbeat-only `track_link` interfaces (carrier watched).
+    /// wasmbeat-only `track_link` interfaces (carrier watched). Left out
+    /// of the JSON when empty: heartbeat's own files describe as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_link: Vec<String>,
     /// `respawn`/`failfast` children.
     pub respawn: Vec<Respawn>,
