@@ -35,7 +35,9 @@ struct Mixed {
 }
 
 impl Mixed {
-    fn new(tag: &str, owner: usize) -> Mixed {
+    /// `wb_extra`: ha.cf lines for wasmbeat only (`track_link`, which
+    /// heartbeat refuses).
+    fn new(tag: &str, owner: usize, wb_extra: &str) -> Mixed {
         let net = TwoNetworks::new(tag);
         let dir = TempDir::new(tag);
         let root = dir.0.join("hb");
@@ -57,7 +59,11 @@ impl Mixed {
             ),
             &haresources,
         );
-        support::write_node_config(&dir.0.join("node2"), &common, &haresources);
+        support::write_node_config(
+            &dir.0.join("node2"),
+            &format!("{common}{wb_extra}"),
+            &haresources,
+        );
         for (i, name) in ["node1", "node2"].iter().enumerate() {
             support::spawn_responder(&net.lab.nodes[i], "0.0.0.0:80", name);
         }
@@ -170,7 +176,7 @@ fn uplink_loss(test: &str, tag: &str, owner: usize) {
     {
         return;
     }
-    let m = Mixed::new(tag, owner);
+    let m = Mixed::new(tag, owner, "");
     let other = 1 - owner;
     let who = ["heartbeat node1", "wasmbeat node2"];
     m.vip_on(
@@ -243,4 +249,50 @@ fn wasmbeat_losing_its_uplink_hands_the_vip_to_real_heartbeat_and_gets_it_back()
         "ipfw",
         1,
     );
+}
+
+/// track_link on the wasmbeat node of a mixed cluster: its eth0 loses
+/// carrier and it announces `num_ping_nodes num_ping=0` at once; the real
+/// ipfail on heartbeat answers `you_are_dead` and heartbeat takes the VIP
+/// without anyone waiting for deadping (the ping path took 5.3-5.5 s in
+/// this lab). Bound 4 s: heartbeat's answer, 2 x keepalive (1 s), the
+/// hand-shake, heartbeat's IPaddr start (a shell chain, about a second
+/// here).
+#[test]
+fn wasmbeat_losing_carrier_on_a_tracked_link_hands_the_vip_to_real_heartbeat() {
+    const TEST: &str = "wasmbeat_losing_carrier_on_a_tracked_link_hands_the_vip_to_real_heartbeat";
+    if !support::heartbeat::available(TEST) || !Path::new("/usr/libexec/heartbeat/ipfail").exists()
+    {
+        return;
+    }
+    let m = Mixed::new("ipft", 1, "track_link eth0\n");
+    m.vip_on(
+        1,
+        Duration::from_secs(60),
+        "start: wasmbeat node2 takes its group",
+    );
+    m.settle();
+    std::thread::sleep(Duration::from_secs(3));
+    m.net.uplink(1, false);
+    let away = m.vip_on(
+        0,
+        Duration::from_secs(4),
+        "wasmbeat node2's eth0 lost carrier",
+    );
+    println!(
+        "carrier lost on wasmbeat node2 eth0 (track_link): client served by heartbeat node1 {:.0} ms later (deadping {} ms, bound 4000 ms)",
+        away.as_secs_f64() * 1000.0,
+        DEADPING.as_millis()
+    );
+    m.net.uplink(1, true);
+    let home = m.vip_on(
+        1,
+        DEADPING * 2 + Duration::from_secs(10),
+        "wasmbeat node2's carrier back",
+    );
+    println!(
+        "carrier back on wasmbeat node2: client served by it again {:.0} ms later (bound 2 x deadping + 10000 ms)",
+        home.as_secs_f64() * 1000.0
+    );
+    m.print_ipfail_record();
 }
