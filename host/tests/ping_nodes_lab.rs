@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::uplinks::{TwoNetworks, ROUTER, VIP};
+use support::uplinks::{TwoNetworks, ROUTER, ROUTER6, VIP};
 use support::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
@@ -32,19 +32,26 @@ struct Uplinks {
 
 impl Uplinks {
     fn new(tag: &str) -> Uplinks {
-        Uplinks::with(tag, DEADPING, "")
+        Uplinks::with(tag, DEADPING, "", false)
     }
 
-    /// `extra` ha.cf lines (e.g. `track_link eth0`) on both nodes.
-    fn with(tag: &str, deadping: Duration, extra: &str) -> Uplinks {
-        let net = TwoNetworks::new(tag);
+    /// `extra` ha.cf lines (e.g. `track_link eth0`) on both nodes; `v6`:
+    /// the router is the ping node over IPv6 only (`ping6`).
+    fn with(tag: &str, deadping: Duration, extra: &str, v6: bool) -> Uplinks {
+        let mut net = TwoNetworks::new(tag);
+        let ping = if v6 {
+            net = net.with_ipv6();
+            format!("ping6 {ROUTER6}")
+        } else {
+            format!("ping {ROUTER}")
+        };
         let dir = TempDir::new(tag);
         for (i, name) in ["node1", "node2"].iter().enumerate() {
             support::write_node_config(
                 &dir.0.join(name),
                 &format!(
                     "keepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 4\ndeadping {}ms\nudpport 694\nbcast hb0\n\
-                     ping {ROUTER}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
+                     {ping}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
                      auto_failback on\nnode node1\nnode node2\n{extra}",
                     deadping.as_millis()
                 ),
@@ -232,7 +239,7 @@ fn carrier_loss_on_a_tracked_link_moves_the_vip_before_deadping() {
         return;
     }
     let deadping = Duration::from_secs(5);
-    let c = Uplinks::with("trk", deadping, "track_link eth0\n");
+    let c = Uplinks::with("trk", deadping, "track_link eth0\n", false);
     c.start(0);
     c.start(1);
     c.vip_on(
@@ -272,6 +279,62 @@ fn carrier_loss_on_a_tracked_link_moves_the_vip_before_deadping() {
     );
     println!(
         "carrier back on node1 eth0: client served by node1 {:.0} ms later (bound 2 x deadping + 4000 ms; hysteresis: counts after deadping with carrier)",
+        home.as_secs_f64() * 1000.0
+    );
+}
+
+/// ping6: the router is the ping node over IPv6 only (the VIP stays IPv4).
+/// node1's uplink cut moves the VIP to node2 within deadping + 2 s, the
+/// uplink restored brings it home within 2 x deadping + 3 s.
+#[test]
+fn ipv6_ping_node_moves_the_vip_when_node1_loses_its_uplink() {
+    const TEST: &str = "ipv6_ping_node_moves_the_vip_when_node1_loses_its_uplink";
+    if !support::lab_available(TEST) {
+        return;
+    }
+    let c = Uplinks::with("p6", DEADPING, "", true);
+    c.start(0);
+    c.start(1);
+    c.vip_on(
+        0,
+        Duration::from_secs(30),
+        true,
+        "start: node1 takes its group",
+    );
+    let up = format!("ping node {ROUTER6} up");
+    let ready = support::wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
+        let l1 = std::fs::read_to_string(c.log(0)).ok()?;
+        let l2 = std::fs::read_to_string(c.log(1)).ok()?;
+        (l2.contains("communication up: heard: node1") && l1.contains(&up) && l2.contains(&up))
+            .then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "ICMPv6 ping node not up on both\n{}",
+        c.logs()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    c.uplink(0, false);
+    let away = c.vip_on(
+        1,
+        DEADPING + Duration::from_secs(2),
+        true,
+        "node1 uplink cut (ping6)",
+    );
+    println!(
+        "ping6: uplink cut on node1: client served by node2 {:.0} ms later (deadping {} ms, bound deadping + 2000 ms)",
+        away.as_secs_f64() * 1000.0,
+        DEADPING.as_millis()
+    );
+    c.uplink(0, true);
+    let home = c.vip_on(
+        0,
+        DEADPING * 2 + Duration::from_secs(3),
+        true,
+        "node1 uplink restored (ping6)",
+    );
+    println!(
+        "ping6: uplink restored on node1: client served by node1 {:.0} ms later (bound 2 x deadping + 3000 ms)",
         home.as_secs_f64() * 1000.0
     );
 }

@@ -13,6 +13,8 @@ use super::Lab;
 pub const VIP: &str = "10.88.0.100";
 /// The router namespace: the ping node.
 pub const ROUTER: &str = "10.88.0.254";
+/// The router's IPv6 address (after [`TwoNetworks::with_ipv6`]).
+pub const ROUTER6: &str = "fd88::fe";
 
 /// nodes: 0 node1, 1 node2, 2 router (the ping node), 3 client.
 pub struct TwoNetworks {
@@ -40,6 +42,21 @@ impl TwoNetworks {
             ns.ip(&["link", "set", "hb0", "up"]);
         }
         TwoNetworks { lab }
+    }
+
+    /// IPv6 on the public LAN too (`fd88::<i+1>/64`, the router
+    /// `ROUTER6`), without duplicate address detection so the addresses
+    /// work at once: the lab for `ping6`.
+    pub fn with_ipv6(self) -> TwoNetworks {
+        for (i, ns) in self.lab.nodes.iter().enumerate() {
+            let addr = if i == 2 {
+                format!("{ROUTER6}/64")
+            } else {
+                format!("fd88::{}/64", i + 1)
+            };
+            ns.ip(&["-6", "addr", "add", &addr, "dev", "eth0", "nodad"]);
+        }
+        self
     }
 
     /// Node `i`'s public port at the switch: cut (`false`) or restored.
