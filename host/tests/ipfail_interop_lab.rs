@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::uplinks::{TwoNetworks, ROUTER, VIP};
+use support::uplinks::{TwoNetworks, ROUTER, ROUTER6, VIP};
 use support::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
@@ -32,18 +32,31 @@ struct Mixed {
     /// heartbeat's `unshare` PID (its PID namespace dies with it).
     hb: u32,
     dir: TempDir,
+    /// The ping node's address.
+    router: &'static str,
 }
 
 impl Mixed {
     /// `wb_extra`: ha.cf lines for wasmbeat only (`track_link`, which
     /// heartbeat refuses).
     fn new(tag: &str, owner: usize, wb_extra: &str) -> Mixed {
-        let net = TwoNetworks::new(tag);
+        Mixed::with(tag, owner, wb_extra, false)
+    }
+
+    /// `v6`: the ping node is the router over IPv6 only (`ping6`).
+    fn with(tag: &str, owner: usize, wb_extra: &str, v6: bool) -> Mixed {
+        let mut net = TwoNetworks::new(tag);
+        let (ping, router) = if v6 {
+            net = net.with_ipv6();
+            (format!("ping6 {ROUTER6}"), ROUTER6)
+        } else {
+            (format!("ping {ROUTER}"), ROUTER)
+        };
         let dir = TempDir::new(tag);
         let root = dir.0.join("hb");
         let common = format!(
             "keepalive 500ms\ndeadtime 4\nwarntime 2\ninitdead 8\ndeadping {}ms\nudpport 694\nbcast hb0\n\
-             ping {ROUTER}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
+             {ping}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
              auto_failback on\nnode node1\nnode node2\n",
             DEADPING.as_millis()
         );
@@ -86,7 +99,12 @@ impl Mixed {
         // debug: the ipfail messages received and sent, for the record.
         daemon.env("RUST_LOG", "info,wasmbeat=debug");
         net.lab.nodes[1].spawn(daemon);
-        Mixed { net, hb, dir }
+        Mixed {
+            net,
+            hb,
+            dir,
+            router,
+        }
     }
 
     fn hb_log(&self) -> String {
@@ -121,7 +139,7 @@ impl Mixed {
             l.contains("ipfail")
                 || l.contains("standby")
                 || l.contains("esource")
-                || l.contains(ROUTER)
+                || l.contains(self.router)
         }) {
             println!("{l}");
         }
@@ -152,12 +170,12 @@ impl Mixed {
     fn settle(&self) {
         let ok = support::wait_for(Duration::from_secs(60), Duration::from_millis(250), || {
             let hb = support::heartbeat::cl_status(self.hb, &["nodestatus", "node2"])?;
-            let ping = support::heartbeat::cl_status(self.hb, &["nodestatus", ROUTER])?;
+            let ping = support::heartbeat::cl_status(self.hb, &["nodestatus", self.router])?;
             let wb = self.wb_log();
             (hb.0.trim() == "active"
                 && ping.0.trim() == "ping"
                 && wb.contains("communication up")
-                && wb.contains(&format!("ping node {ROUTER} up"))
+                && wb.contains(&format!("ping node {} up", self.router))
                 && self.hb_log().contains("ipfail"))
             .then_some(())
         });
@@ -172,11 +190,15 @@ impl Mixed {
 /// One direction: the preferred node `owner` loses its uplink, the VIP
 /// goes to the other node; the uplink returns, the VIP comes home.
 fn uplink_loss(test: &str, tag: &str, owner: usize) {
+    uplink_loss_with(test, tag, owner, false)
+}
+
+fn uplink_loss_with(test: &str, tag: &str, owner: usize, v6: bool) {
     if !support::heartbeat::available(test) || !Path::new("/usr/libexec/heartbeat/ipfail").exists()
     {
         return;
     }
-    let m = Mixed::new(tag, owner, "");
+    let m = Mixed::with(tag, owner, "", v6);
     let other = 1 - owner;
     let who = ["heartbeat node1", "wasmbeat node2"];
     m.vip_on(
@@ -295,4 +317,16 @@ fn wasmbeat_losing_carrier_on_a_tracked_link_hands_the_vip_to_real_heartbeat() {
         home.as_secs_f64() * 1000.0
     );
     m.print_ipfail_record();
+}
+
+/// The same with the router as an IPv6-only ping node (`ping6`) on both
+/// sides: heartbeat's ping6 plugin and wasmbeat's ICMPv6 probe.
+#[test]
+fn real_heartbeat_losing_its_ipv6_ping_node_hands_the_vip_to_wasmbeat() {
+    uplink_loss_with(
+        "real_heartbeat_losing_its_ipv6_ping_node_hands_the_vip_to_wasmbeat",
+        "ipf6",
+        0,
+        true,
+    );
 }
