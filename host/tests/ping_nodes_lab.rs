@@ -281,6 +281,36 @@ fn carrier_loss_on_a_tracked_link_moves_the_vip_before_deadping() {
         "carrier back on node1 eth0: client served by node1 {:.0} ms later (bound 2 x deadping + 4000 ms; hysteresis: counts after deadping with carrier)",
         home.as_secs_f64() * 1000.0
     );
+
+    // A flapping carrier (down 0.5 s / up 0.5 s, shorter than deadping):
+    // the VIP leaves once and stays away while it flaps.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut changes = 0;
+    for _ in 0..6 {
+        c.uplink(0, false);
+        changes += c.holder_changes(Duration::from_millis(500));
+        c.uplink(0, true);
+        changes += c.holder_changes(Duration::from_millis(500));
+    }
+    println!(
+        "carrier flapping for 6 s (down 0.5 s / up 0.5 s): VIP changed hands {changes} time(s); rule: a returned carrier counts after deadping"
+    );
+    assert!(changes <= 1, "VIP flapped {changes} times\n{}", c.logs());
+    assert!(
+        c.holds_vip(1),
+        "the VIP left once and stayed away\n{}",
+        c.logs()
+    );
+    let back = c.vip_on(
+        0,
+        deadping * 2 + Duration::from_secs(4),
+        true,
+        "carrier stable again",
+    );
+    println!(
+        "carrier stable again: VIP home {:.0} ms later",
+        back.as_secs_f64() * 1000.0
+    );
 }
 
 /// ping6: the router is the ping node over IPv6 only (the VIP stays IPv4).
