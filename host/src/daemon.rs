@@ -103,6 +103,9 @@ pub enum DaemonError {
     /// The ping nodes' ICMP sockets could not be opened.
     #[error(transparent)]
     Ping(#[from] transport::icmp::PingError),
+    /// The track_link carrier watch could not start.
+    #[error(transparent)]
+    Carrier(#[from] transport::carrier::CarrierError),
     /// The agent runtime or an agent failed to load.
     #[error("{0}")]
     Agents(String),
@@ -183,6 +186,7 @@ pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
             nodes: cfg.ha.ping_nodes(),
             deadping: cfg.ha.deadping,
             ipfail: cfg.ha.ipfail(),
+            track_links: cfg.ha.track_link.clone(),
         }),
     }
 }
@@ -345,6 +349,17 @@ async fn heartbeat_loop(
     if !ping_members.is_empty() {
         transport::icmp::start(&ping_members, cfg.ha.keepalive, ping_tx.clone())?;
     }
+    // Carrier of the track_link interfaces, from rtnetlink events.
+    let (carrier_tx, mut carrier_rx) = mpsc::channel::<(String, bool)>(64);
+    if !cfg.ha.track_link.is_empty() {
+        transport::carrier::start(&cfg.ha.track_link, carrier_tx)?;
+        tracing::info!(
+            "tracking carrier of {} (track_link): a lost carrier hands the groups over through ipfail at once",
+            cfg.ha.track_link.join(", ")
+        );
+    } else {
+        drop(carrier_tx);
+    }
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
     let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, cfg.auth.keyring()?);
     ecfg.hopfudge = cfg.ha.hopfudge;
@@ -460,6 +475,7 @@ async fn heartbeat_loop(
         tokio::select! {
             Some(inbound) = transport.recv() => { shell.feed(Input::Packet { link: inbound.link, bytes: inbound.data }); }
             Some(member) = ping_rx.recv() => { shell.feed(Input::PingReply { member }); }
+            Some((iface, up)) = carrier_rx.recv() => { shell.feed(Input::Carrier { iface, up }); }
             fired = wake.expired() => {
                 fired.map_err(DaemonError::Async)?;
                 tick(&mut shell);

@@ -114,6 +114,9 @@ prop_compose! {
             nodes: nodes.into_iter().collect(),
             keepalive, deadtime, warntime, initdead, deadping,
             udpport, baud, media, auto_failback,
+            // wasmbeat's own track_link prints back too (when generated
+            // with ping nodes, as it is meant to be used).
+            track_link: if ping.is_empty() { vec![] } else { vec!["eth0".into()] },
             ping, ping_groups, ping6: vec![], respawn,
             apiauth: vec!["ipfail uid=hacluster".into()],
             use_logd, logfile, debugfile, logfacility,

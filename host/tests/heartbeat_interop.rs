@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::cable::Cable;
-use support::{lab_available, wait_for, Lab, Netns};
+use support::{wait_for, Lab, Netns};
 use wasmbeat::wire::identity::{load_or_create, GenMethod};
 
-use wasmbeat_lab::heartbeat::HEARTBEAT;
 const KEY: &str = "wasmbeat-test-key";
 const HB_NODE: &str = "node1";
 const WB_NODE: &str = "node2";
@@ -150,17 +149,7 @@ fn complaints(log: &str) -> Vec<&str> {
 }
 
 fn heartbeat_available(test: &str) -> bool {
-    if !lab_available(test) {
-        return false;
-    }
-    if !Path::new(HEARTBEAT).exists() {
-        if std::env::var("WASMBEAT_REQUIRE_LAB").as_deref() == Ok("1") {
-            panic!("{HEARTBEAT} missing (apt-get install heartbeat) but WASMBEAT_REQUIRE_LAB=1");
-        }
-        eprintln!("SKIP {test}: {HEARTBEAT} not installed");
-        return false;
-    }
-    true
+    support::heartbeat::available(test)
 }
 
 /// Quick handshake with a given authkeys method / wire form: both sides
@@ -480,18 +469,7 @@ fn heartbeat_3_0_6_and_wasmbeat_see_each_other() {
 /// `cl_status ARGS` of the real heartbeat, as [`cl_status`] runs it: stdout
 /// (untrimmed) and exit code.
 fn hb_cl_status(unshare_pid: u32, args: &[&str]) -> Option<(String, i32)> {
-    let children =
-        std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children")).ok()?;
-    let hb: u32 = children.split_whitespace().next()?.parse().ok()?;
-    let out = Command::new("nsenter")
-        .args(["-t", &hb.to_string(), "-m", "-u", "-p", "cl_status"])
-        .args(args)
-        .output()
-        .ok()?;
-    Some((
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        out.status.code().unwrap_or(-1),
-    ))
+    support::heartbeat::cl_status(unshare_pid, args)
 }
 
 /// A wasmbeat daemon node of a mixed cluster: its config dir, runtime dir

@@ -19,54 +19,47 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Lab, TempDir};
+use support::uplinks::{TwoNetworks, ROUTER, ROUTER6, VIP};
+use support::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
-const VIP: &str = "10.88.0.100";
-const ROUTER: &str = "10.88.0.254";
 const DEADPING: Duration = Duration::from_secs(1);
 
 struct Uplinks {
-    lab: Lab,
+    net: TwoNetworks,
     dir: TempDir,
 }
 
 impl Uplinks {
     fn new(tag: &str) -> Uplinks {
-        // nodes: 0 node1, 1 node2, 2 router (the ping node), 3 client.
-        let lab = Lab::new(
-            tag,
-            &[
-                "10.88.0.1/24",
-                "10.88.0.2/24",
-                "10.88.0.254/24",
-                "10.88.0.10/24",
-            ],
-        );
-        // The heartbeat link: a cable between node1 and node2 only.
-        let (n1, n2) = (&lab.nodes[0], &lab.nodes[1]);
-        n1.ip(&[
-            "link", "add", "hb0", "type", "veth", "peer", "name", "hb0", "netns", &n2.name,
-        ]);
-        for (ns, addr) in [(n1, "10.89.0.1/24"), (n2, "10.89.0.2/24")] {
-            ns.ip(&["addr", "add", addr, "brd", "+", "dev", "hb0"]);
-            ns.ip(&["link", "set", "hb0", "up"]);
-        }
+        Uplinks::with(tag, DEADPING, "", false)
+    }
+
+    /// `extra` ha.cf lines (e.g. `track_link eth0`) on both nodes; `v6`:
+    /// the router is the ping node over IPv6 only (`ping6`).
+    fn with(tag: &str, deadping: Duration, extra: &str, v6: bool) -> Uplinks {
+        let mut net = TwoNetworks::new(tag);
+        let ping = if v6 {
+            net = net.with_ipv6();
+            format!("ping6 {ROUTER6}")
+        } else {
+            format!("ping {ROUTER}")
+        };
         let dir = TempDir::new(tag);
         for (i, name) in ["node1", "node2"].iter().enumerate() {
             support::write_node_config(
                 &dir.0.join(name),
                 &format!(
                     "keepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 4\ndeadping {}ms\nudpport 694\nbcast hb0\n\
-                     ping {ROUTER}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
-                     auto_failback on\nnode node1\nnode node2\n",
-                    DEADPING.as_millis()
+                     {ping}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n\
+                     auto_failback on\nnode node1\nnode node2\n{extra}",
+                    deadping.as_millis()
                 ),
                 &format!("node1 IPaddr::{VIP}/24/eth0\n"),
             );
-            support::spawn_responder(&lab.nodes[i], "0.0.0.0:80", name);
+            support::spawn_responder(&net.lab.nodes[i], "0.0.0.0:80", name);
         }
-        Uplinks { lab, dir }
+        Uplinks { net, dir }
     }
 
     fn log(&self, i: usize) -> PathBuf {
@@ -87,7 +80,7 @@ impl Uplinks {
             ),
         ]);
         daemon.env("RUST_LOG", "info");
-        self.lab.nodes[i].spawn(daemon);
+        self.net.lab.nodes[i].spawn(daemon);
     }
 
     fn logs(&self) -> String {
@@ -103,58 +96,19 @@ impl Uplinks {
     }
 
     fn holds_vip(&self, i: usize) -> bool {
-        self.lab.nodes[i]
-            .addrs("eth0")
-            .contains(&format!("{VIP}/24"))
+        self.net.holds_vip(i)
     }
 
-    /// Who serves the VIP to the client right now.
-    fn served_by(&self) -> Option<String> {
-        let addr = format!("{VIP}:80").parse().unwrap();
-        support::in_netns(&self.lab.nodes[3], || support::http_get(addr))
-    }
-
-    /// Wait until node `i` alone holds the VIP (and, if `client`, the
-    /// client reaches it there); how long it took.
     fn vip_on(&self, i: usize, limit: Duration, client: bool, why: &str) -> Duration {
-        let t = Instant::now();
-        let want = format!("node{}", i + 1);
-        support::wait_for(limit, Duration::from_millis(20), || {
-            (self.holds_vip(i)
-                && !self.holds_vip(1 - i)
-                && (!client || self.served_by().as_deref() == Some(want.as_str())))
-            .then_some(())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "{why}: the VIP was not on {want} alone within {limit:?}\n{}",
-                self.logs()
-            )
-        });
-        t.elapsed()
+        self.net.vip_on(i, limit, client, why, &|| self.logs())
     }
 
     fn uplink(&self, i: usize, up: bool) {
-        self.lab.set_link(i, up);
+        self.net.uplink(i, up);
     }
 
-    /// Who holds the VIP, sampled every 20 ms for `d`: the number of
-    /// changes of holder seen.
     fn holder_changes(&self, d: Duration) -> usize {
-        let end = Instant::now() + d;
-        let mut last = None;
-        let mut changes = 0;
-        while Instant::now() < end {
-            let now = (self.holds_vip(0), self.holds_vip(1));
-            if last.is_some_and(|l| l != now) && now.0 != now.1 {
-                changes += 1;
-            }
-            if now.0 != now.1 {
-                last = Some(now);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        changes
+        self.net.holder_changes(d)
     }
 }
 
@@ -269,5 +223,148 @@ fn uplink_loss_moves_the_vip_and_both_lost_moves_nothing_and_flapping_is_damped(
     println!(
         "uplink stable again: VIP home {:.0} ms later",
         back.as_secs_f64() * 1000.0
+    );
+}
+
+/// track_link: node1's eth0 loses carrier (its veth peer end at the switch
+/// is set down) and the VIP moves without waiting for deadping (5 s here,
+/// so a ping-based move could not come before 5 s): bound 3 s (ipfail's
+/// 2 x keepalive, the standby hand-shake, the stop and the start). The
+/// carrier back counts after deadping, node2 then waits deadping before
+/// giving the group back: home within 2 x deadping + 4 s.
+#[test]
+fn carrier_loss_on_a_tracked_link_moves_the_vip_before_deadping() {
+    const TEST: &str = "carrier_loss_on_a_tracked_link_moves_the_vip_before_deadping";
+    if !support::lab_available(TEST) {
+        return;
+    }
+    let deadping = Duration::from_secs(5);
+    let c = Uplinks::with("trk", deadping, "track_link eth0\n", false);
+    c.start(0);
+    c.start(1);
+    c.vip_on(
+        0,
+        Duration::from_secs(30),
+        true,
+        "start: node1 takes its group",
+    );
+    let ready = support::wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
+        let l = std::fs::read_to_string(c.log(1)).ok()?;
+        (l.contains("communication up: heard: node1") && l.contains("ping node 10.88.0.254 up"))
+            .then_some(())
+    });
+    assert!(ready.is_some(), "node2 not settled\n{}", c.logs());
+    std::thread::sleep(Duration::from_secs(2));
+
+    c.uplink(0, false);
+    let away = c.vip_on(1, Duration::from_secs(3), true, "node1 eth0 lost carrier");
+    println!(
+        "carrier lost on node1 eth0 (track_link): client served by node2 {:.0} ms later (deadping {} ms, bound 3000 ms)",
+        away.as_secs_f64() * 1000.0,
+        deadping.as_millis()
+    );
+    let n1 = std::fs::read_to_string(c.log(0)).unwrap_or_default();
+    assert!(
+        n1.contains("tracked link eth0 lost carrier"),
+        "{}",
+        c.logs()
+    );
+
+    c.uplink(0, true);
+    let home = c.vip_on(
+        0,
+        deadping * 2 + Duration::from_secs(4),
+        true,
+        "node1 eth0 carrier back",
+    );
+    println!(
+        "carrier back on node1 eth0: client served by node1 {:.0} ms later (bound 2 x deadping + 4000 ms; hysteresis: counts after deadping with carrier)",
+        home.as_secs_f64() * 1000.0
+    );
+
+    // A flapping carrier (down 0.5 s / up 0.5 s, shorter than deadping):
+    // the VIP leaves once and stays away while it flaps.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut changes = 0;
+    for _ in 0..6 {
+        c.uplink(0, false);
+        changes += c.holder_changes(Duration::from_millis(500));
+        c.uplink(0, true);
+        changes += c.holder_changes(Duration::from_millis(500));
+    }
+    println!(
+        "carrier flapping for 6 s (down 0.5 s / up 0.5 s): VIP changed hands {changes} time(s); rule: a returned carrier counts after deadping"
+    );
+    assert!(changes <= 1, "VIP flapped {changes} times\n{}", c.logs());
+    assert!(
+        c.holds_vip(1),
+        "the VIP left once and stayed away\n{}",
+        c.logs()
+    );
+    let back = c.vip_on(
+        0,
+        deadping * 2 + Duration::from_secs(4),
+        true,
+        "carrier stable again",
+    );
+    println!(
+        "carrier stable again: VIP home {:.0} ms later",
+        back.as_secs_f64() * 1000.0
+    );
+}
+
+/// ping6: the router is the ping node over IPv6 only (the VIP stays IPv4).
+/// node1's uplink cut moves the VIP to node2 within deadping + 2 s, the
+/// uplink restored brings it home within 2 x deadping + 3 s.
+#[test]
+fn ipv6_ping_node_moves_the_vip_when_node1_loses_its_uplink() {
+    const TEST: &str = "ipv6_ping_node_moves_the_vip_when_node1_loses_its_uplink";
+    if !support::lab_available(TEST) {
+        return;
+    }
+    let c = Uplinks::with("p6", DEADPING, "", true);
+    c.start(0);
+    c.start(1);
+    c.vip_on(
+        0,
+        Duration::from_secs(30),
+        true,
+        "start: node1 takes its group",
+    );
+    let up = format!("ping node {ROUTER6} up");
+    let ready = support::wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
+        let l1 = std::fs::read_to_string(c.log(0)).ok()?;
+        let l2 = std::fs::read_to_string(c.log(1)).ok()?;
+        (l2.contains("communication up: heard: node1") && l1.contains(&up) && l2.contains(&up))
+            .then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "ICMPv6 ping node not up on both\n{}",
+        c.logs()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    c.uplink(0, false);
+    let away = c.vip_on(
+        1,
+        DEADPING + Duration::from_secs(2),
+        true,
+        "node1 uplink cut (ping6)",
+    );
+    println!(
+        "ping6: uplink cut on node1: client served by node2 {:.0} ms later (deadping {} ms, bound deadping + 2000 ms)",
+        away.as_secs_f64() * 1000.0,
+        DEADPING.as_millis()
+    );
+    c.uplink(0, true);
+    let home = c.vip_on(
+        0,
+        DEADPING * 2 + Duration::from_secs(3),
+        true,
+        "node1 uplink restored (ping6)",
+    );
+    println!(
+        "ping6: uplink restored on node1: client served by node1 {:.0} ms later (bound 2 x deadping + 3000 ms)",
+        home.as_secs_f64() * 1000.0
     );
 }

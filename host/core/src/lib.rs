@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod ipfail;
+pub mod link;
 pub mod monitor;
 pub mod node;
 pub mod ping;

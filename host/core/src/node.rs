@@ -118,6 +118,13 @@ pub enum Input {
         /// The address that answered.
         member: String,
     },
+    /// A tracked interface's carrier changed (rtnetlink link event).
+    Carrier {
+        /// Interface name.
+        iface: String,
+        /// Carrier present (`IFF_LOWER_UP`).
+        up: bool,
+    },
     /// A parsed, checked new configuration: its changed groups' agents are
     /// loaded ([`Output::LoadAgents`]) before anything changes.
     Reload(ReloadPlan),
@@ -265,6 +272,7 @@ impl Node {
             }
             Input::Command(c) => self.feed(now, Event::Command(c)),
             Input::PingReply { member } => self.feed(now, Event::PingReply { member }),
+            Input::Carrier { iface, up } => self.feed(now, Event::Carrier { iface, up }),
             Input::GroupDone {
                 group,
                 op,

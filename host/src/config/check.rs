@@ -508,6 +508,14 @@ impl Report {
                 let _ = writeln!(s, "{label:<15}{}", medium_text(m));
             }
             let _ = writeln!(s, "auto_failback: {}", failback_text(ha.auto_failback));
+            if !ha.track_link.is_empty() {
+                let how = if ha.ipfail() && ha.auto_failback != AutoFailback::Legacy {
+                    "lost carrier hands the groups to the peer at once through ipfail; wasmbeat-only"
+                } else {
+                    "watched and logged only: ipfail is not running"
+                };
+                let _ = writeln!(s, "track_link:    {} ({how})", ha.track_link.join(", "));
+            }
         }
         if let Some(a) = &l.auth {
             let others = a.keys.len().saturating_sub(1);

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::diag::Diagnostic;
 
-pub use directives::{Directive, Repeat, Support, DIRECTIVES};
+pub use directives::{Directive, Repeat, Support, DIRECTIVES, WASMBEAT_DIRECTIVES};
 pub use resolve::{Resolve, SystemResolver};
 
 /// The name diagnostics use for this file.
@@ -242,6 +242,10 @@ pub struct HaCf {
     pub ping_groups: Vec<PingGroup>,
     /// `ping6` pseudo-nodes (IPv6).
     pub ping6: Vec<String>,
+    /// wasmbeat-only `track_link` interfaces (carrier watched). Left out
+    /// of the JSON when empty: heartbeat's own files describe as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_link: Vec<String>,
     /// `respawn`/`failfast` children.
     pub respawn: Vec<Respawn>,
     /// `apiauth` lines as written.
@@ -404,7 +408,11 @@ impl fmt::Display for HaCf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "# written by wasmbeat")?;
         directives::write_media(self, f)?;
-        for write in DIRECTIVES.iter().filter_map(|d| d.write) {
+        for write in DIRECTIVES
+            .iter()
+            .chain(directives::WASMBEAT_DIRECTIVES)
+            .filter_map(|d| d.write)
+        {
             write(self, f)?;
         }
         for o in &self.other {

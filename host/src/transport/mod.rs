@@ -5,6 +5,7 @@
 //! yields packets tagged with the medium index, which the
 //! [`crate::wire::Endpoint`] uses for per-link up/down status.
 
+pub mod carrier;
 pub mod icmp;
 pub mod realtime;
 pub mod serial;

@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 pub mod cable;
+pub mod heartbeat;
+pub mod uplinks;
 
 use std::ops::Deref;
 use std::process::{Command, Output, Stdio};

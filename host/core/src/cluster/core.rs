@@ -224,6 +224,8 @@ pub struct Cluster {
     ping: crate::ping::PingTracker,
     /// ipfail, when configured.
     ipfail: Option<crate::ipfail::Ipfail>,
+    /// Tracked links (`track_link`): a lost carrier zeroes our ipfail count.
+    links: crate::link::LinkTracker,
     /// The peer's last `num_ping_nodes` count.
     peer_ping_count: Option<usize>,
     /// The deadline given to the caller after the last event (the timer
@@ -292,6 +294,7 @@ impl Cluster {
             .collect();
         let groups = params.groups.iter().map(new_group).collect();
         let (ping, ipfail) = ping::build(&params, now);
+        let links = crate::link::LinkTracker::new(&params.ping.track_links, params.ping.deadping);
         let mut c = Cluster {
             p: params,
             now,
@@ -318,6 +321,7 @@ impl Cluster {
             stall_grace_until: now,
             ping,
             ipfail,
+            links,
             peer_ping_count: None,
             deadline: None,
             out: Vec::new(),
@@ -366,6 +370,7 @@ impl Cluster {
             Event::LinkUp(l) => self.on_local_link(l, true),
             Event::LinkDown(l) => self.on_local_link(l, false),
             Event::PingReply { member } => self.on_ping_reply(&member),
+            Event::Carrier { iface, up } => self.on_carrier(&iface, up),
         }
         if !self.exited {
             self.timers();
@@ -531,6 +536,27 @@ impl Cluster {
             }
         }
         RscHold::from_bits(local, foreign)
+    }
+
+    /// The set heartbeat would announce in `rsc_hold`: [`Self::my_hold`],
+    /// except that an *empty* local half (no group prefers this node)
+    /// counts as held once our initial acquisition is done, unless a live
+    /// peer announces holding it. heartbeat keeps `i_hold_resources` as
+    /// halves of responsibility, not as groups: a node without groups of
+    /// its own reports `local` after start-up and `all` after taking the
+    /// peer's groups over. Reporting `foreign` there made a heartbeat 3.0.6
+    /// peer log "ERROR: No one owns foreign resources!" on every report
+    /// (mixed ipfail lab, `ipfail_interop_lab.rs`).
+    fn wire_hold(&self) -> RscHold {
+        let mine = self.my_hold();
+        let local_empty = self.groups.iter().all(|g| g.preferred != self.p.local);
+        if !local_empty || self.phase != Phase::Stable {
+            return mine;
+        }
+        let peer_holds_it = self
+            .peer_ids()
+            .any(|i| self.not_declared_dead(i) && self.peers[i].hold.has_foreign());
+        RscHold::from_bits(!peer_holds_it, mine.has_foreign())
     }
 
     fn running_keys(&self) -> Vec<String> {

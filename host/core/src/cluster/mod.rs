@@ -94,6 +94,9 @@ pub struct PingParams {
     /// ipfail runs (ha.cf `respawn <user> <path>/ipfail`): the node that
     /// reaches fewer ping nodes gives its groups to the peer.
     pub ipfail: bool,
+    /// wasmbeat-only ha.cf `track_link <iface>`: interfaces whose carrier
+    /// loss makes ipfail give the groups away at once (see `crate::link`).
+    pub track_links: Vec<String>,
 }
 
 /// Node states as heartbeat names them (`st=` field, `cl_status nodestatus`).
@@ -449,6 +452,14 @@ pub enum Event {
     PingReply {
         /// The address that answered.
         member: String,
+    },
+    /// The kernel reported a tracked interface's carrier (rtnetlink
+    /// `IFF_LOWER_UP`): lost (`up == false`) or present.
+    Carrier {
+        /// Interface name as in `track_link`.
+        iface: String,
+        /// Carrier present.
+        up: bool,
     },
 }
 

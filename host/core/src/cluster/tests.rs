@@ -666,6 +666,29 @@ fn given_standby_all_on_n1_then_n2_holds_everything_after_the_three_step_handsha
     assert!(p.running(0).is_empty());
 }
 
+/// The last `rsc_hold` node `i` announced in a `resource` report.
+fn last_hold(p: &Pair, i: usize) -> Option<&'static str> {
+    p.n[i].log.sent.iter().rev().find_map(|(_, m)| match m {
+        Message::Resource { hold, .. } => Some(hold.as_str()),
+        _ => None,
+    })
+}
+
+/// heartbeat's halves of responsibility: a node with no group of its own
+/// still holds its (empty) local half after start-up and `all` once it has
+/// taken the peer's groups; `foreign` there makes a heartbeat 3.0.6 peer log
+/// "No one owns foreign resources!" (seen in the mixed ipfail lab).
+#[test]
+fn given_n2_has_no_groups_then_it_announces_local_then_all_after_taking_n1s_groups() {
+    let mut p = Pair::settled_with(AutoFailback::On, true);
+    assert_eq!(last_hold(&p, 1), Some("local"), "{:?}", p.sent_types(1));
+    p.feed(0, Event::Command(Command::Standby(Which::All)));
+    p.run_for(2.0);
+    assert_eq!(p.running(1), vec![G1]);
+    assert_eq!(last_hold(&p, 0), Some("none"), "{:?}", p.sent_types(0));
+    assert_eq!(last_hold(&p, 1), Some("all"), "{:?}", p.sent_types(1));
+}
+
 #[test]
 fn given_hb_takeover_on_n2_then_n1_goes_standby_for_the_complement() {
     let mut p = Pair::settled(AutoFailback::Off);
@@ -859,6 +882,7 @@ mod ipfail_scenarios {
             }],
             deadping: DEADPING,
             ipfail,
+            track_links: Vec::new(),
         };
         p
     }
@@ -943,6 +967,69 @@ mod ipfail_scenarios {
             line.why,
             "no echo reply for 3.0 s; n1 reaches 0 of 1 ping node(s)"
         );
+    }
+
+    /// track_link: a lost carrier on n1's tracked link moves its groups
+    /// without waiting for deadping; the carrier back for deadping (and
+    /// the peer's give-back wait) brings them home.
+    #[test]
+    fn given_track_link_when_n1_loses_carrier_then_its_groups_move_before_deadping_and_come_back() {
+        let mut p = pair(AutoFailback::On, true);
+        p.ping.track_links = vec!["eth0".into()];
+        p.boot(0);
+        p.boot(1);
+        run_uplinks(&mut p, 15.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        let cut = p.now;
+        p.feed(
+            0,
+            Event::Carrier {
+                iface: "eth0".into(),
+                up: false,
+            },
+        );
+        // Ping replies still arrive (the ping node is reached otherwise):
+        // the carrier alone decides.
+        run_uplinks(&mut p, 2.5, [true, true]);
+        let notes: Vec<String> = p.n[0]
+            .log
+            .notes
+            .iter()
+            .map(|(t, n)| format!("{} {} : {}", t.0, n.what, n.why))
+            .collect();
+        assert_eq!(
+            p.running(1),
+            vec![G1, G2],
+            "moved before deadping: {notes:#?}"
+        );
+        let took = ops_since(&p, 1, cut)
+            .into_iter()
+            .find(|(_, op, g)| *op == "start" && g == G1)
+            .map(|(dt, ..)| Duration::from_millis(dt))
+            .unwrap();
+        assert!(took < DEADPING, "{took:?}");
+        assert!(p.noted(0, "tracked link eth0 lost carrier").is_some());
+        let back = p.now;
+        p.feed(
+            0,
+            Event::Carrier {
+                iface: "eth0".into(),
+                up: true,
+            },
+        );
+        run_uplinks(&mut p, DEADPING.as_secs_f64() - 0.5, [true, true]);
+        assert!(
+            p.running(0).is_empty(),
+            "not before the carrier held for deadping"
+        );
+        run_uplinks(&mut p, DEADPING.as_secs_f64() + 2.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        let home = ops_since(&p, 0, back)
+            .into_iter()
+            .find(|(_, op, g)| *op == "start" && g == G1)
+            .map(|(dt, ..)| Duration::from_millis(dt))
+            .unwrap();
+        assert!(home >= DEADPING * 2, "{home:?}");
     }
 
     #[test]

@@ -142,7 +142,10 @@ impl Directive {
 
     /// The directive named `name` (case-sensitive, as in heartbeat).
     pub fn find(name: &str) -> Option<&'static Directive> {
-        DIRECTIVES.iter().find(|d| d.name == name)
+        DIRECTIVES
+            .iter()
+            .chain(WASMBEAT_DIRECTIVES)
+            .find(|d| d.name == name)
     }
 
     /// The value grammar in words, e.g. for documentation.
@@ -347,6 +350,34 @@ pub const DIRECTIVES: &[Directive] = &[
         .not_honoured("wasmbeat does not drive a hardware watchdog yet")
         .write(|c, f| line(f, "watchdog", c.watchdog.as_deref())),
 ];
+
+/// Directives only wasmbeat reads. heartbeat 3.0.6 refuses a ha.cf with
+/// any of them ("Illegal directive"), so reading one warns that the file is
+/// wasmbeat-only; they stay out of [`DIRECTIVES`], which is heartbeat's
+/// table and is compared with the real daemon.
+#[rustfmt::skip]
+pub const WASMBEAT_DIRECTIVES: &[Directive] = &[
+    // Link tracking: a tracked interface losing carrier makes ipfail count
+    // 0 at once (`wasmbeat_core::link`).
+    d("track_link", "track_link eth0", Words(track_link))
+        .write(|c, f| lines(f, "track_link", &c.track_link)),
+];
+
+/// `track_link IFACE`: watched through rtnetlink link events; needs the
+/// built-in ipfail (it moves the groups) and, being wasmbeat's own, makes
+/// the file one heartbeat refuses.
+fn track_link(r: &mut Reader, at: At<'_>) {
+    r.warn(
+        Code::WasmbeatOnly,
+        at,
+        format!(
+            "track_link {} is wasmbeat-only: heartbeat 3.0.6 refuses this ha.cf (\"Illegal directive\"); a heartbeat peer keeps its own copy without it",
+            at.text
+        ),
+        "keep this line only in the ha.cf of wasmbeat nodes",
+    );
+    r.cf.track_link.push(at.text.into());
+}
 
 /// A table entry: honoured, may repeat, not printed (until said otherwise).
 const fn d(name: &'static str, example: &'static str, apply: Apply) -> Directive {

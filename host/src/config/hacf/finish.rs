@@ -18,6 +18,7 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
     check_timing(&mut r);
     check_membership(&mut r);
     check_ipfail(&mut r);
+    check_track_link(&mut r);
     point_timing_at_values(&mut r);
     r.cf.media = r
         .media
@@ -167,6 +168,24 @@ fn check_timing(r: &mut Reader) {
 /// ipfail needs ping nodes and the nice_failback protocol; heartbeat's
 /// ipfail exits at start under `auto_failback legacy`, and so wasmbeat's
 /// built-in one stays off there.
+/// track_link acts through ipfail: without it a lost carrier is only logged.
+fn check_track_link(r: &mut Reader) {
+    let Some(l) = line(r, "track_link") else {
+        return;
+    };
+    if !r.cf.ipfail() || r.cf.auto_failback == super::AutoFailback::Legacy {
+        r.diags.push(
+            Diagnostic::warning(
+                Code::Ipfail,
+                FILE,
+                Some(l),
+                "track_link moves groups through ipfail, which is not running here: a lost carrier is only logged",
+            )
+            .hint("add \"respawn hacluster /usr/libexec/heartbeat/ipfail\", \"auto_failback on\" and a ping node"),
+        );
+    }
+}
+
 fn check_ipfail(r: &mut Reader) {
     let Some(l) = line(r, "respawn").filter(|_| r.cf.ipfail()) else {
         return;

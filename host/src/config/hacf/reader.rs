@@ -171,6 +171,7 @@ impl Reader {
                 ping: Vec::new(),
                 ping_groups: Vec::new(),
                 ping6: Vec::new(),
+                track_link: Vec::new(),
                 respawn: Vec::new(),
                 apiauth: Vec::new(),
                 use_logd: None,

@@ -33,21 +33,72 @@ impl Cluster {
         }
     }
 
+    /// Our ipfail count: the ping nodes we reach, or 0 while a tracked
+    /// link has no carrier (cut off through it whatever the ping nodes
+    /// say: the count drops at once instead of after `deadping`).
+    fn my_count(&self) -> usize {
+        if self.links.all_up() {
+            self.ping.count()
+        } else {
+            0
+        }
+    }
+
     fn situation(&self) -> Situation {
         Situation {
-            mine: self.ping.count(),
+            mine: self.my_count(),
             configured: self.ping.len(),
             holds_foreign: self.my_hold().has_foreign(),
         }
     }
 
     fn reach(&self) -> String {
+        let down = self.links.down();
+        let links = if down.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (counted as 0: tracked link(s) {} without carrier)",
+                down.join(", ")
+            )
+        };
         format!(
-            "{} reaches {} of {} ping node(s)",
+            "{} reaches {} of {} ping node(s){links}",
             self.p.local,
             self.ping.count(),
             self.ping.len()
         )
+    }
+
+    /// A tracked link's carrier changed (wasmbeat `track_link`).
+    pub(super) fn on_carrier(&mut self, iface: &str, up: bool) {
+        let now = self.now;
+        let Some(change) = self.links.on_carrier(now, iface, up) else {
+            return;
+        };
+        match change {
+            crate::link::LinkChange::Down { name } => {
+                let reach = self.reach();
+                self.notify(
+                    Level::Warn,
+                    Cause::PingNode,
+                    format!("tracked link {name} lost carrier"),
+                    format!("{reach}; asking the peer to take our groups now"),
+                );
+                self.ipfail_count_changed();
+            }
+            crate::link::LinkChange::Returned { name } => {
+                let hold = secs(self.p.ping.deadping);
+                let reach = self.reach();
+                self.notify(
+                    Level::Info,
+                    Cause::PingNode,
+                    format!("tracked link {name} has carrier again"),
+                    format!("it counts after {hold} with carrier (hysteresis); {reach} meanwhile"),
+                );
+            }
+            crate::link::LinkChange::Settled { .. } => {}
+        }
     }
 
     pub(super) fn on_ping_reply(&mut self, member: &str) {
@@ -108,6 +159,21 @@ impl Cluster {
                     self.ipfail_count_changed();
                 }
                 PingChange::Up { .. } => {}
+            }
+        }
+        for change in self.links.expire(now) {
+            if let crate::link::LinkChange::Settled { name } = change {
+                let reach = self.reach();
+                self.notify(
+                    Level::Info,
+                    Cause::PingNode,
+                    format!("tracked link {name} counts again"),
+                    format!(
+                        "carrier present for {}; {reach}",
+                        secs(self.p.ping.deadping)
+                    ),
+                );
+                self.ipfail_count_changed();
             }
         }
         let stable = self.locally_stable();
@@ -221,13 +287,15 @@ impl Cluster {
         if *old != *self.p.ping {
             let (tracker, ipfail) = build(&self.p, self.now);
             self.ping = tracker;
+            self.links =
+                crate::link::LinkTracker::new(&self.p.ping.track_links, self.p.ping.deadping);
             self.ipfail = ipfail;
         }
     }
 
     pub(super) fn ipfail_view(&self) -> Option<IpfailView> {
         self.ipfail.as_ref().map(|f| IpfailView {
-            mine: self.ping.count(),
+            mine: self.my_count(),
             peer: self.peer_ping_count,
             pending: f.pending(),
         })

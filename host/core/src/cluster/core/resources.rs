@@ -74,7 +74,7 @@ impl Cluster {
     }
 
     pub(super) fn send_report(&mut self, stable: bool, info: Option<String>) {
-        let hold = self.my_hold();
+        let hold = self.wire_hold();
         let running = self.running_keys();
         self.last_report = Some((hold, running.clone(), stable));
         self.send(Message::Resource {
@@ -577,7 +577,7 @@ impl Cluster {
             return;
         }
         let settled = self.all_settled();
-        let cur = (self.my_hold(), self.running_keys(), settled);
+        let cur = (self.wire_hold(), self.running_keys(), settled);
         if self.force_report || self.last_report.as_ref() != Some(&cur) {
             self.force_report = false;
             let info = self.report_info.take();

@@ -64,7 +64,7 @@ impl Cluster {
             })
             .collect();
         let rscstatus = if self.locally_stable() {
-            self.my_hold().as_str().to_string()
+            self.wire_hold().as_str().to_string()
         } else {
             "transition".to_string()
         };

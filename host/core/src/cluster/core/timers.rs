@@ -89,6 +89,9 @@ impl Cluster {
         if let Some(at) = self.ping.deadline(self.ping_limit()) {
             t.push((at, Timer::PingNodes));
         }
+        if let Some(at) = self.links.deadline() {
+            t.push((at, Timer::PingNodes));
+        }
         if let Some(at) = self.ipfail.as_ref().and_then(|f| f.deadline()) {
             t.push((at, Timer::IpfailGiveup));
         }

@@ -1,0 +1,125 @@
+//! The two-network lab of the ping node tests: a heartbeat link between
+//! the two cluster nodes only (veth `hb0`, 10.89.0.0/24) and a public LAN
+//! (bridge, 10.88.0.0/24) with a router namespace that is the ping node
+//! and a client. Shared by the wasmbeat-only lab and the mixed lab with a
+//! real heartbeat 3.0.6, so both cut the same cables and measure the same
+//! way.
+
+use std::time::{Duration, Instant};
+
+use super::Lab;
+
+/// The VIP the cluster moves, on the public LAN.
+pub const VIP: &str = "10.88.0.100";
+/// The router namespace: the ping node.
+pub const ROUTER: &str = "10.88.0.254";
+/// The router's IPv6 address (after [`TwoNetworks::with_ipv6`]).
+pub const ROUTER6: &str = "fd88::fe";
+
+/// nodes: 0 node1, 1 node2, 2 router (the ping node), 3 client.
+pub struct TwoNetworks {
+    pub lab: Lab,
+}
+
+impl TwoNetworks {
+    pub fn new(tag: &str) -> TwoNetworks {
+        let lab = Lab::new(
+            tag,
+            &[
+                "10.88.0.1/24",
+                "10.88.0.2/24",
+                "10.88.0.254/24",
+                "10.88.0.10/24",
+            ],
+        );
+        // The heartbeat link: a cable between node1 and node2 only.
+        let (n1, n2) = (&lab.nodes[0], &lab.nodes[1]);
+        n1.ip(&[
+            "link", "add", "hb0", "type", "veth", "peer", "name", "hb0", "netns", &n2.name,
+        ]);
+        for (ns, addr) in [(n1, "10.89.0.1/24"), (n2, "10.89.0.2/24")] {
+            ns.ip(&["addr", "add", addr, "brd", "+", "dev", "hb0"]);
+            ns.ip(&["link", "set", "hb0", "up"]);
+        }
+        TwoNetworks { lab }
+    }
+
+    /// IPv6 on the public LAN too (`fd88::<i+1>/64`, the router
+    /// `ROUTER6`), without duplicate address detection so the addresses
+    /// work at once: the lab for `ping6`.
+    pub fn with_ipv6(self) -> TwoNetworks {
+        for (i, ns) in self.lab.nodes.iter().enumerate() {
+            let addr = if i == 2 {
+                format!("{ROUTER6}/64")
+            } else {
+                format!("fd88::{}/64", i + 1)
+            };
+            ns.ip(&["-6", "addr", "add", &addr, "dev", "eth0", "nodad"]);
+        }
+        self
+    }
+
+    /// Node `i`'s public port at the switch: cut (`false`) or restored.
+    pub fn uplink(&self, i: usize, up: bool) {
+        self.lab.set_link(i, up);
+    }
+
+    pub fn holds_vip(&self, i: usize) -> bool {
+        self.lab.nodes[i]
+            .addrs("eth0")
+            .contains(&format!("{VIP}/24"))
+    }
+
+    /// Who serves the VIP to the client right now (the responder's body).
+    pub fn served_by(&self) -> Option<String> {
+        let addr = format!("{VIP}:80").parse().unwrap();
+        super::in_netns(&self.lab.nodes[3], || super::http_get(addr))
+    }
+
+    /// Wait until node `i` alone holds the VIP (and, if `client`, the
+    /// client reaches it there, answered by `node<i+1>`); how long it
+    /// took. Panics with `why` and `logs()` when `limit` passes.
+    pub fn vip_on(
+        &self,
+        i: usize,
+        limit: Duration,
+        client: bool,
+        why: &str,
+        logs: &dyn Fn() -> String,
+    ) -> Duration {
+        let t = Instant::now();
+        let want = format!("node{}", i + 1);
+        super::wait_for(limit, Duration::from_millis(20), || {
+            (self.holds_vip(i)
+                && !self.holds_vip(1 - i)
+                && (!client || self.served_by().as_deref() == Some(want.as_str())))
+            .then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{why}: the VIP was not on {want} alone within {limit:?}\n{}",
+                logs()
+            )
+        });
+        t.elapsed()
+    }
+
+    /// Who holds the VIP, sampled every 20 ms for `d`: the number of
+    /// changes of holder seen.
+    pub fn holder_changes(&self, d: Duration) -> usize {
+        let end = Instant::now() + d;
+        let mut last = None;
+        let mut changes = 0;
+        while Instant::now() < end {
+            let now = (self.holds_vip(0), self.holds_vip(1));
+            if last.is_some_and(|l| l != now) && now.0 != now.1 {
+                changes += 1;
+            }
+            if now.0 != now.1 {
+                last = Some(now);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        changes
+    }
+}
