@@ -160,10 +160,17 @@ fn hacf_note(directive: &str, value: &str) -> String {
         "stonith" | "stonith_host" => {
             "does not map: define a fence device (crm configure primitive ... stonith:TYPE / pcs stonith create) and set stonith-enabled=true".into()
         }
+        // ipfail is a heartbeat API client: under Pacemaker its job (move
+        // the groups to the node that reaches more ping nodes) is the ping
+        // resource's, and the program itself would find no heartbeat.
+        "respawn" if value.split_whitespace().nth(1).is_some_and(|p| p.ends_with("/ipfail")) => {
+            "does not map: ipfail's job is a cloned ocf:pacemaker:ping resource and a location rule on its pingd attribute (not generated)".into()
+        }
         "respawn" | "failfast" => {
             "does not map: run the program under systemd or as a cluster resource".into()
         }
         "watchdog" => "does not map: Pacemaker's watchdog fencing is sbd".into(),
+        "track_link" => "does not map: use a cloned ocf:heartbeat:ethmonitor resource and a location rule on its attribute (not generated)".into(),
         "use_logd" | "logfile" | "debugfile" | "logfacility" | "debug" => {
             "logging is set in /etc/default/pacemaker (PCMK_logfile) and corosync.conf's logging section".into()
         }
