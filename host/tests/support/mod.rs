@@ -153,11 +153,7 @@ impl Lab {
     /// A bridge with `addrs.len()` nodes; node i gets `addrs[i]` (CIDR form)
     /// on `eth0`, with a broadcast address (heartbeat's bcast needs one).
     pub fn new(tag: &str, addrs: &[&str]) -> Lab {
-        let lab::Lab { nodes, switch } = check(lab::Lab::new(tag, addrs));
-        Lab {
-            nodes: nodes.into_iter().map(Netns).collect(),
-            switch: Netns(switch),
-        }
+        Lab::from(check(lab::Lab::new(tag, addrs)))
     }
 
     /// Take node i's link down or up at the switch (pulling the plug).
@@ -165,6 +161,18 @@ impl Lab {
         let port = format!("p{i}");
         self.switch
             .ip(&["link", "set", &port, if up { "up" } else { "down" }]);
+    }
+}
+
+impl From<lab::Lab> for Lab {
+    /// A lab the library built (e.g. `wasmbeat_lab::uplinks`), with the
+    /// panicking helpers.
+    fn from(l: lab::Lab) -> Lab {
+        let lab::Lab { nodes, switch } = l;
+        Lab {
+            nodes: nodes.into_iter().map(Netns).collect(),
+            switch: Netns(switch),
+        }
     }
 }
 

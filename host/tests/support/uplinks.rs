@@ -1,20 +1,18 @@
-//! The two-network lab of the ping node tests: a heartbeat link between
-//! the two cluster nodes only (veth `hb0`, 10.89.0.0/24) and a public LAN
-//! (bridge, 10.88.0.0/24) with a router namespace that is the ping node
-//! and a client. Shared by the wasmbeat-only lab and the mixed lab with a
-//! real heartbeat 3.0.6, so both cut the same cables and measure the same
-//! way.
+//! The two-network lab of the ping node tests (`wasmbeat_lab::uplinks`,
+//! shared with the uplink benchmark) with panicking helpers: a heartbeat
+//! link between the two cluster nodes only and a public LAN with a router
+//! namespace that is the ping node and a client. Shared by the
+//! wasmbeat-only lab and the mixed lab with a real heartbeat 3.0.6, so both
+//! cut the same cables and measure the same way.
 
 use std::time::{Duration, Instant};
 
-use super::Lab;
+// For the lab tests that include this module (not every test binary does
+// use the ping node's addresses).
+#[allow(unused_imports)]
+pub use wasmbeat_lab::uplinks::{ROUTER, ROUTER6, VIP};
 
-/// The VIP the cluster moves, on the public LAN.
-pub const VIP: &str = "10.88.0.100";
-/// The router namespace: the ping node.
-pub const ROUTER: &str = "10.88.0.254";
-/// The router's IPv6 address (after [`TwoNetworks::with_ipv6`]).
-pub const ROUTER6: &str = "fd88::fe";
+use super::Lab;
 
 /// nodes: 0 node1, 1 node2, 2 router (the ping node), 3 client.
 pub struct TwoNetworks {
@@ -23,39 +21,17 @@ pub struct TwoNetworks {
 
 impl TwoNetworks {
     pub fn new(tag: &str) -> TwoNetworks {
-        let lab = Lab::new(
-            tag,
-            &[
-                "10.88.0.1/24",
-                "10.88.0.2/24",
-                "10.88.0.254/24",
-                "10.88.0.10/24",
-            ],
-        );
-        // The heartbeat link: a cable between node1 and node2 only.
-        let (n1, n2) = (&lab.nodes[0], &lab.nodes[1]);
-        n1.ip(&[
-            "link", "add", "hb0", "type", "veth", "peer", "name", "hb0", "netns", &n2.name,
-        ]);
-        for (ns, addr) in [(n1, "10.89.0.1/24"), (n2, "10.89.0.2/24")] {
-            ns.ip(&["addr", "add", addr, "brd", "+", "dev", "hb0"]);
-            ns.ip(&["link", "set", "hb0", "up"]);
+        let lab = wasmbeat_lab::uplinks::two_networks(tag).unwrap_or_else(|e| panic!("{e}"));
+        TwoNetworks {
+            lab: Lab::from(lab),
         }
-        TwoNetworks { lab }
     }
 
-    /// IPv6 on the public LAN too (`fd88::<i+1>/64`, the router
-    /// `ROUTER6`), without duplicate address detection so the addresses
-    /// work at once: the lab for `ping6`.
+    /// IPv6 on the public LAN too (see `wasmbeat_lab::uplinks::add_ipv6`):
+    /// the lab for `ping6`.
     pub fn with_ipv6(self) -> TwoNetworks {
-        for (i, ns) in self.lab.nodes.iter().enumerate() {
-            let addr = if i == 2 {
-                format!("{ROUTER6}/64")
-            } else {
-                format!("fd88::{}/64", i + 1)
-            };
-            ns.ip(&["-6", "addr", "add", &addr, "dev", "eth0", "nodad"]);
-        }
+        wasmbeat_lab::uplinks::add_ipv6(self.lab.nodes.iter().map(|n| &**n))
+            .unwrap_or_else(|e| panic!("{e}"));
         self
     }
 
