@@ -11,16 +11,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use wasmbeat_lab::{http, Lab};
 
-use crate::cadence::Cadence;
 use crate::hub::{Hub, Impairment, PathFaults};
 use crate::interrupt::{self, interrupted};
+use crate::probe::first_answer;
 use crate::stats::{ms, summary};
 use crate::systems::{
     config_dir, daemon_command, daemon_footprint, ha_cf, initdead, kill_tree, Kind, Snapshot, Spec,
@@ -28,10 +27,6 @@ use crate::systems::{
 
 const NODE_ADDRS: [&str; 3] = ["10.77.80.1/24", "10.77.80.2/24", "10.77.80.10/24"];
 const VIP: &str = "10.77.80.100";
-/// Client probe cadence: a new HTTP request every 10 ms.
-const PROBE_EVERY: Duration = Duration::from_millis(10);
-/// Per-probe connect/read timeout.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// What each system's row measures (from the CLI flags).
 #[derive(Debug, Clone)]
@@ -174,37 +169,10 @@ impl Bench {
         self.lab.nodes[i].has_addr("eth0", VIP)
     }
 
-    /// Probe the VIP from the client every 10 ms (each probe on its own
-    /// thread, so a hanging connect does not slow the cadence) until one
-    /// answers `want`; returns when that answer arrived.
+    /// When the client first got `want`'s answer at the VIP (see
+    /// [`first_answer`]).
     fn first_answer(&self, want: &str, limit: Duration) -> Result<Option<Instant>> {
-        let addr: SocketAddr = format!("{VIP}:80").parse().expect("static address");
-        let found = self.lab.nodes[2].within(|| {
-            let (tx, rx) = mpsc::channel::<Instant>();
-            std::thread::scope(|s| {
-                let start = Instant::now();
-                let mut cadence = Cadence::new(PROBE_EVERY);
-                loop {
-                    if let Ok(at) = rx.try_recv() {
-                        return Some(at);
-                    }
-                    if start.elapsed() >= limit || interrupt::requested() {
-                        return None;
-                    }
-                    let tx = tx.clone();
-                    // Threads inherit the namespace of the thread that
-                    // creates them.
-                    s.spawn(move || {
-                        if http::get_body(addr, PROBE_TIMEOUT).as_deref() == Some(want) {
-                            let _ = tx.send(Instant::now());
-                        }
-                    });
-                    cadence.wait();
-                }
-            })
-        })?;
-        interrupted()?;
-        Ok(found)
+        first_answer(&self.lab.nodes[2], VIP, want, limit)
     }
 
     /// Wait until only node1 holds the VIP and the client reaches it, then

@@ -6,7 +6,8 @@
 //! Module imports point one way: `bench` runs `failover`, `vips` and `footprint`
 //! and writes the `report`; `chaos` runs its own lab; those use `systems`
 //! (the daemons under test), `stats`, `interrupt`, `machine`, `cadence` and `hub`,
-//! which import no other xtask module.
+//! which import no other xtask module, and `probe` (the client's HTTP probe,
+//! over `cadence` and `interrupt`).
 
 use anyhow::{bail, Context, Result};
 
@@ -19,6 +20,7 @@ mod footprint;
 mod hub;
 mod interrupt;
 mod machine;
+mod probe;
 mod report;
 mod stats;
 mod systems;
