@@ -1,6 +1,7 @@
 //! `cargo run --release -p xtask -- bench [--quick]`: the failover rows
-//! for wasmbeat, keepalived and heartbeat 3.0.6, then the footprint with
-//! the classic four-resource group, then the report.
+//! for wasmbeat, keepalived and heartbeat 3.0.6, the many-VIP rows, the
+//! uplink-loss rows, then the footprint with the classic four-resource
+//! group, then the report.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use crate::failover::{bench_system, row_json, Plan, Row};
 use crate::interrupt::{self, interrupted};
 use crate::machine::{machine, today};
 use crate::systems::{available, Kind, Spec};
-use crate::{footprint, report, vips};
+use crate::{footprint, report, uplink, vips};
 
 /// Benchmark settings (the CLI flags).
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ pub struct Options {
 }
 
 const USAGE: &str = "usage: bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic] [--out DIR] [--name STEM] [--note TEXT]\n\
-    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape";
+    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape, `--only uplink` the uplink-loss rows";
 
 /// Whether `label` passes the `--only` filter.
 fn wanted(o: &Options, label: &str) -> bool {
@@ -205,6 +206,29 @@ pub fn main(args: &[&str]) -> Result<()> {
         let json = vips::row_json(&v, &row);
         vip_rows.push((v, json));
     }
+    // Uplink loss (issue 18): its own two-network lab per row. A row that
+    // cannot run here stays in the report with the reason.
+    let mut uplink_rows = Vec::new();
+    for u in uplink::specs()
+        .into_iter()
+        .filter(|u| wanted(&o, &u.spec.label))
+    {
+        let row = if let Some(why) = uplink::missing(&u) {
+            println!("{}: not measured: {why}", u.spec.label);
+            uplink::UplinkRow::not_measured(&why)
+        } else {
+            println!("{}:", u.spec.label);
+            let mut row = uplink::UplinkRow::default();
+            if let Err(e) = uplink::bench_uplink(&u, &bin, &responder, o.plan.runs, &mut row) {
+                println!("  {}: aborted: {e:#}", u.spec.label);
+                row.aborted(&e);
+            }
+            row
+        };
+        interrupted()?;
+        let json = uplink::row_json(&u, &row);
+        uplink_rows.push((u, json));
+    }
     let mut four = Vec::new();
     for kind in [Kind::Wasmbeat, Kind::Heartbeat] {
         let name = if kind == Kind::Wasmbeat {
@@ -246,5 +270,5 @@ pub fn main(args: &[&str]) -> Result<()> {
         .iter()
         .map(|(s, r)| (s.clone(), row_json(s, r)))
         .collect();
-    report::write(&report, &rows, &vip_rows, &four, &o.out_dir)
+    report::write(&report, &rows, &vip_rows, &uplink_rows, &four, &o.out_dir)
 }

@@ -3,11 +3,11 @@
 //! the comparison rows the Debian `heartbeat`, `resource-agents` and
 //! `keepalived` packages.
 //!
-//! Module imports point one way: `bench` runs `failover`, `vips` and `footprint`
-//! and writes the `report`; `chaos` runs its own lab; those use `systems`
-//! (the daemons under test), `stats`, `interrupt`, `machine`, `cadence` and `hub`,
-//! which import no other xtask module, and `probe` (the client's HTTP probe,
-//! over `cadence` and `interrupt`).
+//! Module imports point one way: `bench` runs `failover`, `vips`, `uplink`
+//! and `footprint` and writes the `report`; `chaos` runs its own lab; those
+//! use `probe` (the client's HTTP probe, over `cadence` and `interrupt`),
+//! `systems` (the daemons under test), `stats`, `interrupt`, `machine`,
+//! `cadence` and `hub`, which import no other xtask module.
 
 use anyhow::{bail, Context, Result};
 
@@ -24,6 +24,7 @@ mod probe;
 mod report;
 mod stats;
 mod systems;
+mod uplink;
 mod vips;
 
 fn main() -> Result<()> {

@@ -1,7 +1,7 @@
 //! The benchmark's outputs: a Markdown table (stdout and
 //! `bench/results/<date>.md`), the raw numbers as JSON, and PNG strip
-//! charts of the failover distributions per system and of the many-VIP
-//! rows.
+//! charts of the failover distributions per system, of the many-VIP rows
+//! and of the uplink-loss rows.
 
 use std::path::Path;
 
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::stats::fmt_cell;
 use crate::systems::{Kind, Spec};
+use crate::uplink::UplinkSpec;
 use crate::vips::VipSpec;
 
 /// Run-wide facts printed above the table.
@@ -100,6 +101,7 @@ fn markdown(
     r: &Report,
     rows: &[(Spec, Value)],
     vip_rows: &[(VipSpec, Value)],
+    uplink_rows: &[(UplinkSpec, Value)],
     four: &[Value],
 ) -> String {
     let mut s = String::new();
@@ -115,6 +117,9 @@ fn markdown(
     }
     if !vip_rows.is_empty() {
         s.push_str(&vip_table(vip_rows));
+    }
+    if !uplink_rows.is_empty() {
+        s.push_str(&uplink_table(uplink_rows));
     }
     if !four.is_empty() {
         s.push_str(
@@ -147,7 +152,8 @@ fn markdown(
     let labelled = rows
         .iter()
         .map(|(s, v)| (&s.label, v))
-        .chain(vip_rows.iter().map(|(s, v)| (&s.spec.label, v)));
+        .chain(vip_rows.iter().map(|(s, v)| (&s.spec.label, v)))
+        .chain(uplink_rows.iter().map(|(s, v)| (&s.spec.label, v)));
     let errors: Vec<String> = labelled
         .flat_map(|(label, v)| {
             v["errors"]
@@ -427,6 +433,58 @@ fn vip_chart(rows: &[(VipSpec, Value)], path: &Path) -> Result<()> {
     )
 }
 
+/// The uplink-loss table; a row not measured says why in its cells.
+fn uplink_table(rows: &[(UplinkSpec, Value)]) -> String {
+    let mut s = String::from(
+        "\nUplink loss: two networks (a heartbeat link between the nodes only; a public LAN with \
+         the client and a router namespace, the ping node). node1's public port goes down at the \
+         switch (its eth0 loses carrier), the heartbeat link stays up; later the port comes back. \
+         ms as min / median / p95 / max from the cut until the client's first answer from node2 \
+         at the VIP, and from the port's return until node1 answers again (`auto_failback on` / \
+         higher VRRP priority); a new probe every 10 ms. wasmbeat and heartbeat: `ping <router>`, \
+         `respawn hacluster /usr/libexec/heartbeat/ipfail`, heartbeats on the link only; \
+         keepalived: VRRP on the link, the VIP on eth0, `track_interface { eth0 }`.\n\n\
+         | row | failover on uplink loss | failback on uplink return | both started → node1 serving |\n\
+         |---|---|---|---|\n",
+    );
+    for (spec, v) in rows {
+        let why = v["errors"]
+            .as_array()
+            .and_then(|e| e.first())
+            .and_then(Value::as_str)
+            .filter(|e| e.starts_with("not measured"));
+        match why {
+            Some(why) => s.push_str(&format!("| {} | {why} | – | – |\n", spec.spec.label)),
+            None => s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                spec.spec.label,
+                fmt_cell(&v["failover_ms"]),
+                fmt_cell(&v["failback_ms"]),
+                f(&v["start_to_serving_ms"])
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or("–".into()),
+            )),
+        }
+    }
+    s
+}
+
+fn uplink_chart(rows: &[(UplinkSpec, Value)], path: &Path) -> Result<()> {
+    let rows: Vec<(String, &Value)> = rows
+        .iter()
+        .map(|(s, v)| (s.spec.label.clone(), v))
+        .collect();
+    strip_chart(
+        "Uplink loss: client-visible (log scale; dots = runs, bar = median)",
+        "from node1's uplink cut (failover) or return (failback) to an answer from the new holder",
+        &series(
+            &rows,
+            &[("failover", "failover_ms"), ("failback", "failback_ms")],
+        ),
+        path,
+    )
+}
+
 /// The many-VIP table.
 fn vip_table(rows: &[(VipSpec, Value)]) -> String {
     let mut s = String::from(
@@ -455,16 +513,18 @@ fn vip_table(rows: &[(VipSpec, Value)]) -> String {
 }
 
 /// Print the table and write `<dir>/<date>.md`, `.json`, `.png` (the
-/// failover rows) and `-vips.png` (the many-VIP rows).
+/// failover rows), `-vips.png` (the many-VIP rows) and `-uplink.png` (the
+/// uplink-loss rows).
 pub fn write(
     r: &Report,
     rows: &[(Spec, Value)],
     vip_rows: &[(VipSpec, Value)],
+    uplink_rows: &[(UplinkSpec, Value)],
     four: &[Value],
     dir: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let md = markdown(r, rows, vip_rows, four);
+    let md = markdown(r, rows, vip_rows, uplink_rows, four);
     println!("\n{md}");
     let base = dir.join(&r.file);
     let mut md_file = md.clone();
@@ -491,12 +551,30 @@ pub fn write(
             Err(e) => println!("many-VIP chart not written: {e:#}"),
         }
     }
+    // Only rows with a measured run: a chart of nothing is no chart.
+    if uplink_rows
+        .iter()
+        .any(|(_, v)| v["failover_ms"].as_array().is_some_and(|a| !a.is_empty()))
+    {
+        let png = dir.join(format!("{}-uplink.png", r.file));
+        match uplink_chart(uplink_rows, &png) {
+            Ok(()) => {
+                md_file.push_str(&format!(
+                    "\n![uplink-loss distributions]({}-uplink.png)\n",
+                    r.file
+                ));
+                written.push("-uplink.png".to_string());
+            }
+            Err(e) => println!("uplink chart not written: {e:#}"),
+        }
+    }
     std::fs::write(base.with_extension("md"), md_file)?;
     let doc = json!({
         "date": r.date, "machine": r.machine, "note": r.note, "runs": r.runs,
         "idle_s": r.idle_s, "stress_s": r.stress_s, "minutes": r.minutes,
         "rows": rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         "vip_rows": vip_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        "uplink_rows": uplink_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         "four_resources": four,
     });
     std::fs::write(

@@ -40,7 +40,8 @@ pub struct Spec {
     pub stress: bool,
 }
 
-fn hb_time(d: Duration) -> String {
+/// A time as ha.cf spells it: whole seconds plain, else `<n>ms`.
+pub fn hb_time(d: Duration) -> String {
     if d.as_millis().is_multiple_of(1000) {
         format!("{}", d.as_secs())
     } else {
@@ -143,6 +144,19 @@ pub fn config_dir(kind: Kind, dir: &Path) -> Result<PathBuf> {
 /// ha.cf for a two-node bcast cluster on eth0 with these timings; the
 /// same for wasmbeat and heartbeat but for heartbeat's logging lines.
 pub fn ha_cf(kind: Kind, keepalive: Duration, deadtime: Duration, log: &Path) -> String {
+    ha_cf_on(kind, keepalive, deadtime, log, "eth0", "")
+}
+
+/// [`ha_cf`] with heartbeats broadcast on `dev` and `more` directives
+/// (ping nodes, ipfail) appended.
+pub fn ha_cf_on(
+    kind: Kind,
+    keepalive: Duration,
+    deadtime: Duration,
+    log: &Path,
+    dev: &str,
+    more: &str,
+) -> String {
     let extra = if kind == Kind::Heartbeat {
         format!(
             "logfile {}\nlogfacility none\nrealtime off\ncrm off\n",
@@ -153,7 +167,7 @@ pub fn ha_cf(kind: Kind, keepalive: Duration, deadtime: Duration, log: &Path) ->
     };
     format!(
         "{extra}keepalive {}\ndeadtime {}\nwarntime {}\ninitdead {}\nudpport 694\n\
-         bcast eth0\nauto_failback on\nnode node1\nnode node2\n",
+         bcast {dev}\nauto_failback on\nnode node1\nnode node2\n{more}",
         hb_time(keepalive),
         hb_time(deadtime),
         hb_time(deadtime / 2),
