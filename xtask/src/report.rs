@@ -590,6 +590,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_uplink_row_that_could_not_run_says_why_and_invents_no_numbers() {
+        let specs = crate::uplink::specs();
+        let ran = json!({"failover_ms": [2500.0, 2600.0], "failback_ms": [4100.0],
+                         "start_to_serving_ms": 9000.0, "errors": []});
+        let missing = json!({"failover_ms": [], "failback_ms": [],
+                             "errors": ["not measured: Keepalived is not installed"]});
+        let t = uplink_table(&[(specs[0].clone(), ran), (specs[3].clone(), missing)]);
+        assert!(
+            t.contains("| 2500 / 2500 / 2600 / 2600 | 4100 / 4100 / 4100 / 4100 | 9000 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| not measured: Keepalived is not installed | – | – |"),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn every_decade_of_the_axis_has_labelled_ticks() {
         assert_eq!(
             log_ticks(140.0, 7000.0),
