@@ -105,9 +105,16 @@ fn markdown(
     four: &[Value],
 ) -> String {
     let mut s = String::new();
+    // The idle window and stress belong to the one-VIP rows and the
+    // four-resource footprint: a run without them does not claim them.
+    let windows = if rows.is_empty() && four.is_empty() {
+        String::new()
+    } else {
+        format!(", {} s idle window, {} s stress", r.idle_s, r.stress_s)
+    };
     s.push_str(&format!(
-        "## Failover benchmark, {}\n\nMachine: {}. {} runs per scenario, {} s idle window, {} s stress; whole run {:.1} min.\n",
-        r.date, r.machine, r.runs, r.idle_s, r.stress_s, r.minutes
+        "## Failover benchmark, {}\n\nMachine: {}. {} runs per scenario{windows}; whole run {:.1} min.\n",
+        r.date, r.machine, r.runs, r.minutes
     ));
     if !r.note.is_empty() {
         s.push_str(&format!("\n**Note:** {}\n", r.note));
