@@ -702,6 +702,19 @@ fn a_dropped_table_removes_its_cgroups_once_empty() {
     );
 }
 
+/// How `pid` of `procs` ended, waiting up to 20 s; panics with `what`
+/// when it has not.
+fn exit_within_20s(procs: &ProcessTable, pid: u32, what: &str) -> wasmbeat::caps::RunOutput {
+    let t0 = Instant::now();
+    loop {
+        if let Some(out) = procs.exit_of(pid) {
+            return out;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Under `ServerOutput::File` a server's stdout and stderr are appended to
 /// its resource's log file instead of a pipe to this process (which, as
 /// the OCF bridge or `wasmbeat agent start`, exits while the server runs
@@ -726,17 +739,7 @@ fn server_output_to_a_file_is_appended_and_keeps_the_exit_tail() {
         ServerOutput::File(logs.clone()),
     );
     let pid = procs.spawn(&launch(&["/bin/sh", "-c", script])).unwrap();
-    let t0 = Instant::now();
-    let out = loop {
-        if let Some(out) = procs.exit_of(pid) {
-            break out;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the script did not exit in 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let out = exit_within_20s(&procs, pid, "the script did not exit in 20 s");
     assert_eq!(out.exit_code, Some(3), "{out:?}");
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(
@@ -751,17 +754,7 @@ fn server_output_to_a_file_is_appended_and_keeps_the_exit_tail() {
     let pid = procs
         .spawn(&launch(&["/bin/sh", "-c", "echo again >&2; exit 1"]))
         .unwrap();
-    let t0 = Instant::now();
-    let out = loop {
-        if let Some(out) = procs.exit_of(pid) {
-            break out;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the second run did not exit in 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let out = exit_within_20s(&procs, pid, "the second run did not exit in 20 s");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "again\n");
     assert!(std::fs::read_to_string(&file)
         .unwrap()
@@ -772,17 +765,7 @@ fn server_output_to_a_file_is_appended_and_keeps_the_exit_tail() {
     let pid = piped
         .spawn(&launch(&["/bin/sh", "-c", "echo to the log >&2; exit 2"]))
         .unwrap();
-    let t0 = Instant::now();
-    let out = loop {
-        if let Some(out) = piped.exit_of(pid) {
-            break out;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the piped run did not exit in 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let out = exit_within_20s(&piped, pid, "the piped run did not exit in 20 s");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to the log\n");
     assert!(!wasmbeat::caps::server_log_path(&logs, "piped::x").exists());
 }

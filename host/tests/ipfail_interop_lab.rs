@@ -16,13 +16,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use support::uplinks::{TwoNetworks, ROUTER, ROUTER6, VIP};
 use support::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
 const DEADPING: Duration = Duration::from_secs(2);
 
 /// A mixed cluster on the two networks; `owner` (0 = node1 heartbeat,
@@ -85,17 +83,12 @@ impl Mixed {
             "node1",
             Some(&root.join("hb.out")),
         ));
-        let mut daemon = Command::new("sh");
-        daemon.args([
-            "-c",
-            &format!(
-                "exec {BIN} run --config-dir {} --node node2 --runtime-dir {} --cache-dir {} 2>>{}",
-                dir.0.join("node2").display(),
-                dir.0.join("node2.run").display(),
-                support::shared_agent_cache().display(),
-                dir.0.join("node2.log").display()
-            ),
-        ]);
+        let mut daemon = support::daemon_command(
+            &dir.0.join("node2"),
+            "node2",
+            &dir.0.join("node2.run"),
+            &dir.0.join("node2.log"),
+        );
         // debug: the ipfail messages received and sent, for the record.
         daemon.env("RUST_LOG", "info,wasmbeat=debug");
         net.lab.nodes[1].spawn(daemon);

@@ -7,12 +7,10 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{Lab, TempDir};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
 /// Written abbreviated in haresources too: heartbeat splits arguments on
 /// `::`, and the address pieces are joined back.
 const VIP: &str = "fd77::100";
@@ -52,18 +50,12 @@ impl V6Cluster {
 
     fn start(&mut self, i: usize) {
         let name = format!("node{}", i + 1);
-        let mut daemon = Command::new("sh");
-        daemon.args([
-            "-c",
-            &format!(
-                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
-                self.dir.0.join(&name).display(),
-                self.dir.0.join(format!("{name}.run")).display(),
-                support::shared_agent_cache().display(),
-                self.log(i).display()
-            ),
-        ]);
-        daemon.env("RUST_LOG", "info");
+        let daemon = support::daemon_command(
+            &self.dir.0.join(&name),
+            &name,
+            &self.dir.0.join(format!("{name}.run")),
+            &self.log(i),
+        );
         self.daemons[i] = Some(self.lab.nodes[i].spawn(daemon));
     }
 
@@ -224,17 +216,8 @@ fn a_node_whose_media_cannot_open_refuses_to_start_naming_each() {
             &format!("node1 IPaddr::{VIP}/64/eth0\n"),
         );
         let log = dir.0.join(format!("{case}.log"));
-        let mut daemon = Command::new("sh");
-        daemon.args([
-            "-c",
-            &format!(
-                "exec {BIN} run --config-dir {} --node node1 --runtime-dir {} --cache-dir {} 2>>{}",
-                cfg.display(),
-                dir.0.join(format!("{case}.run")).display(),
-                support::shared_agent_cache().display(),
-                log.display()
-            ),
-        ]);
+        let daemon =
+            support::daemon_command(&cfg, "node1", &dir.0.join(format!("{case}.run")), &log);
         let t = Instant::now();
         let pid = lab.nodes[0].spawn(daemon);
         // Agents compile (cached) before the media open: allow for a

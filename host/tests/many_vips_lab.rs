@@ -13,7 +13,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{block_on_in, Lab, Netns, TempDir};
@@ -23,7 +22,6 @@ use wasmbeat::resources::{start_group, stop_group, AgentResource, Resource, Stop
 use wasmbeat::runtime::bind::bind_resource;
 use wasmbeat::runtime::{Runtime, RuntimeConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
 /// Addresses in the group: 10.77.0.100 .. 10.77.0.163, inside the lab's /24.
 const N: u8 = 64;
 const DEADTIME: Duration = Duration::from_millis(500);
@@ -123,18 +121,12 @@ impl Cluster {
 
     fn start(&mut self, i: usize) {
         let name = format!("node{}", i + 1);
-        let mut daemon = Command::new("sh");
-        daemon.args([
-            "-c",
-            &format!(
-                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
-                self.dir.0.join(&name).display(),
-                self.dir.0.join(format!("{name}.run")).display(),
-                support::shared_agent_cache().display(),
-                self.log(i).display()
-            ),
-        ]);
-        daemon.env("RUST_LOG", "info");
+        let daemon = support::daemon_command(
+            &self.dir.0.join(&name),
+            &name,
+            &self.dir.0.join(format!("{name}.run")),
+            &self.log(i),
+        );
         self.daemons[i] = Some(self.lab.nodes[i].spawn(daemon));
     }
 

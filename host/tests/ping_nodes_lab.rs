@@ -16,13 +16,11 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::uplinks::{TwoNetworks, ROUTER, ROUTER6, VIP};
 use support::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wasmbeat");
 const DEADPING: Duration = Duration::from_secs(1);
 
 struct Uplinks {
@@ -68,18 +66,12 @@ impl Uplinks {
 
     fn start(&self, i: usize) {
         let name = format!("node{}", i + 1);
-        let mut daemon = Command::new("sh");
-        daemon.args([
-            "-c",
-            &format!(
-                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
-                self.dir.0.join(&name).display(),
-                self.dir.0.join(format!("{name}.run")).display(),
-                support::shared_agent_cache().display(),
-                self.log(i).display()
-            ),
-        ]);
-        daemon.env("RUST_LOG", "info");
+        let daemon = support::daemon_command(
+            &self.dir.0.join(&name),
+            &name,
+            &self.dir.0.join(format!("{name}.run")),
+            &self.log(i),
+        );
         self.net.lab.nodes[i].spawn(daemon);
     }
 

@@ -92,18 +92,7 @@ fn hostile_agents_in_a_running_cluster_cause_no_false_failover() {
         responder.args(["http-responder", "--listen", "0.0.0.0:80", "--body", name]);
         lab.nodes[i].spawn(responder);
         let log = dir.0.join(format!("{name}.log"));
-        let mut daemon = Command::new("sh");
-        daemon.args([
-            "-c",
-            &format!(
-                "exec {BIN} run --config-dir {} --node {name} --runtime-dir {} --cache-dir {} 2>>{}",
-                cfg.display(),
-                dir.0.join(format!("{name}.run")).display(),
-                support::shared_agent_cache().display(),
-                log.display()
-            ),
-        ]);
-        daemon.env("RUST_LOG", "info");
+        let daemon = support::daemon_command(&cfg, name, &dir.0.join(format!("{name}.run")), &log);
         let pid = lab.nodes[i].spawn(daemon);
         nodes.push(Node { log, pid });
     }

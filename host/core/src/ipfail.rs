@@ -77,6 +77,9 @@ struct Pending {
     set: RscHold,
     at: Millis,
     why: String,
+    /// Our count when it was decided: a give-away decided on a count that
+    /// has since risen is stale.
+    mine: usize,
 }
 
 /// The ipfail state of one node. See the module docs.
@@ -119,7 +122,25 @@ impl Ipfail {
     /// Our count changed (a ping node died or counts again), a link to the
     /// peer died, or the peer's ipfail joined: ask the peer for its count.
     pub fn count_changed(&mut self, s: Situation) -> Vec<IpfailAction> {
-        vec![IpfailAction::AskPeer { count: s.mine }]
+        let mut out = vec![IpfailAction::AskPeer { count: s.mine }];
+        // A give-away decided while we reached fewer is stale once we
+        // reach more: the peer's answer to the count just sent decides
+        // afresh (you_are_dead again costs one round trip). Without this
+        // a you_are_dead answering our old count gave the groups away a
+        // moment after our uplink had come back.
+        if let Some(p) = self
+            .pending
+            .take_if(|p| p.set == RscHold::All && s.mine > p.mine)
+        {
+            out.push(IpfailAction::Note {
+                what: format!("ipfail: cancelled giving {} groups away", p.set.as_str()),
+                why: format!(
+                    "we reach {} of {} ping node(s) now, {} when it was decided; asking the peer again",
+                    s.mine, s.configured, p.mine
+                ),
+            });
+        }
+        out
     }
 
     /// The peer sent `num_ping_nodes` with `theirs`.
@@ -148,7 +169,7 @@ impl Ipfail {
             });
         } else if mine < theirs {
             let delay = self.giveup_delay();
-            self.schedule(now, RscHold::All, delay, figures.clone());
+            self.schedule(now, RscHold::All, delay, figures.clone(), mine);
             out.push(IpfailAction::Note {
                 what: format!(
                     "ipfail: giving all groups to {peer} in {:.1} s",
@@ -168,7 +189,7 @@ impl Ipfail {
                 });
             } else if self.p.auto_failback && s.holds_foreign {
                 let delay = self.p.failback_delay.max(self.giveup_delay());
-                self.schedule(now, RscHold::Foreign, delay, figures.clone());
+                self.schedule(now, RscHold::Foreign, delay, figures.clone(), mine);
                 out.push(IpfailAction::Note {
                     what: format!(
                         "ipfail: giving {peer}'s groups back in {:.1} s unless the counts part again",
@@ -188,7 +209,7 @@ impl Ipfail {
             "{peer} says it reaches more ping nodes (you_are_dead); we reach {} of {}",
             s.mine, s.configured
         );
-        self.schedule(now, RscHold::All, delay, why.clone());
+        self.schedule(now, RscHold::All, delay, why.clone(), s.mine);
         vec![IpfailAction::Note {
             what: format!(
                 "ipfail: giving all groups to {peer} in {:.1} s",
@@ -253,12 +274,13 @@ impl Ipfail {
         }
     }
 
-    fn schedule(&mut self, now: Millis, set: RscHold, delay: Duration, why: String) {
+    fn schedule(&mut self, now: Millis, set: RscHold, delay: Duration, why: String, mine: usize) {
         // ipfail replaces an existing timer ("overriding").
         self.pending = Some(Pending {
             set,
             at: now.plus(delay),
             why,
+            mine,
         });
     }
 }
@@ -319,6 +341,31 @@ mod tests {
         f.on_you_are_dead(Millis(0), "node2", sit(0, false));
         assert!(!f.on_abort("node2").is_empty());
         assert!(f.on_tick(Millis(5000), true).is_empty(), "aborted");
+    }
+
+    #[test]
+    fn a_give_away_decided_on_a_lower_count_is_cancelled_when_ours_rises() {
+        // The peer's you_are_dead answered our count while the uplink was
+        // down; the ping node counts again before the give-away is due.
+        let mut f = ipfail(true);
+        f.on_you_are_dead(Millis(0), "node1", sit(0, false));
+        let a = f.count_changed(sit(1, false));
+        assert_eq!(a[0], IpfailAction::AskPeer { count: 1 });
+        assert_eq!(a.len(), 2, "a note says it was cancelled: {a:?}");
+        assert!(gives(&f.on_tick(Millis(5000), true)).is_none(), "cancelled");
+        // Control: a count that falls further keeps the give-away.
+        let mut f = ipfail(true);
+        f.on_you_are_dead(Millis(0), "node1", sit(1, false));
+        assert_eq!(f.count_changed(sit(0, false)).len(), 1);
+        assert_eq!(gives(&f.on_tick(Millis(1000), true)), Some(RscHold::All));
+        // And a failback of foreign groups is not touched by our count.
+        let mut f = ipfail(true);
+        f.on_peer_count(Millis(0), "node1", 1, sit(1, true));
+        f.count_changed(sit(2, true));
+        assert_eq!(
+            gives(&f.on_tick(Millis(2000), true)),
+            Some(RscHold::Foreign)
+        );
     }
 
     #[test]

@@ -106,23 +106,12 @@ pub fn resource_text(meta: &Meta, agent: &str, args: &[String], policy: &Policy)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{Param, ParamType};
 
     fn meta() -> Meta {
-        let p = |name: &str, required| Param {
-            name: name.into(),
-            description: format!("the {name}"),
-            type_: ParamType::String,
-            default: None,
-            required,
-        };
-        Meta {
-            name: "IPaddr".into(),
-            version: "0.1.0".into(),
-            description: "d".into(),
-            params: vec![p("ip", true), p("cidr_netmask", false), p("nic", false)],
-            needs: vec![],
-        }
+        crate::runtime::test_meta(
+            "IPaddr",
+            &[("ip", true), ("cidr_netmask", false), ("nic", false)],
+        )
     }
 
     #[test]

@@ -914,25 +914,34 @@ impl Resource {
     }
 }
 
+/// Meta-data of an agent `name` with string parameters `(name, required)`
+/// and nothing else, for unit tests of argument binding.
+#[cfg(test)]
+pub(crate) fn test_meta(name: &str, params: &[(&str, bool)]) -> Meta {
+    Meta {
+        name: name.into(),
+        version: "1".into(),
+        description: String::new(),
+        params: params
+            .iter()
+            .map(|&(name, required)| Param {
+                name: name.into(),
+                description: format!("the {name}"),
+                type_: ParamType::String,
+                default: None,
+                required,
+            })
+            .collect(),
+        needs: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn meta() -> Meta {
-        let p = |name: &str, required| Param {
-            name: name.into(),
-            description: format!("the {name}"),
-            type_: ParamType::String,
-            default: None,
-            required,
-        };
-        Meta {
-            name: "X".into(),
-            version: "1".into(),
-            description: String::new(),
-            params: vec![p("ip", true), p("nic", false), p("count", false)],
-            needs: Vec::new(),
-        }
+        test_meta("X", &[("ip", true), ("nic", false), ("count", false)])
     }
 
     fn s(v: &[&str]) -> Vec<String> {

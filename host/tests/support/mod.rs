@@ -280,6 +280,33 @@ pub fn write_node_config(cfg: &std::path::Path, ha_cf: &str, haresources: &str) 
     std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
+/// How lab tests start a daemon: `wasmbeat run` as node `node` with its
+/// configuration in `config_dir`, its runtime directory `runtime_dir`, the
+/// tests' shared agent cache, stderr appended to `log`, `RUST_LOG=info`
+/// (through `sh -c` so the redirection happens inside the namespace the
+/// command is spawned in).
+pub fn daemon_command(
+    config_dir: &std::path::Path,
+    node: &str,
+    runtime_dir: &std::path::Path,
+    log: &std::path::Path,
+) -> Command {
+    let mut daemon = Command::new("sh");
+    daemon.args([
+        "-c",
+        &format!(
+            "exec {} run --config-dir {} --node {node} --runtime-dir {} --cache-dir {} 2>>{}",
+            env!("CARGO_BIN_EXE_wasmbeat"),
+            config_dir.display(),
+            runtime_dir.display(),
+            shared_agent_cache().display(),
+            log.display()
+        ),
+    ]);
+    daemon.env("RUST_LOG", "info");
+    daemon
+}
+
 /// Spawn the lab's HTTP responder in `ns`, answering `body` on `listen`
 /// (tells the client which node serves the VIP).
 pub fn spawn_responder(ns: &Netns, listen: &str, body: &str) -> u32 {
