@@ -162,6 +162,15 @@ pub fn load_config(
     }
 }
 
+/// In a partition where both nodes hold groups, the node whose name sorts
+/// later waits this long before fencing: long enough for the first node's
+/// power switch or BMC to cut its peer (a few seconds for most devices).
+const FENCE_DELAY: Duration = Duration::from_secs(10);
+
+/// One fencing attempt (every device tried) ends within this; the core
+/// retries a failed attempt 5 s later.
+const FENCE_ATTEMPT_LIMIT: Duration = Duration::from_secs(60);
+
 /// The engine's view of a configuration.
 pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
     ClusterParams {
@@ -188,6 +197,10 @@ pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
             ipfail: cfg.ha.ipfail(),
             track_links: cfg.ha.track_link.clone(),
         }),
+        fencing: cluster::FenceParams {
+            configured: cfg.ha.fencing_configured(&cfg.local_node),
+            delay: FENCE_DELAY,
+        },
     }
 }
 
@@ -208,7 +221,7 @@ enum Done {
         op: Op,
         report: GroupReport,
     },
-    /// A probe or local restart: already the Node's input.
+    /// A probe, a local restart or a fencing attempt: already the Node's input.
     Resource(Input),
     /// The agents of a reload, loaded (or not) off the heartbeat thread.
     Agents {
@@ -321,6 +334,8 @@ struct Shell {
     metrics: metrics::Metrics,
     /// `[notify.NAME]` commands run on state changes.
     hooks: hooks::Hooks,
+    /// The STONITH devices this node may use (none configured: never asked).
+    fencing: crate::fence::Fencing,
 }
 
 async fn heartbeat_loop(
@@ -667,10 +682,28 @@ impl Shell {
                     self.metrics.on_change(&change);
                     self.hooks.on_change(&change);
                 }
+                Output::Fence(node) => self.fence(node),
                 Output::Exit => self.exit = true,
             }
         }
         notes
+    }
+
+    /// Reset a dead peer with the configured devices, off the heartbeat
+    /// thread; the outcome comes back as [`Input::FenceDone`].
+    fn fence(&mut self, node: String) {
+        let fencing = self.fencing.clone();
+        let tx = self.done_tx.clone();
+        tracing::warn!("fencing {node}: reset by {}", fencing.describe().join("; "));
+        self.ops.spawn(async move {
+            let started = Instant::now();
+            let result = fencing
+                .fence(&node, crate::fence::FenceAction::Reset, FENCE_ATTEMPT_LIMIT)
+                .await
+                .map(|outcome| format!("{outcome} in {:.1} s", started.elapsed().as_secs_f64()))
+                .map_err(|e| format!("{e} (after {:.1} s)", started.elapsed().as_secs_f64()));
+            let _ = tx.send(Done::Resource(Input::FenceDone { node, result })).await;
+        });
     }
 
     fn run_group(&mut self, key: String, op: Op) {
@@ -879,6 +912,33 @@ impl Shell {
         }
     }
 
+    /// The operator's word that `node` is off: fencing it is done.
+    fn fence_ack(&mut self, node: String) -> Response {
+        let status = self.node.cluster_status();
+        let Some(view) = status.nodes.iter().find(|n| n.name == node && !n.local) else {
+            return Response::Error {
+                message: format!("{node} is not a peer in this cluster (ha.cf node)"),
+            };
+        };
+        if !matches!(view.fencing, cluster::FenceView::Pending { .. }) {
+            return Response::Error {
+                message: format!(
+                    "{node} is not waiting to be fenced (its state: {}); nothing to confirm",
+                    view.status.as_str()
+                ),
+            };
+        }
+        tracing::warn!("the operator confirms that {node} is off (wasmbeat fence-ack)");
+        self.fencing.ack(&node);
+        let notes = self.feed(Input::FenceDone {
+            node: node.clone(),
+            result: Ok("confirmed off by the operator (wasmbeat fence-ack)".into()),
+        });
+        Response::Ok {
+            message: summarise(&format!("{node} confirmed off"), notes),
+        }
+    }
+
     fn on_control(&mut self, req: Request, reply: oneshot::Sender<Response>) {
         let answer = match req {
             Request::Status => Response::Status {
@@ -897,6 +957,7 @@ impl Shell {
                 }
             }
             Request::Reload => return self.reload("reload command", Some(reply)),
+            Request::FenceAck(node) => self.fence_ack(node),
         };
         let _ = reply.send(answer);
     }

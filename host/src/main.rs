@@ -80,6 +80,16 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Confirm that a node waiting to be fenced is off (you powered it
+    /// down or checked it): its groups may then start here. heartbeat's
+    /// `meatclient -c NODE`; also the way out when a fencing device keeps
+    /// failing.
+    FenceAck {
+        /// The node, as named in ha.cf.
+        node: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Run one resource-agent operation by hand, like heartbeat's
     /// `/etc/ha.d/resource.d/IPaddr 10.0.0.1 start` (exit codes follow OCF),
     /// or check an agent with the conformance sequence (`test`).
@@ -588,6 +598,9 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Status { target, json } => control(&target, Request::Status, json),
         Command::Standby { scope, target } => control(&target, Request::Standby(scope), false),
         Command::Takeover { scope, target } => control(&target, Request::Takeover(scope), false),
+        Command::FenceAck { node, target } => {
+            control(&target, Request::FenceAck(node.to_lowercase()), false)
+        }
         Command::Reload { target } => control(&target, Request::Reload, false),
         Command::Agent {
             token,

@@ -125,6 +125,15 @@ pub enum Input {
         /// Carrier present (`IFF_LOWER_UP`).
         up: bool,
     },
+    /// A fencing attempt asked for by [`Output::Fence`] ended, or the
+    /// operator confirmed the node is off: `Ok` with how (device, time),
+    /// `Err` with why not.
+    FenceDone {
+        /// The node.
+        node: String,
+        /// The outcome in words.
+        result: Result<String, String>,
+    },
     /// A parsed, checked new configuration: its changed groups' agents are
     /// loaded ([`Output::LoadAgents`]) before anything changes.
     Reload(ReloadPlan),
@@ -179,6 +188,8 @@ pub enum Output {
     Reloaded(Result<String, String>),
     /// A state change for the log (and the operator who caused it).
     Log(StateChange),
+    /// Fence (reset) this dead node; answer with [`Input::FenceDone`].
+    Fence(String),
     /// Graceful shutdown complete: the driver may exit.
     Exit,
 }
@@ -273,6 +284,13 @@ impl Node {
             Input::Command(c) => self.feed(now, Event::Command(c)),
             Input::PingReply { member } => self.feed(now, Event::PingReply { member }),
             Input::Carrier { iface, up } => self.feed(now, Event::Carrier { iface, up }),
+            Input::FenceDone { node, result } => {
+                let (ok, detail) = match result {
+                    Ok(d) => (true, d),
+                    Err(e) => (false, e),
+                };
+                self.feed(now, Event::FenceResult { node, ok, detail })
+            }
             Input::GroupDone {
                 group,
                 op,
@@ -486,6 +504,7 @@ impl Node {
                 cluster::Action::StopGroup(group) => self.run_group(group, Op::Stop),
                 cluster::Action::Notify(change) => self.out.push(Output::Log(change)),
                 cluster::Action::Announce(group) => self.out.push(Output::Announce(group)),
+                cluster::Action::Fence(node) => self.out.push(Output::Fence(node)),
                 cluster::Action::Exit => self.out.push(Output::Exit),
             }
         }

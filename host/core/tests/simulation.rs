@@ -374,6 +374,7 @@ impl Sim {
             groups: self.k.groups.clone(),
             generation: self.nodes[i].generation,
             ping: Default::default(),
+            fencing: Default::default(),
         }
     }
 
@@ -633,6 +634,12 @@ impl Sim {
                     self.nodes[i].cluster = None;
                     self.nodes[i].down_since = Some(self.now);
                     self.disturb();
+                }
+                Output::Fence(node) => {
+                    self.fail(format!(
+                        "{} asked to fence {node}, but no STONITH device is configured here",
+                        self.names[i]
+                    ));
                 }
             }
         }

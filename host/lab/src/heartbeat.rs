@@ -9,6 +9,9 @@ use std::process::Command;
 /// Debian's heartbeat daemon binary.
 pub const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
 
+/// cluster-glue's directory of `external/*` STONITH plugins.
+const STONITH_EXTERNAL: &str = "/usr/lib/stonith/plugins/external";
+
 /// Create `root/etc`, `root/run` and `root/lib` for [`node_command`] as a
 /// package install leaves them: the packaged /etc/ha.d (harc, rc.d,
 /// resource.d, shellfuncs) and /var/lib/heartbeat's directories with their
@@ -57,6 +60,47 @@ fn copy_dirs(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A cluster-glue `external` STONITH plugin that drives the lab's power
+/// switch ([`crate::power_switch`]) with curl; its one parameter `base` is
+/// the switch's base URL, so `stonith_host * external/wasmbeat-http-switch
+/// http://SWITCH/pdu` fences exactly as wasmbeat's `http-switch` does.
+pub const HTTP_SWITCH_PLUGIN: &str = r#"#!/bin/sh
+# cluster-glue external STONITH plugin for the wasmbeat lab's power switch.
+case "$1" in
+gethosts) exec curl -fsS -m 10 "$base/nodes" ;;
+on|off|reset) exec curl -fsS -m 20 -o /dev/null -X POST "$base/nodes/$2/$1" ;;
+status) exec curl -fsS -m 10 -o /dev/null "$base/nodes" ;;
+getconfignames) echo base ;;
+getinfo-devid) echo "wasmbeat-lab-switch" ;;
+getinfo-devname) echo "wasmbeat lab HTTP power switch" ;;
+getinfo-devdescr) echo "The simulated power switch of the wasmbeat fencing lab" ;;
+getinfo-devurl) echo "http://localhost/" ;;
+getinfo-xml) cat <<'XML'
+<parameters>
+<parameter name="base" unique="1" required="1">
+<content type="string" />
+<shortdesc lang="en">Base URL</shortdesc>
+<longdesc lang="en">The switch's base URL, e.g. http://10.88.0.254:8080/pdu</longdesc>
+</parameter>
+</parameters>
+XML
+;;
+*) exit 1 ;;
+esac
+"#;
+
+/// Put [`HTTP_SWITCH_PLUGIN`] where [`node_command`] binds it over
+/// `/usr/lib/stonith/plugins/external` (so the host's plugin directory is
+/// never written to): `root/stonith/wasmbeat-http-switch`.
+pub fn install_http_switch_plugin(root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = root.join("stonith");
+    std::fs::create_dir_all(&dir)?;
+    let plugin = dir.join("wasmbeat-http-switch");
+    std::fs::write(&plugin, HTTP_SWITCH_PLUGIN)?;
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755))
+}
+
 /// The command that runs heartbeat in the foreground as node `hostname`
 /// with `root/etc` as `/etc/ha.d`, `root/run` as `/run` and `root/lib` as
 /// `/var/lib/heartbeat` (made by [`prepare_root`]); with `output`,
@@ -75,6 +119,7 @@ pub fn node_command(root: &Path, hostname: &str, output: Option<&Path>) -> Comma
          mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/rsctmp /run/resource-agents /run/lock\n\
          mount --bind {r}/lib /var/lib/heartbeat\n\
          mount --bind {r}/etc /etc/ha.d\n\
+         if [ -d {r}/stonith ]; then mount --bind {r}/stonith {STONITH_EXTERNAL}; fi\n\
          hostname {hostname}\n\
          {HEARTBEAT} -f{redirect}\n",
         r = root.display()

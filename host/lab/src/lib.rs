@@ -7,6 +7,7 @@
 //! - [`heartbeat`]: a real heartbeat 3.0.6 node inside such a lab;
 //! - [`services`]: configs of the real services (BIND, Apache, MariaDB);
 //! - [`http`]: a tiny HTTP responder and client, to see which node serves a VIP;
+//! - [`power_switch`]: a simulated network power switch for the fencing labs;
 //! - [`uplinks`]: the two-network lab (heartbeat link + public LAN with a
 //!   router as ping node) of the ping-node tests and the uplink benchmark;
 //! - [`wire_peer`]: a bare wire peer (heartbeats and protocol answers only)
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod heartbeat;
 pub mod http;
 mod netns;
+pub mod power_switch;
 pub mod services;
 pub mod uplinks;
 pub mod wire_peer;

@@ -134,6 +134,7 @@ fn liveness_model(ep: &Endpoint, nodes: &[String], opts: &PeerOptions) -> Cluste
             groups: Vec::new(),
             generation: ep.generation(),
             ping: Default::default(),
+            fencing: Default::default(),
         },
         Millis(0),
     )

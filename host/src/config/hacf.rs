@@ -342,6 +342,19 @@ impl HaCf {
         self.respawn.iter().any(|r| !r.failfast && r.is_ipfail())
     }
 
+    /// The `stonith_host` lines node `local` uses: those for `*` and for
+    /// `local` itself (heartbeat ignores the lines of other hosts).
+    pub fn stonith_hosts_for<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a StonithHost> {
+        self.stonith_hosts
+            .iter()
+            .filter(move |s| s.host == "*" || s.host == local)
+    }
+
+    /// Whether node `local` fences dead peers before taking over.
+    pub fn fencing_configured(&self, local: &str) -> bool {
+        !self.stonith.is_empty() || self.stonith_hosts_for(local).next().is_some()
+    }
+
     /// The ping nodes in ha.cf order of kind: `ping`, `ping6` (one node per
     /// address, named by it), then `ping_group` (one node per group).
     pub fn ping_nodes(&self) -> Vec<wasmbeat_core::ping::PingNodeSpec> {

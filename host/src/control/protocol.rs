@@ -19,6 +19,10 @@ pub enum Request {
     Takeover(Which),
     /// Re-read the configuration (same as SIGHUP).
     Reload,
+    /// The operator confirms that this node is off (`wasmbeat fence-ack`,
+    /// heartbeat's `meatclient -c`): fencing it counts as done.
+    #[serde(rename = "fence-ack")]
+    FenceAck(String),
 }
 
 /// The daemon's answer to one request.
@@ -94,6 +98,7 @@ mod tests {
             Request::Standby(Which::Foreign),
             Request::Takeover(Which::All),
             Request::Reload,
+            Request::FenceAck("node2".into()),
         ] {
             let line = serde_json::to_string(&req).unwrap();
             assert!(!line.contains('\n'));

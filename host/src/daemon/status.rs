@@ -206,6 +206,30 @@ pub fn one_line(c: &crate::cluster::ClusterStatus) -> String {
     )
 }
 
+/// A peer's fencing state for `status` (nothing when there is none).
+fn fencing_words(f: &crate::cluster::FenceView, now: crate::cluster::Millis) -> String {
+    use crate::cluster::FenceView;
+    match f {
+        FenceView::None => String::new(),
+        FenceView::Pending {
+            since,
+            attempts,
+            last_error,
+        } => format!(
+            "; fencing: pending for {:.1} s, {attempts} attempt(s){}",
+            now.since(*since).as_secs_f64(),
+            last_error
+                .as_ref()
+                .map(|e| format!(", last: {e}"))
+                .unwrap_or_default()
+        ),
+        FenceView::Fenced { at, by } => format!(
+            "; fencing: fenced {:.1} s ago ({by})",
+            now.since(*at).as_secs_f64()
+        ),
+    }
+}
+
 /// Render a report for an operator.
 pub fn render(v: &StatusReport) -> String {
     let mut out = String::new();
@@ -228,7 +252,7 @@ pub fn render(v: &StatusReport) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  {:<12} {:<7} {}holds {}{}",
+            "  {:<12} {:<7} {}holds {}{}{}",
             n.name,
             n.status.as_str(),
             if n.local { "(this node) " } else { "" },
@@ -237,7 +261,8 @@ pub fn render(v: &StatusReport) -> String {
                 String::new()
             } else {
                 format!("; links: {}", links.join(", "))
-            }
+            },
+            fencing_words(&n.fencing, c.now)
         );
     }
     for p in &c.ping_nodes {

@@ -3,6 +3,7 @@
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod fencing;
 mod legacy;
 mod membership;
 mod ping;
@@ -82,6 +83,8 @@ struct Peer {
     stable: bool,
     /// Has sent a resource report since it (re)appeared.
     reported: bool,
+    /// STONITH of this peer.
+    fence: fencing::FenceState,
 }
 
 /// Index of a peer in `Cluster::peers` (stable until a reload changes the node list).
@@ -250,6 +253,7 @@ fn new_peer(name: &str) -> Peer {
         running: None,
         stable: false,
         reported: false,
+        fence: fencing::FenceState::None,
     }
 }
 
@@ -371,10 +375,12 @@ impl Cluster {
             Event::LinkDown(l) => self.on_local_link(l, false),
             Event::PingReply { member } => self.on_ping_reply(&member),
             Event::Carrier { iface, up } => self.on_carrier(&iface, up),
+            Event::FenceResult { node, ok, detail } => self.on_fence_result(&node, ok, &detail),
         }
         if !self.exited {
             self.timers();
             self.ping_timers();
+            self.fence_timers();
             self.progress();
         }
         if !self.exited {

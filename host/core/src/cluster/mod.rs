@@ -81,6 +81,23 @@ pub struct ClusterParams {
     /// Ping nodes and ipfail (none by default); boxed so every input that
     /// carries parameters (a reload) stays small.
     pub ping: Box<PingParams>,
+    /// STONITH before takeover (ha.cf `stonith`/`stonith_host`); off by default.
+    pub fencing: FenceParams,
+}
+
+/// Whether and how a dead peer is fenced before its groups start here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FenceParams {
+    /// A device can fence the peers: a dead peer that may hold groups is
+    /// fenced ([`Action::Fence`]) and nothing it may run starts here until
+    /// that succeeds (heartbeat §6.5; without a device heartbeat takes over
+    /// unprotected and says `n_stnth`).
+    pub configured: bool,
+    /// When both nodes may hold groups as the link breaks, the node whose
+    /// name sorts later waits this long before its first attempt, so that
+    /// in a partition one node fences and the other is already off when
+    /// its own attempt would start (no STONITH death match).
+    pub delay: Duration,
 }
 
 /// ha.cf `ping`/`ping6`/`ping_group`, `deadping` and ipfail.
@@ -461,6 +478,16 @@ pub enum Event {
         /// Carrier present.
         up: bool,
     },
+    /// A fencing attempt asked for by [`Action::Fence`] ended, or the
+    /// operator confirmed the node is off (`wasmbeat fence-ack`).
+    FenceResult {
+        /// The node that was to be fenced.
+        node: String,
+        /// Whether it is off now.
+        ok: bool,
+        /// Which device and how long it took, or why it failed.
+        detail: String,
+    },
 }
 
 /// Severity of a [`StateChange`].
@@ -614,6 +641,9 @@ pub enum Action {
     /// after a split brain the peer's copy taught neighbours the peer's MAC. Not a
     /// restart: no resource is stopped or started.
     Announce(String),
+    /// Reset this dead node with the configured fencing devices; answer
+    /// with [`Event::FenceResult`]. Its groups stay stopped here until then.
+    Fence(String),
     /// Graceful shutdown finished: the daemon may exit.
     Exit,
 }
@@ -650,6 +680,33 @@ pub struct NodeView {
     pub stable: bool,
     /// Per-medium state.
     pub links: Vec<LinkStatus>,
+    /// Where fencing of this node stands (always `none` for the local node).
+    pub fencing: FenceView,
+}
+
+/// Fencing state of a node in [`NodeView`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum FenceView {
+    /// Nothing to do: alive, left cleanly, or dead holding nothing.
+    #[default]
+    None,
+    /// Must be fenced before its groups start here.
+    Pending {
+        /// When fencing became necessary.
+        since: Millis,
+        /// Attempts made so far.
+        attempts: u32,
+        /// Why the last attempt failed.
+        last_error: Option<String>,
+    },
+    /// Fenced (by a device or confirmed by the operator).
+    Fenced {
+        /// When.
+        at: Millis,
+        /// By what.
+        by: String,
+    },
 }
 
 /// Where a group is on this node.

@@ -28,6 +28,7 @@ fn params(local: &str, mode: AutoFailback) -> ClusterParams {
         ],
         generation: if local == "n1" { 100 } else { 200 },
         ping: Default::default(),
+        fencing: Default::default(),
     }
 }
 
@@ -65,6 +66,15 @@ struct Pair {
     only_g1: bool,
     /// Ping nodes and ipfail of both nodes.
     ping: PingParams,
+    /// STONITH configured on both nodes (a power switch that cuts a node
+    /// 500 ms after the request reaches it).
+    fencing: bool,
+    /// Whether the power switch answers.
+    switch_up: bool,
+    /// Fencing requests under way: (due, requester, target).
+    fences: Vec<(Millis, usize, String)>,
+    /// Every fencing request made: (when, requester, target).
+    fence_log: Vec<(Millis, usize, String)>,
 }
 
 impl Pair {
@@ -87,6 +97,10 @@ impl Pair {
             latency: Duration::ZERO,
             only_g1: false,
             ping: PingParams::default(),
+            fencing: false,
+            switch_up: true,
+            fences: Vec::new(),
+            fence_log: Vec::new(),
         }
     }
 
@@ -102,6 +116,10 @@ impl Pair {
         }
         p.generation = self.n[i].generation;
         p.ping = Box::new(self.ping.clone());
+        p.fencing = FenceParams {
+            configured: self.fencing,
+            delay: Duration::from_secs(10),
+        };
         self.n[i].c = Some(Cluster::new(p, self.now));
         self.n[i].log.exited = false;
         self.feed(i, Event::Tick);
@@ -112,6 +130,7 @@ impl Pair {
         self.n[i].running.clear();
         self.n[i].pending.clear();
         self.inbox.retain(|(to, from, ..)| *to != i && *from != i);
+        self.fences.retain(|(_, by, _)| *by != i);
     }
 
     fn feed(&mut self, i: usize, ev: Event) {
@@ -146,6 +165,11 @@ impl Pair {
                 }
                 Action::Notify(n) => node.log.notes.push((now, n)),
                 Action::Announce(g) => node.log.ops.push((now, "announce", g)),
+                Action::Fence(target) => {
+                    self.fence_log.push((now, i, target.clone()));
+                    self.fences
+                        .push((now.plus(Duration::from_millis(500)), i, target));
+                }
                 Action::Exit => {
                     node.log.exited = true;
                     node.c = None;
@@ -172,6 +196,23 @@ impl Pair {
                     msg,
                 };
                 self.feed(to, ev);
+            }
+            while let Some(pos) = self.fences.iter().position(|f| f.0 <= now) {
+                let (_, by, target) = self.fences.remove(pos);
+                let ok = self.switch_up;
+                if ok {
+                    let t = if target == Self::name(0) { 0 } else { 1 };
+                    self.crash(t);
+                }
+                let detail = if ok { "switch: reset done" } else { "switch: connection refused" };
+                self.feed(
+                    by,
+                    Event::FenceResult {
+                        node: target,
+                        ok,
+                        detail: detail.into(),
+                    },
+                );
             }
             let frozen = self.frozen;
             for i in (0..2).filter(|i| !frozen[*i]) {
@@ -1145,4 +1186,145 @@ mod ipfail_scenarios {
         assert!(p.n[0].c.as_ref().unwrap().status().ipfail.is_none());
         assert_eq!(p.running(0), vec![G1]);
     }
+}
+
+fn fencing_pair(only_g1: bool) -> Pair {
+    let mut p = Pair::new(AutoFailback::On);
+    p.fencing = true;
+    p.only_g1 = only_g1;
+    p.boot(0);
+    p.boot(1);
+    p.run_for(15.0);
+    p
+}
+
+fn fenced_ok_at(p: &Pair, i: usize, node: &str) -> Option<Millis> {
+    p.n[i]
+        .log
+        .sent
+        .iter()
+        .find(|(_, m)| {
+            matches!(m, Message::Stonith { node: n, result: StonithResult::Ok } if n == node)
+        })
+        .map(|(t, _)| *t)
+}
+
+#[test]
+fn given_fencing_and_a_partition_while_both_hold_groups_then_only_the_earlier_name_fences() {
+    let mut p = fencing_pair(false);
+    assert_eq!((p.running(0), p.running(1)), (vec![G1], vec![G2]));
+    p.cut = true;
+    p.run_for(20.0);
+    assert_eq!(
+        p.fence_log.len(),
+        1,
+        "one fencing request, not a death match: {:?}",
+        p.fence_log
+    );
+    assert_eq!((p.fence_log[0].1, p.fence_log[0].2.as_str()), (0, "n2"));
+    assert!(p.n[1].c.is_none(), "the switch cut n2");
+    assert_eq!(p.running(0), vec![G1, G2]);
+    let fenced = fenced_ok_at(&p, 0, "n2").expect("stonith OK on the wire");
+    let started = p.first_op(0, "start", G2).unwrap();
+    assert!(
+        started >= fenced,
+        "G2 started at {started:?}, before n2 was fenced at {fenced:?}"
+    );
+    let delayed = p.noted(1, "its reset lands first");
+    assert!(delayed.is_some(), "n2 announced its delay");
+}
+
+#[test]
+fn given_fencing_and_a_partition_then_the_node_holding_nothing_fences_the_active_one() {
+    let mut p = fencing_pair(true);
+    p.cut = true;
+    p.run_for(12.0);
+    // n1 sees an idle peer: unneeded (heartbeat's rule), no request.
+    assert!(p.n[0].log.sent.iter().any(|(_, m)| matches!(
+        m,
+        Message::Stonith { node, result: StonithResult::Unneeded } if node == "n2"
+    )) || p.n[0].c.is_none());
+    assert_eq!(p.fence_log.len(), 1, "{:?}", p.fence_log);
+    assert_eq!((p.fence_log[0].1, p.fence_log[0].2.as_str()), (1, "n1"));
+    assert!(p.n[0].c.is_none(), "the switch cut n1");
+    assert_eq!(p.running(1), vec![G1]);
+    assert!(p.first_op(1, "start", G1).unwrap() >= fenced_ok_at(&p, 1, "n1").unwrap());
+}
+
+#[test]
+fn given_an_unreachable_switch_then_nothing_starts_retries_are_bounded_and_an_ack_releases() {
+    let mut p = fencing_pair(true);
+    p.switch_up = false;
+    p.crash(0);
+    let crashed = p.now;
+    p.run_for(40.0);
+    assert!(p.running(1).is_empty(), "no takeover unfenced");
+    let attempts = p.fence_log.len();
+    // deadtime 5 s, then one attempt every 5 s (+0.5 s for the switch's answer)
+    assert!(
+        (5..=8).contains(&attempts),
+        "{attempts} attempts in 40 s after deadtime 5 s"
+    );
+    let bad = p.n[1]
+        .log
+        .sent
+        .iter()
+        .filter(|(_, m)| matches!(m, Message::Stonith { result: StonithResult::Bad, .. }))
+        .count();
+    assert!(bad >= 5, "each failure said on the wire ({bad})");
+    let logged = p.n[1]
+        .log
+        .notes
+        .iter()
+        .filter(|(_, n)| n.what.starts_with("STONITH of n1 failed"))
+        .count();
+    assert!(logged >= 3 && logged < attempts, "rate-limited: {logged} of {attempts}");
+    let st = p.n[1].c.as_ref().unwrap().status();
+    let g1 = st.groups.iter().find(|g| g.key == G1).unwrap();
+    assert!(g1.local_state.contains("waiting for n1 to be fenced"), "{}", g1.local_state);
+    assert!(matches!(
+        st.nodes.iter().find(|n| n.name == "n1").unwrap().fencing,
+        FenceView::Pending { attempts: 5.., .. }
+    ));
+    // the operator confirms n1 is off
+    p.feed(
+        1,
+        Event::FenceResult {
+            node: "n1".into(),
+            ok: true,
+            detail: "confirmed by the operator".into(),
+        },
+    );
+    p.run_for(1.0);
+    assert_eq!(p.running(1), vec![G1]);
+    assert!(p.noted(1, "n1 fenced").unwrap() > crashed);
+}
+
+#[test]
+fn given_a_pending_fence_when_the_peer_is_heard_again_then_it_is_cancelled_and_nothing_moves() {
+    let mut p = fencing_pair(true);
+    p.switch_up = false;
+    p.cut = true;
+    p.run_for(10.0);
+    assert!(!p.fence_log.is_empty());
+    assert!(p.running(1).is_empty());
+    p.cut = false;
+    p.run_for(10.0);
+    assert!(p.noted(1, "fencing of n1 cancelled").is_some());
+    assert_eq!((p.running(0), p.running(1)), (vec![G1], vec![]));
+    let after_heal = p.fence_log.len();
+    p.run_for(10.0);
+    assert_eq!(p.fence_log.len(), after_heal, "no attempt after the heal");
+}
+
+#[test]
+fn given_fencing_and_a_node_alone_at_initdead_then_it_fences_the_silent_peer_before_starting_anything() {
+    let mut p = Pair::new(AutoFailback::On);
+    p.fencing = true;
+    p.boot(0);
+    p.run_for(14.0);
+    assert_eq!(p.fence_log.len(), 1, "{:?}", p.fence_log);
+    let fenced = fenced_ok_at(&p, 0, "n2").expect("fenced");
+    assert_eq!(p.running(0), vec![G1, G2]);
+    assert!(p.first_op(0, "start", G1).unwrap() >= fenced);
 }

@@ -140,6 +140,7 @@ impl Cluster {
     /// both of us served groups meanwhile, only an exchange of reports reveals it: send ours
     /// (nice_failback) or ask for our own groups back (legacy).
     pub(super) fn peer_came_back(&mut self, returning: PeerId) {
+        self.fencing_peer_back(returning);
         if !self.comm_up || self.shutting_down {
             return;
         }
@@ -315,32 +316,8 @@ impl Cluster {
         if !self.comm_up || self.shutting_down {
             return;
         }
-        self.send_stonith(pi);
+        self.stonith_dead_peer(pi);
         self.takeover_from(pi, &format!("{name} declared dead"));
-    }
-
-    pub(super) fn send_stonith(&mut self, pi: PeerId) {
-        let p = &self.peers[pi];
-        let name = p.name.clone();
-        let unneeded =
-            p.heard_any && self.uses_nice_failback() && p.reported && p.hold == RscHold::None;
-        if unneeded {
-            self.send(Message::Stonith {
-                node: name,
-                result: StonithResult::Unneeded,
-            });
-        } else {
-            self.send(Message::Stonith {
-                node: name.clone(),
-                result: StonithResult::NotConfigured,
-            });
-            self.notify(
-                Level::Warn,
-                Cause::Fencing,
-                format!("no STONITH device configured: {name} is not fenced"),
-                "shared disks are not protected; taking over anyway (heartbeat does the same)",
-            );
-        }
     }
 
     /// The peer is gone (dead, left or restarted): take every group no other live peer holds.
@@ -381,12 +358,17 @@ impl Cluster {
                 format!("auto_failback legacy: {name} pulls its groups back when it returns")
             }
         };
+        let fence = if matches!(self.peers[pi].fence, fencing::FenceState::Pending { .. }) {
+            format!("; they start once {name} is fenced")
+        } else {
+            String::new()
+        };
         if !keys.is_empty() {
             self.notify(
                 Level::Warn,
                 Cause::Failover,
                 format!("taking over group(s) {}", list(&keys)),
-                format!("{why}; {policy}"),
+                format!("{why}; {policy}{fence}"),
             );
         }
         self.report_info = Some("mach_down".into());
@@ -454,7 +436,7 @@ impl Cluster {
         }
         if heard.is_empty() {
             for &pi in &dead {
-                self.send_stonith(pi);
+                self.stonith_dead_peer(pi);
             }
             let all: Vec<GroupId> = self.group_ids().collect();
             let keys = self.want_groups(&all);

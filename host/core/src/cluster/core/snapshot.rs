@@ -15,6 +15,7 @@ impl Cluster {
             holds: self.my_hold(),
             stable: self.locally_stable(),
             links: Vec::new(),
+            fencing: FenceView::None,
         }];
         for p in &self.peers {
             nodes.push(NodeView {
@@ -35,6 +36,7 @@ impl Cluster {
                         up: *up,
                     })
                     .collect(),
+                fencing: Self::fence_view(p),
             });
         }
         let groups = self
@@ -44,6 +46,11 @@ impl Cluster {
                 let mut st = g.run.as_str().to_string();
                 if g.failed.is_some() {
                     st.push_str(", failed");
+                }
+                if g.want && g.run == Run::Stopped {
+                    if let Some(peer) = self.fence_blocks(gi) {
+                        st.push_str(&format!(", waiting for {peer} to be fenced"));
+                    }
                 }
                 let owner = if g.run != Run::Stopped || g.want {
                     Some(self.p.local.clone())

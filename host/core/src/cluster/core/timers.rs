@@ -30,6 +30,8 @@ pub(super) enum Timer {
     PingNodes,
     /// ipfail's delayed give-away (acted on by `ping_timers`).
     IpfailGiveup,
+    /// A fencing attempt is due (acted on by `fence_timers`).
+    FenceAttempt,
 }
 
 impl Cluster {
@@ -94,6 +96,9 @@ impl Cluster {
         }
         if let Some(at) = self.ipfail.as_ref().and_then(|f| f.deadline()) {
             t.push((at, Timer::IpfailGiveup));
+        }
+        if let Some(at) = self.fence_deadline() {
+            t.push((at, Timer::FenceAttempt));
         }
         t
     }
@@ -239,7 +244,8 @@ impl Cluster {
             | Timer::StopRetry(_)
             | Timer::OwnStatus
             | Timer::PingNodes
-            | Timer::IpfailGiveup => {}
+            | Timer::IpfailGiveup
+            | Timer::FenceAttempt => {}
         }
     }
 
