@@ -282,7 +282,8 @@ pub struct HaCf {
     pub stonith: Vec<Stonith>,
     /// `stonith_host` devices.
     pub stonith_hosts: Vec<StonithHost>,
-    /// `watchdog` device, when given.
+    /// `watchdog` device, when given: opened at start and petted with each
+    /// of our heartbeats (daemon/watchdog.rs).
     pub watchdog: Option<String>,
     /// Other accepted directives, kept verbatim in order.
     pub other: Vec<OtherDirective>,

@@ -34,6 +34,11 @@ pub(super) fn plan(
     if cfg.ha.nodes != running.ha.nodes || cfg.local_node != running.local_node {
         needs_restart.push("node list");
     }
+    // The device is opened once, before the loop turns; deadtime and
+    // keepalive reload (the timeout follows them), the path does not.
+    if cfg.ha.watchdog != running.ha.watchdog {
+        needs_restart.push("watchdog");
+    }
     if !needs_restart.is_empty() {
         return Err(format!(
             "{why}: changes to {} need a restart; reload refused, running configuration kept",

@@ -1,0 +1,463 @@
+//! ha.cf `watchdog /dev/watchdog`: the Linux watchdog device, petted with
+//! every heartbeat this node sends, so a node whose daemon hangs is reset
+//! by the kernel (a hardware watchdog, or `softdog`) instead of keeping its
+//! groups while the peer takes them over.
+//!
+//! - **Opened** at start (write-only, non-blocking, close-on-exec) as the
+//!   last step before the heartbeat loop turns: agents are loaded, media,
+//!   control socket and timer are open, so no later start-up failure can
+//!   leave an armed watchdog behind. A device that cannot be opened stops
+//!   the start with its path and the fix: a daemon that was asked for a
+//!   watchdog never runs unprotected.
+//! - **Timeout** ([`choose_timeout`]): the longest whole number of seconds
+//!   that still resets a hung node before the peer declares it dead, even
+//!   when the last heartbeat before the hang was lost (deadtime − keepalive),
+//!   but never so short that a loop the core still counts as running (late
+//!   by less than a keepalive) is reset. heartbeat 3.0.6 sets deadtime
+//!   rounded *up*, which resets a hung node only after the peer took its
+//!   groups; wasmbeat resets it before.
+//! - **Petted** by [`Watchdog::pet`] from the heartbeat loop right after it
+//!   sent one of our own `status` messages (the failover core decides those
+//!   every keepalive). No timer task of its own: if the core, the loop or
+//!   the transmit path stops, the heartbeats and the pets stop together.
+//!   heartbeat pets when its own status comes back to it; the send is the
+//!   same event one hop earlier.
+//! - **Closed** by [`Watchdog::disarm`] (the "magic close": `V`, then
+//!   close) only after a graceful stop released every group. Any other
+//!   exit (a crash, a shutdown that gave up on a stuck stop, an error of
+//!   the loop) drops it armed: the node may still hold groups, and the
+//!   reset is what frees them.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// `WDIOC_SETTIMEOUT` (`<linux/watchdog.h>`): `_IOWR('W', 6, int)`.
+const WDIOC_SETTIMEOUT: libc::Ioctl = libc::_IOWR::<libc::c_int>(b'W' as u32, 6);
+/// `WDIOC_GETTIMEOUT`: `_IOR('W', 7, int)`.
+const WDIOC_GETTIMEOUT: libc::Ioctl = libc::_IOR::<libc::c_int>(b'W' as u32, 7);
+
+/// How long a failed pet keeps further failures quiet in the log.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The watchdog timeout for a deadtime and keepalive, and its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutChoice {
+    /// The timeout to ask the device for, in whole seconds.
+    pub secs: u32,
+    /// The latest a reset may come after the last pet and still precede
+    /// the peer's takeover: deadtime − keepalive.
+    pub latest: Duration,
+    /// The shortest timeout (whole seconds) that never resets a loop the
+    /// core still counts as running.
+    pub shortest: u32,
+}
+
+impl TimeoutChoice {
+    /// True when no whole number of seconds fits between the bounds: the
+    /// timeout is `shortest`, and a hung node may be reset up to
+    /// `secs − latest` after the peer took over.
+    pub fn late(&self) -> bool {
+        Duration::from_secs(self.secs.into()) > self.latest
+    }
+}
+
+/// The watchdog timeout for `deadtime` and `keepalive`.
+///
+/// The peer declares us dead `deadtime` after it last heard us; we pet
+/// right after sending each heartbeat. If we hang just after a pet whose
+/// heartbeat the network lost, the peer last heard us one keepalive before
+/// that pet and takes over at `pet − keepalive + deadtime`, so the reset
+/// must come within `deadtime − keepalive` of the pet: the timeout is that,
+/// rounded *down* to whole seconds (the ioctl's unit). The bound below:
+/// a healthy loop pets every keepalive, and the core only calls a wake-up
+/// a stall when it is later than `max(keepalive, 250 ms)` (its
+/// `stall_lateness`); the timeout is at least that plus the keepalive,
+/// rounded *up*, and at least 1 s. When the bounds cross (a deadtime
+/// barely above two keepalives, or below 1 s + keepalive), the lower bound
+/// wins: resetting healthy nodes would be worse, and the start-up line
+/// says how late the reset may come.
+pub fn choose_timeout(deadtime: Duration, keepalive: Duration) -> TimeoutChoice {
+    let latest = deadtime.saturating_sub(keepalive);
+    let lateness = keepalive.max(Duration::from_millis(250));
+    let min = keepalive + lateness;
+    let ceil_secs = min.as_secs() + u64::from(min.subsec_nanos() > 0);
+    let shortest = ceil_secs.clamp(1, u64::from(u32::MAX)) as u32;
+    let fits = latest.as_secs().min(u64::from(u32::MAX)) as u32;
+    TimeoutChoice {
+        secs: fits.max(shortest),
+        latest,
+        shortest,
+    }
+}
+
+/// Why the watchdog device could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("watchdog {path} (ha.cf `watchdog`): {what}; {fix}")]
+pub struct OpenError {
+    /// The device path from ha.cf.
+    pub path: String,
+    /// What went wrong.
+    pub what: String,
+    /// How to fix it.
+    pub fix: &'static str,
+}
+
+const FIX_LOAD: &str = "load a watchdog driver (`modprobe softdog` for the kernel's software watchdog, or the board's own driver) or remove the `watchdog` line from ha.cf; wasmbeat does not run unprotected when a watchdog was asked for";
+
+fn open_error(path: &str, e: &std::io::Error) -> OpenError {
+    let fix = match e.raw_os_error() {
+        Some(libc::EBUSY) => "another process holds it open (a watchdog daemon, or systemd's RuntimeWatchdogSec= on /dev/watchdog0): stop that, or remove the `watchdog` line from ha.cf",
+        Some(libc::EACCES) | Some(libc::EPERM) => "run wasmbeat as root",
+        _ => FIX_LOAD,
+    };
+    OpenError {
+        path: path.to_string(),
+        what: format!("cannot open it: {e}"),
+        fix,
+    }
+}
+
+/// What `wasmbeat status` shows of the watchdog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchdogStatus {
+    /// The device (ha.cf `watchdog`).
+    pub device: String,
+    /// The device's timeout in seconds as it reported it; None when it
+    /// does not take the timeout ioctls (its own timeout applies).
+    pub timeout_s: Option<u32>,
+    /// Seconds since the last successful pet.
+    pub last_pet_age_s: f64,
+    /// Successful pets since start.
+    pub pets: u64,
+    /// Pets whose write failed.
+    pub failures: u64,
+}
+
+/// The open watchdog device.
+#[derive(Debug)]
+pub struct Watchdog {
+    path: String,
+    /// None once disarmed.
+    file: Option<File>,
+    /// The timeout the device reported (None: it does not say).
+    timeout: Option<u32>,
+    last_pet: Instant,
+    pets: u64,
+    failures: u64,
+    /// The timings the timeout was last chosen for.
+    tuned_for: Option<(Duration, Duration)>,
+    /// Failures since the last successful pet.
+    failed_run: u64,
+    /// Failures not yet logged, and when one was last logged.
+    unlogged: u64,
+    last_failure_log: Option<Instant>,
+}
+
+/// One `int` ioctl on `fd`.
+fn int_ioctl(fd: libc::c_int, request: libc::Ioctl, value: &mut libc::c_int) -> std::io::Result<()> {
+    // SAFETY: both watchdog ioctls read and/or write one int, which
+    // `value` points to for the duration of the call.
+    if unsafe { libc::ioctl(fd, request, value as *mut libc::c_int) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+impl Watchdog {
+    /// Open `path`, set its timeout for `deadtime`/`keepalive` and pet it
+    /// once. Logs one line with the device and the timeout in effect.
+    pub fn open(path: &str, deadtime: Duration, keepalive: Duration) -> Result<Watchdog, OpenError> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            // std opens with O_CLOEXEC: agents' children never inherit it.
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| open_error(path, &e))?;
+        let kind = file
+            .metadata()
+            .map_err(|e| open_error(path, &e))?
+            .file_type();
+        if !(kind.is_char_device() || kind.is_fifo()) {
+            // Opening for writing changed nothing; writing would.
+            return Err(OpenError {
+                path: path.to_string(),
+                what: "not a character device".into(),
+                fix: FIX_LOAD,
+            });
+        }
+        let mut w = Watchdog {
+            path: path.to_string(),
+            file: Some(file),
+            timeout: None,
+            last_pet: Instant::now(),
+            pets: 0,
+            failures: 0,
+            tuned_for: None,
+            failed_run: 0,
+            unlogged: 0,
+            last_failure_log: None,
+        };
+        w.tune(deadtime, keepalive);
+        w.pet(Instant::now());
+        Ok(w)
+    }
+
+    /// Ask the device for the timeout [`choose_timeout`] picks, read back
+    /// what it took and log it; again only when a reload changed the
+    /// timings.
+    pub fn tune(&mut self, deadtime: Duration, keepalive: Duration) {
+        let Some(fd) = self.file.as_ref().map(|f| f.as_raw_fd()) else {
+            return;
+        };
+        if self.tuned_for == Some((deadtime, keepalive)) {
+            return;
+        }
+        self.tuned_for = Some((deadtime, keepalive));
+        let choice = choose_timeout(deadtime, keepalive);
+        let mut asked = i32::try_from(choice.secs).unwrap_or(i32::MAX);
+        let set = int_ioctl(fd, WDIOC_SETTIMEOUT, &mut asked);
+        let mut got = 0;
+        let get = int_ioctl(fd, WDIOC_GETTIMEOUT, &mut got);
+        let rule = format!(
+            "deadtime {deadtime:?} − keepalive {keepalive:?} in whole seconds, at least {} s",
+            choice.shortest
+        );
+        match get {
+            Ok(()) => {
+                let effective = u32::try_from(got).unwrap_or(0);
+                self.timeout = Some(effective);
+                let how = match set {
+                    Ok(()) if effective == choice.secs => "set".to_string(),
+                    Ok(()) => format!("the driver rounded {} s to it", choice.secs),
+                    Err(e) => format!(
+                        "the driver refused {} s ({e}); its own timeout applies",
+                        choice.secs
+                    ),
+                };
+                tracing::info!(
+                    "watchdog {}: timeout {effective} s ({how}; asked for {rule}); petted with each heartbeat every {keepalive:?}",
+                    self.path
+                );
+                let effective = Duration::from_secs(effective.into());
+                if effective > choice.latest {
+                    tracing::warn!(
+                        "watchdog {}: a hung node is reset up to {:.1} s after the peer may have taken its groups (timeout {} s > deadtime − keepalive = {:?}); a longer deadtime closes the gap",
+                        self.path,
+                        (effective - choice.latest).as_secs_f64(),
+                        effective.as_secs(),
+                        choice.latest
+                    );
+                }
+                if effective < Duration::from_secs(choice.shortest.into()) {
+                    tracing::warn!(
+                        "watchdog {}: timeout {} s leaves a loop late by less than a keepalive no room: a loaded but healthy node may be reset",
+                        self.path,
+                        effective.as_secs()
+                    );
+                }
+            }
+            Err(e) => {
+                self.timeout = None;
+                tracing::info!(
+                    "watchdog {}: the device does not take the timeout ioctls ({e}); the device's own timeout applies (wasmbeat would ask for {} s: {rule}); petted with each heartbeat every {keepalive:?}",
+                    self.path,
+                    choice.secs
+                );
+            }
+        }
+    }
+
+    /// Pet the watchdog (one NUL byte, as heartbeat writes). Called by the
+    /// heartbeat loop right after it sent one of our own heartbeats, and
+    /// from nowhere else. False when the write failed (logged, rate-limited).
+    pub fn pet(&mut self, now: Instant) -> bool {
+        let Some(file) = self.file.as_mut() else {
+            return false;
+        };
+        match file.write(b"\0") {
+            Ok(1) => {
+                self.last_pet = now;
+                self.pets += 1;
+                if self.failed_run > 0 {
+                    tracing::warn!(
+                        "watchdog {}: petted again after {} failed pet(s)",
+                        self.path,
+                        self.failed_run
+                    );
+                    self.failed_run = 0;
+                    self.unlogged = 0;
+                }
+                true
+            }
+            other => {
+                let e = match other {
+                    Ok(n) => format!("wrote {n} bytes"),
+                    Err(e) => e.to_string(),
+                };
+                self.failures += 1;
+                self.failed_run += 1;
+                let quiet = self
+                    .last_failure_log
+                    .is_some_and(|t| now.duration_since(t) < FAILURE_LOG_EVERY);
+                if quiet {
+                    self.unlogged += 1;
+                } else {
+                    self.last_failure_log = Some(now);
+                    let since = std::mem::take(&mut self.unlogged);
+                    let more = if since > 0 {
+                        format!("; {since} more failure(s) since the last report")
+                    } else {
+                        String::new()
+                    };
+                    tracing::error!(
+                        "watchdog {}: cannot pet it: {e}; last pet {:.1} s ago{more}; the node is reset when the timeout passes without one (further failures logged at most every {FAILURE_LOG_EVERY:?})",
+                        self.path,
+                        now.duration_since(self.last_pet).as_secs_f64(),
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// The magic close: write `V`, then close, so the driver stops the
+    /// timer. Only after a graceful stop released every group.
+    pub fn disarm(mut self) {
+        let Some(mut file) = self.file.take() else {
+            return;
+        };
+        match file.write(b"V") {
+            Ok(1) => tracing::info!(
+                "watchdog {}: disarmed (magic close) after the graceful stop",
+                self.path
+            ),
+            other => tracing::error!(
+                "watchdog {}: the magic close failed ({}); the device stays armed and resets the node when its timeout passes",
+                self.path,
+                match other {
+                    Ok(n) => format!("wrote {n} bytes"),
+                    Err(e) => e.to_string(),
+                }
+            ),
+        }
+        drop(file);
+    }
+
+    /// Status for `wasmbeat status` and the metrics.
+    pub fn status(&self, now: Instant) -> WatchdogStatus {
+        WatchdogStatus {
+            device: self.path.clone(),
+            timeout_s: self.timeout,
+            last_pet_age_s: now.duration_since(self.last_pet).as_secs_f64(),
+            pets: self.pets,
+            failures: self.failures,
+        }
+    }
+
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            // Closed without `V`: the driver keeps counting.
+            tracing::error!(
+                "watchdog {}: closed without the magic close (wasmbeat did not finish a graceful stop); the node is reset {}",
+                self.path,
+                self.timeout.map_or("when the device's own timeout passes".to_string(), |t| format!(
+                    "within {t} s of the last pet"
+                ))
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn the_classic_recipe_resets_a_hung_node_a_keepalive_before_deadtime() {
+        // deadtime 5, keepalive 1 (heartbeat's default): 4 s, and a loop
+        // may be 3 s late before it is reset.
+        let c = choose_timeout(secs(5), secs(1));
+        assert_eq!(c.secs, 4);
+        assert_eq!(c.latest, secs(4));
+        assert_eq!(c.shortest, 2);
+        assert!(!c.late());
+        // heartbeat's defaults for a production pair: keepalive 2, deadtime 30.
+        assert_eq!(choose_timeout(secs(30), secs(2)).secs, 28);
+    }
+
+    #[test]
+    fn deadtime_minus_keepalive_is_rounded_down_to_whole_seconds() {
+        let c = choose_timeout(ms(10_900), secs(1));
+        assert_eq!(c.secs, 9, "9.9 s rounds down: 10 s would come after the takeover");
+        assert!(!c.late());
+        let c = choose_timeout(secs(2), ms(200));
+        assert_eq!((c.secs, c.shortest), (1, 1));
+        assert!(!c.late());
+    }
+
+    #[test]
+    fn never_shorter_than_a_keepalive_plus_the_cores_stall_lateness() {
+        // keepalive 1.5 s, deadtime 3.1 s: 1.6 s fits below the takeover,
+        // but pets come every 1.5 s and a loop 1.5 s late is not a stall
+        // yet: 3 s, and the choice says it is late.
+        let c = choose_timeout(ms(3100), ms(1500));
+        assert_eq!(c.shortest, 3);
+        assert_eq!(c.secs, 3);
+        assert!(c.late());
+        assert!(c.secs as u64 * 1000 > 2 * 1500);
+    }
+
+    #[test]
+    fn sub_second_timings_get_the_one_second_minimum() {
+        // The labs' fast timings: deadtime 500 ms cannot be met in whole
+        // seconds; 1 s, reported as late.
+        let c = choose_timeout(ms(500), ms(100));
+        assert_eq!(c.secs, 1);
+        assert_eq!(c.latest, ms(400));
+        assert!(c.late());
+        // keepalive 100 ms: 100 ms + 250 ms of lateness, rounded up to 1 s.
+        assert_eq!(c.shortest, 1);
+        assert_eq!(choose_timeout(Duration::ZERO, Duration::ZERO).secs, 1);
+    }
+
+    #[test]
+    fn a_huge_deadtime_does_not_overflow() {
+        let c = choose_timeout(Duration::from_secs(u64::MAX / 2), secs(1));
+        assert_eq!(c.secs, u32::MAX);
+    }
+
+    #[test]
+    fn a_missing_device_names_the_path_and_the_fix() {
+        let e = Watchdog::open("/nonexistent/watchdog", secs(5), secs(1)).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("/nonexistent/watchdog"), "{text}");
+        assert!(text.contains("modprobe softdog"), "{text}");
+    }
+
+    #[test]
+    fn a_regular_file_is_refused_and_left_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("not-a-device");
+        std::fs::write(&f, "keep").unwrap();
+        let e = Watchdog::open(f.to_str().unwrap(), secs(5), secs(1)).unwrap_err();
+        assert!(e.to_string().contains("not a character device"), "{e}");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "keep");
+    }
+}
