@@ -135,7 +135,11 @@ impl Node {
             ),
             &format!("node1 IPaddr::{VIP}/24/eth0\n"),
         );
-        Node { lab, dir, pid: None }
+        Node {
+            lab,
+            dir,
+            pid: None,
+        }
     }
 
     fn log(&self) -> PathBuf {
@@ -219,10 +223,7 @@ fn pets_with_each_heartbeat_stop_with_the_loop_and_close_with_v() {
     let mut node = Node::new("wd", &dog.path);
     node.start();
 
-    node.wait_log(
-        "the device's own timeout applies",
-        Duration::from_secs(60),
-    );
+    node.wait_log("the device's own timeout applies", Duration::from_secs(60));
     let line = node
         .log_text()
         .lines()
@@ -259,6 +260,24 @@ fn pets_with_each_heartbeat_stop_with_the_loop_and_close_with_v() {
     assert!(
         max_gap <= bound.as_secs_f64() * 1000.0,
         "a gap of {max_gap:.0} ms between pets exceeds keepalive {KEEPALIVE:?} + slack ({bound:?}): {gaps:.0?}"
+    );
+
+    // `wasmbeat status` shows the device.
+    let (code, status) = support::control_cli(
+        Path::new(env!("CARGO_BIN_EXE_wasmbeat")),
+        &node.dir.0.join("node1"),
+        &node.dir.0.join("node1.run"),
+        &["status"],
+    );
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("watchdog "))
+        .unwrap_or_default();
+    eprintln!("    status: {line}");
+    assert_eq!(code, 0, "{status}");
+    assert!(
+        line.contains(&dog.path.display().to_string()) && line.contains("last pet"),
+        "status does not show the watchdog:\n{status}"
     );
 
     // (b) A stopped daemon stops petting: a real watchdog would fire.
@@ -308,7 +327,11 @@ fn pets_with_each_heartbeat_stop_with_the_loop_and_close_with_v() {
         again.len(),
         gaps_ms(&again)
     );
-    assert!(again.len() >= 2, "pets did not resume: {} in 2 s", again.len());
+    assert!(
+        again.len() >= 2,
+        "pets did not resume: {} in 2 s",
+        again.len()
+    );
 
     // (c) SIGTERM: groups released, then the magic close, exit 0.
     node.signal(libc::SIGTERM);
@@ -332,7 +355,10 @@ fn pets_with_each_heartbeat_stop_with_the_loop_and_close_with_v() {
     let disarmed = text
         .find("disarmed (magic close)")
         .expect("no 'disarmed (magic close)' line");
-    assert!(released < disarmed, "disarmed before the groups were released");
+    assert!(
+        released < disarmed,
+        "disarmed before the groups were released"
+    );
 }
 
 #[test]

@@ -735,7 +735,14 @@ mod tests {
         let d = host_diagnostics(&wd, None, net.path());
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].text, "/nonexistent/watchdog");
-        assert!(d[0].hint.as_deref().unwrap_or_default().contains("modprobe softdog"), "{}", d[0]);
+        assert!(
+            d[0].hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("modprobe softdog"),
+            "{}",
+            d[0]
+        );
     }
 
     #[test]

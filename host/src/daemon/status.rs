@@ -315,10 +315,12 @@ pub fn render(v: &StatusReport) -> String {
     if let Some(w) = &v.watchdog {
         let _ = writeln!(
             out,
-            "\nwatchdog {}: timeout {}; last pet {:.1} s ago; {} pet(s), {} failed",
+            "\nwatchdog {}: {}; last pet {:.1} s ago; {} pet(s), {} failed",
             w.device,
-            w.timeout_s
-                .map_or("the device's own".to_string(), |t| format!("{t} s")),
+            w.timeout_s.map_or(
+                "the device's own timeout (no timeout ioctls)".to_string(),
+                |t| format!("timeout {t} s")
+            ),
             w.last_pet_age_s,
             w.pets,
             w.failures

@@ -159,7 +159,11 @@ pub struct Watchdog {
 }
 
 /// One `int` ioctl on `fd`.
-fn int_ioctl(fd: libc::c_int, request: libc::Ioctl, value: &mut libc::c_int) -> std::io::Result<()> {
+fn int_ioctl(
+    fd: libc::c_int,
+    request: libc::Ioctl,
+    value: &mut libc::c_int,
+) -> std::io::Result<()> {
     // SAFETY: both watchdog ioctls read and/or write one int, which
     // `value` points to for the duration of the call.
     if unsafe { libc::ioctl(fd, request, value as *mut libc::c_int) } == 0 {
@@ -172,7 +176,11 @@ fn int_ioctl(fd: libc::c_int, request: libc::Ioctl, value: &mut libc::c_int) -> 
 impl Watchdog {
     /// Open `path`, set its timeout for `deadtime`/`keepalive` and pet it
     /// once. Logs one line with the device and the timeout in effect.
-    pub fn open(path: &str, deadtime: Duration, keepalive: Duration) -> Result<Watchdog, OpenError> {
+    pub fn open(
+        path: &str,
+        deadtime: Duration,
+        keepalive: Duration,
+    ) -> Result<Watchdog, OpenError> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             // std opens with O_CLOEXEC: agents' children never inherit it.
@@ -359,7 +367,6 @@ impl Watchdog {
             failures: self.failures,
         }
     }
-
 }
 
 impl Drop for Watchdog {
@@ -405,7 +412,10 @@ mod tests {
     #[test]
     fn deadtime_minus_keepalive_is_rounded_down_to_whole_seconds() {
         let c = choose_timeout(ms(10_900), secs(1));
-        assert_eq!(c.secs, 9, "9.9 s rounds down: 10 s would come after the takeover");
+        assert_eq!(
+            c.secs, 9,
+            "9.9 s rounds down: 10 s would come after the takeover"
+        );
         assert!(!c.late());
         let c = choose_timeout(secs(2), ms(200));
         assert_eq!((c.secs, c.shortest), (1, 1));
@@ -421,7 +431,10 @@ mod tests {
         assert_eq!(c.shortest, 3);
         assert_eq!(c.secs, 3);
         assert!(c.late());
-        assert!(c.secs as u64 * 1000 > 2 * 1500);
+        assert!(
+            secs(c.secs.into()) >= ms(1500) * 2,
+            "a keepalive plus a keepalive late"
+        );
     }
 
     #[test]
@@ -441,6 +454,54 @@ mod tests {
     fn a_huge_deadtime_does_not_overflow() {
         let c = choose_timeout(Duration::from_secs(u64::MAX / 2), secs(1));
         assert_eq!(c.secs, u32::MAX);
+    }
+
+    #[test]
+    fn a_full_device_counts_failed_pets_recovers_and_closes_with_v() {
+        // A pipe stands in for the device (no watchdog here): a small
+        // buffer nobody reads fills up, and the next write fails.
+        let mut fds = [0; 2];
+        // SAFETY: pipe(2) into an array of two fds we own and close below.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (r, w) = (fds[0], fds[1]);
+        // SAFETY: fcntl on our own pipe.
+        unsafe { libc::fcntl(w, libc::F_SETPIPE_SZ, 4096) };
+        let mut dog = Watchdog::open(&format!("/proc/self/fd/{w}"), secs(5), secs(1)).unwrap();
+        assert_eq!(dog.timeout, None, "a pipe takes no timeout ioctls");
+        let t = Instant::now();
+        let mut pets = 1;
+        while dog.pet(t) {
+            pets += 1;
+            assert!(pets <= 1 << 20, "the pipe never filled");
+        }
+        assert_eq!(dog.status(t).pets, pets);
+        assert_eq!((dog.failures, dog.failed_run, dog.unlogged), (1, 1, 0));
+        assert!(!dog.pet(t + secs(1)));
+        assert_eq!(
+            (dog.failures, dog.unlogged),
+            (2, 1),
+            "the second failure within a minute is not logged"
+        );
+        let mut buf = vec![0u8; 1 << 16];
+        // SAFETY: read(2) into a buffer of the given length.
+        let n = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
+        assert!(n > 0);
+        assert!(dog.pet(t + secs(2)));
+        assert_eq!((dog.failed_run, dog.status(t + secs(2)).failures), (0, 2));
+        dog.disarm();
+        // SAFETY: as above; the pipe now holds what came after the drain.
+        let n = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
+        assert!(n >= 2, "read {n}");
+        assert_eq!(
+            &buf[n as usize - 2..n as usize],
+            b"\0V",
+            "the magic close writes V last"
+        );
+        // SAFETY: closing the fds pipe(2) gave us.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
     }
 
     #[test]
