@@ -244,6 +244,11 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
     let paths = RuntimePaths::for_config_dir(&opts.config_dir, opts.runtime_dir.as_deref());
     let _pid = PidFile::acquire(&paths.pid_file)?;
+    // A missing watchdog driver stops the start now, not after the agents
+    // compiled; the device is opened (and armed) just before the loop.
+    if let Some(path) = &cfg.ha.watchdog {
+        watchdog::precheck(path)?;
+    }
 
     // Agent operations: their own threads, never the heartbeat thread.
     let ops_rt = tokio::runtime::Builder::new_multi_thread()

@@ -369,15 +369,17 @@ fn a_watchdog_that_cannot_be_opened_refuses_the_start() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let missing = Path::new("/nonexistent-wasmbeat-test/watchdog");
     let mut node = Node::new("wdno", missing);
+    let started = Instant::now();
     node.start();
     let code = node.wait_exit(Duration::from_secs(60));
+    let took = started.elapsed();
     let text = node.log_text();
     let line = text
         .lines()
         .find(|l| l.contains("watchdog"))
         .unwrap_or_default()
         .to_string();
-    eprintln!("(d) exit {code:?}: {line}");
+    eprintln!("(d) exit {code:?} after {took:.1?}: {line}");
     assert!(
         matches!(code, Some(c) if c != 0),
         "exit {code:?}: a daemon without its watchdog must not run; log:\n{text}"
@@ -387,4 +389,8 @@ fn a_watchdog_that_cannot_be_opened_refuses_the_start() {
         "the error names neither the path nor the fix: {line}"
     );
     assert!(!node.holds_vip(), "{VIP} configured by a refused daemon");
+    assert!(
+        !text.contains("loaded 1 resource group"),
+        "the missing device was found only after the agents loaded:\n{text}"
+    );
 }

@@ -8,7 +8,8 @@
 //!   control socket and timer are open, so no later start-up failure can
 //!   leave an armed watchdog behind. A device that cannot be opened stops
 //!   the start with its path and the fix: a daemon that was asked for a
-//!   watchdog never runs unprotected.
+//!   watchdog never runs unprotected. A missing one is already found
+//!   before the agents load ([`precheck`], which does not arm it).
 //! - **Timeout** ([`choose_timeout`]): the longest whole number of seconds
 //!   that still resets a hung node before the peer declares it dead, even
 //!   when the last heartbeat before the hang was lost (deadtime − keepalive),
@@ -122,6 +123,29 @@ fn open_error(path: &str, e: &std::io::Error) -> OpenError {
     }
 }
 
+/// Whether `path` can be a watchdog device, without opening it (opening
+/// arms it): run before the agents load, so a missing driver stops the
+/// start at once rather than after a cold compile. A busy device is only
+/// found by [`Watchdog::open`].
+pub fn precheck(path: &str) -> Result<(), OpenError> {
+    let kind = std::fs::metadata(path)
+        .map_err(|e| open_error(path, &e))?
+        .file_type();
+    if kind.is_char_device() || kind.is_fifo() {
+        Ok(())
+    } else {
+        Err(not_a_device(path))
+    }
+}
+
+fn not_a_device(path: &str) -> OpenError {
+    OpenError {
+        path: path.to_string(),
+        what: "not a character device".into(),
+        fix: FIX_LOAD,
+    }
+}
+
 /// What `wasmbeat status` shows of the watchdog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WatchdogStatus {
@@ -193,11 +217,7 @@ impl Watchdog {
             .file_type();
         if !(kind.is_char_device() || kind.is_fifo()) {
             // Opening for writing changed nothing; writing would.
-            return Err(OpenError {
-                path: path.to_string(),
-                what: "not a character device".into(),
-                fix: FIX_LOAD,
-            });
+            return Err(not_a_device(path));
         }
         let mut w = Watchdog {
             path: path.to_string(),
@@ -517,6 +537,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("not-a-device");
         std::fs::write(&f, "keep").unwrap();
+        let e = precheck(f.to_str().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("not a character device"), "{e}");
+        assert!(precheck("/nonexistent/watchdog")
+            .unwrap_err()
+            .to_string()
+            .contains("modprobe softdog"));
+        assert!(precheck("/dev/null").is_ok(), "a character device passes");
         let e = Watchdog::open(f.to_str().unwrap(), secs(5), secs(1)).unwrap_err();
         assert!(e.to_string().contains("not a character device"), "{e}");
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "keep");
