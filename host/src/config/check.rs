@@ -531,6 +531,14 @@ impl Report {
                 };
                 let _ = writeln!(s, "track_link:    {} ({how})", ha.track_link.join(", "));
             }
+            if let Some(dev) = &ha.watchdog {
+                let t = super::hacf::choose_watchdog_timeout(ha.deadtime, ha.keepalive);
+                let _ = writeln!(
+                    s,
+                    "watchdog:      {dev}, timeout {} s (deadtime − keepalive in whole seconds, at least two keepalives), petted with each heartbeat",
+                    t.secs
+                );
+            }
         }
         if let Some(a) = &l.auth {
             let others = a.keys.len().saturating_sub(1);

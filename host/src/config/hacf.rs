@@ -14,6 +14,7 @@ mod lines;
 mod parameters;
 mod reader;
 mod resolve;
+mod watchdog;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use super::diag::Diagnostic;
 
 pub use directives::{Directive, Repeat, Support, DIRECTIVES, WASMBEAT_DIRECTIVES};
 pub use resolve::{Resolve, SystemResolver};
+pub use watchdog::{choose_watchdog_timeout, WatchdogTimeout};
 
 /// The name diagnostics use for this file.
 pub const FILE: &str = "ha.cf";
