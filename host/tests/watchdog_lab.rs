@@ -211,6 +211,43 @@ fn gaps_ms(ts: &[Instant]) -> Vec<f64> {
         .collect()
 }
 
+/// Stop only the main thread of `pid` (where wasmbeat's heartbeat loop
+/// runs) for `hold`: ptrace stops are per thread, unlike SIGSTOP. Returns
+/// when it was stopped and released. The tracer is a thread of its own;
+/// if it dies, the kernel detaches the tracee.
+fn stop_main_thread(pid: u32, hold: Duration) -> (Instant, Instant) {
+    let pid = pid as libc::pid_t;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: ptrace/waitpid on a process this test spawned; every
+            // path that seized it detaches (or the thread's exit does).
+            unsafe {
+                assert_eq!(
+                    libc::ptrace(libc::PTRACE_SEIZE, pid, 0, 0),
+                    0,
+                    "PTRACE_SEIZE {pid}: {}",
+                    std::io::Error::last_os_error()
+                );
+                assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0), 0);
+                let mut status = 0;
+                assert_eq!(libc::waitpid(pid, &mut status, libc::__WALL), pid);
+                let stopped = Instant::now();
+                std::thread::sleep(hold);
+                let continued = Instant::now();
+                assert_eq!(
+                    libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0),
+                    0,
+                    "PTRACE_DETACH {pid}: {}",
+                    std::io::Error::last_os_error()
+                );
+                (stopped, continued)
+            }
+        })
+        .join()
+        .unwrap()
+    })
+}
+
 #[test]
 fn pets_with_each_heartbeat_stop_with_the_loop_and_close_with_v() {
     if !support::lab_available("pets_with_each_heartbeat_stop_with_the_loop_and_close_with_v") {
@@ -332,6 +369,38 @@ fn pets_with_each_heartbeat_stop_with_the_loop_and_close_with_v() {
         "pets did not resume: {} in 2 s",
         again.len()
     );
+
+    // (b') Only the heartbeat loop's thread stopped (the main thread,
+    // ptrace-interrupted; the agents' and helper threads run on): no pet
+    // comes from anywhere else.
+    let pid = node.pid.expect("daemon running");
+    let (stopped, continued) = stop_main_thread(pid, KEEPALIVE * 3 + Duration::from_secs(1));
+    let during = dog.between(stopped + Duration::from_millis(100), continued);
+    let resumed = support::wait_for(Duration::from_secs(5), Duration::from_millis(10), || {
+        dog.between(continued, Instant::now()).first().copied()
+    })
+    .expect("no pet within 5 s of releasing the heartbeat thread");
+    let last_before = dog
+        .between(
+            stopped - Duration::from_secs(5),
+            stopped + Duration::from_millis(100),
+        )
+        .last()
+        .copied()
+        .unwrap_or(stopped);
+    eprintln!(
+        "(b') heartbeat thread alone stopped for {:.0} ms: {} pet(s) meanwhile, no pet for {:.0} ms; first pet {:.0} ms after release",
+        (continued - stopped).as_secs_f64() * 1000.0,
+        during.len(),
+        (resumed - last_before).as_secs_f64() * 1000.0,
+        (resumed - continued).as_secs_f64() * 1000.0
+    );
+    assert!(
+        during.is_empty(),
+        "{} pet(s) arrived while only the heartbeat loop's thread was stopped: something else pets",
+        during.len()
+    );
+    assert!(resumed - last_before >= KEEPALIVE * 3);
 
     // (c) SIGTERM: groups released, then the magic close, exit 0.
     node.signal(libc::SIGTERM);

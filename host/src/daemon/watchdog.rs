@@ -412,6 +412,14 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn the_ioctl_numbers_are_linux_watchdog_h() {
+        // <linux/watchdog.h> on the generic ioctl encoding.
+        assert_eq!(u64::from(WDIOC_SETTIMEOUT), 0xC004_5706);
+        assert_eq!(u64::from(WDIOC_GETTIMEOUT), 0x8004_5707);
+    }
+
+    #[test]
     fn a_missing_device_names_the_path_and_the_fix() {
         let e = Watchdog::open("/nonexistent/watchdog", secs(5), secs(1)).unwrap_err();
         let text = e.to_string();
