@@ -10,11 +10,11 @@
 //!   the start with its path and the fix: a daemon that was asked for a
 //!   watchdog never runs unprotected. A missing one is already found
 //!   before the agents load ([`precheck`], which does not arm it).
-//! - **Timeout** ([`choose_watchdog_timeout`]): the longest whole number of seconds
-//!   that still resets a hung node before the peer declares it dead, even
-//!   when the last heartbeat before the hang was lost (deadtime − keepalive),
-//!   but never so short that a loop the core still counts as running (late
-//!   by less than a keepalive) is reset. heartbeat 3.0.6 sets deadtime
+//! - **Timeout** ([`choose_watchdog_timeout`]): the longest whole number
+//!   of seconds that still resets a hung node before the peer declares it
+//!   dead, even when the last heartbeat before the hang was lost (deadtime
+//!   − keepalive), but never so short that a loop the core still counts as
+//!   running (late by less than a keepalive) is reset. heartbeat 3.0.6 sets deadtime
 //!   rounded *up*, which resets a hung node only after the peer took its
 //!   groups; wasmbeat resets it before.
 //! - **Petted** by [`Watchdog::pet`] from the heartbeat loop right after it
