@@ -187,9 +187,9 @@ impl Watchdog {
         Ok(w)
     }
 
-    /// Ask the device for the timeout [`choose_watchdog_timeout`] picks, read back
-    /// what it took and log it; again only when a reload changed the
-    /// timings.
+    /// Ask the device for the timeout [`choose_watchdog_timeout`] picks,
+    /// read back what it took and log it; again only when a reload changed
+    /// the timings.
     pub fn tune(&mut self, deadtime: Duration, keepalive: Duration) {
         let Some(fd) = self.file.as_ref().map(|f| f.as_raw_fd()) else {
             return;
