@@ -19,6 +19,7 @@ mod reload;
 pub mod status;
 mod systemd;
 mod wake_timer;
+pub mod watchdog;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,9 @@ pub enum DaemonError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// ha.cf asks for a watchdog device that cannot be used.
+    #[error(transparent)]
+    Watchdog(#[from] watchdog::OpenError),
     /// Setting up the tokio runtimes failed.
     #[error("cannot start the async runtime: {0}")]
     Async(std::io::Error),
@@ -253,6 +257,11 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
     let paths = RuntimePaths::for_config_dir(&opts.config_dir, opts.runtime_dir.as_deref());
     let _pid = PidFile::acquire(&paths.pid_file)?;
+    // A missing watchdog driver stops the start now, not after the agents
+    // compiled; the device is opened (and armed) just before the loop.
+    if let Some(path) = &cfg.ha.watchdog {
+        watchdog::precheck(path)?;
+    }
 
     // Agent operations: their own threads, never the heartbeat thread.
     let ops_rt = tokio::runtime::Builder::new_multi_thread()
@@ -336,6 +345,8 @@ struct Shell {
     hooks: hooks::Hooks,
     /// The STONITH devices this node may use (none configured: never asked).
     fencing: crate::fence::Fencing,
+    /// ha.cf's `watchdog` device, petted after each of our heartbeats.
+    watchdog: Option<watchdog::Watchdog>,
 }
 
 async fn heartbeat_loop(
@@ -436,6 +447,17 @@ async fn heartbeat_loop(
     let peers_saved = restore_peer_state(&mut node, &state_dir);
     let mut peer_writer = PeerStateWriter::start(state_dir.clone(), peers_saved);
     let hooks = hooks::Hooks::start(cfg.policy.notify.clone(), &cfg.local_node, &ops);
+    let mut wake = wake_timer::WakeTimer::new().map_err(DaemonError::Async)?;
+    // The last step that can fail before the loop turns: from here on the
+    // device is armed, and only a graceful stop disarms it.
+    let watchdog = match &cfg.ha.watchdog {
+        Some(path) => Some(watchdog::Watchdog::open(
+            path,
+            cfg.ha.deadtime,
+            cfg.ha.keepalive,
+        )?),
+        None => None,
+    };
     let mut shell = Shell {
         cfg,
         opts,
@@ -454,6 +476,7 @@ async fn heartbeat_loop(
         status_dirty: false,
         metrics: metrics::Metrics::new(),
         hooks,
+        watchdog,
     };
     let mut load = wire::environment::LoadAvg::default();
     let mut tick = |shell: &mut Shell| {
@@ -468,7 +491,6 @@ async fn heartbeat_loop(
     shell.systemd.ready(&line);
 
     let mut shutdown_started: Option<Instant> = None;
-    let mut wake = wake_timer::WakeTimer::new().map_err(DaemonError::Async)?;
     loop {
         // One timer for the Node's next deadline (a peer's death, the next
         // heartbeat, a retransmission, a probe), on a timerfd: one wake-up
@@ -505,8 +527,16 @@ async fn heartbeat_loop(
             _ = sigint.recv() => shell.begin_shutdown("SIGINT", &mut shutdown_started),
             _ = sighup.recv() => shell.reload("SIGHUP", None),
         }
+        let mut own_status = false;
         for pkt in std::mem::take(&mut shell.outbox) {
+            own_status |= pkt.msg_type == wire::fields::T_STATUS && !pkt.resend;
             transport.send(&pkt).await;
+        }
+        // The hardware watchdog is petted with each of our own heartbeats,
+        // once it is out: the core decides them every keepalive, so a stuck
+        // core, loop or transmit path stops both (see daemon/watchdog.rs).
+        if own_status {
+            shell.pet_watchdog();
         }
         // Petted from here and nowhere else: a loop that stops turning
         // stops petting.
@@ -529,6 +559,15 @@ async fn heartbeat_loop(
                 break;
             }
         }
+    }
+    // The magic close only when the core released every group (Exit);
+    // a shutdown that gave up on a stuck stop leaves the device armed, so
+    // the reset frees what may still be held.
+    if let Some(w) = shell.watchdog.take() {
+        if shell.exit {
+            w.disarm();
+        }
+        // Otherwise it is dropped armed, and says so.
     }
     // Closing the channel ends the ping threads.
     drop(ping_rx);
@@ -640,6 +679,15 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
 impl Shell {
     fn status_line(&self) -> String {
         status::one_line(&self.node.cluster_status())
+    }
+
+    /// Pet the ha.cf watchdog (if any); a failed write is counted.
+    fn pet_watchdog(&mut self) {
+        if let Some(w) = &mut self.watchdog {
+            if !w.pet(Instant::now()) {
+                self.metrics.on_watchdog_failure();
+            }
+        }
     }
 
     fn now(&self) -> Millis {
@@ -901,6 +949,13 @@ impl Shell {
         match &result {
             Ok(text) => tracing::info!("{text}"),
             Err(text) => tracing::error!("{text}"),
+        }
+        if result.is_ok() {
+            // deadtime and keepalive reload; the device path does not.
+            let (deadtime, keepalive) = (self.cfg.ha.deadtime, self.cfg.ha.keepalive);
+            if let Some(w) = &mut self.watchdog {
+                w.tune(deadtime, keepalive);
+            }
         }
         let line = self.status_line();
         self.systemd.reloaded(&line);

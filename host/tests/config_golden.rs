@@ -82,8 +82,8 @@ fn every_sample_ha_cf_line_parses_alone_and_together() {
     }));
     // Everything wasmbeat does not implement is reported, never ignored
     // (`respawn userid /path/name/to/run`; the ipfail line is honoured,
-    // as are the ping nodes).
-    for name in ["stonith", "stonith_host", "watchdog", "respawn", "apiauth"] {
+    // as are the ping nodes and the watchdog).
+    for name in ["stonith", "stonith_host", "respawn", "apiauth"] {
         assert!(
             diags
                 .iter()
@@ -91,7 +91,7 @@ fn every_sample_ha_cf_line_parses_alone_and_together() {
             "no warning for {name}"
         );
     }
-    for name in ["ping", "ping6", "ping_group", "deadping"] {
+    for name in ["ping", "ping6", "ping_group", "deadping", "watchdog"] {
         assert!(
             !diags.iter().any(|d| d.text == name),
             "{name} is honoured: {diags:?}"

@@ -341,6 +341,21 @@ pub fn host_diagnostics(ha: &HaCf, res: Option<&Haresources>, net: &Path) -> Vec
             );
         }
     }
+    // The daemon refuses to start when it cannot open the watchdog.
+    if let Some(dev) = &ha.watchdog {
+        if !Path::new(dev).exists() {
+            out.push(
+                Diagnostic::warning(
+                    Code::MissingDevice,
+                    super::hacf::FILE,
+                    None,
+                    format!("watchdog device {dev} does not exist on this machine; wasmbeat refuses to start without it"),
+                )
+                .text(dev.clone())
+                .hint("load a watchdog driver (`modprobe softdog` for the kernel's software watchdog) or remove the watchdog line"),
+            );
+        }
+    }
     for m in &ha.media {
         if let Medium::Serial { device, .. } = m {
             if !Path::new(device).exists() {
@@ -515,6 +530,14 @@ impl Report {
                     "watched and logged only: ipfail is not running"
                 };
                 let _ = writeln!(s, "track_link:    {} ({how})", ha.track_link.join(", "));
+            }
+            if let Some(dev) = &ha.watchdog {
+                let t = super::hacf::choose_watchdog_timeout(ha.deadtime, ha.keepalive);
+                let _ = writeln!(
+                    s,
+                    "watchdog:      {dev}, timeout {} s (deadtime − keepalive in whole seconds, at least two keepalives), petted with each heartbeat",
+                    t.secs
+                );
             }
         }
         if let Some(a) = &l.auth {
@@ -716,6 +739,18 @@ mod tests {
         assert_eq!(texts, ["/nonexistent/stonith.cfg"]);
         assert!(d.iter().all(|d| d.severity == Severity::Warning));
         assert!(host_diagnostics(&ha, Some(&res), Path::new("/nonexistent")).is_empty());
+        let (wd, _) = HaCf::parse("node a\nwatchdog /nonexistent/watchdog\nauto_failback on\n");
+        let d = host_diagnostics(&wd, None, net.path());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].text, "/nonexistent/watchdog");
+        assert!(
+            d[0].hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("modprobe softdog"),
+            "{}",
+            d[0]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod lines;
 mod parameters;
 mod reader;
 mod resolve;
+mod watchdog;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use super::diag::Diagnostic;
 
 pub use directives::{Directive, Repeat, Support, DIRECTIVES, WASMBEAT_DIRECTIVES};
 pub use resolve::{Resolve, SystemResolver};
+pub use watchdog::{choose_watchdog_timeout, WatchdogTimeout};
 
 /// The name diagnostics use for this file.
 pub const FILE: &str = "ha.cf";
@@ -282,7 +284,8 @@ pub struct HaCf {
     pub stonith: Vec<Stonith>,
     /// `stonith_host` devices.
     pub stonith_hosts: Vec<StonithHost>,
-    /// `watchdog` device, when given.
+    /// `watchdog` device, when given: opened at start and petted with each
+    /// of our heartbeats (daemon/watchdog.rs).
     pub watchdog: Option<String>,
     /// Other accepted directives, kept verbatim in order.
     pub other: Vec<OtherDirective>,

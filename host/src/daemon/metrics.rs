@@ -54,6 +54,8 @@ pub struct Metrics {
     group_owner: Family<Labels, Gauge>,
     group_running_here: Family<Labels, Gauge>,
     group_state: Family<Labels, Gauge>,
+    watchdog_pet_failures: Counter,
+    watchdog_last_pet: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
 /// Agent operations range from a fraction of a millisecond (IPaddr in
@@ -87,6 +89,8 @@ impl Metrics {
             group_owner: Family::default(),
             group_running_here: Family::default(),
             group_state: Family::default(),
+            watchdog_pet_failures: Counter::default(),
+            watchdog_last_pet: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -159,7 +163,22 @@ impl Metrics {
             "Each resource group's local state (1 for the current one)",
             m.group_state.clone(),
         );
+        registry.register(
+            "watchdog_pet_failures",
+            "Writes to the ha.cf watchdog device that failed (the node is reset when its timeout passes without a pet)",
+            m.watchdog_pet_failures.clone(),
+        );
+        registry.register(
+            "watchdog_last_pet_age_seconds",
+            "Seconds since the ha.cf watchdog device was last petted",
+            m.watchdog_last_pet.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// A write to the watchdog device failed.
+    pub fn on_watchdog_failure(&self) {
+        self.watchdog_pet_failures.inc();
     }
 
     /// A state change the Node logged.
@@ -243,6 +262,12 @@ impl Metrics {
                     .get_or_create(&key)
                     .set(age.as_secs_f64());
             }
+        }
+        self.watchdog_last_pet.clear();
+        if let Some(w) = &report.watchdog {
+            self.watchdog_last_pet
+                .get_or_create(&labels([("device", &w.device)]))
+                .set(w.last_pet_age_s);
         }
         self.group_owner.clear();
         self.group_running_here.clear();

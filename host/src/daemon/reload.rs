@@ -34,6 +34,11 @@ pub(super) fn plan(
     if cfg.ha.nodes != running.ha.nodes || cfg.local_node != running.local_node {
         needs_restart.push("node list");
     }
+    // The device is opened once, before the loop turns; deadtime and
+    // keepalive reload (the timeout follows them), the path does not.
+    if cfg.ha.watchdog != running.ha.watchdog {
+        needs_restart.push("watchdog");
+    }
     if !needs_restart.is_empty() {
         return Err(format!(
             "{why}: changes to {} need a restart; reload refused, running configuration kept",
@@ -76,4 +81,53 @@ pub(super) fn plan(
         reason: why.to_string(),
     };
     Ok((plan, cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(dir: &std::path::Path, watchdog: &str, deadtime: u32) {
+        std::fs::write(
+            dir.join("ha.cf"),
+            format!(
+                "keepalive 1\ndeadtime {deadtime}\ninitdead {deadtime}\nbcast lo\nauto_failback on\nnode a\nnode b\n{watchdog}"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("haresources"), "").unwrap();
+        let keys = dir.join("authkeys");
+        std::fs::write(&keys, "auth 1\n1 sha1 test\n").unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    fn opts(dir: &std::path::Path) -> RunOptions {
+        RunOptions {
+            config_dir: dir.to_path_buf(),
+            node: Some("a".into()),
+            runtime_dir: None,
+            state_dir: None,
+            cache_dir: None,
+            metrics_listen: None,
+            load: config::LoadOptions::default(),
+            key_rotation_window: std::time::Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_changed_watchdog_path_needs_a_restart_but_its_timings_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "watchdog /dev/watchdog\n", 10);
+        let o = opts(dir.path());
+        let (running, _) = Config::load_with(dir.path(), Some("a"), o.load).unwrap();
+        // deadtime changes: the timeout follows on reload.
+        write(dir.path(), "watchdog /dev/watchdog\n", 20);
+        assert!(plan(&running, &o, "test").is_ok());
+        for other in ["watchdog /dev/watchdog1\n", ""] {
+            write(dir.path(), other, 10);
+            let e = plan(&running, &o, "test").unwrap_err();
+            assert!(e.contains("changes to watchdog need a restart"), "{e}");
+        }
+    }
 }

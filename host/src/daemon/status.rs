@@ -35,6 +35,9 @@ pub struct StatusReport {
     /// What heartbeat's tools (`cl_status`) show besides the cluster view.
     #[serde(default)]
     pub heartbeat: HeartbeatFacts,
+    /// ha.cf's `watchdog` device, when one is driven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<super::watchdog::WatchdogStatus>,
 }
 
 /// The configuration facts heartbeat's client API answers, as the daemon
@@ -174,6 +177,10 @@ pub(super) fn snapshot(shell: &Shell) -> StatusReport {
             .map(|(key, (op, r))| GroupOperation::of(key, *op, r))
             .collect(),
         heartbeat: HeartbeatFacts::of(&shell.cfg),
+        watchdog: shell
+            .watchdog
+            .as_ref()
+            .map(|w| w.status(std::time::Instant::now())),
     }
 }
 
@@ -328,6 +335,20 @@ pub fn render(v: &StatusReport) -> String {
             out,
             "\nlast transition at {}: {}: {}",
             t.at, t.change.what, t.change.why
+        );
+    }
+    if let Some(w) = &v.watchdog {
+        let _ = writeln!(
+            out,
+            "\nwatchdog {}: {}; last pet {:.1} s ago; {} pet(s), {} failed",
+            w.device,
+            w.timeout_s.map_or(
+                "the device's own timeout (no timeout ioctls)".to_string(),
+                |t| format!("timeout {t} s")
+            ),
+            w.last_pet_age_s,
+            w.pets,
+            w.failures
         );
     }
     let rejected: u64 = v

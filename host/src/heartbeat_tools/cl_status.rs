@@ -651,6 +651,7 @@ mod tests {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             },
+            watchdog: None,
         }
     }
 

@@ -347,7 +347,6 @@ pub const DIRECTIVES: &[Directive] = &[
     d("stonith_host", "stonith_host * baytech 10.0.0.3 mylogin mysecretpassword", Line(stonith_host))
         .not_honoured(NO_STONITH).write(write_stonith_hosts),
     d("watchdog", "watchdog /dev/watchdog", Word(|r, at| r.cf.watchdog = Some(at.text.into())))
-        .not_honoured("wasmbeat does not drive a hardware watchdog yet")
         .write(|c, f| line(f, "watchdog", c.watchdog.as_deref())),
 ];
 

@@ -19,6 +19,7 @@ pub(super) fn finish(mut r: Reader, late: Vec<Diagnostic>) -> (HaCf, Vec<Diagnos
     check_membership(&mut r);
     check_ipfail(&mut r);
     check_track_link(&mut r);
+    check_watchdog(&mut r);
     point_timing_at_values(&mut r);
     r.cf.media = r
         .media
@@ -182,6 +183,41 @@ fn check_track_link(r: &mut Reader) {
                 "track_link moves groups through ipfail, which is not running here: a lost carrier is only logged",
             )
             .hint("add \"respawn hacluster /usr/libexec/heartbeat/ipfail\", \"auto_failback on\" and a ping node"),
+        );
+    }
+}
+
+/// The watchdog resets a hung node before the peer takes over only when
+/// a whole number of seconds fits between two keepalives and deadtime −
+/// keepalive (see `choose_watchdog_timeout`).
+fn check_watchdog(r: &mut Reader) {
+    let Some(l) = line(r, "watchdog") else {
+        return;
+    };
+    let (deadtime, keepalive) = (r.cf.deadtime, r.cf.keepalive);
+    if keepalive.is_zero() || deadtime <= keepalive * 2 {
+        return; // already an error
+    }
+    let t = super::choose_watchdog_timeout(deadtime, keepalive);
+    if t.late() {
+        let timeout = Duration::from_secs(t.secs.into());
+        r.diags.push(
+            Diagnostic::warning(
+                Code::Timing,
+                FILE,
+                Some(l),
+                format!(
+                    "the watchdog timeout is {} s (whole seconds, at least two keepalives), longer than deadtime {} − keepalive {}: a hung node is reset up to {} after the peer may have taken its groups",
+                    t.secs,
+                    fmt(deadtime),
+                    fmt(keepalive),
+                    fmt(timeout - t.latest)
+                ),
+            )
+            .hint(format!(
+                "raise deadtime to at least {} (the timeout plus a keepalive)",
+                fmt(timeout + keepalive)
+            )),
         );
     }
 }
