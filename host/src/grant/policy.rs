@@ -160,6 +160,19 @@ pub struct Policy {
     pub lsb: BTreeMap<String, LsbGrant>,
     /// `[notify.NAME]` hooks, in file order.
     pub notify: Vec<NotifyHook>,
+    /// `[fence.NAME]` grants of fence agents.
+    pub fence: BTreeMap<String, FenceSection>,
+}
+
+/// `[fence.NAME]`: what a fence agent (built-in `http-switch`, or
+/// `NAME.wasm`) may reach, beyond a built-in agent's own `base`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FenceSection {
+    /// `http = ["http://10.9.0.254:8080/pdu"]`: endpoints (origin and path
+    /// prefix), each checked when parsed.
+    pub http: Vec<crate::fence::grant::HttpGrant>,
+    /// Line of the section header.
+    pub line: usize,
 }
 
 /// A `[notify.NAME]` hook: a command the daemon runs on state changes.
@@ -606,6 +619,40 @@ impl Parser<'_> {
         g
     }
 
+    /// A `[fence.NAME]` section: `http = [...]` endpoints.
+    fn fence(&mut self, name: &str, t: &dyn TableLike, line: Option<usize>) -> FenceSection {
+        let mut f = FenceSection {
+            http: Vec::new(),
+            line: line.unwrap_or(0),
+        };
+        for (key, _) in t.iter() {
+            let (k, item) = t.get_key_value(key).expect("key from iter");
+            let kl = self.line(k.span()).or(line);
+            match key {
+                "http" => {
+                    for u in self.strings(item, "http", kl) {
+                        match crate::fence::grant::HttpGrant::parse(&u) {
+                            Ok(g) => f.http.push(g),
+                            Err(e) => self.error(
+                                kl,
+                                &u,
+                                format!("fence.{name}: http endpoint {u:?}: {e}"),
+                                "write http = [\"http://HOST:PORT/PATH-PREFIX\"] (requests may go to that origin, under that path)",
+                            ),
+                        }
+                    }
+                }
+                other => self.error(
+                    kl,
+                    other,
+                    format!("unknown key {other:?} in [fence.{name}]"),
+                    "a fence section has http = [\"http://HOST:PORT/PREFIX\", ...]",
+                ),
+            }
+        }
+        f
+    }
+
     fn lsb(&mut self, name: &str, t: &dyn TableLike, line: Option<usize>) -> Option<LsbGrant> {
         if name.is_empty() || name.contains('/') {
             self.error(
@@ -687,12 +734,12 @@ impl Policy {
                 );
                 continue;
             };
-            if !matches!(kind, "agent" | "resource" | "lsb" | "notify") {
+            if !matches!(kind, "agent" | "resource" | "lsb" | "notify" | "fence") {
                 p.error(
                     kline,
                     kind,
                     format!("unknown section kind {kind:?}"),
-                    "sections are [agent.NAME], [resource.\"TOKEN\"], [lsb.NAME] and [notify.NAME]",
+                    "sections are [agent.NAME], [resource.\"TOKEN\"], [lsb.NAME], [notify.NAME] and [fence.NAME]",
                 );
                 continue;
             }
@@ -721,6 +768,10 @@ impl Policy {
                         if let Some(h) = p.notify(name, t, line) {
                             policy.notify.push(h);
                         }
+                    }
+                    "fence" => {
+                        let f = p.fence(name, t, line);
+                        policy.fence.insert(name.to_string(), f);
                     }
                     _ => {
                         if let Some(l) = p.lsb(name, t, line) {

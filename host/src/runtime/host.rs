@@ -74,9 +74,21 @@ impl types::Host for HostState {}
 
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
-        let c = self.caps.caller();
+        agent_log(self.caps.caller(), &self.log_budget, level, message)
+    }
+}
+
+/// One agent log line into the daemon's log: budgeted, sanitised, tagged
+/// with the agent and what it runs for (resource agents and fence agents).
+pub(crate) fn agent_log(
+    c: &crate::caps::Caller,
+    log_budget: &LineBudget,
+    level: log::Level,
+    message: String,
+) {
+    {
         let (agent, resource) = (c.agent.as_str(), c.resource.as_str());
-        match self.log_budget.admit() {
+        match log_budget.admit() {
             Admit::Drop => return,
             Admit::Log { suppressed: 0 } => {}
             Admit::Log { suppressed } => {
