@@ -61,8 +61,8 @@ pub async fn fence_test_command(agent: &str, params: &[String], opts: &FenceTest
         eprintln!("{d}");
     }
     let entry = Entry {
-        directive: format!("fence test {agent}"),
-        file: "command line",
+        directive: agent.to_string(),
+        file: "fence test",
         line: 0,
         kind: agent,
         params: params.to_vec(),

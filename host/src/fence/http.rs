@@ -105,8 +105,8 @@ impl HttpCap {
             )));
         }
         if body.len() > MAX_REQUEST_BODY {
-            return Err(CapError::InvalidArgs(format!(
-                "the request body is {} bytes; at most {MAX_REQUEST_BODY} are sent",
+            return Err(CapError::Denied(format!(
+                "the request body is {} bytes; at most {MAX_REQUEST_BODY} are sent; nothing was sent",
                 body.len()
             )));
         }
@@ -155,7 +155,7 @@ async fn send(
     body: Vec<u8>,
 ) -> Result<Response, CapError> {
     let failed = |what: &str, e: &dyn std::fmt::Display| {
-        CapError::Failed(format!("{} {}: {what}: {e}", url.origin(), url.target))
+        CapError::Failed(format!("{}{}: {what}: {e}", url.origin(), url.target))
     };
     let stream = match &url.host {
         Host::Ip(ip) => tokio::net::TcpStream::connect((*ip, url.port)).await,
@@ -208,7 +208,7 @@ async fn send(
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 CapError::Failed(format!(
-                    "{} {}: the response body is longer than {MAX_RESPONSE_BODY} bytes",
+                    "{}{}: the response body is longer than {MAX_RESPONSE_BODY} bytes",
                     url.origin(),
                     url.target
                 ))

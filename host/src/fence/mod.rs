@@ -357,6 +357,14 @@ impl Fencing {
                 Ok(l) => l,
                 Err(e) => {
                     tried.push((name, format!("list failed: {e}")));
+                    if Instant::now() >= end {
+                        return Err(FenceError::Timeout {
+                            node: node.to_string(),
+                            action,
+                            deadline,
+                            tried,
+                        });
+                    }
                     continue;
                 }
             };
