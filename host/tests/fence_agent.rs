@@ -382,7 +382,7 @@ async fn fence_test_checks_an_agent_and_acts_only_when_asked() {
     assert!(out.contains("FAIL  meta-data") && out.contains("no parameter colour"), "{out}");
     let (code, out) = run(vec!["http://10.9.0.254/pdu".into()]).await.unwrap();
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("FAIL  resolve") && out.contains("is positional"), "{out}");
+    assert!(out.contains("FAIL  resolve") && out.contains("positional parameter(s) \"http://10.9.0.254/pdu\""), "{out}");
     // list+status, list+status+off, list+status; nothing for the rest.
     assert_eq!(switch.seen().len(), 7, "{:?}", switch.seen());
 }

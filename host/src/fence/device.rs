@@ -244,35 +244,6 @@ pub fn plan_entry(e: &Entry<'_>, policy: &Policy, config_dir: &Path) -> Result<D
     }
 
     let mut diags = Vec::new();
-    let mut params: Vec<(String, String)> = Vec::new();
-    for p in &e.params {
-        match p.split_once('=') {
-            Some((k, v))
-                if !k.is_empty()
-                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-            {
-                if params.iter().any(|(q, _)| q == k) {
-                    diags.push(error(
-                        format!("{}: parameter {k} is given twice", e.directive),
-                        "give each parameter once",
-                    ));
-                } else {
-                    params.push((k.to_string(), v.to_string()));
-                }
-            }
-            _ => diags.push(error(
-                format!(
-                    "{}: parameter {p:?} is positional; wasmbeat's fence agents take key=value parameters (heartbeat's cluster-glue plugins took positional ones)",
-                    e.directive
-                ),
-                &format!(
-                    "write the parameters as key=value, e.g. stonith_host * {HTTP_SWITCH} base=http://10.9.0.254:8080/pdu (see `wasmbeat fence test {} ...` for the agent's parameters)",
-                    e.kind
-                ),
-            )),
-        }
-    }
-
     // Which agent: built-in, a .wasm path, or resource.d/NAME.wasm.
     let rd = crate::config::agents::resource_dir(config_dir);
     let (source, section_name) = if e.kind == HTTP_SWITCH {
@@ -309,6 +280,41 @@ pub fn plan_entry(e: &Entry<'_>, policy: &Policy, config_dir: &Path) -> Result<D
         (Source::File(path), e.kind.to_string())
     };
     let section = format!("[fence.{section_name}]");
+
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut positional: Vec<&str> = Vec::new();
+    for p in &e.params {
+        match p.split_once('=') {
+            Some((k, v))
+                if !k.is_empty()
+                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                if params.iter().any(|(q, _)| q == k) {
+                    diags.push(error(
+                        format!("{}: parameter {k} is given twice", e.directive),
+                        "give each parameter once",
+                    ));
+                } else {
+                    params.push((k.to_string(), v.to_string()));
+                }
+            }
+            _ => positional.push(p.as_str()),
+        }
+    }
+
+    if !positional.is_empty() {
+        diags.push(error(
+            format!(
+                "{}: positional parameter(s) {}: wasmbeat's fence agents take key=value parameters (heartbeat's cluster-glue plugins took positional ones)",
+                e.directive,
+                positional.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(" "),
+            ),
+            &format!(
+                "write the parameters as key=value, e.g. stonith_host * {HTTP_SWITCH} base=http://10.9.0.254:8080/pdu (`wasmbeat fence test {} ...` shows the agent's parameters)",
+                e.kind
+            ),
+        ));
+    }
 
     // The grant: a built-in http-switch reaches its own `base`; anything
     // else only what agents.toml's [fence.NAME] says.
@@ -401,7 +407,7 @@ mod tests {
         let (p, d) = plan(&ha, &Policy::default(), Some("node1"), Path::new("/nonexistent"));
         assert!(p.is_empty());
         let e = errors(&d);
-        assert!(e.iter().any(|e| e.starts_with("ha.cf:4") && e.contains("\"10.9.0.254\" is positional")), "{e:?}");
+        assert!(e.iter().any(|e| e.starts_with("ha.cf:4") && e.contains("positional parameter(s) \"10.9.0.254\" \"admin\"")), "{e:?}");
         assert!(e.iter().any(|e| e.contains("needs base=URL")), "{e:?}");
 
         let ha = cf("stonith_host * baytech 10.0.0.3 login pw\n");
