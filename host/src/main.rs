@@ -762,7 +762,9 @@ fn main() -> anyhow::Result<ExitCode> {
             let timeout = Duration::try_from_secs_f64(timeout)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| anyhow::anyhow!("--timeout {timeout}: not a positive number of seconds"))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--timeout {timeout}: not a positive number of seconds")
+                })?;
             let opts = wasmbeat::fence::cli::FenceTestOptions {
                 config_dir,
                 runtime: RuntimeConfig {
@@ -777,7 +779,9 @@ fn main() -> anyhow::Result<ExitCode> {
             let code = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(wasmbeat::fence::cli::fence_test_command(&agent, &params, &opts));
+                .block_on(wasmbeat::fence::cli::fence_test_command(
+                    &agent, &params, &opts,
+                ));
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
         Command::CompileAgent { cache_dir } => {

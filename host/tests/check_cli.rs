@@ -62,7 +62,9 @@ fn recipe_passes_with_a_summary_and_warnings() {
 fn json_output_is_machine_readable() {
     let d = recipe_dir();
     let mut ha = std::fs::read_to_string(d.path().join("ha.cf")).unwrap();
-    ha.push_str("stonith_host * http-switch base=http://10.9.0.254:8080/pdu token=stonith-password\n");
+    ha.push_str(
+        "stonith_host * http-switch base=http://10.9.0.254:8080/pdu token=stonith-password\n",
+    );
     std::fs::write(d.path().join("ha.cf"), ha).unwrap();
     let (code, out, _) = run(d.path(), &["--node", "node2", "--json"]);
     assert_eq!(code, 0);
@@ -112,8 +114,14 @@ fn fence_devices_are_listed_and_unusable_ones_refused_at_their_line() {
         )),
         "{out}"
     );
-    assert!(out.contains(&format!("ha.cf:{} stonith_host node1 meatware", lines + 2)), "{out}");
-    assert!(!out.contains("meatware node1"), "node2's device is not this node's: {out}");
+    assert!(
+        out.contains(&format!("ha.cf:{} stonith_host node1 meatware", lines + 2)),
+        "{out}"
+    );
+    assert!(
+        !out.contains("meatware node1"),
+        "node2's device is not this node's: {out}"
+    );
 
     // A heartbeat plugin, a .wasm agent without an HTTP grant, an https
     // switch, and (with the agents loaded) a parameter the agent lacks.

@@ -197,7 +197,11 @@ fn extras() -> impl Strategy<Value = Extras> {
         ),
         (
             proptest::collection::vec(
-                (name(), path()).prop_map(|(kind, config_file)| Stonith { kind, config_file, line: Default::default() }),
+                (name(), path()).prop_map(|(kind, config_file)| Stonith {
+                    kind,
+                    config_file,
+                    line: Default::default(),
+                }),
                 0..2,
             ),
             proptest::collection::vec(

@@ -37,15 +37,29 @@ struct Switch {
 
 impl Switch {
     fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().iter().map(|(r, _)| r.clone()).collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect()
     }
 
     fn tokens(&self) -> Vec<Option<String>> {
-        self.seen.lock().unwrap().iter().map(|(_, t)| t.clone()).collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 
     fn is_on(&self, node: &str) -> bool {
-        self.power.lock().unwrap().iter().any(|(n, on)| n == node && *on)
+        self.power
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(n, on)| n == node && *on)
     }
 
     async fn answer(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
@@ -71,19 +85,18 @@ impl Switch {
                 reply(200, "late")
             }
             ("GET", ["pdu", "nodes"]) => reply(200, "node1\nnode2\nnode3\n"),
-            ("GET", ["pdu", "nodes", n]) => match self.power.lock().unwrap().iter().find(|(x, _)| x == n) {
-                Some((_, on)) => reply(200, if *on { "on" } else { "off" }),
-                None => reply(404, "no such node"),
-            },
+            ("GET", ["pdu", "nodes", n]) => {
+                match self.power.lock().unwrap().iter().find(|(x, _)| x == n) {
+                    Some((_, on)) => reply(200, if *on { "on" } else { "off" }),
+                    None => reply(404, "no such node"),
+                }
+            }
             ("POST", ["pdu", "nodes", "node3", _]) => reply(500, "relay stuck"),
             ("POST", ["pdu", "nodes", n, action]) => {
                 let mut p = self.power.lock().unwrap();
                 match p.iter_mut().find(|(x, _)| x == n) {
                     Some((_, on)) => {
-                        *on = match *action {
-                            "on" | "reset" => true,
-                            _ => false,
-                        };
+                        *on = matches!(*action, "on" | "reset");
                         reply(200, "ok")
                     }
                     None => reply(404, "no such node"),
@@ -98,7 +111,9 @@ impl Switch {
 fn serve(listener: TcpListener, switch: Switch) {
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let s = switch.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
@@ -144,7 +159,9 @@ fn runtime() -> Runtime {
 }
 
 fn ha(lines: &str) -> HaCf {
-    let (c, d) = HaCf::parse(&format!("node node1 node2\nbcast eth0\nauto_failback on\n{lines}"));
+    let (c, d) = HaCf::parse(&format!(
+        "node node1 node2\nbcast eth0\nauto_failback on\n{lines}"
+    ));
     assert!(!d.iter().any(|d| d.is_error()), "{d:?}");
     c
 }
@@ -166,8 +183,14 @@ async fn http_switch_lists_reads_and_powers_nodes_and_the_switch_saw_exactly_tha
     assert!(f.is_configured());
     let d = f.describe();
     assert_eq!(d.len(), 1);
-    assert!(d[0].starts_with("ha.cf:4 stonith_host * http-switch [built-in]"), "{d:?}");
-    assert!(d[0].contains("token=(hidden)") && !d[0].contains("t0ken"), "{d:?}");
+    assert!(
+        d[0].starts_with("ha.cf:4 stonith_host * http-switch [built-in]"),
+        "{d:?}"
+    );
+    assert!(
+        d[0].contains("token=(hidden)") && !d[0].contains("t0ken"),
+        "{d:?}"
+    );
     f.validate(Duration::from_secs(5)).await.unwrap();
     assert!(switch.seen().is_empty(), "validate sends nothing");
 
@@ -190,7 +213,10 @@ async fn http_switch_lists_reads_and_powers_nodes_and_the_switch_saw_exactly_tha
     // A failing switch: the error carries its words and the device.
     let e = f.fence("node3", FenceAction::Off, dl).await.unwrap_err();
     assert!(matches!(&e, FenceError::Failed { .. }), "{e}");
-    assert!(e.to_string().contains("HTTP 500: relay stuck") && e.to_string().contains("ha.cf:4"), "{e}");
+    assert!(
+        e.to_string().contains("HTTP 500: relay stuck") && e.to_string().contains("ha.cf:4"),
+        "{e}"
+    );
 
     assert_eq!(
         switch.seen(),
@@ -208,7 +234,10 @@ async fn http_switch_lists_reads_and_powers_nodes_and_the_switch_saw_exactly_tha
         ]
     );
     assert!(
-        switch.tokens().iter().all(|t| t.as_deref() == Some("Bearer t0ken")),
+        switch
+            .tokens()
+            .iter()
+            .all(|t| t.as_deref() == Some("Bearer t0ken")),
         "{:?}",
         switch.tokens()
     );
@@ -221,8 +250,12 @@ async fn a_hostile_fence_agent_reaches_nothing_outside_its_grant() {
     let (switch, addr, next_port, other_host) = loop {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        let Ok(n) = TcpListener::bind(("127.0.0.1", addr.port() + 1)).await else { continue };
-        let Ok(o) = TcpListener::bind(("127.0.0.2", addr.port())).await else { continue };
+        let Ok(n) = TcpListener::bind(("127.0.0.1", addr.port() + 1)).await else {
+            continue;
+        };
+        let Ok(o) = TcpListener::bind(("127.0.0.2", addr.port())).await else {
+            continue;
+        };
         let s = Switch::default();
         serve(l, s.clone());
         break (s, addr, sentinel(n), sentinel(o));
@@ -230,12 +263,17 @@ async fn a_hostile_fence_agent_reaches_nothing_outside_its_grant() {
     let dir = tempfile::tempdir().unwrap();
     let thief = agent_path("hostile_fence_thief.wasm");
     let f = fencing(
-        &format!("stonith_host * {} base=http://{addr}/pdu\n", thief.display()),
+        &format!(
+            "stonith_host * {} base=http://{addr}/pdu\n",
+            thief.display()
+        ),
         &format!("[fence.hostile_fence_thief]\nhttp = [\"http://{addr}/pdu\"]\n"),
         dir.path(),
     );
     // Positive control: inside the grant the request goes out.
-    f.fence("ok", FenceAction::Off, Duration::from_secs(5)).await.unwrap();
+    f.fence("ok", FenceAction::Off, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(switch.seen(), ["POST /pdu/nodes/ok/off"]);
 
     for (attack, says) in [
@@ -250,24 +288,49 @@ async fn a_hostile_fence_agent_reaches_nothing_outside_its_grant() {
         ("oversized", "at most 65536 are sent"),
         ("header", "the host sets it"),
     ] {
-        let e = f.fence(attack, FenceAction::Off, Duration::from_secs(5)).await.unwrap_err();
+        let e = f
+            .fence(attack, FenceAction::Off, Duration::from_secs(5))
+            .await
+            .unwrap_err();
         let t = e.to_string();
         assert!(t.contains("denied: ") && t.contains(says), "{attack}: {t}");
         if says.contains("grant") {
-            assert!(t.contains("[fence.hostile_fence_thief] http = "), "{attack}: names the key: {t}");
+            assert!(
+                t.contains("[fence.hostile_fence_thief] http = "),
+                "{attack}: names the key: {t}"
+            );
         }
     }
     // A request the switch never answers, asked with the longest timeout
     // there is, and a spinning agent: both end at the deadline.
     for attack in ["hang", "loop"] {
         let t0 = Instant::now();
-        let e = f.fence(attack, FenceAction::Off, Duration::from_millis(1500)).await.unwrap_err();
+        let e = f
+            .fence(attack, FenceAction::Off, Duration::from_millis(1500))
+            .await
+            .unwrap_err();
         assert!(matches!(e, FenceError::Timeout { .. }), "{attack}: {e}");
-        assert!(t0.elapsed() < Duration::from_secs(3), "{attack}: {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "{attack}: {:?}",
+            t0.elapsed()
+        );
     }
-    assert_eq!(switch.seen(), ["POST /pdu/nodes/ok/off", "GET /pdu/hang"], "no stray request");
-    assert_eq!(next_port.load(Ordering::SeqCst), 0, "nothing connected to the next port");
-    assert_eq!(other_host.load(Ordering::SeqCst), 0, "nothing connected to 127.0.0.2");
+    assert_eq!(
+        switch.seen(),
+        ["POST /pdu/nodes/ok/off", "GET /pdu/hang"],
+        "no stray request"
+    );
+    assert_eq!(
+        next_port.load(Ordering::SeqCst),
+        0,
+        "nothing connected to the next port"
+    );
+    assert_eq!(
+        other_host.load(Ordering::SeqCst),
+        0,
+        "nothing connected to 127.0.0.2"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,10 +346,16 @@ async fn an_unreachable_or_silent_switch_fails_clearly_within_the_deadline() {
         Path::new("/nonexistent"),
     );
     let t0 = Instant::now();
-    let e = f.fence("node2", FenceAction::Reset, Duration::from_secs(5)).await.unwrap_err();
+    let e = f
+        .fence("node2", FenceAction::Reset, Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     let t = e.to_string();
-    assert!(t.contains("cannot connect") && t.contains(&closed.to_string()), "{t}");
+    assert!(
+        t.contains("cannot connect") && t.contains(&closed.to_string()),
+        "{t}"
+    );
 
     // Accepts and never answers: the deadline ends it.
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -304,7 +373,10 @@ async fn an_unreachable_or_silent_switch_fails_clearly_within_the_deadline() {
         Path::new("/nonexistent"),
     );
     let t0 = Instant::now();
-    let e = f.fence("node2", FenceAction::Reset, Duration::from_millis(1500)).await.unwrap_err();
+    let e = f
+        .fence("node2", FenceAction::Reset, Duration::from_millis(1500))
+        .await
+        .unwrap_err();
     assert!(matches!(e, FenceError::Timeout { .. }), "{e}");
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
 }
@@ -319,7 +391,10 @@ async fn meatware_waits_for_the_operator_and_gives_up_at_the_deadline() {
     assert_eq!(f.describe().len(), 1, "node2's line is not this node's");
     assert!(!f.ack("node2"), "nothing is waiting yet");
     let g = f.clone();
-    let w = tokio::spawn(async move { g.fence("node2", FenceAction::Reset, Duration::from_secs(30)).await });
+    let w = tokio::spawn(async move {
+        g.fence("node2", FenceAction::Reset, Duration::from_secs(30))
+            .await
+    });
     for _ in 0..100 {
         if !f.awaiting_ack().is_empty() {
             break;
@@ -332,12 +407,18 @@ async fn meatware_waits_for_the_operator_and_gives_up_at_the_deadline() {
     assert!(done.device.contains("meatware"), "{done:?}");
 
     let t0 = Instant::now();
-    let e = f.fence("node2", FenceAction::Off, Duration::from_millis(300)).await.unwrap_err();
+    let e = f
+        .fence("node2", FenceAction::Off, Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert!(matches!(e, FenceError::Timeout { .. }), "{e}");
     assert!(e.to_string().contains("fence-ack node2"), "{e}");
     assert!(t0.elapsed() < Duration::from_secs(2));
     assert!(f.awaiting_ack().is_empty());
-    let e = f.fence("node1", FenceAction::Off, Duration::from_millis(300)).await.unwrap_err();
+    let e = f
+        .fence("node1", FenceAction::Off, Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert!(matches!(e, FenceError::NoDevice { .. }), "{e}");
 }
 
@@ -357,32 +438,68 @@ async fn fence_test_checks_an_agent_and_acts_only_when_asked() {
                 .arg(&cache)
                 .output()
                 .unwrap();
-            (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap())
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8(out.stdout).unwrap(),
+            )
         })
     };
     let base = format!("base=http://{addr}/pdu");
     let (code, out) = run(vec![base.clone()]).await.unwrap();
     assert_eq!(code, 0, "{out}");
-    for want in ["PASS  meta-data", "PASS  validate", "PASS  list", "node1, node2, node3", "PASS  status", "node1: on", "SKIP  action", "PASSED: 6 steps"] {
+    for want in [
+        "PASS  meta-data",
+        "PASS  validate",
+        "PASS  list",
+        "node1, node2, node3",
+        "PASS  status",
+        "node1: on",
+        "SKIP  action",
+        "PASSED: 6 steps",
+    ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
-    assert_eq!(switch.seen(), ["GET /pdu/nodes", "GET /pdu/nodes/node1"], "no action unless asked");
+    assert_eq!(
+        switch.seen(),
+        ["GET /pdu/nodes", "GET /pdu/nodes/node1"],
+        "no action unless asked"
+    );
 
-    let (code, out) = run(vec![base.clone(), "--node".into(), "node2".into(), "--action".into(), "off".into()]).await.unwrap();
+    let (code, out) = run(vec![
+        base.clone(),
+        "--node".into(),
+        "node2".into(),
+        "--action".into(),
+        "off".into(),
+    ])
+    .await
+    .unwrap();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("PASS  off") && out.contains("off node2: done"), "{out}");
+    assert!(
+        out.contains("PASS  off") && out.contains("off node2: done"),
+        "{out}"
+    );
     assert!(!switch.is_on("node2"));
 
     // An action needs a named node; a parameter the agent lacks fails meta-data.
-    let (code, out) = run(vec![base.clone(), "--action".into(), "reset".into()]).await.unwrap();
+    let (code, out) = run(vec![base.clone(), "--action".into(), "reset".into()])
+        .await
+        .unwrap();
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("needs --node NODE"), "{out}");
     let (code, out) = run(vec![base.clone(), "colour=red".into()]).await.unwrap();
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("FAIL  meta-data") && out.contains("no parameter colour"), "{out}");
+    assert!(
+        out.contains("FAIL  meta-data") && out.contains("no parameter colour"),
+        "{out}"
+    );
     let (code, out) = run(vec!["http://10.9.0.254/pdu".into()]).await.unwrap();
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("FAIL  resolve") && out.contains("positional parameter(s) \"http://10.9.0.254/pdu\""), "{out}");
+    assert!(
+        out.contains("FAIL  resolve")
+            && out.contains("positional parameter(s) \"http://10.9.0.254/pdu\""),
+        "{out}"
+    );
     // list+status, list+status+off, list+status; nothing for the rest.
     assert_eq!(switch.seen().len(), 7, "{:?}", switch.seen());
 }

@@ -51,7 +51,9 @@ impl Device {
         }
         let secs: u32 = args.get("timeout")?.unwrap_or(DEFAULT_TIMEOUT_MS / 1000);
         if secs == 0 {
-            return Err(Error::InvalidArgs("timeout must be at least 1 second".into()));
+            return Err(Error::InvalidArgs(
+                "timeout must be at least 1 second".into(),
+            ));
         }
         Ok(Device {
             base: base.trim_end_matches('/').to_string(),
@@ -140,10 +142,7 @@ impl FenceAgent for HttpSwitch {
             "token",
             "Bearer token sent as Authorization: Bearer TOKEN",
         ))
-        .param(
-            Param::integer("timeout", "Seconds one request may take (default 20)")
-                .default("20"),
-        )
+        .param(Param::integer("timeout", "Seconds one request may take (default 20)").default("20"))
     }
 
     fn validate(args: &Args) -> Result<(), Error> {

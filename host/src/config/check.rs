@@ -428,12 +428,8 @@ pub fn check_with(dir: &Path, node_override: Option<&str>, opts: super::LoadOpti
         .unwrap_or_default();
     let mut fence_devices = Vec::new();
     if let Some(ha) = &loaded.ha {
-        let (plans, diags) = crate::fence::device::plan(
-            ha,
-            &loaded.policy,
-            loaded.local_node.as_deref(),
-            dir,
-        );
+        let (plans, diags) =
+            crate::fence::device::plan(ha, &loaded.policy, loaded.local_node.as_deref(), dir);
         loaded.diagnostics.extend(diags);
         fence_devices = plans;
     }

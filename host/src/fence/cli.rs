@@ -35,7 +35,9 @@ struct Report {
 impl Report {
     fn step(&mut self, name: &str, t: Option<Duration>, r: Result<String, String>) -> bool {
         self.steps += 1;
-        let time = t.map_or(String::new(), |t| format!("{:.1} ms", t.as_secs_f64() * 1000.0));
+        let time = t.map_or(String::new(), |t| {
+            format!("{:.1} ms", t.as_secs_f64() * 1000.0)
+        });
         let (tag, text, ok) = match r {
             Ok(s) => ("PASS", s, true),
             Err(s) => {
@@ -55,7 +57,10 @@ impl Report {
 /// Run the test; the exit code (0: every step passed).
 pub async fn fence_test_command(agent: &str, params: &[String], opts: &FenceTestOptions) -> i32 {
     println!("wasmbeat fence test {agent} {}", params.join(" "));
-    let mut rep = Report { steps: 0, failed: 0 };
+    let mut rep = Report {
+        steps: 0,
+        failed: 0,
+    };
     let (policy, pdiags) = Policy::load(&opts.config_dir);
     for d in pdiags.iter().filter(|d| d.is_error()) {
         eprintln!("{d}");
@@ -110,7 +115,11 @@ pub async fn fence_test_command(agent: &str, params: &[String], opts: &FenceTest
                 return finish(&rep);
             }
             Err(_) => {
-                rep.step("meta-data", Some(t.elapsed()), Err(format!("no answer within {deadline:?}")));
+                rep.step(
+                    "meta-data",
+                    Some(t.elapsed()),
+                    Err(format!("no answer within {deadline:?}")),
+                );
                 return finish(&rep);
             }
         };
@@ -123,18 +132,32 @@ pub async fn fence_test_command(agent: &str, params: &[String], opts: &FenceTest
                 meta.version,
                 meta.params.len(),
                 b.iter()
-                    .map(|(k, v)| if device_secret(k) { format!("{k}=(hidden)") } else { format!("{k}={v}") })
+                    .map(|(k, v)| if device_secret(k) {
+                        format!("{k}=(hidden)")
+                    } else {
+                        format!("{k}={v}")
+                    })
                     .collect::<Vec<_>>()
                     .join(" ")
             )),
-            (_, Err(e)) => Err(format!("{}{e}", problems.iter().map(|p| format!("{p}; ")).collect::<String>())),
+            (_, Err(e)) => Err(format!(
+                "{}{e}",
+                problems
+                    .iter()
+                    .map(|p| format!("{p}; "))
+                    .collect::<String>()
+            )),
             (false, Ok(_)) => Err(problems.join("; ")),
         };
         if !rep.step("meta-data", Some(t.elapsed()), r) {
             return finish(&rep);
         }
         let t = Instant::now();
-        let r = dev.validate(deadline).await.map(|()| "ok".to_string()).map_err(|e| e.to_string());
+        let r = dev
+            .validate(deadline)
+            .await
+            .map(|()| "ok".to_string())
+            .map_err(|e| e.to_string());
         rep.step("validate", Some(t.elapsed()), r);
     }
 
@@ -163,7 +186,10 @@ pub async fn fence_test_command(agent: &str, params: &[String], opts: &FenceTest
             let t = Instant::now();
             let end = tokio::time::Instant::now() + deadline;
             let r = if is_meatware {
-                Ok(format!("{n}: {} (meatware cannot tell)", PowerState::Unknown))
+                Ok(format!(
+                    "{n}: {} (meatware cannot tell)",
+                    PowerState::Unknown
+                ))
             } else {
                 match &dev.imp {
                     Imp::Agent { agent, .. } => match dev.bound(deadline).await {
@@ -182,18 +208,29 @@ pub async fn fence_test_command(agent: &str, params: &[String], opts: &FenceTest
             };
             rep.step("status", Some(t.elapsed()), r);
             if !nodes.is_empty() && !nodes.iter().any(|x| x.eq_ignore_ascii_case(n)) {
-                rep.step("listed", None, Err(format!("{n} is not among the listed nodes")));
+                rep.step(
+                    "listed",
+                    None,
+                    Err(format!("{n} is not among the listed nodes")),
+                );
             }
         }
     }
 
     match opts.action {
-        None | Some(FenceAction::List) | Some(FenceAction::Status) => {
-            rep.skip("action", "off/reset/on only with --action (they power nodes off)")
-        }
+        None | Some(FenceAction::List) | Some(FenceAction::Status) => rep.skip(
+            "action",
+            "off/reset/on only with --action (they power nodes off)",
+        ),
         Some(a) => match (&opts.node, is_meatware) {
             (None, _) => {
-                rep.step(&a.to_string(), None, Err(format!("--action {a} needs --node NODE (never a guessed node)")));
+                rep.step(
+                    &a.to_string(),
+                    None,
+                    Err(format!(
+                        "--action {a} needs --node NODE (never a guessed node)"
+                    )),
+                );
             }
             (Some(_), true) => {
                 rep.step(&a.to_string(), None, Err("meatware waits for an operator's `wasmbeat fence-ack NODE` in the daemon; `fence test` does not run it".into()));
@@ -215,7 +252,9 @@ pub async fn fence_test_command(agent: &str, params: &[String], opts: &FenceTest
 
 fn device_secret(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
-    ["token", "pass", "secret", "key", "community"].iter().any(|s| k.contains(s))
+    ["token", "pass", "secret", "key", "community"]
+        .iter()
+        .any(|s| k.contains(s))
 }
 
 /// What is wrong with a fence agent's meta-data.

@@ -197,7 +197,11 @@ fn line_opt(line: usize) -> Option<usize> {
 }
 
 /// Resolve one device line.
-pub fn plan_entry(e: &Entry<'_>, policy: &Policy, config_dir: &Path) -> Result<DevicePlan, Vec<Diagnostic>> {
+pub fn plan_entry(
+    e: &Entry<'_>,
+    policy: &Policy,
+    config_dir: &Path,
+) -> Result<DevicePlan, Vec<Diagnostic>> {
     let at = if e.line > 0 {
         format!("{}:{}", e.file, e.line)
     } else {
@@ -225,7 +229,10 @@ pub fn plan_entry(e: &Entry<'_>, policy: &Policy, config_dir: &Path) -> Result<D
                 hosts.push(p.to_lowercase());
             } else {
                 diags.push(error(
-                    format!("{}: {p:?} is not a node name (meatware takes the nodes it can fence)", e.directive),
+                    format!(
+                        "{}: {p:?} is not a node name (meatware takes the nodes it can fence)",
+                        e.directive
+                    ),
                     "write e.g. stonith_host * meatware node1 node2",
                 ));
             }
@@ -250,14 +257,22 @@ pub fn plan_entry(e: &Entry<'_>, policy: &Policy, config_dir: &Path) -> Result<D
         (Source::Builtin(HTTP_SWITCH), HTTP_SWITCH.to_string())
     } else if e.kind.ends_with(".wasm") {
         let p = Path::new(e.kind);
-        let path = if p.is_absolute() { p.to_path_buf() } else { rd.join(p) };
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            rd.join(p)
+        };
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         if !path.is_file() {
             diags.push(error(
-                format!("{}: fence agent file {} does not exist", e.directive, path.display()),
+                format!(
+                    "{}: fence agent file {} does not exist",
+                    e.directive,
+                    path.display()
+                ),
                 "install the component there, or fix the path",
             ));
         }
@@ -287,7 +302,8 @@ pub fn plan_entry(e: &Entry<'_>, policy: &Policy, config_dir: &Path) -> Result<D
         match p.split_once('=') {
             Some((k, v))
                 if !k.is_empty()
-                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
             {
                 if params.iter().any(|(q, _)| q == k) {
                     diags.push(error(
@@ -322,7 +338,10 @@ pub fn plan_entry(e: &Entry<'_>, policy: &Policy, config_dir: &Path) -> Result<D
     if matches!(source, Source::Builtin(_)) {
         match params.iter().find(|(k, _)| k == "base") {
             None => diags.push(error(
-                format!("{}: http-switch needs base=URL, the switch's address", e.directive),
+                format!(
+                    "{}: http-switch needs base=URL, the switch's address",
+                    e.directive
+                ),
                 "write e.g. stonith_host * http-switch base=http://10.9.0.254:8080/pdu",
             )),
             Some((_, base)) => match HttpGrant::parse(base) {
@@ -377,7 +396,9 @@ mod tests {
     use super::*;
 
     fn cf(lines: &str) -> HaCf {
-        let (c, d) = HaCf::parse(&format!("node node1 node2\nbcast eth0\nauto_failback on\n{lines}"));
+        let (c, d) = HaCf::parse(&format!(
+            "node node1 node2\nbcast eth0\nauto_failback on\n{lines}"
+        ));
         assert!(!d.iter().any(|d| d.is_error()), "{d:?}");
         c
     }
@@ -389,14 +410,30 @@ mod tests {
     #[test]
     fn only_star_and_this_node_s_lines_count_in_file_order() {
         let ha = cf("stonith_host node2 meatware node1\nstonith_host * http-switch base=http://10.9.0.254:8080/pdu token=s3cret\nstonith_host node1 meatware node2\n");
-        let (p, d) = plan(&ha, &Policy::default(), Some("node1"), Path::new("/nonexistent"));
+        let (p, d) = plan(
+            &ha,
+            &Policy::default(),
+            Some("node1"),
+            Path::new("/nonexistent"),
+        );
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].at, "ha.cf:5");
-        assert!(matches!(&p[0].kind, PlanKind::Agent { grants, .. } if grants[0].text == "http://10.9.0.254:8080/pdu"));
-        assert!(p[0].describe().contains("token=(hidden)"), "{}", p[0].describe());
+        assert!(
+            matches!(&p[0].kind, PlanKind::Agent { grants, .. } if grants[0].text == "http://10.9.0.254:8080/pdu")
+        );
+        assert!(
+            p[0].describe().contains("token=(hidden)"),
+            "{}",
+            p[0].describe()
+        );
         assert!(!p[0].describe().contains("s3cret"));
-        assert_eq!(p[1].kind, PlanKind::Meatware { hosts: vec!["node2".into()] });
+        assert_eq!(
+            p[1].kind,
+            PlanKind::Meatware {
+                hosts: vec!["node2".into()]
+            }
+        );
         let (p, _) = plan(&ha, &Policy::default(), None, Path::new("/nonexistent"));
         assert_eq!(p.len(), 1, "without a local node only * lines");
     }
@@ -404,14 +441,28 @@ mod tests {
     #[test]
     fn positional_unknown_and_ungranted_devices_are_errors_at_their_line() {
         let ha = cf("stonith_host * http-switch 10.9.0.254 admin\n");
-        let (p, d) = plan(&ha, &Policy::default(), Some("node1"), Path::new("/nonexistent"));
+        let (p, d) = plan(
+            &ha,
+            &Policy::default(),
+            Some("node1"),
+            Path::new("/nonexistent"),
+        );
         assert!(p.is_empty());
         let e = errors(&d);
-        assert!(e.iter().any(|e| e.starts_with("ha.cf:4") && e.contains("positional parameter(s) \"10.9.0.254\" \"admin\"")), "{e:?}");
+        assert!(
+            e.iter().any(|e| e.starts_with("ha.cf:4")
+                && e.contains("positional parameter(s) \"10.9.0.254\" \"admin\"")),
+            "{e:?}"
+        );
         assert!(e.iter().any(|e| e.contains("needs base=URL")), "{e:?}");
 
         let ha = cf("stonith_host * baytech 10.0.0.3 login pw\n");
-        let (_, d) = plan(&ha, &Policy::default(), Some("node1"), Path::new("/nonexistent"));
+        let (_, d) = plan(
+            &ha,
+            &Policy::default(),
+            Some("node1"),
+            Path::new("/nonexistent"),
+        );
         let e = errors(&d);
         assert!(e[0].contains("no fence agent named \"baytech\""), "{e:?}");
         assert!(e[0].contains("cluster-glue"), "{e:?}");
@@ -422,21 +473,40 @@ mod tests {
         let ha = cf("stonith_host * acme.wasm host=pdu1\n");
         let (_, d) = plan(&ha, &Policy::default(), Some("node1"), dir.path());
         let e = errors(&d);
-        assert!(e[0].contains("has no HTTP grant") && e[0].contains("[fence.acme] http = ["), "{e:?}");
+        assert!(
+            e[0].contains("has no HTTP grant") && e[0].contains("[fence.acme] http = ["),
+            "{e:?}"
+        );
         let (policy, pd) = Policy::parse("[fence.acme]\nhttp = [\"http://10.9.0.254:8080/pdu\"]\n");
         assert!(pd.is_empty(), "{pd:?}");
         let (p, d) = plan(&ha, &policy, Some("node1"), dir.path());
         assert!(d.is_empty(), "{d:?}");
-        assert!(p[0].describe().contains("may reach: http://10.9.0.254:8080/pdu"));
+        assert!(p[0]
+            .describe()
+            .contains("may reach: http://10.9.0.254:8080/pdu"));
     }
 
     #[test]
     fn https_is_refused_as_not_implemented_and_meatware_needs_nodes() {
-        let ha = cf("stonith_host * http-switch base=https://10.9.0.254/pdu\nstonith_host * meatware\n");
-        let (p, d) = plan(&ha, &Policy::default(), Some("node1"), Path::new("/nonexistent"));
+        let ha =
+            cf("stonith_host * http-switch base=https://10.9.0.254/pdu\nstonith_host * meatware\n");
+        let (p, d) = plan(
+            &ha,
+            &Policy::default(),
+            Some("node1"),
+            Path::new("/nonexistent"),
+        );
         assert!(p.is_empty());
         let e = errors(&d);
-        assert!(e.iter().any(|e| e.starts_with("ha.cf:4") && e.contains("not implemented yet")), "{e:?}");
-        assert!(e.iter().any(|e| e.starts_with("ha.cf:5") && e.contains("meatware needs the nodes")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|e| e.starts_with("ha.cf:4") && e.contains("not implemented yet")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.starts_with("ha.cf:5") && e.contains("meatware needs the nodes")),
+            "{e:?}"
+        );
     }
 }

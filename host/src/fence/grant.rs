@@ -337,11 +337,20 @@ mod tests {
         assert!(allows(g, "http://10.9.0.254:8080/pdu/"));
         assert!(allows(g, "http://10.9.0.254:8080/pdu/nodes/n1/off"));
         assert!(allows(g, "http://10.9.0.254:8080/pdu/nodes?x=1"));
-        assert!(!allows(g, "http://10.9.0.254:8080/pdu2/nodes"), "a string prefix is not a path prefix");
+        assert!(
+            !allows(g, "http://10.9.0.254:8080/pdu2/nodes"),
+            "a string prefix is not a path prefix"
+        );
         assert!(!allows(g, "http://10.9.0.254:8080/"));
         assert!(!allows(g, "http://10.9.0.254:8080/other/pdu"));
-        assert!(allows("http://10.9.0.254:8080/pdu/", "http://10.9.0.254:8080/pdu/x"));
-        assert!(allows("http://10.9.0.254:8080", "http://10.9.0.254:8080/anything"));
+        assert!(allows(
+            "http://10.9.0.254:8080/pdu/",
+            "http://10.9.0.254:8080/pdu/x"
+        ));
+        assert!(allows(
+            "http://10.9.0.254:8080",
+            "http://10.9.0.254:8080/anything"
+        ));
     }
 
     #[test]
@@ -394,10 +403,22 @@ mod tests {
         assert!(!allows("http://h.example/pdu", "https://h.example/pdu"));
         assert!(!allows("http://h.example/pdu", "http://h.example.evil/pdu"));
         assert!(!allows("http://h.example/pdu", "http://evil-h.example/pdu"));
-        assert!(!allows("http://127.0.0.1:8080/pdu", "http://127.0.0.2:8080/pdu"));
-        assert!(!allows("http://127.0.0.1:8080/pdu", "http://127.0.0.1:8081/pdu"));
+        assert!(!allows(
+            "http://127.0.0.1:8080/pdu",
+            "http://127.0.0.2:8080/pdu"
+        ));
+        assert!(!allows(
+            "http://127.0.0.1:8080/pdu",
+            "http://127.0.0.1:8081/pdu"
+        ));
         assert!(allows("https://h.example/pdu", "https://h.example:443/pdu"));
-        for bad in ["http://h.example:0/", "http://h.example:65536/", "http://h.example:/", "http://h.example:+80/", "http:///pdu"] {
+        for bad in [
+            "http://h.example:0/",
+            "http://h.example:65536/",
+            "http://h.example:/",
+            "http://h.example:+80/",
+            "http:///pdu",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
@@ -408,7 +429,10 @@ mod tests {
         assert!(allows(g, "http://[2001:db8::1]:8080/pdu/nodes"));
         assert!(allows(g, "http://[2001:DB8:0::0:1]:8080/pdu/nodes"));
         assert!(!allows(g, "http://[2001:db8::2]:8080/pdu/nodes"));
-        assert!(!allows(g, "http://[2001:db8::1]/pdu/nodes"), "default port 80 is not 8080");
+        assert!(
+            !allows(g, "http://[2001:db8::1]/pdu/nodes"),
+            "default port 80 is not 8080"
+        );
         assert!(parse("http://[fe80::1%25eth0]/").is_err());
         assert!(parse("http://[fe80::1/").is_err());
         assert!(parse("http://[::ffff:127.0.0.1]:80x/").is_err());
@@ -419,7 +443,13 @@ mod tests {
 
     #[test]
     fn numeric_hosts_in_other_forms_are_refused() {
-        for bad in ["http://127.1/", "http://2130706433/", "http://0x7f.0.0.1/", "http://a..b/", "http://-a.example/"] {
+        for bad in [
+            "http://127.1/",
+            "http://2130706433/",
+            "http://0x7f.0.0.1/",
+            "http://a..b/",
+            "http://-a.example/",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse("http://10.9.0.254/").is_ok());
@@ -430,7 +460,10 @@ mod tests {
         let g = HttpGrant::parse("https://h.example/pdu").unwrap();
         let e = g.usable().unwrap_err();
         assert!(e.0.contains("not implemented yet"), "{e}");
-        assert!(HttpGrant::parse("http://h.example/pdu").unwrap().usable().is_ok());
+        assert!(HttpGrant::parse("http://h.example/pdu")
+            .unwrap()
+            .usable()
+            .is_ok());
         assert!(HttpGrant::parse("http://h.example/pdu?x=1").is_err());
     }
 }

@@ -69,9 +69,8 @@ pub struct HttpCap {
 impl HttpCap {
     /// Check a request against the grant; the parsed URL if allowed.
     pub fn check(&self, method: &str, url: &str) -> Result<grant::Url, CapError> {
-        let parsed = grant::parse(url).map_err(|e| {
-            CapError::Denied(format!("{method} {url}: {e}; nothing was sent"))
-        })?;
+        let parsed = grant::parse(url)
+            .map_err(|e| CapError::Denied(format!("{method} {url}: {e}; nothing was sent")))?;
         if let Some(g) = self.grants.iter().find(|g| g.allows(&parsed)) {
             g.usable()
                 .map_err(|e| CapError::Denied(format!("{method} {url}: {e}")))?;
@@ -121,7 +120,9 @@ impl HttpCap {
                 && k.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !valid_name {
-                return Err(CapError::InvalidArgs(format!("header name {k:?} is not a token")));
+                return Err(CapError::InvalidArgs(format!(
+                    "header name {k:?} is not a token"
+                )));
             }
             if HOST_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
                 return Err(CapError::Denied(format!(

@@ -64,7 +64,13 @@ impl Acks {
 
     /// Ask the operator to `what` (`power-cycle`, `power off`) `node` and
     /// wait for [`Acks::ack`] at most `deadline`.
-    pub(crate) async fn ask(&self, device: &str, node: &str, what: &str, deadline: Duration) -> Result<(), NotConfirmed> {
+    pub(crate) async fn ask(
+        &self,
+        device: &str,
+        node: &str,
+        what: &str,
+        deadline: Duration,
+    ) -> Result<(), NotConfirmed> {
         let key = node.to_lowercase();
         let p = Arc::clone(
             self.pending
@@ -117,7 +123,8 @@ mod tests {
         assert!(!acks.ack("node1"), "nothing waits yet");
         let a = Arc::clone(&acks);
         let w = tokio::spawn(async move {
-            a.ask("meatware", "node1", "power-cycle", Duration::from_secs(30)).await
+            a.ask("meatware", "node1", "power-cycle", Duration::from_secs(30))
+                .await
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(acks.waiting(), ["node1"]);
@@ -125,9 +132,19 @@ mod tests {
         assert_eq!(w.await.unwrap(), Ok(()));
         assert!(acks.waiting().is_empty());
 
-        let r = acks.ask("meatware", "node2", "power-cycle", Duration::from_millis(200)).await;
+        let r = acks
+            .ask(
+                "meatware",
+                "node2",
+                "power-cycle",
+                Duration::from_millis(200),
+            )
+            .await;
         assert!(r.is_err());
-        assert!(acks.waiting().is_empty(), "a timed-out request is withdrawn");
+        assert!(
+            acks.waiting().is_empty(),
+            "a timed-out request is withdrawn"
+        );
         assert!(!acks.ack("node2"));
     }
 }

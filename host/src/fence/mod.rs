@@ -124,7 +124,11 @@ impl fmt::Display for FenceOutcome {
                 self.device,
                 self.elapsed
             ),
-            a => write!(f, "{a} {} done by device {} in {:?}", self.node, self.device, self.elapsed),
+            a => write!(
+                f,
+                "{a} {} done by device {} in {:?}",
+                self.node, self.device, self.elapsed
+            ),
         }
     }
 }
@@ -151,7 +155,10 @@ pub enum FenceError {
         tried: Vec<(String, String)>,
     },
     /// The deadline passed before a device succeeded.
-    #[error("{action} {node} did not finish within {deadline:?}{}", tried_text(tried))]
+    #[error(
+        "{action} {node} did not finish within {deadline:?}{}",
+        tried_text(tried)
+    )]
     Timeout {
         /// The node.
         node: String,
@@ -212,7 +219,9 @@ pub struct Fencing {
 
 impl fmt::Debug for Fencing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fencing").field("devices", &self.describe()).finish()
+        f.debug_struct("Fencing")
+            .field("devices", &self.describe())
+            .finish()
     }
 }
 
@@ -237,7 +246,10 @@ impl Fencing {
     }
 
     /// Load resolved devices.
-    pub fn from_plans(plans: Vec<DevicePlan>, runtime: &Runtime) -> Result<Fencing, FenceConfigError> {
+    pub fn from_plans(
+        plans: Vec<DevicePlan>,
+        runtime: &Runtime,
+    ) -> Result<Fencing, FenceConfigError> {
         let mut devices = Vec::new();
         let mut diagnostics = Vec::new();
         for plan in plans {
@@ -250,9 +262,12 @@ impl Fencing {
                     section,
                 } => {
                     let loaded = match source {
-                        Source::Builtin(name) => {
-                            LoadedFence::load(runtime, name, crate::runtime::builtin::FENCE_HTTP, true)
-                        }
+                        Source::Builtin(name) => LoadedFence::load(
+                            runtime,
+                            name,
+                            crate::runtime::builtin::FENCE_HTTP,
+                            true,
+                        ),
                         Source::File(path) => runtime
                             .read_agent_file(&plan.name, path)
                             .and_then(|b| LoadedFence::load(runtime, &plan.name, &b, false)),
@@ -300,7 +315,11 @@ impl Fencing {
 
     /// One line per device for `check` and `status`.
     pub fn describe(&self) -> Vec<String> {
-        self.inner.devices.iter().map(|d| d.plan.describe()).collect()
+        self.inner
+            .devices
+            .iter()
+            .map(|d| d.plan.describe())
+            .collect()
     }
 
     /// Ask every agent for its meta-data and check each device's
@@ -377,7 +396,10 @@ impl Fencing {
                 continue;
             }
             if !listed.iter().any(|n| n.eq_ignore_ascii_case(node)) {
-                tried.push((name, format!("does not list {node} (lists: {})", listed.join(", "))));
+                tried.push((
+                    name,
+                    format!("does not list {node} (lists: {})", listed.join(", ")),
+                ));
                 continue;
             }
             listed_any = true;
@@ -467,7 +489,9 @@ impl Device {
 
     fn cap(&self, end: Instant) -> Option<HttpCap> {
         match &self.imp {
-            Imp::Agent { grants, section, .. } => Some(HttpCap {
+            Imp::Agent {
+                grants, section, ..
+            } => Some(HttpCap {
                 device: self.label(),
                 section: section.clone(),
                 grants: Arc::clone(grants),

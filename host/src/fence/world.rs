@@ -88,8 +88,12 @@ impl http::Host for FenceState {
             )
             .await;
         match &r {
-            Ok(resp) => tracing::debug!(device = %self.http.device, %method, %url, status = resp.status, "fence http"),
-            Err(e) => tracing::info!(device = %self.http.device, %method, %url, "fence http refused or failed: {e}"),
+            Ok(resp) => {
+                tracing::debug!(device = %self.http.device, %method, %url, status = resp.status, "fence http")
+            }
+            Err(e) => {
+                tracing::info!(device = %self.http.device, %method, %url, "fence http refused or failed: {e}")
+            }
         }
         let r = r?;
         Ok(http::Response {
@@ -163,11 +167,18 @@ fn linker(rt: &Runtime) -> Result<Linker<FenceState>, LoadError> {
 
 impl LoadedFence {
     /// Compile (or map from the cache) and pre-link a fence component.
-    pub fn load(rt: &Runtime, name: &str, wasm: &[u8], builtin: bool) -> Result<LoadedFence, LoadError> {
+    pub fn load(
+        rt: &Runtime,
+        name: &str,
+        wasm: &[u8],
+        builtin: bool,
+    ) -> Result<LoadedFence, LoadError> {
         let (component, cache_use) = rt.compile(name, wasm)?;
         let invalid = |e: wasmtime::Error| LoadError::Invalid {
             name: name.to_string(),
-            reason: format!("{e:#} (a fence agent is a component of the world wasmbeat:agent/fence-agent)"),
+            reason: format!(
+                "{e:#} (a fence agent is a component of the world wasmbeat:agent/fence-agent)"
+            ),
         };
         let pre = linker(rt)?.instantiate_pre(&component).map_err(invalid)?;
         let pre = FenceAgentPre::new(pre).map_err(invalid)?;
@@ -261,7 +272,10 @@ impl LoadedFence {
             };
             let g = inst.wasmbeat_agent_fence();
             let r = match &op {
-                Op::MetaData => g.call_meta_data(&mut store).await.map(|m| Ok(Answer::Meta(m))),
+                Op::MetaData => g
+                    .call_meta_data(&mut store)
+                    .await
+                    .map(|m| Ok(Answer::Meta(m))),
                 Op::Validate => g
                     .call_validate(&mut store, &args)
                     .await
@@ -274,8 +288,14 @@ impl LoadedFence {
                     .call_status(&mut store, &args, n)
                     .await
                     .map(|r| r.map(Answer::Power)),
-                Op::On(n) => g.call_on(&mut store, &args, n).await.map(|r| r.map(|()| Answer::Unit)),
-                Op::Off(n) => g.call_off(&mut store, &args, n).await.map(|r| r.map(|()| Answer::Unit)),
+                Op::On(n) => g
+                    .call_on(&mut store, &args, n)
+                    .await
+                    .map(|r| r.map(|()| Answer::Unit)),
+                Op::Off(n) => g
+                    .call_off(&mut store, &args, n)
+                    .await
+                    .map(|r| r.map(|()| Answer::Unit)),
                 Op::Reset(n) => g
                     .call_reset(&mut store, &args, n)
                     .await

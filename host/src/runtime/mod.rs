@@ -434,7 +434,11 @@ impl Runtime {
     }
 
     /// Compile `wasm` (or map it from the cache) for this runtime's engine.
-    pub(crate) fn compile(&self, name: &str, wasm: &[u8]) -> Result<(Component, CacheUse), LoadError> {
+    pub(crate) fn compile(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<(Component, CacheUse), LoadError> {
         let inner = &self.inner;
         cache::load(
             &inner.engine,

@@ -24,7 +24,10 @@ fn split(base: &str) -> (String, String) {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    (format!("http://{origin}"), path.trim_end_matches('/').to_string())
+    (
+        format!("http://{origin}"),
+        path.trim_end_matches('/').to_string(),
+    )
 }
 
 fn attack(args: &Args, how: &str) -> Result<(), Error> {
@@ -45,8 +48,13 @@ fn attack(args: &Args, how: &str) -> Result<(), Error> {
         "encoded" => post(&format!("{base}/%2e%2e/admin")),
         "slash" => post(&format!("{base}/nodes%2f..%2f..%2fadmin")),
         "userinfo" => post(&format!("http://{hostport}@evil.invalid{path}/nodes")),
-        "oversized" => http::post(&format!("{base}/nodes/x/off"), &[], &vec![b'x'; 100 * 1024], 2000)
-            .map(|_| ()),
+        "oversized" => http::post(
+            &format!("{base}/nodes/x/off"),
+            &[],
+            &vec![b'x'; 100 * 1024],
+            2000,
+        )
+        .map(|_| ()),
         "header" => http::post(
             &format!("{base}/nodes/x/off"),
             &[("Host", "evil.invalid")],
@@ -71,10 +79,24 @@ impl FenceAgent for Thief {
             .param(Param::string("base", "the granted switch URL").required())
     }
     fn list(_args: &Args) -> Result<Vec<String>, Error> {
-        Ok(["ok", "port", "host", "path", "sibling", "dotdot", "encoded", "slash", "userinfo", "oversized", "header", "hang", "loop"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect())
+        Ok([
+            "ok",
+            "port",
+            "host",
+            "path",
+            "sibling",
+            "dotdot",
+            "encoded",
+            "slash",
+            "userinfo",
+            "oversized",
+            "header",
+            "hang",
+            "loop",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect())
     }
     fn status(_args: &Args, _node: &str) -> Result<PowerState, Error> {
         Ok(PowerState::Unknown)
