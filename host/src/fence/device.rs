@@ -487,6 +487,30 @@ mod tests {
     }
 
     #[test]
+    fn a_stonith_line_reads_its_parameters_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("switch.cfg");
+        std::fs::write(
+            &conf,
+            "# the lab switch\nbase=http://10.9.0.254:8080/pdu\ntoken=x\n",
+        )
+        .unwrap();
+        let ha = cf(&format!(
+            "stonith http-switch {}\nstonith meatware /nonexistent/meat.cfg\n",
+            conf.display()
+        ));
+        let (p, d) = plan(&ha, &Policy::default(), Some("node1"), dir.path());
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].at, "ha.cf:4");
+        assert!(matches!(&p[0].kind, PlanKind::Agent { params, .. } if params.len() == 2));
+        let e = errors(&d);
+        assert!(
+            e.len() == 1 && e[0].starts_with("ha.cf:5") && e[0].contains("cannot read"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn https_is_refused_as_not_implemented_and_meatware_needs_nodes() {
         let ha =
             cf("stonith_host * http-switch base=https://10.9.0.254/pdu\nstonith_host * meatware\n");
