@@ -85,6 +85,7 @@ impl Switch {
                 reply(200, "late")
             }
             ("GET", ["pdu", "nodes"]) => reply(200, "node1\nnode2\nnode3\n"),
+            ("GET", ["big", "nodes"]) => reply(200, &"node1\n".repeat(50_000)),
             ("GET", ["pdu", "nodes", n]) => {
                 match self.power.lock().unwrap().iter().find(|(x, _)| x == n) {
                     Some((_, on)) => reply(200, if *on { "on" } else { "off" }),
@@ -321,6 +322,17 @@ async fn a_hostile_fence_agent_reaches_nothing_outside_its_grant() {
         ["POST /pdu/nodes/ok/off", "GET /pdu/hang"],
         "no stray request"
     );
+    // Hammering the switch inside the grant is cut off per operation.
+    let e = f
+        .fence("flood", FenceAction::Off, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("more than 64 HTTP requests in one operation"),
+        "{e}"
+    );
+    assert_eq!(switch.seen().len(), 2 + 64);
     assert_eq!(
         next_port.load(Ordering::SeqCst),
         0,
@@ -379,6 +391,26 @@ async fn an_unreachable_or_silent_switch_fails_clearly_within_the_deadline() {
         .unwrap_err();
     assert!(matches!(e, FenceError::Timeout { .. }), "{e}");
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_fails_the_call() {
+    let (switch, addr) = start_switch().await;
+    let f = fencing(
+        &format!("stonith_host * http-switch base=http://{addr}/big\n"),
+        "",
+        Path::new("/nonexistent"),
+    );
+    let e = f
+        .fence("node1", FenceAction::Off, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the response body is longer than 262144 bytes"),
+        "{e}"
+    );
+    assert_eq!(switch.seen(), ["GET /big/nodes"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

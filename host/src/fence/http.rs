@@ -22,6 +22,9 @@ pub const MAX_REQUEST_HEADERS: usize = 32;
 pub const MAX_RESPONSE_HEADERS: usize = 64;
 /// The longest a single request may take, whatever the agent asks.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+/// Requests one operation may send (a switch is asked a few times per
+/// action; a loop hammering it is cut off).
+pub const MAX_REQUESTS_PER_OPERATION: u32 = 64;
 
 /// Methods an agent may use.
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"];
@@ -64,6 +67,8 @@ pub struct HttpCap {
     pub grants: Arc<Vec<HttpGrant>>,
     /// The operation's deadline: no call outlives it.
     pub deadline: Instant,
+    /// Requests sent (or refused) so far in this operation.
+    pub sent: u32,
 }
 
 impl HttpCap {
@@ -89,13 +94,20 @@ impl HttpCap {
 
     /// Send one request (see the WIT `http.request`).
     pub async fn request(
-        &self,
+        &mut self,
         method: &str,
         url: &str,
         headers: &[(String, String)],
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Response, CapError> {
+        self.sent = self.sent.saturating_add(1);
+        if self.sent > MAX_REQUESTS_PER_OPERATION {
+            return Err(CapError::Denied(format!(
+                "{} made more than {MAX_REQUESTS_PER_OPERATION} HTTP requests in one operation; nothing more is sent",
+                self.device
+            )));
+        }
         let method_up = method.to_ascii_uppercase();
         if !METHODS.contains(&method_up.as_str()) {
             return Err(CapError::InvalidArgs(format!(

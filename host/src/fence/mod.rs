@@ -308,6 +308,16 @@ impl Fencing {
         })
     }
 
+    /// No device (a configuration without `stonith_host` lines for this node).
+    pub fn none() -> Fencing {
+        Fencing {
+            inner: Arc::new(Inner {
+                devices: Vec::new(),
+                acks: meatware::Acks::default(),
+            }),
+        }
+    }
+
     /// Whether any device is configured for this node.
     pub fn is_configured(&self) -> bool {
         !self.inner.devices.is_empty()
@@ -496,6 +506,7 @@ impl Device {
                 section: section.clone(),
                 grants: Arc::clone(grants),
                 deadline: end,
+                sent: 0,
             }),
             Imp::Meatware(_) => None,
         }
@@ -623,12 +634,7 @@ mod tests {
         fn send_sync<T: Send + Sync + Clone>() {}
         send_sync::<Fencing>();
         fn send_fut<F: std::future::Future + Send>(_: F) {}
-        let f = Fencing {
-            inner: Arc::new(Inner {
-                devices: Vec::new(),
-                acks: meatware::Acks::default(),
-            }),
-        };
+        let f = Fencing::none();
         send_fut(f.fence("n", FenceAction::Off, Duration::from_secs(1)));
         send_fut(f.validate(Duration::from_secs(1)));
         assert!(!f.is_configured());

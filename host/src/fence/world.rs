@@ -221,6 +221,7 @@ impl LoadedFence {
                     section: format!("[fence.{}]", self.inner.name),
                     grants: Arc::new(Vec::new()),
                     deadline: tokio::time::Instant::now() + d,
+                    sent: 0,
                 };
                 match self.run(Op::MetaData, Vec::new(), cap, d).await? {
                     Answer::Meta(m) => Ok(m),

@@ -9,7 +9,8 @@
 //! - `userinfo`: `http://HOST:PORT@evil.invalid{path}/nodes`;
 //! - `oversized`: a 100 KiB body; `header`: its own `Host` header;
 //! - `hang`: `GET {base}/hang` (the switch never answers) with the longest
-//!   timeout there is; `loop`: spins forever.
+//!   timeout there is; `loop`: spins forever; `flood`: 1000 requests to
+//!   `{base}/nodes`.
 
 use wasmbeat_fence_sdk::{
     export_fence_agent, http, Args, Error, FenceAgent, FenceMeta, Param, PowerState,
@@ -62,6 +63,12 @@ fn attack(args: &Args, how: &str) -> Result<(), Error> {
             2000,
         )
         .map(|_| ()),
+        "flood" => {
+            for _ in 0..1000 {
+                http::get(&format!("{base}/nodes"), &[], 2000)?;
+            }
+            Ok(())
+        }
         "hang" => http::get(&format!("{base}/hang"), &[], u32::MAX).map(|_| ()),
         "loop" => {
             let mut n: u64 = 0;
@@ -91,6 +98,7 @@ impl FenceAgent for Thief {
             "userinfo",
             "oversized",
             "header",
+            "flood",
             "hang",
             "loop",
         ]
