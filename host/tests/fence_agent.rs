@@ -262,13 +262,17 @@ async fn a_hostile_fence_agent_reaches_nothing_outside_its_grant() {
         break (s, addr, sentinel(n), sentinel(o));
     };
     let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("powered");
     let thief = agent_path("hostile_fence_thief.wasm");
     let f = fencing(
         &format!(
             "stonith_host * {} base=http://{addr}/pdu\n",
             thief.display()
         ),
-        &format!("[fence.hostile_fence_thief]\nhttp = [\"http://{addr}/pdu\"]\n"),
+        &format!(
+            "[fence.hostile_fence_thief]\nhttp = [\"http://{addr}/pdu\"]\ncommands.power = [\"/usr/bin/touch\", \"{}\"]\n",
+            marker.display()
+        ),
         dir.path(),
     );
     // Positive control: inside the grant the request goes out.
@@ -321,6 +325,23 @@ async fn a_hostile_fence_agent_reaches_nothing_outside_its_grant() {
         switch.seen(),
         ["POST /pdu/nodes/ok/off", "GET /pdu/hang"],
         "no stray request"
+    );
+    // Vendor commands: the granted one runs (its command line is the
+    // grant's), an ungranted one is denied.
+    assert!(!marker.exists());
+    f.fence("command", FenceAction::Off, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(marker.exists(), "the granted command ran");
+    let e = f
+        .fence("shell", FenceAction::Off, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("denied: "), "{e}");
+    assert!(
+        e.to_string()
+            .contains("add commands.shell = [\"/absolute/program\", \"arg\", ...] to [fence.hostile_fence_thief]"),
+        "{e}"
     );
     // Hammering the switch inside the grant is cut off per operation.
     let e = f

@@ -191,19 +191,10 @@ pub async fn fence_test_command(agent: &str, params: &[String], opts: &FenceTest
                     PowerState::Unknown
                 ))
             } else {
-                match &dev.imp {
-                    Imp::Agent { agent, .. } => match dev.bound(deadline).await {
-                        Ok(args) => {
-                            let cap = dev.cap(end).expect("agent device");
-                            match agent.run(Op::Status(n.clone()), args, cap, deadline).await {
-                                Ok(Answer::Power(p)) => Ok(format!("{n}: {}", PowerState::from(p))),
-                                Ok(_) => Err("status returned no power state".into()),
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
-                        Err(e) => Err(e.to_string()),
-                    },
-                    Imp::Meatware(_) => unreachable!("handled above"),
+                match dev.run(Op::Status(n.clone()), deadline, end).await {
+                    Ok(Answer::Power(p)) => Ok(format!("{n}: {}", PowerState::from(p))),
+                    Ok(_) => Err("status returned no power state".into()),
+                    Err(e) => Err(e.to_string()),
                 }
             };
             rep.step("status", Some(t.elapsed()), r);

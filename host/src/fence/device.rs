@@ -30,6 +30,8 @@ pub enum Source {
 
 /// What a configured device is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// A handful per configuration, never moved in bulk.
+#[allow(clippy::large_enum_variant)]
 pub enum PlanKind {
     /// Built-in meatware for these nodes.
     Meatware {
@@ -46,6 +48,8 @@ pub enum PlanKind {
         grants: Vec<HttpGrant>,
         /// The agents.toml section that widens the grant.
         section: String,
+        /// Its commands and limits (`process`).
+        commands: crate::grant::policy::Section,
     },
 }
 
@@ -86,6 +90,7 @@ impl DevicePlan {
                 source,
                 params,
                 grants,
+                commands,
                 ..
             } => {
                 let from = match source {
@@ -102,7 +107,11 @@ impl DevicePlan {
                         }
                     })
                     .collect();
-                let may: Vec<&str> = grants.iter().map(|g| g.text.as_str()).collect();
+                let mut may: Vec<String> = grants.iter().map(|g| g.text.clone()).collect();
+                may.extend(commands.commands.iter().map(|c| {
+                    let argv: Vec<String> = c.argv.iter().map(|t| t.to_string()).collect();
+                    format!("command {} = {}", c.name, argv.join(" "))
+                }));
                 format!(
                     "{} {} [{from}] {}; may reach: {}",
                     self.at,
@@ -357,7 +366,11 @@ pub fn plan_entry(
     if let Some(f) = policy.fence.get(&section_name) {
         grants.extend(f.http.iter().cloned());
     }
-    if grants.is_empty() && matches!(source, Source::File(_)) {
+    let has_commands = policy
+        .fence
+        .get(&section_name)
+        .is_some_and(|f| !f.grant.commands.is_empty());
+    if grants.is_empty() && !has_commands && matches!(source, Source::File(_)) {
         diags.push(error(
             format!(
                 "{}: the fence agent {section_name} has no HTTP grant: it could reach nothing",
@@ -385,6 +398,11 @@ pub fn plan_entry(
             params,
             grants,
             section,
+            commands: policy
+                .fence
+                .get(&section_name)
+                .map(|f| f.grant.clone())
+                .unwrap_or_default(),
         }))
     } else {
         Err(diags)

@@ -27,9 +27,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::caps::{Caller, Caps, ProcessTable};
 use crate::config::diag::Diagnostic;
 use crate::config::hacf::HaCf;
 use crate::grant::policy::Policy;
+use crate::grant::Grant;
 use crate::runtime::{AgentError, Runtime};
 use device::{DevicePlan, PlanKind, Source};
 use grant::HttpGrant;
@@ -194,6 +196,12 @@ struct Device {
     imp: Imp,
 }
 
+/// Arguments bound to an agent's meta-data, and the command grant filled
+/// from them.
+type Bound = (Vec<(String, String)>, Arc<Grant>);
+
+// A handful per configuration, never moved in bulk.
+#[allow(clippy::large_enum_variant)]
 enum Imp {
     Meatware(Vec<String>),
     Agent {
@@ -201,7 +209,13 @@ enum Imp {
         params: Vec<(String, String)>,
         grants: Arc<Vec<HttpGrant>>,
         section: String,
-        bound: tokio::sync::OnceCell<Vec<(String, String)>>,
+        /// `[fence.NAME]` commands and limits.
+        commands: crate::grant::policy::Section,
+        /// What its commands started (confined as a resource's).
+        procs: ProcessTable,
+        /// Arguments bound to the meta-data, and the command grant filled
+        /// from them (computed once).
+        bound: tokio::sync::OnceCell<Bound>,
     },
 }
 
@@ -260,6 +274,7 @@ impl Fencing {
                     params,
                     grants,
                     section,
+                    commands,
                 } => {
                     let loaded = match source {
                         Source::Builtin(name) => LoadedFence::load(
@@ -278,6 +293,11 @@ impl Fencing {
                             params: params.clone(),
                             grants: Arc::new(grants.clone()),
                             section: section.clone(),
+                            commands: commands.clone(),
+                            procs: ProcessTable::new(
+                                &format!("{} {}", plan.at, plan.directive),
+                                commands.limits.effective(),
+                            ),
                             bound: tokio::sync::OnceCell::new(),
                         },
                         Err(e) => {
@@ -512,50 +532,77 @@ impl Device {
         }
     }
 
-    /// The bound arguments (meta-data asked once).
-    async fn bound(&self, deadline: Duration) -> Result<Vec<(String, String)>, AgentError> {
+    /// The bound arguments and the command grant (meta-data asked once),
+    /// with the capabilities of one operation ending at `end`.
+    async fn prepare(
+        &self,
+        deadline: Duration,
+        end: Instant,
+    ) -> Result<(Vec<(String, String)>, HttpCap, Caps), AgentError> {
         let Imp::Agent {
             agent,
             params,
             bound,
+            commands,
+            section,
+            procs,
             ..
         } = &self.imp
         else {
-            return Ok(Vec::new());
+            unreachable!("only agent devices are prepared");
         };
-        bound
+        let (args, grant) = bound
             .get_or_try_init(|| async {
                 let meta = tokio::time::timeout(deadline, agent.meta_data())
                     .await
                     .map_err(|_| AgentError::Timeout("meta-data".into()))??;
-                bind(&meta, params)
+                let args = bind(&meta, params)?;
+                let decl = crate::runtime::agent_decl(&world::as_meta(&meta));
+                let grant =
+                    crate::grant::resolve::fence(&self.label(), section, commands, &decl, &args)
+                        .map_err(|e| AgentError::NotConfigured(e.to_string()))?;
+                Ok::<_, AgentError>((args, Arc::new(grant)))
             })
-            .await
-            .cloned()
+            .await?
+            .clone();
+        let caps = Caps::new(
+            Caller {
+                agent: agent.name().to_string(),
+                resource: self.label(),
+            },
+            grant,
+            procs.clone(),
+            agent.runtime().announcer(),
+        )
+        .granted_in(section.clone());
+        Ok((args, self.cap(end).expect("agent device"), caps))
     }
 
     async fn validate(&self, deadline: Duration) -> Result<(), AgentError> {
-        let end = Instant::now() + deadline;
-        let args = self.bound(deadline).await?;
-        if let (Imp::Agent { agent, .. }, Some(cap)) = (&self.imp, self.cap(end)) {
-            let left = end.saturating_duration_since(Instant::now());
-            agent.run(Op::Validate, args, cap, left).await?;
+        if let Imp::Agent { .. } = &self.imp {
+            let end = Instant::now() + deadline;
+            self.run(Op::Validate, deadline, end).await?;
         }
         Ok(())
+    }
+
+    /// Run `op` on an agent device, ending by `end`.
+    async fn run(&self, op: Op, left: Duration, end: Instant) -> Result<Answer, AgentError> {
+        let Imp::Agent { agent, .. } = &self.imp else {
+            unreachable!("only agent devices run operations");
+        };
+        let (args, cap, caps) = self.prepare(left, end).await?;
+        let left = end.saturating_duration_since(Instant::now());
+        agent.run(op, args, cap, caps, left).await
     }
 
     async fn list(&self, left: Duration, end: Instant) -> Result<Vec<String>, AgentError> {
         match &self.imp {
             Imp::Meatware(hosts) => Ok(hosts.clone()),
-            Imp::Agent { agent, .. } => {
-                let args = self.bound(left).await?;
-                let left = end.saturating_duration_since(Instant::now());
-                let cap = self.cap(end).expect("agent device");
-                match agent.run(Op::List, args, cap, left).await? {
-                    Answer::Nodes(n) => Ok(n),
-                    _ => unreachable!("list returns nodes"),
-                }
-            }
+            Imp::Agent { .. } => match self.run(Op::List, left, end).await? {
+                Answer::Nodes(n) => Ok(n),
+                _ => unreachable!("list returns nodes"),
+            },
         }
     }
 
@@ -584,10 +631,7 @@ impl Device {
                 })?;
                 Ok(None)
             }
-            Imp::Agent { agent, .. } => {
-                let args = self.bound(left).await?;
-                let left = end.saturating_duration_since(Instant::now());
-                let cap = self.cap(end).expect("agent device");
+            Imp::Agent { .. } => {
                 let n = node.to_string();
                 let op = match action {
                     FenceAction::On => Op::On(n),
@@ -596,7 +640,7 @@ impl Device {
                     FenceAction::Status => Op::Status(n),
                     FenceAction::List => Op::List,
                 };
-                match agent.run(op, args, cap, left).await? {
+                match self.run(op, left, end).await? {
                     Answer::Power(p) => Ok(Some(p.into())),
                     _ => Ok(None),
                 }

@@ -12,7 +12,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::http::HttpCap;
-use crate::caps::Caller;
+use crate::caps::{Caller, Caps, ProcessTable};
+use crate::grant::Grant;
 use crate::logging::budget::LineBudget;
 use crate::runtime::host::wasmbeat::agent::{log, types};
 use crate::runtime::limiter::InstanceLimiter;
@@ -26,6 +27,7 @@ wasmtime::component::bindgen!({
     with: {
         "wasmbeat:agent/types": crate::runtime::host::wasmbeat::agent::types,
         "wasmbeat:agent/log": crate::runtime::host::wasmbeat::agent::log,
+        "wasmbeat:agent/process": crate::runtime::host::wasmbeat::agent::process,
     },
 });
 
@@ -41,7 +43,10 @@ pub(crate) struct FenceState {
     caller: Caller,
     log_budget: Arc<LineBudget>,
     http: HttpCap,
+    caps: Caps,
 }
+
+crate::runtime::host::process_host!(FenceState);
 
 impl WasiView for FenceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -205,6 +210,11 @@ impl LoadedFence {
         self.inner.builtin
     }
 
+    /// The runtime it runs on.
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.inner.rt
+    }
+
     /// Whether loading used the component cache.
     pub fn cache_use(&self) -> CacheUse {
         self.inner.cache_use
@@ -223,7 +233,17 @@ impl LoadedFence {
                     deadline: tokio::time::Instant::now() + d,
                     sent: 0,
                 };
-                match self.run(Op::MetaData, Vec::new(), cap, d).await? {
+                let caller = Caller {
+                    agent: self.inner.name.clone(),
+                    resource: cap.device.clone(),
+                };
+                let caps = Caps::new(
+                    caller,
+                    Arc::new(Grant::none()),
+                    ProcessTable::new(&cap.device, crate::confine::ProcessLimits::default()),
+                    self.inner.rt.announcer(),
+                );
+                match self.run(Op::MetaData, Vec::new(), cap, caps, d).await? {
                     Answer::Meta(m) => Ok(m),
                     _ => unreachable!("meta-data returns fence-meta"),
                 }
@@ -238,6 +258,7 @@ impl LoadedFence {
         op: Op,
         args: Vec<(String, String)>,
         http: HttpCap,
+        caps: Caps,
         deadline: Duration,
     ) -> Result<Answer, AgentError> {
         let rt = &self.inner.rt;
@@ -256,6 +277,7 @@ impl LoadedFence {
                 },
                 log_budget: Arc::clone(&self.inner.log_budget),
                 http,
+                caps,
             },
         );
         store.limiter(|s| &mut s.limiter);

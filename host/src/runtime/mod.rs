@@ -449,6 +449,11 @@ impl Runtime {
         )
     }
 
+    /// The announcer shared by every agent of this runtime.
+    pub(crate) fn announcer(&self) -> Announcer {
+        self.inner.announcer.clone()
+    }
+
     /// Keep the epoch ticker running while the guard lives (an operation
     /// in progress: its deadline and yields need the ticks).
     pub(crate) fn operation(&self) -> impl Drop + Send {

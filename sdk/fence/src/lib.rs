@@ -2,9 +2,10 @@
 //!
 //! A fence agent is a WebAssembly component (target `wasm32-wasip2`) of the
 //! world `wasmbeat:agent/fence-agent`: it exports `fence` (meta-data,
-//! validate, list, status, on, off, reset) and may import only `log` and
-//! `http`. Every HTTP request is checked by the host against the device's
-//! granted endpoints before a connection is made; outside them the call is
+//! validate, list, status, on, off, reset) and may import only `log`,
+//! `http` and `process`. Every HTTP request is checked by the host against
+//! the device's granted endpoints before a connection is made, and every
+//! command against the commands granted to it; outside them the call is
 //! [`Error::Denied`].
 //!
 //! ```no_run
@@ -246,6 +247,23 @@ pub mod http {
         pub fn ok(&self) -> bool {
             (200..300).contains(&self.status)
         }
+    }
+}
+
+/// Vendor commands granted to the device (agents.toml's
+/// `[fence.NAME] commands.CMD = [...]`), run confined; the agent names the
+/// command, the administrator's grant fixes its whole command line.
+pub mod process {
+    use crate::bindings::wasmbeat::agent::process as wit;
+    use crate::Error;
+
+    /// How a command ended and what it printed.
+    pub use wit::Output;
+
+    /// Run the granted command `command` to completion (killed with all
+    /// it started after `timeout_ms`).
+    pub fn run(command: &str, timeout_ms: u32) -> Result<Output, Error> {
+        wit::run(command, timeout_ms)
     }
 }
 

@@ -10,10 +10,11 @@
 //! - `oversized`: a 100 KiB body; `header`: its own `Host` header;
 //! - `hang`: `GET {base}/hang` (the switch never answers) with the longest
 //!   timeout there is; `loop`: spins forever; `flood`: 1000 requests to
-//!   `{base}/nodes`.
+//!   `{base}/nodes`; `command`: runs the granted command `power`;
+//!   `shell`: runs the ungranted command `shell`.
 
 use wasmbeat_fence_sdk::{
-    export_fence_agent, http, Args, Error, FenceAgent, FenceMeta, Param, PowerState,
+    export_fence_agent, http, process, Args, Error, FenceAgent, FenceMeta, Param, PowerState,
 };
 
 struct Thief;
@@ -69,6 +70,11 @@ fn attack(args: &Args, how: &str) -> Result<(), Error> {
             }
             Ok(())
         }
+        "command" => process::run("power", 5000).and_then(|o| match o.exit_code {
+            Some(0) => Ok(()),
+            other => Err(Error::Failed(format!("power exited with {other:?}"))),
+        }),
+        "shell" => process::run("shell", 5000).map(|_| ()),
         "hang" => http::get(&format!("{base}/hang"), &[], u32::MAX).map(|_| ()),
         "loop" => {
             let mut n: u64 = 0;
@@ -99,6 +105,8 @@ impl FenceAgent for Thief {
             "oversized",
             "header",
             "flood",
+            "command",
+            "shell",
             "hang",
             "loop",
         ]
