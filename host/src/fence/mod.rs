@@ -588,12 +588,22 @@ impl Device {
 
     /// Run `op` on an agent device, ending by `end`.
     async fn run(&self, op: Op, left: Duration, end: Instant) -> Result<Answer, AgentError> {
-        let Imp::Agent { agent, .. } = &self.imp else {
+        let Imp::Agent { agent, procs, .. } = &self.imp else {
             unreachable!("only agent devices run operations");
         };
         let (args, cap, caps) = self.prepare(left, end).await?;
         let left = end.saturating_duration_since(Instant::now());
-        agent.run(op, args, cap, caps, left).await
+        let r = agent.run(op, args, cap, caps, left).await;
+        // Nothing a fence operation started outlives it.
+        let procs = procs.clone();
+        let killed = tokio::task::spawn_blocking(move || procs.kill_all())
+            .await
+            .unwrap_or(0);
+        if killed > 0 {
+            tracing::warn!(target: "wasmbeat::fence", device = %self.label(),
+                "killed {killed} process(es) the fence agent started that were still running after its operation");
+        }
+        r
     }
 
     async fn list(&self, left: Duration, end: Instant) -> Result<Vec<String>, AgentError> {
