@@ -415,6 +415,34 @@ async fn an_unreachable_or_silent_switch_fails_clearly_within_the_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_on_an_ipv6_address_is_reached_by_its_address() {
+    let Ok(l) = TcpListener::bind("[::1]:0").await else {
+        eprintln!("SKIP: no IPv6 loopback here");
+        return;
+    };
+    let addr = l.local_addr().unwrap();
+    let switch = Switch::default();
+    *switch.power.lock().unwrap() = vec![("node1".into(), true), ("node2".into(), true)];
+    serve(l, switch.clone());
+    // The grant spells the address one way, the URL the agent builds from
+    // `base` another: they are one address.
+    let port = addr.port();
+    let f = fencing(
+        &format!("stonith_host * http-switch base=http://[0:0::1]:{port}/pdu\n"),
+        "",
+        Path::new("/nonexistent"),
+    );
+    f.fence("node2", FenceAction::Off, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(!switch.is_on("node2"));
+    assert_eq!(
+        switch.seen(),
+        ["GET /pdu/nodes", "POST /pdu/nodes/node2/off"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_answer_fails_the_call() {
     let (switch, addr) = start_switch().await;
     let f = fencing(

@@ -434,7 +434,15 @@ impl Fencing {
             }
             listed_any = true;
             let left = end.saturating_duration_since(Instant::now());
-            tracing::warn!(target: "wasmbeat::fence", device = %name, node, %action, "STONITH: {action} {node} with {name}");
+            if matches!(action, FenceAction::Status) {
+                tracing::debug!(target: "wasmbeat::fence", device = %name, node, "STONITH: status of {node} from {name}");
+            } else {
+                if matches!(action, FenceAction::Status) {
+                    tracing::debug!(target: "wasmbeat::fence", device = %name, node, "STONITH: status of {node} from {name}");
+                } else {
+                    tracing::warn!(target: "wasmbeat::fence", device = %name, node, %action, "STONITH: {action} {node} with {name}");
+                }
+            }
             match d.act(node, action, left, end, &self.inner.acks).await {
                 Ok(power) => {
                     let out = FenceOutcome {
@@ -445,7 +453,15 @@ impl Fencing {
                         nodes: Vec::new(),
                         elapsed: t0.elapsed(),
                     };
-                    tracing::warn!(target: "wasmbeat::fence", node, %action, "STONITH: {out}");
+                    if matches!(action, FenceAction::Status) {
+                        tracing::debug!(target: "wasmbeat::fence", node, "STONITH: {out}");
+                    } else {
+                        if matches!(action, FenceAction::Status) {
+                            tracing::debug!(target: "wasmbeat::fence", node, "STONITH: {out}");
+                        } else {
+                            tracing::warn!(target: "wasmbeat::fence", node, %action, "STONITH: {out}");
+                        }
+                    }
                     return Ok(out);
                 }
                 Err(e) => {

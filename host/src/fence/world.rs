@@ -96,8 +96,11 @@ impl http::Host for FenceState {
             Ok(resp) => {
                 tracing::debug!(device = %self.http.device, %method, %url, status = resp.status, "fence http")
             }
+            Err(crate::caps::CapError::Denied(m)) => {
+                tracing::warn!(device = %self.http.device, "denied: {m}")
+            }
             Err(e) => {
-                tracing::info!(device = %self.http.device, %method, %url, "fence http refused or failed: {e}")
+                tracing::info!(device = %self.http.device, %method, %url, "fence http failed: {e}")
             }
         }
         let r = r?;
