@@ -584,3 +584,30 @@ async fn fence_test_checks_an_agent_and_acts_only_when_asked() {
     // list+status, list+status+off, list+status; nothing for the rest.
     assert_eq!(switch.seen().len(), 7, "{:?}", switch.seen());
 }
+
+#[test]
+fn a_resource_agent_is_not_taken_for_a_fence_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("resource.d")).unwrap();
+    std::fs::copy(
+        agent_path("ipaddr.wasm"),
+        dir.path().join("resource.d/ipaddr.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("agents.toml"),
+        "[fence.ipaddr]\nhttp = [\"http://127.0.0.1:9/pdu\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
+        .args(["fence", "test", "ipaddr", "--no-cache", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  load") && text.contains("world wasmbeat:agent/fence-agent"),
+        "{text}"
+    );
+}

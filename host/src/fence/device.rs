@@ -60,6 +60,8 @@ pub struct DevicePlan {
     pub directive: String,
     /// Where (`ha.cf:12`).
     pub at: String,
+    /// The file it was written in (`ha.cf`; `fence test` for the CLI).
+    pub file: String,
     /// Line in ha.cf (0: not from a file).
     pub line: usize,
     /// The device type as written (`http-switch`, `/opt/fence/x.wasm`).
@@ -224,6 +226,7 @@ pub fn plan_entry(
     let mk = |kind| DevicePlan {
         directive: e.directive.clone(),
         at: at.clone(),
+        file: e.file.to_string(),
         line: e.line,
         name: e.kind.to_string(),
         kind,

@@ -304,7 +304,7 @@ impl Fencing {
                             diagnostics.push(
                                 Diagnostic::error(
                                     crate::config::diag::Code::Fence,
-                                    crate::config::hacf::FILE,
+                                    &plan.file,
                                     (plan.line > 0).then_some(plan.line),
                                     format!("{}: {e}", plan.directive),
                                 )
@@ -362,7 +362,7 @@ impl Fencing {
                 diagnostics.push(
                     Diagnostic::error(
                         crate::config::diag::Code::Fence,
-                        crate::config::hacf::FILE,
+                        &d.plan.file,
                         (d.plan.line > 0).then_some(d.plan.line),
                         format!("{}: {e}", d.plan.directive),
                     )

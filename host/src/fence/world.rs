@@ -184,9 +184,7 @@ impl LoadedFence {
         let (component, cache_use) = rt.compile(name, wasm)?;
         let invalid = |e: wasmtime::Error| LoadError::Invalid {
             name: name.to_string(),
-            reason: format!(
-                "{e:#} (a fence agent is a component of the world wasmbeat:agent/fence-agent)"
-            ),
+            reason: format!("{e:#}"),
         };
         let pre = linker(rt)?.instantiate_pre(&component).map_err(invalid)?;
         let pre = FenceAgentPre::new(pre).map_err(invalid)?;
