@@ -236,8 +236,20 @@ fn segments(path: &str) -> Result<Vec<String>, UrlError> {
             return err("the path has an empty segment ('//')");
         }
         let seg = decode(raw)?;
-        if seg == "." || seg == ".." {
-            return err(format!("the path has a {seg:?} segment ({raw:?})"));
+        // `..;x` is `..` to servlet containers; `%252e` is `%2e` to a
+        // server that decodes twice; `．．` is `..` to one that folds
+        // Unicode: none of them reaches a switch.
+        let dots = seg.split(';').next().unwrap_or("");
+        if dots == "." || dots == ".." {
+            return err(format!("the path has a {dots:?} segment ({raw:?})"));
+        }
+        if seg.contains('%') {
+            return err(format!("the path segment {raw:?} is encoded twice ('%25')"));
+        }
+        if !seg.is_ascii() {
+            return err(format!(
+                "the path segment {raw:?} decodes to non-ASCII text"
+            ));
         }
         out.push(seg);
     }
@@ -369,6 +381,11 @@ mod tests {
             "http://h.example/pdu/nodes\\..\\admin",
             "http://h.example/pdu/nodes#frag",
             "http://h.example/pdu/n%zz",
+            "http://h.example/pdu/..;/admin",
+            "http://h.example/pdu/.;x/admin",
+            "http://h.example/pdu/%2e%2e;jsessionid=1/admin",
+            "http://h.example/pdu/%252e%252e/admin",
+            "http://h.example/pdu/%ef%bc%8e%ef%bc%8e/admin",
         ] {
             assert!(parse(bad).is_err(), "{bad} must be refused");
             assert!(!allows(g, bad), "{bad}");
