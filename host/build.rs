@@ -18,6 +18,7 @@ fn main() {
         "agents/httpd",
         "agents/mysqld",
         "agents/lsb",
+        "agents/fence-http",
         "agents/testing",
         "sdk",
         "wit",

@@ -14,6 +14,7 @@ pub mod config;
 pub mod confine;
 pub mod control;
 pub mod daemon;
+pub mod fence;
 pub mod grant;
 pub mod heartbeat_tools;
 pub mod logging;

@@ -20,6 +20,39 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum FenceCommand {
+    /// Check a fence agent: meta-data, arguments, validate, list, status;
+    /// off/reset/on only with --action (they power a node off).
+    Test {
+        /// A built-in device (`http-switch`, `meatware`), a name in
+        /// resource.d/ or a `.wasm` path.
+        agent: String,
+        /// The device's parameters as in ha.cf: `key=value` (meatware:
+        /// node names).
+        params: Vec<String>,
+        /// The node for status and --action (default: the first listed).
+        #[arg(long)]
+        node: Option<String>,
+        /// Also run this action on --node (status and list always run).
+        #[arg(long, value_enum)]
+        action: Option<wasmbeat::fence::FenceAction>,
+        /// heartbeat configuration directory (agents in `resource.d/`,
+        /// grants in `agents.toml`'s `[fence.NAME]`).
+        #[arg(long, default_value = wasmbeat::config::DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+        /// Cache of compiled agents.
+        #[arg(long, default_value = wasmbeat::runtime::DEFAULT_CACHE_DIR)]
+        cache_dir: PathBuf,
+        /// Compile agents every time instead of using the cache.
+        #[arg(long)]
+        no_cache: bool,
+        /// Deadline of each step in seconds.
+        #[arg(long, default_value = "20")]
+        timeout: f64,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the daemon in the foreground (systemd style).
     Run {
@@ -198,6 +231,11 @@ enum Command {
         no_grants: bool,
         #[command(flatten)]
         wire: WireOptions,
+    },
+    /// Fence (STONITH) devices: `fence test` checks a fence agent.
+    Fence {
+        #[command(subcommand)]
+        command: FenceCommand,
     },
     /// heartbeat's `cl_status`, `hb_standby` or `hb_takeover` (also run
     /// as symlinks of that name; see docs/heartbeat-tools.md).
@@ -393,6 +431,19 @@ fn check(
             &res.groups,
             &report.loaded.policy,
         ));
+        // Fence agents: loaded, and their parameters bound to their
+        // meta-data and validated (nothing is sent to a device: validate
+        // changes nothing and the built-in one only checks its arguments).
+        if !report.fence_devices.is_empty() {
+            let loaded = wasmbeat::fence::Fencing::from_plans(report.fence_devices.clone(), &rt);
+            let checked = match loaded {
+                Ok(f) => tokio.block_on(f.validate(Duration::from_secs(10))),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
+                report.loaded.diagnostics.extend(e.diagnostics);
+            }
+        }
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
@@ -706,6 +757,45 @@ fn main() -> anyhow::Result<ExitCode> {
                 (!no_grants).then_some(cache_dir),
                 wire.load_options(),
             )
+        }
+        Command::Fence {
+            command:
+                FenceCommand::Test {
+                    agent,
+                    params,
+                    node,
+                    action,
+                    config_dir,
+                    cache_dir,
+                    no_cache,
+                    timeout,
+                },
+        } => {
+            init_stderr_logging();
+            let timeout = Duration::try_from_secs_f64(timeout)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--timeout {timeout}: not a positive number of seconds")
+                })?;
+            let opts = wasmbeat::fence::cli::FenceTestOptions {
+                config_dir,
+                runtime: RuntimeConfig {
+                    cache_dir: (!no_cache).then_some(cache_dir),
+                    compiler: std::env::current_exe().ok(),
+                    ..RuntimeConfig::default()
+                },
+                node,
+                action,
+                timeout,
+            };
+            let code = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(wasmbeat::fence::cli::fence_test_command(
+                    &agent, &params, &opts,
+                ));
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
         Command::CompileAgent { cache_dir } => {
             use std::io::Read as _;

@@ -62,7 +62,9 @@ fn recipe_passes_with_a_summary_and_warnings() {
 fn json_output_is_machine_readable() {
     let d = recipe_dir();
     let mut ha = std::fs::read_to_string(d.path().join("ha.cf")).unwrap();
-    ha.push_str("stonith_host * baytech 10.0.0.3 admin stonith-password\n");
+    ha.push_str(
+        "stonith_host * http-switch base=http://10.9.0.254:8080/pdu token=stonith-password\n",
+    );
     std::fs::write(d.path().join("ha.cf"), ha).unwrap();
     let (code, out, _) = run(d.path(), &["--node", "node2", "--json"]);
     assert_eq!(code, 0);
@@ -79,6 +81,91 @@ fn json_output_is_machine_readable() {
         !out.contains("wasmbeat-test-key"),
         "the secret must not be printed"
     );
+    assert!(
+        !out.contains("stonith-password"),
+        "the fence token must not be printed"
+    );
+    assert!(
+        v["fencing"][0]
+            .as_str()
+            .unwrap()
+            .contains("http-switch [built-in] base=http://10.9.0.254:8080/pdu token=(hidden)"),
+        "{}",
+        v["fencing"]
+    );
+}
+
+#[test]
+fn fence_devices_are_listed_and_unusable_ones_refused_at_their_line() {
+    let d = recipe_dir();
+    let base = std::fs::read_to_string(d.path().join("ha.cf")).unwrap();
+    let lines = base.lines().count();
+    std::fs::write(
+        d.path().join("ha.cf"),
+        format!("{base}stonith_host * http-switch base=http://10.9.0.254:8080/pdu\nstonith_host node1 meatware node2\nstonith_host node2 meatware node1\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(d.path(), &["--node", "node1", "--no-grants"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(&format!(
+            "fencing:       ha.cf:{} stonith_host * http-switch [built-in] base=http://10.9.0.254:8080/pdu; may reach: http://10.9.0.254:8080/pdu",
+            lines + 1
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("ha.cf:{} stonith_host node1 meatware", lines + 2)),
+        "{out}"
+    );
+    assert!(
+        !out.contains("meatware node1"),
+        "node2's device is not this node's: {out}"
+    );
+
+    // A heartbeat plugin, a .wasm agent without an HTTP grant, an https
+    // switch, and (with the agents loaded) a parameter the agent lacks.
+    std::fs::create_dir(d.path().join("resource.d")).unwrap();
+    std::fs::copy(
+        Path::new(env!("WASMBEAT_AGENTS_DIR")).join("fence_http.wasm"),
+        d.path().join("resource.d/acme.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("ha.cf"),
+        format!("{base}stonith_host * baytech 10.0.0.3 admin pw\nstonith_host * acme base=http://10.9.0.254/pdu\nstonith_host * http-switch base=https://10.9.0.254/pdu\nstonith_host * http-switch base=http://10.9.0.254/pdu colour=red\n"),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().to_str().unwrap().to_string();
+    let (code, out, _) = run(d.path(), &["--node", "node1", "--cache-dir", &cache]);
+    assert_ne!(code, 0, "{out}");
+    for want in [
+        format!("ha.cf:{}: stonith_host * baytech: no fence agent named \"baytech\"", lines + 1),
+        "cluster-glue STONITH plugins do not run in wasmbeat".to_string(),
+        format!("ha.cf:{}: stonith_host * acme: the fence agent acme has no HTTP grant", lines + 2),
+        "add to agents.toml: [fence.acme] http = [".to_string(),
+        format!("ha.cf:{}: stonith_host * http-switch: https://10.9.0.254/pdu: https:// is not implemented yet", lines + 3),
+        format!("ha.cf:{}: stonith_host * http-switch: invalid arguments: http-switch has no parameter colour", lines + 4),
+        "FAILED: 4 error(s)".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?} in:\n{out}");
+    }
+    // Granted in agents.toml, the component is accepted.
+    std::fs::write(
+        d.path().join("agents.toml"),
+        "[fence.acme]\nhttp = [\"http://10.9.0.254/pdu\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("ha.cf"),
+        format!("{base}stonith_host * acme base=http://10.9.0.254/pdu\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(d.path(), &["--node", "node1", "--cache-dir", &cache]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("stonith_host * acme ["), "{out}");
+    assert!(out.contains("may reach: http://10.9.0.254/pdu"), "{out}");
 }
 
 #[test]

@@ -197,7 +197,11 @@ fn extras() -> impl Strategy<Value = Extras> {
         ),
         (
             proptest::collection::vec(
-                (name(), path()).prop_map(|(kind, config_file)| Stonith { kind, config_file }),
+                (name(), path()).prop_map(|(kind, config_file)| Stonith {
+                    kind,
+                    config_file,
+                    line: Default::default(),
+                }),
                 0..2,
             ),
             proptest::collection::vec(
@@ -210,6 +214,7 @@ fn extras() -> impl Strategy<Value = Extras> {
                         host,
                         kind,
                         params,
+                        line: Default::default(),
                     }),
                 0..2,
             ),

@@ -100,6 +100,9 @@ pub struct Caps {
     /// pinned by a pidfd opened when it was found, so a recycled PID is
     /// never signalled.
     found: HashMap<u32, Found>,
+    /// The agents.toml section that grants more, when it is not the
+    /// resource's (`[fence.NAME]` for fence devices).
+    policy_section: Option<String>,
 }
 
 /// A process found through a pid file.
@@ -131,7 +134,15 @@ impl Caps {
             links: None,
             addrs: None,
             found: HashMap::new(),
+            policy_section: None,
         }
+    }
+
+    /// Name `section` (e.g. `[fence.acme]`) as where a denied call would
+    /// be granted, instead of the resource's sections.
+    pub fn granted_in(mut self, section: String) -> Caps {
+        self.policy_section = Some(section);
+        self
     }
 
     /// The caller (agent and resource).
@@ -142,11 +153,11 @@ impl Caps {
     /// Refuse a call: logged once here, returned to the agent with the
     /// agents.toml line that would allow it.
     fn deny(&self, what: String, grant_key: &str) -> CapError {
-        let msg = format!(
-            "{what}: not granted to {} ({})",
-            self.caller.resource,
-            explain::hint(&self.caller.resource, &self.caller.agent, grant_key)
-        );
+        let hint = match &self.policy_section {
+            Some(section) => format!("to allow it, add {grant_key} to {section} in agents.toml"),
+            None => explain::hint(&self.caller.resource, &self.caller.agent, grant_key),
+        };
+        let msg = format!("{what}: not granted to {} ({hint})", self.caller.resource);
         tracing::warn!(
             agent = %self.caller.agent,
             resource = %self.caller.resource,

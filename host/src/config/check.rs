@@ -267,6 +267,11 @@ pub struct Report {
     /// What confinement this machine can apply to what agents start,
     /// one line per item (empty when not asked).
     pub confinement: Vec<String>,
+    /// The fence devices this node would use, one line each.
+    pub fencing: Vec<String>,
+    /// The resolved fence devices (loaded by the caller to check their
+    /// parameters against the agents' meta-data).
+    pub fence_devices: Vec<crate::fence::device::DevicePlan>,
 }
 
 /// One resource's effective grant, as `check` shows it.
@@ -436,12 +441,21 @@ pub fn check_with(dir: &Path, node_override: Option<&str>, opts: super::LoadOpti
         .as_ref()
         .map(|r| resolve_groups(dir, r, &loaded.policy))
         .unwrap_or_default();
+    let mut fence_devices = Vec::new();
+    if let Some(ha) = &loaded.ha {
+        let (plans, diags) =
+            crate::fence::device::plan(ha, &loaded.policy, loaded.local_node.as_deref(), dir);
+        loaded.diagnostics.extend(diags);
+        fence_devices = plans;
+    }
     Report {
         dir: dir.to_path_buf(),
         loaded,
         groups,
         grants: Vec::new(),
         confinement: Vec::new(),
+        fencing: fence_devices.iter().map(|d| d.describe()).collect(),
+        fence_devices,
     }
 }
 
@@ -597,6 +611,10 @@ impl Report {
                 }
             }
         }
+        for (k, line) in self.fencing.iter().enumerate() {
+            let label = if k == 0 { "fencing:" } else { "" };
+            let _ = writeln!(s, "{label:<15}{line}");
+        }
         for (k, line) in self.confinement.iter().enumerate() {
             let label = if k == 0 { "confinement:" } else { "" };
             let _ = writeln!(s, "{label:<15}{line}");
@@ -681,6 +699,9 @@ impl Report {
         });
         if !self.confinement.is_empty() {
             v["confinement"] = json!(self.confinement);
+        }
+        if !self.fencing.is_empty() {
+            v["fencing"] = json!(self.fencing);
         }
         v
     }

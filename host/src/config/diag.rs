@@ -51,6 +51,8 @@ pub enum Code {
     Autojoin,
     /// Accepted for compatibility but not implemented by wasmbeat yet.
     NotImplemented,
+    /// A fence device (`stonith_host`, `stonith`) that cannot be used.
+    Fence,
     /// Obsolete directive (e.g. `nice_failback`).
     Obsolete,
     /// ipfail configured where it cannot act (no ping node, legacy failback).

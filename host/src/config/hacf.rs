@@ -184,6 +184,9 @@ pub struct Stonith {
     pub kind: String,
     /// Its configuration file.
     pub config_file: String,
+    /// Where it was written.
+    #[serde(skip)]
+    pub line: SourceLine,
 }
 
 /// A `stonith_host` device.
@@ -195,7 +198,24 @@ pub struct StonithHost {
     pub kind: String,
     /// Plugin parameters.
     pub params: Vec<String>,
+    /// Where it was written, for fencing's file:line messages.
+    #[serde(skip)]
+    pub line: SourceLine,
 }
+
+/// The 1-based line a directive was written on. Not part of its value:
+/// two configurations that say the same compare equal wherever their
+/// lines are (0: not read from a file).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceLine(pub usize);
+
+impl PartialEq for SourceLine {
+    fn eq(&self, _: &SourceLine) -> bool {
+        true
+    }
+}
+
+impl Eq for SourceLine {}
 
 /// A directive wasmbeat accepts for compatibility and keeps verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -160,7 +160,26 @@ pub struct Policy {
     pub lsb: BTreeMap<String, LsbGrant>,
     /// `[notify.NAME]` hooks, in file order.
     pub notify: Vec<NotifyHook>,
+    /// `[fence.NAME]` grants of fence agents.
+    pub fence: BTreeMap<String, FenceSection>,
 }
+
+/// `[fence.NAME]`: what a fence agent (built-in `http-switch`, or
+/// `NAME.wasm`) may reach, beyond a built-in agent's own `base`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FenceSection {
+    /// `http = ["http://10.9.0.254:8080/pdu"]`: endpoints (origin and path
+    /// prefix), each checked when parsed.
+    pub http: Vec<crate::fence::grant::HttpGrant>,
+    /// `commands.NAME = [...]` (and `pids_max`, `memory_max`): vendor
+    /// commands the agent may run through `process`, as for resources.
+    pub grant: Section,
+    /// Line of the section header.
+    pub line: usize,
+}
+
+/// Keys of a `[fence.NAME]` section.
+const FENCE_KEYS: &[&str] = &["http", "commands", "pids_max", "memory_max"];
 
 /// A `[notify.NAME]` hook: a command the daemon runs on state changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -606,6 +625,50 @@ impl Parser<'_> {
         g
     }
 
+    /// A `[fence.NAME]` section: `http = [...]` endpoints.
+    fn fence(&mut self, name: &str, t: &dyn TableLike, line: Option<usize>) -> FenceSection {
+        let mut f = FenceSection {
+            http: Vec::new(),
+            grant: Section::default(),
+            line: line.unwrap_or(0),
+        };
+        // Commands and limits are read as in [agent.NAME] sections.
+        let mut rest = toml_edit::Table::new();
+        for (key, item) in t.iter() {
+            if key != "http" && FENCE_KEYS.contains(&key) {
+                rest.insert(key, item.clone());
+            }
+        }
+        f.grant = self.section(&rest, line);
+        for (key, _) in t.iter() {
+            let (k, item) = t.get_key_value(key).expect("key from iter");
+            let kl = self.line(k.span()).or(line);
+            match key {
+                "commands" | "pids_max" | "memory_max" => {}
+                "http" => {
+                    for u in self.strings(item, "http", kl) {
+                        match crate::fence::grant::HttpGrant::parse(&u) {
+                            Ok(g) => f.http.push(g),
+                            Err(e) => self.error(
+                                kl,
+                                &u,
+                                format!("fence.{name}: http endpoint {u:?}: {e}"),
+                                "write http = [\"http://HOST:PORT/PATH-PREFIX\"] (requests may go to that origin, under that path)",
+                            ),
+                        }
+                    }
+                }
+                other => self.error(
+                    kl,
+                    other,
+                    format!("unknown key {other:?} in [fence.{name}]"),
+                    "a fence section has http = [\"http://HOST:PORT/PREFIX\", ...], commands.NAME = [\"/usr/sbin/prog\", ...], pids_max and memory_max",
+                ),
+            }
+        }
+        f
+    }
+
     fn lsb(&mut self, name: &str, t: &dyn TableLike, line: Option<usize>) -> Option<LsbGrant> {
         if name.is_empty() || name.contains('/') {
             self.error(
@@ -687,12 +750,12 @@ impl Policy {
                 );
                 continue;
             };
-            if !matches!(kind, "agent" | "resource" | "lsb" | "notify") {
+            if !matches!(kind, "agent" | "resource" | "lsb" | "notify" | "fence") {
                 p.error(
                     kline,
                     kind,
                     format!("unknown section kind {kind:?}"),
-                    "sections are [agent.NAME], [resource.\"TOKEN\"], [lsb.NAME] and [notify.NAME]",
+                    "sections are [agent.NAME], [resource.\"TOKEN\"], [lsb.NAME], [notify.NAME] and [fence.NAME]",
                 );
                 continue;
             }
@@ -721,6 +784,10 @@ impl Policy {
                         if let Some(h) = p.notify(name, t, line) {
                             policy.notify.push(h);
                         }
+                    }
+                    "fence" => {
+                        let f = p.fence(name, t, line);
+                        policy.fence.insert(name.to_string(), f);
                     }
                     _ => {
                         if let Some(l) = p.lsb(name, t, line) {
@@ -1020,6 +1087,34 @@ capabilities = ["kill"]
             d[0]
         );
         assert!(d[0].to_string().contains("commands.NAME"), "{}", d[0]);
+    }
+
+    #[test]
+    fn fence_sections_grant_endpoints_and_commands_and_nothing_else() {
+        let (p, d) = Policy::parse(
+            "[fence.acme]\nhttp = [\"http://10.9.0.254:8080/pdu\"]\ncommands.ipmi = [\"/usr/bin/ipmitool\", \"-H\", \"{host}\", \"power\", \"cycle\"]\npids_max = 8\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let f = &p.fence["acme"];
+        assert_eq!(f.http[0].text, "http://10.9.0.254:8080/pdu");
+        assert_eq!(f.grant.commands[0].name, "ipmi");
+        assert_eq!(f.grant.limits.pids_max, Some(8));
+        assert_eq!(f.line, 1);
+        let (_, d) = Policy::parse(
+            "[fence.acme]\nhttp = [\"http://a@b/pdu\", \"ftp://x/\"]\naddresses = [\"10.0.0.1\"]\n",
+        );
+        let msgs: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert!(msgs[0].contains("user name in the URL"), "{msgs:?}");
+        assert!(msgs[1].contains("only http:// and https://"), "{msgs:?}");
+        assert!(
+            msgs[2].contains("unknown key \"addresses\" in [fence.acme]"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().all(|m| m.starts_with("agents.toml:")),
+            "{msgs:?}"
+        );
     }
 
     #[test]

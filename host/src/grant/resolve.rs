@@ -382,6 +382,29 @@ pub fn resolve(subject: Subject<'_>, policy: &Policy) -> Result<Grant, GrantErro
     Ok(g)
 }
 
+/// The grant of a fence device: only what agents.toml's `[fence.NAME]`
+/// section gives (commands, limits; holes filled from the device's
+/// parameters). Fence agents declare no needs.
+pub fn fence(
+    device: &str,
+    section: &str,
+    s: &super::policy::Section,
+    agent: &AgentDecl,
+    bound: &[(String, String)],
+) -> Result<Grant, GrantError> {
+    let values = Params { agent, bound };
+    let mut g = Grant::none();
+    apply_section(&mut g, s, section, &values, MaskRule::Strict).map_err(|b| {
+        let (origin, problem) = *b;
+        GrantError {
+            resource: device.to_string(),
+            origin,
+            problem: Box::new(problem),
+        }
+    })?;
+    Ok(g)
+}
+
 /// Whether `program` exists as an executable file (for `check`'s notes).
 pub fn program_installed(program: &Path) -> bool {
     super::policy::is_executable_file(program)

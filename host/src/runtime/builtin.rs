@@ -31,3 +31,7 @@ pub fn lookup(name: &str) -> Option<&'static [u8]> {
 
 /// Names of all built-in agents.
 pub const NAMES: &[&str] = &["IPaddr", "IPaddr2", "named", "httpd", "mysqld"];
+
+/// The `http-switch` fence agent component (world `fence-agent`; a fence
+/// device, not a resource agent: see `crate::fence`).
+pub static FENCE_HTTP: &[u8] = agent_bytes!("fence_http.wasm");

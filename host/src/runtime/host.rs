@@ -74,9 +74,21 @@ impl types::Host for HostState {}
 
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
-        let c = self.caps.caller();
+        agent_log(self.caps.caller(), &self.log_budget, level, message)
+    }
+}
+
+/// One agent log line into the daemon's log: budgeted, sanitised, tagged
+/// with the agent and what it runs for (resource agents and fence agents).
+pub(crate) fn agent_log(
+    c: &crate::caps::Caller,
+    log_budget: &LineBudget,
+    level: log::Level,
+    message: String,
+) {
+    {
         let (agent, resource) = (c.agent.as_str(), c.resource.as_str());
-        match self.log_budget.admit() {
+        match log_budget.admit() {
             Admit::Drop => return,
             Admit::Log { suppressed: 0 } => {}
             Admit::Log { suppressed } => {
@@ -187,40 +199,74 @@ impl announce::Host for HostState {
     }
 }
 
-impl process::Host for HostState {
-    async fn run(&mut self, command: String, timeout_ms: u32) -> Result<process::Output, WitError> {
-        boundary::string("command", &command)?;
-        let out = self
-            .caps
-            .run(&command, Duration::from_millis(timeout_ms.into()))
-            .await?;
-        Ok(output(out))
-    }
+/// `process` for a store state with a `caps: Caps` field: resource
+/// agents, and fence agents (vendor commands).
+macro_rules! process_host {
+    ($t:ty) => {
+        impl $crate::runtime::host::wasmbeat::agent::process::Host for $t {
+            async fn run(
+                &mut self,
+                command: String,
+                timeout_ms: u32,
+            ) -> Result<
+                $crate::runtime::host::wasmbeat::agent::process::Output,
+                $crate::runtime::host::wasmbeat::agent::types::Error,
+            > {
+                $crate::runtime::boundary::string("command", &command)?;
+                let out = self
+                    .caps
+                    .run(
+                        &command,
+                        ::std::time::Duration::from_millis(timeout_ms.into()),
+                    )
+                    .await?;
+                Ok($crate::runtime::host::output(out))
+            }
 
-    async fn spawn(&mut self, command: String) -> Result<u32, WitError> {
-        boundary::string("command", &command)?;
-        Ok(self.caps.spawn(&command)?)
-    }
+            async fn spawn(
+                &mut self,
+                command: String,
+            ) -> Result<u32, $crate::runtime::host::wasmbeat::agent::types::Error> {
+                $crate::runtime::boundary::string("command", &command)?;
+                Ok(self.caps.spawn(&command)?)
+            }
 
-    async fn signal(&mut self, pid: u32, signal: i32) -> Result<(), WitError> {
-        Ok(self.caps.signal(pid, signal)?)
-    }
+            async fn signal(
+                &mut self,
+                pid: u32,
+                signal: i32,
+            ) -> Result<(), $crate::runtime::host::wasmbeat::agent::types::Error> {
+                Ok(self.caps.signal(pid, signal)?)
+            }
 
-    async fn is_alive(&mut self, pid: u32) -> bool {
-        self.caps.is_alive(pid)
-    }
+            async fn is_alive(&mut self, pid: u32) -> bool {
+                self.caps.is_alive(pid)
+            }
 
-    async fn pidfile_pid(&mut self, pidfile: String) -> Result<Option<u32>, WitError> {
-        boundary::string("pid file", &pidfile)?;
-        Ok(self.caps.pidfile_pid(&pidfile).await?)
-    }
+            async fn pidfile_pid(
+                &mut self,
+                pidfile: String,
+            ) -> Result<Option<u32>, $crate::runtime::host::wasmbeat::agent::types::Error> {
+                $crate::runtime::boundary::string("pid file", &pidfile)?;
+                Ok(self.caps.pidfile_pid(&pidfile).await?)
+            }
 
-    async fn spawned_exit(&mut self, pid: u32) -> Option<process::Output> {
-        self.caps.spawned_exit(pid).map(output)
-    }
+            async fn spawned_exit(
+                &mut self,
+                pid: u32,
+            ) -> Option<$crate::runtime::host::wasmbeat::agent::process::Output> {
+                self.caps
+                    .spawned_exit(pid)
+                    .map($crate::runtime::host::output)
+            }
+        }
+    };
 }
+pub(crate) use process_host;
 
-fn output(out: RunOutput) -> process::Output {
+process_host!(HostState);
+
+pub(crate) fn output(out: RunOutput) -> process::Output {
     process::Output {
         exit_code: out.exit_code,
         signal: out.signal,

@@ -19,7 +19,7 @@ pub mod builtin;
 pub mod cache;
 pub mod cli;
 pub mod conformance;
-mod host;
+pub(crate) mod host;
 pub mod limiter;
 pub mod scratch_net;
 
@@ -392,27 +392,7 @@ impl Runtime {
 
     fn load_file_as(&self, name: &str, path: &Path) -> Result<LoadedAgent, LoadError> {
         // Checked before reading; a missing file is reported as not found.
-        if let Err(e) = crate::trust::check("agent", path) {
-            if !matches!(&e, crate::trust::TrustError::Io { source, .. }
-                if source.kind() == std::io::ErrorKind::NotFound)
-            {
-                return Err(e.into());
-            }
-        }
-        let bytes = std::fs::read(path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                LoadError::NotFound {
-                    name: name.to_string(),
-                    path: path.to_path_buf(),
-                    builtins: builtin::NAMES.join(", "),
-                }
-            } else {
-                LoadError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
+        let bytes = self.read_agent_file(name, path)?;
         self.load_bytes(name, &bytes)
     }
 
@@ -428,13 +408,7 @@ impl Runtime {
         builtin: bool,
     ) -> Result<LoadedAgent, LoadError> {
         let inner = &self.inner;
-        let (component, cache_use): (Component, CacheUse) = cache::load(
-            &inner.engine,
-            inner.config.cache_dir.as_deref(),
-            name,
-            wasm,
-            inner.config.compiler.as_deref(),
-        )?;
+        let (component, cache_use): (Component, CacheUse) = self.compile(name, wasm)?;
         let invalid = |e: wasmtime::Error| LoadError::Invalid {
             name: name.to_string(),
             reason: format!("{e:#}"),
@@ -450,6 +424,65 @@ impl Runtime {
                 meta: tokio::sync::OnceCell::new(),
                 rt: self.clone(),
             }),
+        })
+    }
+
+    /// The engine every component of this runtime is compiled for (fence
+    /// agents use it too: one epoch ticker, one cache).
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Compile `wasm` (or map it from the cache) for this runtime's engine.
+    pub(crate) fn compile(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<(Component, CacheUse), LoadError> {
+        let inner = &self.inner;
+        cache::load(
+            &inner.engine,
+            inner.config.cache_dir.as_deref(),
+            name,
+            wasm,
+            inner.config.compiler.as_deref(),
+        )
+    }
+
+    /// The announcer shared by every agent of this runtime.
+    pub(crate) fn announcer(&self) -> Announcer {
+        self.inner.announcer.clone()
+    }
+
+    /// Keep the epoch ticker running while the guard lives (an operation
+    /// in progress: its deadline and yields need the ticks).
+    pub(crate) fn operation(&self) -> impl Drop + Send {
+        self.inner.ticker.active()
+    }
+
+    /// Read an agent file the way resource agents are read (trusted
+    /// owner, not found reported as such).
+    pub(crate) fn read_agent_file(&self, name: &str, path: &Path) -> Result<Vec<u8>, LoadError> {
+        if let Err(e) = crate::trust::check("agent", path) {
+            if !matches!(&e, crate::trust::TrustError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound)
+            {
+                return Err(e.into());
+            }
+        }
+        std::fs::read(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                LoadError::NotFound {
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                    builtins: builtin::NAMES.join(", "),
+                }
+            } else {
+                LoadError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })
     }
 
@@ -589,35 +622,20 @@ impl LoadedAgent {
             AgentOp::Monitor => d.monitor,
         };
         let _active = rt.ticker.active();
-        let limit = rt.config.memory_limit;
-        let stderr = MemoryOutputPipe::new(4096);
-        let wasi = WasiCtxBuilder::new()
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .max_random_size(limiter::MAX_RANDOM_BYTES)
-            .build();
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(limiter::MAX_WASI_RESOURCES);
+        let sb = Sandbox::new(rt.config.memory_limit);
         let mut store = Store::new(
             &rt.engine,
             HostState {
-                wasi,
-                table,
-                limiter: InstanceLimiter::new(limit),
+                wasi: sb.wasi,
+                table: sb.table,
+                limiter: sb.limiter,
                 caps,
-                stderr,
+                stderr: sb.stderr,
                 log_budget: Arc::clone(log_budget),
             },
         );
         store.limiter(|s| &mut s.limiter);
-        store.set_hostcall_fuel(boundary::HOSTCALL_FUEL);
-        store.set_max_component_handles(limiter::MAX_COMPONENT_HANDLES);
-        // Yield to the executor every tick: a looping agent never blocks
-        // the thread, and the timeout below can cancel it.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        confine_store(&mut store);
 
         let pre = &self.inner.pre;
         let work = async {
@@ -672,12 +690,63 @@ impl LoadedAgent {
     }
 }
 
+/// What every agent instance's store starts with, whatever its world: WASI
+/// with nothing preopened and no sockets, a resource table and a memory
+/// limiter with the runtime's caps, and a small stderr buffer.
+pub(crate) struct Sandbox {
+    pub(crate) wasi: wasmtime_wasi::WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: InstanceLimiter,
+    pub(crate) stderr: MemoryOutputPipe,
+}
+
+impl Sandbox {
+    pub(crate) fn new(memory_limit: usize) -> Sandbox {
+        let stderr = MemoryOutputPipe::new(4096);
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .max_random_size(limiter::MAX_RANDOM_BYTES)
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limiter::MAX_WASI_RESOURCES);
+        Sandbox {
+            wasi,
+            table,
+            limiter: InstanceLimiter::new(memory_limit),
+            stderr,
+        }
+    }
+}
+
+/// The per-store limits every agent operation runs under (the memory
+/// limiter is installed by the caller, which knows its state type).
+pub(crate) fn confine_store<T>(store: &mut Store<T>) {
+    store.set_hostcall_fuel(boundary::HOSTCALL_FUEL);
+    store.set_max_component_handles(limiter::MAX_COMPONENT_HANDLES);
+    // Yield to the executor every tick: a looping agent never blocks
+    // the thread, and the caller's timeout can cancel it.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+}
+
 fn trap_error(store: &Store<HostState>, e: wasmtime::Error) -> AgentError {
     let s = store.data();
-    match s.limiter.hit {
+    trap_error_of(&s.limiter, &s.stderr, e)
+}
+
+/// An [`AgentError`] for a trap, from the instance's limiter and stderr.
+pub(crate) fn trap_error_of(
+    limiter: &InstanceLimiter,
+    stderr: &MemoryOutputPipe,
+    e: wasmtime::Error,
+) -> AgentError {
+    match limiter.hit {
         Some(LimitHit::Memory) => {
             return AgentError::MemoryLimit {
-                limit: s.limiter.memory_limit,
+                limit: limiter.memory_limit,
             }
         }
         Some(LimitHit::TableElements) => {
@@ -688,7 +757,7 @@ fn trap_error(store: &Store<HostState>, e: wasmtime::Error) -> AgentError {
         }
         None => {}
     }
-    let stderr = s.stderr.contents();
+    let stderr = stderr.contents();
     let stderr = crate::logging::untrusted::sanitize_bytes(stderr.trim_ascii(), 1024);
     let mut msg = format!("{e:#}");
     if msg.contains("fuel allocated for hostcalls has been exhausted") {

@@ -1091,6 +1091,7 @@ fn stonith(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
     r.cf.stonith.push(Stonith {
         kind: vals[0].1.to_string(),
         config_file: vals[1].1.to_string(),
+        line: super::SourceLine(at.line),
     });
 }
 
@@ -1108,5 +1109,6 @@ fn stonith_host(r: &mut Reader, at: At<'_>, vals: &[Tok<'_>]) {
         host: vals[0].1.to_lowercase(),
         kind: vals[1].1.to_string(),
         params: vals[2..].iter().map(|(_, t)| t.to_string()).collect(),
+        line: super::SourceLine(at.line),
     });
 }
