@@ -123,6 +123,9 @@ pub enum DaemonError {
     /// ha.cf asks for a watchdog device that cannot be used.
     #[error(transparent)]
     Watchdog(#[from] watchdog::OpenError),
+    /// A STONITH device cannot be loaded or its parameters are wrong.
+    #[error("fencing devices:\n{0}")]
+    Fencing(#[from] crate::fence::FenceConfigError),
     /// Setting up the tokio runtimes failed.
     #[error("cannot start the async runtime: {0}")]
     Async(std::io::Error),
@@ -292,6 +295,23 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         loading.elapsed().as_secs_f64() * 1000.0
     );
 
+    // STONITH devices: loaded and validated now, so a broken device stops
+    // the start instead of a takeover.
+    let fencing = crate::fence::Fencing::from_config(
+        &cfg.ha,
+        &cfg.policy,
+        &cfg.local_node,
+        &opts.config_dir,
+        &runtime,
+    )?;
+    if fencing.is_configured() {
+        ops_rt.block_on(fencing.validate(FENCE_ATTEMPT_LIMIT))?;
+        tracing::info!(
+            "STONITH: a dead peer that may run groups is reset before they start here, by {}",
+            fencing.describe().join("; ")
+        );
+    }
+
     // Compiling agents on a cold cache leaves megabytes of freed heap.
     trim_heap();
 
@@ -311,6 +331,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         groups,
         ops_rt.handle().clone(),
         runtime,
+        fencing,
     ));
     // Give agents' background work (announcements) a moment to finish.
     ops_rt.shutdown_timeout(Duration::from_secs(2));
@@ -357,6 +378,7 @@ async fn heartbeat_loop(
     groups: BTreeMap<String, Arc<GroupResources>>,
     ops: tokio::runtime::Handle,
     runtime: Runtime,
+    fencing: crate::fence::Fencing,
 ) -> Result<(), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
 
@@ -476,6 +498,7 @@ async fn heartbeat_loop(
         status_dirty: false,
         metrics: metrics::Metrics::new(),
         hooks,
+        fencing,
         watchdog,
     };
     let mut load = wire::environment::LoadAvg::default();
@@ -748,7 +771,7 @@ impl Shell {
             let result = fencing
                 .fence(&node, crate::fence::FenceAction::Reset, FENCE_ATTEMPT_LIMIT)
                 .await
-                .map(|outcome| format!("{outcome} in {:.1} s", started.elapsed().as_secs_f64()))
+                .map(|outcome| outcome.to_string())
                 .map_err(|e| format!("{e} (after {:.1} s)", started.elapsed().as_secs_f64()));
             let _ = tx.send(Done::Resource(Input::FenceDone { node, result })).await;
         });

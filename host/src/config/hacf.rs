@@ -366,16 +366,20 @@ impl HaCf {
     }
 
     /// The `stonith_host` lines node `local` uses: those for `*` and for
-    /// `local` itself (heartbeat ignores the lines of other hosts).
-    pub fn stonith_hosts_for<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a StonithHost> {
+    /// `local` itself (heartbeat ignores the lines of other hosts); with no
+    /// node (a `check` of the shared file), the `*` lines.
+    pub fn stonith_hosts_for<'a>(
+        &'a self,
+        local: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a StonithHost> {
         self.stonith_hosts
             .iter()
-            .filter(move |s| s.host == "*" || s.host == local)
+            .filter(move |s| s.host == "*" || local.is_some_and(|l| l.eq_ignore_ascii_case(&s.host)))
     }
 
     /// Whether node `local` fences dead peers before taking over.
     pub fn fencing_configured(&self, local: &str) -> bool {
-        !self.stonith.is_empty() || self.stonith_hosts_for(local).next().is_some()
+        !self.stonith.is_empty() || self.stonith_hosts_for(Some(local)).next().is_some()
     }
 
     /// The ping nodes in ha.cf order of kind: `ping`, `ping6` (one node per

@@ -39,6 +39,10 @@ pub(super) fn plan(
     if cfg.ha.watchdog != running.ha.watchdog {
         needs_restart.push("watchdog");
     }
+    // Fence devices are loaded and validated at start only.
+    if cfg.ha.stonith != running.ha.stonith || cfg.ha.stonith_hosts != running.ha.stonith_hosts {
+        needs_restart.push("stonith/stonith_host");
+    }
     if !needs_restart.is_empty() {
         return Err(format!(
             "{why}: changes to {} need a restart; reload refused, running configuration kept",

@@ -180,11 +180,7 @@ pub fn plan(
             ),
         }
     }
-    for s in &ha.stonith_hosts {
-        let mine = s.host == "*" || local.is_some_and(|l| l.eq_ignore_ascii_case(&s.host));
-        if !mine {
-            continue;
-        }
+    for s in ha.stonith_hosts_for(local) {
         entries.push(Entry {
             directive: format!("stonith_host {} {}", s.host, s.kind),
             file: HACF,

@@ -120,16 +120,18 @@ impl fmt::Display for FenceOutcome {
             FenceAction::List => write!(f, "nodes: {}", self.nodes.join(", ")),
             FenceAction::Status => write!(
                 f,
-                "{} is {} (device {}, {:?})",
+                "{} is {} (device {}, {:.0} ms)",
                 self.node,
                 self.power.unwrap_or(PowerState::Unknown),
                 self.device,
-                self.elapsed
+                self.elapsed.as_secs_f64() * 1000.0
             ),
             a => write!(
                 f,
-                "{a} {} done by device {} in {:?}",
-                self.node, self.device, self.elapsed
+                "{a} {} done by device {} in {:.0} ms",
+                self.node,
+                self.device,
+                self.elapsed.as_secs_f64() * 1000.0
             ),
         }
     }

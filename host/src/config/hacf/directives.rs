@@ -226,8 +226,6 @@ const HBGENMETHOD: [(&str, GenMethod); 2] = [("file", GenMethod::File), ("time",
 const HBGENMETHOD_WORDS: [&str; 2] = words(HBGENMETHOD);
 
 const PACEMAKER_ONLY: &str = "Pacemaker-only directive";
-const NO_STONITH: &str =
-    "wasmbeat does not fence nodes yet; a dead node's resources are taken over without STONITH";
 const NO_CORES: &str = "core dumps follow the system's settings";
 const NO_COMPRESSION: &str = "wasmbeat never compresses messages";
 
@@ -342,10 +340,10 @@ pub const DIRECTIVES: &[Directive] = &[
     d("record_pengine_inputs", "record_pengine_inputs on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
     d("enable_config_writes", "enable_config_writes on", Bool(keep_bool)).not_honoured(PACEMAKER_ONLY),
     // Fencing.
-    d("stonith", "stonith baytech /etc/ha.d/conf/stonith.baytech", Line(stonith)).not_honoured(NO_STONITH)
+    d("stonith", "stonith baytech /etc/ha.d/conf/stonith.baytech", Line(stonith))
         .write(|c, f| c.stonith.iter().try_for_each(|s| writeln!(f, "stonith {} {}", s.kind, s.config_file))),
     d("stonith_host", "stonith_host * baytech 10.0.0.3 mylogin mysecretpassword", Line(stonith_host))
-        .not_honoured(NO_STONITH).write(write_stonith_hosts),
+        .write(write_stonith_hosts),
     d("watchdog", "watchdog /dev/watchdog", Word(|r, at| r.cf.watchdog = Some(at.text.into())))
         .write(|c, f| line(f, "watchdog", c.watchdog.as_deref())),
 ];
