@@ -236,3 +236,90 @@ async fn send(
         body: body?.to_bytes().to_vec(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cap() -> HttpCap {
+        HttpCap {
+            device: "ha.cf:9 stonith_host * acme".into(),
+            section: "[fence.acme]".into(),
+            grants: Arc::new(vec![HttpGrant::parse("http://127.0.0.1:9/pdu").unwrap()]),
+            deadline: Instant::now() + Duration::from_secs(5),
+            sent: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn methods_headers_and_bodies_are_checked_before_anything_is_sent() {
+        let mut c = cap();
+        let url = "http://127.0.0.1:9/pdu/nodes";
+        let t = Duration::from_secs(1);
+        let e = c.request("CONNECT", url, &[], vec![], t).await.unwrap_err();
+        assert!(matches!(e, CapError::InvalidArgs(_)), "{e}");
+        let h = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let e = c
+            .request("GET", url, &h("x-a", "b\r\nHost: evil"), vec![], t)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, CapError::InvalidArgs(_)), "{e}");
+        let e = c
+            .request("GET", url, &h("x a", "b"), vec![], t)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, CapError::InvalidArgs(_)), "{e}");
+        for k in [
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "connection",
+            "Expect",
+        ] {
+            let e = c
+                .request("GET", url, &h(k, "x"), vec![], t)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, CapError::Denied(m) if m.contains("the host sets it")),
+                "{k}: {e}"
+            );
+        }
+        let e = c
+            .request("POST", url, &[], vec![0; MAX_REQUEST_BODY + 1], t)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, CapError::Denied(_)), "{e}");
+        let e = c
+            .request("GET", "http://127.0.0.1:10/pdu/nodes", &[], vec![], t)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, CapError::Denied(m) if m.contains("granted: http://127.0.0.1:9/pdu")
+                && m.contains("[fence.acme] http = [\"http://127.0.0.1:10/...\"]")),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_or_request_budget_sends_nothing() {
+        let mut c = cap();
+        c.deadline = Instant::now();
+        let url = "http://127.0.0.1:9/pdu/nodes";
+        let e = c
+            .request("GET", url, &[], vec![], Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e, CapError::Timeout);
+        let mut c = cap();
+        c.sent = MAX_REQUESTS_PER_OPERATION;
+        let e = c
+            .request("GET", url, &[], vec![], Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, CapError::Denied(m) if m.contains("more than 64")),
+            "{e}"
+        );
+    }
+}

@@ -439,11 +439,7 @@ impl Fencing {
             if matches!(action, FenceAction::Status) {
                 tracing::debug!(target: "wasmbeat::fence", device = %name, node, "STONITH: status of {node} from {name}");
             } else {
-                if matches!(action, FenceAction::Status) {
-                    tracing::debug!(target: "wasmbeat::fence", device = %name, node, "STONITH: status of {node} from {name}");
-                } else {
-                    tracing::warn!(target: "wasmbeat::fence", device = %name, node, %action, "STONITH: {action} {node} with {name}");
-                }
+                tracing::warn!(target: "wasmbeat::fence", device = %name, node, %action, "STONITH: {action} {node} with {name}");
             }
             match d.act(node, action, left, end, &self.inner.acks).await {
                 Ok(power) => {
@@ -458,11 +454,7 @@ impl Fencing {
                     if matches!(action, FenceAction::Status) {
                         tracing::debug!(target: "wasmbeat::fence", node, "STONITH: {out}");
                     } else {
-                        if matches!(action, FenceAction::Status) {
-                            tracing::debug!(target: "wasmbeat::fence", node, "STONITH: {out}");
-                        } else {
-                            tracing::warn!(target: "wasmbeat::fence", node, %action, "STONITH: {out}");
-                        }
+                        tracing::warn!(target: "wasmbeat::fence", node, %action, "STONITH: {out}");
                     }
                     return Ok(out);
                 }
