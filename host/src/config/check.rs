@@ -516,6 +516,12 @@ impl Report {
                 };
                 let _ = writeln!(s, "track_link:    {} ({how})", ha.track_link.join(", "));
             }
+            if let Some(w) = ha.tiebreaker {
+                let _ = writeln!(
+                    s,
+                    "tiebreaker:    {w} (witness decides which side of a partition runs the groups; wasmbeat-only)"
+                );
+            }
         }
         if let Some(a) = &l.auth {
             let others = a.keys.len().saturating_sub(1);
