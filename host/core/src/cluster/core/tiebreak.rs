@@ -103,7 +103,9 @@ impl Cluster {
         let claimed = self.peer_may_run(pi);
         let peer_holds = claimed.as_ref().is_none_or(|s| !s.is_empty());
         let we_hold = self.groups.iter().any(|g| g.run != Run::Stopped);
-        let delay = if (!we_hold && peer_holds) || (we_hold && peer_holds && self.p.local > name) {
+        // The idle side waits for the serving one; both serving, the later name waits.
+        let waits = !we_hold || self.p.local > name;
+        let delay = if peer_holds && waits {
             ask_delay(&self.p)
         } else {
             Duration::ZERO
