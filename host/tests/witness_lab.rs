@@ -151,7 +151,7 @@ impl WitnessLab {
         (n, both, changes)
     }
 
-    /// When `text` first appears in node `i`'s log, polled from `since`.
+    /// How long until `text` appears in node `i`'s log (polled for `limit`).
     fn logged_within(&self, i: usize, text: &str, limit: Duration) -> Option<Duration> {
         let t = Instant::now();
         support::wait_for(limit, Duration::from_millis(20), || {
@@ -374,4 +374,49 @@ fn node1_losing_its_lan_port_and_the_heartbeat_link_lets_node2_win() {
     );
     assert!(c.net.holds_vip(1), "{}", c.logs());
     assert_eq!(c.net.served_by().as_deref(), Some("node2"), "{}", c.logs());
+}
+
+/// Not a lab test (no network): `check` prints the witness and warns that
+/// the directive is wasmbeat-only; a name instead of an address is refused
+/// with file:line.
+#[test]
+fn check_reports_the_tiebreaker_and_refuses_a_host_name() {
+    let dir = TempDir::new("witcheck");
+    let cfg = dir.0.join("node1");
+    let ha = "keepalive 1\ndeadtime 5\nbcast eth0\nauto_failback on\nnode node1\nnode node2\n";
+    let check = |line: &str| {
+        support::write_node_config(
+            &cfg,
+            &format!("{ha}{line}\n"),
+            "node1 IPaddr::10.0.0.1/24/eth0\n",
+        );
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmbeat"))
+            .args(["check", "--no-grants", "--node", "node1", "--config-dir"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = check("tiebreaker 192.168.1.254:7405");
+    assert!(ok, "{text}");
+    assert!(text.contains("tiebreaker:    192.168.1.254:7405"), "{text}");
+    assert!(
+        text.contains("ha.cf:7:12: warning: tiebreaker 192.168.1.254:7405 is wasmbeat-only"),
+        "{text}"
+    );
+    let (ok, text) = check("tiebreaker [fd00::9]:7405");
+    assert!(
+        ok && text.contains("tiebreaker:    [fd00::9]:7405"),
+        "{text}"
+    );
+    let (ok, text) = check("tiebreaker witness.example:7405");
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("ha.cf:7:12: tiebreaker \"witness.example:7405\" is not an address and port"),
+        "{text}"
+    );
 }
