@@ -1667,3 +1667,23 @@ fn given_a_witness_when_the_peer_shuts_down_cleanly_then_its_groups_move_without
     p.run_for(5.0);
     assert_eq!(p.running(1), vec![G1, G2], "a clean stop needs no witness");
 }
+
+#[test]
+fn given_a_witness_when_a_node_boots_alone_during_a_partition_then_it_is_refused_and_starts_nothing(
+) {
+    let mut p = Pair::new(AutoFailback::On);
+    p.witness = Some(SimWitness::new());
+    p.boot(1);
+    p.run_for(25.0);
+    assert_eq!(
+        p.running(1),
+        vec![G1, G2],
+        "n2 alone took everything with the lease"
+    );
+    p.cut = true;
+    p.boot(0);
+    run_single_owner(&mut p, 25.0);
+    assert_eq!((p.running(0), p.running(1)), (vec![], vec![G1, G2]));
+    assert!(p.n[0].log.ops.is_empty(), "{:?}", p.n[0].log.ops);
+    assert!(matches!(tiebreak_of(&p, 0), TiebreakView::Refused { .. }));
+}
