@@ -96,6 +96,8 @@ struct SimWitness {
     log: Vec<(Millis, usize, TiebreakVerdict)>,
     /// Releases heard.
     releases: Vec<(Millis, usize)>,
+    /// The driver loses every exchange: no answer at all, not even `Unreachable`.
+    mute: bool,
 }
 
 impl SimWitness {
@@ -208,8 +210,10 @@ impl Pair {
                     let w = self.witness.as_mut().expect("no tie-breaker configured");
                     let reachable = w.up && w.reach[i];
                     let rtt = if reachable { 20 } else { 1500 };
-                    w.queue
-                        .push((now.plus(Duration::from_millis(rtt)), i, lease));
+                    if !w.mute {
+                        w.queue
+                            .push((now.plus(Duration::from_millis(rtt)), i, lease));
+                    }
                 }
                 Action::ReleaseTiebreak { .. } => {
                     let w = self.witness.as_mut().expect("no tie-breaker configured");
@@ -1686,4 +1690,34 @@ fn given_a_witness_when_a_node_boots_alone_during_a_partition_then_it_is_refused
     assert_eq!((p.running(0), p.running(1)), (vec![], vec![G1, G2]));
     assert!(p.n[0].log.ops.is_empty(), "{:?}", p.n[0].log.ops);
     assert!(matches!(tiebreak_of(&p, 0), TiebreakView::Refused { .. }));
+}
+
+#[test]
+fn given_a_witness_exchange_never_answered_then_it_counts_as_unreachable_and_asking_goes_on() {
+    let mut p = witness_pair(true);
+    p.cut = true;
+    p.run_for(6.0);
+    // the driver loses the exchanges (e.g. a crashed task): never an answer
+    p.witness.as_mut().unwrap().mute = true;
+    let lost = p.now;
+    p.run_for(12.0);
+    let first = p
+        .noted(0, "no answer from the driver within 10.0 s")
+        .expect("counted as unreachable");
+    assert!(first > lost);
+    // the driver answers again: asking went on (n1's lease lapsed at the
+    // witness meanwhile, so whoever asks first wins), one side ends with G1
+    p.witness.as_mut().unwrap().mute = false;
+    run_single_owner(&mut p, 20.0);
+    let w = p.witness.as_ref().unwrap();
+    assert!(
+        w.log.iter().filter(|(t, _, _)| *t > first).count() >= 2,
+        "both asked again: {:?}",
+        w.log
+    );
+    let holders = [p.running(0), p.running(1)];
+    assert!(
+        holders.contains(&vec![G1]) && holders.contains(&vec![]),
+        "{holders:?}"
+    );
 }

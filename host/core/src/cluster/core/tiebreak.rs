@@ -28,6 +28,9 @@ use super::*;
 /// After an exchange found the witness out of reach, the next one starts
 /// this much later.
 const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
+/// An exchange the driver never answered (it promises an answer within a
+/// few seconds) counts as unreachable after this, so asking never stalls.
+const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(10);
 /// After this many unreachable exchanges in a row, one log line per this many more.
 const LOG_EVERY: u32 = 30;
 
@@ -157,6 +160,18 @@ impl Cluster {
             }
             let now = self.now;
             let lease = lease_time(&self.p);
+            if self.peers[pi]
+                .tiebreak
+                .in_flight
+                .is_some_and(|t| now >= t.plus(IN_FLIGHT_LIMIT))
+            {
+                let peer = self.peers[pi].name.clone();
+                self.on_tiebreak_result(
+                    &peer,
+                    TiebreakVerdict::Unreachable,
+                    &format!("no answer from the driver within {}", secs(IN_FLIGHT_LIMIT)),
+                );
+            }
             let st = &mut self.peers[pi].tiebreak;
             if st.in_flight.is_none() && now >= st.next_ask {
                 st.in_flight = Some(now);
@@ -195,11 +210,11 @@ impl Cluster {
             .iter()
             .filter(|p| p.tiebreak.since.is_some())
             .flat_map(|p| {
-                let ask = p
-                    .tiebreak
-                    .in_flight
-                    .is_none()
-                    .then_some(p.tiebreak.next_ask);
+                let ask = match p.tiebreak.in_flight {
+                    None => p.tiebreak.next_ask,
+                    Some(t) => t.plus(IN_FLIGHT_LIMIT),
+                };
+                let ask = Some(ask);
                 let grace_end = p
                     .tiebreak
                     .granted_at
