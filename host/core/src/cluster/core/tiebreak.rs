@@ -136,7 +136,11 @@ impl Cluster {
             Level::Warn,
             Cause::Tiebreak,
             format!("asking the tie-breaker for the lease against {name}"),
-            format!("{name} may be alive on the other side of a partition; nothing it may run starts here without the lease; {when}"),
+            if self.peers[pi].left {
+                format!("{name} left cleanly, so its groups start without waiting; the lease keeps a restarted {name} that cannot hear us from taking them too; {when}")
+            } else {
+                format!("{name} may be alive on the other side of a partition; nothing it may run starts here without the lease; {when}")
+            },
         );
     }
 
