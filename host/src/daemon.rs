@@ -208,6 +208,7 @@ pub fn cluster_params(cfg: &Config, generation: u64) -> ClusterParams {
             configured: cfg.ha.fencing_configured(&cfg.local_node),
             delay: FENCE_DELAY,
         },
+        tiebreaker: cfg.ha.tiebreaker.is_some(),
     }
 }
 
@@ -368,6 +369,10 @@ struct Shell {
     fencing: crate::fence::Fencing,
     /// ha.cf's `watchdog` device, petted after each of our heartbeats.
     watchdog: Option<watchdog::Watchdog>,
+    /// This run's generation (`hg`): the witness's replay check counts in it.
+    generation: u64,
+    /// The witness requests' seq, shared by every exchange of this run.
+    tiebreak_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
 async fn heartbeat_loop(
@@ -407,6 +412,12 @@ async fn heartbeat_loop(
         );
     } else {
         drop(carrier_tx);
+    }
+    if let Some(w) = cfg.ha.tiebreaker {
+        tracing::info!(
+            "tie-breaker: witness {w} decides which side of a partition runs the groups (lease {:?})",
+            cfg.ha.deadtime * 2
+        );
     }
     let nodes: Vec<&str> = cfg.ha.nodes.iter().map(String::as_str).collect();
     let mut ecfg = EndpointConfig::new(&cfg.local_node, &nodes, cfg.auth.keyring()?);
@@ -496,6 +507,8 @@ async fn heartbeat_loop(
         exit: false,
         systemd: systemd::ServiceManager::from_env(),
         status_dirty: false,
+        generation,
+        tiebreak_seq: Default::default(),
         metrics: metrics::Metrics::new(),
         hooks,
         fencing,
@@ -754,6 +767,8 @@ impl Shell {
                     self.hooks.on_change(&change);
                 }
                 Output::Fence(node) => self.fence(node),
+                Output::AskTiebreak { peer, lease } => self.ask_tiebreak(peer, lease),
+                Output::ReleaseTiebreak { peer } => self.release_tiebreak(peer),
                 Output::Exit => self.exit = true,
             }
         }
@@ -773,8 +788,60 @@ impl Shell {
                 .await
                 .map(|outcome| outcome.to_string())
                 .map_err(|e| format!("{e} (after {:.1} s)", started.elapsed().as_secs_f64()));
-            let _ = tx.send(Done::Resource(Input::FenceDone { node, result })).await;
+            let _ = tx
+                .send(Done::Resource(Input::FenceDone { node, result }))
+                .await;
         });
+    }
+
+    /// The witness client for the configuration in effect (`Err`: why
+    /// none can ask, e.g. a crc key).
+    fn tiebreak_client(&self) -> Result<crate::witness::Client, String> {
+        let addr = self.cfg.ha.tiebreaker.ok_or("no tiebreaker in ha.cf")?;
+        if matches!(
+            self.cfg.auth.method,
+            wasmbeat_core::wire::keys::AuthMethod::Crc
+        ) {
+            return Err(
+                "authkeys uses crc, which is no authentication: the witness refuses it".into(),
+            );
+        }
+        let ring = self.cfg.auth.keyring().map_err(|e| e.to_string())?;
+        Ok(crate::witness::Client::new(
+            addr,
+            &self.cfg.local_node,
+            self.generation,
+            ring,
+            self.tiebreak_seq.clone(),
+        ))
+    }
+
+    /// Ask the witness for the lease, off the heartbeat thread; the
+    /// verdict comes back as [`Input::TiebreakDone`].
+    fn ask_tiebreak(&mut self, peer: String, lease: Duration) {
+        let tx = self.done_tx.clone();
+        let client = self.tiebreak_client();
+        self.ops.spawn(async move {
+            let (verdict, detail) = match client {
+                Ok(c) => c.acquire(&peer, lease).await,
+                Err(e) => (cluster::TiebreakVerdict::Unreachable, e),
+            };
+            tracing::debug!(%peer, ?verdict, "tie-breaker: {detail}");
+            let _ = tx
+                .send(Done::Resource(Input::TiebreakDone {
+                    peer,
+                    verdict,
+                    detail,
+                }))
+                .await;
+        });
+    }
+
+    /// Tell the witness we give the lease up (best effort).
+    fn release_tiebreak(&mut self, peer: String) {
+        if let Ok(c) = self.tiebreak_client() {
+            self.ops.spawn(async move { c.release(&peer).await });
+        }
     }
 
     fn run_group(&mut self, key: String, op: Op) {

@@ -27,6 +27,7 @@ pub mod scaffold;
 pub mod transport;
 pub mod trust;
 pub mod wire;
+pub mod witness;
 
 /// The pure failover engine (membership, resources, standby), from `wasmbeat-core`.
 pub use wasmbeat_core::cluster;

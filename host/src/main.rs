@@ -123,6 +123,18 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Serve the tie-break lease for a two-node cluster (run it on a third
+    /// machine that both nodes reach over the LAN; ha.cf `tiebreaker
+    /// ADDR:PORT` on the nodes). Keeps no cluster state and runs no
+    /// resources; one process per cluster (per authkeys).
+    Witness {
+        /// UDP address and port to listen on, e.g. 0.0.0.0:7405.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: std::net::SocketAddr,
+        /// The cluster's authkeys file (requests and replies are signed with it).
+        #[arg(long, value_name = "FILE")]
+        authkeys: PathBuf,
+    },
     /// Run one resource-agent operation by hand, like heartbeat's
     /// `/etc/ha.d/resource.d/IPaddr 10.0.0.1 start` (exit codes follow OCF),
     /// or check an agent with the conformance sequence (`test`).
@@ -653,6 +665,11 @@ fn main() -> anyhow::Result<ExitCode> {
             control(&target, Request::FenceAck(node.to_lowercase()), false)
         }
         Command::Reload { target } => control(&target, Request::Reload, false),
+        Command::Witness { listen, authkeys } => {
+            let ring = wasmbeat::witness::keyring_from(&authkeys).map_err(anyhow::Error::msg)?;
+            wasmbeat::witness::serve(listen, ring)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Agent {
             token,
             op,

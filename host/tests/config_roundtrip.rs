@@ -117,6 +117,12 @@ prop_compose! {
             // wasmbeat's own track_link prints back too (when generated
             // with ping nodes, as it is meant to be used).
             track_link: if ping.is_empty() { vec![] } else { vec!["eth0".into()] },
+            // and the tie-breaker, IPv4 or IPv6 (`[addr]:port`).
+            tiebreaker: match ping.len() {
+                0 => None,
+                1 => Some("10.0.0.9:7405".parse().unwrap()),
+                _ => Some("[fd00::9]:7405".parse().unwrap()),
+            },
             ping, ping_groups, ping6: vec![], respawn,
             apiauth: vec!["ipfail uid=hacluster".into()],
             use_logd, logfile, debugfile, logfacility,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use support::{wait_for, Netns};
 
-use wasmbeat::config::hacf::{Directive, DIRECTIVES};
+use wasmbeat::config::hacf::{Directive, DIRECTIVES, WASMBEAT_DIRECTIVES};
 use wasmbeat_lab::heartbeat::HEARTBEAT;
 
 const HA_CF: &str = "deadtime 5\nwarntime 10\ninitdead 15\nbcast eth0\nauto_failback on\nnode node1\nnode node2\nuse_logd yes\n";
@@ -31,6 +31,10 @@ enum Expect {
     /// loader accepts the files and `check` warns (files may be checked
     /// elsewhere than where they run).
     HostState,
+    /// A wasmbeat-only directive (`track_link`, `tiebreaker`): heartbeat
+    /// refuses it ("Illegal directive"), wasmbeat accepts it and warns
+    /// that the file is wasmbeat-only.
+    WasmbeatOnly,
 }
 
 struct Case {
@@ -196,6 +200,27 @@ fn directive_expect(name: &str) -> Expect {
     }
 }
 
+/// One case per wasmbeat-only directive: heartbeat refuses the example
+/// line, wasmbeat accepts it with a `WasmbeatOnly` warning.
+fn wasmbeat_only_cases() -> Vec<Case> {
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    WASMBEAT_DIRECTIVES
+        .iter()
+        .map(|d| Case {
+            expect: Expect::WasmbeatOnly,
+            ..case(
+                leak(format!("wasmbeat-only {}", d.name)),
+                leak(format!(
+                    "{}\nbcast eth0\nauto_failback on\nnode node1 node2\n",
+                    d.example
+                )),
+                HARESOURCES,
+                AUTHKEYS,
+            )
+        })
+        .collect()
+}
+
 /// One case per directive of heartbeat 3.0.6's table (the spec's §1.2 list,
 /// with ping6 in, normalpoll and hbaping out, as Debian builds it): both
 /// must accept the example line.
@@ -282,6 +307,7 @@ fn wasmbeat_accepts_and_refuses_what_heartbeat_does() {
     let all: Vec<&Case> = CASES
         .iter()
         .chain(directive_cases().leak().iter())
+        .chain(wasmbeat_only_cases().leak().iter())
         .collect();
     let verdicts: Vec<(String, Option<String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = all
@@ -350,6 +376,16 @@ fn judge(c: &Case) -> (String, Option<String>) {
                     .diagnostics
                     .iter()
                     .any(|d| d.code == wasmbeat::config::Code::MissingDevice)
+        }
+        Expect::WasmbeatOnly => {
+            let report = wasmbeat::config::check::check(&t.path().join("etc"), Some("node1"));
+            theirs == Some(false)
+                && ours_ok
+                && report
+                    .loaded
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.code == wasmbeat::config::Code::WasmbeatOnly)
         }
     };
     if !agree {

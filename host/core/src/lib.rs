@@ -16,6 +16,7 @@ pub mod node;
 pub mod ping;
 pub mod time;
 pub mod wire;
+pub mod witness;
 
 pub use node::{Input, Node, NodeConfig, Output};
 pub use time::Millis;

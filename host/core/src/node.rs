@@ -134,6 +134,16 @@ pub enum Input {
         /// The outcome in words.
         result: Result<String, String>,
     },
+    /// The witness answered an [`Output::AskTiebreak`], or did not
+    /// within the driver's time budget (`Unreachable`).
+    TiebreakDone {
+        /// The peer named in the request.
+        peer: String,
+        /// The outcome.
+        verdict: cluster::TiebreakVerdict,
+        /// The witness's figures, or why no answer came.
+        detail: String,
+    },
     /// A parsed, checked new configuration: its changed groups' agents are
     /// loaded ([`Output::LoadAgents`]) before anything changes.
     Reload(ReloadPlan),
@@ -190,6 +200,19 @@ pub enum Output {
     Log(StateChange),
     /// Fence (reset) this dead node; answer with [`Input::FenceDone`].
     Fence(String),
+    /// Ask the witness for the tie-break lease against `peer` (lasting
+    /// `lease`); answer with [`Input::TiebreakDone`] within a few seconds.
+    AskTiebreak {
+        /// The peer considered dead.
+        peer: String,
+        /// The lease time to ask for.
+        lease: Duration,
+    },
+    /// Tell the witness the lease against `peer` is given up (best effort).
+    ReleaseTiebreak {
+        /// The peer heard again.
+        peer: String,
+    },
     /// Graceful shutdown complete: the driver may exit.
     Exit,
 }
@@ -291,6 +314,18 @@ impl Node {
                 };
                 self.feed(now, Event::FenceResult { node, ok, detail })
             }
+            Input::TiebreakDone {
+                peer,
+                verdict,
+                detail,
+            } => self.feed(
+                now,
+                Event::TiebreakResult {
+                    peer,
+                    verdict,
+                    detail,
+                },
+            ),
             Input::GroupDone {
                 group,
                 op,
@@ -505,6 +540,12 @@ impl Node {
                 cluster::Action::Notify(change) => self.out.push(Output::Log(change)),
                 cluster::Action::Announce(group) => self.out.push(Output::Announce(group)),
                 cluster::Action::Fence(node) => self.out.push(Output::Fence(node)),
+                cluster::Action::AskTiebreak { peer, lease } => {
+                    self.out.push(Output::AskTiebreak { peer, lease })
+                }
+                cluster::Action::ReleaseTiebreak { peer } => {
+                    self.out.push(Output::ReleaseTiebreak { peer })
+                }
                 cluster::Action::Exit => self.out.push(Output::Exit),
             }
         }

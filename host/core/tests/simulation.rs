@@ -375,6 +375,7 @@ impl Sim {
             generation: self.nodes[i].generation,
             ping: Default::default(),
             fencing: Default::default(),
+            tiebreaker: false,
         }
     }
 
@@ -638,6 +639,12 @@ impl Sim {
                 Output::Fence(node) => {
                     self.fail(format!(
                         "{} asked to fence {node}, but no STONITH device is configured here",
+                        self.names[i]
+                    ));
+                }
+                Output::AskTiebreak { peer, .. } | Output::ReleaseTiebreak { peer } => {
+                    self.fail(format!(
+                        "{} talked to a tie-breaker about {peer}, but none is configured here",
                         self.names[i]
                     ));
                 }

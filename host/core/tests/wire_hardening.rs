@@ -423,6 +423,7 @@ fn a_reload_with_new_authkeys_switches_the_signing_key_and_opens_a_window() {
         generation: 200,
         ping: Default::default(),
         fencing: Default::default(),
+        tiebreaker: false,
     };
     let ecfg = EndpointConfig::new("beta", &["alpha", "beta"], rotating(1));
     let mut node = Node::new(

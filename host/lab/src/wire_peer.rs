@@ -135,6 +135,7 @@ fn liveness_model(ep: &Endpoint, nodes: &[String], opts: &PeerOptions) -> Cluste
             generation: ep.generation(),
             ping: Default::default(),
             fencing: Default::default(),
+            tiebreaker: false,
         },
         Millis(0),
     )

@@ -553,6 +553,12 @@ impl Report {
                     t.secs
                 );
             }
+            if let Some(w) = ha.tiebreaker {
+                let _ = writeln!(
+                    s,
+                    "tiebreaker:    {w} (witness decides which side of a partition runs the groups; wasmbeat-only)"
+                );
+            }
         }
         if let Some(a) = &l.auth {
             let others = a.keys.len().saturating_sub(1);

@@ -268,6 +268,11 @@ pub struct HaCf {
     /// of the JSON when empty: heartbeat's own files describe as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_link: Vec<String>,
+    /// wasmbeat-only `tiebreaker ADDR:PORT`: the witness (`wasmbeat
+    /// witness`) that decides which side of a partition runs the groups.
+    /// Left out of the JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiebreaker: Option<std::net::SocketAddr>,
     /// `respawn`/`failfast` children.
     pub respawn: Vec<Respawn>,
     /// `apiauth` lines as written.

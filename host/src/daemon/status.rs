@@ -237,6 +237,38 @@ fn fencing_words(f: &crate::cluster::FenceView, now: crate::cluster::Millis) -> 
     }
 }
 
+/// A peer's tie-break lease for `status` (nothing when there is none).
+fn tiebreak_words(t: &crate::cluster::TiebreakView, now: crate::cluster::Millis) -> String {
+    use crate::cluster::TiebreakView;
+    let ago = |t: &crate::cluster::Millis| now.since(*t).as_secs_f64();
+    match t {
+        TiebreakView::None => String::new(),
+        TiebreakView::Asking { since } => {
+            format!(
+                "; tie-breaker: asking for the lease (dead {:.1} s)",
+                ago(since)
+            )
+        }
+        TiebreakView::Granted { since, until } => format!(
+            "; tie-breaker: lease ours for {:.1} s more (dead {:.1} s)",
+            until.since(now).as_secs_f64(),
+            ago(since)
+        ),
+        TiebreakView::Refused { since, detail } => format!(
+            "; tie-breaker: refused, it holds the lease (dead {:.1} s; {detail})",
+            ago(since)
+        ),
+        TiebreakView::Unreachable {
+            since,
+            detail,
+            attempts,
+        } => format!(
+            "; tie-breaker: unreachable, {attempts} exchange(s) (dead {:.1} s; {detail})",
+            ago(since)
+        ),
+    }
+}
+
 /// Render a report for an operator.
 pub fn render(v: &StatusReport) -> String {
     let mut out = String::new();
@@ -259,7 +291,7 @@ pub fn render(v: &StatusReport) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  {:<12} {:<7} {}holds {}{}{}",
+            "  {:<12} {:<7} {}holds {}{}{}{}",
             n.name,
             n.status.as_str(),
             if n.local { "(this node) " } else { "" },
@@ -269,7 +301,8 @@ pub fn render(v: &StatusReport) -> String {
             } else {
                 format!("; links: {}", links.join(", "))
             },
-            fencing_words(&n.fencing, c.now)
+            fencing_words(&n.fencing, c.now),
+            tiebreak_words(&n.tiebreak, c.now)
         );
     }
     for p in &c.ping_nodes {

@@ -214,6 +214,7 @@ pub const DEFAULT_NOTIFY_EVENTS: &[crate::cluster::Cause] = &[
     crate::cluster::Cause::Failover,
     crate::cluster::Cause::MonitorGiveUp,
     crate::cluster::Cause::Fencing,
+    crate::cluster::Cause::Tiebreak,
 ];
 
 /// Where a section applies, for messages (`[agent.httpd]`).

@@ -598,6 +598,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             fencing: Default::default(),
+            tiebreak: Default::default(),
         }
     }
 

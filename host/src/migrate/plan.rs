@@ -171,6 +171,7 @@ fn hacf_note(directive: &str, value: &str) -> String {
         }
         "watchdog" => "does not map: Pacemaker's watchdog fencing is sbd".into(),
         "track_link" => "does not map: use a cloned ocf:heartbeat:ethmonitor resource and a location rule on its attribute (not generated)".into(),
+        "tiebreaker" => "does not map: Pacemaker's witness is corosync-qdevice with a corosync-qnetd server on the same third machine (pcs quorum device add model net host=ADDR algorithm=ffsplit; not generated)".into(),
         "use_logd" | "logfile" | "debugfile" | "logfacility" | "debug" => {
             "logging is set in /etc/default/pacemaker (PCMK_logfile) and corosync.conf's logging section".into()
         }

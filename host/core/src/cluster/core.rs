@@ -10,6 +10,7 @@ mod ping;
 mod resources;
 mod snapshot;
 mod standby;
+mod tiebreak;
 mod timers;
 
 /// heartbeat's RQSTDELAY: when both nodes start together and neither becomes stable, each
@@ -85,6 +86,8 @@ struct Peer {
     reported: bool,
     /// STONITH of this peer.
     fence: fencing::FenceState,
+    /// The tie-break lease against this peer.
+    tiebreak: tiebreak::LeaseState,
 }
 
 /// Index of a peer in `Cluster::peers` (stable until a reload changes the node list).
@@ -254,6 +257,7 @@ fn new_peer(name: &str) -> Peer {
         stable: false,
         reported: false,
         fence: fencing::FenceState::None,
+        tiebreak: Default::default(),
     }
 }
 
@@ -376,12 +380,18 @@ impl Cluster {
             Event::PingReply { member } => self.on_ping_reply(&member),
             Event::Carrier { iface, up } => self.on_carrier(&iface, up),
             Event::FenceResult { node, ok, detail } => self.on_fence_result(&node, ok, &detail),
+            Event::TiebreakResult {
+                peer,
+                verdict,
+                detail,
+            } => self.on_tiebreak_result(&peer, verdict, &detail),
         }
         if !self.exited {
             self.timers();
             self.ping_timers();
             self.fence_timers();
             self.progress();
+            self.tiebreak_timers();
         }
         if !self.exited {
             self.status_if_due();

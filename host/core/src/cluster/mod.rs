@@ -83,6 +83,9 @@ pub struct ClusterParams {
     pub ping: Box<PingParams>,
     /// STONITH before takeover (ha.cf `stonith`/`stonith_host`); off by default.
     pub fencing: FenceParams,
+    /// wasmbeat-only ha.cf `tiebreaker`: a witness decides which side of a
+    /// partition runs the groups ([`Action::AskTiebreak`]); off by default.
+    pub tiebreaker: bool,
 }
 
 /// Whether and how a dead peer is fenced before its groups start here.
@@ -488,6 +491,28 @@ pub enum Event {
         /// Which device and how long it took, or why it failed.
         detail: String,
     },
+    /// The witness answered an [`Action::AskTiebreak`] about `peer`, or
+    /// could not be reached within the driver's time budget.
+    TiebreakResult {
+        /// The peer named in the request.
+        peer: String,
+        /// Granted, refused (the other side holds the lease) or unreachable.
+        verdict: TiebreakVerdict,
+        /// The witness's figures (holder, remaining time) or why no answer came.
+        detail: String,
+    },
+}
+
+/// The outcome of one exchange with the witness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TiebreakVerdict {
+    /// The lease is ours for the lease time from when we asked.
+    Granted,
+    /// The peer holds the lease: we are the losing side of a partition.
+    Refused,
+    /// No authenticated answer within the time budget.
+    Unreachable,
 }
 
 /// Severity of a [`StateChange`].
@@ -566,11 +591,13 @@ pub enum Cause {
     PingNode,
     /// ipfail compared ping node counts and decided.
     Ipfail,
+    /// The tie-breaker (witness) granted or refused the lease, or is out of reach.
+    Tiebreak,
 }
 
 impl Cause {
     /// Every cause.
-    pub const ALL: [Cause; 23] = [
+    pub const ALL: [Cause; 24] = [
         Cause::PeerUp,
         Cause::PeerBack,
         Cause::PeerDead,
@@ -594,6 +621,7 @@ impl Cause {
         Cause::Protocol,
         Cause::PingNode,
         Cause::Ipfail,
+        Cause::Tiebreak,
     ];
 
     /// The label value (snake case, as serialised).
@@ -622,6 +650,7 @@ impl Cause {
             Cause::Protocol => "protocol",
             Cause::PingNode => "ping_node",
             Cause::Ipfail => "ipfail",
+            Cause::Tiebreak => "tiebreak",
         }
     }
 }
@@ -644,6 +673,22 @@ pub enum Action {
     /// Reset this dead node with the configured fencing devices; answer
     /// with [`Event::FenceResult`]. Its groups stay stopped here until then.
     Fence(String),
+    /// Ask the witness for the tie-break lease against `peer` (acquire or
+    /// renew, lasting `lease` unless renewed); answer with
+    /// [`Event::TiebreakResult`] within a few seconds, `Unreachable` when
+    /// no authenticated answer came.
+    AskTiebreak {
+        /// The peer we consider dead.
+        peer: String,
+        /// How long the witness keeps the lease ours without a renewal.
+        lease: Duration,
+    },
+    /// `peer` is heard again: tell the witness we give the lease up (best
+    /// effort, no answer expected).
+    ReleaseTiebreak {
+        /// The peer.
+        peer: String,
+    },
     /// Graceful shutdown finished: the daemon may exit.
     Exit,
 }
@@ -682,6 +727,47 @@ pub struct NodeView {
     pub links: Vec<LinkStatus>,
     /// Where fencing of this node stands (always `none` for the local node).
     pub fencing: FenceView,
+    /// The tie-break lease against this peer (always `none` for the local
+    /// node and without a `tiebreaker`).
+    #[serde(default)]
+    pub tiebreak: TiebreakView,
+}
+
+/// The tie-break lease against one peer, in [`NodeView`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum TiebreakView {
+    /// Not wanted: the peer is alive (or no tie-breaker is configured).
+    #[default]
+    None,
+    /// Asked, no answer yet.
+    Asking {
+        /// When the peer was found dead.
+        since: Millis,
+    },
+    /// Ours: takeover allowed.
+    Granted {
+        /// When the peer was found dead.
+        since: Millis,
+        /// The lease runs out then unless renewed.
+        until: Millis,
+    },
+    /// The peer holds it: we run nothing it may run.
+    Refused {
+        /// When the peer was found dead.
+        since: Millis,
+        /// The witness's words.
+        detail: String,
+    },
+    /// The witness does not answer: we keep what we hold, take nothing over.
+    Unreachable {
+        /// When the peer was found dead.
+        since: Millis,
+        /// Why the last exchange failed.
+        detail: String,
+        /// Failed exchanges in a row.
+        attempts: u32,
+    },
 }
 
 /// Fencing state of a node in [`NodeView`].

@@ -29,6 +29,7 @@ fn params(local: &str, mode: AutoFailback) -> ClusterParams {
         generation: if local == "n1" { 100 } else { 200 },
         ping: Default::default(),
         fencing: Default::default(),
+        tiebreaker: false,
     }
 }
 
@@ -75,6 +76,38 @@ struct Pair {
     fences: Vec<(Millis, usize, String)>,
     /// Every fencing request made: (when, requester, target).
     fence_log: Vec<(Millis, usize, String)>,
+    /// A tie-breaker both nodes are configured with (`None`: not configured).
+    witness: Option<SimWitness>,
+}
+
+/// A simulated witness: answers 20 ms after a request it can hear; a node
+/// that cannot reach it hears `Unreachable` after the driver's 1.5 s budget.
+#[derive(Default)]
+struct SimWitness {
+    /// The witness runs.
+    up: bool,
+    /// Whether each node reaches it (its LAN port).
+    reach: [bool; 2],
+    /// The lease: (holder, expiry).
+    holder: Option<(usize, Millis)>,
+    /// Exchanges under way: (due, node, lease).
+    queue: Vec<(Millis, usize, Duration)>,
+    /// Every answer given: (when, node, verdict).
+    log: Vec<(Millis, usize, TiebreakVerdict)>,
+    /// Releases heard.
+    releases: Vec<(Millis, usize)>,
+    /// The driver loses every exchange: no answer at all, not even `Unreachable`.
+    mute: bool,
+}
+
+impl SimWitness {
+    fn new() -> SimWitness {
+        SimWitness {
+            up: true,
+            reach: [true; 2],
+            ..SimWitness::default()
+        }
+    }
 }
 
 impl Pair {
@@ -101,6 +134,7 @@ impl Pair {
             switch_up: true,
             fences: Vec::new(),
             fence_log: Vec::new(),
+            witness: None,
         }
     }
 
@@ -120,6 +154,7 @@ impl Pair {
             configured: self.fencing,
             delay: Duration::from_secs(10),
         };
+        p.tiebreaker = self.witness.is_some();
         self.n[i].c = Some(Cluster::new(p, self.now));
         self.n[i].log.exited = false;
         self.feed(i, Event::Tick);
@@ -170,6 +205,25 @@ impl Pair {
                     self.fences
                         .push((now.plus(Duration::from_millis(500)), i, target));
                 }
+                Action::AskTiebreak { peer, lease } => {
+                    assert_eq!(peer, Self::name(1 - i));
+                    let w = self.witness.as_mut().expect("no tie-breaker configured");
+                    let reachable = w.up && w.reach[i];
+                    let rtt = if reachable { 20 } else { 1500 };
+                    if !w.mute {
+                        w.queue
+                            .push((now.plus(Duration::from_millis(rtt)), i, lease));
+                    }
+                }
+                Action::ReleaseTiebreak { .. } => {
+                    let w = self.witness.as_mut().expect("no tie-breaker configured");
+                    if w.up && w.reach[i] {
+                        w.releases.push((now, i));
+                        if w.holder.is_some_and(|(h, _)| h == i) {
+                            w.holder = None;
+                        }
+                    }
+                }
                 Action::Exit => {
                     node.log.exited = true;
                     node.c = None;
@@ -204,13 +258,57 @@ impl Pair {
                     let t = if target == Self::name(0) { 0 } else { 1 };
                     self.crash(t);
                 }
-                let detail = if ok { "switch: reset done" } else { "switch: connection refused" };
+                let detail = if ok {
+                    "switch: reset done"
+                } else {
+                    "switch: connection refused"
+                };
                 self.feed(
                     by,
                     Event::FenceResult {
                         node: target,
                         ok,
                         detail: detail.into(),
+                    },
+                );
+            }
+            let answers = match self.witness.as_mut() {
+                Some(w) => {
+                    let due: Vec<_> = w.queue.iter().filter(|q| q.0 <= now).cloned().collect();
+                    w.queue.retain(|q| q.0 > now);
+                    due.into_iter()
+                        .map(|(_, i, lease)| {
+                            let verdict = if !(w.up && w.reach[i]) {
+                                TiebreakVerdict::Unreachable
+                            } else {
+                                match w.holder {
+                                    Some((h, exp)) if h != i && exp > now => {
+                                        TiebreakVerdict::Refused
+                                    }
+                                    _ => {
+                                        w.holder = Some((i, now.plus(lease)));
+                                        TiebreakVerdict::Granted
+                                    }
+                                }
+                            };
+                            w.log.push((now, i, verdict));
+                            (i, verdict)
+                        })
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            for (i, verdict) in answers {
+                let detail = match verdict {
+                    TiebreakVerdict::Unreachable => "no answer within 1.5 s".to_string(),
+                    _ => "witness".to_string(),
+                };
+                self.feed(
+                    i,
+                    Event::TiebreakResult {
+                        peer: Self::name(1 - i).into(),
+                        verdict,
+                        detail,
                     },
                 );
             }
@@ -1240,10 +1338,12 @@ fn given_fencing_and_a_partition_then_the_node_holding_nothing_fences_the_active
     p.cut = true;
     p.run_for(12.0);
     // n1 sees an idle peer: unneeded (heartbeat's rule), no request.
-    assert!(p.n[0].log.sent.iter().any(|(_, m)| matches!(
-        m,
-        Message::Stonith { node, result: StonithResult::Unneeded } if node == "n2"
-    )) || p.n[0].c.is_none());
+    assert!(
+        p.n[0].log.sent.iter().any(|(_, m)| matches!(
+            m,
+            Message::Stonith { node, result: StonithResult::Unneeded } if node == "n2"
+        )) || p.n[0].c.is_none()
+    );
     assert_eq!(p.fence_log.len(), 1, "{:?}", p.fence_log);
     assert_eq!((p.fence_log[0].1, p.fence_log[0].2.as_str()), (1, "n1"));
     assert!(p.n[0].c.is_none(), "the switch cut n1");
@@ -1269,7 +1369,15 @@ fn given_an_unreachable_switch_then_nothing_starts_retries_are_bounded_and_an_ac
         .log
         .sent
         .iter()
-        .filter(|(_, m)| matches!(m, Message::Stonith { result: StonithResult::Bad, .. }))
+        .filter(|(_, m)| {
+            matches!(
+                m,
+                Message::Stonith {
+                    result: StonithResult::Bad,
+                    ..
+                }
+            )
+        })
         .count();
     assert!(bad >= 5, "each failure said on the wire ({bad})");
     let logged = p.n[1]
@@ -1278,10 +1386,17 @@ fn given_an_unreachable_switch_then_nothing_starts_retries_are_bounded_and_an_ac
         .iter()
         .filter(|(_, n)| n.what.starts_with("STONITH of n1 failed"))
         .count();
-    assert!(logged >= 3 && logged < attempts, "rate-limited: {logged} of {attempts}");
+    assert!(
+        logged >= 3 && logged < attempts,
+        "rate-limited: {logged} of {attempts}"
+    );
     let st = p.n[1].c.as_ref().unwrap().status();
     let g1 = st.groups.iter().find(|g| g.key == G1).unwrap();
-    assert!(g1.local_state.contains("waiting for n1 to be fenced"), "{}", g1.local_state);
+    assert!(
+        g1.local_state.contains("waiting for n1 to be fenced"),
+        "{}",
+        g1.local_state
+    );
     assert!(matches!(
         st.nodes.iter().find(|n| n.name == "n1").unwrap().fencing,
         FenceView::Pending { attempts: 5.., .. }
@@ -1318,7 +1433,8 @@ fn given_a_pending_fence_when_the_peer_is_heard_again_then_it_is_cancelled_and_n
 }
 
 #[test]
-fn given_fencing_and_a_node_alone_at_initdead_then_it_fences_the_silent_peer_before_starting_anything() {
+fn given_fencing_and_a_node_alone_at_initdead_then_it_fences_the_silent_peer_before_starting_anything(
+) {
     let mut p = Pair::new(AutoFailback::On);
     p.fencing = true;
     p.boot(0);
@@ -1327,4 +1443,281 @@ fn given_fencing_and_a_node_alone_at_initdead_then_it_fences_the_silent_peer_bef
     let fenced = fenced_ok_at(&p, 0, "n2").expect("fenced");
     assert_eq!(p.running(0), vec![G1, G2]);
     assert!(p.first_op(0, "start", G1).unwrap() >= fenced);
+}
+
+fn witness_pair(only_g1: bool) -> Pair {
+    let mut p = Pair::new(AutoFailback::On);
+    p.witness = Some(SimWitness::new());
+    p.only_g1 = only_g1;
+    p.boot(0);
+    p.boot(1);
+    p.run_for(15.0);
+    p
+}
+
+/// Runs for `secs` in 100 ms steps; panics when a group runs on both nodes.
+fn run_single_owner(p: &mut Pair, secs: f64) {
+    let steps = (secs * 10.0).round() as usize;
+    for _ in 0..steps {
+        p.run_for(0.1);
+        let both: Vec<&str> = p
+            .running(0)
+            .into_iter()
+            .filter(|g| p.running(1).contains(g))
+            .collect();
+        assert!(
+            both.is_empty(),
+            "{both:?} runs on both nodes at {:?}; witness: {:?}",
+            p.now,
+            p.witness.as_ref().map(|w| &w.log)
+        );
+    }
+}
+
+fn tiebreak_of(p: &Pair, i: usize) -> TiebreakView {
+    let st = p.n[i].c.as_ref().unwrap().status();
+    st.nodes.iter().find(|n| !n.local).unwrap().tiebreak.clone()
+}
+
+#[test]
+fn given_a_witness_and_a_partition_while_both_hold_groups_then_exactly_one_side_ends_with_all() {
+    let mut p = witness_pair(false);
+    assert_eq!((p.running(0), p.running(1)), (vec![G1], vec![G2]));
+    p.cut = true;
+    run_single_owner(&mut p, 30.0);
+    let (a, b) = (p.running(0), p.running(1));
+    assert!(
+        (a == vec![G1, G2] && b.is_empty()) || (b == vec![G1, G2] && a.is_empty()),
+        "one side all, the other none: n1 {a:?}, n2 {b:?}"
+    );
+    // The earlier name asks first when both hold: n1 wins, n2 releases G2.
+    assert_eq!(a, vec![G1, G2]);
+    assert!(p.noted(1, "tie-breaker refused: releasing").is_some());
+    assert!(matches!(tiebreak_of(&p, 0), TiebreakView::Granted { .. }));
+    assert!(matches!(tiebreak_of(&p, 1), TiebreakView::Refused { .. }));
+    let released = p.first_op(1, "stop", G2).unwrap();
+    let started = p.first_op(0, "start", G2).unwrap();
+    println!(
+        "n2 stopped G2 at {:.1} s, n1 started it at {:.1} s",
+        released.0 as f64 / 1000.0,
+        started.0 as f64 / 1000.0
+    );
+    assert!(started > released, "G2 started on n1 before n2 stopped it");
+}
+
+#[test]
+fn given_a_witness_when_the_heartbeat_link_breaks_then_the_serving_node_keeps_it_and_nothing_moves()
+{
+    let mut p = witness_pair(true);
+    let cut = p.now;
+    p.cut = true;
+    run_single_owner(&mut p, 30.0);
+    assert_eq!((p.running(0), p.running(1)), (vec![G1], vec![]));
+    // n2 held nothing: it asked later and was refused; n1 never stopped G1.
+    assert!(p.n[0].log.ops.iter().all(|(t, _, _)| *t < cut));
+    assert!(p
+        .noted(1, "tie-breaker refused the lease against n1")
+        .is_some());
+    assert!(p.first_op(1, "start", G1).is_none());
+}
+
+#[test]
+fn given_an_unreachable_witness_and_a_partition_then_nothing_is_taken_over_and_holders_keep() {
+    let mut p = witness_pair(false);
+    p.witness.as_mut().unwrap().up = false;
+    let cut = p.now;
+    p.cut = true;
+    run_single_owner(&mut p, 30.0);
+    assert_eq!((p.running(0), p.running(1)), (vec![G1], vec![G2]));
+    for i in 0..2 {
+        assert!(
+            p.n[i].log.ops.iter().all(|(t, _, _)| *t < cut),
+            "node {i} acted"
+        );
+        assert!(
+            matches!(
+                tiebreak_of(&p, i),
+                TiebreakView::Unreachable { attempts: 5.., .. }
+            ),
+            "{:?}",
+            tiebreak_of(&p, i)
+        );
+    }
+    let st = p.n[0].c.as_ref().unwrap().status();
+    let g2 = st.groups.iter().find(|g| g.key == G2).unwrap();
+    assert!(
+        g2.local_state
+            .contains("waiting for the tie-breaker lease against n2"),
+        "{}",
+        g2.local_state
+    );
+    // rate-limited: one line when it became unreachable, not one per second
+    let lines = p.n[0]
+        .log
+        .notes
+        .iter()
+        .filter(|(_, n)| n.what.starts_with("tie-breaker unreachable"))
+        .count();
+    assert!(lines <= 2, "{lines} unreachable lines in 30 s");
+    // the witness comes back: whoever asks first wins, the other releases
+    p.witness.as_mut().unwrap().up = true;
+    run_single_owner(&mut p, 15.0);
+    let (a, b) = (p.running(0), p.running(1));
+    assert!(
+        (a == vec![G1, G2] && b.is_empty()) || (b == vec![G1, G2] && a.is_empty()),
+        "n1 {a:?}, n2 {b:?}"
+    );
+}
+
+#[test]
+fn given_a_partition_with_a_witness_when_it_heals_then_the_lease_is_released_and_normal_rules_apply(
+) {
+    let mut p = witness_pair(false);
+    p.cut = true;
+    run_single_owner(&mut p, 20.0);
+    assert_eq!((p.running(0), p.running(1)), (vec![G1, G2], vec![]));
+    p.cut = false;
+    run_single_owner(&mut p, 20.0);
+    // auto_failback on: G2 goes home to n2 by the hand-shake
+    assert_eq!((p.running(0), p.running(1)), (vec![G1], vec![G2]));
+    let w = p.witness.as_ref().unwrap();
+    assert!(
+        w.releases.iter().any(|(_, i)| *i == 0),
+        "n1 released: {:?}",
+        w.releases
+    );
+    assert!(w.holder.is_none(), "lease still held: {:?}", w.holder);
+    assert!(p
+        .noted(0, "tie-breaker lease against n2 given up")
+        .is_some());
+    assert_eq!(tiebreak_of(&p, 0), TiebreakView::None);
+    // no exchange after the heal settled
+    let asked = w.log.len();
+    p.run_for(10.0);
+    assert_eq!(p.witness.as_ref().unwrap().log.len(), asked);
+}
+
+#[test]
+fn given_a_witness_when_the_active_node_crashes_then_the_peer_takes_over_after_the_lease_and_grace()
+{
+    let mut p = witness_pair(true);
+    p.crash(0);
+    let crashed = p.now;
+    p.run_for(15.0);
+    assert_eq!(p.running(1), vec![G1]);
+    let started = p.first_op(1, "start", G1).unwrap().since(crashed);
+    println!(
+        "G1 started on n2 {:.2} s after n1 crashed",
+        started.as_secs_f64()
+    );
+    // deadtime 5 s (from n1's last status, up to a keepalive before the
+    // crash) + ask delay 2 s (n2 held nothing) + grace 4 s
+    assert!(
+        started >= Duration::from_secs(10)
+            && started <= Duration::from_secs(11) + Duration::from_millis(200),
+        "{started:?}"
+    );
+    // the restarted n1 is heard: n2 gives the lease up, G1 goes home
+    p.boot(0);
+    p.run_for(30.0);
+    assert_eq!((p.running(0), p.running(1)), (vec![G1], vec![]));
+    assert!(p.witness.as_ref().unwrap().holder.is_none());
+}
+
+#[test]
+fn given_a_witness_when_a_node_loses_its_lan_and_the_heartbeat_link_then_the_other_wins() {
+    let mut p = witness_pair(true);
+    p.witness.as_mut().unwrap().reach[0] = false;
+    p.cut = true;
+    p.run_for(30.0);
+    assert_eq!(p.running(1), vec![G1], "n2 won the lease and took G1");
+    assert!(matches!(tiebreak_of(&p, 1), TiebreakView::Granted { .. }));
+    // n1 cannot tell a dead witness from a cut LAN: it keeps what it holds
+    // (docs/tiebreaker.md: a lost LAN port means it serves nobody anyway)
+    assert_eq!(p.running(0), vec![G1]);
+    assert!(matches!(
+        tiebreak_of(&p, 0),
+        TiebreakView::Unreachable { .. }
+    ));
+    // its LAN returns while the heartbeat link stays cut: refused, it releases
+    p.witness.as_mut().unwrap().reach[0] = true;
+    p.run_for(10.0);
+    assert_eq!((p.running(0), p.running(1)), (vec![], vec![G1]));
+    assert!(p.noted(0, "tie-breaker refused: releasing").is_some());
+}
+
+#[test]
+fn given_a_witness_and_fencing_in_a_partition_then_only_the_lease_holder_fences() {
+    let mut p = Pair::new(AutoFailback::On);
+    p.witness = Some(SimWitness::new());
+    p.fencing = true;
+    p.boot(0);
+    p.boot(1);
+    p.run_for(15.0);
+    p.cut = true;
+    p.run_for(30.0);
+    assert_eq!(p.fence_log.len(), 1, "{:?}", p.fence_log);
+    assert_eq!((p.fence_log[0].1, p.fence_log[0].2.as_str()), (0, "n2"));
+    assert_eq!(p.running(0), vec![G1, G2]);
+    let granted = p.noted(0, "tie-breaker lease against n2 granted").unwrap();
+    assert!(p.fence_log[0].0 >= granted, "fenced before the lease");
+}
+
+#[test]
+fn given_a_witness_when_the_peer_shuts_down_cleanly_then_its_groups_move_without_waiting() {
+    let mut p = witness_pair(false);
+    p.witness.as_mut().unwrap().up = false;
+    p.feed(0, Event::Command(Command::Shutdown));
+    p.run_for(5.0);
+    assert_eq!(p.running(1), vec![G1, G2], "a clean stop needs no witness");
+}
+
+#[test]
+fn given_a_witness_when_a_node_boots_alone_during_a_partition_then_it_is_refused_and_starts_nothing(
+) {
+    let mut p = Pair::new(AutoFailback::On);
+    p.witness = Some(SimWitness::new());
+    p.boot(1);
+    p.run_for(25.0);
+    assert_eq!(
+        p.running(1),
+        vec![G1, G2],
+        "n2 alone took everything with the lease"
+    );
+    p.cut = true;
+    p.boot(0);
+    run_single_owner(&mut p, 25.0);
+    assert_eq!((p.running(0), p.running(1)), (vec![], vec![G1, G2]));
+    assert!(p.n[0].log.ops.is_empty(), "{:?}", p.n[0].log.ops);
+    assert!(matches!(tiebreak_of(&p, 0), TiebreakView::Refused { .. }));
+}
+
+#[test]
+fn given_a_witness_exchange_never_answered_then_it_counts_as_unreachable_and_asking_goes_on() {
+    let mut p = witness_pair(true);
+    p.cut = true;
+    p.run_for(6.0);
+    // the driver loses the exchanges (e.g. a crashed task): never an answer
+    p.witness.as_mut().unwrap().mute = true;
+    let lost = p.now;
+    p.run_for(12.0);
+    let first = p
+        .noted(0, "no answer from the driver within 10.0 s")
+        .expect("counted as unreachable");
+    assert!(first > lost);
+    // the driver answers again: asking went on (n1's lease lapsed at the
+    // witness meanwhile, so whoever asks first wins), one side ends with G1
+    p.witness.as_mut().unwrap().mute = false;
+    run_single_owner(&mut p, 20.0);
+    let w = p.witness.as_ref().unwrap();
+    assert!(
+        w.log.iter().filter(|(t, _, _)| *t > first).count() >= 2,
+        "both asked again: {:?}",
+        w.log
+    );
+    let holders = [p.running(0), p.running(1)];
+    assert!(
+        holders.contains(&vec![G1]) && holders.contains(&vec![]),
+        "{holders:?}"
+    );
 }

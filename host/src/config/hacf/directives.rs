@@ -358,7 +358,44 @@ pub const WASMBEAT_DIRECTIVES: &[Directive] = &[
     // 0 at once (`wasmbeat_core::link`).
     d("track_link", "track_link eth0", Words(track_link))
         .write(|c, f| lines(f, "track_link", &c.track_link)),
+    // Tie-breaker: a witness on a third machine decides which side of a
+    // partition runs the groups (`wasmbeat_core::witness`).
+    d("tiebreaker", "tiebreaker 192.168.1.254:7405", Word(tiebreaker)).once()
+        .write(|c, f| line(f, "tiebreaker", c.tiebreaker.map(|a| a.to_string()).as_deref())),
 ];
+
+/// `tiebreaker ADDR:PORT`: an IP address literal and a UDP port (no name:
+/// a failover must not wait for DNS); IPv6 as `[addr]:port`.
+fn tiebreaker(r: &mut Reader, at: At<'_>) {
+    let Ok(addr) = at.text.parse::<std::net::SocketAddr>() else {
+        r.err(
+            Code::BadValue,
+            at,
+            format!("tiebreaker {:?} is not an address and port", at.text),
+            "write the witness's IP address and UDP port, e.g. \"tiebreaker 192.168.1.254:7405\" or \"tiebreaker [2001:db8::9]:7405\"",
+        );
+        return;
+    };
+    if addr.port() == 0 {
+        r.err(
+            Code::BadValue,
+            at,
+            format!("tiebreaker {}: port 0", at.text),
+            "give the port wasmbeat witness --listen uses, e.g. 7405",
+        );
+        return;
+    }
+    r.warn(
+        Code::WasmbeatOnly,
+        at,
+        format!(
+            "tiebreaker {} is wasmbeat-only: heartbeat 3.0.6 refuses this ha.cf (\"Illegal directive\"); a heartbeat peer never asks the witness, so it does not protect a mixed cluster",
+            at.text
+        ),
+        "keep this line only in the ha.cf of wasmbeat nodes, and give every node of the cluster the same one",
+    );
+    r.cf.tiebreaker = Some(addr);
+}
 
 /// `track_link IFACE`: watched through rtnetlink link events; needs the
 /// built-in ipfail (it moves the groups) and, being wasmbeat's own, makes

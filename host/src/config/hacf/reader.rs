@@ -172,6 +172,7 @@ impl Reader {
                 ping_groups: Vec::new(),
                 ping6: Vec::new(),
                 track_link: Vec::new(),
+                tiebreaker: None,
                 respawn: Vec::new(),
                 apiauth: Vec::new(),
                 use_logd: None,

@@ -71,7 +71,7 @@ impl Cluster {
 
     /// The groups peer `pi` may run, from its last report (`None`: it
     /// never reported, so any).
-    fn peer_may_run(&self, pi: PeerId) -> Option<BTreeSet<String>> {
+    pub(super) fn peer_may_run(&self, pi: PeerId) -> Option<BTreeSet<String>> {
         let p = &self.peers[pi];
         p.reported.then(|| {
             self.group_ids()
@@ -105,7 +105,10 @@ impl Cluster {
             Duration::ZERO
         };
         let what = match &may_run {
-            Some(s) => format!("it last reported running {}", list(&s.iter().cloned().collect::<Vec<_>>())),
+            Some(s) => format!(
+                "it last reported running {}",
+                list(&s.iter().cloned().collect::<Vec<_>>())
+            ),
             None => "it never reported what it runs".to_string(),
         };
         let when = if delay.is_zero() {
@@ -138,6 +141,12 @@ impl Cluster {
         if self.shutting_down {
             return;
         }
+        // With a tie-breaker only the side holding the lease fences: the
+        // loser would otherwise reset the node that serves.
+        let tiebreak_holds: Vec<bool> = self
+            .peer_ids()
+            .map(|pi| self.tiebreak_holds_fencing(pi))
+            .collect();
         for pi in self.peer_ids() {
             let now = self.now;
             if let FenceState::Pending {
@@ -147,7 +156,7 @@ impl Cluster {
                 ..
             } = &mut self.peers[pi].fence
             {
-                if !*in_flight && now >= *at {
+                if !*in_flight && now >= *at && !tiebreak_holds[pi.0] {
                     *in_flight = true;
                     *attempts += 1;
                     let name = self.peers[pi].name.clone();
@@ -159,9 +168,9 @@ impl Cluster {
 
     /// The next fencing attempt's time, for the timer table.
     pub(super) fn fence_deadline(&self) -> Option<Millis> {
-        self.peers
-            .iter()
-            .filter_map(|p| match &p.fence {
+        self.peer_ids()
+            .filter(|&pi| !self.tiebreak_holds_fencing(pi))
+            .filter_map(|pi| match &self.peers[pi].fence {
                 FenceState::Pending {
                     at,
                     in_flight: false,

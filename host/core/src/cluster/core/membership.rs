@@ -316,6 +316,7 @@ impl Cluster {
         if !self.comm_up || self.shutting_down {
             return;
         }
+        self.tiebreak_dead_peer(pi);
         self.stonith_dead_peer(pi);
         self.takeover_from(pi, &format!("{name} declared dead"));
     }
@@ -358,11 +359,14 @@ impl Cluster {
                 format!("auto_failback legacy: {name} pulls its groups back when it returns")
             }
         };
-        let fence = if matches!(self.peers[pi].fence, fencing::FenceState::Pending { .. }) {
+        let mut fence = if matches!(self.peers[pi].fence, fencing::FenceState::Pending { .. }) {
             format!("; they start once {name} is fenced")
         } else {
             String::new()
         };
+        if self.p.tiebreaker && !self.peers[pi].left {
+            fence.push_str("; they start once the tie-breaker grants us the lease");
+        }
         if !keys.is_empty() {
             self.notify(
                 Level::Warn,
@@ -436,6 +440,7 @@ impl Cluster {
         }
         if heard.is_empty() {
             for &pi in &dead {
+                self.tiebreak_dead_peer(pi);
                 self.stonith_dead_peer(pi);
             }
             let all: Vec<GroupId> = self.group_ids().collect();
@@ -495,6 +500,7 @@ impl Cluster {
             }
         }
         if self.comm_up && !self.shutting_down {
+            self.tiebreak_dead_peer(pi);
             self.takeover_from(pi, &format!("{name} shut down"));
         }
     }

@@ -390,7 +390,9 @@ impl Cluster {
         for gi in self.group_ids() {
             let blocked = self.groups[gi].run == Run::Stopped
                 && self.groups[gi].want
-                && (self.peer_still_runs(gi) || self.fence_blocks(gi).is_some());
+                && (self.peer_still_runs(gi)
+                    || self.fence_blocks(gi).is_some()
+                    || self.tiebreak_blocks(gi).is_some());
             let g = &mut self.groups[gi];
             if !g.want && g.run == Run::Stopped {
                 g.taken_over = false;

@@ -16,8 +16,9 @@ impl Cluster {
             stable: self.locally_stable(),
             links: Vec::new(),
             fencing: FenceView::None,
+            tiebreak: TiebreakView::None,
         }];
-        for p in &self.peers {
+        for (pi, p) in self.peer_ids().zip(&self.peers) {
             nodes.push(NodeView {
                 name: p.name.clone(),
                 local: false,
@@ -37,6 +38,7 @@ impl Cluster {
                     })
                     .collect(),
                 fencing: Self::fence_view(p),
+                tiebreak: self.tiebreak_view(pi),
             });
         }
         let groups = self
@@ -50,6 +52,9 @@ impl Cluster {
                 if g.want && g.run == Run::Stopped {
                     if let Some(peer) = self.fence_blocks(gi) {
                         st.push_str(&format!(", waiting for {peer} to be fenced"));
+                    }
+                    if let Some(why) = self.tiebreak_blocks(gi) {
+                        st.push_str(&format!(", {why}"));
                     }
                 }
                 let owner = if g.run != Run::Stopped || g.want {

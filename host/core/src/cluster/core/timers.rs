@@ -32,6 +32,9 @@ pub(super) enum Timer {
     IpfailGiveup,
     /// A fencing attempt is due (acted on by `fence_timers`).
     FenceAttempt,
+    /// A tie-breaker exchange is due, or a takeover grace ends (acted on
+    /// by `tiebreak_timers` and `reconcile`).
+    Tiebreak,
 }
 
 impl Cluster {
@@ -99,6 +102,9 @@ impl Cluster {
         }
         if let Some(at) = self.fence_deadline() {
             t.push((at, Timer::FenceAttempt));
+        }
+        if let Some(at) = self.tiebreak_deadline() {
+            t.push((at, Timer::Tiebreak));
         }
         t
     }
@@ -245,7 +251,8 @@ impl Cluster {
             | Timer::OwnStatus
             | Timer::PingNodes
             | Timer::IpfailGiveup
-            | Timer::FenceAttempt => {}
+            | Timer::FenceAttempt
+            | Timer::Tiebreak => {}
         }
     }
 
