@@ -123,7 +123,7 @@ fn fence_devices_are_listed_and_unusable_ones_refused_at_their_line() {
         "node2's device is not this node's: {out}"
     );
 
-    // A heartbeat plugin, a .wasm agent without an HTTP grant, an https
+    // An unknown device type, a .wasm agent without an HTTP grant, an https
     // switch, and (with the agents loaded) a parameter the agent lacks.
     std::fs::create_dir(d.path().join("resource.d")).unwrap();
     std::fs::copy(
@@ -133,7 +133,7 @@ fn fence_devices_are_listed_and_unusable_ones_refused_at_their_line() {
     .unwrap();
     std::fs::write(
         d.path().join("ha.cf"),
-        format!("{base}stonith_host * baytech 10.0.0.3 admin pw\nstonith_host * acme base=http://10.9.0.254/pdu\nstonith_host * http-switch base=https://10.9.0.254/pdu\nstonith_host * http-switch base=http://10.9.0.254/pdu colour=red\n"),
+        format!("{base}stonith_host * nosuchswitch 10.0.0.3 admin pw\nstonith_host * acme base=http://10.9.0.254/pdu\nstonith_host * http-switch base=https://10.9.0.254/pdu\nstonith_host * http-switch base=http://10.9.0.254/pdu colour=red\n"),
     )
     .unwrap();
     let cache = tempfile::tempdir().unwrap();
@@ -141,8 +141,8 @@ fn fence_devices_are_listed_and_unusable_ones_refused_at_their_line() {
     let (code, out, _) = run(d.path(), &["--node", "node1", "--cache-dir", &cache]);
     assert_ne!(code, 0, "{out}");
     for want in [
-        format!("ha.cf:{}: stonith_host * baytech: no fence agent named \"baytech\"", lines + 1),
-        "cluster-glue STONITH plugins do not run in wasmbeat".to_string(),
+        format!("ha.cf:{}: stonith_host * nosuchswitch: no fence agent named \"nosuchswitch\"", lines + 1),
+        "or a cluster-glue plugin (install cluster-glue; `stonith -L` lists them)".to_string(),
         format!("ha.cf:{}: stonith_host * acme: the fence agent acme has no HTTP grant", lines + 2),
         "add to agents.toml: [fence.acme] http = [".to_string(),
         format!("ha.cf:{}: stonith_host * http-switch: https://10.9.0.254/pdu: https:// is not implemented yet", lines + 3),
@@ -157,15 +157,31 @@ fn fence_devices_are_listed_and_unusable_ones_refused_at_their_line() {
         "[fence.acme]\nhttp = [\"http://10.9.0.254/pdu\"]\n",
     )
     .unwrap();
+    // heartbeat's own cluster-glue plugins run as heartbeat runs them.
+    let glue = wasmbeat::fence::cluster_glue::plugin_path("baytech").is_some();
     std::fs::write(
         d.path().join("ha.cf"),
-        format!("{base}stonith_host * acme base=http://10.9.0.254/pdu\n"),
+        format!(
+            "{base}stonith_host * acme base=http://10.9.0.254/pdu\n{}",
+            if glue {
+                "stonith_host * baytech 10.0.0.3 admin pw\n"
+            } else {
+                ""
+            }
+        ),
     )
     .unwrap();
     let (code, out, err) = run(d.path(), &["--node", "node1", "--cache-dir", &cache]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("stonith_host * acme ["), "{out}");
     assert!(out.contains("may reach: http://10.9.0.254/pdu"), "{out}");
+    if glue {
+        assert!(
+            out.contains("stonith_host * baytech (cluster-glue plugin run by /usr/sbin/stonith")
+                && !out.contains("admin pw"),
+            "{out}"
+        );
+    }
 }
 
 #[test]

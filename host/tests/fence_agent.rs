@@ -462,6 +462,55 @@ async fn an_oversized_answer_fails_the_call() {
     assert_eq!(switch.seen(), ["GET /big/nodes"]);
 }
 
+/// heartbeat's own devices keep working: a `stonith_host` line naming a
+/// cluster-glue plugin runs it through cluster-glue's `stonith` tool (here
+/// the real `null` plugin, which lists the hosts it was given and "resets"
+/// them without doing anything).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_glue_plugin_fences_the_nodes_it_lists_as_heartbeat_runs_it() {
+    if wasmbeat::fence::cluster_glue::plugin_path("null").is_none() {
+        assert!(
+            std::env::var_os("WASMBEAT_REQUIRE_LAB").is_none(),
+            "cluster-glue's null plugin is missing (Debian package cluster-glue)"
+        );
+        eprintln!("skipping: cluster-glue's null plugin is not installed");
+        return;
+    }
+    let f = fencing(
+        "stonith_host * null node2 node3\n",
+        "",
+        Path::new("/nonexistent"),
+    );
+    let d = f.describe();
+    assert!(d[0].contains("cluster-glue plugin"), "{d:?}");
+    let done = f
+        .fence("node2", FenceAction::Reset, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(done.device.contains("stonith_host * null"), "{done:?}");
+    let e = f
+        .fence("node9", FenceAction::Reset, Duration::from_secs(20))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, FenceError::NoDevice { .. }), "{e}");
+    assert!(e.to_string().contains("node2, node3"), "{e}");
+    // A plugin that does not exist is still refused, with the fix.
+    let (policy, _) = Policy::parse("");
+    let e = Fencing::from_config(
+        &ha("stonith_host * nosuchswitch 10.0.0.3 login pw\n"),
+        &policy,
+        "node1",
+        Path::new("/nonexistent"),
+        &runtime(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no fence agent named \"nosuchswitch\"") && e.contains("stonith -L"),
+        "{e}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meatware_waits_for_the_operator_and_gives_up_at_the_deadline() {
     let f = fencing(

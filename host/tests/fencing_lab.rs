@@ -89,8 +89,14 @@ impl Fenced {
             let listener = support::in_netns(&net.lab.nodes[2], || TcpListener::bind(SWITCH))
                 .unwrap_or_else(|e| panic!("switch bind {SWITCH}: {e}"));
             let outlets = BTreeMap::from([
-                ("node1".to_string(), outlet(&net, 0, pids[0].clone(), offs.clone())),
-                ("node2".to_string(), outlet(&net, 1, pids[1].clone(), offs.clone())),
+                (
+                    "node1".to_string(),
+                    outlet(&net, 0, pids[0].clone(), offs.clone()),
+                ),
+                (
+                    "node2".to_string(),
+                    outlet(&net, 1, pids[1].clone(), offs.clone()),
+                ),
             ]);
             PowerSwitch::serve(listener, "/pdu", outlets, None)
         });
@@ -99,9 +105,8 @@ impl Fenced {
         } else {
             "keepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 4\n"
         };
-        let common = format!(
-            "{timing}udpport 694\nbcast hb0\nauto_failback on\nnode node1\nnode node2\n"
-        );
+        let common =
+            format!("{timing}udpport 694\nbcast hb0\nauto_failback on\nnode node1\nnode node2\n");
         let haresources = format!("node{} IPaddr::{VIP}/24/eth0\n", owner + 1);
         let wb_stonith = format!("stonith_host * http-switch base={BASE}\n");
         let mut hb_root = None;
@@ -286,7 +291,10 @@ impl Fenced {
         let mut stopped = 0;
         while let Some(pid) = todo.pop() {
             if let Ok(kids) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-                todo.extend(kids.split_whitespace().filter_map(|k| k.parse::<u32>().ok()));
+                todo.extend(
+                    kids.split_whitespace()
+                        .filter_map(|k| k.parse::<u32>().ok()),
+                );
             }
             // SAFETY: kill(2) on the recorded PID or a child the kernel lists under it.
             unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
@@ -307,15 +315,18 @@ fn assert_one_reset(f: &Fenced, by: usize, of: &str) {
     let r = &reqs[0];
     assert_eq!(
         (r.from.ip().to_string(), r.path.as_str(), r.status),
-        (format!("10.88.0.{}", by + 1), &*format!("nodes/{of}/reset"), 200),
+        (
+            format!("10.88.0.{}", by + 1),
+            &*format!("nodes/{of}/reset"),
+            200
+        ),
         "{r:?}"
     );
 }
 
 #[test]
 fn a_partition_fences_exactly_one_node_and_the_vip_is_never_on_both() {
-    if !support::lab_available("a_partition_fences_exactly_one_node_and_the_vip_is_never_on_both")
-    {
+    if !support::lab_available("a_partition_fences_exactly_one_node_and_the_vip_is_never_on_both") {
         return;
     }
     let f = Fenced::new("fence", 0, true, false);
@@ -330,7 +341,11 @@ fn a_partition_fences_exactly_one_node_and_the_vip_is_never_on_both() {
         "the VIP answered on both nodes {both:?} after the cut\n{}",
         f.logs()
     );
-    f.vip_on(1, Duration::from_secs(12), "node2 takes over after fencing node1");
+    f.vip_on(
+        1,
+        Duration::from_secs(12),
+        "node2 takes over after fencing node1",
+    );
     println!(
         "heartbeat link cut: node2 holds the VIP {:.0} ms later (deadtime 2 s); sampled 8 s, never on both",
         node2_from.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
@@ -349,13 +364,17 @@ fn a_partition_fences_exactly_one_node_and_the_vip_is_never_on_both() {
         "node1 does not fence an idle node2\n{}",
         f.logs()
     );
-    assert!(f.offs.lock().unwrap()[0].is_some(), "node1's outlet went off");
+    assert!(
+        f.offs.lock().unwrap()[0].is_some(),
+        "node1's outlet went off"
+    );
 }
 
 #[test]
 fn an_unreachable_switch_means_no_takeover_until_the_operator_confirms() {
-    if !support::lab_available("an_unreachable_switch_means_no_takeover_until_the_operator_confirms")
-    {
+    if !support::lab_available(
+        "an_unreachable_switch_means_no_takeover_until_the_operator_confirms",
+    ) {
         return;
     }
     let f = Fenced::new("fenceno", 0, false, false);
@@ -367,7 +386,11 @@ fn an_unreachable_switch_means_no_takeover_until_the_operator_confirms() {
     f.cut_heartbeat_link(0);
     let pid = f.pids[0].lock().unwrap().unwrap();
     assert!(f.net.lab.nodes[0].kill(pid));
-    f.wait_log(1, "STONITH of node1 failed (attempt 1)", Duration::from_secs(10));
+    f.wait_log(
+        1,
+        "STONITH of node1 failed (attempt 1)",
+        Duration::from_secs(10),
+    );
     std::thread::sleep(Duration::from_secs(6));
     assert!(
         !f.net.holds_vip(1),
@@ -387,20 +410,34 @@ fn an_unreachable_switch_means_no_takeover_until_the_operator_confirms() {
         .unwrap()
         .to_string();
     println!("node2 says: {line}");
-    assert!(line.contains("not taking over") && line.contains("fence-ack node1"), "{line}");
+    assert!(
+        line.contains("not taking over") && line.contains("fence-ack node1"),
+        "{line}"
+    );
     let (code, out) = f.cli(1, &["fence-ack", "node2"]);
     assert_ne!(code, 0, "node2 is not a peer of itself: {out}");
     let (code, out) = f.cli(1, &["fence-ack", "node1"]);
     assert_eq!(code, 0, "{out}");
-    let t = f.vip_on(1, Duration::from_secs(10), "node2 takes over once the operator confirms");
-    println!("fence-ack: node2 holds the VIP {:.0} ms later", t.as_secs_f64() * 1000.0);
+    let t = f.vip_on(
+        1,
+        Duration::from_secs(10),
+        "node2 takes over once the operator confirms",
+    );
+    println!(
+        "fence-ack: node2 holds the VIP {:.0} ms later",
+        t.as_secs_f64() * 1000.0
+    );
 }
 
 /// A mixed cluster: `owner` holds the VIP and hangs; the other node fences
 /// it through the switch and serves the VIP.
 fn mixed_hang(tag: &str, owner: usize) {
     let f = Fenced::new(tag, owner, true, true);
-    f.vip_on(owner, Duration::from_secs(60), "start: the preferred node takes its group");
+    f.vip_on(
+        owner,
+        Duration::from_secs(60),
+        "start: the preferred node takes its group",
+    );
     f.wait_log(1, "communication up: heard: node1", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
     let survivor = 1 - owner;

@@ -124,7 +124,8 @@ fn serve_one(
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case("authorization"))
                     .map(|h| String::from_utf8_lossy(h.value).into_owned());
-                let authorized = token.is_none_or(|t| auth.as_deref() == Some(&format!("Bearer {t}")));
+                let authorized =
+                    token.is_none_or(|t| auth.as_deref() == Some(&format!("Bearer {t}")));
                 break (
                     req.method.unwrap_or_default().to_string(),
                     req.path.unwrap_or_default().to_string(),
@@ -142,14 +143,16 @@ fn serve_one(
         route(&method, &rel, ports)
     };
     respond(&mut stream, status, &body)?;
-    log.lock().unwrap_or_else(|p| p.into_inner()).push(SwitchRequest {
-        at,
-        answered: Instant::now(),
-        from,
-        method,
-        path: rel,
-        status,
-    });
+    log.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(SwitchRequest {
+            at,
+            answered: Instant::now(),
+            from,
+            method,
+            path: rel,
+            status,
+        });
     Ok(())
 }
 
@@ -231,13 +234,26 @@ mod tests {
         );
         let h = "Authorization: Bearer s3cret\r\n";
         assert!(call(addr, &format!("GET /pdu/nodes HTTP/1.1\r\n{h}\r\n")).ends_with("node1\n"));
-        assert!(call(addr, "POST /pdu/nodes/node1/reset HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 401"));
-        assert_eq!(offs.load(Ordering::SeqCst), 0, "no power change without the token");
-        let r = call(addr, &format!("POST /pdu/nodes/node1/reset HTTP/1.1\r\n{h}Content-Length: 0\r\n\r\n"));
+        assert!(
+            call(addr, "POST /pdu/nodes/node1/reset HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 401")
+        );
+        assert_eq!(
+            offs.load(Ordering::SeqCst),
+            0,
+            "no power change without the token"
+        );
+        let r = call(
+            addr,
+            &format!("POST /pdu/nodes/node1/reset HTTP/1.1\r\n{h}Content-Length: 0\r\n\r\n"),
+        );
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         assert_eq!(offs.load(Ordering::SeqCst), 1);
         assert!(call(addr, &format!("GET /pdu/nodes/node1 HTTP/1.1\r\n{h}\r\n")).ends_with("off"));
-        assert!(call(addr, &format!("POST /pdu/nodes/node9/off HTTP/1.1\r\n{h}\r\n")).starts_with("HTTP/1.1 404"));
+        assert!(call(
+            addr,
+            &format!("POST /pdu/nodes/node9/off HTTP/1.1\r\n{h}\r\n")
+        )
+        .starts_with("HTTP/1.1 404"));
         let log = sw.requests();
         assert_eq!(log.len(), 5, "{log:?}");
         assert_eq!(sw.power_requests().len(), 3);

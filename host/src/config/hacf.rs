@@ -377,9 +377,9 @@ impl HaCf {
         &'a self,
         local: Option<&'a str>,
     ) -> impl Iterator<Item = &'a StonithHost> {
-        self.stonith_hosts
-            .iter()
-            .filter(move |s| s.host == "*" || local.is_some_and(|l| l.eq_ignore_ascii_case(&s.host)))
+        self.stonith_hosts.iter().filter(move |s| {
+            s.host == "*" || local.is_some_and(|l| l.eq_ignore_ascii_case(&s.host))
+        })
     }
 
     /// Whether node `local` fences dead peers before taking over.

@@ -38,6 +38,8 @@ pub enum PlanKind {
         /// Nodes it can fence.
         hosts: Vec<String>,
     },
+    /// A cluster-glue STONITH plugin, run as heartbeat runs it.
+    ClusterGlue(super::cluster_glue::GlueDevice),
     /// A fence agent component.
     Agent {
         /// Its code.
@@ -87,6 +89,17 @@ impl DevicePlan {
                 self.at,
                 self.directive,
                 hosts.join(", ")
+            ),
+            PlanKind::ClusterGlue(g) => format!(
+                "{} {} (cluster-glue plugin run by {} as heartbeat runs it, outside the sandbox{})",
+                self.at,
+                self.directive,
+                super::cluster_glue::STONITH_TOOL,
+                if g.params.is_empty() {
+                    ""
+                } else {
+                    "; its parameters are not shown"
+                }
             ),
             PlanKind::Agent {
                 source,
@@ -287,6 +300,13 @@ pub fn plan_entry(
         (Source::File(path), stem)
     } else {
         let path = rd.join(format!("{}.wasm", e.kind));
+        if !path.is_file() && super::cluster_glue::plugin_path(e.kind).is_some() {
+            // heartbeat's own device: its parameters stay positional.
+            return Ok(mk(PlanKind::ClusterGlue(super::cluster_glue::GlueDevice {
+                kind: e.kind.to_string(),
+                params: e.params.join(" "),
+            })));
+        }
         if !path.is_file() {
             diags.push(error(
                 format!(
@@ -296,7 +316,7 @@ pub fn plan_entry(
                     BUILTIN.join(", "),
                     path.display()
                 ),
-                "heartbeat's cluster-glue STONITH plugins do not run in wasmbeat: use http-switch (a REST power switch), meatware (the operator), or a fence agent component (docs/fencing.md)",
+                "use http-switch (a REST power switch), meatware (the operator), a fence agent component, or a cluster-glue plugin (install cluster-glue; `stonith -L` lists them) (docs/fencing.md)",
             ));
             return Err(diags);
         }
@@ -473,7 +493,7 @@ mod tests {
         );
         assert!(e.iter().any(|e| e.contains("needs base=URL")), "{e:?}");
 
-        let ha = cf("stonith_host * baytech 10.0.0.3 login pw\n");
+        let ha = cf("stonith_host * nosuchswitch 10.0.0.3 login pw\n");
         let (_, d) = plan(
             &ha,
             &Policy::default(),
@@ -481,7 +501,10 @@ mod tests {
             Path::new("/nonexistent"),
         );
         let e = errors(&d);
-        assert!(e[0].contains("no fence agent named \"baytech\""), "{e:?}");
+        assert!(
+            e[0].contains("no fence agent named \"nosuchswitch\""),
+            "{e:?}"
+        );
         assert!(e[0].contains("cluster-glue"), "{e:?}");
 
         let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod cli;
+pub mod cluster_glue;
 pub mod device;
 pub mod grant;
 pub mod http;
@@ -206,6 +207,7 @@ type Bound = (Vec<(String, String)>, Arc<Grant>);
 #[allow(clippy::large_enum_variant)]
 enum Imp {
     Meatware(Vec<String>),
+    ClusterGlue(cluster_glue::GlueDevice),
     Agent {
         agent: LoadedFence,
         params: Vec<(String, String)>,
@@ -271,6 +273,7 @@ impl Fencing {
         for plan in plans {
             let imp = match &plan.kind {
                 PlanKind::Meatware { hosts } => Imp::Meatware(hosts.clone()),
+                PlanKind::ClusterGlue(g) => Imp::ClusterGlue(g.clone()),
                 PlanKind::Agent {
                     source,
                     params,
@@ -538,7 +541,7 @@ impl Device {
                 deadline: end,
                 sent: 0,
             }),
-            Imp::Meatware(_) => None,
+            Imp::Meatware(_) | Imp::ClusterGlue(_) => None,
         }
     }
 
@@ -619,6 +622,7 @@ impl Device {
     async fn list(&self, left: Duration, end: Instant) -> Result<Vec<String>, AgentError> {
         match &self.imp {
             Imp::Meatware(hosts) => Ok(hosts.clone()),
+            Imp::ClusterGlue(g) => g.list(left).await.map_err(AgentError::Failed),
             Imp::Agent { .. } => match self.run(Op::List, left, end).await? {
                 Answer::Nodes(n) => Ok(n),
                 _ => unreachable!("list returns nodes"),
@@ -651,6 +655,7 @@ impl Device {
                 })?;
                 Ok(None)
             }
+            Imp::ClusterGlue(g) => g.act(node, action, left).await.map_err(AgentError::Failed),
             Imp::Agent { .. } => {
                 let n = node.to_string();
                 let op = match action {
