@@ -21,7 +21,7 @@ want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-ag
   lintian man-db systemd prometheus libfaketime
   python3 python3-venv clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
   redis-server haproxy
-  crmsh
+  crmsh pacemaker corosync
   g++)
 missing=()
 for p in "${want_pkgs[@]}"; do
