@@ -377,9 +377,9 @@ fn run_scenario(s: &mut Setup, scenario: Scenario) -> (Duration, usize, usize) {
     let probes = probes.lock().unwrap();
     let t_last_old = probes
         .iter()
-        .filter(|(t, b)| *t < t_new && b.as_deref() == Some(old))
+        .rev()
+        .find(|(t, b)| *t < t_new && b.as_deref() == Some(old))
         .map(|(t, _)| *t)
-        .last()
         .expect("the old node answered before the scenario");
     let failed = probes
         .iter()
@@ -463,6 +463,13 @@ fn run_set(tag: &str, subnet: &str, agent: IpAgent, scenarios: &[Scenario]) -> V
             gap.as_millis()
         );
         gaps.push(gap.as_millis());
+    }
+    // Operation history with exec times (where the agents' share of a gap is).
+    if let Ok(o) = s.cluster.nodes[0].exec("crm_mon", &["-1", "-o", "-t"]) {
+        eprintln!(
+            "[{label}] operations:\n{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
     let t_stop = Instant::now();
     let clean = s.cluster.stop_all(Duration::from_secs(40));
