@@ -7,7 +7,8 @@
 # TypeScript example (componentize-js; its npm packages are pinned by
 # agents/examples/ts-redis/package-lock.json), and the services the
 # TypeScript and Go examples run (redis-server, haproxy), crmsh (the
-# migration's output is loaded into it). Idempotent;
+# migration's output is loaded into it), pacemaker and corosync (the
+# three-node Pacemaker lab, host/tests/pacemaker_lab.rs). Idempotent;
 # skips what is already there. The example agents' own compilers are
 # fetched by their build scripts into target/ and kept there (a no-op on
 # the next run): wit-bindgen, wasm-tools and the WASI adapter
@@ -21,7 +22,7 @@ want_pkgs=(iproute2 iputils-ping procps tcpdump util-linux heartbeat resource-ag
   lintian man-db systemd prometheus libfaketime
   python3 python3-venv clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
   redis-server haproxy
-  crmsh
+  crmsh pacemaker corosync
   g++)
 missing=()
 for p in "${want_pkgs[@]}"; do

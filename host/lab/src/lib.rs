@@ -12,6 +12,7 @@
 //!   router as ping node) of the ping-node tests and the uplink benchmark;
 //! - [`wire_peer`]: a bare wire peer (heartbeats and protocol answers only)
 //!   for interop and transport tests;
+//! - [`pacemaker`]: a real Pacemaker + Corosync cluster, one node per namespace;
 //! - [`demo`]: the two-node failover demo (`scripts/demo.sh`).
 //!
 //! The `wasmbeat-lab` binary (`demo`, `wire-peer`, `http-responder`) is
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod heartbeat;
 pub mod http;
 mod netns;
+pub mod pacemaker;
 pub mod power_switch;
 pub mod services;
 pub mod uplinks;

@@ -12,6 +12,12 @@ pub const RESKEY_PREFIX: &str = "OCF_RESKEY_";
 /// agent parameters, always present under Pacemaker and ocf-tester.
 const CRM_META: &str = "CRM_meta_";
 
+/// Pacemaker's CRM feature set, which its controller adds to every
+/// operation's parameters (`OCF_RESKEY_crm_feature_set=3.16.1`): not an
+/// agent parameter either. ocf-tester does not set it; a real cluster
+/// always does (found by `tests/pacemaker_lab.rs`).
+const CRM_FEATURE_SET: &str = "crm_feature_set";
+
 /// Parameters an agent receives that do not fit its meta-data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
@@ -35,7 +41,8 @@ pub enum ParamError {
 /// The agent's arguments from the environment: one `name=value` per
 /// declared parameter that has an `OCF_RESKEY_name`, in declared order
 /// (the binding the daemon uses for haresources' `name=value` form).
-/// Any other `OCF_RESKEY_*` except Pacemaker's `CRM_meta_*` is an error.
+/// Any other `OCF_RESKEY_*` except Pacemaker's own (`CRM_meta_*`,
+/// `crm_feature_set`) is an error.
 pub fn from_env<I, K, V>(meta: &Meta, env: I) -> Result<Vec<String>, ParamError>
 where
     I: IntoIterator<Item = (K, V)>,
@@ -47,7 +54,7 @@ where
         let Some(name) = k.as_ref().strip_prefix(RESKEY_PREFIX) else {
             continue;
         };
-        if name.starts_with(CRM_META) {
+        if name.starts_with(CRM_META) || name == CRM_FEATURE_SET {
             continue;
         }
         if !meta.params.iter().any(|p| p.name == name) {
@@ -120,6 +127,7 @@ mod tests {
             ("OCF_RESKEY_nic", "eth0"),
             ("PATH", "/bin"),
             ("OCF_RESKEY_CRM_meta_timeout", "20000"),
+            ("OCF_RESKEY_crm_feature_set", "3.16.1"),
             ("OCF_RESKEY_ip", "10.0.0.1"),
         ];
         assert_eq!(
