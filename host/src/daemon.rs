@@ -329,10 +329,12 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         opts,
         paths,
         state_dir,
-        groups,
+        Loaded {
+            groups,
+            runtime,
+            fencing,
+        },
         ops_rt.handle().clone(),
-        runtime,
-        fencing,
     ));
     // Give agents' background work (announcements) a moment to finish.
     ops_rt.shutdown_timeout(Duration::from_secs(2));
@@ -375,16 +377,27 @@ struct Shell {
     tiebreak_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// What start-up loaded before the loop turns: the groups' agents, the
+/// runtime they run on, and the fencing devices.
+struct Loaded {
+    groups: BTreeMap<String, Arc<GroupResources>>,
+    runtime: Runtime,
+    fencing: crate::fence::Fencing,
+}
+
 async fn heartbeat_loop(
     cfg: Config,
     opts: RunOptions,
     paths: RuntimePaths,
     state_dir: PathBuf,
-    groups: BTreeMap<String, Arc<GroupResources>>,
+    loaded: Loaded,
     ops: tokio::runtime::Handle,
-    runtime: Runtime,
-    fencing: crate::fence::Fencing,
 ) -> Result<(), DaemonError> {
+    let Loaded {
+        groups,
+        runtime,
+        fencing,
+    } = loaded;
     use tokio::signal::unix::{signal, SignalKind};
 
     let identity = wire::identity::load_or_create(&state_dir, cfg.ha.hbgenmethod)?;
