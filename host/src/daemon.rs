@@ -793,7 +793,7 @@ impl Shell {
     fn fence(&mut self, node: String) {
         let fencing = self.fencing.clone();
         let tx = self.done_tx.clone();
-        tracing::warn!("fencing {node}: reset by {}", fencing.describe().join("; "));
+        // The core logged why; the fence module logs each device it tries.
         self.ops.spawn(async move {
             let started = Instant::now();
             let result = fencing
