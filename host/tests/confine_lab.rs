@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{block_on_in, Netns};
-use wasmbeat::caps::{Announcer, Caller, CapError, Caps, ProcessTable, ServerOutput};
+use wasmbeat::caps::{Caller, CapError, Caps, ProcessTable, ServerOutput, Shared};
 use wasmbeat::confine::{support as confinement, Launch, ProcessLimits};
 use wasmbeat::grant::{CommandGrant, Grant};
 
@@ -532,7 +532,7 @@ fn caps_for(resource: &str, grant: Grant, procs: ProcessTable) -> Caps {
         },
         Arc::new(grant),
         procs,
-        Announcer::new(),
+        Shared::default(),
     )
 }
 

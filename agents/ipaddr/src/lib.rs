@@ -95,27 +95,30 @@ impl Agent for IpAddrAgent {
         let count = args.get_or("arp_count", DEFAULT_ARP_COUNT)?;
         let interval = Duration::from_millis(args.get_or("arp_interval", DEFAULT_ARP_INTERVAL_MS)?);
         let ip = spec.ip;
-        if let Some(a) = net::addresses()?.into_iter().find(|a| a.address == ip) {
-            let plan = net::plan_address(ip)?;
-            if a.link_name == plan.link_name {
-                // Already up: announce again anyway. A start on a running
-                // address is how the host refreshes neighbours after a
-                // split brain, when they may have learnt the peer's MAC.
-                log::info(&format!(
-                    "{ip} is already configured on {}; announcing it again",
-                    a.link_name
-                ));
-                return announce(ip, count, interval);
-            }
+        // Add first and list the node's addresses only when that fails:
+        // the host refuses an address that is already configured, and a
+        // list of every address per start made a group of 256 VIPs
+        // quadratic. The host logs the address it adds.
+        let refused = match net::add_address(ip) {
+            Ok(_) => return announce(ip, count, interval),
+            Err(e) => e,
+        };
+        let Some(a) = net::addresses()?.into_iter().find(|a| a.address == ip) else {
+            return Err(refused);
+        };
+        let plan = net::plan_address(ip)?;
+        if a.link_name != plan.link_name {
             return Err(Error::Failed(format!(
                 "{ip} is already configured on {}, not on {}",
                 a.link_name, plan.link_name
             )));
         }
-        let added = net::add_address(ip)?;
+        // Already up: announce again anyway. A start on a running address
+        // is how the host refreshes neighbours after a split brain, when
+        // they may have learnt the peer's MAC.
         log::info(&format!(
-            "added {ip}/{} on {}",
-            added.prefix_len, added.link_name
+            "{ip} is already configured on {}; announcing it again",
+            a.link_name
         ));
         announce(ip, count, interval)
     }

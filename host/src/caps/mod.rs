@@ -11,6 +11,7 @@
 pub mod announce;
 pub mod file_access;
 pub mod netlink;
+pub mod node_net;
 pub mod probe;
 pub mod process;
 
@@ -26,6 +27,7 @@ use crate::grant::{explain, AddressGrant, Grant};
 
 pub use announce::Announcer;
 pub use netlink::{AddrInfo, LinkInfo};
+pub use node_net::NodeNet;
 pub use probe::{DnsAnswer, MysqlGreeting};
 pub use process::{server_log_path, ProcessTable, RunOutput, ServerOutput, DEFAULT_SERVER_LOG_DIR};
 
@@ -76,26 +78,28 @@ pub struct Caller {
     pub resource: String,
 }
 
+/// What every operation of one runtime shares: the announcements in
+/// flight and the view of the node's links and addresses. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// The owner of background announcements and their budgets.
+    pub announcer: Announcer,
+    /// The links and addresses the host's checks read.
+    pub net: NodeNet,
+}
+
 /// The capabilities of one operation of one resource. Sockets are opened
 /// lazily in the calling thread's network namespace.
 pub struct Caps {
     caller: Caller,
     grant: Arc<Grant>,
     procs: ProcessTable,
-    announcer: Announcer,
+    /// What the runtime's operations share (announcer, network view).
+    shared: Shared,
     netlink: Option<rtnetlink::Handle>,
-    // Links do not change under an operation in ways that matter (agents
-    // cannot create or rename them), so one dump serves the whole call.
-    links: Option<Vec<LinkInfo>>,
-    /// The node's addresses as of this operation's last dump, kept up to
-    /// date with what the operation itself added and removed. An IPaddr
-    /// start used to dump every address five times (its own list, two
-    /// plans, the duplicate check, the announce check): with 256 VIPs
-    /// that is 256 x 5 dumps of 256 addresses for one group start. The
-    /// host's own checks only ask about the granted address and the
-    /// node's subnets, which other operations do not change under it;
-    /// what the agent lists is always dumped fresh.
-    addrs: Option<Vec<AddrInfo>>,
+    /// This operation's hold on the shared view of links and addresses
+    /// the host's checks read (see [`node_net`]), once it needed one.
+    lease: Option<node_net::Lease>,
     /// Processes found through granted pid files in this operation, each
     /// pinned by a pidfd opened when it was found, so a recycled PID is
     /// never signalled.
@@ -110,6 +114,14 @@ struct Found {
     pidfd: std::os::fd::OwnedFd,
 }
 
+/// The link called `name`, or the error a missing interface is.
+fn find_link<'a>(links: &'a [LinkInfo], name: &str) -> Result<&'a LinkInfo, CapError> {
+    links
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| CapError::NotInstalled(format!("no interface named {name:?}")))
+}
+
 fn parse_ip(text: &str) -> Result<IpAddr, CapError> {
     text.parse()
         .map_err(|_| CapError::InvalidArgs(format!("{text:?} is not an IP address")))
@@ -117,22 +129,16 @@ fn parse_ip(text: &str) -> Result<IpAddr, CapError> {
 
 impl Caps {
     /// Capabilities for `caller` limited by `grant`; `procs` is the
-    /// resource's process table (shared by its operations) and `announcer`
-    /// the runtime's announcement owner.
-    pub fn new(
-        caller: Caller,
-        grant: Arc<Grant>,
-        procs: ProcessTable,
-        announcer: Announcer,
-    ) -> Caps {
+    /// resource's process table (shared by its operations) and `shared`
+    /// what every operation of the runtime shares.
+    pub fn new(caller: Caller, grant: Arc<Grant>, procs: ProcessTable, shared: Shared) -> Caps {
         Caps {
             caller,
             grant,
             procs,
-            announcer,
+            shared,
             netlink: None,
-            links: None,
-            addrs: None,
+            lease: None,
             found: HashMap::new(),
             policy_section: None,
         }
@@ -192,38 +198,41 @@ impl Caps {
     /// All links (needs `netlink_read`).
     pub async fn list_links(&mut self) -> Result<Vec<LinkInfo>, CapError> {
         self.require_read()?;
-        self.links().await
+        Ok(self.links().await?.to_vec())
     }
 
-    async fn links(&mut self) -> Result<Vec<LinkInfo>, CapError> {
-        if let Some(l) = &self.links {
-            return Ok(l.clone());
-        }
+    /// This operation's hold on the namespace's shared view, taken on
+    /// first use (operations that never touch addresses never take one).
+    fn view(&mut self) -> node_net::Lease {
+        self.lease
+            .get_or_insert_with(|| self.shared.net.lease())
+            .clone()
+    }
+
+    async fn links(&mut self) -> Result<Arc<Vec<LinkInfo>>, CapError> {
         let h = self.handle()?;
-        let l = netlink::list_links(&h).await?;
-        self.links = Some(l.clone());
-        Ok(l)
+        let view = self.view();
+        let mut s = view.lock().await;
+        s.links(&h).await
     }
 
-    /// All addresses (needs `netlink_read`), dumped now.
+    /// All addresses (needs `netlink_read`), dumped now; the dump also
+    /// refreshes the shared view.
     pub async fn list_addresses(&mut self) -> Result<Vec<AddrInfo>, CapError> {
         self.require_read()?;
         let h = self.handle()?;
-        let a = netlink::list_addresses(&h).await?;
-        self.addrs = Some(a.clone());
-        Ok(a)
+        let view = self.view();
+        let mut s = view.lock().await;
+        s.refresh_addrs(&h).await.map(|a| a.clone())
     }
 
-    /// The addresses for the host's own checks: the operation's last dump
-    /// (see `addrs`), or a new one.
-    async fn addresses(&mut self) -> Result<Vec<AddrInfo>, CapError> {
-        if let Some(a) = &self.addrs {
-            return Ok(a.clone());
-        }
+    /// `f` of the addresses for the host's own checks: the shared view
+    /// (see [`node_net`]), dumped if no operation of this burst has.
+    async fn with_addresses<R>(&mut self, f: impl FnOnce(&[AddrInfo]) -> R) -> Result<R, CapError> {
         let h = self.handle()?;
-        let a = netlink::list_addresses(&h).await?;
-        self.addrs = Some(a.clone());
-        Ok(a)
+        let view = self.view();
+        let mut s = view.lock().await;
+        Ok(f(s.addrs(&h).await?))
     }
 
     /// The address grant for `ip`, or a denial.
@@ -239,22 +248,23 @@ impl Caps {
     /// The node's addresses with their interface names.
     async fn configured(&mut self) -> Result<Vec<Configured>, CapError> {
         let links = self.links().await?;
-        Ok(self
-            .addresses()
-            .await?
-            .into_iter()
-            .map(|a| Configured {
-                link: links
-                    .iter()
-                    .find(|l| l.index == a.link_index)
-                    .map(|l| l.name.clone())
-                    .unwrap_or_default(),
-                ip: a.ip,
-                prefix: a.prefix_len,
-                broadcast: a.broadcast,
-                label: a.label,
-            })
-            .collect())
+        self.with_addresses(|addrs| {
+            addrs
+                .iter()
+                .map(|a| Configured {
+                    link: links
+                        .iter()
+                        .find(|l| l.index == a.link_index)
+                        .map(|l| l.name.clone())
+                        .unwrap_or_default(),
+                    ip: a.ip,
+                    prefix: a.prefix_len,
+                    broadcast: a.broadcast,
+                    label: a.label.clone(),
+                })
+                .collect()
+        })
+        .await
     }
 
     /// How a granted address goes on this node (findif's choice, from the
@@ -262,7 +272,7 @@ impl Caps {
     pub async fn plan_address(&mut self, ip: &str) -> Result<Plan, CapError> {
         let ip = parse_ip(ip)?;
         let g = self.granted_address("plan", ip)?;
-        let names: Vec<String> = self.links().await?.into_iter().map(|l| l.name).collect();
+        let names: Vec<String> = self.links().await?.iter().map(|l| l.name.clone()).collect();
         let configured = self.configured().await?;
         address::plan(&g.spec, g.rule, &names, &configured).map_err(|e| match e {
             PlanError::Address(e) => CapError::InvalidArgs(format!("granted address {ip}: {e}")),
@@ -273,17 +283,26 @@ impl Caps {
         })
     }
 
-    /// Add a granted address as planned.
+    /// Add a granted address as planned. The duplicate check, the add and
+    /// the view's update happen under the view's lock, so no dump of this
+    /// namespace's view runs while one of our own changes is in flight (a
+    /// dump racing changes can skip addresses).
     pub async fn add_address(&mut self, ip: &str) -> Result<Plan, CapError> {
         let plan = self.plan_address(ip).await?;
-        if let Some(a) = self.configured().await?.iter().find(|a| a.ip == plan.ip) {
+        let links = self.links().await?;
+        let link = find_link(&links, &plan.nic)?;
+        let h = self.handle()?;
+        let view = self.view();
+        let mut s = view.lock().await;
+        let addrs = s.addrs(&h).await?;
+        if let Some(a) = addrs.iter().find(|a| a.ip == plan.ip) {
+            let on = links.iter().find(|l| l.index == a.link_index);
             return Err(CapError::Failed(format!(
                 "{} is already configured on {}",
-                plan.ip, a.link
+                plan.ip,
+                on.map_or("another interface", |l| l.name.as_str())
             )));
         }
-        let link = self.link_by_name(&plan.nic).await?;
-        let h = self.handle()?;
         tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
             "adding {}/{} on {}", plan.ip, plan.prefix, plan.nic);
         netlink::add_address(
@@ -295,15 +314,13 @@ impl Caps {
             plan.label.clone(),
         )
         .await?;
-        if let Some(a) = &mut self.addrs {
-            a.push(AddrInfo {
-                link_index: link.index,
-                ip: plan.ip,
-                prefix_len: plan.prefix,
-                broadcast: plan.broadcast,
-                label: plan.label.clone(),
-            });
-        }
+        addrs.push(AddrInfo {
+            link_index: link.index,
+            ip: plan.ip,
+            prefix_len: plan.prefix,
+            broadcast: plan.broadcast,
+            label: plan.label.clone(),
+        });
         Ok(plan)
     }
 
@@ -312,34 +329,34 @@ impl Caps {
     pub async fn remove_address(&mut self, ip: &str) -> Result<u32, CapError> {
         let ip = parse_ip(ip)?;
         let g = self.granted_address("remove", ip)?;
-        self.announcer.cancel(ip);
+        self.shared.announcer.cancel(ip);
         let links = self.links().await?;
         let h = self.handle()?;
+        // Under the view's lock, as add_address.
+        let view = self.view();
+        let mut s = view.lock().await;
+        let addrs = s.addrs(&h).await?;
+        let copies: Vec<(u32, u8)> = addrs
+            .iter()
+            .filter(|a| a.ip == ip)
+            .map(|a| (a.link_index, a.prefix_len))
+            .collect();
         let mut removed = 0;
-        for a in self.addresses().await? {
-            let Some(link) = links.iter().find(|l| l.index == a.link_index) else {
+        for (index, prefix_len) in copies {
+            let Some(link) = links.iter().find(|l| l.index == index) else {
                 continue;
             };
-            if a.ip != ip || !g.allows_link(&link.name) {
+            if !g.allows_link(&link.name) {
                 continue;
             }
             tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
-                "removing {ip}/{} from {}", a.prefix_len, link.name);
-            netlink::remove_address(&h, a.link_index, ip, a.prefix_len).await?;
-            if let Some(cached) = &mut self.addrs {
-                cached.retain(|c| !(c.ip == ip && c.link_index == a.link_index));
+                "removing {ip}/{prefix_len} from {}", link.name);
+            if netlink::remove_address(&h, index, ip, prefix_len).await? {
+                removed += 1;
             }
-            removed += 1;
+            addrs.retain(|c| !(c.ip == ip && c.link_index == index));
         }
         Ok(removed)
-    }
-
-    async fn link_by_name(&mut self, name: &str) -> Result<LinkInfo, CapError> {
-        self.links()
-            .await?
-            .into_iter()
-            .find(|l| l.name == name)
-            .ok_or_else(|| CapError::NotInstalled(format!("no interface named {name:?}")))
     }
 
     /// Announce a granted address that is configured here, within its budget.
@@ -353,16 +370,15 @@ impl Caps {
         let g = self.granted_address("announce", ip)?;
         let links = self.links().await?;
         let carrier = self
-            .addresses()
-            .await?
-            .into_iter()
-            .filter(|a| a.ip == ip)
-            .find_map(|a| {
-                links
-                    .iter()
-                    .find(|l| l.index == a.link_index && g.allows_link(&l.name))
-                    .cloned()
-            });
+            .with_addresses(|addrs| {
+                addrs.iter().filter(|a| a.ip == ip).find_map(|a| {
+                    links
+                        .iter()
+                        .find(|l| l.index == a.link_index && g.allows_link(&l.name))
+                        .cloned()
+                })
+            })
+            .await?;
         let Some(link) = carrier else {
             return Err(CapError::NotConfigured(format!(
                 "{ip} is not configured on this node: only addresses this node carries are announced"
@@ -378,7 +394,7 @@ impl Caps {
         let count = count.min(100);
         let interval = interval.clamp(Duration::from_millis(10), Duration::from_secs(10));
         let asked = count;
-        let count = match self.announcer.spend(ip, count) {
+        let count = match self.shared.announcer.spend(ip, count) {
             Ok(n) => n,
             Err(e) => {
                 let msg = format!(
@@ -400,7 +416,8 @@ impl Caps {
                 announce::REFILL_PER_SEC,
             );
         }
-        self.announcer
+        self.shared
+            .announcer
             .announce(link.index, mac, ip, count, interval)
             .map_err(|e| {
                 let msg = format!("announcing {ip} on {}: {e}", link.name);
@@ -651,7 +668,7 @@ mod tests {
             },
             Arc::new(grant),
             ProcessTable::new("t::1", crate::confine::ProcessLimits::default()),
-            Announcer::new(),
+            Shared::default(),
         )
     }
 

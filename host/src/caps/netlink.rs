@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::Handle;
 
 use super::CapError;
@@ -158,32 +159,33 @@ pub async fn add_address(
         .map_err(|e| nl_err(&format!("adding {ip}/{prefix_len}"), e))
 }
 
-/// Remove `ip/prefix` from link `index`.
+/// Remove `ip/prefix` from link `index`; false when the kernel has no
+/// such address there (someone else removed it: the caller's aim holds).
+/// The request names the address itself, as `ip addr del` does, instead
+/// of looking it up in a dump: a dump racing other removals can skip
+/// addresses, and one per removal made stopping 256 VIPs quadratic.
 pub async fn remove_address(
     h: &Handle,
     index: u32,
     ip: IpAddr,
     prefix_len: u8,
-) -> Result<(), CapError> {
-    let msgs: Vec<AddressMessage> = h
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| nl_err("listing addresses", e))?;
-    let found = msgs.into_iter().find(|m| {
-        m.header.prefix_len == prefix_len && addr_info(m.clone()).map(|a| a.ip) == Some(ip)
-    });
-    let Some(m) = found else {
-        return Err(CapError::Failed(format!(
-            "{ip}/{prefix_len} is not configured on that interface"
-        )));
+) -> Result<bool, CapError> {
+    let mut m = AddressMessage::default();
+    m.header.family = match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
     };
-    h.address()
-        .del(m)
-        .execute()
-        .await
-        .map_err(|e| nl_err(&format!("removing {ip}/{prefix_len}"), e))
+    m.header.prefix_len = prefix_len;
+    m.header.index = index;
+    m.attributes.push(AddressAttribute::Local(ip));
+    m.attributes.push(AddressAttribute::Address(ip));
+    match h.address().del(m).execute().await {
+        Ok(()) => Ok(true),
+        Err(rtnetlink::Error::NetlinkError(e))
+            if e.to_io().raw_os_error() == Some(libc::EADDRNOTAVAIL) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(nl_err(&format!("removing {ip}/{prefix_len}"), e)),
+    }
 }

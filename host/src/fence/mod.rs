@@ -585,7 +585,7 @@ impl Device {
             },
             grant,
             procs.clone(),
-            agent.runtime().announcer(),
+            agent.runtime().shared(),
         )
         .granted_in(section.clone());
         Ok((args, self.cap(end).expect("agent device"), caps))

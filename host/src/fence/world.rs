@@ -242,7 +242,7 @@ impl LoadedFence {
                     caller,
                     Arc::new(Grant::none()),
                     ProcessTable::new(&cap.device, crate::confine::ProcessLimits::default()),
-                    self.inner.rt.announcer(),
+                    self.inner.rt.shared(),
                 );
                 match self.run(Op::MetaData, Vec::new(), cap, caps, d).await? {
                     Answer::Meta(m) => Ok(m),

@@ -33,7 +33,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::caps::{Announcer, Caller, Caps, ProcessTable};
+use crate::caps::{Caller, Caps, ProcessTable};
 use crate::config::token::AgentRef;
 use crate::confine::ProcessLimits;
 use crate::grant::needs::{AddressParams, AgentDecl, CommandDecl, Needs, ParamDecl};
@@ -288,7 +288,8 @@ struct Inner {
     engine: Engine,
     linker: Linker<HostState>,
     config: RuntimeConfig,
-    announcer: Announcer,
+    /// What every operation's capabilities share.
+    shared: crate::caps::Shared,
     ticker: Arc<Ticker>,
 }
 
@@ -338,7 +339,7 @@ impl Runtime {
                 engine,
                 linker,
                 config,
-                announcer: Announcer::new(),
+                shared: crate::caps::Shared::default(),
                 ticker,
             }),
         })
@@ -449,9 +450,9 @@ impl Runtime {
         )
     }
 
-    /// The announcer shared by every agent of this runtime.
-    pub(crate) fn announcer(&self) -> Announcer {
-        self.inner.announcer.clone()
+    /// What every operation's capabilities share (announcer, network view).
+    pub(crate) fn shared(&self) -> crate::caps::Shared {
+        self.inner.shared.clone()
     }
 
     /// Keep the epoch ticker running while the guard lives (an operation
@@ -490,12 +491,12 @@ impl Runtime {
     /// address announcements) is done. A short-lived process (the CLI)
     /// calls this before exiting.
     pub async fn wait_background(&self) {
-        self.inner.announcer.wait_idle().await
+        self.inner.shared.announcer.wait_idle().await
     }
 
     /// Background announcement tasks still running.
     pub fn pending_background(&self) -> usize {
-        self.inner.announcer.pending()
+        self.inner.shared.announcer.pending()
     }
 }
 
@@ -545,7 +546,7 @@ impl LoadedAgent {
                     caller,
                     Arc::new(Grant::none()),
                     procs,
-                    self.inner.rt.inner.announcer.clone(),
+                    self.inner.rt.shared(),
                 );
                 self.run_op(
                     AgentOp::MetaData,
@@ -893,7 +894,7 @@ impl Resource {
             self.caller.clone(),
             Arc::clone(&self.grant),
             self.procs.clone(),
-            self.agent.inner.rt.inner.announcer.clone(),
+            self.agent.inner.rt.shared(),
         )
     }
 
