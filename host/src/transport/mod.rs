@@ -7,6 +7,7 @@
 
 pub mod carrier;
 pub mod icmp;
+mod own_echo;
 pub mod realtime;
 pub mod serial;
 pub mod udp;

@@ -210,6 +210,19 @@ pub fn open(spec: &Medium) -> Result<UdpMedium, TransportError> {
             set_dontroute(spec, &send)?;
             send.bind_device(Some(iface.as_bytes()))
                 .map_err(sock_err(spec, "SO_BINDTODEVICE"))?;
+            // A port of its own now, so the receive socket can tell our
+            // looped-back broadcasts by it (see own_echo).
+            send.bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))
+                .map_err(sock_err(spec, "bind"))?;
+            match send.local_addr().ok().and_then(|a| a.as_socket_ipv4()) {
+                Some(local) => {
+                    let ours = SocketAddrV4::new(addr, local.port());
+                    if let Err(e) = super::own_echo::drop_echoes_of(&recv, ours) {
+                        tracing::debug!(%iface, error = %e, "own broadcasts are not filtered in the kernel");
+                    }
+                }
+                None => tracing::debug!(%iface, "send socket has no local port"),
+            }
             Ok(UdpMedium {
                 send: into_tokio(spec, send)?,
                 recv: into_tokio(spec, recv)?,
