@@ -107,8 +107,14 @@ pub fn install_http_switch_plugin(root: &Path) -> std::io::Result<()> {
 /// heartbeat's stdout and stderr go to that file. Spawn it inside a
 /// network namespace; killing the recorded PID (`unshare`) takes the whole
 /// PID namespace, heartbeat's children included, down with it. The shell
-/// stays PID 1 of that namespace (no `exec`): heartbeat re-executes itself
-/// after a split brain and must not be the namespace's init.
+/// stays PID 1 of that namespace (no `exec`) and outlives `heartbeat -f`:
+/// after a split brain heartbeat re-executes itself *without* `-f`, so the
+/// new instance daemonizes and the process the shell started exits 0. A
+/// shell that ended then (PID 1 exiting) took the whole namespace with it,
+/// the re-executed daemon included: heartbeat's rows "stalled" after every
+/// healed partition. So the shell waits while anything else lives in the
+/// namespace (counted in its own /proc, without starting a process),
+/// adopting and reaping the daemonized heartbeat.
 pub fn node_command(root: &Path, hostname: &str, output: Option<&Path>) -> Command {
     let redirect = output
         .map(|o| format!(" >{} 2>&1", o.display()))
@@ -121,7 +127,8 @@ pub fn node_command(root: &Path, hostname: &str, output: Option<&Path>) -> Comma
          mount --bind {r}/etc /etc/ha.d\n\
          if [ -d {r}/stonith ]; then mount --bind {r}/stonith {STONITH_EXTERNAL}; fi\n\
          hostname {hostname}\n\
-         {HEARTBEAT} -f{redirect}\n",
+         {HEARTBEAT} -f{redirect}\n\
+         while :; do n=0; for d in /proc/[0-9]*; do n=$((n+1)); done; [ $n -gt 1 ] || exit 0; sleep 1; done\n",
         r = root.display()
     );
     let mut c = Command::new("unshare");
