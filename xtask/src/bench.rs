@@ -65,6 +65,23 @@ fn specs(o: &Options) -> Vec<Spec> {
             deadtime: m(150),
             stress: true,
         },
+        // The fastest detection offered (issue 21): 4 heartbeats per
+        // deadtime, as the fast row; keepalived's backup gives up after
+        // 3.6 x advert_int = 72 ms at 0.02.
+        Spec {
+            label: "wasmbeat fastest (keepalive 15ms, deadtime 60ms)".into(),
+            kind: Kind::Wasmbeat,
+            interval: m(15),
+            deadtime: m(60),
+            stress: true,
+        },
+        Spec {
+            label: "keepalived advert_int 0.02".into(),
+            kind: Kind::Keepalived,
+            interval: m(20),
+            deadtime: m(60),
+            stress: true,
+        },
         Spec {
             label: "heartbeat 3.0.6 fast (keepalive 50ms, deadtime 200ms)".into(),
             kind: Kind::Heartbeat,
