@@ -87,31 +87,14 @@ fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, body: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// A raw socket bound to one interface's frames, created in the calling
-/// thread's network namespace.
-struct FrameSender {
-    socket: Option<Socket>,
-    ifindex: u32,
-}
+/// A raw packet socket, created in the calling thread's network
+/// namespace; one serves every announcement of a burst (see
+/// `node_net`), whatever the interface.
+pub struct PacketSocket(Option<Socket>);
 
-impl Drop for FrameSender {
-    fn drop(&mut self) {
-        // Closing a packet socket waits for an RCU grace period
-        // (synchronize_net in packet_release, ~10 ms), which would stall
-        // the operation or the executor thread; close it elsewhere.
-        if let Some(s) = self.socket.take() {
-            let spawned = std::thread::Builder::new()
-                .name("wasmbeat-close".into())
-                .spawn(move || drop(s));
-            if let Err(e) = spawned {
-                tracing::debug!("closing packet socket inline: {e}");
-            }
-        }
-    }
-}
-
-impl FrameSender {
-    fn new(ifindex: u32) -> io::Result<FrameSender> {
+impl PacketSocket {
+    /// Open one (needs CAP_NET_RAW).
+    pub fn open() -> io::Result<PacketSocket> {
         let socket = Socket::new(Domain::PACKET, Type::RAW, None).map_err(|e| {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 io::Error::new(
@@ -122,12 +105,33 @@ impl FrameSender {
                 e
             }
         })?;
-        Ok(FrameSender {
-            socket: Some(socket),
-            ifindex,
-        })
+        Ok(PacketSocket(Some(socket)))
     }
+}
 
+impl Drop for PacketSocket {
+    fn drop(&mut self) {
+        // Closing a packet socket waits for an RCU grace period
+        // (synchronize_net in packet_release, ~10 ms), which would stall
+        // the operation or the executor thread; close it elsewhere.
+        if let Some(s) = self.0.take() {
+            let spawned = std::thread::Builder::new()
+                .name("wasmbeat-close".into())
+                .spawn(move || drop(s));
+            if let Err(e) = spawned {
+                tracing::debug!("closing packet socket inline: {e}");
+            }
+        }
+    }
+}
+
+/// Frames to one interface through a shared packet socket.
+struct FrameSender {
+    socket: Arc<PacketSocket>,
+    ifindex: u32,
+}
+
+impl FrameSender {
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
         let mut dst = [0u8; 6];
@@ -148,7 +152,7 @@ impl FrameSender {
                 Ok(())
             })?
         };
-        match &self.socket {
+        match &self.socket.0 {
             Some(s) => s.send_to(frame, &addr).map(|_| ()),
             None => Err(io::Error::other("packet socket already closed")),
         }
@@ -234,12 +238,13 @@ impl Announcer {
         Announcer::default()
     }
 
-    /// Announce `ip` on interface `ifindex` with `mac`: the first
+    /// Announce `ip` on interface `ifindex` with `mac` through `socket`: the first
     /// repetition now, the remaining `count - 1` in the background,
     /// `interval` apart (for IPv4 the reply follows the request by half an
     /// interval, as heartbeat's send_arp). Must run inside a tokio runtime.
     pub fn announce(
         &self,
+        socket: Arc<PacketSocket>,
         ifindex: u32,
         mac: [u8; 6],
         ip: IpAddr,
@@ -250,7 +255,7 @@ impl Announcer {
             return Ok(());
         }
         self.cancel(ip);
-        let sender = FrameSender::new(ifindex)?;
+        let sender = FrameSender { socket, ifindex };
         sender.send_once(mac, ip)?;
         if count == 1 {
             return Ok(());

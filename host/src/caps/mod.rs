@@ -176,10 +176,7 @@ impl Caps {
         if let Some(h) = &self.netlink {
             return Ok(h.clone());
         }
-        let (conn, handle, _) = rtnetlink::new_connection()
-            .map_err(|e| CapError::Failed(format!("opening a netlink socket: {e}")))?;
-        // The connection task ends when the last handle is dropped.
-        tokio::spawn(conn);
+        let handle = self.view().netlink()?;
         self.netlink = Some(handle.clone());
         Ok(handle)
     }
@@ -416,9 +413,13 @@ impl Caps {
                 announce::REFILL_PER_SEC,
             );
         }
-        self.shared
-            .announcer
-            .announce(link.index, mac, ip, count, interval)
+        let socket = self.view().packet_socket();
+        socket
+            .and_then(|socket| {
+                self.shared
+                    .announcer
+                    .announce(socket, link.index, mac, ip, count, interval)
+            })
             .map_err(|e| {
                 let msg = format!("announcing {ip} on {}: {e}", link.name);
                 if e.kind() == std::io::ErrorKind::PermissionDenied {

@@ -19,15 +19,20 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, Weak};
 
+use super::announce::PacketSocket;
 use super::netlink::{self, AddrInfo, LinkInfo};
 use super::CapError;
 
 /// One namespace's view: links (agents cannot create or rename them) and
 /// addresses, each dumped on first use. The async lock makes concurrent
-/// first users wait for one dump instead of each making their own.
+/// first users wait for one dump instead of each making their own. The
+/// burst's operations also share one netlink connection and one packet
+/// socket instead of opening their own.
 #[derive(Default)]
 struct View {
     state: tokio::sync::Mutex<State>,
+    netlink: Mutex<Option<rtnetlink::Handle>>,
+    packet: Mutex<Option<Arc<PacketSocket>>>,
 }
 
 /// What has been dumped so far.
@@ -103,6 +108,32 @@ impl Lease {
     /// that waits).
     pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, State> {
         self.view.state.lock().await
+    }
+
+    /// The burst's netlink connection, opened on first use (its task runs
+    /// on the caller's runtime and ends with the last handle).
+    pub fn netlink(&self) -> Result<rtnetlink::Handle, CapError> {
+        let mut slot = self.view.netlink.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = &*slot {
+            return Ok(h.clone());
+        }
+        let (conn, handle, _) = rtnetlink::new_connection()
+            .map_err(|e| CapError::Failed(format!("opening a netlink socket: {e}")))?;
+        tokio::spawn(conn);
+        *slot = Some(handle.clone());
+        Ok(handle)
+    }
+
+    /// The burst's packet socket for announcements, opened on first use;
+    /// announcements still repeating keep it open after the burst.
+    pub fn packet_socket(&self) -> std::io::Result<Arc<PacketSocket>> {
+        let mut slot = self.view.packet.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = &*slot {
+            return Ok(Arc::clone(s));
+        }
+        let s = Arc::new(PacketSocket::open()?);
+        *slot = Some(Arc::clone(&s));
+        Ok(s)
     }
 }
 

@@ -15,9 +15,13 @@ fn running(args: &Args) -> Result<bool, Error> {
 
 impl Agent for Stubborn {
     fn meta_data() -> Meta {
-        Meta::new("stubborn", "0.1.0", "test: stop fails while the server runs")
-            .param(Param::name("server", "the server command's name in the grant").required())
-            .param(Param::name("check", "a command that exits 0 while the server runs").required())
+        Meta::new(
+            "stubborn",
+            "0.1.0",
+            "test: stop fails while the server runs",
+        )
+        .param(Param::name("server", "the server command's name in the grant").required())
+        .param(Param::name("check", "a command that exits 0 while the server runs").required())
     }
     fn start(args: &Args) -> Result<(), Error> {
         if running(args)? {
