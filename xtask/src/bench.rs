@@ -29,11 +29,15 @@ pub struct Options {
 }
 
 const USAGE: &str = "usage: bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic] [--out DIR] [--name STEM] [--note TEXT]\n\
-    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape, `--only uplink` the uplink-loss rows";
+    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape, `--only uplink` the uplink-loss rows; `--only =LABEL` keeps exactly that row";
 
 /// Whether `label` passes the `--only` filter.
 fn wanted(o: &Options, label: &str) -> bool {
-    o.only.is_empty() || o.only.iter().any(|w| label.contains(w.as_str()))
+    o.only.is_empty()
+        || o.only.iter().any(|w| match w.strip_prefix('=') {
+            Some(exact) => label == exact,
+            None => label.contains(w.as_str()),
+        })
 }
 
 /// The rows of this run, in order.
@@ -288,4 +292,31 @@ pub fn main(args: &[&str]) -> Result<()> {
         .map(|(s, r)| (s.clone(), row_json(s, r)))
         .collect();
     report::write(&report, &rows, &vip_rows, &uplink_rows, &four, &o.out_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_matches_a_word_anywhere_or_a_whole_label_after_an_equals_sign() {
+        let o = |only: &[&str]| Options {
+            plan: Plan {
+                runs: 1,
+                idle: Duration::ZERO,
+                stress: Duration::ZERO,
+            },
+            only: only.iter().map(|w| w.to_string()).collect(),
+            out_dir: PathBuf::new(),
+            skip_classic: false,
+        };
+        let vip = "256 VIPs in one group: keepalived advert_int 0.05";
+        assert!(wanted(&o(&[]), vip));
+        assert!(wanted(&o(&["advert_int 0.05"]), vip));
+        assert!(!wanted(&o(&["=keepalived advert_int 0.05"]), vip));
+        assert!(wanted(
+            &o(&["=keepalived advert_int 0.05"]),
+            "keepalived advert_int 0.05"
+        ));
+    }
 }
