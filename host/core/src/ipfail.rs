@@ -87,9 +87,9 @@ struct Pending {
 pub struct Ipfail {
     p: IpfailParams,
     pending: Option<Pending>,
-    /// A give-away came due while our resources were in transition: the
-    /// counts are compared again once we are stable (ipfail's
-    /// `need_standby`).
+    /// A give-away came due, or our count changed, while resources were
+    /// in transition: the counts are compared again once both sides are
+    /// stable (ipfail's `need_standby`).
     need_standby: bool,
 }
 
@@ -262,6 +262,15 @@ impl Ipfail {
                 why: format!("{}; counts are compared again once stable", p.why),
             }]
         }
+    }
+
+    /// Our count changed while resources were in transition (a give-away
+    /// of ours being handed over, say). heartbeat's ipfail does not act on
+    /// a count it receives then, and nothing else would ask it again: the
+    /// lab saw our uplink come back during such a hand-over and the groups
+    /// stay with the peer for good. Ask again once both sides are stable.
+    pub fn ask_again_when_stable(&mut self) {
+        self.need_standby = true;
     }
 
     /// Both nodes are stable again: a give-away deferred by a transition
@@ -440,5 +449,23 @@ mod tests {
             vec![IpfailAction::AskPeer { count: 0 }]
         );
         assert!(f.on_stable(sit(0, false)).is_empty(), "once");
+    }
+
+    #[test]
+    fn a_count_that_changed_during_a_transition_is_asked_again_once_stable() {
+        let mut f = ipfail(true);
+        assert!(f.on_stable(sit(1, false)).is_empty(), "nothing to ask");
+        // Our uplink came back while our give-away was being handed over.
+        f.ask_again_when_stable();
+        assert_eq!(
+            f.count_changed(sit(1, false)),
+            vec![IpfailAction::AskPeer { count: 1 }]
+        );
+        assert_eq!(
+            f.on_stable(sit(1, false)),
+            vec![IpfailAction::AskPeer { count: 1 }],
+            "the peer's ipfail hears the count again once both are stable"
+        );
+        assert!(f.on_stable(sit(1, false)).is_empty(), "once");
     }
 }

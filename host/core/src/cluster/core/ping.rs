@@ -195,10 +195,19 @@ impl Cluster {
         }
     }
 
-    /// Our count changed (or the peer must hear it): ask the peer for its.
+    /// Our count changed (or the peer must hear it): ask the peer for its,
+    /// and once more when both sides are stable if either is not now.
     pub(super) fn ipfail_count_changed(&mut self) {
         let s = self.situation();
+        let stable = self.locally_stable()
+            && self
+                .peers
+                .iter()
+                .all(|p| p.status == NodeStatus::Dead || p.stable);
         if let Some(f) = &mut self.ipfail {
+            if !stable {
+                f.ask_again_when_stable();
+            }
             let acts = f.count_changed(s);
             self.ipfail_do(acts);
         }
