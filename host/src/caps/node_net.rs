@@ -61,7 +61,7 @@ impl State {
         if self.addrs.is_none() {
             return self.refresh_addrs(h).await;
         }
-        Ok(self.addrs.get_or_insert_with(Vec::new))
+        Ok(self.addrs.as_mut().expect("dumped in this burst"))
     }
 
     /// The addresses, dumped now.
@@ -104,8 +104,10 @@ impl NodeNet {
 }
 
 impl Lease {
-    /// The view, locked (held across a dump; never across anything else
-    /// that waits).
+    /// The view, locked. Held across a dump and across the netlink change
+    /// an operation makes with it (add_address, remove_address), so no
+    /// dump runs while one of our own changes is in flight; never across
+    /// anything else that waits.
     pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, State> {
         self.view.state.lock().await
     }

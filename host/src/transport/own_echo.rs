@@ -13,7 +13,8 @@
 
 use std::io;
 use std::net::SocketAddrV4;
-use std::os::fd::AsRawFd;
+
+use socket2::{SockFilter, Socket};
 
 /// `SKF_NET_OFF` (linux/filter.h): loads relative to the network header.
 const SKF_NET_OFF: i32 = -0x100000;
@@ -21,18 +22,13 @@ const SKF_NET_OFF: i32 = -0x100000;
 const IPV4_SRC: i32 = 12;
 
 /// One classic BPF instruction.
-fn insn(code: u32, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    }
+fn insn(code: u32, jt: u8, jf: u8, k: u32) -> SockFilter {
+    SockFilter::new(code as u16, jt, jf, k)
 }
 
 /// The program: drop UDP datagrams from `from`, accept everything else.
 /// A UDP socket's filter sees the packet from the UDP header on.
-fn program(from: SocketAddrV4) -> [libc::sock_filter; 6] {
+fn program(from: SocketAddrV4) -> [SockFilter; 6] {
     use libc::{BPF_ABS, BPF_H, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
     let accept = u32::MAX;
     [
@@ -55,28 +51,8 @@ fn program(from: SocketAddrV4) -> [libc::sock_filter; 6] {
 }
 
 /// Attach the filter dropping datagrams sent from `from` to `recv`.
-pub fn drop_echoes_of(recv: &impl AsRawFd, from: SocketAddrV4) -> io::Result<()> {
-    let mut prog = program(from);
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_mut_ptr(),
-    };
-    // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel
-    // copies the program.
-    let rc = unsafe {
-        libc::setsockopt(
-            recv.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            &fprog as *const libc::sock_fprog as *const libc::c_void,
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+pub fn drop_echoes_of(recv: &Socket, from: SocketAddrV4) -> io::Result<()> {
+    recv.attach_filter(&program(from))
 }
 
 #[cfg(test)]
@@ -98,7 +74,7 @@ mod tests {
         let std::net::SocketAddr::V4(from) = ours.local_addr().unwrap() else {
             unreachable!()
         };
-        drop_echoes_of(&recv, from).unwrap();
+        drop_echoes_of(&socket2::SockRef::from(&recv), from).unwrap();
         ours.send_to(b"echo", to).unwrap();
         other_port.send_to(b"port", to).unwrap();
         // Same port number on another address: not ours.

@@ -181,12 +181,7 @@ impl Cluster {
             let acts = f.on_tick(now, stable);
             self.ipfail_do(acts);
         }
-        if stable
-            && self
-                .peers
-                .iter()
-                .any(|p| p.status != NodeStatus::Dead && p.stable)
-        {
+        if self.ipfail_both_stable() {
             let s = self.situation();
             if let Some(f) = &mut self.ipfail {
                 let acts = f.on_stable(s);
@@ -199,11 +194,7 @@ impl Cluster {
     /// and once more when both sides are stable if either is not now.
     pub(super) fn ipfail_count_changed(&mut self) {
         let s = self.situation();
-        let stable = self.locally_stable()
-            && self
-                .peers
-                .iter()
-                .all(|p| p.status == NodeStatus::Dead || p.stable);
+        let stable = self.ipfail_both_stable();
         if let Some(f) = &mut self.ipfail {
             if !stable {
                 f.ask_again_when_stable();
@@ -211,6 +202,16 @@ impl Cluster {
             let acts = f.count_changed(s);
             self.ipfail_do(acts);
         }
+    }
+
+    /// We and a live peer are both out of transition: when ipfail's
+    /// deferred questions are asked again.
+    fn ipfail_both_stable(&self) -> bool {
+        self.locally_stable()
+            && self
+                .peers
+                .iter()
+                .any(|p| p.status != NodeStatus::Dead && p.stable)
     }
 
     /// Communication is up: announce our ipfail as heartbeat does when its
