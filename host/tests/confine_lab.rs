@@ -129,6 +129,21 @@ fn spawned_processes_get_no_new_privs_a_reduced_bounding_set_and_nothing_else() 
         ))
         .unwrap();
     let _reap = Reap(vec![pid]);
+    // spawn returns once exec has begun; the dynamic loader then still
+    // opens (and closes) ld.so.cache and libc on descriptor 3. Inspect the
+    // process once sleep is in its sleep, so a descriptor seen is one the
+    // daemon leaked, not one the loader holds for a moment.
+    let settled = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+            == Some(libc::SYS_clock_nanosleep)
+    });
+    assert!(
+        settled,
+        "sleep never reached clock_nanosleep: /proc/{pid}/syscall = {:?}",
+        std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+    );
     let st = status(pid);
     let me = status(std::process::id());
     eprintln!(
