@@ -192,8 +192,8 @@ fn acks_gaps_retransmission_and_restart() {
     }
     let acked = a.peers()[0].acked;
     assert!((11..=20).contains(&acked), "acked {acked}");
-    // Lose seq 21 and 22: beta asks for them after a random 50-250 ms delay,
-    // and holds 23 back until they are in.
+    // Lose seq 21 and 22: beta, alpha's only receiver, asks for them at
+    // once, and holds 23 back until they are in.
     let custom = |n: &str| {
         let mut m = Message::new("custom");
         m.push_str("n", n);
@@ -210,16 +210,13 @@ fn acks_gaps_retransmission_and_restart() {
     );
     assert_eq!(b.stats().held_back, 1);
     drain(&mut b);
-    // The gap schedules a wake-up for its request, well before link death.
+    // The gap schedules a wake-up for its request: now, as no other
+    // receiver could ask first.
     let due = b
         .next_timeout(t0, &all_alive)
         .expect("a retransmission is pending");
-    assert!(
-        due > t0 && due <= t0.plus(Duration::from_millis(250)),
-        "{:?}",
-        due.since(t0)
-    );
-    let t1 = t0.plus(Duration::from_millis(300));
+    assert_eq!(due, t0);
+    let t1 = t0.plus(Duration::from_millis(1));
     // A peer the core declared dead is not asked (its packets will re-open it).
     b.handle_timeout(t1, &none_alive);
     assert!(drain(&mut b).is_empty(), "no NS_rexmit to a dead peer");
@@ -233,7 +230,8 @@ fn acks_gaps_retransmission_and_restart() {
         a.receive(r, 0, t1).unwrap();
         resent.extend(drain(&mut a));
     }
-    // The stored bytes are resent unchanged.
+    // The stored bytes are resent unchanged, 1 ms after the original send:
+    // only a resend holds off the next one.
     assert_eq!(resent, lost);
     // Delivered in seq order once the gap is filled: 21, 22, then the held 23.
     let mut delivered = Vec::new();
@@ -380,4 +378,80 @@ fn a_given_up_gap_releases_held_messages() {
         matches!(&ev[..], [Event::Lost { seq: 2, .. }, Event::Message { .. }]),
         "{ev:?}"
     );
+}
+
+fn endpoint_of(name: &str, nodes: &[&str], generation: u64) -> Endpoint {
+    let mut cfg = EndpointConfig::new(name, nodes, ring("s"));
+    cfg.seed = generation;
+    let mut uuid = [0u8; 16];
+    uuid[0] = name.as_bytes()[0];
+    Endpoint::new(cfg, Identity { uuid, generation })
+}
+
+/// With more receivers, each waits heartbeat's random 50 ms..max_rexmit_delay
+/// so one resend (broadcast) can serve them all.
+#[test]
+fn with_two_peers_a_gap_is_requested_after_a_random_wait_of_50_to_250_ms() {
+    let t0 = Millis(1_000);
+    let nodes = ["alpha", "beta", "gamma"];
+    let mut waits = Vec::new();
+    for seed in 0..20 {
+        let mut a = endpoint_of("alpha", &nodes, 100);
+        let mut b = endpoint_of("beta", &nodes, 200 + seed);
+        a.send(Endpoint::status_message("up", 5000), t0);
+        pump(&mut a, &mut b, t0);
+        a.send(Message::new("custom"), t0);
+        drain(&mut a);
+        a.send(Message::new("custom"), t0);
+        pump(&mut a, &mut b, t0);
+        drain(&mut b);
+        let due = b
+            .next_timeout(t0, &all_alive)
+            .expect("a request is pending");
+        let wait = due.since(t0).as_millis() as u64;
+        assert!((50..=250).contains(&wait), "waited {wait} ms");
+        b.handle_timeout(due, &all_alive);
+        assert_eq!(b.stats().rexmit_requested, 1, "one request when due");
+        waits.push(wait);
+    }
+    waits.sort();
+    waits.dedup();
+    assert!(waits.len() > 5, "the wait is random: {waits:?}");
+}
+
+/// heartbeat resends a message at most once per 240 ms, but the original
+/// send does not count: a request that comes right after it (a gap found
+/// at a heal) is answered, a second one within 240 ms of that is not.
+#[test]
+fn the_first_request_is_answered_at_once_and_a_repeat_only_after_240_ms() {
+    let t0 = Millis(1_000);
+    let mut a = endpoint("alpha", 100, "s");
+    let mut b = endpoint("beta", 200, "s");
+    a.send(Endpoint::status_message("up", 5000), t0);
+    pump(&mut a, &mut b, t0);
+    a.send(Message::new("custom"), t0);
+    drain(&mut a);
+    let ask = |b: &mut Endpoint, now: Millis| {
+        let mut m = Message::new(T_REXMIT);
+        m.push_str(F_DEST, "alpha")
+            .push_str(F_FIRSTSEQ, "2")
+            .push_str(F_LASTSEQ, "2");
+        b.send(m, now);
+    };
+    let t1 = t0.plus(Duration::from_millis(10));
+    ask(&mut b, t1);
+    pump(&mut b, &mut a, t1);
+    assert_eq!(drain(&mut a).len(), 1, "resent 10 ms after the original");
+    let t2 = t1.plus(Duration::from_millis(100));
+    ask(&mut b, t2);
+    pump(&mut b, &mut a, t2);
+    assert!(
+        drain(&mut a).is_empty(),
+        "not again 100 ms after the resend"
+    );
+    let t3 = t1.plus(Duration::from_millis(240));
+    ask(&mut b, t3);
+    pump(&mut b, &mut a, t3);
+    assert_eq!(drain(&mut a).len(), 1, "again 240 ms after the resend");
+    assert_eq!(a.stats().resent, 2);
 }

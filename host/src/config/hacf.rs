@@ -294,7 +294,8 @@ pub struct HaCf {
     /// Added to the node count for the `ttl` field.
     pub hopfudge: u8,
     /// Upper bound of the random wait before asking a peer to resend a
-    /// missed message (`max_rexmit_delay`, whole milliseconds; 250 ms).
+    /// missed message with more than one peer, and the period of repeated
+    /// requests (`max_rexmit_delay`, whole milliseconds; 250 ms).
     #[serde(rename = "max_rexmit_delay_ms", serialize_with = "ser_ms")]
     pub max_rexmit_delay: Duration,
     /// Unlisted nodes joining.

@@ -67,6 +67,8 @@ pub const MAX_HISTORY: usize = 500;
 /// Most sequence numbers resent for one `NS_rexmit`.
 pub const MAX_REXMIT_BATCH: u64 = 50;
 /// A message is not resent again within this time of its last resend.
+/// The original send does not count (heartbeat's `lastrexmit` starts at 0):
+/// a gap found right after a heal is filled at the first request.
 pub const MIN_RESEND_INTERVAL: Duration = Duration::from_millis(240);
 /// How long a missing seq is requested before it is declared lost.
 pub const REXMIT_GIVE_UP: Duration = Duration::from_secs(10);
@@ -352,7 +354,8 @@ struct Peer {
 struct HistEntry {
     seq: u64,
     packet: OutPacket,
-    last_sent: Millis,
+    /// When it was last resent on request (`None`: never).
+    last_resent: Option<Millis>,
 }
 
 /// One node's wire session. See the module docs.
@@ -629,7 +632,7 @@ impl Endpoint {
             self.history.push_back(HistEntry {
                 seq: s,
                 packet: packet.clone(),
-                last_sent: now,
+                last_resent: None,
             });
             while self.history.len() > MAX_HISTORY {
                 self.history.pop_front();
@@ -721,6 +724,7 @@ impl Endpoint {
         let mut events = Vec::new();
         let max_delay = self.cfg.max_rexmit_delay;
         let flow = self.flow_control;
+        let only_peer = self.peers.len() == 1;
         let my_uuid = self.uuid;
         let my_name = self.cfg.node.clone();
         let Some(peer) = self.peers.get_mut(&header.src) else {
@@ -782,9 +786,18 @@ impl Endpoint {
                 }
                 if flow {
                     for &s in gap {
-                        let delay = self
-                            .rng
-                            .gen_range(50..=max_delay.as_millis().max(50) as u64);
+                        // heartbeat waits a random 50 ms..max_rexmit_delay so
+                        // that of many nodes missing one packet, one asks and
+                        // the others see the (broadcast) resend. With one
+                        // peer there is nobody else to wait for, and what
+                        // waits behind the gap (after a heal: the peer's
+                        // resource report) should not.
+                        let delay = if only_peer {
+                            0
+                        } else {
+                            self.rng
+                                .gen_range(50..=max_delay.as_millis().max(50) as u64)
+                        };
                         peer.rexmit
                             .insert(s, (now, now.plus(Duration::from_millis(delay))));
                     }
@@ -993,7 +1006,9 @@ impl Endpoint {
         let last = last.min(first.saturating_add(MAX_REXMIT_BATCH - 1));
         for s in first..=last {
             if let Some(h) = self.history.iter_mut().find(|h| h.seq == s) {
-                if now.since(h.last_sent) >= MIN_RESEND_INTERVAL {
+                if h.last_resent
+                    .is_none_or(|t| now.since(t) >= MIN_RESEND_INTERVAL)
+                {
                     let Some(p) = self.peers.get_mut(to) else {
                         return;
                     };
@@ -1001,7 +1016,7 @@ impl Endpoint {
                         self.stats.answers_throttled += 1;
                         continue;
                     }
-                    h.last_sent = now;
+                    h.last_resent = Some(now);
                     self.stats.resent += 1;
                     let mut again = h.packet.clone();
                     again.resend = true;
