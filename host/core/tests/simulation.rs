@@ -336,6 +336,22 @@ impl Sim {
         self.trace.push(line);
     }
 
+    /// node1 boots at 0 and node2 `later` ms after it; every link between
+    /// them is cut at `cut` for `dur` ms.
+    fn boot_both_then_partition(&mut self, later: u64, cut: u64, dur: u64) {
+        self.at(Millis(0), Ev::Boot(0));
+        self.at(Millis(later), Ev::Boot(1));
+        self.at(
+            Millis(cut),
+            Ev::Cut {
+                a: 0,
+                b: 1,
+                link: None,
+                dur,
+            },
+        );
+    }
+
     fn at(&mut self, t: Millis, ev: Ev) {
         self.seq += 1;
         self.events.insert(self.seq, ev);
@@ -1474,18 +1490,8 @@ fn standby_racing_split_brain_resolution() {
         };
         let verbose = std::env::var("WASMBEAT_SIM_OFFSET").is_ok_and(|o| o == offset.to_string());
         let mut sim = Sim::scripted(offset + max_delay, k, verbose);
-        sim.at(Millis(0), Ev::Boot(0));
-        sim.at(Millis(200), Ev::Boot(1));
         let cut = 30_000;
-        sim.at(
-            Millis(cut),
-            Ev::Cut {
-                a: 0,
-                b: 1,
-                link: None,
-                dur: 2_500,
-            },
-        );
+        sim.boot_both_then_partition(200, cut, 2_500);
         sim.at(
             Millis(cut + 2_500 + offset),
             Ev::Cmd(0, Command::Standby(Which::All)),
@@ -1573,20 +1579,10 @@ fn a_split_brain_at_fast_timings_is_settled_within_two_keepalives_of_the_heal() 
             duration: 20_000,
         };
         let mut sim = Sim::scripted(seed, k, false);
-        sim.at(Millis(0), Ev::Boot(0));
-        sim.at(Millis(100), Ev::Boot(1));
         // Cut at a different phase of the keepalive each time.
         let cut = 10_000 + seed * 7;
         let dur = 400 + seed * 13;
-        sim.at(
-            Millis(cut),
-            Ev::Cut {
-                a: 0,
-                b: 1,
-                link: None,
-                dur,
-            },
-        );
+        sim.boot_both_then_partition(100, cut, dur);
         sim.run_queue();
         // Trace lines start with the time as "10.400s".
         let at = |l: &str| {

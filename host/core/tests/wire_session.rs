@@ -45,6 +45,14 @@ fn pump(from: &mut Endpoint, to: &mut Endpoint, now: Millis) -> Vec<Event> {
     ev
 }
 
+/// beta has heard alpha's status (seq 1); alpha's seq 2 is lost on the way.
+fn seq_2_lost(a: &mut Endpoint, b: &mut Endpoint, t0: Millis) {
+    a.send(Endpoint::status_message("up", 5000), t0);
+    pump(a, b, t0);
+    a.send(Message::new("custom"), t0);
+    drain(a);
+}
+
 #[test]
 fn status_is_stamped_signed_and_delivered() {
     let now = Millis(1_000);
@@ -366,10 +374,7 @@ fn a_given_up_gap_releases_held_messages() {
     let t0 = Millis(1_000);
     let mut a = endpoint("alpha", 100, "s");
     let mut b = endpoint("beta", 200, "s");
-    a.send(Endpoint::status_message("up", 5000), t0);
-    pump(&mut a, &mut b, t0);
-    a.send(Message::new("custom"), t0);
-    drain(&mut a);
+    seq_2_lost(&mut a, &mut b, t0);
     a.send(Message::new("custom"), t0);
     assert!(pump(&mut a, &mut b, t0).is_empty(), "held behind seq 2");
     let t1 = t0.plus(REXMIT_GIVE_UP + Duration::from_millis(5));
@@ -398,10 +403,7 @@ fn with_two_peers_a_gap_is_requested_after_a_random_wait_of_50_to_250_ms() {
     for seed in 0..20 {
         let mut a = endpoint_of("alpha", &nodes, 100);
         let mut b = endpoint_of("beta", &nodes, 200 + seed);
-        a.send(Endpoint::status_message("up", 5000), t0);
-        pump(&mut a, &mut b, t0);
-        a.send(Message::new("custom"), t0);
-        drain(&mut a);
+        seq_2_lost(&mut a, &mut b, t0);
         a.send(Message::new("custom"), t0);
         pump(&mut a, &mut b, t0);
         drain(&mut b);
@@ -427,10 +429,7 @@ fn the_first_request_is_answered_at_once_and_a_repeat_only_after_240_ms() {
     let t0 = Millis(1_000);
     let mut a = endpoint("alpha", 100, "s");
     let mut b = endpoint("beta", 200, "s");
-    a.send(Endpoint::status_message("up", 5000), t0);
-    pump(&mut a, &mut b, t0);
-    a.send(Message::new("custom"), t0);
-    drain(&mut a);
+    seq_2_lost(&mut a, &mut b, t0);
     let ask = |b: &mut Endpoint, now: Millis| {
         let mut m = Message::new(T_REXMIT);
         m.push_str(F_DEST, "alpha")
