@@ -547,16 +547,31 @@ pub fn plan(
     })
 }
 
-/// An unused `nic:N` alias label, as heartbeat's IPaddr picks one.
+/// Alias numbers heartbeat's IPaddr tries (`nic:0` .. `nic:99`).
+const ALIASES: usize = 100;
+
+/// An unused `nic:N` alias label, as heartbeat's IPaddr picks one. One pass
+/// over the configured addresses: a group of 256 addresses plans 256
+/// times against up to 256 labels, and trying each of the 100 numbers
+/// against every label was quadratic in the group's size.
 pub fn free_label(nic: &str, configured: &[Configured]) -> Option<String> {
-    (0..100)
-        .map(|n| format!("{nic}:{n}"))
-        .find(|l| {
-            !configured
-                .iter()
-                .any(|a| a.label.as_deref() == Some(l.as_str()))
-        })
-        .filter(|l| l.len() <= 15)
+    let mut used = [false; ALIASES];
+    for a in configured {
+        let number = a
+            .label
+            .as_deref()
+            .and_then(|l| l.strip_prefix(nic)?.strip_prefix(':'))
+            // Exactly the spelling `format!("{nic}:{n}")` gives: "01" or
+            // "+1" is another label, not alias 1.
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|n| *n == "0" || !n.starts_with('0'))
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(n) = number.filter(|n| *n < ALIASES) {
+            used[n] = true;
+        }
+    }
+    let n = used.iter().position(|u| !u)?;
+    Some(format!("{nic}:{n}")).filter(|l| l.len() <= 15)
 }
 
 #[cfg(test)]
@@ -734,6 +749,32 @@ mod tests {
             broadcast: brd.map(|b| b.parse().unwrap()),
             label: label.map(String::from),
         }
+    }
+
+    #[test]
+    fn free_label_takes_the_lowest_unused_alias_spelled_exactly() {
+        let labelled = |labels: &[&str]| -> Vec<Configured> {
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| conf("eth0", &format!("10.0.{}.{}", i / 200, i % 200 + 1), 16, None, Some(l)))
+                .collect()
+        };
+        assert_eq!(free_label("eth0", &[]).as_deref(), Some("eth0:0"));
+        // Other spellings and other links' aliases do not take alias 1.
+        let have = labelled(&["eth0:0", "eth0:01", "eth0:+1", "eth1:1", "eth0:1x", "eth0"]);
+        assert_eq!(free_label("eth0", &have).as_deref(), Some("eth0:1"));
+        assert_eq!(free_label("eth1", &have).as_deref(), Some("eth1:0"));
+        // 0..=99 taken but 57: 57; all 100 taken (more beyond): none.
+        let mut names: Vec<String> = (0..150).map(|n| format!("eth0:{n}")).collect();
+        names.remove(57);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(free_label("eth0", &labelled(&refs)).as_deref(), Some("eth0:57"));
+        let all: Vec<String> = (0..150).map(|n| format!("eth0:{n}")).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        assert_eq!(free_label("eth0", &labelled(&refs)), None);
+        // A label longer than the kernel's 15 bytes is not offered.
+        assert_eq!(free_label("averylongnic012", &[]), None);
     }
 
     #[test]
