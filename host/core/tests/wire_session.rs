@@ -22,9 +22,17 @@ fn ring(secret: &str) -> Keyring {
 }
 
 fn endpoint(name: &str, generation: u64, secret: &str) -> Endpoint {
-    let cfg = EndpointConfig::new(name, &["alpha", "beta"], ring(secret));
+    started(
+        EndpointConfig::new(name, &["alpha", "beta"], ring(secret)),
+        generation,
+    )
+}
+
+/// The endpoint of `cfg`'s node in its start `generation`; its UUID's
+/// first byte is the node name's.
+fn started(cfg: EndpointConfig, generation: u64) -> Endpoint {
     let mut uuid = [0u8; 16];
-    uuid[0] = name.as_bytes()[0];
+    uuid[0] = cfg.node.as_bytes()[0];
     Endpoint::new(cfg, Identity { uuid, generation })
 }
 
@@ -385,12 +393,11 @@ fn a_given_up_gap_releases_held_messages() {
     );
 }
 
+/// An endpoint in a cluster of `nodes`, its randomness seeded by `generation`.
 fn endpoint_of(name: &str, nodes: &[&str], generation: u64) -> Endpoint {
     let mut cfg = EndpointConfig::new(name, nodes, ring("s"));
     cfg.seed = generation;
-    let mut uuid = [0u8; 16];
-    uuid[0] = name.as_bytes()[0];
-    Endpoint::new(cfg, Identity { uuid, generation })
+    started(cfg, generation)
 }
 
 /// With more receivers, each waits heartbeat's random 50 ms..max_rexmit_delay

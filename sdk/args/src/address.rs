@@ -757,7 +757,10 @@ mod tests {
             labels
                 .iter()
                 .enumerate()
-                .map(|(i, l)| conf("eth0", &format!("10.0.{}.{}", i / 200, i % 200 + 1), 16, None, Some(l)))
+                .map(|(i, l)| {
+                    let addr = format!("10.0.{}.{}", i / 200, i % 200 + 1);
+                    conf("eth0", &addr, 16, None, Some(l))
+                })
                 .collect()
         };
         assert_eq!(free_label("eth0", &[]).as_deref(), Some("eth0:0"));
