@@ -21,6 +21,7 @@ pub mod cli;
 pub mod conformance;
 pub(crate) mod host;
 pub mod limiter;
+mod loaded;
 pub mod scratch_net;
 
 use std::fmt;
@@ -291,6 +292,9 @@ struct Inner {
     /// What every operation's capabilities share.
     shared: crate::caps::Shared,
     ticker: Arc<Ticker>,
+    /// Agents loaded and still in use, shared by every resource that
+    /// names them.
+    loaded: loaded::Loaded<AgentInner>,
 }
 
 impl Drop for Inner {
@@ -341,6 +345,7 @@ impl Runtime {
                 config,
                 shared: crate::caps::Shared::default(),
                 ticker,
+                loaded: loaded::Loaded::default(),
             }),
         })
     }
@@ -409,6 +414,10 @@ impl Runtime {
         builtin: bool,
     ) -> Result<LoadedAgent, LoadError> {
         let inner = &self.inner;
+        let key = loaded::Key::new(name, wasm, builtin);
+        if let Some(agent) = inner.loaded.get(&key) {
+            return Ok(LoadedAgent { inner: agent });
+        }
         let (component, cache_use): (Component, CacheUse) = self.compile(name, wasm)?;
         let invalid = |e: wasmtime::Error| LoadError::Invalid {
             name: name.to_string(),
@@ -416,16 +425,16 @@ impl Runtime {
         };
         let instance_pre = inner.linker.instantiate_pre(&component).map_err(invalid)?;
         let pre = ResourceAgentPre::new(instance_pre).map_err(invalid)?;
-        Ok(LoadedAgent {
-            inner: Arc::new(AgentInner {
-                name: name.to_string(),
-                pre,
-                cache_use,
-                builtin,
-                meta: tokio::sync::OnceCell::new(),
-                rt: self.clone(),
-            }),
-        })
+        let agent = Arc::new(AgentInner {
+            name: name.to_string(),
+            pre,
+            cache_use,
+            builtin,
+            meta: tokio::sync::OnceCell::new(),
+            rt: self.clone(),
+        });
+        inner.loaded.insert(key, &agent);
+        Ok(LoadedAgent { inner: agent })
     }
 
     /// The engine every component of this runtime is compiled for (fence
@@ -527,7 +536,8 @@ impl LoadedAgent {
         self.inner.builtin
     }
 
-    /// Whether loading used the component cache.
+    /// Whether loading used the component cache (a load that shared a
+    /// live one reports that one's).
     pub fn cache_use(&self) -> CacheUse {
         self.inner.cache_use
     }
@@ -1016,6 +1026,28 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn resources_naming_one_agent_share_its_load_while_any_holds_it() {
+        let rt = Runtime::new(RuntimeConfig {
+            cache_dir: None,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let ipaddr = AgentRef::Name("IPaddr".into());
+        let dir = Path::new("/nonexistent");
+        let first = rt.load(&ipaddr, dir).unwrap();
+        let second = rt.load(&ipaddr, dir).unwrap();
+        assert!(Arc::ptr_eq(&first.inner, &second.inner), "loaded twice");
+        let other = rt.load(&AgentRef::Name("IPaddr2".into()), dir).unwrap();
+        assert!(!Arc::ptr_eq(&first.inner, &other.inner), "names differ");
+        drop((first, second));
+        let key = loaded::Key::new("IPaddr", builtin::lookup("IPaddr").unwrap(), true);
+        assert!(
+            rt.inner.loaded.get(&key).is_none(),
+            "kept after its last user"
+        );
     }
 
     #[test]
