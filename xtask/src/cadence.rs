@@ -22,12 +22,18 @@ impl Cadence {
 
     /// Sleep until the next round is due.
     pub fn wait(&mut self) {
+        let due = self.advance();
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+
+    /// Move to the next round and say when it is due, for a caller that
+    /// waits on something else meanwhile.
+    pub fn advance(&mut self) -> Instant {
         self.next += self.every;
         let now = Instant::now();
-        if self.next > now {
-            std::thread::sleep(self.next - now);
-        } else {
+        if self.next < now {
             self.next = now;
         }
+        self.next
     }
 }

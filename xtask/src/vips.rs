@@ -30,13 +30,12 @@ use wasmbeat_lab::{http, Lab};
 
 use crate::cadence::Cadence;
 use crate::interrupt::{self, interrupted};
+use crate::probe::{PROBE_EVERY, PROBE_TIMEOUT};
 use crate::stats::{ms, summary};
 use crate::systems::{config_dir, daemon_command, ha_cf, initdead, kill_tree, Kind, Spec};
 
 /// A /16, so 256 VIPs fit beside the nodes' own addresses.
 const NODE_ADDRS: [&str; 3] = ["10.77.80.1/16", "10.77.80.2/16", "10.77.80.10/16"];
-const PROBE_EVERY: Duration = Duration::from_millis(10);
-const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// How the VIPs are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,21 +329,32 @@ impl VipBench {
                 let mut reached: Vec<Option<Instant>> = vec![None; addrs.len()];
                 let mut in_flight = vec![false; addrs.len()];
                 let mut cadence = Cadence::new(PROBE_EVERY);
+                let last = |reached: &[Option<Instant>], ks: &[usize]| {
+                    ks.iter()
+                        .map(|k| reached[*k])
+                        .collect::<Option<Vec<Instant>>>()
+                        .and_then(|v| v.into_iter().max())
+                };
+                let mut due = Instant::now();
                 loop {
-                    while let Ok((k, at)) = rx.try_recv() {
+                    // Until the next round is due, take answers as they
+                    // come: the one that completes the sample sends the
+                    // probes of every other VIP at once, not up to a
+                    // round later.
+                    let sample_was_done = last(&reached, &sample).is_some();
+                    while let Ok((k, at)) =
+                        rx.recv_timeout(due.saturating_duration_since(Instant::now()))
+                    {
                         in_flight[k] = false;
                         if reached[k].is_none() {
                             reached[k] = at;
                         }
+                        if !sample_was_done && last(&reached, &sample).is_some() {
+                            break;
+                        }
                     }
-                    let last = |ks: &[usize]| {
-                        ks.iter()
-                            .map(|k| reached[*k])
-                            .collect::<Option<Vec<Instant>>>()
-                            .and_then(|v| v.into_iter().max())
-                    };
-                    let sampled = last(&sample);
-                    if let (Some(s_at), Some(a_at)) = (sampled, last(&all)) {
+                    let sampled = last(&reached, &sample);
+                    if let (Some(s_at), Some(a_at)) = (sampled, last(&reached, &all)) {
                         return Some((
                             s_at.saturating_duration_since(t0),
                             a_at.saturating_duration_since(t0),
@@ -367,7 +377,9 @@ impl VipBench {
                             let _ = tx.send((k, ok.then(Instant::now)));
                         });
                     }
-                    cadence.wait();
+                    if Instant::now() >= due {
+                        due = cadence.advance();
+                    }
                 }
             })
         })?;

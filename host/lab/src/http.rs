@@ -6,6 +6,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+/// Threads answering at once: a client probing 256 VIPs at the same time
+/// waits for one answer after another on a single thread, and the bench
+/// would measure this responder's queue instead of the failover.
+const WORKERS: usize = 4;
+
 /// Serve `body` to every connection on `listen` until the process is killed.
 /// Listen on the wildcard address to answer on a VIP added later.
 pub fn serve(listen: SocketAddr, body: &str) -> std::io::Result<()> {
@@ -15,15 +20,24 @@ pub fn serve(listen: SocketAddr, body: &str) -> std::io::Result<()> {
         body.len(),
         body
     );
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut buf = [0u8; 1024];
-        // One read is enough for a GET from our own client; we never parse it.
-        let _ = stream.read(&mut buf);
-        let _ = stream.write_all(response.as_bytes());
-    }
-    Ok(())
+    let answer = |listener: TcpListener| {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut buf = [0u8; 1024];
+            // One read is enough for a GET from our own client; we never parse it.
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    };
+    std::thread::scope(|s| -> std::io::Result<()> {
+        for _ in 1..WORKERS {
+            let l = listener.try_clone()?;
+            s.spawn(move || answer(l));
+        }
+        answer(listener);
+        Ok(())
+    })
 }
 
 /// GET `/` from `addr`; the response body, or None on any failure within
