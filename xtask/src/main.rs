@@ -21,6 +21,7 @@ mod hub;
 mod interrupt;
 mod machine;
 mod probe;
+mod rounds;
 mod report;
 mod stats;
 mod systems;

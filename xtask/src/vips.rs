@@ -4,10 +4,11 @@
 //! has had an answer from the expected node at *every* VIP.
 //!
 //! The client probes a sample of the addresses (the first and last of
-//! every group, and every 16th) every 10 ms, each probe on its own thread
-//! with at most one in flight per address; once every sampled address has
-//! answered, it probes every address not yet confirmed the same way, so the
-//! last VIP to move is found within a probe period of moving. Probing all
+//! every group, and every 16th) every 10 ms, with one prober thread per
+//! address, so at most one probe in flight per address; once every sampled
+//! address has answered, it probes every address not yet confirmed the
+//! same way (at once, then every 10 ms), so the last VIP to move is found
+//! within a probe period of moving. Probing all
 //! 256 from the start would be 25,000 connections a second on the same two
 //! cores as the daemons under test.
 //!
@@ -31,6 +32,7 @@ use wasmbeat_lab::{http, Lab};
 use crate::cadence::Cadence;
 use crate::interrupt::{self, interrupted};
 use crate::probe::{PROBE_EVERY, PROBE_TIMEOUT};
+use crate::rounds::{Rounds, Scope};
 use crate::stats::{ms, summary};
 use crate::systems::{config_dir, daemon_command, ha_cf, initdead, kill_tree, Kind, Spec};
 
@@ -322,65 +324,76 @@ impl VipBench {
             .map(|v| format!("{v}:80").parse().expect("lab address"))
             .collect();
         let sample = self.v.shape.sample();
+        let in_sample: Vec<bool> = (0..addrs.len()).map(|k| sample.contains(&k)).collect();
         let all: Vec<usize> = (0..addrs.len()).collect();
+        let rounds = Rounds::new(Scope::Sample);
         let found = self.lab.nodes[2].within(|| {
             let (tx, rx) = mpsc::channel::<(usize, Option<Instant>)>();
             std::thread::scope(|s| {
+                // One prober per address (threads inherit the namespace of
+                // their creator), each with at most one probe in flight: a
+                // probe that hangs makes its thread miss rounds, not the
+                // others.
+                for (k, &addr) in addrs.iter().enumerate() {
+                    let (tx, rounds, sampled) = (tx.clone(), &rounds, in_sample[k]);
+                    s.spawn(move || {
+                        let mut seen = 0;
+                        while let Some(round) = rounds.next(seen, sampled) {
+                            seen = round;
+                            let ok = http::get_body(addr, PROBE_TIMEOUT).as_deref() == Some(want);
+                            let _ = tx.send((k, ok.then(Instant::now)));
+                            if ok {
+                                return;
+                            }
+                        }
+                    });
+                }
                 let mut reached: Vec<Option<Instant>> = vec![None; addrs.len()];
-                let mut in_flight = vec![false; addrs.len()];
-                let mut cadence = Cadence::new(PROBE_EVERY);
                 let last = |reached: &[Option<Instant>], ks: &[usize]| {
                     ks.iter()
                         .map(|k| reached[*k])
                         .collect::<Option<Vec<Instant>>>()
                         .and_then(|v| v.into_iter().max())
                 };
-                let mut due = Instant::now();
-                loop {
+                let mut cadence = Cadence::new(PROBE_EVERY);
+                let mut scope = Scope::Sample;
+                rounds.open(scope);
+                let mut due = cadence.advance();
+                let outcome = loop {
                     // Until the next round is due, take answers as they
-                    // come: the one that completes the sample sends the
-                    // probes of every other VIP at once, not up to a
-                    // round later.
-                    let sample_was_done = last(&reached, &sample).is_some();
+                    // come: the one that completes the sample opens a
+                    // round of every address at once, not up to a round
+                    // later.
                     while let Ok((k, at)) =
                         rx.recv_timeout(due.saturating_duration_since(Instant::now()))
                     {
-                        in_flight[k] = false;
                         if reached[k].is_none() {
                             reached[k] = at;
                         }
-                        if !sample_was_done && last(&reached, &sample).is_some() {
-                            break;
+                        if scope == Scope::Sample && last(&reached, &sample).is_some() {
+                            scope = Scope::All;
+                            rounds.open(scope);
                         }
                     }
-                    let sampled = last(&reached, &sample);
-                    if let (Some(s_at), Some(a_at)) = (sampled, last(&reached, &all)) {
-                        return Some((
+                    if let (Some(s_at), Some(a_at)) =
+                        (last(&reached, &sample), last(&reached, &all))
+                    {
+                        break Some((
                             s_at.saturating_duration_since(t0),
                             a_at.saturating_duration_since(t0),
                         ));
                     }
                     if t0.elapsed() >= limit || interrupt::requested() {
-                        return None;
-                    }
-                    let targets = if sampled.is_some() { &all } else { &sample };
-                    for &k in targets {
-                        if reached[k].is_some() || in_flight[k] {
-                            continue;
-                        }
-                        in_flight[k] = true;
-                        let tx = tx.clone();
-                        let addr = addrs[k];
-                        // Threads inherit the namespace of their creator.
-                        s.spawn(move || {
-                            let ok = http::get_body(addr, PROBE_TIMEOUT).as_deref() == Some(want);
-                            let _ = tx.send((k, ok.then(Instant::now)));
-                        });
+                        break None;
                     }
                     if Instant::now() >= due {
+                        rounds.open(scope);
                         due = cadence.advance();
                     }
-                }
+                };
+                // Probes in flight end within their timeout.
+                rounds.stop();
+                outcome
             })
         })?;
         interrupted()?;
