@@ -317,8 +317,8 @@ fn runtime() -> Runtime {
     .unwrap()
 }
 
-async fn group(rt: &Runtime, tokens: &[String]) -> Vec<Box<dyn Resource>> {
-    let mut out: Vec<Box<dyn Resource>> = Vec::new();
+async fn group(rt: &Runtime, tokens: &[String]) -> Vec<std::sync::Arc<dyn Resource>> {
+    let mut out: Vec<std::sync::Arc<dyn Resource>> = Vec::new();
     for t in tokens {
         let token = ResourceToken::parse(t).unwrap();
         let r = bind_resource(
@@ -329,7 +329,7 @@ async fn group(rt: &Runtime, tokens: &[String]) -> Vec<Box<dyn Resource>> {
         )
         .await
         .unwrap_or_else(|e| panic!("{t}: {e}"));
-        out.push(Box::new(AgentResource(r)));
+        out.push(std::sync::Arc::new(AgentResource(r)));
     }
     out
 }

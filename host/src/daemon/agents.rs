@@ -17,7 +17,7 @@ use crate::runtime::{self, Runtime};
 /// operations from overlapping.
 pub struct GroupResources {
     /// Agent instances, left to right as in haresources.
-    pub resources: Vec<Box<dyn Resource>>,
+    pub resources: Vec<Arc<dyn Resource>>,
     /// Held while a start or stop of this group runs.
     pub lock: Mutex<()>,
 }
@@ -38,14 +38,14 @@ async fn load_group(
     cfg: &Config,
     group: &ResourceGroup,
 ) -> Result<GroupResources, String> {
-    let mut resources: Vec<Box<dyn Resource>> = Vec::new();
+    let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
     for token in &group.resources {
         // Built-in default grant plus agents.toml; heartbeat/LSB scripts
         // only when agents.toml grants them.
         let instance = runtime::bind::bind_resource(runtime, token, &cfg.dir, &cfg.policy)
             .await
             .map_err(|e| format!("haresources line {}: {}: {e}", group.line, token.text))?;
-        resources.push(Box::new(AgentResource(instance)));
+        resources.push(Arc::new(AgentResource(instance)));
     }
     Ok(GroupResources {
         resources,

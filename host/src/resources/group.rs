@@ -2,7 +2,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 
 /// A boxed future returned by [`Resource`] operations.
 pub type ResourceFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
@@ -82,11 +86,11 @@ impl Default for StopRetry {
 
 /// Most address resources of one run that start or stop at the same time.
 ///
-/// Each operation instantiates its own agent and opens its own netlink
-/// socket, and the agents' threads are shared with every other group's, so
-/// the run goes in waves of this many rather than all 256 at once. At 16 the
-/// two agent threads are never idle waiting on the kernel, and a start
-/// that fails has at most 15 others in flight to roll back.
+/// Each operation instantiates its own agent, and the agents' threads are
+/// shared with every other group's, so the run goes in waves of this many
+/// rather than all 256 at once. At 16 both agent threads always have an
+/// operation to run while others wait on the kernel, and a start that
+/// fails has at most 15 others in flight to roll back.
 pub const ADDRESS_CONCURRENCY: usize = 16;
 
 /// The start-order rule, as heartbeat's order rules allow it:
@@ -104,7 +108,7 @@ pub const ADDRESS_CONCURRENCY: usize = 16;
 /// The same address twice in a row starts one after the other (the second
 /// start sees the first one's address and only announces it); anything
 /// else (a service, an unknown agent) is a run of its own.
-fn runs(resources: &[Box<dyn Resource>]) -> Vec<std::ops::Range<usize>> {
+fn runs(resources: &[Arc<dyn Resource>]) -> Vec<std::ops::Range<usize>> {
     let mut out: Vec<std::ops::Range<usize>> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, r) in resources.iter().enumerate() {
@@ -163,24 +167,45 @@ async fn timed(r: &dyn Resource, action: Action) -> Finished {
 /// they finished, each with its error. With `stop_on_failure`, no resource
 /// of the run begins once one has failed; those in flight finish (an agent
 /// operation is never abandoned half-way: its address might be half added).
-async fn each(run: Vec<&dyn Resource>, stop_on_failure: bool, action: Action) -> Vec<Finished> {
-    use futures::stream::{FuturesUnordered, StreamExt};
+///
+/// Each operation is a task of its own: an agent's instantiation and code
+/// run inside the future's poll, so futures polled by one task take turns
+/// on one thread, and 256 starts went in waves of 16 on one of the two
+/// agent threads. (256 IPaddr starts took no less time for it, ~40 ms:
+/// each instance maps and unmaps its own memory, and the process's
+/// address-space changes serialize; agents whose own code runs long gain.)
+/// A panic in one operation is that resource's failure.
+async fn each(run: Vec<Arc<dyn Resource>>, stop_on_failure: bool, action: Action) -> Vec<Finished> {
     let mut waiting = run.into_iter();
-    let mut running = FuturesUnordered::new();
+    let mut running = tokio::task::JoinSet::new();
     let mut finished = Vec::new();
     let mut failed = false;
     loop {
         while running.len() < ADDRESS_CONCURRENCY && !(stop_on_failure && failed) {
             match waiting.next() {
-                Some(r) => running.push(timed(r, action)),
+                Some(r) => {
+                    running.spawn(async move {
+                        let t = Instant::now();
+                        match AssertUnwindSafe(timed(&*r, action)).catch_unwind().await {
+                            Ok(done) => done,
+                            Err(_) => {
+                                let e = "the operation panicked".to_string();
+                                (step(r.name(), &e, t), Some(e))
+                            }
+                        }
+                    });
+                }
                 None => break,
             }
         }
-        match running.next().await {
-            Some(done) => {
+        match running.join_next().await {
+            Some(Ok(done)) => {
                 failed |= done.1.is_some();
                 finished.push(done);
             }
+            // Only an abort ends a task without its report, and nothing
+            // aborts these but dropping this future with the set.
+            Some(Err(e)) => unreachable!("group operation task ended without a report: {e}"),
             None => return finished,
         }
     }
@@ -188,11 +213,11 @@ async fn each(run: Vec<&dyn Resource>, stop_on_failure: bool, action: Action) ->
 
 /// The resources of `range`, left to right or (`reverse`) right to left.
 fn visit(
-    resources: &[Box<dyn Resource>],
+    resources: &[Arc<dyn Resource>],
     range: std::ops::Range<usize>,
     reverse: bool,
-) -> Vec<&dyn Resource> {
-    let mut v: Vec<&dyn Resource> = resources[range].iter().map(|r| r.as_ref()).collect();
+) -> Vec<Arc<dyn Resource>> {
+    let mut v: Vec<Arc<dyn Resource>> = resources[range].to_vec();
     if reverse {
         v.reverse();
     }
@@ -242,7 +267,7 @@ fn start_one(r: &dyn Resource) -> ResourceFuture<'_, String> {
 /// further starts, the starts in flight finish, and the whole group is
 /// stopped (right to left) and reported failed, as heartbeat's `takegroup`
 /// gives the whole group up.
-pub async fn start_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> GroupReport {
+pub async fn start_group(resources: &[Arc<dyn Resource>], retry: StopRetry) -> GroupReport {
     let began = Instant::now();
     let mut steps = Vec::new();
     for run in runs(resources) {
@@ -282,7 +307,7 @@ pub async fn start_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> G
 /// run too, when it goes one at a time). Every resource is stopped
 /// whatever failed before it; the first failure is returned.
 async fn stop_runs(
-    resources: &[Box<dyn Resource>],
+    resources: &[Arc<dyn Resource>],
     retry: StopRetry,
 ) -> (Vec<StepReport>, Option<String>) {
     let mut steps = Vec::new();
@@ -302,7 +327,7 @@ async fn stop_runs(
 /// resources that never ran), retrying a failing stop; a run of addresses
 /// stops together, as it started. A stop that keeps failing fails the
 /// group but the remaining resources are still stopped.
-pub async fn stop_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> GroupReport {
+pub async fn stop_group(resources: &[Arc<dyn Resource>], retry: StopRetry) -> GroupReport {
     let began = Instant::now();
     let (steps, failure) = stop_runs(resources, retry).await;
     GroupReport {
@@ -318,7 +343,7 @@ pub async fn stop_group(resources: &[Box<dyn Resource>], retry: StopRetry) -> Gr
 /// on a running address IPaddr only announces it. Goes run by run as
 /// [`start_group`] does, so 256 addresses are announced at once, not one
 /// after the other; returns the resources whose start failed, with why.
-pub async fn restart_all(resources: &[Box<dyn Resource>]) -> Vec<(String, String)> {
+pub async fn restart_all(resources: &[Arc<dyn Resource>]) -> Vec<(String, String)> {
     let mut failed = Vec::new();
     for run in runs(resources) {
         for (s, error) in each(visit(resources, run, false), false, Action::Restart).await {
@@ -475,6 +500,96 @@ mod tests {
         }
     }
 
+    /// An address whose start blocks its thread, as an agent's code does,
+    /// until its partner's start has begun too (at most 10 s); its start
+    /// panics instead when it has no partner.
+    struct Rendezvous {
+        name: String,
+        ip: std::net::IpAddr,
+        partner: Option<(
+            std::sync::mpsc::SyncSender<()>,
+            Mutex<std::sync::mpsc::Receiver<()>>,
+        )>,
+    }
+
+    impl Rendezvous {
+        fn pair() -> [Arc<dyn Resource>; 2] {
+            let (to_b, from_a) = std::sync::mpsc::sync_channel(1);
+            let (to_a, from_b) = std::sync::mpsc::sync_channel(1);
+            let r = |n: u8, tx, rx| {
+                Arc::new(Rendezvous {
+                    name: format!("ip{n}"),
+                    ip: std::net::IpAddr::from([10, 0, 0, n]),
+                    partner: Some((tx, Mutex::new(rx))),
+                }) as Arc<dyn Resource>
+            };
+            [r(1, to_b, from_b), r(2, to_a, from_a)]
+        }
+    }
+
+    impl Resource for Rendezvous {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn start(&self) -> ResourceFuture<'_, ()> {
+            Box::pin(async move {
+                let Some((tx, rx)) = &self.partner else {
+                    panic!("agent bug");
+                };
+                tx.send(()).expect("partner alive");
+                rx.lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(10))
+                    .map_err(|_| "the partner's start never ran beside this one".to_string())
+            })
+        }
+        fn stop(&self) -> ResourceFuture<'_, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn monitor(&self) -> ResourceFuture<'_, bool> {
+            Box::pin(async { Ok(false) })
+        }
+        fn address(&self) -> Option<std::net::IpAddr> {
+            Some(self.ip)
+        }
+    }
+
+    #[test]
+    fn the_addresses_of_a_run_start_on_both_agent_threads_at_once() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let report = rt.block_on(start_group(&Rendezvous::pair(), FAST));
+        assert!(report.ok, "{}", report.summary());
+    }
+
+    #[test]
+    fn a_panicking_operation_fails_its_resource_and_the_group_not_the_daemon() {
+        let j = Arc::new(Mutex::new(vec![]));
+        let group: Vec<Arc<dyn Resource>> = vec![
+            Arc::new(Scripted::ip(1, &j)),
+            Arc::new(Rendezvous {
+                name: "ip2".into(),
+                ip: std::net::IpAddr::from([10, 0, 0, 2]),
+                partner: None,
+            }),
+        ];
+        let report = rt().block_on(start_group(&group, FAST));
+        assert!(!report.ok);
+        assert_eq!(
+            report.failure.as_deref(),
+            Some("ip2: the operation panicked"),
+            "{}",
+            report.summary()
+        );
+        assert!(
+            calls(&j).contains(&"stop ip1".to_string()),
+            "{:?}",
+            calls(&j)
+        );
+    }
+
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -500,9 +615,9 @@ mod tests {
     #[test]
     fn start_goes_left_to_right_and_stop_right_to_left() {
         let j = Arc::new(Mutex::new(Vec::new()));
-        let group: Vec<Box<dyn Resource>> = ["ip", "named", "httpd"]
+        let group: Vec<Arc<dyn Resource>> = ["ip", "named", "httpd"]
             .iter()
-            .map(|n| Box::new(Scripted::new(n, &j)) as Box<dyn Resource>)
+            .map(|n| Arc::new(Scripted::new(n, &j)) as Arc<dyn Resource>)
             .collect();
         let up = rt().block_on(start_group(&group, FAST));
         assert!(up.ok, "{up:?}");
@@ -526,7 +641,7 @@ mod tests {
         let j = Arc::new(Mutex::new(Vec::new()));
         let a = Scripted::new("ip", &j);
         *a.running.lock().unwrap() = true;
-        let group: Vec<Box<dyn Resource>> = vec![Box::new(a), Box::new(Scripted::new("httpd", &j))];
+        let group: Vec<Arc<dyn Resource>> = vec![Arc::new(a), Arc::new(Scripted::new("httpd", &j))];
         let up = rt().block_on(start_group(&group, FAST));
         assert_eq!(up.steps[0].outcome, "already running; started again");
         assert_eq!(calls(&j), ["start ip", "start httpd"]);
@@ -537,10 +652,10 @@ mod tests {
         let j = Arc::new(Mutex::new(Vec::new()));
         let mut bad = Scripted::new("httpd", &j);
         bad.fail_start = true;
-        let group: Vec<Box<dyn Resource>> = vec![
-            Box::new(Scripted::new("ip", &j)),
-            Box::new(bad),
-            Box::new(Scripted::new("mysqld", &j)),
+        let group: Vec<Arc<dyn Resource>> = vec![
+            Arc::new(Scripted::new("ip", &j)),
+            Arc::new(bad),
+            Arc::new(Scripted::new("mysqld", &j)),
         ];
         let up = rt().block_on(start_group(&group, FAST));
         assert!(!up.ok);
@@ -562,15 +677,15 @@ mod tests {
         let j = Arc::new(Mutex::new(Vec::new()));
         let flaky = Scripted::new("httpd", &j);
         *flaky.stop_failures.lock().unwrap() = 2;
-        let group: Vec<Box<dyn Resource>> = vec![Box::new(flaky)];
+        let group: Vec<Arc<dyn Resource>> = vec![Arc::new(flaky)];
         let down = rt().block_on(stop_group(&group, FAST));
         assert!(down.ok);
         assert_eq!(down.steps[0].outcome, "stopped (attempt 3)");
 
         let stuck = Scripted::new("mysqld", &j);
         *stuck.stop_failures.lock().unwrap() = 99;
-        let group: Vec<Box<dyn Resource>> =
-            vec![Box::new(Scripted::new("ip", &j)), Box::new(stuck)];
+        let group: Vec<Arc<dyn Resource>> =
+            vec![Arc::new(Scripted::new("ip", &j)), Arc::new(stuck)];
         let down = rt().block_on(stop_group(&group, FAST));
         assert!(!down.ok);
         assert_eq!(
@@ -582,9 +697,9 @@ mod tests {
         assert_eq!(down.steps[1].outcome, "stopped");
     }
 
-    fn boxed(v: Vec<Scripted>) -> Vec<Box<dyn Resource>> {
+    fn boxed(v: Vec<Scripted>) -> Vec<Arc<dyn Resource>> {
         v.into_iter()
-            .map(|r| Box::new(r) as Box<dyn Resource>)
+            .map(|r| Arc::new(r) as Arc<dyn Resource>)
             .collect()
     }
 
