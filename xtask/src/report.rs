@@ -527,9 +527,17 @@ fn vip_table(rows: &[(VipSpec, Value)]) -> String {
          |---|---|---|---|---|---|\n",
     );
     for (spec, v) in rows {
+        let label = match v["runs_capped"]["runs"].as_u64() {
+            Some(n) => format!(
+                "{} ({n} runs: {})",
+                spec.spec.label,
+                v["runs_capped"]["why"].as_str().unwrap_or_default()
+            ),
+            None => spec.spec.label.clone(),
+        };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
-            spec.spec.label,
+            label,
             fmt_cell(&v["failover_sample_ms"]),
             fmt_cell(&v["failover_all_ms"]),
             fmt_cell(&v["failback_sample_ms"]),
