@@ -224,10 +224,6 @@ pub fn agent_args(resolved: &Resolved, token: &ResourceToken) -> Vec<String> {
 impl Runtime {
     /// Load the generic LSB/heartbeat-script agent.
     pub fn load_lsb(&self) -> Result<LoadedAgent, LoadError> {
-        let mut a = self.load_bytes("lsb", builtin::LSB)?;
-        if let Some(inner) = std::sync::Arc::get_mut(&mut a.inner) {
-            inner.builtin = true;
-        }
-        Ok(a)
+        self.load_component("lsb", builtin::LSB, true)
     }
 }
