@@ -772,7 +772,10 @@ mod tests {
         let mut names: Vec<String> = (0..150).map(|n| format!("eth0:{n}")).collect();
         names.remove(57);
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        assert_eq!(free_label("eth0", &labelled(&refs)).as_deref(), Some("eth0:57"));
+        assert_eq!(
+            free_label("eth0", &labelled(&refs)).as_deref(),
+            Some("eth0:57")
+        );
         let all: Vec<String> = (0..150).map(|n| format!("eth0:{n}")).collect();
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         assert_eq!(free_label("eth0", &labelled(&refs)), None);
