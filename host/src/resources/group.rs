@@ -1,12 +1,12 @@
 //! Ordered operations over one resource group.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use std::panic::AssertUnwindSafe;
 
 /// A boxed future returned by [`Resource`] operations.
 pub type ResourceFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
