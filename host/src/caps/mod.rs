@@ -122,6 +122,38 @@ fn find_link<'a>(links: &'a [LinkInfo], name: &str) -> Result<&'a LinkInfo, CapE
         .ok_or_else(|| CapError::NotInstalled(format!("no interface named {name:?}")))
 }
 
+/// findif's plan for the granted address `ip` on a node with these links
+/// and addresses.
+fn plan_in(
+    g: &AddressGrant,
+    ip: IpAddr,
+    links: &[LinkInfo],
+    addrs: &[AddrInfo],
+) -> Result<Plan, CapError> {
+    let names: Vec<String> = links.iter().map(|l| l.name.clone()).collect();
+    let configured: Vec<Configured> = addrs
+        .iter()
+        .map(|a| Configured {
+            link: links
+                .iter()
+                .find(|l| l.index == a.link_index)
+                .map(|l| l.name.clone())
+                .unwrap_or_default(),
+            ip: a.ip,
+            prefix: a.prefix_len,
+            broadcast: a.broadcast,
+            label: a.label.clone(),
+        })
+        .collect();
+    address::plan(&g.spec, g.rule, &names, &configured).map_err(|e| match e {
+        PlanError::Address(e) => CapError::InvalidArgs(format!("granted address {ip}: {e}")),
+        // As heartbeat's IPaddr2: a missing nic is a configuration error (OCF 6).
+        PlanError::NoSuchInterface(_) | PlanError::NoSubnet(_) | PlanError::NoNetmask(..) => {
+            CapError::NotConfigured(e.to_string())
+        }
+    })
+}
+
 fn parse_ip(text: &str) -> Result<IpAddr, CapError> {
     text.parse()
         .map_err(|_| CapError::InvalidArgs(format!("{text:?} is not an IP address")))
@@ -219,17 +251,9 @@ impl Caps {
         self.require_read()?;
         let h = self.handle()?;
         let view = self.view();
+        let _no_change_in_flight = view.dump().await;
         let mut s = view.lock().await;
         s.refresh_addrs(&h).await.map(|a| a.clone())
-    }
-
-    /// `f` of the addresses for the host's own checks: the shared view
-    /// (see [`node_net`]), dumped if no operation of this burst has.
-    async fn with_addresses<R>(&mut self, f: impl FnOnce(&[AddrInfo]) -> R) -> Result<R, CapError> {
-        let h = self.handle()?;
-        let view = self.view();
-        let mut s = view.lock().await;
-        Ok(f(s.addrs(&h).await?))
     }
 
     /// The address grant for `ip`, or a denial.
@@ -242,82 +266,76 @@ impl Caps {
         })
     }
 
-    /// The node's addresses with their interface names.
-    async fn configured(&mut self) -> Result<Vec<Configured>, CapError> {
-        let links = self.links().await?;
-        self.with_addresses(|addrs| {
-            addrs
-                .iter()
-                .map(|a| Configured {
-                    link: links
-                        .iter()
-                        .find(|l| l.index == a.link_index)
-                        .map(|l| l.name.clone())
-                        .unwrap_or_default(),
-                    ip: a.ip,
-                    prefix: a.prefix_len,
-                    broadcast: a.broadcast,
-                    label: a.label.clone(),
-                })
-                .collect()
-        })
-        .await
-    }
-
     /// How a granted address goes on this node (findif's choice, from the
     /// grant; nothing from the caller).
     pub async fn plan_address(&mut self, ip: &str) -> Result<Plan, CapError> {
         let ip = parse_ip(ip)?;
         let g = self.granted_address("plan", ip)?;
-        let names: Vec<String> = self.links().await?.iter().map(|l| l.name.clone()).collect();
-        let configured = self.configured().await?;
-        address::plan(&g.spec, g.rule, &names, &configured).map_err(|e| match e {
-            PlanError::Address(e) => CapError::InvalidArgs(format!("granted address {ip}: {e}")),
-            // As heartbeat's IPaddr2: a missing nic is a configuration error (OCF 6).
-            PlanError::NoSuchInterface(_) | PlanError::NoSubnet(_) | PlanError::NoNetmask(..) => {
-                CapError::NotConfigured(e.to_string())
-            }
-        })
-    }
-
-    /// Add a granted address as planned. The duplicate check, the add and
-    /// the view's update happen under the view's lock, so no dump of this
-    /// namespace's view runs while one of our own changes is in flight (a
-    /// dump racing changes can skip addresses).
-    pub async fn add_address(&mut self, ip: &str) -> Result<Plan, CapError> {
-        let plan = self.plan_address(ip).await?;
-        let links = self.links().await?;
-        let link = find_link(&links, &plan.nic)?;
         let h = self.handle()?;
         let view = self.view();
         let mut s = view.lock().await;
-        let addrs = s.addrs(&h).await?;
-        if let Some(a) = addrs.iter().find(|a| a.ip == plan.ip) {
-            let on = links.iter().find(|l| l.index == a.link_index);
-            return Err(CapError::Failed(format!(
-                "{} is already configured on {}",
-                plan.ip,
-                on.map_or("another interface", |l| l.name.as_str())
-            )));
-        }
+        let links = s.links(&h).await?;
+        plan_in(&g, ip, &links, s.addrs(&h).await?)
+    }
+
+    /// Add a granted address as planned. The plan, the duplicate check and
+    /// the view's update happen under one hold of the view's lock, so two
+    /// starts cannot plan the same free label or both pass the check. The
+    /// netlink request runs after the lock is released, under the view's
+    /// change guard: the adds of a group overlap, and no dump runs while
+    /// one is in flight (a dump racing changes can skip addresses).
+    pub async fn add_address(&mut self, ip: &str) -> Result<Plan, CapError> {
+        let ip = parse_ip(ip)?;
+        let g = self.granted_address("plan", ip)?;
+        let h = self.handle()?;
+        let view = self.view();
+        let _in_flight = view.change().await;
+        let (plan, added) = {
+            let mut s = view.lock().await;
+            let links = s.links(&h).await?;
+            let addrs = s.addrs(&h).await?;
+            let plan = plan_in(&g, ip, &links, addrs)?;
+            let link = find_link(&links, &plan.nic)?;
+            if let Some(a) = addrs.iter().find(|a| a.ip == plan.ip) {
+                let on = links.iter().find(|l| l.index == a.link_index);
+                return Err(CapError::Failed(format!(
+                    "{} is already configured on {}",
+                    plan.ip,
+                    on.map_or("another interface", |l| l.name.as_str())
+                )));
+            }
+            let added = AddrInfo {
+                link_index: link.index,
+                ip: plan.ip,
+                prefix_len: plan.prefix,
+                broadcast: plan.broadcast,
+                label: plan.label.clone(),
+            };
+            // In the view before the kernel has it: a concurrent start of
+            // the same address sees it taken.
+            addrs.push(added.clone());
+            (plan, added)
+        };
         tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
             "adding {}/{} on {}", plan.ip, plan.prefix, plan.nic);
-        netlink::add_address(
+        let done = netlink::add_address(
             &h,
-            link.index,
+            added.link_index,
             plan.ip,
             plan.prefix,
             plan.broadcast,
             plan.label.clone(),
         )
-        .await?;
-        addrs.push(AddrInfo {
-            link_index: link.index,
-            ip: plan.ip,
-            prefix_len: plan.prefix,
-            broadcast: plan.broadcast,
-            label: plan.label.clone(),
-        });
+        .await;
+        if let Err(e) = done {
+            let mut s = view.lock().await;
+            if let Some(addrs) = s.cached_addrs() {
+                if let Some(i) = addrs.iter().position(|a| *a == added) {
+                    addrs.swap_remove(i);
+                }
+            }
+            return Err(e);
+        }
         Ok(plan)
     }
 
@@ -327,31 +345,46 @@ impl Caps {
         let ip = parse_ip(ip)?;
         let g = self.granted_address("remove", ip)?;
         self.shared.announcer.cancel(ip);
-        let links = self.links().await?;
         let h = self.handle()?;
-        // Under the view's lock, as add_address.
+        // As add_address: the view is updated under its lock, the netlink
+        // requests run under the change guard only.
         let view = self.view();
-        let mut s = view.lock().await;
-        let addrs = s.addrs(&h).await?;
-        let copies: Vec<(u32, u8)> = addrs
-            .iter()
-            .filter(|a| a.ip == ip)
-            .map(|a| (a.link_index, a.prefix_len))
-            .collect();
-        let mut removed = 0;
-        for (index, prefix_len) in copies {
-            let Some(link) = links.iter().find(|l| l.index == index) else {
-                continue;
+        let _in_flight = view.change().await;
+        let (links, mut going) = {
+            let mut s = view.lock().await;
+            let links = s.links(&h).await?;
+            let addrs = s.addrs(&h).await?;
+            let allowed = |a: &AddrInfo| {
+                a.ip == ip
+                    && links
+                        .iter()
+                        .any(|l| l.index == a.link_index && g.allows_link(&l.name))
             };
-            if !g.allows_link(&link.name) {
-                continue;
-            }
+            let going: Vec<AddrInfo> = addrs.iter().filter(|a| allowed(a)).cloned().collect();
+            addrs.retain(|a| !allowed(a));
+            (links, going)
+        };
+        let mut removed = 0;
+        while let Some(a) = going.pop() {
+            let name = links
+                .iter()
+                .find(|l| l.index == a.link_index)
+                .map_or("", |l| l.name.as_str());
             tracing::info!(agent = %self.caller.agent, resource = %self.caller.resource,
-                "removing {ip}/{prefix_len} from {}", link.name);
-            if netlink::remove_address(&h, index, ip, prefix_len).await? {
-                removed += 1;
+                "removing {ip}/{} from {name}", a.prefix_len);
+            match netlink::remove_address(&h, a.link_index, ip, a.prefix_len).await {
+                Ok(true) => removed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    // Still configured, as are the copies not tried yet.
+                    going.push(a);
+                    let mut s = view.lock().await;
+                    if let Some(addrs) = s.cached_addrs() {
+                        addrs.extend(going);
+                    }
+                    return Err(e);
+                }
             }
-            addrs.retain(|c| !(c.ip == ip && c.link_index == index));
         }
         Ok(removed)
     }
@@ -365,17 +398,19 @@ impl Caps {
     ) -> Result<(), CapError> {
         let ip = parse_ip(ip)?;
         let g = self.granted_address("announce", ip)?;
-        let links = self.links().await?;
-        let carrier = self
-            .with_addresses(|addrs| {
-                addrs.iter().filter(|a| a.ip == ip).find_map(|a| {
-                    links
-                        .iter()
-                        .find(|l| l.index == a.link_index && g.allows_link(&l.name))
-                        .cloned()
-                })
+        let h = self.handle()?;
+        let view = self.view();
+        let carrier = {
+            let mut s = view.lock().await;
+            let links = s.links(&h).await?;
+            let addrs = s.addrs(&h).await?;
+            addrs.iter().filter(|a| a.ip == ip).find_map(|a| {
+                links
+                    .iter()
+                    .find(|l| l.index == a.link_index && g.allows_link(&l.name))
+                    .cloned()
             })
-            .await?;
+        };
         let Some(link) = carrier else {
             return Err(CapError::NotConfigured(format!(
                 "{ip} is not configured on this node: only addresses this node carries are announced"

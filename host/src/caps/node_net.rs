@@ -31,6 +31,10 @@ use super::CapError;
 #[derive(Default)]
 struct View {
     state: tokio::sync::Mutex<State>,
+    /// Read-held by each of our own changes in flight, write-held by a
+    /// dump: a dump racing changes can skip addresses, so it waits for
+    /// them, while changes to different addresses overlap each other.
+    changes: tokio::sync::RwLock<()>,
     netlink: Mutex<Option<rtnetlink::Handle>>,
     packet: Mutex<Option<Arc<PacketSocket>>>,
 }
@@ -62,6 +66,11 @@ impl State {
             return self.refresh_addrs(h).await;
         }
         Ok(self.addrs.as_mut().expect("dumped in this burst"))
+    }
+
+    /// The addresses as this burst last saw them, without a dump.
+    pub fn cached_addrs(&mut self) -> Option<&mut Vec<AddrInfo>> {
+        self.addrs.as_mut()
     }
 
     /// The addresses, dumped now.
@@ -104,12 +113,24 @@ impl NodeNet {
 }
 
 impl Lease {
-    /// The view, locked. Held across a dump and across the netlink change
-    /// an operation makes with it (add_address, remove_address), so no
-    /// dump runs while one of our own changes is in flight; never across
-    /// anything else that waits.
+    /// The view, locked. Held across a dump and across reading and
+    /// updating the view; never across anything else that waits (a
+    /// change's netlink request runs under [`Lease::change`] instead).
     pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, State> {
         self.view.state.lock().await
+    }
+
+    /// Held by an operation from its update of the view until its netlink
+    /// change is done, so no dump runs meanwhile. Taken before
+    /// [`Lease::lock`], never while holding it.
+    pub async fn change(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.view.changes.read().await
+    }
+
+    /// Held across a dump that replaces the view: it waits for the changes
+    /// in flight. Taken before [`Lease::lock`], never while holding it.
+    pub async fn dump(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.view.changes.write().await
     }
 
     /// The burst's netlink connection, opened on first use (its task runs
@@ -182,6 +203,40 @@ mod tests {
             drop(b);
             let c = net.lease();
             assert!(c.lock().await.addrs.is_none(), "a new burst dumps afresh");
+        });
+    }
+
+    #[test]
+    fn changes_overlap_and_a_dump_waits_for_every_change_in_flight() {
+        use std::time::Duration;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let net = NodeNet::default();
+            let (a, b) = (net.lease(), net.lease());
+            let short = Duration::from_millis(20);
+            let first = a.change().await;
+            let second = tokio::time::timeout(short, b.change())
+                .await
+                .expect("a second change is not held up by the first");
+            assert!(
+                tokio::time::timeout(short, a.dump()).await.is_err(),
+                "a dump ran while changes were in flight"
+            );
+            drop(first);
+            assert!(
+                tokio::time::timeout(short, a.dump()).await.is_err(),
+                "a dump ran while the second change was in flight"
+            );
+            drop(second);
+            let dump = tokio::time::timeout(Duration::from_secs(5), b.dump())
+                .await
+                .expect("the dump runs once no change is in flight");
+            // And while it runs, no change starts.
+            assert!(tokio::time::timeout(short, a.change()).await.is_err());
+            drop(dump);
         });
     }
 }
