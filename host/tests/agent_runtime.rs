@@ -160,6 +160,35 @@ fn one_gib_allocation_hits_the_memory_limit() {
     });
 }
 
+/// Operations run on fiber stacks the runtime keeps and reuses
+/// (runtime/stacks.rs): an agent that recurses without end is trapped at
+/// the wasm stack limit, the host lives on, and deep but bounded calls
+/// keep working on the stacks kept after that trap.
+#[test]
+fn endless_recursion_traps_and_the_reused_stacks_still_run_deep_calls() {
+    let rt = Runtime::new(config(None)).unwrap();
+    let agent = rt.load_file(&agent_path("hostile_deep.wasm")).unwrap();
+    support::block_on(async {
+        let res = agent
+            .instance_for("deep", &[], Grant::none())
+            .await
+            .unwrap();
+        for round in 0..3 {
+            match res.start().await {
+                Err(AgentError::Trap(m)) => {
+                    assert!(m.contains("stack"), "round {round}: {m}")
+                }
+                other => panic!("round {round}: expected a stack trap, got {other:?}"),
+            }
+            // Several, on stacks kept from the trapped start and before.
+            let (a, b, c) = tokio::join!(res.monitor(), res.monitor(), res.monitor());
+            for r in [a, b, c] {
+                assert_eq!(r.unwrap(), Status::Running, "round {round}");
+            }
+        }
+    });
+}
+
 #[test]
 fn spawning_without_a_grant_is_denied_and_with_one_works() {
     let rt = Runtime::new(config(None)).unwrap();

@@ -23,6 +23,7 @@ pub(crate) mod host;
 pub mod limiter;
 mod loaded;
 pub mod scratch_net;
+mod stacks;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -312,6 +313,8 @@ fn engine() -> Result<Engine, LoadError> {
     let mut wc = Config::new();
     wc.epoch_interruption(true);
     wc.wasm_component_model(true);
+    // Operations reuse kept fiber stacks instead of mapping one each.
+    wc.with_host_stack(Arc::new(stacks::StackPool::process()));
     Engine::new(&wc).map_err(|e| LoadError::Setup(format!("{e:#}")))
 }
 
