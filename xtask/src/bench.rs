@@ -192,7 +192,13 @@ pub fn main(args: &[&str]) -> Result<()> {
     let machine = machine();
     println!("machine: {machine}");
     let mut results = Vec::new();
+    // After SIGINT the row in progress is kept (aborted), the rest are
+    // skipped, and the report is still written: a long run stopped near
+    // its end keeps what it measured.
     for spec in specs(&o) {
+        if interrupt::requested() {
+            break;
+        }
         if !available(spec.kind) {
             println!("{}: not installed, skipped", spec.label);
             continue;
@@ -203,7 +209,6 @@ pub fn main(args: &[&str]) -> Result<()> {
             println!("  {}: aborted: {e:#}", spec.label);
             row.aborted(&e);
         }
-        interrupted()?;
         results.push((spec, row));
     }
     // Many VIPs (issue 21): after the one-VIP rows, whose figures they
@@ -213,6 +218,9 @@ pub fn main(args: &[&str]) -> Result<()> {
         .into_iter()
         .filter(|v| wanted(&o, &v.spec.label))
     {
+        if interrupt::requested() {
+            break;
+        }
         if !available(v.spec.kind) {
             println!("{}: not installed, skipped", v.spec.label);
             continue;
@@ -223,7 +231,6 @@ pub fn main(args: &[&str]) -> Result<()> {
             println!("  {}: aborted: {e:#}", v.spec.label);
             row.aborted(&e);
         }
-        interrupted()?;
         let json = vips::row_json(&v, &row);
         vip_rows.push((v, json));
     }
@@ -234,6 +241,9 @@ pub fn main(args: &[&str]) -> Result<()> {
         .into_iter()
         .filter(|u| wanted(&o, &u.spec.label))
     {
+        if interrupt::requested() {
+            break;
+        }
         let row = if let Some(why) = uplink::missing(&u) {
             println!("{}: not measured: {why}", u.spec.label);
             uplink::UplinkRow::not_measured(&why)
@@ -246,12 +256,14 @@ pub fn main(args: &[&str]) -> Result<()> {
             }
             row
         };
-        interrupted()?;
         let json = uplink::row_json(&u, &row);
         uplink_rows.push((u, json));
     }
     let mut four = Vec::new();
     for kind in [Kind::Wasmbeat, Kind::Heartbeat] {
+        if interrupt::requested() {
+            break;
+        }
         let name = if kind == Kind::Wasmbeat {
             "wasmbeat"
         } else {
@@ -274,9 +286,25 @@ pub fn main(args: &[&str]) -> Result<()> {
                 four.push(json!({"label": label, "system": format!("{kind:?}"), "errors": [format!("{e:#}")]}));
             }
         }
-        interrupted()?;
     }
     let date = today();
+    if interrupt::requested() {
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        let last = (results.iter().map(|(s, _)| s.label.as_str()))
+            .chain(vip_rows.iter().map(|(v, _)| v.spec.label.as_str()))
+            .chain(uplink_rows.iter().map(|(u, _)| u.spec.label.as_str()))
+            .last()
+            .unwrap_or("none");
+        let stopped = format!(
+            "Interrupted (SIGINT/SIGTERM) after {minutes:.1} min, during the row {last:?}: that row is aborted and the rows after it did not run."
+        );
+        println!("{stopped} Writing the report of what ran.");
+        note = if note.is_empty() {
+            stopped
+        } else {
+            format!("{note} {stopped}")
+        };
+    }
     let report = report::Report {
         file: file.unwrap_or_else(|| date.clone()),
         date,
@@ -291,7 +319,9 @@ pub fn main(args: &[&str]) -> Result<()> {
         .iter()
         .map(|(s, r)| (s.clone(), row_json(s, r)))
         .collect();
-    report::write(&report, &rows, &vip_rows, &uplink_rows, &four, &o.out_dir)
+    report::write(&report, &rows, &vip_rows, &uplink_rows, &four, &o.out_dir)?;
+    // Still a failure for whoever waits on the exit status.
+    interrupted()
 }
 
 #[cfg(test)]
