@@ -173,6 +173,8 @@ fn endless_recursion_traps_and_the_reused_stacks_still_run_deep_calls() {
             .instance_for("deep", &[], Grant::none())
             .await
             .unwrap();
+        // The control: deep calls on stacks no trap has used.
+        assert_eq!(res.monitor().await.unwrap(), Status::Running, "fresh");
         for round in 0..3 {
             match res.start().await {
                 Err(AgentError::Trap(m)) => {
