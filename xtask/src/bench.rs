@@ -293,10 +293,13 @@ pub fn main(args: &[&str]) -> Result<()> {
         let last = (results.iter().map(|(s, _)| s.label.as_str()))
             .chain(vip_rows.iter().map(|(v, _)| v.spec.label.as_str()))
             .chain(uplink_rows.iter().map(|(u, _)| u.spec.label.as_str()))
+            .chain(four.iter().filter_map(|f| f["label"].as_str()))
             .last()
             .unwrap_or("none");
+        // The signal may land inside that row (which then reports itself
+        // aborted) or just after it finished.
         let stopped = format!(
-            "Interrupted (SIGINT/SIGTERM) after {minutes:.1} min, during the row {last:?}: that row is aborted and the rows after it did not run."
+            "Interrupted (SIGINT/SIGTERM) after {minutes:.1} min, during or right after the row {last:?}: the rows after it did not run."
         );
         println!("{stopped} Writing the report of what ran.");
         note = if note.is_empty() {

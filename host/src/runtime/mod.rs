@@ -306,7 +306,6 @@ impl Drop for Inner {
     }
 }
 
-/// The agent runtime (cheap to clone; one per daemon).
 /// The engine every runtime and the `compile-agent` helper use: equal
 /// settings give equal cache keys.
 fn engine() -> Result<Engine, LoadError> {
@@ -324,6 +323,7 @@ pub fn compile_into_cache(dir: &Path, wasm: &[u8]) -> Result<PathBuf, LoadError>
     cache::compile_into(&engine()?, dir, wasm)
 }
 
+/// The agent runtime (cheap to clone; one per daemon).
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,

@@ -41,11 +41,11 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Map `size` bytes of stack above one PROT_NONE guard page.
-    fn new(size: usize) -> wasmtime::Result<Mapping> {
+    /// Map `len` bytes ([`mapping_len`]): one PROT_NONE guard page, the
+    /// stack above it.
+    fn new(len: usize) -> wasmtime::Result<Mapping> {
         let page = page_size();
-        let size = size.next_multiple_of(page);
-        let len = size + page;
+        let size = len - page;
         let len_nz = std::num::NonZeroUsize::new(len).expect("a guard page at least");
         // SAFETY: a fresh private anonymous mapping at an address of the
         // kernel's choosing aliases nothing.
@@ -170,12 +170,12 @@ impl StackPool {
 // owned by that stack alone until it is dropped.
 unsafe impl StackCreator for StackPool {
     fn new_stack(&self, size: usize, zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
-        let len = size.next_multiple_of(page_size()) + page_size();
+        let len = mapping_len(size);
         let kept = if zeroed { None } else { self.kept.take(len) };
         let mapping = match kept {
             Some(m) => m,
             None => {
-                let m = Mapping::new(size)?;
+                let m = Mapping::new(len)?;
                 self.kept.live.fetch_add(1, Ordering::Relaxed);
                 m
             }
@@ -224,6 +224,12 @@ impl Drop for PooledStack {
             self.kept.give_back(m);
         }
     }
+}
+
+/// The whole mapping for a stack of `size` bytes: whole pages, plus the
+/// guard page. Kept mappings are reused only for the same length.
+fn mapping_len(size: usize) -> usize {
+    size.next_multiple_of(page_size()) + page_size()
 }
 
 fn page_size() -> usize {
