@@ -278,6 +278,21 @@ impl Lab {
         let switch = Netns::new(&format!("{tag}sw"))?;
         switch.ip(&["link", "add", "br0", "type", "bridge"])?;
         switch.ip(&["link", "set", "br0", "up"])?;
+        // A switch forwards frames; it does not run them through iptables.
+        // Where br_netfilter is loaded (Docker loads it), a new namespace
+        // starts with these on, and every frame a node sends (256
+        // gratuitous ARPs in a many-VIP failover) is charged the bridge's
+        // netfilter hooks on the sender's CPU. `-e`: absent without the
+        // module, which is the state wanted.
+        switch.exec(
+            "sysctl",
+            &[
+                "-qew",
+                "net.bridge.bridge-nf-call-iptables=0",
+                "net.bridge.bridge-nf-call-ip6tables=0",
+                "net.bridge.bridge-nf-call-arptables=0",
+            ],
+        )?;
         let mut lab = Lab {
             switch,
             nodes: Vec::new(),
