@@ -160,8 +160,8 @@ fn one_gib_allocation_hits_the_memory_limit() {
     });
 }
 
-/// Operations run on fiber stacks the runtime keeps and reuses
-/// (runtime/stacks.rs): an agent that recurses without end is trapped at
+/// Operations run on fiber stacks the instance pool keeps and reuses
+/// (runtime/slots.rs): an agent that recurses without end is trapped at
 /// the wasm stack limit, the host lives on, and deep but bounded calls
 /// keep working on the stacks kept after that trap.
 #[test]
@@ -188,6 +188,59 @@ fn endless_recursion_traps_and_the_reused_stacks_still_run_deep_calls() {
                 assert_eq!(r.unwrap(), Status::Running, "round {round}");
             }
         }
+    });
+}
+
+/// The pool has a fixed number of instance slots and an instantiation
+/// beyond them fails. The runtime's gate makes an operation past that wait
+/// for a slot within its deadline instead: with every slot held by a
+/// looping start, monitors end in a timeout that says no slot was free
+/// (without the gate they fail to instantiate), and once the loops are cut
+/// off at their deadline the agent answers again.
+#[test]
+fn operations_past_the_instance_slots_wait_for_one_within_their_deadline() {
+    let rt = Runtime::new(RuntimeConfig {
+        deadlines: Deadlines {
+            start: Duration::from_secs(3),
+            monitor: Duration::from_millis(500),
+            ..Deadlines::default()
+        },
+        ..config(None)
+    })
+    .unwrap();
+    let agent = rt.load_file(&agent_path("hostile_looper.wasm")).unwrap();
+    support::block_on(async {
+        let res = agent
+            .instance_for("looper", &[], Grant::none())
+            .await
+            .unwrap();
+        let slots = wasmbeat::runtime::slots::SLOTS as usize;
+        let holders = futures::future::join_all((0..slots).map(|_| res.start()));
+        let late = async {
+            // Every slot is taken by now: each start loops for 3 s, and
+            // on this one thread each runs up to an epoch tick (10 ms)
+            // before the next is first polled.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            futures::future::join_all((0..4).map(|_| res.monitor())).await
+        };
+        let (held, late) = tokio::join!(holders, late);
+        for r in held {
+            match r {
+                Err(AgentError::Timeout(m)) => assert!(m.contains("exceeded its deadline"), "{m}"),
+                other => panic!("a looping start: expected a timeout, got {other:?}"),
+            }
+        }
+        for r in late {
+            match r {
+                Err(AgentError::Timeout(m)) => {
+                    assert!(m.contains("no free agent instance slot"), "{m}")
+                }
+                other => {
+                    panic!("a monitor with every slot taken: expected a timeout, got {other:?}")
+                }
+            }
+        }
+        assert_eq!(res.monitor().await.unwrap(), Status::NotRunning);
     });
 }
 

@@ -177,6 +177,86 @@ fn in_process(ns: &str, n: usize, cache: &Path) -> Result<Samples> {
     })?
 }
 
+/// Addresses in the group row: as many as the bench's many-VIP row.
+const GROUP_SIZE: usize = 256;
+
+/// The group row's timings, and this process's RSS before and after its
+/// rounds (what the instances' kept slots add).
+struct GroupSamples {
+    starts: Vec<Duration>,
+    stops: Vec<Duration>,
+    rss_kib: (u64, u64),
+}
+
+/// This process's resident set in KiB (0 if unreadable).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One group of [`GROUP_SIZE`] IPaddr resources started and stopped as
+/// the daemon does (its group runner, on two agent threads): the time of
+/// each whole start and stop, without the daemon's detection in front.
+fn group_in_process(ns: &str, n: usize, cache: &Path) -> Result<GroupSamples> {
+    use std::sync::Arc;
+    use wasmbeat::resources::{group, AgentResource, Resource};
+    in_netns(ns, || -> Result<GroupSamples> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let runtime = Runtime::new(RuntimeConfig {
+                cache_dir: Some(cache.to_path_buf()),
+                ..RuntimeConfig::default()
+            })?;
+            let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
+            for k in 0..GROUP_SIZE {
+                let tok = format!("IPaddr::10.77.{}.{}/16/eth0", 72 + k / 250, k % 250 + 1);
+                let res = wasmbeat::runtime::bind::bind_resource(
+                    &runtime,
+                    &ResourceToken::parse(&tok)?,
+                    Path::new("/etc/ha.d"),
+                    &wasmbeat::grant::Policy::default(),
+                )
+                .await?;
+                resources.push(Arc::new(AgentResource(res)));
+            }
+            let rss_before = rss_kib();
+            let (mut starts, mut stops) = (Vec::new(), Vec::new());
+            for i in 0..n + 2 {
+                let t0 = Instant::now();
+                let up = group::start_group(&resources, group::StopRetry::default()).await;
+                let d_start = t0.elapsed();
+                if !up.ok {
+                    bail!("group start failed: {:?}", up.failure);
+                }
+                let t0 = Instant::now();
+                let down = group::stop_group(&resources, group::StopRetry::default()).await;
+                let d_stop = t0.elapsed();
+                if !down.ok {
+                    bail!("group stop failed: {:?}", down.failure);
+                }
+                if i >= 2 {
+                    starts.push(d_start);
+                    stops.push(d_stop);
+                }
+            }
+            let rss_after = rss_kib();
+            runtime.wait_background().await;
+            Ok(GroupSamples {
+                starts,
+                stops,
+                rss_kib: (rss_before, rss_after),
+            })
+        })
+    })?
+}
+
 /// Time `argv` run in namespace `ns` via `ip netns exec`, until the
 /// process exits. Output goes to /dev/null: the scripts leave a background
 /// send_arp holding inherited pipes, and waiting for those to close would
@@ -254,6 +334,19 @@ pub fn run(n: usize) -> Result<()> {
 
     let s = in_process(&pair.a, n, &cache)?;
     out.row("wasmbeat in-process (incl. 1st ARP)", &s);
+
+    let g = group_in_process(&pair.a, n, &cache)?;
+    let ((sm, sp), (tm, tp)) = (stats(&g.starts), stats(&g.stops));
+    out.line(format!(
+        "{:<38} {sm:>8.3} {sp:>8.3}   {:>8} {:>8}   {tm:>8.3} {tp:>8.3}",
+        format!("wasmbeat group of {GROUP_SIZE} (incl. 1st ARPs)"),
+        "-",
+        "-"
+    ));
+    out.line(format!(
+        "(the group row's process RSS: {} KiB before its rounds, {} KiB after)",
+        g.rss_kib.0, g.rss_kib.1
+    ));
 
     let bin_s = bin.to_string_lossy().into_owned();
     let cache_s = cache.to_string_lossy().into_owned();

@@ -264,6 +264,12 @@ impl LoadedFence {
     ) -> Result<Answer, AgentError> {
         let rt = &self.inner.rt;
         let _active = rt.operation();
+        // Before the store, so released after it (runtime/slots.rs).
+        let entered = std::time::Instant::now();
+        let _slot = rt
+            .instance_slot(&format!("{} {}", self.inner.name, op.name()), deadline)
+            .await?;
+        let left = deadline.saturating_sub(entered.elapsed());
         let sb = crate::runtime::Sandbox::new(rt.config().memory_limit);
         let mut store = Store::new(
             rt.engine(),
@@ -331,7 +337,7 @@ impl LoadedFence {
                 Err(e) => Err(trap(&store, e)),
             }
         };
-        let outcome = tokio::time::timeout(deadline, work).await;
+        let outcome = tokio::time::timeout(left, work).await;
         match outcome {
             Ok(r) => r,
             Err(_) => {

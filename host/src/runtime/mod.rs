@@ -23,12 +23,12 @@ pub(crate) mod host;
 pub mod limiter;
 mod loaded;
 pub mod scratch_net;
-mod stacks;
+pub mod slots;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
@@ -293,6 +293,8 @@ struct Inner {
     /// What every operation's capabilities share.
     shared: crate::caps::Shared,
     ticker: Arc<Ticker>,
+    /// At most as many operations hold an instance as the pool has slots.
+    slots: slots::Gate,
     /// Agents loaded and still in use, shared by every resource that
     /// names them.
     loaded: loaded::Loaded<AgentInner>,
@@ -312,8 +314,9 @@ fn engine() -> Result<Engine, LoadError> {
     let mut wc = Config::new();
     wc.epoch_interruption(true);
     wc.wasm_component_model(true);
-    // Operations reuse kept fiber stacks instead of mapping one each.
-    wc.with_host_stack(Arc::new(stacks::StackPool::process()));
+    // Operations take a kept instance slot instead of mapping one each
+    // (see slots.rs).
+    wc.allocation_strategy(slots::pooling());
     Engine::new(&wc).map_err(|e| LoadError::Setup(format!("{e:#}")))
 }
 
@@ -348,6 +351,7 @@ impl Runtime {
                 config,
                 shared: crate::caps::Shared::default(),
                 ticker,
+                slots: slots::Gate::new(),
                 loaded: loaded::Loaded::default(),
             }),
         })
@@ -471,6 +475,16 @@ impl Runtime {
     /// in progress: its deadline and yields need the ticks).
     pub(crate) fn operation(&self) -> impl Drop + Send {
         self.inner.ticker.active()
+    }
+
+    /// Wait up to `deadline` for an instance slot for `what`; hold the
+    /// permit until the instance's store is dropped.
+    pub(crate) async fn instance_slot(
+        &self,
+        what: &str,
+        deadline: Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, AgentError> {
+        self.inner.slots.enter(what, deadline).await
     }
 
     /// Read an agent file the way resource agents are read (trusted
@@ -636,6 +650,14 @@ impl LoadedAgent {
             AgentOp::Monitor => d.monitor,
         };
         let _active = rt.ticker.active();
+        // Declared before the store, so dropped after it: the slot is
+        // free only once the instance is gone.
+        let entered = Instant::now();
+        let _slot = rt
+            .slots
+            .enter(&format!("{} {op}", self.inner.name), deadline)
+            .await?;
+        let left = deadline.saturating_sub(entered.elapsed());
         let sb = Sandbox::new(rt.config.memory_limit);
         let mut store = Store::new(
             &rt.engine,
@@ -687,7 +709,7 @@ impl LoadedAgent {
                 Err(e) => Err(trap_error(&store, e)),
             }
         };
-        let outcome = tokio::time::timeout(deadline, work).await;
+        let outcome = tokio::time::timeout(left, work).await;
         store.data().report_suppressed_logs();
         let l = &store.data().limiter;
         tracing::trace!(agent = %self.inner.name, %op, memory_peak = l.memory_peak,
@@ -937,7 +959,7 @@ impl Resource {
     }
 
     async fn unit(&self, op: AgentOp) -> Result<(), AgentError> {
-        let t0 = std::time::Instant::now();
+        let t0 = Instant::now();
         let r = self
             .agent
             .run_op(op, self.caps(), self.args.clone(), &self.log_budget)
