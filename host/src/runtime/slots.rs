@@ -62,9 +62,10 @@ pub(crate) fn pooling() -> PoolingAllocationConfig {
         .total_memories(SLOTS * per_slot(MAX_MEMORIES))
         .total_tables(SLOTS * per_slot(MAX_TABLES))
         .total_stacks(SLOTS)
-        .max_core_instances_per_component(per_slot(MAX_INSTANCES))
-        .max_memories_per_component(per_slot(MAX_MEMORIES))
-        .max_tables_per_component(per_slot(MAX_TABLES))
+        // No per-component maxima: a component may declare more than the
+        // limiter allows, and instantiating it fails with the limiter's
+        // error, as without the pool (the store's counts are checked
+        // before any part is taken).
         .max_memories_per_module(per_slot(MAX_MEMORIES))
         .max_tables_per_module(per_slot(MAX_TABLES))
         .table_elements(MAX_TABLE_ELEMENTS)
