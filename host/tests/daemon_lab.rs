@@ -1004,7 +1004,16 @@ fn shutdown_escalates_a_stop_that_fails_before_telling_the_peer() {
     );
 
     // node2 runs the group now, server included; its shutdown escalates too.
-    assert!(server_running(1), "node2 started the server");
+    // The VIP serves before the group's next resource, the server, has
+    // started: wait for it too.
+    let started = support::wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
+        server_running(1).then_some(())
+    });
+    assert!(
+        started.is_some(),
+        "node2 started the server\n{}",
+        c.log_text(1)
+    );
     c.kill(1, libc::SIGTERM);
     assert_eq!(c.wait_exit(1, Duration::from_secs(60)), Some(0));
     assert!(!server_running(1), "node2's server survived its shutdown");

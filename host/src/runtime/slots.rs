@@ -39,8 +39,11 @@ use super::AgentError;
 /// Operations that can hold an instance at the same time. A run of
 /// addresses starts 16 at a time (`resources::ADDRESS_CONCURRENCY`); the
 /// rest covers monitors and other groups. Each slot reserves address space
-/// (not memory) for [`MAX_MEMORIES`] linear memories of 4 GiB: about 2 TiB
-/// for the pool, out of the 128 TiB a process has.
+/// (not memory) for [`MAX_MEMORIES`] linear memories of 4 GiB, about 2 TiB
+/// for the pool out of the 128 TiB a process has, and for [`MAX_TABLES`]
+/// tables of [`MAX_TABLE_ELEMENTS`], about 1.6 GiB mapped read-write with
+/// MAP_NORESERVE: only touched pages use memory, but a host with strict
+/// overcommit (`vm.overcommit_memory = 2`) charges it all.
 pub const SLOTS: u32 = 32;
 
 /// Bytes of each linear memory, table and fiber stack kept resident when
