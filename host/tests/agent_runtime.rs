@@ -121,15 +121,20 @@ fn corrupt_cache_file_is_replaced_not_fatal() {
     assert_eq!(support::block_on(again.meta_data()).unwrap().name, "IPaddr");
 }
 
+/// The looping agent (its start never returns) as one resource.
+async fn looper(rt: &Runtime) -> wasmbeat::runtime::Resource {
+    let agent = rt.load_file(&agent_path("hostile_looper.wasm")).unwrap();
+    agent
+        .instance_for("looper", &[], Grant::none())
+        .await
+        .unwrap()
+}
+
 #[test]
 fn infinite_loop_times_out_within_twice_its_deadline() {
     let rt = Runtime::new(config(None)).unwrap();
-    let agent = rt.load_file(&agent_path("hostile_looper.wasm")).unwrap();
     support::block_on(async {
-        let res = agent
-            .instance_for("looper", &[], Grant::none())
-            .await
-            .unwrap();
+        let res = looper(&rt).await;
         let t0 = Instant::now();
         let err = res.start().await.unwrap_err();
         let took = t0.elapsed();
@@ -208,12 +213,8 @@ fn operations_past_the_instance_slots_wait_for_one_within_their_deadline() {
         ..config(None)
     })
     .unwrap();
-    let agent = rt.load_file(&agent_path("hostile_looper.wasm")).unwrap();
     support::block_on(async {
-        let res = agent
-            .instance_for("looper", &[], Grant::none())
-            .await
-            .unwrap();
+        let res = looper(&rt).await;
         let slots = wasmbeat::runtime::slots::SLOTS as usize;
         let holders = futures::future::join_all((0..slots).map(|_| res.start()));
         let late = async {

@@ -132,6 +132,19 @@ fn vip_present(ns: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// An `IPaddr::ARG` resource as haresources would name it, with the
+/// grant the default policy derives.
+async fn bind_ipaddr(runtime: &Runtime, arg: &str) -> Result<wasmbeat::runtime::Resource> {
+    let t = ResourceToken::parse(&format!("IPaddr::{arg}"))?;
+    Ok(wasmbeat::runtime::bind::bind_resource(
+        runtime,
+        &t,
+        Path::new("/etc/ha.d"),
+        &wasmbeat::grant::Policy::default(),
+    )
+    .await?)
+}
+
 fn in_process(ns: &str, n: usize, cache: &Path) -> Result<Samples> {
     in_netns(ns, || -> Result<Samples> {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -142,14 +155,7 @@ fn in_process(ns: &str, n: usize, cache: &Path) -> Result<Samples> {
                 cache_dir: Some(cache.to_path_buf()),
                 ..RuntimeConfig::default()
             })?;
-            let t = ResourceToken::parse(&format!("IPaddr::{TOKEN_ARG}"))?;
-            let res = wasmbeat::runtime::bind::bind_resource(
-                &runtime,
-                &t,
-                Path::new("/etc/ha.d"),
-                &wasmbeat::grant::Policy::default(),
-            )
-            .await?;
+            let res = bind_ipaddr(&runtime, TOKEN_ARG).await?;
             let mut s = Samples::default();
             for i in 0..n + 2 {
                 let t0 = Instant::now();
@@ -216,14 +222,8 @@ fn group_in_process(ns: &str, n: usize, cache: &Path) -> Result<GroupSamples> {
             })?;
             let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
             for k in 0..GROUP_SIZE {
-                let tok = format!("IPaddr::10.77.{}.{}/16/eth0", 72 + k / 250, k % 250 + 1);
-                let res = wasmbeat::runtime::bind::bind_resource(
-                    &runtime,
-                    &ResourceToken::parse(&tok)?,
-                    Path::new("/etc/ha.d"),
-                    &wasmbeat::grant::Policy::default(),
-                )
-                .await?;
+                let arg = format!("10.77.{}.{}/16/eth0", 72 + k / 250, k % 250 + 1);
+                let res = bind_ipaddr(&runtime, &arg).await?;
                 resources.push(Arc::new(AgentResource(res)));
             }
             let rss_before = rss_kib();
