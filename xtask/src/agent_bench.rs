@@ -145,16 +145,22 @@ async fn bind_ipaddr(runtime: &Runtime, arg: &str) -> Result<wasmbeat::runtime::
     .await?)
 }
 
+/// A runtime with the daemon's defaults and its compiled-component cache
+/// in `cache`.
+fn cached_runtime(cache: &Path) -> Result<Runtime> {
+    Ok(Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.to_path_buf()),
+        ..RuntimeConfig::default()
+    })?)
+}
+
 fn in_process(ns: &str, n: usize, cache: &Path) -> Result<Samples> {
     in_netns(ns, || -> Result<Samples> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         rt.block_on(async {
-            let runtime = Runtime::new(RuntimeConfig {
-                cache_dir: Some(cache.to_path_buf()),
-                ..RuntimeConfig::default()
-            })?;
+            let runtime = cached_runtime(cache)?;
             let res = bind_ipaddr(&runtime, TOKEN_ARG).await?;
             let mut s = Samples::default();
             for i in 0..n + 2 {
@@ -216,10 +222,7 @@ fn group_in_process(ns: &str, n: usize, cache: &Path) -> Result<GroupSamples> {
             .enable_all()
             .build()?;
         rt.block_on(async {
-            let runtime = Runtime::new(RuntimeConfig {
-                cache_dir: Some(cache.to_path_buf()),
-                ..RuntimeConfig::default()
-            })?;
+            let runtime = cached_runtime(cache)?;
             let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
             for k in 0..GROUP_SIZE {
                 let arg = format!("10.77.{}.{}/16/eth0", 72 + k / 250, k % 250 + 1);

@@ -265,11 +265,9 @@ impl LoadedFence {
         let rt = &self.inner.rt;
         let _active = rt.operation();
         // Before the store, so released after it (runtime/slots.rs).
-        let entered = std::time::Instant::now();
-        let _slot = rt
+        let (_slot, left) = rt
             .instance_slot(&format!("{} {}", self.inner.name, op.name()), deadline)
             .await?;
-        let left = deadline.saturating_sub(entered.elapsed());
         let sb = crate::runtime::Sandbox::new(rt.config().memory_limit);
         let mut store = Store::new(
             rt.engine(),

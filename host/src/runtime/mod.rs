@@ -477,13 +477,14 @@ impl Runtime {
         self.inner.ticker.active()
     }
 
-    /// Wait up to `deadline` for an instance slot for `what`; hold the
-    /// permit until the instance's store is dropped.
+    /// Wait up to `deadline` for an instance slot for `what`: the permit
+    /// (hold it until the instance's store is dropped) and what is left
+    /// of the deadline.
     pub(crate) async fn instance_slot(
         &self,
         what: &str,
         deadline: Duration,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, AgentError> {
+    ) -> Result<(tokio::sync::OwnedSemaphorePermit, Duration), AgentError> {
         self.inner.slots.enter(what, deadline).await
     }
 
@@ -652,12 +653,10 @@ impl LoadedAgent {
         let _active = rt.ticker.active();
         // Declared before the store, so dropped after it: the slot is
         // free only once the instance is gone.
-        let entered = Instant::now();
-        let _slot = rt
+        let (_slot, left) = rt
             .slots
             .enter(&format!("{} {op}", self.inner.name), deadline)
             .await?;
-        let left = deadline.saturating_sub(entered.elapsed());
         let sb = Sandbox::new(rt.config.memory_limit);
         let mut store = Store::new(
             &rt.engine,

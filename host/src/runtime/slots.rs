@@ -106,15 +106,16 @@ impl Gate {
     }
 
     /// Wait for a slot for `what` (an agent operation) for at most
-    /// `deadline`; the slot is held until the permit drops, which must be
-    /// after the instance's store.
+    /// `deadline`; the permit, and what is left of the deadline for the
+    /// operation itself. The slot is held until the permit drops, which
+    /// must be after the instance's store.
     pub(crate) async fn enter(
         &self,
         what: &str,
         deadline: Duration,
-    ) -> Result<OwnedSemaphorePermit, AgentError> {
+    ) -> Result<(OwnedSemaphorePermit, Duration), AgentError> {
         if let Ok(p) = Arc::clone(&self.permits).try_acquire_owned() {
-            return Ok(p);
+            return Ok((p, deadline));
         }
         let t0 = Instant::now();
         let waited =
@@ -133,7 +134,7 @@ impl Gate {
                         self.slots
                     );
                 }
-                Ok(p)
+                Ok((p, deadline - w))
             }
             Ok(Err(_closed)) => unreachable!("the gate's semaphore is never closed"),
             Err(_) => Err(self.none_free(what, deadline)),
