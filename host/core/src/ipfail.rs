@@ -23,6 +23,14 @@
 //! the counts part again meanwhile (a heartbeat peer announces its count at
 //! the first reply, so the wait has to be on our side as well).
 //!
+//! Where heartbeat's ipfail is looser, wasmbeat keeps its timers steady:
+//! a peer repeating `you_are_dead` (it answers every count we send) does
+//! not postpone a give-away already due, and a pending failback is not
+//! dropped by a repeated equal count (ipfail.c marks its own behaviour
+//! there "BUG?"). Since a heartbeat peer *does* drop its pending failback
+//! on a repeated equal count, we never repeat an unchanged count within
+//! [`Ipfail::reask_gap`] of the last one.
+//!
 //! Pure: the caller feeds counts, messages and time, and carries out the
 //! returned [`IpfailAction`]s.
 
@@ -91,6 +99,9 @@ pub struct Ipfail {
     /// in transition: the counts are compared again once both sides are
     /// stable (ipfail's `need_standby`).
     need_standby: bool,
+    /// When we last sent our count, and which: an unchanged count is not
+    /// sent again before the peer's give-away timer can have fired.
+    last_ask: Option<(Millis, usize)>,
 }
 
 /// Facts about the node the decisions depend on.
@@ -111,6 +122,7 @@ impl Ipfail {
             p,
             pending: None,
             need_standby: false,
+            last_ask: None,
         }
     }
 
@@ -119,9 +131,19 @@ impl Ipfail {
         self.p.keepalive * 2
     }
 
+    /// How long after sending a count the same count may be sent again:
+    /// the peer's give-away delay plus one keepalive of slack. heartbeat's
+    /// ipfail, on an equal count while its failback timer runs, aborts
+    /// the failback and schedules none (ipfail.c `msg_ping_nodes`), so an
+    /// early repeat would leave our groups with the peer for good.
+    pub fn reask_gap(&self) -> Duration {
+        self.p.keepalive * 3
+    }
+
     /// Our count changed (a ping node died or counts again), a link to the
     /// peer died, or the peer's ipfail joined: ask the peer for its count.
-    pub fn count_changed(&mut self, s: Situation) -> Vec<IpfailAction> {
+    pub fn count_changed(&mut self, now: Millis, s: Situation) -> Vec<IpfailAction> {
+        self.last_ask = Some((now, s.mine));
         let mut out = vec![IpfailAction::AskPeer { count: s.mine }];
         // A give-away decided while we reached fewer is stale once we
         // reach more: the peer's answer to the count just sent decides
@@ -168,18 +190,20 @@ impl Ipfail {
                 why: format!("{figures}: told it you_are_dead"),
             });
         } else if mine < theirs {
-            let delay = self.giveup_delay();
-            self.schedule(now, RscHold::All, delay, figures.clone(), mine);
+            let at = self.schedule(
+                now,
+                RscHold::All,
+                self.giveup_delay(),
+                figures.clone(),
+                mine,
+            );
             out.push(IpfailAction::Note {
-                what: format!(
-                    "ipfail: giving all groups to {peer} in {:.1} s",
-                    delay.as_secs_f64()
-                ),
+                what: format!("ipfail: giving all groups to {peer} in {}", until(now, at)),
                 why: figures,
             });
         } else {
             out.push(IpfailAction::AbortGiveup);
-            if let Some(p) = self.pending.take() {
+            if let Some(p) = self.pending.take_if(|p| p.set == RscHold::All) {
                 out.push(IpfailAction::Note {
                     what: format!(
                         "ipfail: counts balanced, not giving {} groups away",
@@ -187,13 +211,16 @@ impl Ipfail {
                     ),
                     why: figures,
                 });
+            } else if self.pending.is_some() {
+                // A failback already waits on these same equal counts: a
+                // repeated count neither cancels nor postpones it.
             } else if self.p.auto_failback && s.holds_foreign {
                 let delay = self.p.failback_delay.max(self.giveup_delay());
-                self.schedule(now, RscHold::Foreign, delay, figures.clone(), mine);
+                let at = self.schedule(now, RscHold::Foreign, delay, figures.clone(), mine);
                 out.push(IpfailAction::Note {
                     what: format!(
-                        "ipfail: giving {peer}'s groups back in {:.1} s unless the counts part again",
-                        delay.as_secs_f64()
+                        "ipfail: giving {peer}'s groups back in {} unless the counts part again",
+                        until(now, at)
                     ),
                     why: format!("{figures}; auto_failback on"),
                 });
@@ -204,24 +231,22 @@ impl Ipfail {
 
     /// The peer sent `you_are_dead`.
     pub fn on_you_are_dead(&mut self, now: Millis, peer: &str, s: Situation) -> Vec<IpfailAction> {
-        let delay = self.giveup_delay();
         let why = format!(
             "{peer} says it reaches more ping nodes (you_are_dead); we reach {} of {}",
             s.mine, s.configured
         );
-        self.schedule(now, RscHold::All, delay, why.clone(), s.mine);
+        let at = self.schedule(now, RscHold::All, self.giveup_delay(), why.clone(), s.mine);
         vec![IpfailAction::Note {
-            what: format!(
-                "ipfail: giving all groups to {peer} in {:.1} s",
-                delay.as_secs_f64()
-            ),
+            what: format!("ipfail: giving all groups to {peer} in {}", until(now, at)),
             why,
         }]
     }
 
-    /// The peer sent `abort_giveup`.
+    /// The peer sent `abort_giveup`: its count equals ours, so a pending
+    /// give-away of all groups is off. A failback (decided on equal
+    /// counts) stands.
     pub fn on_abort(&mut self, peer: &str) -> Vec<IpfailAction> {
-        match self.pending.take() {
+        match self.pending.take_if(|p| p.set == RscHold::All) {
             Some(p) => vec![IpfailAction::Note {
                 what: format!("ipfail: not giving {} groups away", p.set.as_str()),
                 why: format!("{peer} reports balanced ping node counts (abort_giveup)"),
@@ -235,9 +260,20 @@ impl Ipfail {
         self.pending.as_ref().map(|p| (p.set, p.at))
     }
 
-    /// When a pending give-away is due.
-    pub fn deadline(&self) -> Option<Millis> {
-        self.pending.as_ref().map(|p| p.at)
+    /// When ipfail next needs the clock: a pending give-away, or a
+    /// deferred question that may be asked again (later than `now` only,
+    /// so a question waiting for stability does not spin the caller).
+    pub fn deadline(&self, now: Millis) -> Option<Millis> {
+        let reask = self.reask_at().filter(|at| self.need_standby && *at > now);
+        match (self.pending.as_ref().map(|p| p.at), reask) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest time the count last sent may be sent again.
+    fn reask_at(&self) -> Option<Millis> {
+        self.last_ask.map(|(t, _)| t.plus(self.reask_gap()))
     }
 
     /// Time passed; `stable`: our resources are not in transition.
@@ -275,23 +311,46 @@ impl Ipfail {
 
     /// Both nodes are stable again: a give-away deferred by a transition
     /// asks the counts anew (the situation may have changed meanwhile).
-    pub fn on_stable(&mut self, s: Situation) -> Vec<IpfailAction> {
-        if std::mem::take(&mut self.need_standby) {
-            self.count_changed(s)
-        } else {
-            Vec::new()
+    /// The same count is not asked again within [`Ipfail::reask_gap`]
+    /// of the last ask; it waits (see [`Ipfail::deadline`]).
+    pub fn on_stable(&mut self, now: Millis, s: Situation) -> Vec<IpfailAction> {
+        if !self.need_standby {
+            return Vec::new();
         }
+        let unchanged = self.last_ask.is_some_and(|(_, count)| count == s.mine);
+        if unchanged && self.reask_at().is_some_and(|at| now < at) {
+            return Vec::new();
+        }
+        self.need_standby = false;
+        self.count_changed(now, s)
     }
 
-    fn schedule(&mut self, now: Millis, set: RscHold, delay: Duration, why: String, mine: usize) {
-        // ipfail replaces an existing timer ("overriding").
-        self.pending = Some(Pending {
-            set,
-            at: now.plus(delay),
-            why,
-            mine,
-        });
+    /// Arm a give-away; when it is due. heartbeat's ipfail restarts its
+    /// timer on every decision ("overriding"); we restart it only for a
+    /// different set: the peer repeating `you_are_dead` (it answers every
+    /// count we send, and our count is sent again when a ping node dies
+    /// after the link did) must not postpone a give-away already due.
+    fn schedule(
+        &mut self,
+        now: Millis,
+        set: RscHold,
+        delay: Duration,
+        why: String,
+        mine: usize,
+    ) -> Millis {
+        let fresh = now.plus(delay);
+        let at = match &self.pending {
+            Some(p) if p.set == set => p.at.min(fresh),
+            _ => fresh,
+        };
+        self.pending = Some(Pending { set, at, why, mine });
+        at
     }
+}
+
+/// "1.0 s" from `now` to `at`, for the log.
+fn until(now: Millis, at: Millis) -> String {
+    format!("{:.1} s", at.since(now).as_secs_f64())
 }
 
 #[cfg(test)]
@@ -326,10 +385,10 @@ mod tests {
         let mut f = ipfail(true);
         let a = f.on_peer_count(Millis(0), "node2", 1, sit(0, false));
         assert!(!a.contains(&IpfailAction::YouAreDead));
-        assert_eq!(f.deadline(), Some(Millis(1000)));
+        assert_eq!(f.deadline(Millis(0)), Some(Millis(1000)));
         assert!(f.on_tick(Millis(999), true).is_empty());
         assert_eq!(gives(&f.on_tick(Millis(1000), true)), Some(RscHold::All));
-        assert_eq!(f.deadline(), None, "once");
+        assert_eq!(f.deadline(Millis(0)), None, "once");
     }
 
     #[test]
@@ -337,7 +396,7 @@ mod tests {
         let mut f = ipfail(true);
         let a = f.on_peer_count(Millis(0), "node1", 0, sit(1, false));
         assert!(a.contains(&IpfailAction::YouAreDead));
-        assert_eq!(f.deadline(), None);
+        assert_eq!(f.deadline(Millis(0)), None);
     }
 
     #[test]
@@ -358,19 +417,19 @@ mod tests {
         // down; the ping node counts again before the give-away is due.
         let mut f = ipfail(true);
         f.on_you_are_dead(Millis(0), "node1", sit(0, false));
-        let a = f.count_changed(sit(1, false));
+        let a = f.count_changed(Millis(0), sit(1, false));
         assert_eq!(a[0], IpfailAction::AskPeer { count: 1 });
         assert_eq!(a.len(), 2, "a note says it was cancelled: {a:?}");
         assert!(gives(&f.on_tick(Millis(5000), true)).is_none(), "cancelled");
         // Control: a count that falls further keeps the give-away.
         let mut f = ipfail(true);
         f.on_you_are_dead(Millis(0), "node1", sit(1, false));
-        assert_eq!(f.count_changed(sit(0, false)).len(), 1);
+        assert_eq!(f.count_changed(Millis(0), sit(0, false)).len(), 1);
         assert_eq!(gives(&f.on_tick(Millis(1000), true)), Some(RscHold::All));
         // And a failback of foreign groups is not touched by our count.
         let mut f = ipfail(true);
         f.on_peer_count(Millis(0), "node1", 1, sit(1, true));
-        f.count_changed(sit(2, true));
+        f.count_changed(Millis(0), sit(2, true));
         assert_eq!(
             gives(&f.on_tick(Millis(2000), true)),
             Some(RscHold::Foreign)
@@ -384,7 +443,7 @@ mod tests {
         // its give-away and tells node2 to abort too.
         let mut n1 = ipfail(true);
         let mut n2 = ipfail(true);
-        let to_n2 = n1.count_changed(sit(0, false));
+        let to_n2 = n1.count_changed(Millis(0), sit(0, false));
         assert_eq!(to_n2, vec![IpfailAction::AskPeer { count: 0 }]);
         let a = n2.on_peer_count(Millis(0), "node1", 0, sit(1, false));
         assert!(a.contains(&IpfailAction::YouAreDead));
@@ -402,7 +461,7 @@ mod tests {
         let mut f = ipfail(true);
         let a = f.on_peer_count(Millis(0), "node2", 0, sit(0, false));
         assert_eq!(a, vec![IpfailAction::AbortGiveup]);
-        assert_eq!(f.deadline(), None);
+        assert_eq!(f.deadline(Millis(0)), None);
     }
 
     #[test]
@@ -410,7 +469,7 @@ mod tests {
         let mut f = ipfail(true);
         f.on_peer_count(Millis(0), "node1", 1, sit(1, true));
         assert_eq!(
-            f.deadline(),
+            f.deadline(Millis(0)),
             Some(Millis(2000)),
             "deadping, not 2 × keepalive"
         );
@@ -419,6 +478,83 @@ mod tests {
             gives(&f.on_tick(Millis(2000), true)),
             Some(RscHold::Foreign)
         );
+    }
+
+    #[test]
+    fn the_same_count_is_not_asked_again_before_the_peers_timer_can_fire() {
+        // Our uplink came back during our hand-over: the count went out
+        // at once, and once stable it is due again. A heartbeat peer that
+        // scheduled its failback on the first would abort it on an early
+        // repeat (ipfail.c `msg_ping_nodes`), so the repeat waits.
+        let mut f = ipfail(true);
+        f.ask_again_when_stable();
+        f.count_changed(Millis(0), sit(1, false));
+        assert!(
+            f.on_stable(Millis(250), sit(1, false)).is_empty(),
+            "too early"
+        );
+        assert_eq!(f.deadline(Millis(250)), Some(Millis(1500)), "3 x keepalive");
+        assert_eq!(
+            f.on_stable(Millis(1500), sit(1, false)),
+            vec![IpfailAction::AskPeer { count: 1 }]
+        );
+        assert_eq!(f.deadline(Millis(1500)), None, "asked; nothing left");
+        // A count that changed meanwhile goes out at once.
+        let mut f = ipfail(true);
+        f.ask_again_when_stable();
+        f.count_changed(Millis(0), sit(1, false));
+        assert_eq!(
+            f.on_stable(Millis(250), sit(0, false)),
+            vec![IpfailAction::AskPeer { count: 0 }]
+        );
+        // Waiting for stability past the gap does not spin the caller.
+        let mut f = ipfail(true);
+        f.ask_again_when_stable();
+        f.count_changed(Millis(0), sit(1, false));
+        assert_eq!(f.deadline(Millis(2000)), None);
+    }
+
+    #[test]
+    fn a_repeated_you_are_dead_does_not_postpone_the_give_away() {
+        // The link loss asks at once; the ping node's death asks again
+        // 0.8 s later, and the peer answers both.
+        let mut f = ipfail(true);
+        f.on_you_are_dead(Millis(0), "node1", sit(0, false));
+        let a = f.on_you_are_dead(Millis(800), "node1", sit(0, false));
+        assert!(
+            matches!(&a[0], IpfailAction::Note { what, .. } if what.ends_with("in 0.2 s")),
+            "{a:?}"
+        );
+        assert_eq!(f.deadline(Millis(800)), Some(Millis(1000)));
+        assert_eq!(gives(&f.on_tick(Millis(1000), true)), Some(RscHold::All));
+        // Nor does a peer count above ours.
+        let mut f = ipfail(true);
+        f.on_peer_count(Millis(0), "node1", 1, sit(0, false));
+        f.on_peer_count(Millis(900), "node1", 1, sit(0, false));
+        assert_eq!(gives(&f.on_tick(Millis(1000), true)), Some(RscHold::All));
+    }
+
+    #[test]
+    fn a_pending_failback_survives_a_repeated_equal_count_and_abort_giveup() {
+        let mut f = ipfail(true);
+        f.on_peer_count(Millis(0), "node1", 1, sit(1, true));
+        let a = f.on_peer_count(Millis(1500), "node1", 1, sit(1, true));
+        assert_eq!(a, vec![IpfailAction::AbortGiveup], "no new decision");
+        assert!(f.on_abort("node1").is_empty());
+        assert_eq!(
+            f.deadline(Millis(1500)),
+            Some(Millis(2000)),
+            "not postponed"
+        );
+        assert_eq!(
+            gives(&f.on_tick(Millis(2000), true)),
+            Some(RscHold::Foreign)
+        );
+        // Control: a pending give-away of all groups is cancelled by both.
+        let mut f = ipfail(true);
+        f.on_you_are_dead(Millis(0), "node1", sit(0, false));
+        f.on_peer_count(Millis(500), "node1", 0, sit(0, false));
+        assert_eq!(f.deadline(Millis(500)), None);
     }
 
     #[test]
@@ -435,7 +571,7 @@ mod tests {
     fn equal_counts_keep_foreign_groups_with_auto_failback_off() {
         let mut f = ipfail(false);
         f.on_peer_count(Millis(0), "node1", 1, sit(1, true));
-        assert_eq!(f.deadline(), None);
+        assert_eq!(f.deadline(Millis(0)), None);
     }
 
     #[test]
@@ -445,27 +581,30 @@ mod tests {
         let a = f.on_tick(Millis(1000), false);
         assert!(gives(&a).is_none());
         assert_eq!(
-            f.on_stable(sit(0, false)),
+            f.on_stable(Millis(5000), sit(0, false)),
             vec![IpfailAction::AskPeer { count: 0 }]
         );
-        assert!(f.on_stable(sit(0, false)).is_empty(), "once");
+        assert!(f.on_stable(Millis(5000), sit(0, false)).is_empty(), "once");
     }
 
     #[test]
     fn a_count_that_changed_during_a_transition_is_asked_again_once_stable() {
         let mut f = ipfail(true);
-        assert!(f.on_stable(sit(1, false)).is_empty(), "nothing to ask");
+        assert!(
+            f.on_stable(Millis(5000), sit(1, false)).is_empty(),
+            "nothing to ask"
+        );
         // Our uplink came back while our give-away was being handed over.
         f.ask_again_when_stable();
         assert_eq!(
-            f.count_changed(sit(1, false)),
+            f.count_changed(Millis(0), sit(1, false)),
             vec![IpfailAction::AskPeer { count: 1 }]
         );
         assert_eq!(
-            f.on_stable(sit(1, false)),
+            f.on_stable(Millis(1500), sit(1, false)),
             vec![IpfailAction::AskPeer { count: 1 }],
             "the peer's ipfail hears the count again once both are stable"
         );
-        assert!(f.on_stable(sit(1, false)).is_empty(), "once");
+        assert!(f.on_stable(Millis(5000), sit(1, false)).is_empty(), "once");
     }
 }

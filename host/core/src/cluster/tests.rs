@@ -1171,6 +1171,69 @@ mod ipfail_scenarios {
         assert!(home >= DEADPING * 2, "{home:?}");
     }
 
+    /// The CI case of the mixed lab: the uplink dies a moment before the
+    /// carrier does, so the ping node's death asks the peer again while
+    /// the carrier's give-away is pending. The peer's second
+    /// `you_are_dead` must not postpone it, and one that arrives once the
+    /// groups are gone must not start a second hand-over.
+    #[test]
+    fn given_track_link_when_the_ping_node_dies_during_the_give_away_then_it_is_neither_postponed_nor_repeated(
+    ) {
+        let mut p = pair(AutoFailback::On, true);
+        p.ping.track_links = vec!["eth0".into()];
+        p.boot(0);
+        p.boot(1);
+        run_uplinks(&mut p, 15.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        run_uplinks(&mut p, 1.5, [false, true]);
+        let carrier = p.now;
+        p.feed(
+            0,
+            Event::Carrier {
+                iface: "eth0".into(),
+                up: false,
+            },
+        );
+        run_uplinks(&mut p, 6.0, [false, true]);
+        assert_eq!(p.running(1), vec![G1, G2]);
+        let dead = p
+            .noted(0, "ping node 10.88.0.1 dead")
+            .expect("ping node died");
+        let given: Vec<Millis> = p.n[0]
+            .log
+            .notes
+            .iter()
+            .filter(|(_, n)| n.what == "ipfail: giving all groups to n2")
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(given.len(), 1, "{given:?}");
+        assert!(
+            dead < given[0] && given[0].since(carrier) <= Duration::from_millis(2100),
+            "ping node dead at {dead}, carrier lost at {carrier}, given at {}: 2 x keepalive after the carrier, not after the ping node",
+            given[0]
+        );
+        // A late you_are_dead (the answer to a count sent after the
+        // groups left) finds nothing to give.
+        let late = p.now;
+        let ev = Event::Heard {
+            from: "n2".into(),
+            link: LinkId("bcast eth0".into()),
+            generation: p.n[1].generation,
+            msg: Message::YouAreDead { dest: "n1".into() },
+        };
+        p.feed(0, ev);
+        run_uplinks(&mut p, 4.0, [false, true]);
+        let standby_requests = p.n[0]
+            .log
+            .notes
+            .iter()
+            .filter(|(t, n)| *t >= late && n.what.starts_with("standby [all] requested"))
+            .count();
+        assert_eq!(standby_requests, 0);
+        assert!(p.noted(0, "ipfail: nothing to give to n2").is_some());
+        assert_eq!(p.running(1), vec![G1, G2]);
+    }
+
     #[test]
     fn given_node1s_uplink_returns_then_its_group_comes_back_after_the_hysteresis_with_auto_failback_on(
     ) {

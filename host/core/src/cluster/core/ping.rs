@@ -184,7 +184,7 @@ impl Cluster {
         if self.ipfail_both_stable() {
             let s = self.situation();
             if let Some(f) = &mut self.ipfail {
-                let acts = f.on_stable(s);
+                let acts = f.on_stable(now, s);
                 self.ipfail_do(acts);
             }
         }
@@ -195,11 +195,12 @@ impl Cluster {
     pub(super) fn ipfail_count_changed(&mut self) {
         let s = self.situation();
         let stable = self.ipfail_both_stable();
+        let now = self.now;
         if let Some(f) = &mut self.ipfail {
             if !stable {
                 f.ask_again_when_stable();
             }
-            let acts = f.count_changed(s);
+            let acts = f.count_changed(now, s);
             self.ipfail_do(acts);
         }
     }
@@ -252,6 +253,28 @@ impl Cluster {
                 }
                 IpfailAction::GiveUp { set, why } => {
                     let to = peer.unwrap_or_else(|| "the peer".into());
+                    let held = self.my_hold();
+                    let nothing = match set {
+                        RscHold::Foreign => !held.has_foreign(),
+                        _ => held == RscHold::None,
+                    };
+                    if nothing {
+                        // The peer's answer to a count we sent after the
+                        // groups had already gone: a standby hand-shake
+                        // for nothing would only put both sides in
+                        // transition, where heartbeat's ipfail ignores
+                        // counts.
+                        self.notify(
+                            Level::Info,
+                            Cause::Ipfail,
+                            format!(
+                                "ipfail: nothing to give to {to}: we hold no {} groups",
+                                set.as_str()
+                            ),
+                            why,
+                        );
+                        continue;
+                    }
                     self.notify(
                         Level::Warn,
                         Cause::Ipfail,
@@ -285,7 +308,7 @@ impl Cluster {
                 f.on_you_are_dead(now, &name, s)
             }
             Message::AbortGiveup { dest } if dest == self.p.local => f.on_abort(&name),
-            Message::IpfailJoin => f.count_changed(s),
+            Message::IpfailJoin => f.count_changed(now, s),
             _ => Vec::new(),
         };
         self.ipfail_do(acts);

@@ -28,7 +28,8 @@ pub(super) enum Timer {
     OwnStatus,
     /// A ping node's death or settlement (acted on by `ping_timers`).
     PingNodes,
-    /// ipfail's delayed give-away (acted on by `ping_timers`).
+    /// ipfail's delayed give-away, or a deferred repeat of our count
+    /// (acted on by `ping_timers`).
     IpfailGiveup,
     /// A fencing attempt is due (acted on by `fence_timers`).
     FenceAttempt,
@@ -97,7 +98,7 @@ impl Cluster {
         if let Some(at) = self.links.deadline() {
             t.push((at, Timer::PingNodes));
         }
-        if let Some(at) = self.ipfail.as_ref().and_then(|f| f.deadline()) {
+        if let Some(at) = self.ipfail.as_ref().and_then(|f| f.deadline(self.now)) {
             t.push((at, Timer::IpfailGiveup));
         }
         if let Some(at) = self.fence_deadline() {
