@@ -1,7 +1,8 @@
 //! `cargo run --release -p xtask -- bench [--quick]`: the failover rows
 //! for wasmbeat, keepalived and heartbeat 3.0.6, the many-VIP rows, the
 //! uplink-loss rows, then the footprint with the classic four-resource
-//! group, then the report.
+//! group, then the report. `--resume` carries on an interrupted run
+//! (see `resume.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use serde_json::{json, Value};
 use crate::failover::{bench_system, row_json, Plan, Row};
 use crate::interrupt::{self, interrupted};
 use crate::machine::{machine, today};
+use crate::resume::{build_id, Earlier};
 use crate::systems::{available, Kind, Spec};
 use crate::{footprint, report, uplink, vips};
 
@@ -28,8 +30,8 @@ pub struct Options {
     pub skip_classic: bool,
 }
 
-const USAGE: &str = "usage: bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic] [--out DIR] [--name STEM] [--note TEXT]\n\
-    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape, `--only uplink` the uplink-loss rows; `--only =LABEL` keeps exactly that row";
+const USAGE: &str = "usage: bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic] [--out DIR] [--name STEM] [--note TEXT] [--resume FILE.json]\n\
+    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape, `--only uplink` the uplink-loss rows; `--only =LABEL` keeps exactly that row; --resume keeps the finished rows of an interrupted run's report (same plan, same binary) and runs the rest";
 
 /// Whether `label` passes the `--only` filter.
 fn wanted(o: &Options, label: &str) -> bool {
@@ -137,6 +139,7 @@ pub fn main(args: &[&str]) -> Result<()> {
     };
     let mut note = String::new();
     let mut file = None;
+    let mut resume = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = |what: &str| -> Result<String> {
@@ -162,6 +165,7 @@ pub fn main(args: &[&str]) -> Result<()> {
             "--no-classic" => o.skip_classic = true,
             "--note" => note = val("a sentence")?,
             "--name" => file = Some(val("a file stem")?),
+            "--resume" => resume = Some(PathBuf::from(val("a report's .json")?)),
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -188,16 +192,33 @@ pub fn main(args: &[&str]) -> Result<()> {
             );
         }
     }
+    let build = build_id(&bin)?;
+    let earlier = match &resume {
+        Some(path) => Some(Earlier::load(path, &o.plan, &build)?),
+        None => None,
+    };
+    // A finished row of the interrupted run, announced as kept.
+    let mut kept = 0;
+    let mut keep = |section: &str, key: &str, value: &str, label: &str| {
+        let row = earlier.as_ref()?.row(section, key, value)?;
+        println!("{label}: kept from the interrupted run");
+        kept += 1;
+        Some(row)
+    };
     let started = Instant::now();
     let machine = machine();
-    println!("machine: {machine}");
-    let mut results = Vec::new();
+    println!("machine: {machine}; wasmbeat binary {build}");
+    let mut rows: Vec<(Spec, Value)> = Vec::new();
     // After SIGINT the row in progress is kept (aborted), the rest are
     // skipped, and the report is still written: a long run stopped near
     // its end keeps what it measured.
     for spec in specs(&o) {
         if interrupt::requested() {
             break;
+        }
+        if let Some(v) = keep("rows", "label", &spec.label, &spec.label) {
+            rows.push((spec, v));
+            continue;
         }
         if !available(spec.kind) {
             println!("{}: not installed, skipped", spec.label);
@@ -209,7 +230,8 @@ pub fn main(args: &[&str]) -> Result<()> {
             println!("  {}: aborted: {e:#}", spec.label);
             row.aborted(&e);
         }
-        results.push((spec, row));
+        let v = row_json(&spec, &row);
+        rows.push((spec, v));
     }
     // Many VIPs (issue 21): after the one-VIP rows, whose figures they
     // are read against.
@@ -220,6 +242,10 @@ pub fn main(args: &[&str]) -> Result<()> {
     {
         if interrupt::requested() {
             break;
+        }
+        if let Some(json) = keep("vip_rows", "label", &v.spec.label, &v.spec.label) {
+            vip_rows.push((v, json));
+            continue;
         }
         if !available(v.spec.kind) {
             println!("{}: not installed, skipped", v.spec.label);
@@ -243,6 +269,10 @@ pub fn main(args: &[&str]) -> Result<()> {
     {
         if interrupt::requested() {
             break;
+        }
+        if let Some(json) = keep("uplink_rows", "label", &u.spec.label, &u.spec.label) {
+            uplink_rows.push((u, json));
+            continue;
         }
         let row = if let Some(why) = uplink::missing(&u) {
             println!("{}: not measured: {why}", u.spec.label);
@@ -273,6 +303,10 @@ pub fn main(args: &[&str]) -> Result<()> {
         if !wanted(&o, &label) {
             continue;
         }
+        if let Some(v) = keep("four_resources", "system", &format!("{kind:?}"), &label) {
+            four.push(v);
+            continue;
+        }
         let servers = ["/usr/sbin/named", "/usr/sbin/apache2", "/usr/sbin/mariadbd"];
         if !available(kind) || !servers.iter().all(|b| Path::new(b).exists()) {
             println!("{label}: not installed, skipped");
@@ -290,7 +324,7 @@ pub fn main(args: &[&str]) -> Result<()> {
     let date = today();
     if interrupt::requested() {
         let minutes = started.elapsed().as_secs_f64() / 60.0;
-        let last = (results.iter().map(|(s, _)| s.label.as_str()))
+        let last = (rows.iter().map(|(s, _)| s.label.as_str()))
             .chain(vip_rows.iter().map(|(v, _)| v.spec.label.as_str()))
             .chain(uplink_rows.iter().map(|(u, _)| u.spec.label.as_str()))
             .chain(four.iter().filter_map(|f| f["label"].as_str()))
@@ -308,6 +342,16 @@ pub fn main(args: &[&str]) -> Result<()> {
             format!("{note} {stopped}")
         };
     }
+    let mut minutes = started.elapsed().as_secs_f64() / 60.0;
+    if let Some(e) = &earlier {
+        let resumed = e.note(kept);
+        note = if note.is_empty() {
+            resumed
+        } else {
+            format!("{note} {resumed}")
+        };
+        minutes += e.minutes();
+    }
     let report = report::Report {
         file: file.unwrap_or_else(|| date.clone()),
         date,
@@ -316,12 +360,9 @@ pub fn main(args: &[&str]) -> Result<()> {
         runs: o.plan.runs,
         idle_s: o.plan.idle.as_secs(),
         stress_s: o.plan.stress.as_secs(),
-        minutes: started.elapsed().as_secs_f64() / 60.0,
+        minutes,
+        build,
     };
-    let rows: Vec<(Spec, Value)> = results
-        .iter()
-        .map(|(s, r)| (s.clone(), row_json(s, r)))
-        .collect();
     report::write(&report, &rows, &vip_rows, &uplink_rows, &four, &o.out_dir)?;
     // Still a failure for whoever waits on the exit status.
     interrupted()

@@ -22,6 +22,7 @@ mod interrupt;
 mod machine;
 mod probe;
 mod report;
+mod resume;
 mod rounds;
 mod stats;
 mod systems;

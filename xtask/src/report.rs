@@ -32,6 +32,8 @@ pub struct Report {
     pub minutes: f64,
     /// Output file stem (the date unless `--name` was given).
     pub file: String,
+    /// The wasmbeat binary measured (`resume::build_id`).
+    pub build: String,
 }
 
 fn f(v: &Value) -> Option<f64> {
@@ -113,8 +115,8 @@ fn markdown(
         format!(", {} s idle window, {} s stress", r.idle_s, r.stress_s)
     };
     s.push_str(&format!(
-        "## Failover benchmark, {}\n\nMachine: {}. {} runs per scenario{windows}; whole run {:.1} min.\n",
-        r.date, r.machine, r.runs, r.minutes
+        "## Failover benchmark, {}\n\nMachine: {}. wasmbeat binary {} (SHA-256 prefix). {} runs per scenario{windows}; whole run {:.1} min.\n",
+        r.date, r.machine, r.build, r.runs, r.minutes
     ));
     if !r.note.is_empty() {
         s.push_str(&format!("\n**Note:** {}\n", r.note));
@@ -609,7 +611,7 @@ pub fn write(
     std::fs::write(base.with_extension("md"), md_file)?;
     let doc = json!({
         "date": r.date, "machine": r.machine, "note": r.note, "runs": r.runs,
-        "idle_s": r.idle_s, "stress_s": r.stress_s, "minutes": r.minutes,
+        "idle_s": r.idle_s, "stress_s": r.stress_s, "minutes": r.minutes, "build": r.build,
         "rows": rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         "vip_rows": vip_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         "uplink_rows": uplink_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
