@@ -216,11 +216,17 @@ pub fn daemon_command(
             for f in ["k.pid", "v.pid"] {
                 let _ = std::fs::remove_file(dir.join(f));
             }
+            // No `-D` (log detail), as Debian's unit runs it: with it,
+            // keepalived logs two lines per gratuitous ARP, and 16
+            // instances at advert_int 0.05 wrote 37 MB in two minutes;
+            // the stalls made the backup miss adverts, time out, take
+            // over and be pushed back again, over and over, and the
+            // 16-group failback never settled.
             let mut c = Command::new("sh");
             c.args([
                 "-c",
                 &format!(
-                    "exec {KEEPALIVED} -n -l -D -P -f {d}/keepalived.conf -p {d}/k.pid -r {d}/v.pid >>{l} 2>&1",
+                    "exec {KEEPALIVED} -n -l -P -f {d}/keepalived.conf -p {d}/k.pid -r {d}/v.pid >>{l} 2>&1",
                     d = dir.display(),
                     l = log.display()
                 ),
