@@ -1044,6 +1044,28 @@ mod ipfail_scenarios {
         }
     }
 
+    /// A settled pair with `track_link eth0`, n1 running G1.
+    fn settled_with_track_link() -> Pair {
+        let mut p = pair(AutoFailback::On, true);
+        p.ping.track_links = vec!["eth0".into()];
+        p.boot(0);
+        p.boot(1);
+        run_uplinks(&mut p, 15.0, [true, true]);
+        assert_eq!(p.running(0), vec![G1]);
+        p
+    }
+
+    /// n1's eth0 carrier goes `up` or down.
+    fn carrier(p: &mut Pair, up: bool) {
+        p.feed(
+            0,
+            Event::Carrier {
+                iface: "eth0".into(),
+                up,
+            },
+        );
+    }
+
     fn settled(mode: AutoFailback, ipfail: bool) -> Pair {
         let mut p = pair(mode, ipfail);
         p.boot(0);
@@ -1113,20 +1135,9 @@ mod ipfail_scenarios {
     /// the peer's give-back wait) brings them home.
     #[test]
     fn given_track_link_when_n1_loses_carrier_then_its_groups_move_before_deadping_and_come_back() {
-        let mut p = pair(AutoFailback::On, true);
-        p.ping.track_links = vec!["eth0".into()];
-        p.boot(0);
-        p.boot(1);
-        run_uplinks(&mut p, 15.0, [true, true]);
-        assert_eq!(p.running(0), vec![G1]);
+        let mut p = settled_with_track_link();
         let cut = p.now;
-        p.feed(
-            0,
-            Event::Carrier {
-                iface: "eth0".into(),
-                up: false,
-            },
-        );
+        carrier(&mut p, false);
         // Ping replies still arrive (the ping node is reached otherwise):
         // the carrier alone decides.
         run_uplinks(&mut p, 2.5, [true, true]);
@@ -1149,13 +1160,7 @@ mod ipfail_scenarios {
         assert!(took < DEADPING, "{took:?}");
         assert!(p.noted(0, "tracked link eth0 lost carrier").is_some());
         let back = p.now;
-        p.feed(
-            0,
-            Event::Carrier {
-                iface: "eth0".into(),
-                up: true,
-            },
-        );
+        carrier(&mut p, true);
         run_uplinks(&mut p, DEADPING.as_secs_f64() - 0.5, [true, true]);
         assert!(
             p.running(0).is_empty(),
@@ -1179,21 +1184,10 @@ mod ipfail_scenarios {
     #[test]
     fn given_track_link_when_the_ping_node_dies_during_the_give_away_then_it_is_neither_postponed_nor_repeated(
     ) {
-        let mut p = pair(AutoFailback::On, true);
-        p.ping.track_links = vec!["eth0".into()];
-        p.boot(0);
-        p.boot(1);
-        run_uplinks(&mut p, 15.0, [true, true]);
-        assert_eq!(p.running(0), vec![G1]);
+        let mut p = settled_with_track_link();
         run_uplinks(&mut p, 1.5, [false, true]);
-        let carrier = p.now;
-        p.feed(
-            0,
-            Event::Carrier {
-                iface: "eth0".into(),
-                up: false,
-            },
-        );
+        let lost = p.now;
+        carrier(&mut p, false);
         run_uplinks(&mut p, 6.0, [false, true]);
         assert_eq!(p.running(1), vec![G1, G2]);
         let dead = p
@@ -1208,8 +1202,8 @@ mod ipfail_scenarios {
             .collect();
         assert_eq!(given.len(), 1, "{given:?}");
         assert!(
-            dead < given[0] && given[0].since(carrier) <= Duration::from_millis(2100),
-            "ping node dead at {dead}, carrier lost at {carrier}, given at {}: 2 x keepalive after the carrier, not after the ping node",
+            dead < given[0] && given[0].since(lost) <= Duration::from_millis(2100),
+            "ping node dead at {dead}, carrier lost at {lost}, given at {}: 2 x keepalive after the carrier, not after the ping node",
             given[0]
         );
         // A late you_are_dead (the answer to a count sent after the
