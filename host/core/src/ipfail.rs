@@ -265,10 +265,12 @@ impl Ipfail {
     /// so a question waiting for stability does not spin the caller).
     pub fn deadline(&self, now: Millis) -> Option<Millis> {
         let reask = self.reask_at().filter(|at| self.need_standby && *at > now);
-        match (self.pending.as_ref().map(|p| p.at), reask) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.pending
+            .as_ref()
+            .map(|p| p.at)
+            .into_iter()
+            .chain(reask)
+            .min()
     }
 
     /// The earliest time the count last sent may be sent again.
@@ -317,8 +319,10 @@ impl Ipfail {
         if !self.need_standby {
             return Vec::new();
         }
-        let unchanged = self.last_ask.is_some_and(|(_, count)| count == s.mine);
-        if unchanged && self.reask_at().is_some_and(|at| now < at) {
+        let too_soon = self
+            .last_ask
+            .is_some_and(|(at, count)| count == s.mine && now < at.plus(self.reask_gap()));
+        if too_soon {
             return Vec::new();
         }
         self.need_standby = false;
