@@ -4,7 +4,8 @@
 #   scripts/package.sh            # release build (what ships)
 #   WASMBEAT_PACKAGE_PROFILE=dev scripts/package.sh   # quick, for trying the packaging itself
 #
-# The package holds the one binary (built-in agents embedded), its systemd
+# The package holds the daemon (built-in agents embedded) and the agent
+# compiler it runs in a child process, its systemd
 # unit, man pages and shell completions generated from the CLI model,
 # heartbeat's tool names (cl_status, hb_standby, hb_takeover) as links to
 # it, example configuration under /usr/share/doc/wasmbeat/examples, and
@@ -15,10 +16,11 @@ cd "$(dirname "$0")/.."
 
 profile="${WASMBEAT_PACKAGE_PROFILE:-release}"
 case "$profile" in
-release) cargo build --release -p wasmbeat --bin wasmbeat; bin=target/release/wasmbeat ;;
-dev) cargo build -p wasmbeat --bin wasmbeat; bin=target/debug/wasmbeat ;;
+release | dev) dir="$(scripts/build.sh "$profile")" ;;
 *) echo "WASMBEAT_PACKAGE_PROFILE must be release or dev, not $profile" >&2; exit 2 ;;
 esac
+bin=$dir/wasmbeat
+compiler=$dir/wasmbeat-compile
 
 version="$(cargo metadata --no-deps --format-version 1 |
     python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="wasmbeat"))')-1"
@@ -30,6 +32,9 @@ mkdir -p "$stage/DEBIAN"
 
 install -D -m 0755 "$bin" "$stage/usr/sbin/wasmbeat"
 strip --strip-unneeded "$stage/usr/sbin/wasmbeat"
+# A helper, not a command: where the daemon looks for it.
+install -D -m 0755 "$compiler" "$stage/usr/libexec/wasmbeat/wasmbeat-compile"
+strip --strip-unneeded "$stage/usr/libexec/wasmbeat/wasmbeat-compile"
 # heartbeat's tools, where heartbeat's package puts them; the binary acts
 # on the name it was called by.
 install -d "$stage/usr/bin" "$stage/usr/share/heartbeat"
@@ -76,8 +81,10 @@ for script in postinst prerm postrm; do
     install -m 0755 "packaging/debian/$script" "$stage/DEBIAN/$script"
 done
 
-# The C library version the binary needs, from its versioned symbols.
-glibc="$(objdump -T "$stage/usr/sbin/wasmbeat" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)"
+# The C library version the binaries need, from their versioned symbols;
+# packed relative relocations (GLIBC_ABI_DT_RELR) need glibc 2.36.
+glibc="$( (objdump -T "$stage/usr/sbin/wasmbeat" "$stage/usr/libexec/wasmbeat/wasmbeat-compile" | grep -o 'GLIBC_[0-9.]*[0-9]' | sed 's/GLIBC_//'
+    if objdump -p "$stage/usr/sbin/wasmbeat" | grep -q GLIBC_ABI_DT_RELR; then echo 2.36; fi) | sort -V | tail -1)"
 installed_size="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
 cat >"$stage/DEBIAN/control" <<CONTROL
 Package: wasmbeat

@@ -280,8 +280,6 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(crate::runtime::DEFAULT_CACHE_DIR)),
         ),
-        // Cranelift's code and heap stay out of the daemon's memory.
-        compiler: std::env::current_exe().ok(),
         ..RuntimeConfig::default()
     })
     .map_err(|e| DaemonError::Agents(e.to_string()))?;

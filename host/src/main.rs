@@ -271,14 +271,6 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Compile an agent component (stdin) into the cache; the daemon runs
-    /// this in a child process on a cache miss.
-    #[command(hide = true)]
-    CompileAgent {
-        /// The cache directory.
-        #[arg(long)]
-        cache_dir: PathBuf,
-    },
     /// Write the man pages (`OUT/man8`) and shell completions
     /// (`OUT/completions`) the Debian package ships.
     #[command(hide = true)]
@@ -431,7 +423,6 @@ fn check(
     if let (Some(cache_dir), Some(res)) = (grants_with_cache, &report.loaded.resources) {
         let rt = wasmbeat::runtime::Runtime::new(RuntimeConfig {
             cache_dir: Some(cache_dir),
-            compiler: std::env::current_exe().ok(),
             ..RuntimeConfig::default()
         })?;
         let tokio = tokio::runtime::Builder::new_current_thread()
@@ -799,7 +790,6 @@ fn main() -> anyhow::Result<ExitCode> {
                 config_dir,
                 runtime: RuntimeConfig {
                     cache_dir: (!no_cache).then_some(cache_dir),
-                    compiler: std::env::current_exe().ok(),
                     ..RuntimeConfig::default()
                 },
                 node,
@@ -813,13 +803,6 @@ fn main() -> anyhow::Result<ExitCode> {
                     &agent, &params, &opts,
                 ));
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
-        }
-        Command::CompileAgent { cache_dir } => {
-            use std::io::Read as _;
-            let mut wasm = Vec::new();
-            std::io::stdin().read_to_end(&mut wasm)?;
-            wasmbeat::runtime::compile_into_cache(&cache_dir, &wasm)?;
-            Ok(ExitCode::SUCCESS)
         }
         Command::GenerateDocs { out } => {
             generate_docs(&out)?;

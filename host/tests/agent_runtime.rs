@@ -27,15 +27,13 @@ fn config(cache: Option<&support::TempDir>) -> RuntimeConfig {
     }
 }
 
-/// The daemon's way: a cache miss is compiled by `wasmbeat compile-agent`
-/// in a child process (this process never runs Cranelift) into the same
-/// cache file an in-process compile would write; a broken helper falls
-/// back to compiling here.
+/// A cache miss is compiled by the `wasmbeat-compile` helper in a child
+/// process (the daemon has no compiler) into the file a later load maps.
 #[test]
-fn cache_miss_is_compiled_by_a_child_process() {
+fn cache_miss_is_compiled_by_the_helper_in_a_child_process() {
     let cache = support::TempDir::new("childcache");
     let rt = Runtime::new(RuntimeConfig {
-        compiler: Some(PathBuf::from(env!("CARGO_BIN_EXE_wasmbeat"))),
+        compiler: Some(PathBuf::from(env!("CARGO_BIN_EXE_wasmbeat-compile"))),
         ..config(Some(&cache))
     })
     .unwrap();
@@ -47,22 +45,73 @@ fn cache_miss_is_compiled_by_a_child_process() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(written.len(), 1, "{written:?}");
-    // An in-process runtime finds the child's file: same key, same engine.
+    // The default helper (the one beside the binaries) gives the same key.
     let rt2 = Runtime::new(config(Some(&cache))).unwrap();
     let b = rt2
         .load(&AgentRef::Name("IPaddr".into()), &cache.0)
         .unwrap();
     assert_eq!(b.cache_use(), CacheUse::Hit);
-
-    let other = support::TempDir::new("childcache-broken");
-    let rt3 = Runtime::new(RuntimeConfig {
-        compiler: Some(PathBuf::from("/nonexistent/wasmbeat")),
-        ..config(Some(&other))
-    })
-    .unwrap();
-    let c = rt3.load(&AgentRef::Name("named".into()), &other.0).unwrap();
-    assert_eq!(c.cache_use(), CacheUse::Miss, "compiled here instead");
+    // Without a cache the helper's output comes through a pipe.
+    let c = Runtime::new(config(None))
+        .unwrap()
+        .load(&AgentRef::Name("named".into()), &cache.0)
+        .unwrap();
+    assert_eq!(c.cache_use(), CacheUse::Disabled);
     assert_eq!(support::block_on(c.meta_data()).unwrap().name, "named");
+}
+
+/// With no helper there is no compiling at all (the daemon has no compiler
+/// to fall back on); a helper anyone but root could have replaced, or one
+/// whose output is not a component for this engine, is refused: its
+/// output would run as machine code in the daemon.
+#[test]
+fn a_missing_untrusted_or_lying_helper_is_a_load_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let load = |compiler: PathBuf, cache: Option<&support::TempDir>| {
+        Runtime::new(RuntimeConfig {
+            compiler: Some(compiler),
+            ..config(cache)
+        })
+        .unwrap()
+        .load(
+            &AgentRef::Name("IPaddr".into()),
+            std::path::Path::new("/nonexistent"),
+        )
+        .err()
+        .expect("no usable helper, no agent")
+    };
+    let e = load(PathBuf::from("/nonexistent/wasmbeat-compile"), None);
+    assert!(
+        matches!(&e, LoadError::Compiler { reason, .. } if reason.contains("not found")),
+        "{e}"
+    );
+
+    let dir = support::TempDir::new("helpers");
+    let writable = dir.0.join("group-writable");
+    std::fs::copy(env!("CARGO_BIN_EXE_wasmbeat-compile"), &writable).unwrap();
+    std::fs::set_permissions(&writable, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let e = load(writable, None);
+    assert!(
+        matches!(&e, LoadError::Untrusted(_)) && e.to_string().contains("agent compiler"),
+        "{e}"
+    );
+
+    let liar = dir.0.join("liar");
+    std::fs::write(
+        &liar,
+        "#!/bin/sh\ncat >/dev/null\necho 'not machine code'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&liar, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let e = load(liar.clone(), None);
+    assert!(
+        matches!(&e, LoadError::Compiler { reason, .. } if reason.contains("does not load")),
+        "{e}"
+    );
+    // Told to fill a cache, it exits 0 and writes nothing.
+    let cache = support::TempDir::new("liar-cache");
+    let e = load(liar, Some(&cache));
+    assert!(matches!(&e, LoadError::Compiler { .. }), "{e}");
 }
 
 #[test]

@@ -93,6 +93,24 @@ fn package_holds_binary_unit_tools_docs_and_verifies() {
         "unpacked binary runs"
     );
 
+    // The daemon carries no compiler; the helper that compiles agents for
+    // it ships where the daemon looks. The probe is Cranelift's source path
+    // in its panic locations, checked against the helper that has it.
+    let helper = r.join("usr/libexec/wasmbeat/wasmbeat-compile");
+    let holds = |file: &Path, needle: &[u8]| {
+        let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        bytes.windows(needle.len()).any(|w| w == needle)
+    };
+    assert!(
+        holds(&helper, b"cranelift-codegen"),
+        "the shipped helper {} has the compiler",
+        helper.display()
+    );
+    assert!(
+        !holds(&bin, b"cranelift-codegen"),
+        "the shipped daemon links Cranelift: build it with --no-default-features"
+    );
+
     // heartbeat's tools: links to the one binary, where heartbeat puts them.
     for tool in [
         "usr/bin/cl_status",

@@ -1,10 +1,13 @@
-//! On-disk cache of compiled components: a second load of the same agent
-//! (also by a later process, e.g. the next `wasmbeat agent` call)
-//! memory-maps machine code instead of recompiling. Cached machine code
-//! runs as is, so the directory and each entry must be trusted (root-owned,
-//! not writable by group or others: [`crate::trust`]) before it is mapped.
+//! Compiled components: the daemon carries no compiler. An agent is
+//! compiled by the `wasmbeat-compile` helper in a child process, into an
+//! on-disk cache where a second load (also by a later process, e.g. the
+//! next `wasmbeat agent` call) memory-maps the machine code. Keeping
+//! Cranelift out of the daemon keeps its code out of the daemon's memory
+//! (and a JIT compiler out of a root process that only runs agents).
+//! Cached machine code runs as is, so the helper, the directory and each
+//! entry must be trusted (root-owned, not writable by group or others:
+//! [`crate::trust`]) before the helper runs or an entry is mapped.
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -16,7 +19,7 @@ use super::LoadError;
 /// Whether loading a component used the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheUse {
-    /// No cache directory configured (or it is unusable).
+    /// No cache directory configured (or it is not writable).
     Disabled,
     /// Loaded precompiled code from the cache.
     Hit,
@@ -24,92 +27,203 @@ pub enum CacheUse {
     Miss,
 }
 
-/// The cache file for `wasm` under `dir`: keyed by the component's
-/// content and by everything in the engine that affects machine code
-/// (wasmtime version, target, compiler settings).
-pub fn cache_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
-    let digest = Sha256::digest(wasm);
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!("{hex}-{:016x}.cwasm", h.finish()))
+/// The helper's file name.
+pub const COMPILER: &str = "wasmbeat-compile";
+
+/// Where the package installs the helper, relative to `wasmbeat`'s
+/// directory (`/usr/sbin` → `/usr/libexec/wasmbeat`).
+const PACKAGED: &str = "../libexec/wasmbeat";
+
+/// How the helper says why it failed (its exit status).
+pub mod exit {
+    /// The input is not a valid component.
+    pub const INVALID: u8 = 65;
+    /// The cache entry could not be written.
+    pub const CANNOT_STORE: u8 = 73;
 }
 
-/// Load `wasm` as a component, through the cache in `dir` if given. On a
-/// miss, `child` (the wasmbeat binary) compiles it into the cache in a
-/// separate process when given, so the compiler's code and heap never
-/// become part of a long-running daemon's memory.
+/// The helper for this executable: beside it (a build tree), where the
+/// package puts it, or (for the test binaries cargo builds in `deps/`)
+/// beside the binaries they test. The first when none exists, for the
+/// error message.
+pub fn default_compiler() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let mut candidates = vec![dir.join(COMPILER), dir.join(PACKAGED).join(COMPILER)];
+    if dir.ends_with("deps") {
+        candidates.extend(dir.parent().map(|up| up.join(COMPILER)));
+    }
+    match candidates.iter().find(|p| p.exists()) {
+        // Without `..`, for the trust check of each directory above it.
+        Some(found) => found.canonicalize().unwrap_or_else(|_| found.clone()),
+        None => candidates.swap_remove(0),
+    }
+}
+
+/// The cache file for `wasm` under `dir`: keyed by the component's
+/// content and by the engine settings and wasmtime release that shape its
+/// machine code ([`super::engine_fingerprint`]).
+pub fn cache_path(dir: &Path, wasm: &[u8]) -> PathBuf {
+    let content = Sha256::digest(wasm);
+    let engine = Sha256::digest(super::engine_fingerprint().as_bytes());
+    dir.join(format!(
+        "{}-{}.cwasm",
+        hex::encode(&content[..16]),
+        hex::encode(&engine[..8])
+    ))
+}
+
+/// Load `wasm` as a component: mapped from the cache in `dir` if there,
+/// else compiled by `compiler` in a child process (into the cache when
+/// one is given and writable).
 pub fn load(
     engine: &Engine,
     dir: Option<&Path>,
     name: &str,
     wasm: &[u8],
-    child: Option<&Path>,
+    compiler: &Path,
 ) -> Result<(Component, CacheUse), LoadError> {
-    let compile = || {
-        Component::new(engine, wasm).map_err(|e| LoadError::Invalid {
-            name: name.to_string(),
-            reason: format!("{e:#}"),
-        })
-    };
     let Some(dir) = dir else {
-        return Ok((compile()?, CacheUse::Disabled));
+        return compiled_in_memory(engine, name, wasm, compiler, CacheUse::Disabled);
     };
     if dir.exists() {
         crate::trust::check("agent cache directory", dir)?;
     }
-    let path = cache_path(engine, dir, wasm);
+    let path = cache_path(dir, wasm);
     if path.exists() {
         crate::trust::check("compiled agent", &path)?;
         // SAFETY: the cache directory and this entry are trusted (checked
-        // just above: root-owned, writable by no one else); files in it were
-        // written by `serialize` below and are keyed by content hash and
-        // engine compatibility hash.
+        // just above: root-owned, writable by no one else); entries are
+        // written by the trusted helper, keyed by content and engine.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok((c, CacheUse::Hit)),
             Err(e) => {
-                tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}")
+                tracing::warn!(path = %path.display(), "ignoring unusable cached component, compiling it again: {e:#}")
             }
         }
     }
-    if let Some(program) = child {
-        match compile_in_child(program, dir, wasm) {
-            Ok(()) => {
-                crate::trust::check("agent cache directory", dir)?;
-                crate::trust::check("compiled agent", &path)?;
-                // SAFETY: as above; the child wrote it with `store`.
-                match unsafe { Component::deserialize_file(engine, &path) } {
-                    Ok(c) => return Ok((c, CacheUse::Miss)),
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "component compiled by the helper process is unusable, compiling here: {e:#}")
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(
-                agent = name,
-                "compiling in a helper process failed, compiling here: {e}"
-            ),
+    match run(compiler, Some(dir), name, wasm) {
+        Ok(_) => {}
+        Err(Failed::CannotStore(why)) => {
+            tracing::warn!(dir = %dir.display(), agent = name, "component cache not writable, compiling every time: {why}");
+            return compiled_in_memory(engine, name, wasm, compiler, CacheUse::Disabled);
         }
+        Err(Failed::Load(e)) => return Err(e),
     }
-    let component = compile()?;
-    match store(dir, &path, &component) {
-        Ok(()) => Ok((component, CacheUse::Miss)),
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), "component cache not writable, compiling every time: {e}");
-            Ok((component, CacheUse::Disabled))
-        }
+    if !path.exists() {
+        return Err(LoadError::Compiler {
+            program: compiler.to_path_buf(),
+            reason: format!("reported success but wrote no {}", path.display()),
+        });
+    }
+    crate::trust::check("agent cache directory", dir)?;
+    crate::trust::check("compiled agent", &path)?;
+    // SAFETY: as above; the helper wrote it with `store`.
+    match unsafe { Component::deserialize_file(engine, &path) } {
+        Ok(c) => Ok((c, CacheUse::Miss)),
+        Err(e) => Err(unusable(compiler, e)),
     }
 }
 
-fn store(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
+/// Compile through the helper's stdout, for a load without a cache.
+fn compiled_in_memory(
+    engine: &Engine,
+    name: &str,
+    wasm: &[u8],
+    compiler: &Path,
+    used: CacheUse,
+) -> Result<(Component, CacheUse), LoadError> {
+    let bytes = match run(compiler, None, name, wasm) {
+        Ok(bytes) => bytes,
+        Err(Failed::Load(e)) => return Err(e),
+        Err(Failed::CannotStore(why)) => {
+            return Err(LoadError::Compiler {
+                program: compiler.to_path_buf(),
+                reason: why,
+            })
+        }
+    };
+    // SAFETY: machine code from the trusted helper (checked before it
+    // ran), compiled with this engine's settings.
+    let component =
+        unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| unusable(compiler, e))?;
+    Ok((component, used))
+}
+
+fn unusable(compiler: &Path, e: wasmtime::Error) -> LoadError {
+    LoadError::Compiler {
+        program: compiler.to_path_buf(),
+        reason: format!(
+            "its output does not load in this engine (a helper from another build?): {e:#}"
+        ),
+    }
+}
+
+/// Why the helper did not deliver.
+enum Failed {
+    /// The cache entry could not be written (compiling without the cache
+    /// still can work).
+    CannotStore(String),
+    /// Anything else, as the load's error.
+    Load(LoadError),
+}
+
+/// Run `compiler [--cache-dir DIR]` with the component on stdin; its
+/// stdout (the compiled component when there is no cache directory).
+fn run(compiler: &Path, dir: Option<&Path>, name: &str, wasm: &[u8]) -> Result<Vec<u8>, Failed> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let failed = |reason: String| {
+        Failed::Load(LoadError::Compiler {
+            program: compiler.to_path_buf(),
+            reason,
+        })
+    };
+    if !compiler.exists() {
+        return Err(failed(format!(
+            "not found (the package installs it in /usr/libexec/wasmbeat; in a build tree: \
+             cargo build --release -p wasmbeat --bin {COMPILER})"
+        )));
+    }
+    // Its output becomes machine code in this process.
+    crate::trust::check("agent compiler", compiler).map_err(|e| Failed::Load(e.into()))?;
+    let mut cmd = Command::new(compiler);
+    if let Some(dir) = dir {
+        cmd.arg("--cache-dir").arg(dir);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot run it: {e}")))?;
+    // The helper reads all of its input before it writes anything.
+    let written = child.stdin.take().expect("stdin is piped").write_all(wasm);
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(format!("waiting for it: {e}")))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    match out.status.code().and_then(|c| u8::try_from(c).ok()) {
+        Some(0) => match written {
+            Ok(()) => Ok(out.stdout),
+            Err(e) => Err(failed(format!("writing the component to it: {e}"))),
+        },
+        Some(exit::INVALID) => Err(Failed::Load(LoadError::Invalid {
+            name: name.to_string(),
+            reason: stderr,
+        })),
+        Some(exit::CANNOT_STORE) => Err(Failed::CannotStore(stderr)),
+        _ => Err(failed(format!("{}: {stderr}", out.status))),
+    }
+}
+
+/// Write `bytes` as the cache entry `path` in `dir` (created owner-only).
+pub fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let bytes = component
-        .serialize()
-        .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
     // Write-then-rename so a concurrent reader never maps a partial file;
     // owner-only like the directory.
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -122,48 +236,15 @@ fn store(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> 
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
     }
     std::fs::rename(&tmp, path)
 }
 
-/// Run `program compile-agent --cache-dir DIR` with the component on stdin.
-fn compile_in_child(program: &Path, dir: &Path, wasm: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(program)
-        .arg("compile-agent")
-        .arg("--cache-dir")
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let written = child.stdin.take().expect("stdin is piped").write_all(wasm);
-    let out = child.wait_with_output()?;
-    written?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
-
-/// The `compile-agent` helper: compile `wasm` with `engine` into the cache
-/// in `dir`, where a daemon using the same engine settings finds it.
-pub fn compile_into(engine: &Engine, dir: &Path, wasm: &[u8]) -> Result<PathBuf, LoadError> {
-    let component = Component::new(engine, wasm).map_err(|e| LoadError::Invalid {
-        name: "component".to_string(),
-        reason: format!("{e:#}"),
-    })?;
-    let path = cache_path(engine, dir, wasm);
-    store(dir, &path, &component).map_err(|source| LoadError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+/// The helper's work: compile `wasm` for the runtime's engine and return
+/// the serialized component (what [`load`] maps).
+#[cfg(feature = "compiler")]
+pub fn compile(wasm: &[u8]) -> Result<Vec<u8>, wasmtime::Error> {
+    let engine = Engine::new(&super::engine_config())?;
+    Component::new(&engine, wasm)?.serialize()
 }

@@ -89,8 +89,9 @@ pub struct RuntimeConfig {
     /// How often a running agent is interrupted to check its deadline and
     /// let other tasks run (default 10 ms).
     pub epoch_tick: Duration,
-    /// The wasmbeat binary to compile cache misses in a child process
-    /// (`compile-agent`); None compiles in this process.
+    /// The `wasmbeat-compile` helper that compiles agents in a child
+    /// process (the daemon is built without a compiler); None: the one
+    /// next to this executable ([`cache::default_compiler`]).
     pub compiler: Option<PathBuf>,
     /// Where the servers agents spawn write their output.
     pub server_output: crate::caps::ServerOutput,
@@ -171,6 +172,14 @@ pub enum LoadError {
     /// The engine or linker could not be set up.
     #[error("agent runtime setup failed: {0}")]
     Setup(String),
+    /// The `wasmbeat-compile` helper is missing, untrusted or failed.
+    #[error("agent compiler {}: {reason}", program.display())]
+    Compiler {
+        /// The helper.
+        program: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The agent file or the compiled-agent cache could have been written
     /// by someone other than root.
     #[error(transparent)]
@@ -308,22 +317,34 @@ impl Drop for Inner {
     }
 }
 
-/// The engine every runtime and the `compile-agent` helper use: equal
-/// settings give equal cache keys.
-fn engine() -> Result<Engine, LoadError> {
+/// The engine settings every runtime and the `wasmbeat-compile` helper
+/// share: the helper compiles for exactly the engine that maps its output.
+pub fn engine_config() -> Config {
     let mut wc = Config::new();
     wc.epoch_interruption(true);
     wc.wasm_component_model(true);
     // Operations take a kept instance slot instead of mapping one each
     // (see slots.rs).
     wc.allocation_strategy(slots::pooling());
-    Engine::new(&wc).map_err(|e| LoadError::Setup(format!("{e:#}")))
+    wc
 }
 
-/// `wasmbeat compile-agent`: compile the component `wasm` into the cache in
-/// `dir` (the daemon runs this in a child process on a cache miss).
-pub fn compile_into_cache(dir: &Path, wasm: &[u8]) -> Result<PathBuf, LoadError> {
-    cache::compile_into(&engine()?, dir, wasm)
+/// What [`engine_config`] sets, as one line: with the wasmtime release it
+/// keys the compiled-agent cache, so a change of either compiles afresh
+/// instead of offering old code to wasmtime's compatibility check.
+pub(crate) fn engine_fingerprint() -> String {
+    format!(
+        "wasmtime {WASMTIME_VERSION}; epoch interruption; component model; {:?}",
+        slots::pooling()
+    )
+}
+
+/// The wasmtime release this runtime is built against (a unit test keeps
+/// it equal to Cargo.lock's).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+fn engine() -> Result<Engine, LoadError> {
+    Engine::new(&engine_config()).map_err(|e| LoadError::Setup(format!("{e:#}")))
 }
 
 /// The agent runtime (cheap to clone; one per daemon).
@@ -457,12 +478,17 @@ impl Runtime {
         wasm: &[u8],
     ) -> Result<(Component, CacheUse), LoadError> {
         let inner = &self.inner;
+        let compiler = inner
+            .config
+            .compiler
+            .clone()
+            .unwrap_or_else(cache::default_compiler);
         cache::load(
             &inner.engine,
             inner.config.cache_dir.as_deref(),
             name,
             wasm,
-            inner.config.compiler.as_deref(),
+            &compiler,
         )
     }
 
@@ -1050,6 +1076,18 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn the_cache_key_names_the_wasmtime_release_cargo_lock_pins() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+            .expect("the workspace's Cargo.lock");
+        let pinned = format!("name = \"wasmtime\"\nversion = \"{WASMTIME_VERSION}\"\n");
+        assert!(
+            lock.contains(&pinned),
+            "Cargo.lock pins another wasmtime than WASMTIME_VERSION {WASMTIME_VERSION}: update it"
+        );
+        assert!(engine_fingerprint().contains(WASMTIME_VERSION));
     }
 
     #[test]
