@@ -31,7 +31,7 @@ pub struct Options {
 }
 
 const USAGE: &str = "usage: bench [--quick] [--runs N] [--idle S] [--stress S] [--only WORD]... [--no-classic] [--out DIR] [--name STEM] [--note TEXT] [--resume FILE.json]\n\
-    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape, `--only uplink` the uplink-loss rows; `--only =LABEL` keeps exactly that row; --resume keeps the finished rows of an interrupted run's report (same plan, same binary) and runs the rest";
+    --only keeps the rows whose label contains WORD: `--only VIPs` runs just the many-VIP rows, `--only \"256 VIPs\"` one shape, `--only uplink` the uplink-loss rows; `--only =LABEL` keeps exactly that row; --resume keeps the finished rows of an interrupted run's report (same plan; with another wasmbeat binary only heartbeat's and keepalived's rows) and runs the rest";
 
 /// Whether `label` passes the `--only` filter.
 fn wanted(o: &Options, label: &str) -> bool {
@@ -184,10 +184,13 @@ pub fn main(args: &[&str]) -> Result<()> {
         exe.with_file_name("wasmbeat"),
         exe.with_file_name("wasmbeat-lab"),
     );
-    for b in [&bin, &responder] {
+    // The daemon compiles agents with the helper beside it (a fresh lab
+    // has an empty agent cache).
+    let compiler = exe.with_file_name("wasmbeat-compile");
+    for b in [&bin, &compiler, &responder] {
         if !b.exists() {
             bail!(
-                "{} not found: cargo build --release -p wasmbeat -p wasmbeat-lab",
+                "{} not found: scripts/build.sh && cargo build --release -p wasmbeat-lab -p xtask",
                 b.display()
             );
         }
@@ -199,8 +202,8 @@ pub fn main(args: &[&str]) -> Result<()> {
     };
     // A finished row of the interrupted run, announced as kept.
     let mut kept = 0;
-    let mut keep = |section: &str, key: &str, value: &str, label: &str| {
-        let row = earlier.as_ref()?.row(section, key, value)?;
+    let mut keep = |section: &str, key: &str, value: &str, label: &str, kind: Kind| {
+        let row = earlier.as_ref()?.row(section, key, value, kind)?;
         println!("{label}: kept from the interrupted run");
         kept += 1;
         Some(row)
@@ -216,7 +219,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         if interrupt::requested() {
             break;
         }
-        if let Some(v) = keep("rows", "label", &spec.label, &spec.label) {
+        if let Some(v) = keep("rows", "label", &spec.label, &spec.label, spec.kind) {
             rows.push((spec, v));
             continue;
         }
@@ -243,7 +246,13 @@ pub fn main(args: &[&str]) -> Result<()> {
         if interrupt::requested() {
             break;
         }
-        if let Some(json) = keep("vip_rows", "label", &v.spec.label, &v.spec.label) {
+        if let Some(json) = keep(
+            "vip_rows",
+            "label",
+            &v.spec.label,
+            &v.spec.label,
+            v.spec.kind,
+        ) {
             vip_rows.push((v, json));
             continue;
         }
@@ -270,7 +279,13 @@ pub fn main(args: &[&str]) -> Result<()> {
         if interrupt::requested() {
             break;
         }
-        if let Some(json) = keep("uplink_rows", "label", &u.spec.label, &u.spec.label) {
+        if let Some(json) = keep(
+            "uplink_rows",
+            "label",
+            &u.spec.label,
+            &u.spec.label,
+            u.spec.kind,
+        ) {
             uplink_rows.push((u, json));
             continue;
         }
@@ -303,7 +318,13 @@ pub fn main(args: &[&str]) -> Result<()> {
         if !wanted(&o, &label) {
             continue;
         }
-        if let Some(v) = keep("four_resources", "system", &format!("{kind:?}"), &label) {
+        if let Some(v) = keep(
+            "four_resources",
+            "system",
+            &format!("{kind:?}"),
+            &label,
+            kind,
+        ) {
             four.push(v);
             continue;
         }

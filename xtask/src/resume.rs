@@ -5,9 +5,13 @@
 //! hours, most of it heartbeat's many-VIP rows), and an interrupted run
 //! writes the report of what it measured. Resuming re-runs only the rows
 //! that report lacks or that the interruption cut short, with the same
-//! plan and the same wasmbeat binary (checked by its SHA-256), and writes
-//! one report saying it was made in two invocations. A row is taken from
-//! the earlier report whole or not at all.
+//! plan, and writes one report saying it was made in two invocations. A
+//! row is taken from the earlier report whole or not at all.
+//!
+//! The wasmbeat binary is identified by its SHA-256. With another binary
+//! (a fix landed between the invocations) every wasmbeat row is measured
+//! again and only heartbeat's and keepalived's rows are kept: they do not
+//! run wasmbeat, and they are the slow ones (heartbeat's many-VIP rows).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +20,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::failover::Plan;
+use crate::systems::Kind;
 
 /// What every row of an interrupted row says (see `interrupt.rs`).
 const INTERRUPTED: &str = "interrupted; lab torn down";
@@ -31,6 +36,9 @@ pub fn build_id(bin: &Path) -> Result<String> {
 pub struct Earlier {
     path: PathBuf,
     doc: Value,
+    /// This invocation's wasmbeat binary, when the earlier one measured
+    /// another (its wasmbeat rows are then not kept).
+    other_build: Option<String>,
 }
 
 impl Earlier {
@@ -58,23 +66,34 @@ impl Earlier {
                 );
             }
         }
-        match doc["build"].as_str() {
-            Some(b) if b == build => {}
-            Some(b) => bail!(
-                "{p} measured the wasmbeat binary {b}, this is {build}: rows of two builds do not make one run"
+        let other_build = match doc["build"].as_str() {
+            Some(b) if b == build => None,
+            Some(_) => Some(build.to_string()),
+            None => bail!(
+                "{p} does not say which wasmbeat binary it measured (made before --resume existed)"
             ),
-            None => bail!("{p} does not say which wasmbeat binary it measured (made before --resume existed)"),
-        }
+        };
         Ok(Earlier {
             path: path.to_path_buf(),
             doc,
+            other_build,
         })
     }
 
+    /// Whether `kind`'s rows can be kept: all of them with the same
+    /// wasmbeat binary, else only the other systems'.
+    fn keeps(&self, kind: Kind) -> bool {
+        self.other_build.is_none() || kind != Kind::Wasmbeat
+    }
+
     /// The finished row of `section` (`rows`, `vip_rows`, `uplink_rows`,
-    /// `four_resources`) whose `key` field is `value`; None if it did not
-    /// run or the interruption cut it short.
-    pub fn row(&self, section: &str, key: &str, value: &str) -> Option<Value> {
+    /// `four_resources`) whose `key` field is `value`, measuring `kind`;
+    /// None if it did not run, the interruption cut it short, or it
+    /// measured another wasmbeat binary.
+    pub fn row(&self, section: &str, key: &str, value: &str, kind: Kind) -> Option<Value> {
+        if !self.keeps(kind) {
+            return None;
+        }
         let row = self.doc[section]
             .as_array()?
             .iter()
@@ -93,8 +112,15 @@ impl Earlier {
 
     /// The report's sentence about the two invocations.
     pub fn note(&self, kept: usize) -> String {
+        let same = match &self.other_build {
+            None => "same plan and binary".to_string(),
+            Some(now) => format!(
+                "same plan; the earlier invocation measured wasmbeat binary {}, so every wasmbeat row is from this one (binary {now}) and only heartbeat's and keepalived's rows were kept",
+                self.doc["build"].as_str().unwrap_or("?")
+            ),
+        };
         format!(
-            "Resumed: {kept} row(s) come from the interrupted invocation of {} ({}; {:.0} min, machine then: {}), the rest from this one, same plan and binary.",
+            "Resumed: {kept} row(s) come from the interrupted invocation of {} ({}; {:.0} min, machine then: {}), the rest from this one, {same}.",
             self.doc["date"].as_str().unwrap_or("?"),
             self.path.display(),
             self.minutes(),
@@ -132,28 +158,60 @@ mod tests {
     #[test]
     fn finished_rows_are_kept_and_a_row_the_interruption_cut_is_run_again() {
         let e = Earlier::check(Path::new("x.json"), doc(), &plan(), "abcd").unwrap();
-        assert!(e.row("rows", "label", "wasmbeat fast").is_some());
         assert!(e
-            .row("rows", "label", "keepalived advert_int 0.05")
+            .row("rows", "label", "wasmbeat fast", Kind::Wasmbeat)
+            .is_some());
+        assert!(e
+            .row(
+                "rows",
+                "label",
+                "keepalived advert_int 0.05",
+                Kind::Keepalived
+            )
             .is_none());
-        assert!(e.row("rows", "label", "never ran").is_none());
-        assert!(e.row("four_resources", "system", "Wasmbeat").is_some());
-        assert!(e.row("vip_rows", "label", "wasmbeat fast").is_none());
+        assert!(e
+            .row("rows", "label", "never ran", Kind::Heartbeat)
+            .is_none());
+        assert!(e
+            .row("four_resources", "system", "Wasmbeat", Kind::Wasmbeat)
+            .is_some());
+        assert!(e
+            .row("vip_rows", "label", "wasmbeat fast", Kind::Wasmbeat)
+            .is_none());
         assert!(e.note(2).contains("2 row(s)"));
     }
 
     #[test]
-    fn another_plan_or_binary_is_refused() {
+    fn with_another_binary_only_the_other_systems_rows_are_kept() {
+        let mut d = doc();
+        d["rows"][1]["errors"] = json!([]);
+        let e = Earlier::check(Path::new("x.json"), d, &plan(), "ef01").unwrap();
+        assert!(e
+            .row("rows", "label", "wasmbeat fast", Kind::Wasmbeat)
+            .is_none());
+        assert!(e
+            .row(
+                "rows",
+                "label",
+                "keepalived advert_int 0.05",
+                Kind::Keepalived
+            )
+            .is_some());
+        let note = e.note(1);
+        assert!(
+            note.contains("binary abcd") && note.contains("(binary ef01)"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn another_plan_or_a_report_without_a_binary_is_refused() {
         let mut other = plan();
         other.runs = 3;
         let err = Earlier::check(Path::new("x.json"), doc(), &other, "abcd")
             .err()
             .unwrap();
         assert!(format!("{err}").contains("runs was 10 there and is 3 here"));
-        let err = Earlier::check(Path::new("x.json"), doc(), &plan(), "ef01")
-            .err()
-            .unwrap();
-        assert!(format!("{err}").contains("binary abcd, this is ef01"));
         let mut old = doc();
         old.as_object_mut().unwrap().remove("build");
         assert!(Earlier::check(Path::new("x.json"), old, &plan(), "abcd").is_err());
