@@ -155,23 +155,17 @@ mod tests {
         })
     }
 
+    /// Whether `e` keeps the `rows` row `label` of `kind`.
+    fn kept(e: &Earlier, label: &str, kind: Kind) -> bool {
+        e.row("rows", "label", label, kind).is_some()
+    }
+
     #[test]
     fn finished_rows_are_kept_and_a_row_the_interruption_cut_is_run_again() {
         let e = Earlier::check(Path::new("x.json"), doc(), &plan(), "abcd").unwrap();
-        assert!(e
-            .row("rows", "label", "wasmbeat fast", Kind::Wasmbeat)
-            .is_some());
-        assert!(e
-            .row(
-                "rows",
-                "label",
-                "keepalived advert_int 0.05",
-                Kind::Keepalived
-            )
-            .is_none());
-        assert!(e
-            .row("rows", "label", "never ran", Kind::Heartbeat)
-            .is_none());
+        assert!(kept(&e, "wasmbeat fast", Kind::Wasmbeat));
+        assert!(!kept(&e, "keepalived advert_int 0.05", Kind::Keepalived));
+        assert!(!kept(&e, "never ran", Kind::Heartbeat));
         assert!(e
             .row("four_resources", "system", "Wasmbeat", Kind::Wasmbeat)
             .is_some());
@@ -186,17 +180,8 @@ mod tests {
         let mut d = doc();
         d["rows"][1]["errors"] = json!([]);
         let e = Earlier::check(Path::new("x.json"), d, &plan(), "ef01").unwrap();
-        assert!(e
-            .row("rows", "label", "wasmbeat fast", Kind::Wasmbeat)
-            .is_none());
-        assert!(e
-            .row(
-                "rows",
-                "label",
-                "keepalived advert_int 0.05",
-                Kind::Keepalived
-            )
-            .is_some());
+        assert!(!kept(&e, "wasmbeat fast", Kind::Wasmbeat));
+        assert!(kept(&e, "keepalived advert_int 0.05", Kind::Keepalived));
         let note = e.note(1);
         assert!(
             note.contains("binary abcd") && note.contains("(binary ef01)"),
