@@ -9,10 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-release}" in
-release) flags=(--release); dir=target/release ;;
-dev) flags=(); dir=target/debug ;;
+release) flags=(--release); profile_dir=release ;;
+dev) flags=(); profile_dir=debug ;;
 *) echo "usage: scripts/build.sh [release|dev]" >&2; exit 2 ;;
 esac
 cargo build "${flags[@]}" -p wasmbeat --no-default-features --bin wasmbeat >&2
 cargo build "${flags[@]}" -p wasmbeat --bin wasmbeat-compile >&2
-echo "${CARGO_TARGET_DIR:-target}/${dir#target/}"
+echo "${CARGO_TARGET_DIR:-target}/$profile_dir"

@@ -84,7 +84,7 @@ pub fn load(
     compiler: &Path,
 ) -> Result<(Component, CacheUse), LoadError> {
     let Some(dir) = dir else {
-        return compiled_in_memory(engine, name, wasm, compiler, CacheUse::Disabled);
+        return compiled_in_memory(engine, name, wasm, compiler);
     };
     if dir.exists() {
         crate::trust::check("agent cache directory", dir)?;
@@ -106,7 +106,7 @@ pub fn load(
         Ok(_) => {}
         Err(Failed::CannotStore(why)) => {
             tracing::warn!(dir = %dir.display(), agent = name, "component cache not writable, compiling every time: {why}");
-            return compiled_in_memory(engine, name, wasm, compiler, CacheUse::Disabled);
+            return compiled_in_memory(engine, name, wasm, compiler);
         }
         Err(Failed::Load(e)) => return Err(e),
     }
@@ -125,13 +125,13 @@ pub fn load(
     }
 }
 
-/// Compile through the helper's stdout, for a load without a cache.
+/// Compile through the helper's stdout, for a load without a (writable)
+/// cache.
 fn compiled_in_memory(
     engine: &Engine,
     name: &str,
     wasm: &[u8],
     compiler: &Path,
-    used: CacheUse,
 ) -> Result<(Component, CacheUse), LoadError> {
     let bytes = match run(compiler, None, name, wasm) {
         Ok(bytes) => bytes,
@@ -147,7 +147,7 @@ fn compiled_in_memory(
     // ran), compiled with this engine's settings.
     let component =
         unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| unusable(compiler, e))?;
-    Ok((component, used))
+    Ok((component, CacheUse::Disabled))
 }
 
 fn unusable(compiler: &Path, e: wasmtime::Error) -> LoadError {
