@@ -22,7 +22,8 @@ use crate::interrupt::{self, interrupted};
 use crate::probe::first_answer;
 use crate::stats::{ms, summary};
 use crate::systems::{
-    config_dir, daemon_command, daemon_footprint, ha_cf, initdead, kill_tree, Kind, Snapshot, Spec,
+    config_dir, cpu_percent, daemon_command, daemon_footprint, ha_cf, initdead, kill_tree,
+    CpuMethod, Kind, Snapshot, Spec,
 };
 
 const NODE_ADDRS: [&str; 3] = ["10.77.80.1/24", "10.77.80.2/24", "10.77.80.10/24"];
@@ -241,6 +242,16 @@ impl Bench {
     }
 }
 
+/// Both daemons' footprint at the end of the idle window, and their CPU
+/// share over it with how it was measured.
+#[derive(Debug)]
+struct Idle {
+    active: Snapshot,
+    standby: Snapshot,
+    active_cpu: (f64, CpuMethod),
+    standby_cpu: (f64, CpuMethod),
+}
+
 /// One system's measured results.
 #[derive(Debug, Default)]
 pub struct Row {
@@ -249,7 +260,7 @@ pub struct Row {
     linkdown_failback_ms: Vec<f64>,
     kill_failover_ms: Vec<f64>,
     kill_restart_to_node1_ms: Vec<f64>,
-    idle: Option<(Snapshot, Snapshot, f64, f64)>,
+    idle: Option<Idle>,
     false_failovers: Option<(usize, usize, f64)>,
     errors: Vec<String>,
 }
@@ -309,23 +320,23 @@ pub fn bench_system(
     }
     let (a1, s1) = (b.snapshot(0), b.snapshot(1));
     let wall = w0.elapsed().as_secs_f64();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let pct = |a: Snapshot, b: Snapshot| {
-        (b.cpu_ticks.saturating_sub(a.cpu_ticks)) as f64 / hz / wall * 100.0
-    };
-    row.idle = Some((a1, s1, pct(a0, a1), pct(s0, s1)));
+    let (ca, active_how) = cpu_percent(&a0, &a1, wall);
+    let (cs, standby_how) = cpu_percent(&s0, &s1, wall);
     println!(
-        "  {}: idle {:.0} s: active {} procs {} KiB {:.2}% CPU, standby {} procs {} KiB {:.2}% CPU",
+        "  {}: idle {:.0} s: active {} procs {} KiB {ca:.3}% CPU ({active_how:?}), standby {} procs {} KiB {cs:.3}% CPU ({standby_how:?})",
         spec.label,
         wall,
         a1.processes,
         a1.rss_kib,
-        pct(a0, a1),
         s1.processes,
         s1.rss_kib,
-        pct(s0, s1)
     );
+    row.idle = Some(Idle {
+        active: a1,
+        standby: s1,
+        active_cpu: (ca, active_how),
+        standby_cpu: (cs, standby_how),
+    });
 
     // SIGKILL first: a partition that heals can leave heartbeat 3.0.6
     // unable to settle (it restarts itself), which ends the row.
@@ -494,9 +505,11 @@ pub fn row_json(s: &Spec, r: &Row) -> Value {
         "sigkill_failover": sum(&r.kill_failover_ms),
         "sigkill_restart_to_node1_ms": r.kill_restart_to_node1_ms,
         "sigkill_restart_to_node1": sum(&r.kill_restart_to_node1_ms),
-        "idle": r.idle.map(|(a, s, ca, cs)| json!({
-            "active": {"processes": a.processes, "rss_kib": a.rss_kib, "cpu_percent": ca},
-            "standby": {"processes": s.processes, "rss_kib": s.rss_kib, "cpu_percent": cs},
+        "idle": r.idle.as_ref().map(|i| json!({
+            "active": {"processes": i.active.processes, "rss_kib": i.active.rss_kib,
+                "cpu_percent": i.active_cpu.0, "cpu_method": format!("{:?}", i.active_cpu.1)},
+            "standby": {"processes": i.standby.processes, "rss_kib": i.standby.rss_kib,
+                "cpu_percent": i.standby_cpu.0, "cpu_method": format!("{:?}", i.standby_cpu.1)},
         })),
         "stress": r.false_failovers.map(|(logged, seen, secs)| json!({
             "seconds": secs, "takeovers_logged_by_node2": logged, "client_saw_node2": seen,

@@ -17,7 +17,7 @@ use wasmbeat_lab::{services, wait_for, Lab};
 
 use crate::interrupt::interrupted;
 use crate::systems::{
-    config_dir, daemon_command, daemon_footprint, ha_cf, kill_tree, Kind, Snapshot,
+    config_dir, cpu_percent, daemon_command, daemon_footprint, ha_cf, kill_tree, Kind, Snapshot,
 };
 
 const VIP: &str = "10.77.81.100";
@@ -220,12 +220,10 @@ pub fn run(kind: Kind, bin: &Path, idle: Duration) -> Result<Value> {
     if !all_serving(lab) {
         bail!("{label}: a resource stopped serving during the idle window");
     }
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let cpu = after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / hz / wall * 100.0;
+    let (cpu, method) = cpu_percent(&before, &after, wall);
     println!(
         "  {label} with four resources: all serving {start_ms:.0} ms after start; idle {wall:.0} s: \
-         {} procs {} KiB {cpu:.2}% CPU",
+         {} procs {} KiB {cpu:.3}% CPU ({method:?})",
         after.processes, after.rss_kib
     );
     Ok(json!({
@@ -235,6 +233,7 @@ pub fn run(kind: Kind, bin: &Path, idle: Duration) -> Result<Value> {
         "processes": after.processes,
         "rss_kib": after.rss_kib,
         "cpu_percent": cpu,
+        "cpu_method": format!("{method:?}"),
         "idle_s": wall,
     }))
 }

@@ -63,8 +63,9 @@ fn failover_tables(rows: &[(Spec, Value)]) -> String {
         ));
     }
     s.push_str(
-        "\nFootprint in a healthy two-node cluster over the idle window (sum over each daemon's processes) \
-         and false failovers under stress (both cores busy with CPU hogs, 1% random frame loss between all nodes):\n\n\
+        "\nFootprint in a healthy two-node cluster over the idle window (sum over each daemon's processes; \
+         CPU % from the scheduler's run time of every thread, `*` where a thread ended in the window and \
+         clock ticks were counted instead) and false failovers under stress (both cores busy with CPU hogs, 1% random frame loss between all nodes):\n\n\
          | system | active: procs, RSS KiB, CPU % | standby: procs, RSS KiB, CPU % | stress: node2 takeovers logged / seen by client |\n\
          |---|---|---|---|\n",
     );
@@ -76,7 +77,7 @@ fn failover_tables(rows: &[(Spec, Value)]) -> String {
                 x["rss_kib"].as_u64(),
                 f(&x["cpu_percent"]),
             ) {
-                (Some(p), Some(k), Some(c)) => format!("{p}, {k}, {c:.2}"),
+                (Some(p), Some(k), Some(c)) => format!("{p}, {k}, {c:.2}{}", tick_mark(x)),
                 _ => "–".into(),
             }
         };
@@ -147,8 +148,9 @@ fn markdown(
                 f(&v["cpu_percent"]),
             ) {
                 (Some(p), Some(k), Some(c)) => s.push_str(&format!(
-                    "| {label} | {p} | {k} ({:.1}) | {c:.2} | {:.0} |\n",
+                    "| {label} | {p} | {k} ({:.1}) | {c:.2}{} | {:.0} |\n",
                     k as f64 / 1024.0,
+                    tick_mark(v),
                     f(&v["start_to_all_serving_ms"]).unwrap_or(f64::NAN)
                 )),
                 _ => s.push_str(&format!(
@@ -623,6 +625,17 @@ pub fn write(
     )?;
     println!("wrote {}.md, .json {}", base.display(), written.join(" "));
     Ok(())
+}
+
+/// `*` when a CPU figure was counted in clock ticks (see
+/// [`crate::systems::CpuMethod`]); reports written before the scheduler's
+/// run time was used have no method and no mark.
+fn tick_mark(v: &Value) -> &'static str {
+    if v["cpu_method"].as_str() == Some("Ticks") {
+        "*"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]

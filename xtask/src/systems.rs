@@ -115,7 +115,7 @@ pub fn tree_pids(root: u32) -> Vec<u32> {
 }
 
 /// Footprint of one daemon at one moment.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Processes counted.
     pub processes: usize,
@@ -123,6 +123,65 @@ pub struct Snapshot {
     pub cpu_ticks: u64,
     /// Resident set, KiB.
     pub rss_kib: u64,
+    /// Every live thread of those processes with its time on a CPU so far,
+    /// in ns (`/proc/PID/task/TID/schedstat`, the scheduler's own count).
+    pub thread_run_ns: Vec<(u32, u64)>,
+}
+
+/// Time on a CPU, summed over `pid`'s live threads: (tid, ns) each.
+fn thread_run_ns(pid: u32) -> Vec<(u32, u64)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let tid: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let text = std::fs::read_to_string(e.path().join("schedstat")).ok()?;
+            Some((tid, text.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// How the CPU share over a window was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuMethod {
+    /// The scheduler's run time of every thread, to the nanosecond.
+    SchedulerNs,
+    /// utime + stime in clock ticks: the kernel charges a whole tick (4 ms
+    /// at HZ=250) to whatever runs when it fires, so a daemon that wakes
+    /// 20 times a second for ~0.1 ms is sampled, not measured. Used only
+    /// when a thread ended inside the window (its run time left with it).
+    Ticks,
+}
+
+/// CPU % of one daemon between two snapshots `wall_s` seconds apart.
+///
+/// Prefers the scheduler's per-thread run time: at keepalive 50 ms a
+/// daemon's 60 s idle window is ~50 ticks, and the tick count scattered
+/// between runs by as much as the gap between the systems compared.
+pub fn cpu_percent(before: &Snapshot, after: &Snapshot, wall_s: f64) -> (f64, CpuMethod) {
+    let wall_s = wall_s.max(1e-9);
+    let lookup = |tid: u32| after.thread_run_ns.iter().find(|t| t.0 == tid).map(|t| t.1);
+    let all_alive = before.thread_run_ns.iter().all(|t| lookup(t.0).is_some());
+    if all_alive && !after.thread_run_ns.is_empty() {
+        let ns: u64 = after
+            .thread_run_ns
+            .iter()
+            .map(|&(tid, now)| {
+                let then = before
+                    .thread_run_ns
+                    .iter()
+                    .find(|t| t.0 == tid)
+                    .map_or(0, |t| t.1);
+                now.saturating_sub(then)
+            })
+            .sum();
+        return (ns as f64 / 1e9 / wall_s * 100.0, CpuMethod::SchedulerNs);
+    }
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks = after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64;
+    (ticks / hz / wall_s * 100.0, CpuMethod::Ticks)
 }
 
 /// The directory a node's ha.cf, haresources and authkeys go in: the
@@ -287,6 +346,7 @@ pub fn daemon_footprint(kind: Kind, bin: &Path, root: u32) -> Snapshot {
         processes: procs.len(),
         cpu_ticks: procs.iter().map(|p| p.1).sum(),
         rss_kib: procs.iter().map(|p| p.2 * page / 1024).sum(),
+        thread_run_ns: procs.iter().flat_map(|p| thread_run_ns(p.0)).collect(),
     }
 }
 
@@ -307,5 +367,37 @@ mod tests {
     fn heartbeat_times_keep_whole_seconds_plain() {
         assert_eq!(hb_time(Duration::from_secs(5)), "5");
         assert_eq!(hb_time(Duration::from_millis(200)), "200ms");
+    }
+
+    fn snap(ticks: u64, threads: &[(u32, u64)]) -> Snapshot {
+        Snapshot {
+            processes: 1,
+            cpu_ticks: ticks,
+            rss_kib: 0,
+            thread_run_ns: threads.to_vec(),
+        }
+    }
+
+    #[test]
+    fn cpu_share_counts_every_threads_run_time_including_threads_born_in_the_window() {
+        // 2 ms more on thread 1, 0.5 ms on a new thread 2, over 2 s; the
+        // ticks (which say 0) are not used.
+        let before = snap(7, &[(1, 1_000_000)]);
+        let after = snap(7, &[(1, 3_000_000), (2, 500_000)]);
+        let (pct, method) = cpu_percent(&before, &after, 2.0);
+        assert_eq!(method, CpuMethod::SchedulerNs);
+        assert!((pct - 0.125).abs() < 1e-9, "{pct}");
+    }
+
+    #[test]
+    fn cpu_share_falls_back_to_ticks_when_a_thread_ended_in_the_window() {
+        // Thread 2's run time left with it: the ns sum would undercount.
+        let before = snap(10, &[(1, 1_000_000), (2, 9_000_000)]);
+        let after = snap(12, &[(1, 3_000_000)]);
+        let (pct, method) = cpu_percent(&before, &after, 2.0);
+        assert_eq!(method, CpuMethod::Ticks);
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        assert!((pct - 2.0 / hz / 2.0 * 100.0).abs() < 1e-9, "{pct}");
     }
 }
