@@ -238,7 +238,36 @@ pub fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             .open(&tmp)?;
         f.write_all(bytes)?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    prune_other_engines(dir, path);
+    Ok(())
+}
+
+/// Remove the entries of the same component compiled for another engine
+/// (an older wasmtime, other settings): no engine of this build can map
+/// them, so each upgrade would otherwise leave a compiled copy of every
+/// agent behind for good. A process still running from one keeps its
+/// mapping. Best effort: a file that cannot be removed stays.
+fn prune_other_engines(dir: &Path, kept: &Path) -> usize {
+    let Some(name) = kept.file_name().and_then(|n| n.to_str()) else {
+        return 0;
+    };
+    let Some((content, _)) = name.split_once('-') else {
+        return 0;
+    };
+    let prefix = format!("{content}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with(&prefix) && n.ends_with(".cwasm") && *n != *name
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// The helper's work: compile `wasm` for the runtime's engine and return
@@ -247,4 +276,39 @@ pub fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn compile(wasm: &[u8]) -> Result<Vec<u8>, wasmtime::Error> {
     let engine = Engine::new(&super::engine_config())?;
     Component::new(&engine, wasm)?.serialize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storing_an_entry_removes_the_same_components_entries_for_other_engines_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let wasm = b"not really a component";
+        let path = cache_path(d, wasm);
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let (content, _) = name.split_once('-').unwrap();
+        let stale = d.join(format!("{content}-0011223344556677.cwasm"));
+        let other_component = d.join("00112233445566778899aabbccddeeff-0011223344556677.cwasm");
+        let not_an_entry = d.join(format!("{content}-notes.txt"));
+        for f in [&stale, &other_component, &not_an_entry] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        store(d, &path, b"compiled").expect("store");
+        assert_eq!(std::fs::read(&path).unwrap(), b"compiled");
+        assert!(
+            !stale.exists(),
+            "the other engine's entry of this component stays"
+        );
+        assert!(
+            other_component.exists(),
+            "another component's entry was removed"
+        );
+        assert!(
+            not_an_entry.exists(),
+            "a file that is not an entry was removed"
+        );
+    }
 }
