@@ -507,9 +507,9 @@ pub fn row_json(s: &Spec, r: &Row) -> Value {
         "sigkill_restart_to_node1": sum(&r.kill_restart_to_node1_ms),
         "idle": r.idle.as_ref().map(|i| json!({
             "active": {"processes": i.active.processes, "rss_kib": i.active.rss_kib,
-                "cpu_percent": i.active_cpu.0, "cpu_method": format!("{:?}", i.active_cpu.1)},
+                "cpu_percent": i.active_cpu.0, "cpu_method": i.active_cpu.1.label()},
             "standby": {"processes": i.standby.processes, "rss_kib": i.standby.rss_kib,
-                "cpu_percent": i.standby_cpu.0, "cpu_method": format!("{:?}", i.standby_cpu.1)},
+                "cpu_percent": i.standby_cpu.0, "cpu_method": i.standby_cpu.1.label()},
         })),
         "stress": r.false_failovers.map(|(logged, seen, secs)| json!({
             "seconds": secs, "takeovers_logged_by_node2": logged, "client_saw_node2": seen,

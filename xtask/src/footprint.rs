@@ -233,7 +233,7 @@ pub fn run(kind: Kind, bin: &Path, idle: Duration) -> Result<Value> {
         "processes": after.processes,
         "rss_kib": after.rss_kib,
         "cpu_percent": cpu,
-        "cpu_method": format!("{method:?}"),
+        "cpu_method": method.label(),
         "idle_s": wall,
     }))
 }

@@ -631,7 +631,7 @@ pub fn write(
 /// [`crate::systems::CpuMethod`]); reports written before the scheduler's
 /// run time was used have no method and no mark.
 fn tick_mark(v: &Value) -> &'static str {
-    if v["cpu_method"].as_str() == Some("Ticks") {
+    if v["cpu_method"].as_str() == Some(crate::systems::CpuMethod::Ticks.label()) {
         "*"
     } else {
         ""
@@ -641,6 +641,21 @@ fn tick_mark(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_tick_counted_cpu_figures_are_marked() {
+        use crate::systems::CpuMethod;
+        assert_eq!(
+            tick_mark(&json!({"cpu_method": CpuMethod::Ticks.label()})),
+            "*"
+        );
+        assert_eq!(
+            tick_mark(&json!({"cpu_method": CpuMethod::SchedulerNs.label()})),
+            ""
+        );
+        // Reports from before the method was recorded.
+        assert_eq!(tick_mark(&json!({"cpu_percent": 0.4})), "");
+    }
 
     #[test]
     fn an_uplink_row_that_could_not_run_says_why_and_invents_no_numbers() {

@@ -154,6 +154,17 @@ pub enum CpuMethod {
     Ticks,
 }
 
+impl CpuMethod {
+    /// The name a report's JSON carries (`cpu_method`), read back by the
+    /// markdown to mark tick-counted figures.
+    pub fn label(self) -> &'static str {
+        match self {
+            CpuMethod::SchedulerNs => "SchedulerNs",
+            CpuMethod::Ticks => "Ticks",
+        }
+    }
+}
+
 /// CPU % of one daemon between two snapshots `wall_s` seconds apart.
 ///
 /// Prefers the scheduler's per-thread run time: at keepalive 50 ms a
@@ -161,20 +172,17 @@ pub enum CpuMethod {
 /// between runs by as much as the gap between the systems compared.
 pub fn cpu_percent(before: &Snapshot, after: &Snapshot, wall_s: f64) -> (f64, CpuMethod) {
     let wall_s = wall_s.max(1e-9);
-    let lookup = |tid: u32| after.thread_run_ns.iter().find(|t| t.0 == tid).map(|t| t.1);
-    let all_alive = before.thread_run_ns.iter().all(|t| lookup(t.0).is_some());
+    let run_ns = |s: &Snapshot, tid: u32| s.thread_run_ns.iter().find(|t| t.0 == tid).map(|t| t.1);
+    let all_alive = before
+        .thread_run_ns
+        .iter()
+        .all(|&(tid, _)| run_ns(after, tid).is_some());
     if all_alive && !after.thread_run_ns.is_empty() {
+        // A thread born in the window ran all of its time inside it.
         let ns: u64 = after
             .thread_run_ns
             .iter()
-            .map(|&(tid, now)| {
-                let then = before
-                    .thread_run_ns
-                    .iter()
-                    .find(|t| t.0 == tid)
-                    .map_or(0, |t| t.1);
-                now.saturating_sub(then)
-            })
+            .map(|&(tid, now)| now.saturating_sub(run_ns(before, tid).unwrap_or(0)))
             .sum();
         return (ns as f64 / 1e9 / wall_s * 100.0, CpuMethod::SchedulerNs);
     }

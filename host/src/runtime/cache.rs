@@ -248,26 +248,25 @@ pub fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// them, so each upgrade would otherwise leave a compiled copy of every
 /// agent behind for good. A process still running from one keeps its
 /// mapping. Best effort: a file that cannot be removed stays.
-fn prune_other_engines(dir: &Path, kept: &Path) -> usize {
+fn prune_other_engines(dir: &Path, kept: &Path) {
     let Some(name) = kept.file_name().and_then(|n| n.to_str()) else {
-        return 0;
+        return;
     };
+    // `cache_path` names entries `<content>-<engine>.cwasm`.
     let Some((content, _)) = name.split_once('-') else {
-        return 0;
+        return;
     };
     let prefix = format!("{content}-");
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return;
     };
-    entries
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            n.starts_with(&prefix) && n.ends_with(".cwasm") && *n != *name
-        })
-        .filter(|e| std::fs::remove_file(e.path()).is_ok())
-        .count()
+    for e in entries.flatten() {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.starts_with(&prefix) && n.ends_with(".cwasm") && *n != *name {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The helper's work: compile `wasm` for the runtime's engine and return
