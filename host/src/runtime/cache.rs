@@ -60,17 +60,48 @@ pub fn default_compiler() -> PathBuf {
     }
 }
 
-/// The cache file for `wasm` under `dir`: keyed by the component's
-/// content and by the engine settings and wasmtime release that shape its
-/// machine code ([`super::engine_fingerprint`]).
+/// A cache entry's name, `<content>-<engine>.cwasm`: both parts hex
+/// digests, of the component and of the engine settings and wasmtime
+/// release that shape its machine code ([`super::engine_fingerprint`]).
+/// Built and read here only.
+#[derive(Debug, PartialEq, Eq)]
+struct EntryName {
+    content: String,
+    engine: String,
+}
+
+impl EntryName {
+    const SUFFIX: &'static str = ".cwasm";
+
+    /// The entry of `wasm` for this build's engine.
+    fn of(wasm: &[u8]) -> EntryName {
+        let content = Sha256::digest(wasm);
+        let engine = Sha256::digest(super::engine_fingerprint().as_bytes());
+        EntryName {
+            content: hex::encode(&content[..16]),
+            engine: hex::encode(&engine[..8]),
+        }
+    }
+
+    /// The parts of a file name, if it names an entry.
+    fn parse(file_name: &str) -> Option<EntryName> {
+        let stem = file_name.strip_suffix(Self::SUFFIX)?;
+        let (content, engine) = stem.split_once('-')?;
+        let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+        (hex(content) && hex(engine)).then(|| EntryName {
+            content: content.into(),
+            engine: engine.into(),
+        })
+    }
+
+    fn file_name(&self) -> String {
+        format!("{}-{}{}", self.content, self.engine, Self::SUFFIX)
+    }
+}
+
+/// The cache file for `wasm` under `dir`, for this build's engine.
 pub fn cache_path(dir: &Path, wasm: &[u8]) -> PathBuf {
-    let content = Sha256::digest(wasm);
-    let engine = Sha256::digest(super::engine_fingerprint().as_bytes());
-    dir.join(format!(
-        "{}-{}.cwasm",
-        hex::encode(&content[..16]),
-        hex::encode(&engine[..8])
-    ))
+    dir.join(EntryName::of(wasm).file_name())
 }
 
 /// Load `wasm` as a component: mapped from the cache in `dir` if there,
@@ -249,21 +280,19 @@ pub fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// agent behind for good. A process still running from one keeps its
 /// mapping. Best effort: a file that cannot be removed stays.
 fn prune_other_engines(dir: &Path, kept: &Path) {
-    let Some(name) = kept.file_name().and_then(|n| n.to_str()) else {
+    let Some(kept) = kept
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(EntryName::parse)
+    else {
         return;
     };
-    // `cache_path` names entries `<content>-<engine>.cwasm`.
-    let Some((content, _)) = name.split_once('-') else {
-        return;
-    };
-    let prefix = format!("{content}-");
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
-        let n = e.file_name();
-        let n = n.to_string_lossy();
-        if n.starts_with(&prefix) && n.ends_with(".cwasm") && *n != *name {
+        let other = e.file_name().to_str().and_then(EntryName::parse);
+        if other.is_some_and(|o| o.content == kept.content && o.engine != kept.engine) {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -287,9 +316,14 @@ mod tests {
         let d = dir.path();
         let wasm = b"not really a component";
         let path = cache_path(d, wasm);
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        let (content, _) = name.split_once('-').unwrap();
-        let stale = d.join(format!("{content}-0011223344556677.cwasm"));
+        let content = EntryName::of(wasm).content;
+        let stale = d.join(
+            EntryName {
+                content: content.clone(),
+                engine: "0011223344556677".into(),
+            }
+            .file_name(),
+        );
         let other_component = d.join("00112233445566778899aabbccddeeff-0011223344556677.cwasm");
         let not_an_entry = d.join(format!("{content}-notes.txt"));
         for f in [&stale, &other_component, &not_an_entry] {
@@ -309,5 +343,20 @@ mod tests {
             not_an_entry.exists(),
             "a file that is not an entry was removed"
         );
+    }
+
+    #[test]
+    fn entry_names_read_back_and_other_files_are_not_entries() {
+        let e = EntryName::of(b"component");
+        assert_eq!(EntryName::parse(&e.file_name()), Some(e));
+        for not in [
+            "abc-def.txt",
+            "abc.cwasm",
+            "-def.cwasm",
+            "abc-.cwasm",
+            "ab-cd-ef.cwasm",
+        ] {
+            assert_eq!(EntryName::parse(not), None, "{not}");
+        }
     }
 }
