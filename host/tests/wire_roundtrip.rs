@@ -22,11 +22,11 @@ fn field() -> impl Strategy<Value = Field> {
             )
         )
             .prop_map(|(n, v)| Field {
-                name: n,
+                name: n.into(),
                 value: Value::Str(v)
             }),
         (name(), proptest::collection::vec(any::<u8>(), 0..32)).prop_map(|(n, v)| Field {
-            name: n,
+            name: n.into(),
             value: Value::Bin(v)
         }),
     ]

@@ -69,7 +69,7 @@ fn status_is_stamped_signed_and_delivered() {
     a.send(Endpoint::status_message("up", 5000), now);
     let p = a.poll_transmit().unwrap();
     let f = codec::decode(&p.netstring, &Default::default()).unwrap();
-    let names: Vec<&str> = f.message.fields.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = f.message.fields.iter().map(|f| f.name.as_ref()).collect();
     // Heartbeat's order: type fields, protocol, then the standard fields.
     assert_eq!(
         names,
@@ -90,6 +90,35 @@ fn status_is_stamped_signed_and_delivered() {
     );
     let view = &b.peers()[0];
     assert_eq!((view.generation, view.last_seq), (100, 1));
+}
+
+/// `msgfmt netstring`: the UDP form has no inner `auth` (the trailer signs
+/// it), the serial form still does, and both are accepted by a peer.
+#[test]
+fn without_the_classic_auth_field_only_the_serial_form_carries_auth() {
+    let now = Millis(1_000);
+    let mut cfg = EndpointConfig::new("alpha", &["alpha", "beta"], ring("s"));
+    cfg.classic_auth_field = false;
+    let mut a = started(cfg, 100);
+    let mut b = endpoint("beta", 200, "s");
+    a.send(Endpoint::status_message("up", 5000), now);
+    let p = a.poll_transmit().unwrap();
+    let udp = codec::decode(&p.netstring, &Default::default()).unwrap();
+    let serial = codec::decode(&p.classic, &Default::default()).unwrap();
+    assert!(!udp.message.has(F_AUTH), "{:?}", udp.message);
+    assert_eq!(
+        serial.message.fields.last().map(|f| f.name.as_ref()),
+        Some(F_AUTH)
+    );
+    // Otherwise the same fields in the same order.
+    let mut stripped = serial.message.clone();
+    stripped.remove(F_AUTH);
+    assert_eq!(stripped, udp.message);
+    assert!(b.receive(&p.netstring, 0, now).is_ok());
+    assert!(matches!(
+        b.receive(&p.classic, 1, now),
+        Ok(ev) if matches!(&ev[..], [Event::Duplicate { .. }])
+    ));
 }
 
 /// `ts` follows the wall clock the host told it, advanced by the monotonic

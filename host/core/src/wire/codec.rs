@@ -6,6 +6,7 @@
 
 use super::message::{Field, Message, Value};
 use base64::Engine as _;
+use std::borrow::Cow;
 
 /// Start of a classic message.
 pub const CLASSIC_START: &[u8] = b">>>\n";
@@ -203,7 +204,7 @@ fn netstring_item(
     Ok((start, end, end + 1))
 }
 
-fn check_name(name: &[u8], limits: &Limits) -> Result<String, DecodeError> {
+fn check_name(name: &[u8], limits: &Limits) -> Result<Cow<'static, str>, DecodeError> {
     if name.is_empty()
         || name.len() > limits.max_name
         || !name
@@ -212,7 +213,9 @@ fn check_name(name: &[u8], limits: &Limits) -> Result<String, DecodeError> {
     {
         return Err(DecodeError::BadName);
     }
-    Ok(String::from_utf8(name.to_vec()).expect("ASCII checked"))
+    Ok(super::fields::field_name(
+        std::str::from_utf8(name).expect("ASCII checked"),
+    ))
 }
 
 fn decode_netstring(buf: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
@@ -339,7 +342,7 @@ fn decode_classic(buf: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
             1 => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(text)
-                    .map_err(|_| DecodeError::BadBase64(name.clone()))?;
+                    .map_err(|_| DecodeError::BadBase64(name.to_string()))?;
                 Value::Bin(bytes)
             }
             ty => Value::Other {
@@ -393,7 +396,7 @@ pub fn encode_netstring_body(msg: &Message) -> Vec<u8> {
             Value::Other { raw, .. } => raw,
         };
         let len = 3 + f.name.len() + 1 + val.len();
-        out.extend_from_slice(len.to_string().as_bytes());
+        push_decimal(&mut out, len);
         out.push(b':');
         out.extend_from_slice(&[b'(', b'0' + f.value.type_digit(), b')']);
         out.extend_from_slice(f.name.as_bytes());
@@ -407,10 +410,17 @@ pub fn encode_netstring_body(msg: &Message) -> Vec<u8> {
 
 /// Append the netstring auth trailer `LEN:N hexdigest,` to a body.
 pub fn append_trailer(body: &mut Vec<u8>, token: &str) {
-    body.extend_from_slice(token.len().to_string().as_bytes());
+    push_decimal(body, token.len());
     body.push(b':');
     body.extend_from_slice(token.as_bytes());
     body.push(b',');
+}
+
+/// Append `n` in decimal without a temporary string (every field of every
+/// keepalive has a length prefix).
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    use std::io::Write;
+    write!(out, "{n}").expect("writing to a Vec cannot fail");
 }
 
 /// One classic text line for a field (without the newline), as used both
@@ -426,11 +436,13 @@ pub fn classic_line(f: &Field, out: &mut Vec<u8>) {
             out.extend_from_slice(b"(1)");
             out.extend_from_slice(f.name.as_bytes());
             out.push(b'=');
-            out.extend_from_slice(
-                base64::engine::general_purpose::STANDARD
-                    .encode(v)
-                    .as_bytes(),
-            );
+            let engine = &base64::engine::general_purpose::STANDARD;
+            let start = out.len();
+            out.resize(start + base64::encoded_len(v.len(), true).unwrap_or(0), 0);
+            let written = engine
+                .encode_slice(v, &mut out[start..])
+                .expect("sized by encoded_len");
+            out.truncate(start + written);
         }
         Value::Other { ty, raw } => {
             out.extend_from_slice(&[b'(', b'0' + ty, b')']);

@@ -2,6 +2,7 @@
 //! heartbeat `heartbeat.h`), and the standard header every message carries.
 
 use super::message::Message;
+use std::borrow::Cow;
 
 /// Message type.
 pub const F_TYPE: &str = "t";
@@ -89,6 +90,21 @@ pub const F_IPADDR: &str = "ipaddr";
 pub const F_WEOWN: &str = "weown";
 /// `OK` in `ip-request-resp`.
 pub const F_OK: &str = "ok";
+
+/// The field names of every heartbeat and of the standard header: a
+/// decoded message names these without an allocation of its own.
+const COMMON: [&str; 14] = [
+    F_TYPE, F_SRC, F_SRCUUID, F_SEQ, F_HG, F_TS, F_LD, F_TTL, F_AUTH, F_DEST, F_DESTUUID, F_STATUS,
+    F_DT, F_PROTOCOL,
+];
+
+/// A field name as a message holds it: borrowed when it is a common one.
+pub fn field_name(name: &str) -> Cow<'static, str> {
+    match COMMON.iter().find(|c| **c == name) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(name.to_string()),
+    }
+}
 
 /// Flow-control protocol version we advertise (heartbeat sends `1`).
 pub const PROTOCOL_VERSION: &str = "1";

@@ -3,6 +3,8 @@
 //! Order matters on the wire (the classic `auth` digest is computed over the
 //! received field order), so a message is a `Vec`, not a map.
 
+use std::borrow::Cow;
+
 /// One field value, typed as cluster-glue types them (`ha_msg.h`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
@@ -35,8 +37,9 @@ impl Value {
 /// A named field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Field {
-    /// Field name (ASCII, no `=`).
-    pub name: String,
+    /// Field name (ASCII, no `=`). Borrowed for the names wasmbeat and
+    /// heartbeat use: no allocation per field of every keepalive.
+    pub name: Cow<'static, str>,
     /// Field value.
     pub value: Value,
 }
@@ -68,37 +71,52 @@ impl Message {
     }
 
     /// Append a string field (even if one of that name exists).
-    pub fn push_str(&mut self, name: &str, value: &str) -> &mut Self {
+    pub fn push_str(&mut self, name: impl Into<Cow<'static, str>>, value: &str) -> &mut Self {
         self.fields.push(Field {
-            name: name.to_string(),
+            name: name.into(),
             value: Value::Str(value.as_bytes().to_vec()),
         });
         self
     }
 
-    /// Append a binary field.
-    pub fn push_bin(&mut self, name: &str, value: &[u8]) -> &mut Self {
+    /// Append a string field written by `format_args!` (hex seq, ts, ...)
+    /// straight into the value, without an intermediate `String`.
+    pub fn push_fmt(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: std::fmt::Arguments,
+    ) -> &mut Self {
+        use std::io::Write;
+        let mut v = Vec::new();
+        v.write_fmt(value).expect("writing to a Vec cannot fail");
         self.fields.push(Field {
-            name: name.to_string(),
+            name: name.into(),
+            value: Value::Str(v),
+        });
+        self
+    }
+
+    /// Append a binary field.
+    pub fn push_bin(&mut self, name: impl Into<Cow<'static, str>>, value: &[u8]) -> &mut Self {
+        self.fields.push(Field {
+            name: name.into(),
             value: Value::Bin(value.to_vec()),
         });
         self
     }
 
     /// Set a string field: replace the first field of that name in place, or append.
-    pub fn set_str(&mut self, name: &str, value: &str) -> &mut Self {
+    pub fn set_str(&mut self, name: impl Into<Cow<'static, str>>, value: &str) -> &mut Self {
         self.set(name, Value::Str(value.as_bytes().to_vec()))
     }
 
     /// Set a field of any type: replace in place, or append.
-    pub fn set(&mut self, name: &str, value: Value) -> &mut Self {
+    pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: Value) -> &mut Self {
+        let name = name.into();
         if let Some(f) = self.fields.iter_mut().find(|f| f.name == name) {
             f.value = value;
         } else {
-            self.fields.push(Field {
-                name: name.to_string(),
-                value,
-            });
+            self.fields.push(Field { name, value });
         }
         self
     }

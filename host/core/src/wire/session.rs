@@ -565,7 +565,7 @@ impl Endpoint {
     pub fn status_message(st: &str, deadtime_ms: u64) -> Message {
         let mut m = Message::new(T_STATUS);
         m.push_str(F_STATUS, st)
-            .push_str(F_DT, &format!("{deadtime_ms:x}"));
+            .push_fmt(F_DT, format_args!("{deadtime_ms:x}"));
         m
     }
 
@@ -613,19 +613,19 @@ impl Endpoint {
         let seq = if sequenced {
             let s = self.next_seq;
             self.next_seq += 1;
-            msg.push_str(F_SEQ, &format!("{s:x}"));
+            msg.push_fmt(F_SEQ, format_args!("{s:x}"));
             Some(s)
         } else {
             None
         };
-        msg.push_str(F_HG, &format!("{:x}", self.generation));
-        msg.push_str(F_TS, &format!("{:x}", self.wall_secs(now)));
+        msg.push_fmt(F_HG, format_args!("{:x}", self.generation));
+        msg.push_fmt(F_TS, format_args!("{:x}", self.wall_secs(now)));
         if sequenced {
             msg.push_str(F_LD, &self.loadavg);
         }
-        msg.push_str(
+        msg.push_fmt(
             F_TTL,
-            &(self.cfg.nodes.len() + self.cfg.hopfudge as usize).to_string(),
+            format_args!("{}", self.cfg.nodes.len() + self.cfg.hopfudge as usize),
         );
         let packet = self.seal(msg, t, seq);
         if let Some(s) = seq {
@@ -645,17 +645,20 @@ impl Endpoint {
     /// Sign a fully stamped message into both framings.
     fn seal(&self, mut msg: Message, msg_type: String, seq: Option<u64>) -> OutPacket {
         let ring = &self.cfg.keyring;
-        let mut with_auth = msg.clone();
-        ring.add_classic_auth(&mut with_auth);
-        if self.cfg.classic_auth_field {
-            msg = with_auth.clone();
+        // Signed in place: the classic form always carries `auth` (last),
+        // the netstring form only with `msgfmt classic`. Every keepalive
+        // passes here, so no copy of the message is made.
+        ring.add_classic_auth(&mut msg);
+        let classic = codec::encode_classic(&msg).into();
+        if !self.cfg.classic_auth_field {
+            msg.remove(F_AUTH);
         }
         let mut ns = codec::encode_netstring_body(&msg);
         let token = ring.sign(&ns);
         codec::append_trailer(&mut ns, &token);
         OutPacket {
             netstring: ns.into(),
-            classic: codec::encode_classic(&with_auth).into(),
+            classic,
             msg_type,
             seq,
             resend: false,
@@ -814,7 +817,7 @@ impl Endpoint {
                 {
                     let mut ack = Message::new(T_ACKMSG);
                     ack.push_str(F_DEST, &header.src)
-                        .push_str(F_ACKSEQ, &format!("{s:x}"));
+                        .push_fmt(F_ACKSEQ, format_args!("{s:x}"));
                     self.stats.acks_sent += 1;
                     self.send(ack, now);
                 }
@@ -1038,7 +1041,7 @@ impl Endpoint {
                 }
                 let mut nak = Message::new(T_NAKREXMIT);
                 nak.push_str(F_DEST, to)
-                    .push_str(F_FIRSTSEQ, &format!("{s:x}"))
+                    .push_fmt(F_FIRSTSEQ, format_args!("{s:x}"))
                     .push_str(F_INFO, why);
                 self.stats.naks_sent += 1;
                 self.send(nak, now);
@@ -1111,8 +1114,8 @@ impl Endpoint {
             self.stats.rexmit_requested += 1;
             let mut m = Message::new(T_REXMIT);
             m.push_str(F_DEST, &to)
-                .push_str(F_FIRSTSEQ, &s.to_string())
-                .push_str(F_LASTSEQ, &s.to_string());
+                .push_fmt(F_FIRSTSEQ, format_args!("{s}"))
+                .push_fmt(F_LASTSEQ, format_args!("{s}"));
             self.send(m, now);
         }
         if let Some((to, due)) = self.reqnodes.clone() {

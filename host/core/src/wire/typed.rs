@@ -4,28 +4,16 @@
 
 use std::time::Duration;
 
-use super::fields::{F_DEST, F_DT, F_INFO, F_STATUS, T_STATUS};
+use super::fields::{
+    F_DEST, F_DT, F_INFO, F_IPADDR, F_ISSTABLE, F_NODE, F_OK, F_RESULT, F_RSC_HOLD, F_RTYPE,
+    F_STATUS, F_WEOWN, T_ASK_RESOURCES, T_HB_TAKEOVER, T_IP_REQUEST, T_IP_REQUEST_RESP, T_RESOURCE,
+    T_SHUTDONE, T_STARTING, T_STATUS, T_STONITH,
+};
 use super::message::Message;
 use crate::cluster::{Message as Typed, NodeStatus, RscHold, StandbyStep, StonithResult, Which};
 
-const T_STARTING: &str = "starting";
-const T_RESOURCE: &str = "resource";
-const T_ASK_RESOURCES: &str = "ask_resources";
-const T_HB_TAKEOVER: &str = "hb_takeover";
-const T_SHUTDONE: &str = "shutdone";
-const T_STONITH: &str = "stonith";
-const T_IP_REQUEST: &str = "ip-request";
-const T_IP_REQUEST_RESP: &str = "ip-request-resp";
-
-const F_RSC_HOLD: &str = "rsc_hold";
-const F_RTYPE: &str = "rtype";
-const F_ISSTABLE: &str = "isstable";
+// wasmbeat's own fields, which a heartbeat peer ignores.
 const F_WB_RUNNING: &str = "wb_running";
-const F_NODE: &str = "node";
-const F_RESULT: &str = "result";
-const F_IPADDR: &str = "ipaddr";
-const F_WEOWN: &str = "weown";
-const F_OK: &str = "ok";
 const F_WB_DESTHG: &str = "wb_desthg";
 
 // ipfail (contrib/ipfail/ipfail.c, hb_api.c). heartbeat hands a message
@@ -49,7 +37,7 @@ pub fn to_wire(msg: &Typed) -> Message {
         Typed::Status { status, deadtime } => {
             let mut m = Message::new(T_STATUS);
             m.push_str(F_STATUS, status.as_str())
-                .push_str(F_DT, &format!("{:x}", deadtime.as_millis()));
+                .push_fmt(F_DT, format_args!("{:x}", deadtime.as_millis()));
             m
         }
         Typed::Starting => Message::new(T_STARTING),
@@ -121,13 +109,13 @@ pub fn to_wire(msg: &Typed) -> Message {
                 .push_str(F_WEOWN, if *weown { "yes" } else { "no" })
                 .push_str(F_OK, "OK");
             if let Some(g) = dest_generation {
-                m.push_str(F_WB_DESTHG, &format!("{g:x}"));
+                m.push_fmt(F_WB_DESTHG, format_args!("{g:x}"));
             }
             m
         }
         Typed::NumPingNodes { dest, count } => {
             let mut m = Message::new(T_NUM_PING_NODES);
-            m.push_str(F_NUMPING, &count.to_string());
+            m.push_fmt(F_NUMPING, format_args!("{count}"));
             ipfail_route(&mut m, Some(dest));
             m
         }
