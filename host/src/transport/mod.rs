@@ -139,6 +139,18 @@ pub struct Transport {
     names: Vec<String>,
     senders: Vec<Sender>,
     send_errors: Vec<Arc<AtomicU64>>,
+    /// UDP receive sockets with their medium index, read by [`Self::recv`]
+    /// itself: a packet wakes the loop that handles it, with no task and
+    /// channel between them (the idle daemon's every keepalive).
+    udp_recv: Vec<(usize, tokio::net::UdpSocket)>,
+    /// Where the next [`Self::recv`] starts looking (see `poll_recv`).
+    next_rx: usize,
+    /// Receive errors per medium, for rate-limited warnings.
+    recv_errors: Vec<u64>,
+    /// One byte more than MAXMSG, so an oversized datagram stays
+    /// detectably oversized instead of being truncated to a valid length.
+    buf: Vec<u8>,
+    /// Serial media's packets (their reader tasks frame the byte stream).
     rx: mpsc::Receiver<Inbound>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     udp_classic: bool,
@@ -161,6 +173,10 @@ impl Transport {
             names: Vec::new(),
             senders: Vec::new(),
             send_errors: Vec::new(),
+            udp_recv: Vec::new(),
+            next_rx: 0,
+            recv_errors: vec![0; media.len()],
+            buf: vec![0u8; crate::wire::codec::MAXMSG + 1],
             rx,
             tasks: Vec::new(),
             udp_classic: false,
@@ -179,10 +195,7 @@ impl Transport {
                     )
                 }
                 udp_spec => udp::open(udp_spec).map(|m| {
-                    let recv = Arc::new(m.recv);
-                    let tx = tx.clone();
-                    t.tasks
-                        .push(tokio::spawn(udp::receive_loop(recv, link, tx)));
+                    t.udp_recv.push((link, m.recv));
                     t.senders.push(Sender::Udp(Arc::new(m.send), m.dest));
                 }),
             };
@@ -250,9 +263,65 @@ impl Transport {
         }
     }
 
-    /// Next received packet from any medium.
+    /// Next received packet from any medium. Cancel-safe: a packet is
+    /// taken off its socket only when it is returned.
     pub async fn recv(&mut self) -> Option<Inbound> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Poll the UDP sockets and the serial media's channel in turn, from
+    /// where the last packet came from on, so a flooded medium cannot
+    /// starve the others.
+    fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Inbound>> {
+        use std::task::Poll;
+        // Slot n is the serial media's channel.
+        let n = self.udp_recv.len();
+        for i in 0..=n {
+            let at = (self.next_rx + i) % (n + 1);
+            let got = if at == n {
+                match self.rx.poll_recv(cx) {
+                    Poll::Ready(Some(p)) => Some(p),
+                    // No serial media (or they ended): nothing to wait for.
+                    Poll::Ready(None) | Poll::Pending => None,
+                }
+            } else {
+                self.poll_udp(at, cx)
+            };
+            if let Some(p) = got {
+                self.next_rx = (at + 1) % (n + 1);
+                return Poll::Ready(Some(p));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// One datagram from UDP socket `at`, or None with its waker registered.
+    fn poll_udp(&mut self, at: usize, cx: &mut std::task::Context<'_>) -> Option<Inbound> {
+        let (link, sock) = &self.udp_recv[at];
+        // An error (an ICMP error queued on the socket) is consumed by the
+        // call that reports it: try again, boundedly, until a datagram or
+        // WouldBlock (which registers the waker).
+        for _ in 0..4 {
+            let mut buf = tokio::io::ReadBuf::new(&mut self.buf);
+            match sock.poll_recv_from(cx, &mut buf) {
+                std::task::Poll::Ready(Ok(from)) => {
+                    return Some(Inbound {
+                        link: *link,
+                        data: buf.filled().to_vec(),
+                        from: Some(from),
+                    })
+                }
+                std::task::Poll::Ready(Err(e)) => {
+                    self.recv_errors[*link] += 1;
+                    let count = self.recv_errors[*link];
+                    if count.is_power_of_two() {
+                        tracing::warn!(link = %self.names[*link], error = %e, errors = count, "UDP receive error");
+                    }
+                }
+                std::task::Poll::Pending => return None,
+            }
+        }
+        None
     }
 
     /// Write errors per medium.
@@ -267,6 +336,55 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Free UDP ports on loopback (bound, then released).
+    fn free_ports() -> (u16, u16) {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        (
+            a.local_addr().unwrap().port(),
+            b.local_addr().unwrap().port(),
+        )
+    }
+
+    /// The loop reads the sockets itself: every medium's packets come out
+    /// tagged with its index, whole, and a flooded medium does not hold
+    /// back the other one.
+    #[tokio::test(flavor = "current_thread")]
+    async fn packets_come_from_every_medium_and_a_flood_starves_none() {
+        // SO_BINDTODEVICE needs root, as the daemon does.
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let (p0, p1) = free_ports();
+        let lo = |port| Medium::Ucast {
+            iface: "lo".into(),
+            peer: "127.0.0.1".parse().unwrap(),
+            port,
+        };
+        let mut t = Transport::open(&[lo(p0), lo(p1)]).await.expect("open");
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..50u8 {
+            peer.send_to(&[i; 300], ("127.0.0.1", p0)).unwrap();
+        }
+        peer.send_to(b"other medium", ("127.0.0.1", p1)).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let p = tokio::time::timeout(std::time::Duration::from_secs(5), t.recv())
+                .await
+                .expect("a packet within 5 s")
+                .expect("media open");
+            got.push((p.link, p.data));
+        }
+        assert_eq!(got[0], (0, vec![0; 300]), "the first datagram, whole");
+        assert!(
+            got.iter()
+                .any(|(link, d)| *link == 1 && d == b"other medium"),
+            "medium 1's packet waited behind medium 0's flood: {:?}",
+            got.iter().map(|(l, d)| (l, d.len())).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn labels_and_ipv6_refusal() {

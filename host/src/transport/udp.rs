@@ -2,15 +2,12 @@
 //! use (spec §5.1): a receive socket bound to the port (and device), and a
 //! separate send socket.
 
-use super::{Inbound, TransportError};
+use super::TransportError;
 use crate::config::Medium;
-use crate::wire::codec::MAXMSG;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 /// An opened UDP medium.
 pub struct UdpMedium {
@@ -320,31 +317,6 @@ pub fn open(spec: &Medium) -> Result<UdpMedium, TransportError> {
             })
         }
         Medium::Serial { .. } => Err(TransportError::BadSpec("serial is not a UDP medium".into())),
-    }
-}
-
-/// Read datagrams forever, handing them on tagged with `link`.
-pub async fn receive_loop(sock: Arc<UdpSocket>, link: usize, tx: mpsc::Sender<Inbound>) {
-    // One byte more than MAXMSG so an oversized datagram stays detectably
-    // oversized instead of being silently truncated to a valid length.
-    let mut buf = vec![0u8; MAXMSG + 1];
-    loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                let inbound = Inbound {
-                    link,
-                    data: buf[..n].to_vec(),
-                    from: Some(from),
-                };
-                if tx.send(inbound).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(link, error = %e, "UDP receive error");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
     }
 }
 
