@@ -321,6 +321,9 @@ impl Transport {
                 std::task::Poll::Pending => return None,
             }
         }
+        // Still failing: no waker is registered for this socket, so it is
+        // read again at the loop's next turn (its next deadline, at most
+        // MAX_SLEEP away), where the old receive task slept 100 ms.
         None
     }
 
