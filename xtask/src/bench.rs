@@ -4,6 +4,7 @@
 //! group, then the report. `--resume` carries on an interrupted run
 //! (see `resume.rs`).
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -201,16 +202,26 @@ pub fn main(args: &[&str]) -> Result<()> {
         None => None,
     };
     // A finished row of the interrupted run, announced as kept.
-    let mut kept = 0;
-    let mut keep = |section: &str, key: &str, value: &str, label: &str, kind: Kind| {
+    let kept = Cell::new(0);
+    let keep = |section: &str, key: &str, value: &str, label: &str, kind: Kind| {
         let row = earlier.as_ref()?.row(section, key, value, kind)?;
         println!("{label}: kept from the interrupted run");
-        kept += 1;
+        kept.set(kept.get() + 1);
         Some(row)
     };
-    let started = Instant::now();
-    let machine = machine();
-    println!("machine: {machine}; wasmbeat binary {build}");
+    let date = today();
+    let run = Invocation {
+        started: Instant::now(),
+        machine: machine(),
+        file: file.unwrap_or_else(|| date.clone()),
+        date,
+        note,
+        build,
+        plan: &o.plan,
+        out_dir: &o.out_dir,
+        earlier: earlier.as_ref(),
+    };
+    println!("machine: {}; wasmbeat binary {}", run.machine, run.build);
     let mut rows: Vec<(Spec, Value)> = Vec::new();
     // After SIGINT the row in progress is kept (aborted), the rest are
     // skipped, and the report is still written: a long run stopped near
@@ -235,6 +246,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         }
         let v = row_json(&spec, &row);
         rows.push((spec, v));
+        run.checkpoint(&rows, &[], &[], &[], kept.get());
     }
     // Many VIPs (issue 21): after the one-VIP rows, whose figures they
     // are read against.
@@ -268,6 +280,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         }
         let json = vips::row_json(&v, &row);
         vip_rows.push((v, json));
+        run.checkpoint(&rows, &vip_rows, &[], &[], kept.get());
     }
     // Uplink loss (issue 18): its own two-network lab per row. A row that
     // cannot run here stays in the report with the reason.
@@ -303,6 +316,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         };
         let json = uplink::row_json(&u, &row);
         uplink_rows.push((u, json));
+        run.checkpoint(&rows, &vip_rows, &uplink_rows, &[], kept.get());
     }
     let mut four = Vec::new();
     for kind in [Kind::Wasmbeat, Kind::Heartbeat] {
@@ -341,10 +355,11 @@ pub fn main(args: &[&str]) -> Result<()> {
                 four.push(json!({"label": label, "system": format!("{kind:?}"), "errors": [format!("{e:#}")]}));
             }
         }
+        run.checkpoint(&rows, &vip_rows, &uplink_rows, &four, kept.get());
     }
-    let date = today();
+    let mut stopped = String::new();
     if interrupt::requested() {
-        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        let minutes = run.started.elapsed().as_secs_f64() / 60.0;
         let last = (rows.iter().map(|(s, _)| s.label.as_str()))
             .chain(vip_rows.iter().map(|(v, _)| v.spec.label.as_str()))
             .chain(uplink_rows.iter().map(|(u, _)| u.spec.label.as_str()))
@@ -353,45 +368,132 @@ pub fn main(args: &[&str]) -> Result<()> {
             .unwrap_or("none");
         // The signal may land inside that row (which then reports itself
         // aborted) or just after it finished.
-        let stopped = format!(
+        stopped = format!(
             "Interrupted (SIGINT/SIGTERM) after {minutes:.1} min, during or right after the row {last:?}: the rows after it did not run."
         );
         println!("{stopped} Writing the report of what ran.");
-        note = if note.is_empty() {
-            stopped
-        } else {
-            format!("{note} {stopped}")
-        };
     }
-    let mut minutes = started.elapsed().as_secs_f64() / 60.0;
-    if let Some(e) = &earlier {
-        let resumed = e.note(kept);
-        note = if note.is_empty() {
-            resumed
-        } else {
-            format!("{note} {resumed}")
-        };
-        minutes += e.minutes();
-    }
-    let report = report::Report {
-        file: file.unwrap_or_else(|| date.clone()),
-        date,
-        machine,
-        note,
-        runs: o.plan.runs,
-        idle_s: o.plan.idle.as_secs(),
-        stress_s: o.plan.stress.as_secs(),
-        minutes,
-        build,
-    };
-    report::write(&report, &rows, &vip_rows, &uplink_rows, &four, &o.out_dir)?;
+    let report = run.report(&stopped, kept.get());
+    report::write(&report, &rows, &vip_rows, &uplink_rows, &four, run.out_dir)?;
     // Still a failure for whoever waits on the exit status.
     interrupted()
+}
+
+/// What every report of one invocation shares, the final one and the
+/// checkpoints written after each row.
+struct Invocation<'a> {
+    started: Instant,
+    machine: String,
+    /// UTC date at the start: a run that crosses midnight keeps one file.
+    date: String,
+    file: String,
+    /// From `--note`.
+    note: String,
+    build: String,
+    plan: &'a Plan,
+    out_dir: &'a Path,
+    earlier: Option<&'a Earlier>,
+}
+
+impl Invocation<'_> {
+    /// The report as of now, `more` appended to the `--note` text.
+    fn report(&self, more: &str, kept: usize) -> report::Report {
+        let mut note = [self.note.as_str(), more]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut minutes = self.started.elapsed().as_secs_f64() / 60.0;
+        if let Some(e) = self.earlier {
+            if !note.is_empty() {
+                note.push(' ');
+            }
+            note.push_str(&e.note(kept));
+            minutes += e.minutes();
+        }
+        report::Report {
+            file: self.file.clone(),
+            date: self.date.clone(),
+            machine: self.machine.clone(),
+            note,
+            runs: self.plan.runs,
+            idle_s: self.plan.idle.as_secs(),
+            stress_s: self.plan.stress.as_secs(),
+            minutes,
+            build: self.build.clone(),
+        }
+    }
+
+    /// The JSON of the rows finished so far, which `--resume` can carry
+    /// on: a run killed outright (a closed session, an OOM kill) writes
+    /// no report, and a three-hour run should not lose all of it. The
+    /// final report overwrites it.
+    fn checkpoint(
+        &self,
+        rows: &[(Spec, Value)],
+        vip_rows: &[(vips::VipSpec, Value)],
+        uplink_rows: &[(uplink::UplinkSpec, Value)],
+        four: &[Value],
+        kept: usize,
+    ) {
+        let minutes = self.started.elapsed().as_secs_f64() / 60.0;
+        let more = format!(
+            "Checkpoint after {minutes:.1} min: the run was still going; if no .md was written beside this file, it was killed, and `--resume` with this file carries it on."
+        );
+        let r = self.report(&more, kept);
+        if let Err(e) = report::write_json(&r, rows, vip_rows, uplink_rows, four, self.out_dir) {
+            println!("checkpoint not written: {e:#}");
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_is_a_report_that_resume_carries_on() {
+        let dir = std::env::temp_dir().join(format!("wbb-checkpoint-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let plan = Plan {
+            runs: 10,
+            idle: Duration::from_secs(60),
+            stress: Duration::from_secs(120),
+        };
+        let run = Invocation {
+            started: Instant::now(),
+            machine: "m".into(),
+            date: "2026-12-06".into(),
+            file: "cp".into(),
+            note: "by hand".into(),
+            build: "abcd".into(),
+            plan: &plan,
+            out_dir: &dir,
+            earlier: None,
+        };
+        let o = Options {
+            plan: plan.clone(),
+            only: vec![],
+            out_dir: dir.clone(),
+            skip_classic: false,
+        };
+        let spec = specs(&o).remove(0);
+        let row = row_json(&spec, &Row::default());
+        run.checkpoint(&[(spec.clone(), row)], &[], &[], &[], 0);
+        let path = dir.join("cp.json");
+        let e = Earlier::load(&path, &plan, "abcd").expect("a checkpoint loads for --resume");
+        let kept = e.row("rows", "label", &spec.label, spec.kind);
+        assert!(kept.is_some(), "the finished row is kept");
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let note = doc["note"].as_str().unwrap();
+        assert!(
+            note.starts_with("by hand Checkpoint after") && note.contains("--resume"),
+            "{note}"
+        );
+        assert!(!dir.join("cp.json.tmp").exists(), "no temporary file left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn only_matches_a_word_anywhere_or_a_whole_label_after_an_equals_sign() {

@@ -611,6 +611,23 @@ pub fn write(
         }
     }
     std::fs::write(base.with_extension("md"), md_file)?;
+    write_json(r, rows, vip_rows, uplink_rows, four, dir)?;
+    println!("wrote {}.md, .json {}", base.display(), written.join(" "));
+    Ok(())
+}
+
+/// The raw numbers alone, `<dir>/<file>.json`: what `--resume` reads.
+/// Also written after every row, so a run killed outright (no SIGTERM,
+/// no report) still leaves the rows it finished.
+pub fn write_json(
+    r: &Report,
+    rows: &[(Spec, Value)],
+    vip_rows: &[(VipSpec, Value)],
+    uplink_rows: &[(UplinkSpec, Value)],
+    four: &[Value],
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
     let doc = json!({
         "date": r.date, "machine": r.machine, "note": r.note, "runs": r.runs,
         "idle_s": r.idle_s, "stress_s": r.stress_s, "minutes": r.minutes, "build": r.build,
@@ -619,11 +636,12 @@ pub fn write(
         "uplink_rows": uplink_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         "four_resources": four,
     });
-    std::fs::write(
-        base.with_extension("json"),
-        serde_json::to_string_pretty(&doc)?,
-    )?;
-    println!("wrote {}.md, .json {}", base.display(), written.join(" "));
+    // Written whole then renamed: a kill mid-write leaves the last
+    // checkpoint, not half of this one.
+    let path = dir.join(&r.file).with_extension("json");
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)?)?;
+    std::fs::rename(&tmp, &path)?;
     Ok(())
 }
 
