@@ -259,15 +259,19 @@ impl Cluster {
 
     /// Own status every keepalive, and at once when the local status changed.
     ///
-    /// Runs after every event, and sends up to a quarter keepalive early
+    /// Runs after every event, and sends up to half a keepalive early
     /// when the node is awake anyway: the peer's heartbeat arriving wakes
     /// it, and answering then saves the wake-up of our own timer. Two
     /// nodes settle into one sending on its timer and the other right
     /// after it, so the second costs one wake-up per keepalive instead of
-    /// two. Heartbeats stay at least 3/4 keepalive apart and never later
-    /// than a keepalive, so a peer's deadtime and warntime see nothing new.
+    /// two. Half, not less: whatever the two timers' phases, one of them
+    /// is due within half a keepalive of the other's arrival, so every
+    /// pair locks (with a quarter, half of all phases never did, and
+    /// their nodes woke twice per keepalive for good). Heartbeats stay at
+    /// least half a keepalive apart and never later than a keepalive, so
+    /// a peer's deadtime and warntime see nothing new.
     pub(super) fn status_if_due(&mut self) {
-        if self.now.plus(self.p.keepalive / 4) >= self.next_status_at {
+        if self.now.plus(self.p.keepalive / 2) >= self.next_status_at {
             let status = self.local_status;
             let deadtime = self.advertised_dt();
             self.send(Message::Status { status, deadtime });
