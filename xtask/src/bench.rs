@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::failover::{bench_system, row_json, Plan, Row};
 use crate::interrupt::{self, interrupted};
@@ -222,7 +222,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         earlier: earlier.as_ref(),
     };
     println!("machine: {}; wasmbeat binary {}", run.machine, run.build);
-    let mut rows: Vec<(Spec, Value)> = Vec::new();
+    let mut t = report::Tables::default();
     // After SIGINT the row in progress is kept (aborted), the rest are
     // skipped, and the report is still written: a long run stopped near
     // its end keeps what it measured.
@@ -231,7 +231,7 @@ pub fn main(args: &[&str]) -> Result<()> {
             break;
         }
         if let Some(v) = keep("rows", "label", &spec.label, &spec.label, spec.kind) {
-            rows.push((spec, v));
+            t.rows.push((spec, v));
             continue;
         }
         if !available(spec.kind) {
@@ -245,12 +245,11 @@ pub fn main(args: &[&str]) -> Result<()> {
             row.aborted(&e);
         }
         let v = row_json(&spec, &row);
-        rows.push((spec, v));
-        run.checkpoint(&rows, &[], &[], &[], kept.get());
+        t.rows.push((spec, v));
+        run.checkpoint(&t, kept.get());
     }
     // Many VIPs (issue 21): after the one-VIP rows, whose figures they
     // are read against.
-    let mut vip_rows = Vec::new();
     for v in vips::specs()
         .into_iter()
         .filter(|v| wanted(&o, &v.spec.label))
@@ -265,7 +264,7 @@ pub fn main(args: &[&str]) -> Result<()> {
             &v.spec.label,
             v.spec.kind,
         ) {
-            vip_rows.push((v, json));
+            t.vip_rows.push((v, json));
             continue;
         }
         if !available(v.spec.kind) {
@@ -279,12 +278,11 @@ pub fn main(args: &[&str]) -> Result<()> {
             row.aborted(&e);
         }
         let json = vips::row_json(&v, &row);
-        vip_rows.push((v, json));
-        run.checkpoint(&rows, &vip_rows, &[], &[], kept.get());
+        t.vip_rows.push((v, json));
+        run.checkpoint(&t, kept.get());
     }
     // Uplink loss (issue 18): its own two-network lab per row. A row that
     // cannot run here stays in the report with the reason.
-    let mut uplink_rows = Vec::new();
     for u in uplink::specs()
         .into_iter()
         .filter(|u| wanted(&o, &u.spec.label))
@@ -299,7 +297,7 @@ pub fn main(args: &[&str]) -> Result<()> {
             &u.spec.label,
             u.spec.kind,
         ) {
-            uplink_rows.push((u, json));
+            t.uplink_rows.push((u, json));
             continue;
         }
         let row = if let Some(why) = uplink::missing(&u) {
@@ -315,10 +313,9 @@ pub fn main(args: &[&str]) -> Result<()> {
             row
         };
         let json = uplink::row_json(&u, &row);
-        uplink_rows.push((u, json));
-        run.checkpoint(&rows, &vip_rows, &uplink_rows, &[], kept.get());
+        t.uplink_rows.push((u, json));
+        run.checkpoint(&t, kept.get());
     }
-    let mut four = Vec::new();
     for kind in [Kind::Wasmbeat, Kind::Heartbeat] {
         if interrupt::requested() {
             break;
@@ -339,7 +336,7 @@ pub fn main(args: &[&str]) -> Result<()> {
             &label,
             kind,
         ) {
-            four.push(v);
+            t.four.push(v);
             continue;
         }
         let servers = ["/usr/sbin/named", "/usr/sbin/apache2", "/usr/sbin/mariadbd"];
@@ -349,21 +346,21 @@ pub fn main(args: &[&str]) -> Result<()> {
         }
         println!("{label}:");
         match footprint::run(kind, &bin, o.plan.idle) {
-            Ok(v) => four.push(v),
+            Ok(v) => t.four.push(v),
             Err(e) => {
                 println!("  {label}: failed: {e:#}");
-                four.push(json!({"label": label, "system": format!("{kind:?}"), "errors": [format!("{e:#}")]}));
+                t.four.push(json!({"label": label, "system": format!("{kind:?}"), "errors": [format!("{e:#}")]}));
             }
         }
-        run.checkpoint(&rows, &vip_rows, &uplink_rows, &four, kept.get());
+        run.checkpoint(&t, kept.get());
     }
     let mut stopped = String::new();
     if interrupt::requested() {
         let minutes = run.started.elapsed().as_secs_f64() / 60.0;
-        let last = (rows.iter().map(|(s, _)| s.label.as_str()))
-            .chain(vip_rows.iter().map(|(v, _)| v.spec.label.as_str()))
-            .chain(uplink_rows.iter().map(|(u, _)| u.spec.label.as_str()))
-            .chain(four.iter().filter_map(|f| f["label"].as_str()))
+        let last = (t.rows.iter().map(|(s, _)| s.label.as_str()))
+            .chain(t.vip_rows.iter().map(|(v, _)| v.spec.label.as_str()))
+            .chain(t.uplink_rows.iter().map(|(u, _)| u.spec.label.as_str()))
+            .chain(t.four.iter().filter_map(|f| f["label"].as_str()))
             .last()
             .unwrap_or("none");
         // The signal may land inside that row (which then reports itself
@@ -374,7 +371,7 @@ pub fn main(args: &[&str]) -> Result<()> {
         println!("{stopped} Writing the report of what ran.");
     }
     let report = run.report(&stopped, kept.get());
-    report::write(&report, &rows, &vip_rows, &uplink_rows, &four, run.out_dir)?;
+    report::write(&report, &t, run.out_dir)?;
     // Still a failure for whoever waits on the exit status.
     interrupted()
 }
@@ -398,20 +395,14 @@ struct Invocation<'a> {
 impl Invocation<'_> {
     /// The report as of now, `more` appended to the `--note` text.
     fn report(&self, more: &str, kept: usize) -> report::Report {
-        let mut note = [self.note.as_str(), more]
-            .iter()
+        let resumed = self.earlier.map(|e| e.note(kept)).unwrap_or_default();
+        let note = [self.note.as_str(), more, &resumed]
+            .into_iter()
             .filter(|s| !s.is_empty())
-            .copied()
             .collect::<Vec<_>>()
             .join(" ");
-        let mut minutes = self.started.elapsed().as_secs_f64() / 60.0;
-        if let Some(e) = self.earlier {
-            if !note.is_empty() {
-                note.push(' ');
-            }
-            note.push_str(&e.note(kept));
-            minutes += e.minutes();
-        }
+        let minutes =
+            self.started.elapsed().as_secs_f64() / 60.0 + self.earlier.map_or(0.0, |e| e.minutes());
         report::Report {
             file: self.file.clone(),
             date: self.date.clone(),
@@ -429,20 +420,13 @@ impl Invocation<'_> {
     /// on: a run killed outright (a closed session, an OOM kill) writes
     /// no report, and a three-hour run should not lose all of it. The
     /// final report overwrites it.
-    fn checkpoint(
-        &self,
-        rows: &[(Spec, Value)],
-        vip_rows: &[(vips::VipSpec, Value)],
-        uplink_rows: &[(uplink::UplinkSpec, Value)],
-        four: &[Value],
-        kept: usize,
-    ) {
+    fn checkpoint(&self, t: &report::Tables, kept: usize) {
         let minutes = self.started.elapsed().as_secs_f64() / 60.0;
         let more = format!(
             "Checkpoint after {minutes:.1} min: the run was still going; if no .md was written beside this file, it was killed, and `--resume` with this file carries it on."
         );
         let r = self.report(&more, kept);
-        if let Err(e) = report::write_json(&r, rows, vip_rows, uplink_rows, four, self.out_dir) {
+        if let Err(e) = report::write_json(&r, t, self.out_dir) {
             println!("checkpoint not written: {e:#}");
         }
     }
@@ -451,6 +435,7 @@ impl Invocation<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn a_checkpoint_is_a_report_that_resume_carries_on() {
@@ -480,7 +465,11 @@ mod tests {
         };
         let spec = specs(&o).remove(0);
         let row = row_json(&spec, &Row::default());
-        run.checkpoint(&[(spec.clone(), row)], &[], &[], &[], 0);
+        let t = report::Tables {
+            rows: vec![(spec.clone(), row)],
+            ..Default::default()
+        };
+        run.checkpoint(&t, 0);
         let path = dir.join("cp.json");
         let e = Earlier::load(&path, &plan, "abcd").expect("a checkpoint loads for --resume");
         let kept = e.row("rows", "label", &spec.label, spec.kind);

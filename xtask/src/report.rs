@@ -36,6 +36,20 @@ pub struct Report {
     pub build: String,
 }
 
+/// The rows of one run, section by section, as the report and the
+/// checkpoints write them.
+#[derive(Default)]
+pub struct Tables {
+    /// One VIP, per system and timing.
+    pub rows: Vec<(Spec, Value)>,
+    /// Many VIPs.
+    pub vip_rows: Vec<(VipSpec, Value)>,
+    /// Uplink loss.
+    pub uplink_rows: Vec<(UplinkSpec, Value)>,
+    /// The four-resource footprint.
+    pub four: Vec<Value>,
+}
+
 fn f(v: &Value) -> Option<f64> {
     v.as_f64()
 }
@@ -100,13 +114,13 @@ fn failover_tables(rows: &[(Spec, Value)]) -> String {
     s
 }
 
-fn markdown(
-    r: &Report,
-    rows: &[(Spec, Value)],
-    vip_rows: &[(VipSpec, Value)],
-    uplink_rows: &[(UplinkSpec, Value)],
-    four: &[Value],
-) -> String {
+fn markdown(r: &Report, t: &Tables) -> String {
+    let Tables {
+        rows,
+        vip_rows,
+        uplink_rows,
+        four,
+    } = t;
     let mut s = String::new();
     // The idle window and stress belong to the one-VIP rows and the
     // four-resource footprint: a run without them does not claim them.
@@ -557,16 +571,15 @@ fn vip_table(rows: &[(VipSpec, Value)]) -> String {
 /// Print the table and write `<dir>/<date>.md`, `.json`, `.png` (the
 /// failover rows), `-vips.png` (the many-VIP rows) and `-uplink.png` (the
 /// uplink-loss rows).
-pub fn write(
-    r: &Report,
-    rows: &[(Spec, Value)],
-    vip_rows: &[(VipSpec, Value)],
-    uplink_rows: &[(UplinkSpec, Value)],
-    four: &[Value],
-    dir: &Path,
-) -> Result<()> {
+pub fn write(r: &Report, t: &Tables, dir: &Path) -> Result<()> {
+    let Tables {
+        rows,
+        vip_rows,
+        uplink_rows,
+        ..
+    } = t;
     std::fs::create_dir_all(dir)?;
-    let md = markdown(r, rows, vip_rows, uplink_rows, four);
+    let md = markdown(r, t);
     println!("\n{md}");
     let base = dir.join(&r.file);
     let mut md_file = md.clone();
@@ -611,7 +624,7 @@ pub fn write(
         }
     }
     std::fs::write(base.with_extension("md"), md_file)?;
-    write_json(r, rows, vip_rows, uplink_rows, four, dir)?;
+    write_json(r, t, dir)?;
     println!("wrote {}.md, .json {}", base.display(), written.join(" "));
     Ok(())
 }
@@ -619,22 +632,15 @@ pub fn write(
 /// The raw numbers alone, `<dir>/<file>.json`: what `--resume` reads.
 /// Also written after every row, so a run killed outright (no SIGTERM,
 /// no report) still leaves the rows it finished.
-pub fn write_json(
-    r: &Report,
-    rows: &[(Spec, Value)],
-    vip_rows: &[(VipSpec, Value)],
-    uplink_rows: &[(UplinkSpec, Value)],
-    four: &[Value],
-    dir: &Path,
-) -> Result<()> {
+pub fn write_json(r: &Report, t: &Tables, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let doc = json!({
         "date": r.date, "machine": r.machine, "note": r.note, "runs": r.runs,
         "idle_s": r.idle_s, "stress_s": r.stress_s, "minutes": r.minutes, "build": r.build,
-        "rows": rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
-        "vip_rows": vip_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
-        "uplink_rows": uplink_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
-        "four_resources": four,
+        "rows": t.rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        "vip_rows": t.vip_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        "uplink_rows": t.uplink_rows.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        "four_resources": t.four,
     });
     // Written whole then renamed: a kill mid-write leaves the last
     // checkpoint, not half of this one.
