@@ -369,6 +369,8 @@ struct Shell {
     fencing: crate::fence::Fencing,
     /// ha.cf's `watchdog` device, petted after each of our heartbeats.
     watchdog: Option<watchdog::Watchdog>,
+    /// Each medium's send and receive errors, as the transport counts them.
+    media_errors: Vec<Arc<transport::MediumErrors>>,
     /// This run's generation (`hg`): the witness's replay check counts in it.
     generation: u64,
     /// The witness requests' seq, shared by every exchange of this run.
@@ -524,6 +526,7 @@ async fn heartbeat_loop(
         hooks,
         fencing,
         watchdog,
+        media_errors: transport.errors(),
     };
     let mut load = wire::environment::LoadAvg::default();
     let mut tick = |shell: &mut Shell| {

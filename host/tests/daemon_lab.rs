@@ -856,6 +856,53 @@ fn prometheus_scrapes_both_nodes_and_sees_the_group_move() {
         "Prometheus saw the move {:.1} s after kill -9: failovers {failovers:?}, node1 dead {dead:?}, starts on node2 {starts:?}",
         killed.elapsed().as_secs_f64()
     );
+
+    // A medium that cannot send shows in status and the metrics, not only
+    // in the log: node2's interface down for a second fails every
+    // heartbeat it sends there (no route to the broadcast address).
+    let sends = |c: &Cluster| -> u64 {
+        let (code, out) = c.cli(1, &["status", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["media"][0]["link"], "bcast eth0", "{out}");
+        v["media"][0]["send_errors"].as_u64().expect("send_errors")
+    };
+    let before = sends(&c);
+    c.lab.nodes[1].ip(&["link", "set", "eth0", "down"]);
+    std::thread::sleep(Duration::from_secs(1));
+    c.lab.nodes[1].ip(&["link", "set", "eth0", "up"]);
+    let after = sends(&c);
+    // keepalive 50 ms: about 20 failed sends; a loaded machine sends fewer.
+    assert!(
+        after >= before + 3,
+        "send errors with eth0 down for 1 s: {before} before, {after} after"
+    );
+    let (_, human) = c.cli(1, &["status"]);
+    let shown: u64 = human
+        .lines()
+        .find_map(|l| l.strip_prefix("media: bcast eth0 "))
+        .and_then(|rest| rest.strip_suffix(" send / 0 receive errors"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no media line in status:\n{human}"));
+    assert!(shown >= after, "status shows {shown}, JSON said {after}");
+    let text = support::wait_for(Duration::from_secs(10), Duration::from_millis(200), || {
+        client_curl(&c, &["http://10.77.0.2:9694/metrics"])
+    })
+    .expect("scrape node2 once eth0 is back");
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("wasmbeat_medium_errors_total{")
+                && l.contains("link=\"bcast eth0\"")
+                && l.contains("direction=\"send\"")
+        })
+        .unwrap_or_else(|| panic!("no send-error series for bcast eth0:\n{text}"));
+    let exported: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(exported >= after, "{line} (status said {after})");
+    println!(
+        "eth0 down 1 s on node2: {} send errors counted, exported as `{line}`",
+        after - before
+    );
 }
 
 #[test]

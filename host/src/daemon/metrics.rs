@@ -47,6 +47,7 @@ pub struct Metrics {
     split_brains: Counter,
     packets_accepted: Counter,
     packets_dropped: Family<Labels, Counter>,
+    medium_errors: Family<Labels, Counter>,
     node_info: Family<Labels, Gauge>,
     node_state: Family<Labels, Gauge>,
     link_up: Family<Labels, Gauge>,
@@ -82,6 +83,7 @@ impl Metrics {
             split_brains: Counter::default(),
             packets_accepted: Counter::default(),
             packets_dropped: Family::default(),
+            medium_errors: Family::default(),
             node_info: Family::default(),
             node_state: Family::default(),
             link_up: Family::default(),
@@ -127,6 +129,11 @@ impl Metrics {
             "packets_dropped",
             "Cluster packets dropped, by reason (bad_auth, replay, malformed, ...)",
             m.packets_dropped.clone(),
+        );
+        registry.register(
+            "medium_errors",
+            "Failed sends and reads on each heartbeat medium, by link and direction (send, receive)",
+            m.medium_errors.clone(),
         );
         registry.register(
             "node_info",
@@ -243,6 +250,14 @@ impl Metrics {
                 .packets_dropped
                 .get_or_create(&labels([("reason", reason)]));
             counter.inc_by(n.saturating_sub(counter.get()));
+        }
+        for m in &report.media {
+            for (direction, n) in [("send", m.send_errors), ("receive", m.receive_errors)] {
+                let counter = self
+                    .medium_errors
+                    .get_or_create(&labels([("link", &m.link), ("direction", direction)]));
+                counter.inc_by(n.saturating_sub(counter.get()));
+            }
         }
 
         self.node_state.clear();

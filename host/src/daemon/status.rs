@@ -38,6 +38,20 @@ pub struct StatusReport {
     /// ha.cf's `watchdog` device, when one is driven.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watchdog: Option<super::watchdog::WatchdogStatus>,
+    /// Each medium's I/O errors since start, in ha.cf order.
+    #[serde(default)]
+    pub media: Vec<MediumIo>,
+}
+
+/// One medium's failed sends and reads since the daemon started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediumIo {
+    /// The medium as ha.cf names it (`bcast eth0`).
+    pub link: String,
+    /// Packets it failed to send.
+    pub send_errors: u64,
+    /// Reads from it that failed.
+    pub receive_errors: u64,
 }
 
 /// The configuration facts heartbeat's client API answers, as the daemon
@@ -181,6 +195,15 @@ pub(super) fn snapshot(shell: &Shell) -> StatusReport {
             .watchdog
             .as_ref()
             .map(|w| w.status(std::time::Instant::now())),
+        media: shell
+            .media_errors
+            .iter()
+            .map(|e| MediumIo {
+                link: e.label().to_string(),
+                send_errors: e.send_errors(),
+                receive_errors: e.receive_errors(),
+            })
+            .collect(),
     }
 }
 
@@ -396,5 +419,18 @@ pub fn render(v: &StatusReport) -> String {
         "\npackets: {} accepted, {} rejected (bad auth, malformed, replayed, ...)",
         v.packets.accepted, rejected
     );
+    let media: Vec<String> = v
+        .media
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} send / {} receive errors",
+                m.link, m.send_errors, m.receive_errors
+            )
+        })
+        .collect();
+    if !media.is_empty() {
+        let _ = writeln!(out, "media: {}", media.join("; "));
+    }
     out
 }

@@ -653,6 +653,7 @@ mod tests {
                     .collect(),
             },
             watchdog: None,
+            media: vec![],
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod carrier;
 pub mod icmp;
+mod medium_errors;
 mod own_echo;
 pub mod realtime;
 pub mod serial;
@@ -16,9 +17,10 @@ use crate::config::Medium;
 use crate::wire::OutPacket;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+pub use medium_errors::MediumErrors;
 
 /// The link name heartbeat shows (`cl_status listhblinks`): the interface
 /// for UDP media, the device path for serial.
@@ -136,17 +138,15 @@ enum Sender {
 
 /// All configured media of one node.
 pub struct Transport {
-    names: Vec<String>,
     senders: Vec<Sender>,
-    send_errors: Vec<Arc<AtomicU64>>,
+    /// Each medium's failures, indexed like [`Inbound::link`].
+    errors: Vec<Arc<MediumErrors>>,
     /// UDP receive sockets with their medium index, read by [`Self::recv`]
     /// itself: a packet wakes the loop that handles it, with no task and
     /// channel between them (the idle daemon's every keepalive).
     udp_recv: Vec<(usize, tokio::net::UdpSocket)>,
     /// Where the next [`Self::recv`] starts looking (see `poll_recv`).
     next_rx: usize,
-    /// Receive errors per medium, for rate-limited warnings.
-    recv_errors: Vec<u64>,
     /// One byte more than MAXMSG, so an oversized datagram stays
     /// detectably oversized instead of being truncated to a valid length.
     buf: Vec<u8>,
@@ -170,12 +170,10 @@ impl Transport {
     pub async fn open(media: &[Medium]) -> Result<Transport, OpenError> {
         let (tx, rx) = mpsc::channel(1024);
         let mut t = Transport {
-            names: Vec::new(),
             senders: Vec::new(),
-            send_errors: Vec::new(),
+            errors: Vec::new(),
             udp_recv: Vec::new(),
             next_rx: 0,
-            recv_errors: vec![0; media.len()],
             buf: vec![0u8; crate::wire::codec::MAXMSG + 1],
             rx,
             tasks: Vec::new(),
@@ -183,11 +181,11 @@ impl Transport {
         };
         let mut failed = Vec::new();
         for (link, spec) in media.iter().enumerate() {
-            t.names.push(link_name(spec));
-            t.send_errors.push(Arc::new(AtomicU64::new(0)));
+            let errors = Arc::new(MediumErrors::new(medium_label(spec)));
+            t.errors.push(Arc::clone(&errors));
             let opened = match spec {
                 Medium::Serial { device, baud } => {
-                    serial::open(Path::new(device), *baud, link, tx.clone()).map(
+                    serial::open(Path::new(device), *baud, link, tx.clone(), errors).map(
                         |(sender, tasks)| {
                             t.senders.push(Sender::Serial(sender));
                             t.tasks.extend(tasks);
@@ -220,11 +218,6 @@ impl Transport {
         self.udp_classic = classic;
     }
 
-    /// Link names, indexed like [`Inbound::link`].
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
     /// Send one packet on every medium. A failing medium is logged and
     /// counted, never fatal: the others still carry the heartbeat.
     pub async fn send(&self, pkt: &OutPacket) {
@@ -251,14 +244,7 @@ impl Transport {
                 }
             };
             if let Err(e) = r {
-                let n = self.send_errors[i].fetch_add(1, Ordering::Relaxed) + 1;
-                // A dead medium fails every keepalive; warn on the 1st, 2nd,
-                // 4th, 8th... error instead of flooding the log.
-                if n.is_power_of_two() {
-                    tracing::warn!(link = %self.names[i], error = %e, errors = n, "write error on medium");
-                } else {
-                    tracing::debug!(link = %self.names[i], error = %e, t = %pkt.msg_type, "write error on medium");
-                }
+                self.errors[i].on_send_error(&e, &pkt.msg_type);
             }
         }
     }
@@ -311,13 +297,7 @@ impl Transport {
                         from: Some(from),
                     })
                 }
-                std::task::Poll::Ready(Err(e)) => {
-                    self.recv_errors[*link] += 1;
-                    let count = self.recv_errors[*link];
-                    if count.is_power_of_two() {
-                        tracing::warn!(link = %self.names[*link], error = %e, errors = count, "UDP receive error");
-                    }
-                }
+                std::task::Poll::Ready(Err(e)) => self.errors[*link].on_receive_error(&e),
                 std::task::Poll::Pending => return None,
             }
         }
@@ -327,12 +307,10 @@ impl Transport {
         None
     }
 
-    /// Write errors per medium.
-    pub fn send_errors(&self) -> Vec<u64> {
-        self.send_errors
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect()
+    /// Each medium's error counts, indexed like [`Inbound::link`]: live
+    /// handles, for `status` and the metrics to read when asked.
+    pub fn errors(&self) -> Vec<Arc<MediumErrors>> {
+        self.errors.clone()
     }
 }
 

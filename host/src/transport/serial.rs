@@ -3,7 +3,7 @@
 //! collecting up to `<<<`; written in 512-byte fragments paced to the line
 //! speed, with a 500 ms write timeout and a flush on error.
 
-use super::{Inbound, TransportError};
+use super::{Inbound, MediumErrors, TransportError};
 use crate::wire::codec::MAXMSG;
 use nix::sys::termios::{self, BaudRate, ControlFlags, InputFlags, SetArg};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -70,6 +70,7 @@ pub fn open(
     baud: u32,
     link: usize,
     tx: mpsc::Sender<Inbound>,
+    errors: Arc<MediumErrors>,
 ) -> Result<SerialHandles, TransportError> {
     let fd = open_tty(device, baud)?;
     // SAFETY: the fd is an OwnedFd we just opened; nothing else closes or
@@ -81,8 +82,8 @@ pub fn open(
         })?,
     );
     let (qtx, qrx) = mpsc::channel::<Arc<[u8]>>(64);
-    let r = tokio::spawn(read_loop(afd.clone(), link, tx));
-    let w = tokio::spawn(write_loop(afd, baud, qrx));
+    let r = tokio::spawn(read_loop(afd.clone(), link, tx, Arc::clone(&errors)));
+    let w = tokio::spawn(write_loop(afd, baud, qrx, errors));
     Ok((qtx, vec![r, w]))
 }
 
@@ -137,14 +138,20 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
-async fn read_loop(fd: Arc<AsyncFd<OwnedFd>>, link: usize, tx: mpsc::Sender<Inbound>) {
+async fn read_loop(
+    fd: Arc<AsyncFd<OwnedFd>>,
+    link: usize,
+    tx: mpsc::Sender<Inbound>,
+    errors: Arc<MediumErrors>,
+) {
     let mut framer = Framer::default();
     let mut buf = [0u8; 4096];
     loop {
         let mut guard = match fd.readable().await {
             Ok(g) => g,
             Err(e) => {
-                tracing::warn!(link, error = %e, "serial poll error");
+                errors.on_receive_error(&e);
+                tracing::error!(link = %errors.label(), error = %e, "serial poll error: no longer reading this medium");
                 return;
             }
         };
@@ -172,7 +179,7 @@ async fn read_loop(fd: Arc<AsyncFd<OwnedFd>>, link: usize, tx: mpsc::Sender<Inbo
                 }
             }
             Ok(Err(e)) => {
-                tracing::debug!(link, error = %e, "serial read error");
+                errors.on_receive_error(&e);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(_would_block) => {}
@@ -194,7 +201,12 @@ async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()
     Ok(())
 }
 
-async fn write_loop(fd: Arc<AsyncFd<OwnedFd>>, baud: u32, mut rx: mpsc::Receiver<Arc<[u8]>>) {
+async fn write_loop(
+    fd: Arc<AsyncFd<OwnedFd>>,
+    baud: u32,
+    mut rx: mpsc::Receiver<Arc<[u8]>>,
+    errors: Arc<MediumErrors>,
+) {
     // Time the line needs for one fragment: 512 / (baud / 8) seconds.
     let pause = Duration::from_micros(FRAGMENT as u64 * 8 * 1_000_000 / baud.max(1) as u64);
     while let Some(msg) = rx.recv().await {
@@ -209,7 +221,8 @@ async fn write_loop(fd: Arc<AsyncFd<OwnedFd>>, baud: u32, mut rx: mpsc::Receiver
                 Err(_) => Some("write timed out".to_string()),
             };
             if let Some(why) = failed {
-                tracing::warn!(error = %why, "serial write failed; flushing output");
+                // The rest of the message is flushed: one error per message.
+                errors.on_send_error(&why, "message");
                 let _ = termios::tcflush(fd.get_ref(), termios::FlushArg::TCOFLUSH);
                 break;
             }
