@@ -133,14 +133,22 @@ fn bcast_heartbeats_bad_packets_and_peer_death() {
         let s = UdpSocket::bind("0.0.0.0:694").unwrap();
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let mut buf = vec![0u8; 65536];
-        loop {
-            let (n, from) = s.recv_from(&mut buf).unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            // A signal (other tests' children exit meanwhile) interrupts
+            // a read with SO_RCVTIMEO even under SA_RESTART (signal(7)),
+            // and std does not retry it.
+            let (n, from) = match s.recv_from(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r.unwrap(),
+            };
             if from.ip().to_string() == "10.77.5.2"
                 && buf[..n].windows(9).any(|w| w == b"t=status,")
             {
                 return buf[..n].to_vec();
             }
         }
+        panic!("no status packet from beta (10.77.5.2) within 10 s");
     });
     std::thread::sleep(Duration::from_millis(500)); // beta moves on past that seq
     let mut tampered = captured.clone();
