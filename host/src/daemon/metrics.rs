@@ -241,22 +241,23 @@ impl Metrics {
                 ("version", env!("CARGO_PKG_VERSION")),
             ]))
             .set(1);
-        // Counters only go up: add what the wire counted since the last scrape.
-        let accepted = report.packets.accepted;
-        self.packets_accepted
-            .inc_by(accepted.saturating_sub(self.packets_accepted.get()));
+        catch_up(&self.packets_accepted, report.packets.accepted);
         for (reason, n) in &report.packets.dropped {
-            let counter = self
-                .packets_dropped
-                .get_or_create(&labels([("reason", reason)]));
-            counter.inc_by(n.saturating_sub(counter.get()));
+            catch_up(
+                &self
+                    .packets_dropped
+                    .get_or_create(&labels([("reason", reason)])),
+                *n,
+            );
         }
         for m in &report.media {
             for (direction, n) in [("send", m.send_errors), ("receive", m.receive_errors)] {
-                let counter = self
-                    .medium_errors
-                    .get_or_create(&labels([("link", &m.link), ("direction", direction)]));
-                counter.inc_by(n.saturating_sub(counter.get()));
+                catch_up(
+                    &self
+                        .medium_errors
+                        .get_or_create(&labels([("link", &m.link), ("direction", direction)])),
+                    n,
+                );
             }
         }
 
@@ -306,6 +307,13 @@ impl Metrics {
                 .set(1);
         }
     }
+}
+
+/// Bring `counter` up to `total`, a running count kept elsewhere (the
+/// wire's, the transport's): a Prometheus counter only goes up, so it is
+/// given what was counted since the last scrape.
+fn catch_up(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }
 
 /// Serve `GET /metrics` on `listener` until the runtime shuts down.
