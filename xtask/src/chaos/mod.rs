@@ -9,6 +9,7 @@
 //! Faults run one at a time, each followed by a settle wait and a quiet
 //! period, so each outage can be blamed on one fault.
 
+mod log_time;
 mod observe;
 mod report;
 mod schedule;
@@ -972,10 +973,11 @@ impl<'a> Chaos<'a> {
         for i in 0..2 {
             let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
             println!("--- {} log {from} .. {to} ---", name(i));
-            for l in text.lines().filter(|l| {
-                l.get(..19)
-                    .is_some_and(|s| s >= from.as_str() && s < to.as_str())
-            }) {
+            let year = from.get(..4).unwrap_or_default();
+            for l in text
+                .lines()
+                .filter(|l| log_time::stamp(l, year).is_some_and(|s| s >= from && s < to))
+            {
                 println!("{l}");
             }
         }

@@ -62,8 +62,8 @@ struct Group {
     removed: bool,
     /// Taken over from a dead/left/restarted node: auto_failback gives it back home.
     taken_over: bool,
-    /// We keep this group after a split brain while the peer still runs its copy: once the
-    /// peer has released it, neighbours that learnt the peer's MAC must be told again.
+    /// The peer ran a copy too (split brain, a takeover while we served): once only we
+    /// run it, neighbours that learnt the peer's MAC must be told again.
     reannounce: bool,
 }
 

@@ -936,6 +936,321 @@ fn given_a_partition_longer_than_deadtime_then_split_brain_is_logged_and_healed_
     assert!(p.first_op(1, "stop", G2).is_none());
 }
 
+/// n2 as heartbeat 3.0.6 speaks: what its daemon sends, fed to n1 over the Pair's clock.
+/// The Pair's own n2 is frozen so that only these messages reach n1.
+struct ScriptedHeartbeat {
+    generation: u64,
+    next_status: Millis,
+}
+
+impl ScriptedHeartbeat {
+    fn take_over(p: &mut Pair) -> ScriptedHeartbeat {
+        p.frozen[1] = true;
+        let hb = ScriptedHeartbeat {
+            generation: p.n[1].generation,
+            next_status: p.now,
+        };
+        // heartbeat's reports carry no running list.
+        hb.say(
+            p,
+            Message::Resource {
+                hold: RscHold::None,
+                full: true,
+                stable: Some(true),
+                info: None,
+                running: None,
+            },
+        );
+        hb
+    }
+
+    fn say(&self, p: &mut Pair, msg: Message) {
+        p.feed(
+            0,
+            Event::Heard {
+                from: "n2".into(),
+                link: LinkId("bcast eth0".into()),
+                generation: self.generation,
+                msg,
+            },
+        );
+    }
+
+    /// Runs the pair for `secs`, with heartbeat's status every keepalive.
+    fn run_for(&mut self, p: &mut Pair, secs: f64) {
+        let end = p.now.plus(Duration::from_secs_f64(secs));
+        while p.now < end {
+            if p.now >= self.next_status {
+                self.say(
+                    p,
+                    Message::Status {
+                        status: NodeStatus::Active,
+                        deadtime: Duration::from_secs(5),
+                    },
+                );
+                self.next_status = p.now.plus(Duration::from_secs(1));
+            }
+            p.run_for(0.1);
+        }
+    }
+}
+
+#[test]
+fn given_a_heartbeat_peer_that_took_our_group_after_its_own_stall_then_it_hands_it_back_and_ours_never_stops(
+) {
+    // chaos --heartbeat, seed 7: heartbeat, frozen past deadtime, declares the
+    // wasmbeat node dead on waking and takes its group; the wasmbeat node never
+    // saw a partition (the peer's advertised dt covered the stall) and keeps
+    // serving. Both then served the VIP for 20-60 s.
+    let mut p = Pair::settled_with(AutoFailback::On, true);
+    let mut hb = ScriptedHeartbeat::take_over(&mut p);
+    hb.run_for(&mut p, 2.0);
+    let before = p.n[0].log.sent.len();
+    hb.say(
+        &mut p,
+        Message::Stonith {
+            node: "n1".into(),
+            result: StonithResult::NotConfigured,
+        },
+    );
+    // mach_down's report: no rtype, no isstable.
+    hb.say(
+        &mut p,
+        Message::Resource {
+            hold: RscHold::Foreign,
+            full: false,
+            stable: None,
+            info: Some("mach_down".into()),
+            running: None,
+        },
+    );
+    hb.run_for(&mut p, 0.5);
+    let reports: Vec<Option<bool>> = p.n[0].log.sent[before..]
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Message::Resource { stable, .. } => Some(*stable),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reports,
+        vec![Some(false), Some(true)],
+        "n1 must step unstable -> stable for heartbeat's PerformAutoFailback; sent {:?}",
+        p.sent_types(0)
+    );
+    // heartbeat's answer to the step: its report, then auto_failback's standby.
+    hb.say(
+        &mut p,
+        Message::Resource {
+            hold: RscHold::Foreign,
+            full: true,
+            stable: Some(true),
+            info: None,
+            running: None,
+        },
+    );
+    hb.say(
+        &mut p,
+        Message::AskResources {
+            hold: RscHold::Foreign,
+            step: StandbyStep::Me,
+        },
+    );
+    hb.run_for(&mut p, 0.5);
+    assert!(
+        p.sent_types(0)
+            .iter()
+            .any(|s| s == "ask_resources foreign Other"),
+        "{:?}",
+        p.sent_types(0)
+    );
+    let released = p.now;
+    hb.say(
+        &mut p,
+        Message::Resource {
+            hold: RscHold::None,
+            full: true,
+            stable: Some(false),
+            info: Some("standby".into()),
+            running: None,
+        },
+    );
+    hb.say(
+        &mut p,
+        Message::AskResources {
+            hold: RscHold::Foreign,
+            step: StandbyStep::Done,
+        },
+    );
+    hb.run_for(&mut p, 0.5);
+    let sent = p.sent_types(0);
+    assert!(
+        sent.iter().any(|s| s == "ask_resources foreign Done"),
+        "{sent:?}"
+    );
+    // Both ends of a finished standby report themselves stable.
+    hb.say(
+        &mut p,
+        Message::Resource {
+            hold: RscHold::None,
+            full: true,
+            stable: Some(true),
+            info: None,
+            running: None,
+        },
+    );
+    hb.run_for(&mut p, 0.5);
+    assert_eq!(p.running(0), vec![G1]);
+    assert!(p.first_op(0, "stop", G1).is_none(), "{:?}", p.n[0].log.ops);
+    // Neighbours that followed heartbeat's announcements are pointed back.
+    assert!(
+        p.n[0]
+            .log
+            .ops
+            .iter()
+            .any(|(t, o, k)| *t >= released && *o == "announce" && k == G1),
+        "{:?}",
+        p.n[0].log.ops
+    );
+}
+
+#[test]
+fn given_a_heartbeat_peer_that_declares_us_dead_mid_standby_then_the_standby_is_dropped_and_it_is_asked_to_hand_back(
+) {
+    // chaos --heartbeat, seed 7, fault #1: on the heal heartbeat asked to go
+    // standby, n1 agreed, then heartbeat judged n1's first late status dead,
+    // cancelled its standby and took the group. n1 waited for a `done` that
+    // never came (one-hour deadline) and refused the operator's takeover.
+    let mut p = Pair::settled_with(AutoFailback::On, true);
+    let mut hb = ScriptedHeartbeat::take_over(&mut p);
+    hb.run_for(&mut p, 2.0);
+    hb.say(
+        &mut p,
+        Message::AskResources {
+            hold: RscHold::Foreign,
+            step: StandbyStep::Me,
+        },
+    );
+    hb.run_for(&mut p, 0.3);
+    assert!(
+        p.sent_types(0)
+            .iter()
+            .any(|s| s == "ask_resources foreign Other"),
+        "{:?}",
+        p.sent_types(0)
+    );
+    let before = p.n[0].log.sent.len();
+    hb.say(
+        &mut p,
+        Message::Stonith {
+            node: "n1".into(),
+            result: StonithResult::NotConfigured,
+        },
+    );
+    hb.say(
+        &mut p,
+        Message::Resource {
+            hold: RscHold::Foreign,
+            full: false,
+            stable: None,
+            info: Some("mach_down".into()),
+            running: None,
+        },
+    );
+    hb.run_for(&mut p, 0.5);
+    assert!(
+        p.noted(0, "cancelling pending standby").is_some(),
+        "{:?}",
+        p.n[0].log.notes
+    );
+    let reports: Vec<Option<bool>> = p.n[0].log.sent[before..]
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Message::Resource { stable, .. } => Some(*stable),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reports,
+        vec![Some(false), Some(true)],
+        "{:?}",
+        p.sent_types(0)
+    );
+    // A new standby request is heard again.
+    hb.say(
+        &mut p,
+        Message::Resource {
+            hold: RscHold::Foreign,
+            full: true,
+            stable: Some(true),
+            info: None,
+            running: None,
+        },
+    );
+    hb.say(
+        &mut p,
+        Message::AskResources {
+            hold: RscHold::Foreign,
+            step: StandbyStep::Me,
+        },
+    );
+    hb.run_for(&mut p, 0.3);
+    let others = p
+        .sent_types(0)
+        .iter()
+        .filter(|s| *s == "ask_resources foreign Other")
+        .count();
+    assert_eq!(others, 2, "{:?}", p.sent_types(0));
+    assert_eq!(p.running(0), vec![G1]);
+}
+
+#[test]
+fn given_a_heartbeat_peer_that_restarts_to_settle_a_split_brain_then_we_announce_when_it_lets_go() {
+    // chaos --heartbeat, seed 7: heartbeat took our group, then settled the split
+    // brain its way (release everything, shutdone, re-exec). n1 re-announced only
+    // when heartbeat was back 4 s later; clients that followed heartbeat's ARPs
+    // had no service meanwhile.
+    let mut p = Pair::settled_with(AutoFailback::On, true);
+    let mut hb = ScriptedHeartbeat::take_over(&mut p);
+    hb.run_for(&mut p, 2.0);
+    hb.say(
+        &mut p,
+        Message::Resource {
+            hold: RscHold::Foreign,
+            full: false,
+            stable: None,
+            info: Some("mach_down".into()),
+            running: None,
+        },
+    );
+    hb.run_for(&mut p, 0.5);
+    let announced = |p: &Pair, after: Millis| {
+        p.n[0]
+            .log
+            .ops
+            .iter()
+            .any(|(t, o, k)| *t >= after && *o == "announce" && k == G1)
+    };
+    let giving_up = p.now;
+    assert!(!announced(&p, giving_up), "{:?}", p.n[0].log.ops);
+    hb.say(
+        &mut p,
+        Message::Resource {
+            hold: RscHold::None,
+            full: true,
+            stable: Some(false),
+            info: Some("shutdown".into()),
+            running: None,
+        },
+    );
+    hb.run_for(&mut p, 0.3);
+    hb.say(&mut p, Message::Shutdone);
+    p.run_for(0.2);
+    assert!(announced(&p, giving_up), "{:?}", p.n[0].log.ops);
+    assert_eq!(p.running(0), vec![G1]);
+    assert!(p.first_op(0, "stop", G1).is_none(), "{:?}", p.n[0].log.ops);
+}
+
 #[test]
 fn given_a_running_node_then_next_deadline_is_never_later_than_the_next_keepalive() {
     let p = Pair::settled(AutoFailback::On);

@@ -25,6 +25,18 @@ impl Cluster {
                     format!("{name} reports STONITH of {node}: {}", result.as_str()),
                     "stonith message",
                 );
+                // The peer declared us dead: heartbeat cancels its standby with us right
+                // then and takes our groups. Waiting for its next step would hold ours
+                // until the one-hour standby deadline and refuse every new request.
+                if node == self.p.local {
+                    if let Standby::Giving { peer, .. } | Standby::Taking { from: peer, .. } =
+                        &self.standby
+                    {
+                        if *peer == name {
+                            self.cancel_standby(&format!("{name} declared us dead"));
+                        }
+                    }
+                }
             }
             Message::IpRequest { key } => self.on_ip_request(pi, key),
             Message::IpRequestResp {
@@ -153,7 +165,24 @@ impl Cluster {
                     .filter(|&gi| self.held_here(gi) && self.peer_runs(&self.peers[pi], gi))
                     .map(|gi| self.groups[gi].key.clone())
                     .collect();
+                for gi in self.group_ids() {
+                    if dups.contains(&self.groups[gi].key) {
+                        // Whoever keeps it, neighbours may follow the peer's copy.
+                        self.groups[gi].reannounce = true;
+                    }
+                }
                 if dups.iter().any(|k| !self.dup_answered.contains(k)) {
+                    // heartbeat 3.0.6 (no running list) hands foreign groups back only on
+                    // an unstable -> stable step of our reports (PerformAutoFailback); its
+                    // takeover already counts us stable, so a stable report alone leaves
+                    // both nodes serving for good (chaos --heartbeat, seed 7: 20-60 s).
+                    // The step is what our restart would have shown it.
+                    if self.peers[pi].running.is_none()
+                        && self.p.auto_failback == AutoFailback::On
+                        && self.standby == Standby::Not
+                    {
+                        self.send_report(false, None);
+                    }
                     self.force_report = true;
                 }
                 self.dup_answered = dups;
@@ -226,6 +255,7 @@ impl Cluster {
             (Run::Stopping, Op::Stop) if ok => {
                 let g = &mut self.groups[gi];
                 g.run = Run::Stopped;
+                g.reannounce = false;
                 if !g.want {
                     g.taken_over = false;
                 }
@@ -373,6 +403,7 @@ impl Cluster {
         }
         if self.uses_nice_failback() && self.phase == Phase::Stable {
             self.settle_duplicates();
+            self.reannounce_released();
             self.reconcile();
             // the peer must see us stable before it gets an ask_resources from us
             self.report_if_changed();
@@ -439,25 +470,10 @@ impl Cluster {
                     continue;
                 }
                 if !self.peer_runs(&self.peers[pi], gi) {
-                    if self.groups[gi].reannounce && self.groups[gi].run == Run::Running {
-                        self.groups[gi].reannounce = false;
-                        let key = self.groups[gi].key.clone();
-                        self.out.push(Action::Announce(key.clone()));
-                        self.notify(
-                            Level::Info, Cause::SplitBrainResolved,
-                            format!("split brain settled: re-announcing {key}"),
-                            format!(
-                                "{pname} released its copy; neighbours that followed its announcements are pointed back here"
-                            ),
-                        );
-                    }
                     continue;
                 }
                 // A standby hand-off in progress moves groups itself; deciding who
-                // keeps a duplicate waits for it. The re-announcement above does
-                // not: the peer has already released its copy, and until we
-                // announce, neighbours send to its MAC (chaos run: 10 s without
-                // service when a takeover raced the heal).
+                // keeps a duplicate waits for it.
                 if self.standby != Standby::Not {
                     continue;
                 }
@@ -495,6 +511,32 @@ impl Cluster {
                     }
                 }
             }
+        }
+    }
+
+    /// A group both nodes ran that only we run now: neighbours that followed the peer's
+    /// announcements are pointed back here. At once, whatever the peer's stability or
+    /// standby state: its report (or `shutdone`) says its copy is going, and until we
+    /// announce neighbours send to its MAC (chaos runs: 10 s without service when a
+    /// takeover raced the heal; 4-10 s when heartbeat settled a split brain by
+    /// restarting and we announced only when it was back).
+    pub(super) fn reannounce_released(&mut self) {
+        for gi in self.group_ids() {
+            if !self.groups[gi].reannounce || self.groups[gi].run != Run::Running {
+                continue;
+            }
+            if self.peers.iter().any(|p| self.peer_runs(p, gi)) {
+                continue;
+            }
+            self.groups[gi].reannounce = false;
+            let key = self.groups[gi].key.clone();
+            self.out.push(Action::Announce(key.clone()));
+            self.notify(
+                Level::Info,
+                Cause::SplitBrainResolved,
+                format!("split brain settled: re-announcing {key}"),
+                "the peer released its copy; neighbours that followed its announcements are pointed back here",
+            );
         }
     }
 
