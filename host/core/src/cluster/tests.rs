@@ -936,6 +936,24 @@ fn given_a_partition_longer_than_deadtime_then_split_brain_is_logged_and_healed_
     assert!(p.first_op(1, "stop", G2).is_none());
 }
 
+/// n1's reports from its `before`-th message on are one unstable -> stable step, the
+/// only thing that makes heartbeat run PerformAutoFailback once it counts us stable.
+fn assert_stepped_to_stable(p: &Pair, before: usize) {
+    let reported: Vec<Option<bool>> = p.n[0].log.sent[before..]
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Message::Resource { stable, .. } => Some(*stable),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        vec![Some(false), Some(true)],
+        "n1 must step unstable -> stable; sent {:?}",
+        p.sent_types(0)
+    );
+}
+
 /// n2 as heartbeat 3.0.6 speaks: what its daemon sends, fed to n1 over the Pair's clock.
 /// The Pair's own n2 is frozen so that only these messages reach n1.
 struct ScriptedHeartbeat {
@@ -951,16 +969,7 @@ impl ScriptedHeartbeat {
             next_status: p.now,
         };
         // heartbeat's reports carry no running list.
-        hb.say(
-            p,
-            Message::Resource {
-                hold: RscHold::None,
-                full: true,
-                stable: Some(true),
-                info: None,
-                running: None,
-            },
-        );
+        hb.report(p, RscHold::None, true, None);
         hb
     }
 
@@ -972,6 +981,53 @@ impl ScriptedHeartbeat {
                 link: LinkId("bcast eth0".into()),
                 generation: self.generation,
                 msg,
+            },
+        );
+    }
+
+    /// A full report (`rtype=full`), as heartbeat sends one.
+    fn report(&self, p: &mut Pair, hold: RscHold, stable: bool, info: Option<&str>) {
+        self.say(
+            p,
+            Message::Resource {
+                hold,
+                full: true,
+                stable: Some(stable),
+                info: info.map(String::from),
+                running: None,
+            },
+        );
+    }
+
+    /// What heartbeat sends when it declares n1 dead without a STONITH device and
+    /// takes n1's groups: the fencing outcome, then mach_down's report (no rtype,
+    /// no isstable).
+    fn fence_and_take_over(&self, p: &mut Pair) {
+        self.say(
+            p,
+            Message::Stonith {
+                node: "n1".into(),
+                result: StonithResult::NotConfigured,
+            },
+        );
+        self.say(
+            p,
+            Message::Resource {
+                hold: RscHold::Foreign,
+                full: false,
+                stable: None,
+                info: Some("mach_down".into()),
+                running: None,
+            },
+        );
+    }
+
+    fn ask(&self, p: &mut Pair, step: StandbyStep) {
+        self.say(
+            p,
+            Message::AskResources {
+                hold: RscHold::Foreign,
+                step,
             },
         );
     }
@@ -1006,56 +1062,12 @@ fn given_a_heartbeat_peer_that_took_our_group_after_its_own_stall_then_it_hands_
     let mut hb = ScriptedHeartbeat::take_over(&mut p);
     hb.run_for(&mut p, 2.0);
     let before = p.n[0].log.sent.len();
-    hb.say(
-        &mut p,
-        Message::Stonith {
-            node: "n1".into(),
-            result: StonithResult::NotConfigured,
-        },
-    );
-    // mach_down's report: no rtype, no isstable.
-    hb.say(
-        &mut p,
-        Message::Resource {
-            hold: RscHold::Foreign,
-            full: false,
-            stable: None,
-            info: Some("mach_down".into()),
-            running: None,
-        },
-    );
+    hb.fence_and_take_over(&mut p);
     hb.run_for(&mut p, 0.5);
-    let reports: Vec<Option<bool>> = p.n[0].log.sent[before..]
-        .iter()
-        .filter_map(|(_, m)| match m {
-            Message::Resource { stable, .. } => Some(*stable),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        reports,
-        vec![Some(false), Some(true)],
-        "n1 must step unstable -> stable for heartbeat's PerformAutoFailback; sent {:?}",
-        p.sent_types(0)
-    );
+    assert_stepped_to_stable(&p, before);
     // heartbeat's answer to the step: its report, then auto_failback's standby.
-    hb.say(
-        &mut p,
-        Message::Resource {
-            hold: RscHold::Foreign,
-            full: true,
-            stable: Some(true),
-            info: None,
-            running: None,
-        },
-    );
-    hb.say(
-        &mut p,
-        Message::AskResources {
-            hold: RscHold::Foreign,
-            step: StandbyStep::Me,
-        },
-    );
+    hb.report(&mut p, RscHold::Foreign, true, None);
+    hb.ask(&mut p, StandbyStep::Me);
     hb.run_for(&mut p, 0.5);
     assert!(
         p.sent_types(0)
@@ -1065,23 +1077,8 @@ fn given_a_heartbeat_peer_that_took_our_group_after_its_own_stall_then_it_hands_
         p.sent_types(0)
     );
     let released = p.now;
-    hb.say(
-        &mut p,
-        Message::Resource {
-            hold: RscHold::None,
-            full: true,
-            stable: Some(false),
-            info: Some("standby".into()),
-            running: None,
-        },
-    );
-    hb.say(
-        &mut p,
-        Message::AskResources {
-            hold: RscHold::Foreign,
-            step: StandbyStep::Done,
-        },
-    );
+    hb.report(&mut p, RscHold::None, false, Some("standby"));
+    hb.ask(&mut p, StandbyStep::Done);
     hb.run_for(&mut p, 0.5);
     let sent = p.sent_types(0);
     assert!(
@@ -1089,16 +1086,7 @@ fn given_a_heartbeat_peer_that_took_our_group_after_its_own_stall_then_it_hands_
         "{sent:?}"
     );
     // Both ends of a finished standby report themselves stable.
-    hb.say(
-        &mut p,
-        Message::Resource {
-            hold: RscHold::None,
-            full: true,
-            stable: Some(true),
-            info: None,
-            running: None,
-        },
-    );
+    hb.report(&mut p, RscHold::None, true, None);
     hb.run_for(&mut p, 0.5);
     assert_eq!(p.running(0), vec![G1]);
     assert!(p.first_op(0, "stop", G1).is_none(), "{:?}", p.n[0].log.ops);
@@ -1124,13 +1112,7 @@ fn given_a_heartbeat_peer_that_declares_us_dead_mid_standby_then_the_standby_is_
     let mut p = Pair::settled_with(AutoFailback::On, true);
     let mut hb = ScriptedHeartbeat::take_over(&mut p);
     hb.run_for(&mut p, 2.0);
-    hb.say(
-        &mut p,
-        Message::AskResources {
-            hold: RscHold::Foreign,
-            step: StandbyStep::Me,
-        },
-    );
+    hb.ask(&mut p, StandbyStep::Me);
     hb.run_for(&mut p, 0.3);
     assert!(
         p.sent_types(0)
@@ -1140,60 +1122,17 @@ fn given_a_heartbeat_peer_that_declares_us_dead_mid_standby_then_the_standby_is_
         p.sent_types(0)
     );
     let before = p.n[0].log.sent.len();
-    hb.say(
-        &mut p,
-        Message::Stonith {
-            node: "n1".into(),
-            result: StonithResult::NotConfigured,
-        },
-    );
-    hb.say(
-        &mut p,
-        Message::Resource {
-            hold: RscHold::Foreign,
-            full: false,
-            stable: None,
-            info: Some("mach_down".into()),
-            running: None,
-        },
-    );
+    hb.fence_and_take_over(&mut p);
     hb.run_for(&mut p, 0.5);
     assert!(
         p.noted(0, "cancelling pending standby").is_some(),
         "{:?}",
         p.n[0].log.notes
     );
-    let reports: Vec<Option<bool>> = p.n[0].log.sent[before..]
-        .iter()
-        .filter_map(|(_, m)| match m {
-            Message::Resource { stable, .. } => Some(*stable),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        reports,
-        vec![Some(false), Some(true)],
-        "{:?}",
-        p.sent_types(0)
-    );
+    assert_stepped_to_stable(&p, before);
     // A new standby request is heard again.
-    hb.say(
-        &mut p,
-        Message::Resource {
-            hold: RscHold::Foreign,
-            full: true,
-            stable: Some(true),
-            info: None,
-            running: None,
-        },
-    );
-    hb.say(
-        &mut p,
-        Message::AskResources {
-            hold: RscHold::Foreign,
-            step: StandbyStep::Me,
-        },
-    );
+    hb.report(&mut p, RscHold::Foreign, true, None);
+    hb.ask(&mut p, StandbyStep::Me);
     hb.run_for(&mut p, 0.3);
     let others = p
         .sent_types(0)
@@ -1213,16 +1152,7 @@ fn given_a_heartbeat_peer_that_restarts_to_settle_a_split_brain_then_we_announce
     let mut p = Pair::settled_with(AutoFailback::On, true);
     let mut hb = ScriptedHeartbeat::take_over(&mut p);
     hb.run_for(&mut p, 2.0);
-    hb.say(
-        &mut p,
-        Message::Resource {
-            hold: RscHold::Foreign,
-            full: false,
-            stable: None,
-            info: Some("mach_down".into()),
-            running: None,
-        },
-    );
+    hb.fence_and_take_over(&mut p);
     hb.run_for(&mut p, 0.5);
     let announced = |p: &Pair, after: Millis| {
         p.n[0]
@@ -1233,16 +1163,7 @@ fn given_a_heartbeat_peer_that_restarts_to_settle_a_split_brain_then_we_announce
     };
     let giving_up = p.now;
     assert!(!announced(&p, giving_up), "{:?}", p.n[0].log.ops);
-    hb.say(
-        &mut p,
-        Message::Resource {
-            hold: RscHold::None,
-            full: true,
-            stable: Some(false),
-            info: Some("shutdown".into()),
-            running: None,
-        },
-    );
+    hb.report(&mut p, RscHold::None, false, Some("shutdown"));
     hb.run_for(&mut p, 0.3);
     hb.say(&mut p, Message::Shutdone);
     p.run_for(0.2);
