@@ -936,6 +936,12 @@ fn given_a_partition_longer_than_deadtime_then_split_brain_is_logged_and_healed_
     assert!(p.first_op(1, "stop", G2).is_none());
 }
 
+/// n1 sent a message that [`Pair::sent_types`] spells `what`.
+fn assert_n1_sent(p: &Pair, what: &str) {
+    let sent = p.sent_types(0);
+    assert!(sent.iter().any(|s| s == what), "no {what:?} in {sent:?}");
+}
+
 /// n1's reports from its `before`-th message on are one unstable -> stable step, the
 /// only thing that makes heartbeat run PerformAutoFailback once it counts us stable.
 fn assert_stepped_to_stable(p: &Pair, before: usize) {
@@ -1069,22 +1075,12 @@ fn given_a_heartbeat_peer_that_took_our_group_after_its_own_stall_then_it_hands_
     hb.report(&mut p, RscHold::Foreign, true, None);
     hb.ask(&mut p, StandbyStep::Me);
     hb.run_for(&mut p, 0.5);
-    assert!(
-        p.sent_types(0)
-            .iter()
-            .any(|s| s == "ask_resources foreign Other"),
-        "{:?}",
-        p.sent_types(0)
-    );
+    assert_n1_sent(&p, "ask_resources foreign Other");
     let released = p.now;
     hb.report(&mut p, RscHold::None, false, Some("standby"));
     hb.ask(&mut p, StandbyStep::Done);
     hb.run_for(&mut p, 0.5);
-    let sent = p.sent_types(0);
-    assert!(
-        sent.iter().any(|s| s == "ask_resources foreign Done"),
-        "{sent:?}"
-    );
+    assert_n1_sent(&p, "ask_resources foreign Done");
     // Both ends of a finished standby report themselves stable.
     hb.report(&mut p, RscHold::None, true, None);
     hb.run_for(&mut p, 0.5);
@@ -1114,13 +1110,7 @@ fn given_a_heartbeat_peer_that_declares_us_dead_mid_standby_then_the_standby_is_
     hb.run_for(&mut p, 2.0);
     hb.ask(&mut p, StandbyStep::Me);
     hb.run_for(&mut p, 0.3);
-    assert!(
-        p.sent_types(0)
-            .iter()
-            .any(|s| s == "ask_resources foreign Other"),
-        "{:?}",
-        p.sent_types(0)
-    );
+    assert_n1_sent(&p, "ask_resources foreign Other");
     let before = p.n[0].log.sent.len();
     hb.fence_and_take_over(&mut p);
     hb.run_for(&mut p, 0.5);

@@ -228,11 +228,7 @@ impl Cluster {
                 list(&had)
             ),
         );
-        if let Standby::Giving { peer, .. } | Standby::Taking { from: peer, .. } = &self.standby {
-            if *peer == name {
-                self.cancel_standby("peer restarted");
-            }
-        }
+        self.cancel_standby_with(&name, "peer restarted");
         if self.comm_up && !self.shutting_down && self.phase != Phase::Init {
             self.takeover_from(pi, &format!("{name} restarted"));
         }
@@ -308,11 +304,7 @@ impl Cluster {
                 }
             ),
         );
-        if let Standby::Giving { peer, .. } | Standby::Taking { from: peer, .. } = &self.standby {
-            if *peer == name {
-                self.cancel_standby(&format!("{name} died"));
-            }
-        }
+        self.cancel_standby_with(&name, &format!("{name} died"));
         if !self.comm_up || self.shutting_down {
             return;
         }
@@ -494,11 +486,7 @@ impl Cluster {
             format!("node {name} shut down cleanly"),
             "shutdone received: it released all its groups",
         );
-        if let Standby::Giving { peer, .. } | Standby::Taking { from: peer, .. } = &self.standby {
-            if *peer == name {
-                self.cancel_standby("peer shut down");
-            }
-        }
+        self.cancel_standby_with(&name, "peer shut down");
         if self.comm_up && !self.shutting_down {
             self.tiebreak_dead_peer(pi);
             self.takeover_from(pi, &format!("{name} shut down"));

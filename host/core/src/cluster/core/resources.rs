@@ -29,13 +29,7 @@ impl Cluster {
                 // then and takes our groups. Waiting for its next step would hold ours
                 // until the one-hour standby deadline and refuse every new request.
                 if node == self.p.local {
-                    if let Standby::Giving { peer, .. } | Standby::Taking { from: peer, .. } =
-                        &self.standby
-                    {
-                        if *peer == name {
-                            self.cancel_standby(&format!("{name} declared us dead"));
-                        }
-                    }
+                    self.cancel_standby_with(&name, &format!("{name} declared us dead"));
                 }
             }
             Message::IpRequest { key } => self.on_ip_request(pi, key),
@@ -68,11 +62,7 @@ impl Cluster {
             p.stable = false;
             p.reported = false;
         }
-        if let Standby::Giving { peer, .. } | Standby::Taking { from: peer, .. } = &self.standby {
-            if *peer == name {
-                self.cancel_standby("peer restarted its resource manager");
-            }
-        }
+        self.cancel_standby_with(&name, "peer restarted its resource manager");
         let stable = match self.phase {
             Phase::Starting => {
                 self.phase = Phase::BothStarting;
@@ -160,16 +150,15 @@ impl Cluster {
                 // A peer that declared us dead (while we did not notice anything) took over
                 // our groups: answer once per duplicated group with our own report so it can
                 // see who runs what and release.
-                let dups: BTreeSet<String> = self
+                let dup_ids: Vec<GroupId> = self
                     .group_ids()
                     .filter(|&gi| self.held_here(gi) && self.peer_runs(&self.peers[pi], gi))
-                    .map(|gi| self.groups[gi].key.clone())
                     .collect();
-                for gi in self.group_ids() {
-                    if dups.contains(&self.groups[gi].key) {
-                        // Whoever keeps it, neighbours may follow the peer's copy.
-                        self.groups[gi].reannounce = true;
-                    }
+                let mut dups = BTreeSet::new();
+                for gi in dup_ids {
+                    // Whoever keeps it, neighbours may follow the peer's copy.
+                    self.groups[gi].reannounce = true;
+                    dups.insert(self.groups[gi].key.clone());
                 }
                 if dups.iter().any(|k| !self.dup_answered.contains(k)) {
                     // heartbeat 3.0.6 (no running list) hands foreign groups back only on

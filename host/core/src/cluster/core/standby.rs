@@ -92,6 +92,16 @@ impl Cluster {
         }
     }
 
+    /// Drops a standby hand-off under way with `peer` (it died, left, restarted or
+    /// declared us dead): it will not take its next step.
+    pub(super) fn cancel_standby_with(&mut self, peer: &str, why: &str) {
+        if let Standby::Giving { peer: p, .. } | Standby::Taking { from: p, .. } = &self.standby {
+            if p == peer {
+                self.cancel_standby(why);
+            }
+        }
+    }
+
     pub(super) fn on_ask(&mut self, pi: PeerId, set: RscHold, step: StandbyStep) {
         let name = self.peers[pi].name.clone();
         if !self.uses_nice_failback() {
